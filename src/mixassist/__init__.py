@@ -1,0 +1,47 @@
+"""mixassist: assistive, context-aware multitrack mixing.
+
+The public API is small: load stems, measure, (later) mix and render.
+
+>>> import mixassist
+>>> stems = mixassist.load_multitrack("examples/demo/stems")  # doctest: +SKIP
+>>> mixassist.analyze(stems["bass"].audio, stems.sample_rate).integrated_lufs  # doctest: +SKIP
+"""
+
+from mixassist.api import analyze, analyze_file
+from mixassist.audio import (
+    LoudnessReport,
+
+    Multitrack,
+    Track,
+    load_audio,
+    load_multitrack,
+    save_audio,
+)
+from mixassist.errors import (
+    AudioFileError,
+    InvalidAudioError,
+    InvalidParameterError,
+    MissingDependencyError,
+    MixAssistError,
+    OutputError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioFileError",
+    "InvalidAudioError",
+    "InvalidParameterError",
+    "LoudnessReport",
+
+    "MissingDependencyError",
+    "MixAssistError",
+    "Multitrack",
+    "OutputError",
+    "Track",
+    "analyze",
+    "analyze_file",
+    "load_audio",
+    "load_multitrack",
+    "save_audio",
+]

@@ -1,0 +1,3 @@
+from mixassist.cli import main
+
+main()

@@ -1,0 +1,16 @@
+"""Audio in and out: decoding, resampling, multitrack sessions, atomic writing and metering."""
+
+from mixassist.audio.io import load_audio, resample, save_audio
+from mixassist.audio.meter import LoudnessReport, measure
+from mixassist.audio.multitrack import Multitrack, Track, load_multitrack
+
+__all__ = [
+    "LoudnessReport",
+    "Multitrack",
+    "Track",
+    "load_audio",
+    "load_multitrack",
+    "measure",
+    "resample",
+    "save_audio",
+]

@@ -1,0 +1,275 @@
+"""A session of named stems at one sample rate and one length."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mixassist.audio.io import check_sample_rate, load_audio, resample
+from mixassist.errors import AudioFileError, InvalidAudioError, InvalidParameterError
+
+__all__ = ["AUDIO_SUFFIXES", "Track", "Multitrack", "load_multitrack"]
+
+log = logging.getLogger(__name__)
+
+#: File name endings treated as audio when a folder is given.
+AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg", ".oga", ".mp3", ".m4a", ".mp4", ".aac", ".w64", ".rf64", ".caf")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Track:
+    """One stem: a name, float32 audio shaped ``(channels, samples)`` and where it came from."""
+
+    name: str
+    audio: np.ndarray
+    source: Path | None = field(default=None)
+
+    @property
+    def channels(self) -> int:
+        """1 (mono) or 2 (stereo)."""
+        return int(self.audio.shape[0])
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.audio.shape[1])
+
+    def is_silent(self) -> bool:
+        """True when every sample is exactly zero."""
+        return not np.any(self.audio)
+
+    def __repr__(self) -> str:
+        src = f", source='{self.source}'" if self.source else ""
+        return f"Track('{self.name}', channels={self.channels}, samples={self.num_samples}{src})"
+
+
+class Multitrack:
+    """Named stems sharing one ``sample_rate`` and one length.
+
+    Parameters
+    ----------
+    tracks : sequence of Track
+        Mono or stereo stems with unique names and equal lengths (see
+        :meth:`from_arrays` to pad unequal ones).
+    sample_rate : int
+        Hz, 8–384 kHz.
+    """
+
+    def __init__(self, tracks: Sequence[Track], sample_rate: int) -> None:
+        self.sample_rate = check_sample_rate(sample_rate)
+        tracks = tuple(tracks)
+        if not tracks:
+            raise InvalidAudioError("a multitrack needs at least one track")
+        names = [t.name for t in tracks]
+        dupes = sorted(n for n, c in Counter(names).items() if c > 1)
+        if dupes:
+            raise InvalidParameterError(f"track names must be unique; repeated: {', '.join(dupes)}")
+        lengths = {t.num_samples for t in tracks}
+        if len(lengths) > 1:
+            raise InvalidAudioError(
+                f"tracks differ in length ({min(lengths)}-{max(lengths)} samples); use Multitrack.from_arrays to pad"
+            )
+        for t in tracks:
+            if t.audio.ndim != 2 or t.channels not in (1, 2):
+                raise InvalidAudioError(f"track '{t.name}' must be mono or stereo (channels, samples), got {t.audio.shape}")
+        self.tracks = tracks
+
+    @classmethod
+    def from_arrays(
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        sample_rate: int,
+        sources: Mapping[str, Path | None] | None = None,
+    ) -> Multitrack:
+        """Build from ``{name: (channels, samples) or (samples,)}``, zero-padding to the longest."""
+        items = []
+        for name, audio in arrays.items():
+            audio = np.asarray(audio, dtype=np.float32)
+            if audio.ndim == 1:
+                audio = audio[None, :]
+            if audio.ndim != 2:
+                raise InvalidAudioError(f"track '{name}' must be (channels, samples), got {audio.shape}")
+            if not np.isfinite(audio).all():
+                raise InvalidAudioError(f"track '{name}' contains NaN/Inf samples")
+            items.append((name, audio))
+        length = max((a.shape[1] for _, a in items), default=0)
+        tracks = [
+            Track(name, _pad(audio, length), (sources or {}).get(name)) for name, audio in items
+        ]
+        return cls(tracks, sample_rate)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.tracks]
+
+    @property
+    def sources(self) -> list[Path]:
+        """Files the tracks were loaded from (to protect them from being overwritten)."""
+        return [t.source for t in self.tracks if t.source is not None]
+
+    @property
+    def num_samples(self) -> int:
+        return self.tracks[0].num_samples
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_samples / self.sample_rate
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def __iter__(self) -> Iterator[Track]:
+        return iter(self.tracks)
+
+    def __getitem__(self, key: str | int) -> Track:
+        if isinstance(key, int):
+            return self.tracks[key]
+        for t in self.tracks:
+            if t.name == key:
+                return t
+        raise KeyError(f"no track named '{key}'; tracks are: {', '.join(self.names)}")
+
+    def __repr__(self) -> str:
+        return (
+            f"Multitrack({len(self)} tracks, sample_rate={self.sample_rate}, "
+            f"duration_s={self.duration_s:.2f}, names={self.names})"
+        )
+
+
+def _pad(audio: np.ndarray, length: int) -> np.ndarray:
+    if audio.shape[1] == length:
+        return np.ascontiguousarray(audio)
+    out = np.zeros((audio.shape[0], length), dtype=np.float32)
+    out[:, : audio.shape[1]] = audio
+    return out
+
+
+def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(
+                f for f in p.iterdir()
+                if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(AUDIO_SUFFIXES)
+            )
+            if not found:
+                raise AudioFileError(
+                    f"no audio files in this folder (looked for {', '.join(AUDIO_SUFFIXES)})", p
+                )
+            files.extend(found)
+        else:
+            files.append(p)
+    return files
+
+
+def _track_name(path: Path) -> str:
+    name = path.name
+    for ending in (".stem.mp4", *AUDIO_SUFFIXES):
+        if name.lower().endswith(ending):
+            name = name[: -len(ending)]
+            break
+    return re.sub(r"\s+", "_", name.strip()) or "track"
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: Counter[str] = Counter()
+    taken = set(names)
+    out = []
+    for n in names:
+        seen[n] += 1
+        if seen[n] == 1:
+            out.append(n)
+            continue
+        k = seen[n]
+        while f"{n}_{k}" in taken:
+            k += 1
+        taken.add(f"{n}_{k}")
+        out.append(f"{n}_{k}")
+    return out
+
+
+def _stem_streams(path: Path) -> int:
+    """Number of audio streams in a ``.stem.mp4`` (stream 0 is the mixture)."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return 0  # load_audio raises the clear "needs ffmpeg" error
+    out = subprocess.run(
+        [ffprobe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
+         "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    return len(out.stdout.split())
+
+
+def load_multitrack(
+    folder_or_files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    sample_rate: int | None = None,
+    *,
+    downmix: bool = False,
+) -> Multitrack:
+    """Load stems from a folder or a list of files into one :class:`Multitrack`.
+
+    Parameters
+    ----------
+    folder_or_files : path or iterable of paths
+        A folder (its audio files, sorted, not recursive), one file, or several files
+        and folders.  A ``.stem.mp4`` contributes its stems (streams 1…n).
+    sample_rate : int, optional
+        Session rate in Hz.  Default: the most common input rate (ties go to the
+        higher rate).  Every stem at another rate is resampled with soxr.
+    downmix : bool
+        Average files with more than two channels to mono instead of refusing them.
+
+    Returns
+    -------
+    Multitrack
+        Mono stems stay mono and stereo stay stereo; shorter stems are zero-padded at
+        the end; names come from file names, made unique (``vox``, ``vox_2``).
+
+    Raises
+    ------
+    AudioFileError, InvalidAudioError, MissingDependencyError
+        From :func:`~mixassist.audio.io.load_audio`, naming the file.
+    """
+    if isinstance(folder_or_files, (str, os.PathLike)):
+        folder_or_files = [folder_or_files]
+    files = _expand(folder_or_files)
+    if not files:
+        raise AudioFileError("no input files given")
+    if sample_rate is not None:
+        sample_rate = check_sample_rate(sample_rate)
+
+    decoded: list[tuple[str, np.ndarray, int, Path]] = []
+    for path in files:
+        base = _track_name(path)
+        if path.name.lower().endswith(".stem.mp4") and (n := _stem_streams(path)) > 1:
+            for k in range(1, n):
+                audio, rate = load_audio(path, downmix=downmix, stream=k)
+                decoded.append((f"{base}_{k}", audio, rate, path))
+        else:
+            audio, rate = load_audio(path, downmix=downmix)
+            decoded.append((base, audio, rate, path))
+
+    rates = Counter(rate for _, _, rate, _ in decoded)
+    if sample_rate is None:
+        sample_rate = max(rates, key=lambda r: (rates[r], r))
+    names = _unique([name for name, _, _, _ in decoded])
+    arrays, sources = {}, {}
+    for name, (_, audio, rate, path) in zip(names, decoded):
+        if rate != sample_rate:
+            log.info("%s: resampling %d Hz -> %d Hz", path, rate, sample_rate)
+            audio = resample(audio, rate, sample_rate)
+        arrays[name] = audio
+        sources[name] = path
+    lengths = {a.shape[1] for a in arrays.values()}
+    if len(lengths) > 1:
+        log.info("stems differ in length (%d-%d samples); zero-padding to the longest", min(lengths), max(lengths))
+    return Multitrack.from_arrays(arrays, sample_rate, sources)

@@ -1,0 +1,162 @@
+"""The ``mixassist`` command: parse, call the public API, print.
+
+A user error (:class:`~mixassist.errors.MixAssistError`) prints one line naming the
+file and the reason on stderr and exits with code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from mixassist import __version__
+from mixassist.errors import MixAssistError
+
+app = typer.Typer(
+    name="mixassist",
+    help="Assistive, context-aware multitrack mixing.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_USER_ERROR = 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"mixassist {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show progress details.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_time=False, show_path=False)],
+        force=True,
+    )
+
+
+# Measure, unit, report field, number format.
+_MEASURES = [
+    ("Integrated loudness", "LUFS", "integrated_lufs", "{:.1f}"),
+    ("Loudness range", "LU", "loudness_range_lu", "{:.1f}"),
+    ("True peak", "dBTP", "true_peak_dbtp", "{:.1f}"),
+    ("Sample peak", "dBFS", "sample_peak_dbfs", "{:.1f}"),
+    ("Momentary max", "LUFS", "momentary_max_lufs", "{:.1f}"),
+    ("Short-term max", "LUFS", "short_term_max_lufs", "{:.1f}"),
+    ("PLR", "dB", "plr_db", "{:.1f}"),
+    ("Correlation", "", "correlation", "{:.2f}"),
+    ("Side/mid", "dB", "side_mid_db", "{:.1f}"),
+]
+_FILES_PER_TABLE = 4
+
+
+@app.command()
+def analyze(
+    files: Annotated[list[Path], typer.Argument(help="Audio files to measure.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print strict JSON instead of a table.")] = False,
+    downmix: Annotated[bool, typer.Option("--downmix", help="Average files with more than 2 channels to mono.")] = False,
+) -> None:
+    """Measure loudness (BS.1770 / EBU R128), true peak, PLR and stereo image of each FILE."""
+    from mixassist.api import analyze_file
+
+    rows = []
+    for path in files:
+        report = analyze_file(path, downmix=downmix)
+        rows.append({"file": str(path), **report.to_dict()})
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, allow_nan=False) + "\n")
+        return
+    for first in range(0, len(rows), _FILES_PER_TABLE):
+        group = rows[first : first + _FILES_PER_TABLE]
+        table = Table(header_style="bold")
+        table.add_column("Measure")
+        table.add_column("Unit", style="dim")
+        for row in group:
+            table.add_column(Path(row["file"]).name, justify="right", overflow="fold")
+        for title, unit, key, fmt in _MEASURES:
+            table.add_row(title, unit, *("—" if r[key] is None else fmt.format(r[key]) for r in group))
+        out.print(table)
+    for row in rows:
+        for key, reason in row["reasons"].items():
+            out.print(f"[dim]{Path(row['file']).name}: {key} undefined: {reason}[/dim]", highlight=False)
+
+
+@app.command()
+def render(
+    recipe: Annotated[Path, typer.Argument(help="Recipe JSON (file paths inside are relative to it).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Mix file to write (.wav or .flac).", show_default=False)],
+    bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (never an input).")] = False,
+) -> None:
+    """Render exactly what RECIPE says and write the mix."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from mixassist.api import render_recipe
+
+    with Progress(
+        TextColumn("rendering"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+        console=err, transient=True,
+    ) as bar:
+        task = bar.add_task("render", total=1.0)
+        result = render_recipe(
+            recipe, output, bit_depth=bit_depth, overwrite=overwrite,
+            progress=lambda done, total: bar.update(task, completed=done / max(total, 1)),
+        )
+    seconds = result.mix.shape[1] / result.sample_rate
+    out.print(f"wrote {output} ({seconds:.1f} s, {result.sample_rate} Hz, {bit_depth}-bit)")
+
+
+@app.command("params")
+def list_params(
+    section: Annotated[str | None, typer.Argument(help="track, reverb or master (default: all).")] = None,
+) -> None:
+    """List every console parameter: name, range, default and meaning."""
+    from mixassist.console.schema import SECTIONS
+
+    if section is not None and section not in SECTIONS:
+        raise typer.BadParameter(f"'{section}' is not one of {', '.join(SECTIONS)}")
+    for name, params in SECTIONS.items():
+        if section not in (None, name):
+            continue
+        table = Table(title=f"{name} parameters", header_style="bold")
+        for col in ("name", "range", "default", "scale", "meaning"):
+            table.add_column(col)
+        for p in params:
+            default = "off" if p.default is None else f"{p.default:g}"
+            table.add_row(p.name, p.describe_range(), default, p.scale, p.doc)
+        out.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``mixassist`` console script."""
+    try:
+        app(args=argv, prog_name="mixassist")
+    except MixAssistError as exc:
+        err.print(f"mixassist: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        err.print("mixassist: interrupted", markup=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,27 @@
+"""Test signals and hand-made file bytes, shared by the tests."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+
+def sine(freq_hz: float, seconds: float, sample_rate: int, amplitude: float = 0.5, channels: int = 1) -> np.ndarray:
+    """A (channels, samples) float32 sine."""
+    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    x = (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+    return np.repeat(x[None, :], channels, axis=0)
+
+
+def wav_bytes(channels: int, sample_rate: int, bits: int, data: bytes, *, declared_len: int | None = None, fmt: int = 1) -> bytes:
+    """A canonical 44-byte-header RIFF/WAVE file with a possibly lying data length."""
+    n = len(data) if declared_len is None else declared_len
+    block = channels * bits // 8
+    riff = min(36 + n, 0xFFFFFFFF)
+    byte_rate = min(sample_rate * block, 0xFFFFFFFF)
+    return (
+        b"RIFF" + struct.pack("<I", riff) + b"WAVE"
+        + b"fmt " + struct.pack("<IHHIIHH", 16, fmt, channels, sample_rate, byte_rate, block, bits)
+        + b"data" + struct.pack("<I", n) + data
+    )
