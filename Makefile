@@ -6,7 +6,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo clean bench
+.PHONY: venv test demo demo-data clean bench
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_APT := fluidsynth fluid-soundfont-gm hydrogen-drumkits
 
 venv: $(STAMP)
 
@@ -22,6 +25,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/mixassist analyze examples/demo/stems/* examples/demo/reference.flac
+
+# Regenerates examples/demo/ (committed, so `make demo` never needs this): installs the synthesis tools first.
+demo-data: $(STAMP)
+	@dpkg -s $(DEMO_APT) >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEMO_APT))
+	$(BIN)/python scripts/make_demo_data.py --out examples/demo
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check pedalboard==0.9.26 dasp-pytorch==0.0.1
