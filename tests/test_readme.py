@@ -23,10 +23,12 @@ def test_readme_has_examples():
     assert blocks("python") and any("$ mixassist" in b for b in blocks("console"))
 
 
-@pytest.mark.parametrize("code", blocks("python"))
-def test_python_examples_run(code, monkeypatch, capsys):
+def test_python_examples_run(monkeypatch, capsys):
+    """The Python blocks form one session, run in order in one namespace."""
     monkeypatch.chdir(ROOT)
-    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    namespace = {"__name__": "readme"}
+    for code in blocks("python"):
+        exec(compile(code, "README.md", "exec"), namespace)
 
 
 @pytest.mark.parametrize(

@@ -57,9 +57,13 @@ def render_recipe(
     *,
     bit_depth: int = 24,
     overwrite: bool = False,
+    save_recipe: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RenderResult:
-    """Render exactly what a recipe says and write the mix to ``output`` (WAV/FLAC)."""
+    """Render exactly what a recipe says and write the mix to ``output`` (WAV/FLAC).
+
+    ``save_recipe`` also writes the recipe there, its stem paths rewritten for its folder.
+    """
     from mixassist.recipe import Recipe
 
     recipe = Recipe.load(recipe_path)
@@ -67,8 +71,12 @@ def render_recipe(
     protect = [*stems.sources, Path(recipe_path)]
     # Refuse a bad output before spending time on the render.
     _check_output(Path(output), protect, overwrite=overwrite)
+    if save_recipe is not None:
+        _check_output(Path(save_recipe), protect, overwrite=overwrite)
     result = render(stems, recipe.params, progress=progress)
     save_audio(output, result.mix, result.sample_rate, bit_depth, overwrite=overwrite, protect=protect)
+    if save_recipe is not None:
+        recipe.save(save_recipe, overwrite=overwrite)
     return result
 
 

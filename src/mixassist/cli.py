@@ -106,6 +106,9 @@ def render(
     output: Annotated[Path, typer.Option("--output", "-o", help="Mix file to write (.wav or .flac).", show_default=False)],
     bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (never an input).")] = False,
+    save_recipe: Annotated[
+        Path | None, typer.Option("--save-recipe", help="Also write the recipe here (stem paths rewritten for its folder).")
+    ] = None,
 ) -> None:
     """Render exactly what RECIPE says and write the mix."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -118,7 +121,7 @@ def render(
     ) as bar:
         task = bar.add_task("render", total=1.0)
         result = render_recipe(
-            recipe, output, bit_depth=bit_depth, overwrite=overwrite,
+            recipe, output, bit_depth=bit_depth, overwrite=overwrite, save_recipe=save_recipe,
             progress=lambda done, total: bar.update(task, completed=done / max(total, 1)),
         )
     seconds = result.mix.shape[1] / result.sample_rate

@@ -1,0 +1,399 @@
+"""The ``Console``: one renderer for gradient excerpts and full-length mixes.
+
+Signal flow per track (mono tracks stay mono until the panner)::
+
+    polarity → delay → high-pass + 6-band EQ → compressor → fader (gain_db) → pan/width ─┬─▶ mix bus
+                                                                     reverb_send_db ──┴─▶ reverb bus
+    reverb bus → FFT convolution with the seeded IR → return_db ─▶ mix bus
+    mix bus → EQ → glue compressor → output_gain_db → true-peak limiter → out
+
+Every processor is stateful (see :mod:`mixassist.console.dsp`), so :meth:`Console.render`
+runs the *same* :meth:`Console.process` chunk by chunk in bounded memory, and a chunked render
+equals a one-shot render.  Constant latencies (sub-sample delay FIR, limiter look-ahead) are
+compensated: the output is time-aligned with the input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.dsp.biquad import (
+    biquad_cascade,
+    high_shelf_sos,
+    highpass_sos,
+    low_shelf_sos,
+    peaking_sos,
+)
+from mixassist.console.dsp.dynamics import compressor, limiter, limiter_latency
+from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
+from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
+from mixassist.console.params import MixParams
+from mixassist.console.schema import EQ_BANDS
+from mixassist.errors import InvalidParameterError
+
+__all__ = ["Console", "RenderResult", "ConsoleSettings"]
+
+log = logging.getLogger(__name__)
+
+Tensors = Mapping[str, torch.Tensor]
+
+
+@dataclass
+class RenderResult:
+    """A rendered mix.
+
+    Attributes
+    ----------
+    mix : np.ndarray
+        float32 ``(2, samples)``.
+    sample_rate : int
+    stems : np.ndarray or None
+        float32 ``(tracks, 2, samples)``: each track after its strip and panner (what it
+        contributes to the mix bus, before reverb and master), when requested.
+    """
+
+    mix: np.ndarray
+    sample_rate: int
+    stems: np.ndarray | None = None
+
+
+@dataclass
+class ConsoleSettings:
+    """Physical-unit tensors for one render: ``track`` values are ``(tracks,)``, buses scalars.
+
+    Optional (bypassable) settings are NaN where bypassed.  Build from :class:`MixParams`
+    with :meth:`from_params`, or from differentiable tensors when optimising.
+    """
+
+    track: dict[str, torch.Tensor]
+    reverb: dict[str, torch.Tensor]
+    master: dict[str, torch.Tensor]
+    reverb_seed: int = 0
+    channels: list[int] = field(default_factory=list)
+
+    @classmethod
+    def from_params(cls, params: MixParams, dtype: torch.dtype = torch.float32) -> ConsoleSettings:
+        return cls(
+            track=params.track_tensors(dtype),
+            reverb=params.bus_tensors("reverb", dtype),
+            master=params.bus_tensors("master", dtype),
+            reverb_seed=params.reverb_seed,
+        )
+
+
+def _active(v: torch.Tensor) -> torch.Tensor:
+    return ~torch.isnan(v)
+
+
+def _fill(v: torch.Tensor, value: float) -> torch.Tensor:
+    """``v`` with NaN (bypassed) replaced by ``value``, keeping gradients of the rest finite."""
+    return torch.where(torch.isnan(v), torch.full_like(v, value), v)
+
+
+def _db(v: torch.Tensor) -> torch.Tensor:
+    return torch.pow(10.0, v / 20.0)
+
+
+def _eq_sos(p: Tensors, sample_rate: int, *, hpf: bool) -> torch.Tensor:
+    """``(batch, sections, 6)``: optional 4th-order high-pass, then the six EQ bands."""
+    sections = []
+    if hpf:
+        hz = p["hpf_hz"]
+        on = _active(hz)
+        sos = highpass_sos(_fill(hz, 20.0), sample_rate, order=4)
+        identity = torch.zeros_like(sos)
+        identity[..., 0] = 1.0
+        identity[..., 3] = 1.0
+        sections.append(torch.where(on[:, None, None], sos, identity))
+    for band, *_ in EQ_BANDS:
+        hz, db, q = p[f"eq_{band}_hz"], p[f"eq_{band}_db"], p[f"eq_{band}_q"]
+        design = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}.get(band, peaking_sos)
+        sections.append(design(hz, db, q, sample_rate))
+    return torch.cat(sections, dim=1)
+
+
+def _eq_is_flat(p: Tensors, *, hpf: bool) -> bool:
+    if hpf and bool(_active(p["hpf_hz"]).any()):
+        return False
+    return all(
+        not p[f"eq_{band}_db"].requires_grad and bool((p[f"eq_{band}_db"] == 0).all()) for band, *_ in EQ_BANDS
+    )
+
+
+def _is_neutral_comp(p: Tensors) -> bool:
+    return not any(p[k].requires_grad for k in ("comp_ratio", "comp_makeup_db")) and bool(
+        (p["comp_ratio"] == 1).all() and (p["comp_makeup_db"] == 0).all()
+    )
+
+
+class Console:
+    """Renders a multitrack with :class:`MixParams`.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Hz.
+    chunk_s : float
+        Block length for :meth:`render` (bounded memory); the result does not depend on it.
+
+    Examples
+    --------
+    >>> console = Console(44100)                                   # doctest: +SKIP
+    >>> result = console.render(stems, MixParams(stems.names))     # doctest: +SKIP
+    """
+
+    def __init__(self, sample_rate: int, *, chunk_s: float = 10.0) -> None:
+        self.sample_rate = int(sample_rate)
+        if chunk_s <= 0:
+            raise InvalidParameterError(f"chunk_s={chunk_s} must be positive")
+        self.chunk_s = float(chunk_s)
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, settings: ConsoleSettings) -> dict[str, Any]:
+        """Decide, once per render, which optional stages run (this fixes the latency)."""
+        t, m = settings.track, settings.master
+        delays = t["delay_ms"]
+        use_delay = bool(delays.requires_grad or (delays != 0).any())
+        sends = t["reverb_send_db"]
+        use_reverb = bool(_active(sends).any())
+        use_limiter = bool(_active(m["limiter_ceiling_dbtp"]))
+        stem_latency = DELAY_LATENCY if use_delay else 0
+        latency = stem_latency + (limiter_latency(self.sample_rate) if use_limiter else 0)
+        ir = None
+        if use_reverb:
+            r = settings.reverb
+            ir = reverb_ir(
+                self.sample_rate,
+                rt60_low_s=r["rt60_low_s"],
+                rt60_mid_s=r["rt60_mid_s"],
+                rt60_high_s=r["rt60_high_s"],
+                predelay_ms=r["predelay_ms"],
+                seed=settings.reverb_seed,
+            )
+        return {
+            "use_delay": use_delay,
+            "use_hpf": bool(_active(t["hpf_hz"]).any()),
+            "use_reverb": use_reverb,
+            "use_limiter": use_limiter,
+            "latency": latency,
+            "stem_latency": stem_latency,
+            "ir": ir,
+        }
+
+    # ------------------------------------------------------------------ one block
+    def process(
+        self,
+        tracks: list[torch.Tensor],
+        settings: ConsoleSettings,
+        plan: dict[str, Any],
+        state: dict[str, Any] | None = None,
+        *,
+        want_stems: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+        """Process one block of every track.
+
+        Parameters
+        ----------
+        tracks : list of torch.Tensor
+            One ``(channels, samples)`` tensor per track (1 or 2 channels), equal lengths.
+        settings : ConsoleSettings
+        plan : dict
+            From :meth:`plan`.
+        state : dict, optional
+            From the previous block (``None`` at the start).
+
+        Returns
+        -------
+        mix : torch.Tensor
+            ``(2, samples)`` (not latency-compensated: see :meth:`render_tensors`).
+        stems : torch.Tensor or None
+            ``(tracks, 2, samples)`` post-panner track outputs when ``want_stems``.
+        state : dict
+            Pass to the next block.
+        """
+        state = dict(state or {})
+        n = tracks[0].shape[-1]
+        dtype = tracks[0].dtype
+        out_stems: list[tuple[int, torch.Tensor]] = []
+        bus = torch.zeros(2, n, dtype=dtype)
+        send_bus = torch.zeros(2, n, dtype=dtype) if plan["use_reverb"] else None
+        for channels in (1, 2):
+            idx = [i for i, x in enumerate(tracks) if x.shape[0] == channels]
+            if not idx:
+                continue
+            index = torch.tensor(idx)
+            x = torch.stack([tracks[i] for i in idx])
+            p = {k: v.index_select(0, index) if v.ndim else v for k, v in settings.track.items()}
+            key = f"strip{channels}"
+            y, state[key] = self._strip(x, p, plan, state.get(key))
+            bus = bus + y.sum(dim=0)
+            if send_bus is not None:
+                send_db = p["reverb_send_db"]
+                send = torch.where(_active(send_db), _db(_fill(send_db, -60.0)), torch.zeros_like(send_db))
+                send_bus = send_bus + (y * send[:, None, None]).sum(dim=0)
+            if want_stems:
+                out_stems += list(zip(idx, y.unbind(0)))
+        if send_bus is not None:
+            wet, state["reverb"] = fft_convolve(send_bus, plan["ir"].to(dtype), state.get("reverb"))
+            bus = bus + wet * _db(settings.reverb["return_db"])
+        mix, state["master"] = self._master(bus, settings.master, plan, state.get("master"))
+        stems = torch.stack([s for _, s in sorted(out_stems, key=lambda item: item[0])]) if want_stems else None
+        return mix, stems, state
+
+    def _strip(
+        self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        state = dict(state or {})
+        sr = self.sample_rate
+        x = x * p["polarity"][:, None, None].to(x.dtype)
+        if plan["use_delay"]:
+            x, state["delay"] = fractional_delay(x, p["delay_ms"] * (sr / 1000.0), state.get("delay"))
+        if not _eq_is_flat(p, hpf=plan["use_hpf"]):
+            x, state["eq"] = biquad_cascade(x, _eq_sos(p, sr, hpf=plan["use_hpf"]), state.get("eq"))
+        if not _is_neutral_comp(p):
+            x, state["comp"] = compressor(
+                x,
+                sr,
+                threshold_db=p["comp_threshold_db"],
+                ratio=p["comp_ratio"],
+                knee_db=p["comp_knee_db"],
+                attack_ms=p["comp_attack_ms"],
+                release_ms=p["comp_release_ms"],
+                makeup_db=p["comp_makeup_db"],
+                state=state.get("comp"),
+            )
+        x = x * _db(p["gain_db"])[:, None, None].to(x.dtype)
+        return pan_width(x, p["pan"], p["width"]), state
+
+    def _master(
+        self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        state = dict(state or {})
+        sr = self.sample_rate
+        batch = {k: v.reshape(1) for k, v in p.items()}
+        y = x[None]
+        if not _eq_is_flat(batch, hpf=False):
+            y, state["eq"] = biquad_cascade(y, _eq_sos(batch, sr, hpf=False), state.get("eq"))
+        if not _is_neutral_comp(batch):
+            y, state["comp"] = compressor(
+                y,
+                sr,
+                threshold_db=batch["comp_threshold_db"],
+                ratio=batch["comp_ratio"],
+                knee_db=batch["comp_knee_db"],
+                attack_ms=batch["comp_attack_ms"],
+                release_ms=batch["comp_release_ms"],
+                makeup_db=batch["comp_makeup_db"],
+                state=state.get("comp"),
+            )
+        y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
+        if plan["use_limiter"]:
+            y, state["limiter"] = limiter(
+                y,
+                sr,
+                ceiling_dbtp=batch["limiter_ceiling_dbtp"],
+                release_ms=batch["limiter_release_ms"],
+                state=state.get("limiter"),
+            )
+        return y[0], state
+
+    # ------------------------------------------------------------------ whole signals
+    def render_tensors(
+        self,
+        tracks: list[torch.Tensor],
+        settings: ConsoleSettings,
+        *,
+        want_stems: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Render short excerpts in one block, differentiably (used while optimising).
+
+        ``tracks`` are ``(channels, samples)`` tensors; the result is time-aligned with them
+        (latency compensated by rendering ``latency`` extra samples of silence).
+        """
+        plan = self.plan(settings)
+        lat = plan["latency"]
+        if lat:
+            tracks = [torch.nn.functional.pad(x, (0, lat)) for x in tracks]
+        mix, stems, _ = self.process(tracks, settings, plan, want_stems=want_stems)
+        n = tracks[0].shape[-1] - lat
+        mix = mix[:, lat:]
+        if stems is not None:
+            stems = stems[..., plan["stem_latency"] : plan["stem_latency"] + n]
+        return mix, stems
+
+    @torch.no_grad()
+    def render(
+        self,
+        multitrack: Multitrack,
+        params: MixParams,
+        *,
+        want_stems: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> RenderResult:
+        """Render a full-length mix without gradients, block by block in bounded memory.
+
+        Parameters
+        ----------
+        multitrack : Multitrack
+            Must have the console's sample rate and the tracks ``params`` names.
+        params : MixParams
+        want_stems : bool
+            Also return each track's processed stereo contribution.
+        progress : callable, optional
+            Called as ``progress(done_samples, total_samples)`` after each block.
+        """
+        if multitrack.sample_rate != self.sample_rate:
+            raise InvalidParameterError(
+                f"multitrack is at {multitrack.sample_rate} Hz but the console runs at {self.sample_rate} Hz"
+            )
+        missing = [n for n in params.track_names if n not in multitrack.names]
+        if missing:
+            raise InvalidParameterError(f"no stems for tracks in the settings: {', '.join(missing)}")
+        order = params.track_names
+        settings = ConsoleSettings.from_params(params)
+        plan = self.plan(settings)
+        lat = plan["latency"]
+        total = multitrack.num_samples
+        chunk = max(1, int(round(self.chunk_s * self.sample_rate)))
+        mix = np.zeros((2, total), np.float32)
+        stems = np.zeros((len(order), 2, total), np.float32) if want_stems else None
+        audio = [multitrack[name].audio for name in order]
+        state: dict[str, Any] | None = None
+        written = -lat  # mix-output index of the first sample of the next block
+        stem_offset = lat - plan["stem_latency"]  # stems lead the mix by the limiter latency
+        start = 0
+        while written < total:
+            stop = start + chunk
+            block = []
+            for a in audio:
+                piece = a[:, start:min(stop, total)]
+                if piece.shape[1] < chunk and stop > total:  # past the end: silence (latency tail)
+                    piece = np.pad(piece, ((0, 0), (0, min(stop, total + lat) - start - piece.shape[1])))
+                block.append(torch.from_numpy(np.ascontiguousarray(piece)))
+            if block[0].shape[1] == 0:
+                break
+            y, s, state = self.process(block, settings, plan, state, want_stems=want_stems)
+            n = y.shape[1]
+            lo, hi = max(written, 0), min(written + n, total)
+            if hi > lo:
+                mix[:, lo:hi] = y[:, lo - written : hi - written].numpy()
+            if stems is not None and s is not None:
+                first = written + stem_offset
+                lo, hi = max(first, 0), min(first + n, total)
+                if hi > lo:
+                    stems[:, :, lo:hi] = s[..., lo - first : hi - first].numpy()
+            written += n
+            start = stop
+            if progress is not None:
+                progress(min(max(written, 0), total), total)
+        return RenderResult(mix=mix, sample_rate=self.sample_rate, stems=stems)
+
+    def __repr__(self) -> str:
+        return f"Console(sample_rate={self.sample_rate}, chunk_s={self.chunk_s:g})"

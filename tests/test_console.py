@@ -1,0 +1,195 @@
+"""The Console end to end: neutral defaults, chunked == one-shot, latency, gradients."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console, ConsoleSettings
+from mixassist.console.params import MixParams
+from mixassist.console.schema import SECTIONS
+from mixassist.errors import InvalidParameterError
+
+SR = 44100
+
+
+def make_stems(rng: np.random.Generator, seconds: float = 1.0, sample_rate: int = SR) -> Multitrack:
+    n = int(seconds * sample_rate)
+    t = np.arange(n) / sample_rate
+    kick = np.zeros(n)
+    for k in range(0, n, sample_rate // 4):
+        m = min(2000, n - k)
+        kick[k : k + m] += 0.8 * np.sin(2 * np.pi * 60 * t[:m]) * np.exp(-t[:m] * 30)
+    bass = 0.3 * np.sin(2 * np.pi * 110 * t) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t))
+    keys = 0.2 * rng.standard_normal((2, n)) * np.exp(-((t % 0.5) * 6))
+    return Multitrack.from_arrays({"kick": kick, "bass": bass, "keys": keys}, sample_rate)
+
+
+def busy_params(names: list[str]) -> MixParams:
+    """Every processor switched on, with audible settings."""
+    tracks = {}
+    for i, name in enumerate(names):
+        tracks[name] = {
+            "gain_db": -3.0 - i,
+            "polarity": -1.0 if i == 1 else 1.0,
+            "delay_ms": 0.37 * i,
+            "hpf_hz": 30.0 + 20 * i,
+            "eq_low_shelf_db": 3.0,
+            "eq_peak2_db": -4.0,
+            "eq_peak3_q": 3.0,
+            "eq_peak3_db": 2.0,
+            "eq_high_shelf_db": -2.0,
+            "comp_threshold_db": -20.0,
+            "comp_ratio": 4.0,
+            "comp_attack_ms": 5.0,
+            "comp_release_ms": 80.0,
+            "comp_makeup_db": 2.0,
+            "pan": [-0.5, 0.0, 0.4][i % 3],
+            "width": 1.4,
+            "reverb_send_db": -12.0,
+        }
+    return MixParams(
+        names,
+        tracks=tracks,
+        reverb={"rt60_mid_s": 0.6, "rt60_low_s": 0.8, "rt60_high_s": 0.3, "predelay_ms": 10.0, "return_db": -3.0},
+        master={
+            "eq_high_shelf_db": 2.0,
+            "comp_threshold_db": -12.0,
+            "comp_ratio": 2.0,
+            "output_gain_db": 12.0,
+            "limiter_ceiling_dbtp": -1.0,
+        },
+    )
+
+
+def test_gain_only_is_scaled_and_panned_nothing_else(rng):
+    stems = make_stems(rng)
+    params = MixParams(stems.names, tracks={"kick": {"gain_db": -6.0}, "keys": {"gain_db": 3.0}})
+    out = Console(SR).render(stems, params, want_stems=True)
+    g = lambda db: 10 ** (db / 20)  # noqa: E731
+    expected = (
+        np.repeat(stems["kick"].audio, 2, axis=0) * g(-6.0) * math.sqrt(0.5)
+        + np.repeat(stems["bass"].audio, 2, axis=0) * math.sqrt(0.5)
+        + stems["keys"].audio * g(3.0)
+    )
+    np.testing.assert_allclose(out.mix, expected, atol=2e-7)
+    np.testing.assert_allclose(out.stems[1], np.repeat(stems["bass"].audio, 2, axis=0) * math.sqrt(0.5), atol=1e-7)
+
+
+def test_default_params_leave_stereo_stem_bit_exact(rng):
+    stems = make_stems(rng)
+    keys_only = Multitrack([stems["keys"]], SR)
+    out = Console(SR).render(keys_only, MixParams(["keys"]))
+    np.testing.assert_array_equal(out.mix, stems["keys"].audio)
+
+
+@pytest.mark.parametrize("chunk_s", [0.05, 0.3117, 10.0])
+def test_chunked_render_equals_one_shot(rng, chunk_s):
+    stems = make_stems(rng)
+    params = busy_params(stems.names)
+    console = Console(SR, chunk_s=chunk_s)
+    chunked = console.render(stems, params, want_stems=True)
+    settings = ConsoleSettings.from_params(params)
+    whole, whole_stems = console.render_tensors([torch.from_numpy(t.audio) for t in stems], settings, want_stems=True)
+    ref = whole.numpy()
+    err_db = 20 * np.log10(np.sqrt(np.mean((chunked.mix - ref) ** 2)) / np.sqrt(np.mean(ref**2)) + 1e-30)
+    assert err_db < -80, err_db
+    np.testing.assert_allclose(chunked.stems, whole_stems.numpy(), atol=1e-5)
+    assert np.isfinite(chunked.mix).all() and np.abs(chunked.mix).max() > 0.01
+
+
+def test_latency_is_compensated(rng):
+    n = SR // 2
+    click = np.zeros(n, np.float32)
+    click[1000] = 0.5
+    stems = Multitrack.from_arrays({"click": click}, SR)
+    params = MixParams(["click"], tracks={"click": {"delay_ms": 1000 / SR * 10}}, master={"limiter_ceiling_dbtp": -0.1})
+    out = Console(SR, chunk_s=0.1).render(stems, params)
+    peak = int(np.argmax(np.abs(out.mix[0])))
+    assert peak == 1010  # the requested 10-sample delay, nothing more
+    assert out.mix[0, peak] == pytest.approx(0.5 * math.sqrt(0.5), rel=1e-4)
+
+
+def test_processed_stems_sum_to_the_dry_mix(rng):
+    stems = make_stems(rng)
+    params = busy_params(stems.names)
+    for name in stems.names:
+        params.set(name, "reverb_send_db", None)
+    params = MixParams.from_dict({**params.to_dict(), "master": {}})
+    out = Console(SR).render(stems, params, want_stems=True)
+    np.testing.assert_allclose(out.stems.sum(axis=0), out.mix, atol=1e-5)
+
+
+def test_render_checks_rate_and_tracks(rng):
+    stems = make_stems(rng)
+    with pytest.raises(InvalidParameterError, match="48000 Hz"):
+        Console(48000).render(stems, MixParams(stems.names))
+    with pytest.raises(InvalidParameterError, match="no stems for tracks"):
+        Console(SR).render(stems, MixParams(["vox"]))
+
+
+def _settings_at(names: list[str], level: float, requires_grad: bool = True) -> tuple[ConsoleSettings, list[torch.Tensor]]:
+    """Every parameter at normalised ``level`` (optional ones switched on), as leaf tensors."""
+    leaves = []
+
+    def section(params, shape):
+        out = {}
+        for p in params:
+            if p.choices is not None:
+                out[p.name] = torch.full(shape, p.choices[-1], dtype=torch.float64)
+                continue
+            v = torch.full(shape, float(p.from_normalised(level)), dtype=torch.float64, requires_grad=requires_grad)
+            leaves.append(v)
+            out[p.name] = v
+        return out
+
+    s = ConsoleSettings(
+        track=section(SECTIONS["track"], (len(names),)),
+        reverb=section(SECTIONS["reverb"], ()),
+        master=section(SECTIONS["master"], ()),
+    )
+    return s, leaves
+
+
+@pytest.mark.parametrize("level", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("signal", ["silence", "noise"])
+def test_gradients_finite_at_parameter_extremes(rng, level, signal):
+    n = 2048
+    tracks = [
+        torch.from_numpy(rng.uniform(-1, 1, (1, n))) if signal == "noise" else torch.zeros(1, n, dtype=torch.float64),
+        torch.from_numpy(rng.uniform(-1, 1, (2, n))) if signal == "noise" else torch.zeros(2, n, dtype=torch.float64),
+    ]
+    settings, leaves = _settings_at(["a", "b"], level)
+    # Keep the reverb short so the test stays fast.
+    settings.reverb["rt60_low_s"] = settings.reverb["rt60_mid_s"] = settings.reverb["rt60_high_s"] = torch.tensor(
+        0.2, dtype=torch.float64, requires_grad=True
+    )
+    mix, _ = Console(SR).render_tensors(tracks, settings)
+    assert torch.isfinite(mix).all()
+    loss = mix.pow(2).mean() + mix.abs().mean()
+    loss.backward()
+    for leaf in leaves:
+        assert leaf.grad is None or torch.isfinite(leaf.grad).all()
+
+
+def test_limiter_holds_true_peak_on_real_music():
+    """The demo stems pushed +12 dB into a -1 dBTP ceiling: true peak ≤ ceiling + 0.1 dB."""
+    from pathlib import Path
+
+    from mixassist.audio.meter import true_peak
+    from mixassist.audio.multitrack import load_multitrack
+
+    stems = load_multitrack(Path(__file__).resolve().parents[1] / "examples" / "demo" / "stems")
+    params = MixParams(
+        stems.names,
+        tracks={n: {"gain_db": 6.0} for n in stems.names},
+        master={"output_gain_db": 6.0, "limiter_ceiling_dbtp": -1.0, "limiter_release_ms": 50.0},
+    )
+    out = Console(stems.sample_rate).render(stems, params)
+    unlimited = Console(stems.sample_rate).render(stems, MixParams.from_dict({**params.to_dict(), "master": {"output_gain_db": 6.0}}))
+    assert true_peak(unlimited.mix, stems.sample_rate) > 6.0  # the limiter really had work to do
+    assert true_peak(out.mix, stems.sample_rate) <= -1.0 + 0.1

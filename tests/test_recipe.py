@@ -1,0 +1,122 @@
+"""Recipe v1: strict JSON in and out, clear errors, and `mixassist render` reproduces a mix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from signals import sine
+
+from mixassist import load_audio
+from mixassist.api import render_recipe
+from mixassist.errors import OutputError, RecipeError
+from mixassist.recipe import Recipe
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Path:
+    (tmp_path / "stems").mkdir()
+    sf.write(tmp_path / "stems" / "vox.wav", sine(440, 1.0, 48000, amplitude=0.3).T, 48000, subtype="PCM_24")
+    sf.write(tmp_path / "stems" / "pad.flac", sine(220, 0.5, 44100, amplitude=0.2, channels=2).T, 44100)
+    recipe = {
+        "version": 1,
+        "sample_rate": 48000,
+        "tracks": [
+            {"name": "vox", "file": "stems/vox.wav", "params": {"gain_db": -3.0, "eq_peak2_db": 2.0, "pan": 0.2}},
+            {"name": "pad", "file": "stems/pad.flac", "params": {"reverb_send_db": -10.0}},
+        ],
+        "reverb": {"seed": 3, "params": {"rt60_mid_s": 0.5}},
+        "master": {"params": {"limiter_ceiling_dbtp": -1.0}},
+    }
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    return tmp_path
+
+
+def test_load_resolves_relative_paths_and_defaults(session):
+    r = Recipe.load(session / "recipe.json")
+    assert r.sample_rate == 48000 and r.params.track_names == ["vox", "pad"]
+    assert r.resolve("vox") == session / "stems" / "vox.wav"
+    assert r.params.get("pad", "gain_db") == 0.0 and r.params.reverb_seed == 3
+    stems = r.load_stems()
+    assert stems.sample_rate == 48000 and stems.num_samples == 48000  # pad resampled and zero-padded
+
+
+def test_save_round_trip(session, tmp_path):
+    r = Recipe.load(session / "recipe.json")
+    r.save(session / "copy.json")
+    again = Recipe.load(session / "copy.json")
+    assert again.params == r.params and again.files == r.files
+    with pytest.raises(OutputError, match="already exists"):
+        r.save(session / "copy.json")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda d: d["tracks"][0]["params"].update(gain_db=99), "gain_db=99 is outside"),
+        (lambda d: d["tracks"][0]["params"].update(eq_peak9_db=1), "unknown parameter 'eq_peak9_db'"),
+        (lambda d: d.update(version=7), "unsupported recipe version 7"),
+        (lambda d: d.update(sample_rate=5), "outside the supported"),
+        (lambda d: d["tracks"].append(dict(d["tracks"][0])), "appears twice"),
+        (lambda d: d["tracks"][0].update(gian_db=1), "unknown key"),
+        (lambda d: d["master"]["params"].update(limiter_ceiling_dbtp=3), "limiter_ceiling_dbtp=3 is outside"),
+    ],
+)
+def test_invalid_recipes_name_the_problem(session, mutate, match):
+    data = json.loads((session / "recipe.json").read_text())
+    mutate(data)
+    (session / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(RecipeError, match=match) as info:
+        Recipe.load(session / "bad.json")
+    assert "bad.json" in str(info.value)
+
+
+def test_non_json_and_nan_are_refused(session):
+    (session / "broken.json").write_text('{"version": 1,,}')
+    with pytest.raises(RecipeError, match="line 1 column"):
+        Recipe.load(session / "broken.json")
+    (session / "nan.json").write_text('{"version": 1, "sample_rate": NaN}')
+    with pytest.raises(RecipeError, match="NaN is not allowed"):
+        Recipe.load(session / "nan.json")
+
+
+def test_render_recipe_reproduces_and_protects_inputs(session):
+    out = session / "mix.wav"
+    first = render_recipe(session / "recipe.json", out, bit_depth=32)
+    audio, rate = load_audio(out)
+    assert rate == 48000 and audio.shape == (2, 48000)
+    np.testing.assert_array_equal(audio, first.mix)
+    second = render_recipe(session / "recipe.json", session / "again.wav", bit_depth=32)
+    np.testing.assert_array_equal(second.mix, first.mix)  # same machine, same recipe → same samples
+    with pytest.raises(OutputError, match="input file"):
+        render_recipe(session / "recipe.json", session / "stems" / "vox.wav", overwrite=True)
+    with pytest.raises(OutputError, match="already exists"):
+        render_recipe(session / "recipe.json", out)
+
+
+def test_cli_render(session):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mixassist", "render", str(session / "recipe.json"), "-o", str(session / "cli.flac")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (session / "cli.flac").exists() and "wrote" in proc.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "mixassist", "render", str(session / "missing.json"), "-o", str(session / "x.wav")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert bad.returncode == 2 and "missing.json" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_saved_copy_elsewhere_still_finds_its_stems(session, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("out")
+    Recipe.load(session / "recipe.json").save(elsewhere / "copy.json")
+    copy = Recipe.load(elsewhere / "copy.json")
+    assert copy.resolve("vox").resolve() == (session / "stems" / "vox.wav").resolve()
+    assert not copy.files["vox"].is_absolute()
+    assert copy.load_stems().names == ["vox", "pad"]
