@@ -149,6 +149,66 @@ def list_params(
         out.print(table)
 
 
+data_app = typer.Typer(help="Synthesise evaluation/training data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _progress_bar(label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False)
+
+
+@data_app.command("synth")
+def data_synth(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder (created; resumed if it exists).", show_default=False)],
+    songs: Annotated[int, typer.Option("--songs", min=2, help="Number of songs (≥ 2: references come from other songs).")] = 8,
+    seconds: Annotated[float, typer.Option("--seconds", min=2.0, help="Length of each song.")] = 20.0,
+    seed: Annotated[int, typer.Option("--seed", help="Everything is deterministic from this.")] = 0,
+    workers: Annotated[int | None, typer.Option("--workers", help="Parallel songs (default: CPU cores).")] = None,
+) -> None:
+    """Synthesise dry multitrack songs, then a reference and a ground-truth target mix for each."""
+    from mixassist.data.references import make_references
+    from mixassist.data.synth import synthesize_dataset
+
+    with _progress_bar("synthesising songs") as bar:
+        task = bar.add_task("songs", total=songs)
+        synthesize_dataset(out_dir, songs=songs, seconds=seconds, seed=seed, workers=workers,
+                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with _progress_bar("references and targets") as bar:
+        task = bar.add_task("refs", total=songs)
+        make_references(out_dir, seed=seed, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    out.print(f"wrote {songs} songs to {out_dir}")
+
+
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder from `mixassist data synth`.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Report folder (results.json, results.md, plots/).", show_default=False)],
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated method names.")] = "sum,equal_loudness,equal_loudness_matched",
+    plugin: Annotated[list[Path] | None, typer.Option("--plugin", help="Python file registering extra methods (e.g. GPL baselines).")] = None,
+) -> None:
+    """Run mixing methods and baselines on every song and compare them in one table."""
+    from mixassist.evaluate.harness import evaluate_dataset, load_plugin
+
+    for path in plugin or []:
+        load_plugin(path)
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    with err.status("evaluating") as status:
+        results = evaluate_dataset(dataset, names, out_dir, progress=lambda what: status.update(f"evaluating {what}"))
+    from mixassist.evaluate.harness import SUMMARY_METRICS
+
+    table = Table(title=f"mean over {len(results['songs'])} songs, against target_mix", header_style="bold")
+    table.add_column("metric")
+    for name in names:
+        table.add_column(name, justify="right", overflow="fold")
+    for key, title in [*SUMMARY_METRICS, ("wall_s", "time s")]:
+        values = [results["mean"][n]["wall_s"] if key == "wall_s" else results["mean"][n]["vs_target"].get(key) for n in names]
+        table.add_row(title, *("—" if v is None else f"{v:.2f}" for v in values))
+    out.print(table)
+    out.print(f"report: {out_dir / 'results.md'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mixassist`` console script."""
     try:

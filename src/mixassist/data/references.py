@@ -1,0 +1,169 @@
+"""Ground truth for style transfer: a reference from another song, the target mix, the settings.
+
+For song *i* of a dataset, one style is drawn (:func:`mixassist.data.styles.draw_style`) and
+applied to two multitracks:
+
+* ``reference.wav`` — a *different* song *j* mixed in that style (what a user would bring);
+* ``target_mix.wav`` — song *i*'s own stems mixed in the same style (what a perfect style
+  transfer would produce), with every setting stored in ``truth.json``.
+
+Both are rendered by our console and driven to the style's loudness target.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mixassist.audio.io import load_audio, save_audio
+from mixassist.audio.meter import integrated_loudness, true_peak
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console
+from mixassist.console.params import MixParams
+from mixassist.data.styles import draw_style, role_map, style_params
+from mixassist.errors import InvalidParameterError, RecipeError
+
+__all__ = ["load_song", "hit_loudness", "make_references", "alignment_truth", "write_json_atomic"]
+
+log = logging.getLogger(__name__)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Strict JSON (no NaN), written to a temporary file in the same folder then renamed."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_song(song_dir: str | os.PathLike[str], sample_rate: int | None = None) -> tuple[Multitrack, dict[str, Any]]:
+    """A song folder's stems (in ``song.json`` order, names as declared) and its metadata."""
+    song_dir = Path(song_dir)
+    try:
+        meta = json.loads((song_dir / "song.json").read_text())
+    except FileNotFoundError as err:
+        raise RecipeError("no song.json in this song folder", song_dir) from err
+    except json.JSONDecodeError as err:
+        raise RecipeError(f"song.json is not valid JSON ({err.msg})", song_dir) from err
+    arrays, sources, rate = {}, {}, sample_rate or int(meta.get("sample_rate", 44100))
+    for stem in meta["stems"]:
+        path = song_dir / stem["file"]
+        arrays[stem["name"]], _ = load_audio(path, sample_rate=rate)
+        sources[stem["name"]] = path
+    return Multitrack.from_arrays(arrays, rate, sources), meta
+
+
+def alignment_truth(meta: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Settings that re-align the song's declared multi-mic pairs (delay the early mic, fix polarity)."""
+    fixed: dict[str, dict[str, float]] = {}
+    for pair in meta.get("multi_mic", []):
+        first, second = pair["tracks"][:2]
+        fixed.setdefault(first, {})["delay_ms"] = float(pair["delay_ms"])
+        if float(pair.get("polarity", 1)) < 0:
+            fixed.setdefault(second, {})["polarity"] = -1.0
+    return fixed
+
+
+def hit_loudness(
+    console: Console, stems: Multitrack, params: MixParams, target_lufs: float, *, iterations: int = 3
+) -> tuple[MixParams, np.ndarray]:
+    """Adjust the master (glue threshold, output gain) until the mix reads ``target_lufs``.
+
+    The glue compressor's threshold is placed ``glue depth`` below the mix's peak level on the
+    first pass; the output gain then converges in a few passes (the limiter and compressor are
+    not linear, so one correction is not enough).  Returns the settings and the final mix.
+    """
+    params = params.copy()
+    depth = -float(params.master["comp_threshold_db"] or 0.0) - 6.0
+    mix = console.render(stems, params).mix
+    peak = float(np.max(np.abs(mix))) if mix.size else 0.0
+    if peak > 0:
+        params.set_bus("master", "comp_threshold_db", float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0)))
+    for _ in range(iterations):
+        mix = console.render(stems, params).mix
+        lufs = integrated_loudness(mix, stems.sample_rate)
+        if lufs is None:
+            break
+        error = target_lufs - lufs
+        if abs(error) < 0.05:
+            break
+        gain = float(np.clip((params.master["output_gain_db"] or 0.0) + error, -24.0, 24.0))
+        params.set_bus("master", "output_gain_db", gain)
+    else:
+        mix = console.render(stems, params).mix
+    return params, mix
+
+
+def make_references(
+    dataset: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Write ``reference.wav``, ``target_mix.wav`` and ``truth.json`` into every song folder.
+
+    Deterministic from ``seed``; resumable (songs with a ``truth.json`` are skipped unless
+    ``overwrite``).  Needs at least two songs: a reference is always another song.
+    """
+    root = Path(dataset)
+    index = json.loads((root / "dataset.json").read_text())
+    names: list[str] = list(index["songs"])
+    if len(names) < 2:
+        raise InvalidParameterError("references need at least two songs (a reference is always a different song)")
+    done: list[Path] = []
+    for i, name in enumerate(names):
+        song_dir = root / name
+        if (song_dir / "truth.json").exists() and not overwrite:
+            done.append(song_dir)
+            if progress:
+                progress(len(done), len(names))
+            continue
+        song_seed = int(np.random.SeedSequence([seed, i, 7]).generate_state(1)[0])
+        rng = np.random.default_rng(song_seed)
+        j = (i + 1 + int(rng.integers(len(names) - 1))) % len(names)
+        draw = draw_style(None, song_seed)
+        stems, meta = load_song(song_dir)
+        ref_stems, ref_meta = load_song(root / names[j], sample_rate=stems.sample_rate)
+        console = Console(stems.sample_rate)
+
+        ref_params = style_params(draw, ref_stems, role_map(ref_meta["stems"]), seed=song_seed + 1, fixed=alignment_truth(ref_meta))
+        ref_params, ref_mix = hit_loudness(console, ref_stems, ref_params, draw.loudness_lufs)
+        tgt_params = style_params(draw, stems, role_map(meta["stems"]), seed=song_seed + 2, fixed=alignment_truth(meta))
+        tgt_params, tgt_mix = hit_loudness(console, stems, tgt_params, draw.loudness_lufs)
+
+        save_audio(song_dir / "reference.wav", ref_mix, stems.sample_rate, 24, overwrite=True)
+        save_audio(song_dir / "target_mix.wav", tgt_mix, stems.sample_rate, 24, overwrite=True)
+        truth = {
+            "version": 1,
+            "song": name,
+            "reference_song": names[j],
+            "style": draw.to_dict(),
+            "params": tgt_params.to_dict(),
+            "reference_params": ref_params.to_dict(),
+            "target_loudness_lufs": draw.loudness_lufs,
+            "measured": {
+                "target_mix_lufs": integrated_loudness(tgt_mix, stems.sample_rate),
+                "target_mix_dbtp": true_peak(tgt_mix, stems.sample_rate),
+                "reference_lufs": integrated_loudness(ref_mix, stems.sample_rate),
+                "reference_dbtp": true_peak(ref_mix, stems.sample_rate),
+            },
+        }
+        write_json_atomic(song_dir / "truth.json", truth)  # written last: marks the song complete
+        done.append(song_dir)
+        log.info("%s: reference from %s in style %s", name, names[j], draw.name)
+        if progress:
+            progress(len(done), len(names))
+    return done

@@ -1,0 +1,255 @@
+"""Realistic mix-style priors: draw console settings that sound like a style.
+
+A *style* is a set of ranges (see :data:`STYLES`); :func:`draw_style` turns it into one concrete
+:class:`StyleDraw` (e.g. "this bright pop mix has +3.4 dB of air, leads 4.1 dB above the
+band, wide pads"), and :func:`style_params` applies that draw to any multitrack, so two
+different songs mixed with one draw share the style but not the content — exactly the
+reference / ``target_mix`` pair of the evaluation data.
+
+Track levels are set relative to each stem's measured loudness (the priors describe the
+*balance*, not the recording levels), compressor thresholds relative to each stem's peak, and
+the master is driven to the style's loudness target with a true-peak limiter at −1 dBTP.
+The priors are documented in ``docs/data.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from mixassist.audio.meter import integrated_loudness
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.params import MixParams
+from mixassist.errors import InvalidParameterError
+
+__all__ = ["Style", "StyleDraw", "STYLES", "ROLES", "draw_style", "style_params", "blend_styles", "role_map"]
+
+#: Roles a stem can have (set by the synthesiser, or inferred later by mixers).
+ROLES = ("lead", "bass", "drums", "percussion", "chords", "pad", "arp", "fx")
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Style:
+    """Ranges a style's settings are drawn from (uniformly; dB, Hz, s as named).
+
+    ``balance_lu`` gives, per role, the loudness of that role's stems relative to the
+    ``chords`` role in the finished mix (LU).
+    """
+
+    name: str
+    loudness_lufs: Range
+    air_db: Range  # master high shelf at air_hz
+    air_hz: Range
+    low_db: Range  # master low shelf at 120 Hz
+    mud_db: Range  # master peak at ~300 Hz
+    glue_ratio: Range
+    glue_depth_db: Range  # threshold below the mix's peak level
+    track_ratio: Range
+    track_depth_db: Range  # track compressor threshold below the stem's peak
+    pan_spread: Range  # max |pan| for non-centred roles
+    stereo_width: Range  # width of stereo stems
+    reverb_send_db: Range
+    rt60_mid_s: Range
+    balance_lu: Mapping[str, Range] = field(default_factory=dict)
+    eq_jitter_db: float = 2.0
+
+
+_BAL_DEFAULT = {
+    "lead": (3.0, 6.0), "bass": (0.0, 3.0), "drums": (1.0, 4.0), "percussion": (-6.0, -2.0),
+    "chords": (0.0, 0.0), "pad": (-7.0, -3.0), "arp": (-5.0, -2.0), "fx": (-9.0, -5.0),
+}
+
+STYLES: dict[str, Style] = {
+    "bright_pop": Style(
+        "bright_pop", loudness_lufs=(-10.0, -8.0), air_db=(2.5, 5.0), air_hz=(7000, 11000), low_db=(0.5, 2.5),
+        mud_db=(-3.0, -1.0), glue_ratio=(2.0, 3.0), glue_depth_db=(4.0, 7.0), track_ratio=(2.5, 5.0),
+        track_depth_db=(8.0, 14.0), pan_spread=(0.5, 0.8), stereo_width=(1.3, 1.8), reverb_send_db=(-22.0, -14.0),
+        rt60_mid_s=(0.8, 1.4), balance_lu={**_BAL_DEFAULT, "lead": (4.0, 7.0)},
+    ),
+    "dark_jazz": Style(
+        "dark_jazz", loudness_lufs=(-20.0, -16.0), air_db=(-5.0, -2.0), air_hz=(5000, 8000), low_db=(0.0, 2.0),
+        mud_db=(-1.0, 1.0), glue_ratio=(1.0, 1.3), glue_depth_db=(2.0, 4.0), track_ratio=(1.0, 1.8),
+        track_depth_db=(2.0, 6.0), pan_spread=(0.3, 0.6), stereo_width=(0.8, 1.1), reverb_send_db=(-16.0, -10.0),
+        rt60_mid_s=(1.2, 2.0), balance_lu={**_BAL_DEFAULT, "drums": (-3.0, 0.0), "bass": (1.0, 4.0)},
+    ),
+    "dense_rock": Style(
+        "dense_rock", loudness_lufs=(-11.0, -9.0), air_db=(0.5, 2.5), air_hz=(4000, 7000), low_db=(1.0, 3.0),
+        mud_db=(-4.0, -1.5), glue_ratio=(3.0, 5.0), glue_depth_db=(6.0, 10.0), track_ratio=(4.0, 8.0),
+        track_depth_db=(12.0, 20.0), pan_spread=(0.6, 0.9), stereo_width=(1.0, 1.3), reverb_send_db=(-26.0, -18.0),
+        rt60_mid_s=(0.6, 1.1), balance_lu={**_BAL_DEFAULT, "drums": (3.0, 6.0)},
+    ),
+    "roomy_orchestral": Style(
+        "roomy_orchestral", loudness_lufs=(-23.0, -18.0), air_db=(-1.0, 1.5), air_hz=(6000, 10000), low_db=(-1.0, 1.0),
+        mud_db=(-1.5, 0.5), glue_ratio=(1.0, 1.5), glue_depth_db=(2.0, 4.0), track_ratio=(1.0, 1.5),
+        track_depth_db=(2.0, 5.0), pan_spread=(0.4, 0.8), stereo_width=(1.0, 1.5), reverb_send_db=(-8.0, -3.0),
+        rt60_mid_s=(2.0, 3.2), balance_lu={**_BAL_DEFAULT, "lead": (1.0, 3.0), "drums": (-2.0, 1.0)},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class StyleDraw:
+    """One concrete style: every value drawn from a :class:`Style` (or a blend of two)."""
+
+    name: str
+    loudness_lufs: float
+    air_db: float
+    air_hz: float
+    low_db: float
+    mud_db: float
+    glue_ratio: float
+    glue_depth_db: float
+    track_ratio: float
+    track_depth_db: float
+    pan_spread: float
+    stereo_width: float
+    reverb_send_db: float
+    rt60_mid_s: float
+    balance_lu: dict[str, float]
+    eq_jitter_db: float
+    seed: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def blend_styles(a: Style, b: Style, weight: float) -> Style:
+    """A style whose ranges interpolate ``a`` (weight 0) and ``b`` (weight 1)."""
+    def mix(x: Range, y: Range) -> Range:
+        return (x[0] + weight * (y[0] - x[0]), x[1] + weight * (y[1] - x[1]))
+
+    fields = {
+        k: mix(getattr(a, k), getattr(b, k))
+        for k in Style.__dataclass_fields__
+        if k not in ("name", "balance_lu", "eq_jitter_db")
+    }
+    balance = {r: mix(a.balance_lu.get(r, (0, 0)), b.balance_lu.get(r, (0, 0))) for r in ROLES}
+    return Style(f"{a.name}+{b.name}@{weight:.2f}", balance_lu=balance, eq_jitter_db=a.eq_jitter_db, **fields)
+
+
+def draw_style(name: str | None, seed: int) -> StyleDraw:
+    """Draw one concrete style; ``name=None`` picks a named style or a random blend of two."""
+    rng = np.random.default_rng(seed)
+    if name is None:
+        names = sorted(STYLES)
+        if rng.random() < 0.3:
+            a, b = rng.choice(len(names), size=2, replace=False)
+            style = blend_styles(STYLES[names[a]], STYLES[names[b]], float(rng.uniform(0.25, 0.75)))
+        else:
+            style = STYLES[names[int(rng.integers(len(names)))]]
+    elif name in STYLES:
+        style = STYLES[name]
+    else:
+        raise InvalidParameterError(f"unknown style '{name}'; styles are: {', '.join(sorted(STYLES))}")
+
+    def u(r: Range) -> float:
+        return float(rng.uniform(r[0], r[1]))
+
+    values = {
+        k: u(getattr(style, k))
+        for k in Style.__dataclass_fields__
+        if k not in ("name", "balance_lu", "eq_jitter_db")
+    }
+    balance = {role: u(style.balance_lu.get(role, (0.0, 0.0))) for role in ROLES}
+    return StyleDraw(name=style.name, balance_lu=balance, eq_jitter_db=style.eq_jitter_db, seed=seed, **values)
+
+
+def _peak_db(audio: np.ndarray) -> float:
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    return 20 * math.log10(peak) if peak > 0 else -120.0
+
+
+def style_params(
+    draw: StyleDraw,
+    multitrack: Multitrack,
+    roles: Mapping[str, str],
+    *,
+    seed: int,
+    fixed: Mapping[str, Mapping[str, float]] | None = None,
+) -> MixParams:
+    """Console settings that mix ``multitrack`` in the style ``draw``.
+
+    Parameters
+    ----------
+    draw : StyleDraw
+    multitrack : Multitrack
+    roles : mapping
+        Track name → one of :data:`ROLES` (unknown roles count as ``chords``).
+    seed : int
+        Per-song randomness (pans, EQ jitter) on top of the style.
+    fixed : mapping, optional
+        Track name → settings to force (e.g. alignment of multi-mic pairs).
+
+    The master output gain is left at 0 dB: use :func:`mixassist.data.references.hit_loudness`
+    to drive the rendered mix to ``draw.loudness_lufs``.
+    """
+    rng = np.random.default_rng(seed)
+    sr = multitrack.sample_rate
+    tracks: dict[str, dict[str, float | None]] = {}
+    side = 1.0
+    for track in multitrack:
+        role = roles.get(track.name, "chords")
+        role = role if role in ROLES else "chords"
+        lufs = integrated_loudness(track.audio, sr)
+        p: dict[str, float | None] = {}
+        if lufs is None:  # silent or too short: leave it alone (it is reported elsewhere)
+            tracks[track.name] = p
+            continue
+        target = -24.0 + draw.balance_lu[role]
+        p["gain_db"] = float(np.clip(target - lufs, -60.0, 24.0))
+        low_source = role == "bass" or "kick" in track.name
+        if not low_source:  # never high-pass kick or bass-range sources
+            p["hpf_hz"] = float(rng.uniform(60.0, 180.0) if role != "lead" else rng.uniform(80.0, 140.0))
+        jitter = draw.eq_jitter_db
+        p["eq_peak2_db"] = float(rng.uniform(-jitter, jitter))
+        p["eq_peak3_db"] = float(rng.uniform(-jitter, jitter))
+        p["eq_high_shelf_db"] = float(np.clip(draw.air_db * 0.5 + rng.uniform(-1, 1), -18, 18))
+        if draw.track_ratio > 1.05 and role in ("lead", "bass", "drums", "chords"):
+            p["comp_ratio"] = float(np.clip(draw.track_ratio * rng.uniform(0.8, 1.2), 1.0, 20.0))
+            p["comp_threshold_db"] = float(np.clip(_peak_db(track.audio) - draw.track_depth_db, -60.0, 0.0))
+            p["comp_attack_ms"] = float(rng.uniform(3.0, 30.0) if role != "drums" else rng.uniform(5.0, 20.0))
+            p["comp_release_ms"] = float(rng.uniform(60.0, 300.0))
+            p["comp_knee_db"] = 6.0
+        if role in ("lead", "bass") or "kick" in track.name or "snare" in track.name:
+            p["pan"] = 0.0
+        else:
+            p["pan"] = float(side * rng.uniform(0.3, 1.0) * draw.pan_spread)
+            side = -side
+        if track.channels == 2:
+            p["width"] = float(np.clip(draw.stereo_width * rng.uniform(0.9, 1.1), 0.0, 2.0))
+        if not low_source:
+            p["reverb_send_db"] = float(np.clip(draw.reverb_send_db + rng.uniform(-3, 3), -60.0, 6.0))
+        tracks[track.name] = p
+    for name, values in (fixed or {}).items():
+        tracks.setdefault(name, {}).update(values)
+    master = {
+        "eq_low_shelf_hz": 120.0,
+        "eq_low_shelf_db": draw.low_db,
+        "eq_peak2_hz": 300.0,
+        "eq_peak2_db": draw.mud_db,
+        "eq_high_shelf_hz": draw.air_hz,
+        "eq_high_shelf_db": draw.air_db,
+        "comp_ratio": draw.glue_ratio,
+        "comp_threshold_db": -draw.glue_depth_db - 6.0,  # refined by hit_loudness once the mix level is known
+        "comp_attack_ms": 20.0,
+        "comp_release_ms": 200.0,
+        "limiter_ceiling_dbtp": -1.0,
+    }
+    reverb = {
+        "rt60_mid_s": draw.rt60_mid_s,
+        "rt60_low_s": draw.rt60_mid_s * 1.2,
+        "rt60_high_s": max(0.1, draw.rt60_mid_s * 0.6),
+        "predelay_ms": 20.0,
+        "return_db": 0.0,
+    }
+    return MixParams(multitrack.names, tracks=tracks, reverb=reverb, master=master, reverb_seed=seed % 1000)
+
+
+def role_map(stems: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """``{name: role}`` from a ``song.json`` ``stems`` list."""
+    return {s["name"]: s.get("role", "chords") for s in stems}

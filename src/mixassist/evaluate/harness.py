@@ -1,0 +1,339 @@
+"""The evaluation harness: every registered method on every song, one comparable table.
+
+A *method* is a function ``method(stems, context) -> MethodOutput`` registered by name with
+:func:`register_method`; later mixers plug in the same way, and so can outside code
+(``mixassist eval --plugin FILE``; that is how GPL baselines such as matchering stay out of the
+package).  A method sees the stems and the reference — never ``target_mix`` or ``truth.json``.
+
+For each song and method the harness records wall time and computes the metrics of
+:mod:`mixassist.evaluate.metrics` against ``target_mix`` (the same song in the reference's
+style: the fair yardstick) and against the reference itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mixassist.audio.io import load_audio
+from mixassist.audio.meter import integrated_loudness
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console
+from mixassist.console.params import MixParams
+from mixassist.data.references import load_song, write_json_atomic
+from mixassist.errors import InvalidParameterError, RecipeError
+
+__all__ = [
+    "SongContext",
+    "MethodOutput",
+    "METHODS",
+    "register_method",
+    "load_plugin",
+    "evaluate_dataset",
+    "SUMMARY_METRICS",
+]
+
+log = logging.getLogger(__name__)
+
+#: Level every stem is set to by the equal-loudness baselines (LUFS).
+EQUAL_LOUDNESS_LUFS = -24.0
+
+
+@dataclass
+class SongContext:
+    """What a method may know about a song: its reference (never the target) and metadata."""
+
+    name: str
+    reference: np.ndarray
+    sample_rate: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MethodOutput:
+    """A method's mix ``(2, samples)`` and, if it has them, its console settings."""
+
+    mix: np.ndarray
+    params: MixParams | None = None
+
+
+Method = Callable[[Multitrack, SongContext], MethodOutput]
+METHODS: dict[str, Method] = {}
+
+
+def register_method(name: str) -> Callable[[Method], Method]:
+    """Decorator: make ``fn`` available to ``mixassist eval --methods NAME``."""
+
+    def wrap(fn: Method) -> Method:
+        METHODS[name] = fn
+        return fn
+
+    return wrap
+
+
+def load_plugin(path: str | os.PathLike[str]) -> list[str]:
+    """Import a Python file that registers methods; returns the names it added."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidParameterError(f"plugin {path} does not exist")
+    before = set(METHODS)
+    spec = importlib.util.spec_from_file_location(f"mixassist_plugin_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise InvalidParameterError(f"plugin {path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return sorted(set(METHODS) - before)
+
+
+# ---------------------------------------------------------------------- baselines
+
+
+def equal_loudness_params(stems: Multitrack, level_lufs: float = EQUAL_LOUDNESS_LUFS) -> MixParams:
+    """Every non-silent stem at the same integrated loudness, centred, nothing else."""
+    tracks = {}
+    for t in stems:
+        lufs = integrated_loudness(t.audio, stems.sample_rate)
+        if lufs is not None:
+            tracks[t.name] = {"gain_db": float(np.clip(level_lufs - lufs, -60.0, 24.0))}
+    return MixParams(stems.names, tracks=tracks)
+
+
+@register_method("sum")
+def sum_as_is(stems: Multitrack, ctx: SongContext) -> MethodOutput:
+    """Stems summed as they are (mono stems centred with the constant-power law)."""
+    params = MixParams(stems.names)
+    return MethodOutput(Console(stems.sample_rate).render(stems, params).mix, params)
+
+
+@register_method("equal_loudness")
+def equal_loudness(stems: Multitrack, ctx: SongContext) -> MethodOutput:
+    """Each stem to the same LUFS, then summed."""
+    params = equal_loudness_params(stems)
+    return MethodOutput(Console(stems.sample_rate).render(stems, params).mix, params)
+
+
+@register_method("equal_loudness_matched")
+def equal_loudness_matched(stems: Multitrack, ctx: SongContext) -> MethodOutput:
+    """Equal-loudness sum brought to the reference's loudness with a −1 dBTP limiter."""
+    target = integrated_loudness(ctx.reference, ctx.sample_rate)
+    params = equal_loudness_params(stems)
+    params.set_bus("master", "limiter_ceiling_dbtp", -1.0)
+    if target is None:
+        return MethodOutput(Console(stems.sample_rate).render(stems, params).mix, params)
+    params.set_bus("master", "comp_threshold_db", 0.0)
+    params, mix = _drive_to(stems, params, target)
+    return MethodOutput(mix, params)
+
+
+def _drive_to(stems: Multitrack, params: MixParams, target_lufs: float) -> tuple[MixParams, np.ndarray]:
+    """Output gain only (no glue): ``hit_loudness`` with the compressor left neutral."""
+    console = Console(stems.sample_rate)
+    mix = console.render(stems, params).mix
+    for _ in range(4):
+        lufs = integrated_loudness(mix, stems.sample_rate)
+        if lufs is None or abs(target_lufs - lufs) < 0.05:
+            break
+        gain = float(np.clip((params.master["output_gain_db"] or 0.0) + target_lufs - lufs, -24.0, 24.0))
+        params.set_bus("master", "output_gain_db", gain)
+        mix = console.render(stems, params).mix
+    return params, mix
+
+
+# ---------------------------------------------------------------------- running
+
+#: Metrics shown in the summary table, with their column titles.
+SUMMARY_METRICS = [
+    ("loudness_error_lu", "loud LU"),
+    ("spectral_mid_db", "mid dB"),
+    ("spectral_side_db", "side dB"),
+    ("width_error_db", "width dB"),
+    ("crest_error_db", "crest dB"),
+    ("st_spread_error_lu", "ST spread LU"),
+    ("plr_error_db", "PLR dB"),
+    ("true_peak_dbtp", "TP dBTP"),
+    ("mrstft", "MRSTFT"),
+    ("af_total", "AF"),
+]
+
+
+def _abs_if_signed(key: str, value: Any) -> Any:
+    if isinstance(value, (int, float)) and key.endswith(("_error_lu", "_error_db")):
+        return abs(value)
+    return value
+
+
+def _song_names(root: Path) -> list[str]:
+    index = root / "dataset.json"
+    if index.exists():
+        return list(json.loads(index.read_text())["songs"])
+    return sorted(p.name for p in root.iterdir() if (p / "song.json").exists())
+
+
+def evaluate_dataset(
+    dataset: str | os.PathLike[str],
+    methods: Sequence[str],
+    out: str | os.PathLike[str],
+    *,
+    progress: Callable[[str], None] | None = None,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Run ``methods`` on every song with ground truth and write the report to ``out``.
+
+    Writes ``results.json`` (every number), ``results.md`` (per-song and mean tables against
+    ``target_mix`` and against the reference) and, with matplotlib, ``plots/*.png``.
+    Returns the results dict.
+    """
+    from mixassist.evaluate.metrics import compare, parameter_error
+
+    root, out = Path(dataset), Path(out)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise InvalidParameterError(f"unknown method(s) {', '.join(unknown)}; available: {', '.join(sorted(METHODS))}")
+    songs = [s for s in _song_names(root) if (root / s / "truth.json").exists()]
+    if not songs:
+        raise RecipeError("no songs with truth.json (run `mixassist data synth` first)", root)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"dataset": str(root), "methods": list(methods), "songs": {}}
+    spectra: dict[str, dict[str, np.ndarray]] = {}
+    for song in songs:
+        stems, meta = load_song(root / song)
+        sr = stems.sample_rate
+        reference, _ = load_audio(root / song / "reference.wav", sample_rate=sr)
+        target, _ = load_audio(root / song / "target_mix.wav", sample_rate=sr)
+        truth = json.loads((root / song / "truth.json").read_text())
+        ctx = SongContext(song, reference, sr, meta)
+        row: dict[str, Any] = {
+            "reference_song": truth.get("reference_song"),
+            "style": truth.get("style", {}).get("name"),
+            "target_vs_reference": compare(target, reference, sr),
+        }
+        spectra[song] = {"reference": reference, "target_mix": target}
+        for name in methods:
+            if progress:
+                progress(f"{song}: {name}")
+            start = time.perf_counter()
+            output = METHODS[name](stems, ctx)
+            wall = time.perf_counter() - start
+            mix = np.asarray(output.mix, dtype=np.float32)
+            entry = {
+                "wall_s": wall,
+                "vs_target": compare(mix, target, sr, target=target),
+                "vs_reference": compare(mix, reference, sr),
+            }
+            if output.params is not None:
+                entry["params_error"] = parameter_error(output.params.to_dict(), truth["params"])
+            row[name] = entry
+            spectra[song][name] = mix
+        results["songs"][song] = row
+    results["mean"] = _means(results, methods)
+    write_json_atomic(out / "results.json", _json_safe(results))
+    (out / "results.md").write_text(markdown_report(results))
+    if plots:
+        _plots(results, spectra, out / "plots", songs)
+    return results
+
+
+def _means(results: dict[str, Any], methods: Sequence[str]) -> dict[str, Any]:
+    means: dict[str, Any] = {}
+    for name in methods:
+        means[name] = {}
+        for against in ("vs_target", "vs_reference"):
+            keys = {k for song in results["songs"].values() for k in song[name][against]}
+            means[name][against] = {
+                k: _mean([_abs_if_signed(k, song[name][against].get(k)) for song in results["songs"].values()])
+                for k in sorted(keys)
+            }
+        means[name]["wall_s"] = _mean([song[name]["wall_s"] for song in results["songs"].values()])
+    return means
+
+
+def _mean(values: list[Any]) -> float | None:
+    nums = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return float(np.mean(nums)) if nums else None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _fmt(v: Any) -> str:
+    return "—" if not isinstance(v, (int, float)) else f"{v:.3g}" if abs(v) < 0.01 else f"{v:.2f}"
+
+
+def markdown_report(results: dict[str, Any]) -> str:
+    """Tables: mean over songs vs ``target_mix``, vs the reference, then per song."""
+    methods = results["methods"]
+    lines = [f"# Evaluation of {results['dataset']}", "", f"{len(results['songs'])} songs; lower is better except where noted."]
+    for against, title in (("vs_target", "against target_mix (same song, reference's style)"), ("vs_reference", "against the reference (a different song)")):
+        cols = [(k, t) for k, t in SUMMARY_METRICS if against == "vs_target" or k != "mrstft"]
+        lines += ["", f"## Mean {title}", "", "| method | " + " | ".join(t for _, t in cols) + " | time s |",
+                  "|---|" + "---|" * (len(cols) + 1)]
+        if against == "vs_reference":
+            ideal = {k: _mean([_abs_if_signed(k, s["target_vs_reference"].get(k)) for s in results["songs"].values()]) for k, _ in cols}
+            lines.append("| *target_mix itself (ideal)* | " + " | ".join(_fmt(ideal[k]) for k, _ in cols) + " | — |")
+        for m in methods:
+            mean = results["mean"][m][against]
+            lines.append(f"| {m} | " + " | ".join(_fmt(mean.get(k)) for k, _ in cols) + f" | {_fmt(results['mean'][m]['wall_s'])} |")
+    lines += ["", "## Per song, against target_mix", "", "| song | style | method | " + " | ".join(t for _, t in SUMMARY_METRICS) + " |",
+              "|---|---|---|" + "---|" * len(SUMMARY_METRICS)]
+    for song, row in results["songs"].items():
+        for m in methods:
+            vals = row[m]["vs_target"]
+            lines.append(f"| {song} | {row.get('style')} | {m} | " + " | ".join(_fmt(_abs_if_signed(k, vals.get(k))) for k, _ in SUMMARY_METRICS) + " |")
+    lines += ["", "Metric definitions: `mixassist.evaluate.metrics`; AF is Diff-MST's audio-feature metric (their data differ)."]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(results: dict[str, Any], spectra: dict[str, dict[str, np.ndarray]], folder: Path, songs: list[str]) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plots are a convenience; the numbers are in results.json
+        log.warning("matplotlib is not installed: skipping plots")
+        return
+    from mixassist.evaluate.metrics import THIRD_OCTAVE_CENTRES_HZ, third_octave_band_db
+
+    folder.mkdir(parents=True, exist_ok=True)
+    methods = results["methods"]
+    for key, title in SUMMARY_METRICS:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        vals = [results["mean"][m]["vs_target"].get(key) for m in methods]
+        ax.bar(methods, [v if v is not None else 0.0 for v in vals], color="#4c72b0")
+        ax.set_title(f"{title} vs target_mix (mean over {len(songs)} songs)")
+        ax.tick_params(axis="x", rotation=30)
+        fig.tight_layout()
+        fig.savefig(folder / f"metric_{key}.png", dpi=100)
+        plt.close(fig)
+    for song in songs:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        sr = int(json.loads((Path(results["dataset"]) / song / "song.json").read_text()).get("sample_rate", 44100))
+        for name, audio in spectra[song].items():
+            bands = third_octave_band_db(audio, sr, which="mid", normalise=True)
+            ax.semilogx(THIRD_OCTAVE_CENTRES_HZ, bands, label=name, lw=2.0 if name in ("reference", "target_mix") else 1.0)
+        ax.set_xlabel("Hz")
+        ax.set_ylabel("mid band level, dB (loudness-normalised)")
+        ax.set_title(f"{song}: mix vs reference spectra")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(folder / f"spectra_{song}.png", dpi=100)
+        plt.close(fig)

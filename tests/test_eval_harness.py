@@ -1,0 +1,143 @@
+"""Ground-truth references and the evaluation harness on a tiny dataset made here (no fluidsynth)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mixassist.audio.io import load_audio, save_audio
+from mixassist.audio.meter import integrated_loudness, true_peak
+from mixassist.console.console import Console
+from mixassist.console.params import MixParams
+from mixassist.data.references import load_song, make_references
+from mixassist.data.styles import STYLES, draw_style, style_params
+from mixassist.errors import InvalidParameterError
+
+SR = 22050
+SECONDS = 3.0
+
+
+def _song(folder: Path, seed: int) -> None:
+    """Four stems with roles, one declared multi-mic pair (a delayed, polarity-flipped copy)."""
+    rng = np.random.default_rng(seed)
+    n = int(SR * SECONDS)
+    t = np.arange(n) / SR
+    beat = 60.0 / rng.uniform(90, 140)
+    env = np.exp(-((t % beat) / beat) * 8)
+    f0 = rng.uniform(90, 130)
+    stems = {
+        "kick_in": (np.sin(2 * np.pi * 55 * t) * env**3 * 0.8)[None],
+        "bass": (0.3 * np.sign(np.sin(2 * np.pi * f0 * t)) * (0.6 + 0.4 * env))[None],
+        "keys": 0.2 * np.stack([np.sin(2 * np.pi * f0 * 3 * t + p) for p in (0.0, 0.4)]) * (0.5 + 0.5 * np.roll(env, 100)),
+        "lead": (0.25 * np.sin(2 * np.pi * f0 * 6 * t * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))))[None],
+    }
+    delay = 12  # samples
+    stems["kick_out"] = -0.7 * np.roll(stems["kick_in"], delay, axis=1) + 0.001 * rng.standard_normal((1, n))
+    roles = {"kick_in": "drums", "kick_out": "drums", "bass": "bass", "keys": "chords", "lead": "lead"}
+    (folder / "stems").mkdir(parents=True)
+    meta_stems = []
+    for name, audio in stems.items():
+        audio = (audio * 10 ** (rng.uniform(-12, 0) / 20)).astype(np.float32)
+        save_audio(folder / "stems" / f"{name}.wav", audio, SR, 24)
+        meta_stems.append({"name": name, "file": f"stems/{name}.wav", "role": roles[name], "channels": audio.shape[0]})
+    meta = {"version": 1, "name": folder.name, "sample_rate": SR, "seconds": SECONDS, "stems": meta_stems,
+            "multi_mic": [{"tracks": ["kick_in", "kick_out"], "delay_ms": 1000.0 * delay / SR, "polarity": -1}]}
+    (folder / "song.json").write_text(json.dumps(meta))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("dataset")
+    names = [f"song_{i:03d}" for i in range(3)]
+    for i, name in enumerate(names):
+        _song(root / name, seed=i)
+    (root / "dataset.json").write_text(json.dumps({"version": 1, "seed": 0, "songs": names, "sample_rate": SR}))
+    make_references(root, seed=5)
+    return root
+
+
+def test_every_song_has_reference_target_and_truth(dataset):
+    for song in json.loads((dataset / "dataset.json").read_text())["songs"]:
+        truth = json.loads((dataset / song / "truth.json").read_text())
+        assert truth["reference_song"] != song  # a reference is always another song
+        target, _ = load_audio(dataset / song / "target_mix.wav")
+        reference, _ = load_audio(dataset / song / "reference.wav")
+        assert target.shape[0] == 2 and reference.shape[0] == 2
+        # Driven to the style's loudness, true-peak safe.
+        assert integrated_loudness(target, SR) == pytest.approx(truth["target_loudness_lufs"], abs=0.3)
+        assert true_peak(target, SR) <= -0.9
+        # The multi-mic pair is aligned in the truth.
+        assert truth["params"]["tracks"]["kick_in"]["delay_ms"] == pytest.approx(1000 * 12 / SR)
+        assert truth["params"]["tracks"]["kick_out"]["polarity"] == -1.0
+
+
+def test_truth_rerenders_the_target_mix(dataset):
+    """Consistency: the stored settings through the console reproduce target_mix.wav."""
+    song = dataset / "song_001"
+    stems, _ = load_song(song)
+    params = MixParams.from_dict(json.loads((song / "truth.json").read_text())["params"])
+    mix = Console(stems.sample_rate).render(stems, params).mix
+    target, _ = load_audio(song / "target_mix.wav")
+    assert np.max(np.abs(mix - target)) < 4 * 2.0**-23  # 24-bit quantisation + dither
+
+
+def test_references_are_resumable_and_deterministic(dataset):
+    before = (dataset / "song_000" / "truth.json").read_bytes()
+    make_references(dataset, seed=5)  # nothing to do: every song complete
+    assert (dataset / "song_000" / "truth.json").read_bytes() == before
+
+
+def test_style_draws_are_deterministic_and_in_range():
+    a, b = draw_style(None, 3), draw_style(None, 3)
+    assert a == b
+    for name, style in STYLES.items():
+        d = draw_style(name, 1)
+        assert style.loudness_lufs[0] <= d.loudness_lufs <= style.loudness_lufs[1]
+    with pytest.raises(InvalidParameterError, match="unknown style"):
+        draw_style("polka", 0)
+
+
+def test_style_params_never_high_pass_bass_or_kick(dataset):
+    stems, meta = load_song(dataset / "song_000")
+    params = style_params(draw_style("dense_rock", 0), stems, {s["name"]: s["role"] for s in meta["stems"]}, seed=0)
+    assert params.get("bass", "hpf_hz") is None and params.get("kick_in", "hpf_hz") is None
+    assert params.get("lead", "hpf_hz") is not None and params.get("lead", "pan") == 0.0
+
+
+def test_eval_baselines_write_tables_and_plots(dataset, tmp_path):
+    from mixassist.evaluate.harness import evaluate_dataset
+
+    methods = ["sum", "equal_loudness", "equal_loudness_matched"]
+    results = evaluate_dataset(dataset, methods, tmp_path / "report")
+    assert set(results["songs"]) == {"song_000", "song_001", "song_002"}
+    text = json.dumps(json.loads((tmp_path / "report" / "results.json").read_text()), allow_nan=False)
+    assert "equal_loudness_matched" in text
+    md = (tmp_path / "report" / "results.md").read_text()
+    assert "| equal_loudness_matched |" in md and "target_mix itself (ideal)" in md
+    assert any((tmp_path / "report" / "plots").glob("spectra_song_000.png"))
+    mean = results["mean"]
+    # Matching the reference's loudness must beat the raw sum on loudness error.
+    assert mean["equal_loudness_matched"]["vs_target"]["loudness_error_lu"] < mean["sum"]["vs_target"]["loudness_error_lu"]
+    assert mean["equal_loudness_matched"]["vs_target"]["loudness_error_lu"] < 1.0
+    for m in methods:
+        assert mean[m]["wall_s"] > 0
+        assert results["songs"]["song_000"][m]["params_error"]
+
+
+def test_eval_cli_and_unknown_method(dataset, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mixassist", "eval", str(dataset), "--methods", "sum,equal_loudness", "-o", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "equal_loudness" in proc.stdout and (tmp_path / "r" / "results.md").exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "mixassist", "eval", str(dataset), "--methods", "magic", "-o", str(tmp_path / "r2")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert bad.returncode == 2 and "unknown method(s) magic" in bad.stderr and "Traceback" not in bad.stderr
