@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo demo-data clean bench
+.PHONY: venv test demo demo-data data clean bench
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_APT := fluidsynth fluid-soundfont-gm hydrogen-drumkits
@@ -33,6 +33,15 @@ demo: $(STAMP)
 demo-data: $(STAMP)
 	@dpkg -s $(DEMO_APT) >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEMO_APT))
 	$(BIN)/python scripts/make_demo_data.py --out examples/demo
+
+# Synthesises an evaluation set (installs what synthesis needs first: fluidsynth, soundfonts, drum kits, music21).
+DATA_APT := fluidsynth fluid-soundfont-gm musescore-general-soundfont-small hydrogen-drumkits sonic-pi-samples
+DATA_SONGS ?= 8
+DATA_SECONDS ?= 20
+data: $(STAMP)
+	@dpkg -s $(DATA_APT) >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DATA_APT))
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'music21>=9'
+	$(BIN)/mixassist data synth --songs $(DATA_SONGS) --seconds $(DATA_SECONDS) --seed 0 --out data/eval
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check pedalboard==0.9.26 dasp-pytorch==0.0.1
