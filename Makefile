@@ -23,10 +23,11 @@ $(STAMP): requirements.txt pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Until a mixer lands, the demo renders the hand-written example recipe and measures the result.
+# Mixes the bundled demo with the knowledge-based mixer (mix.wav, recipe.json, report.md), then
+# re-renders the recipe to show it reproduces the mix, and measures the mix beside the reference.
 demo: $(STAMP)
-	@mkdir -p demo-out
-	$(BIN)/mixassist render examples/demo/recipe.json -o demo-out/mix.wav --save-recipe demo-out/recipe.json --overwrite
+	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite
+	$(BIN)/mixassist render demo-out/recipe.json -o demo-out/mix-from-recipe.wav --overwrite
 	$(BIN)/mixassist analyze demo-out/mix.wav examples/demo/reference.flac
 
 # Regenerates examples/demo/ (committed, so `make demo` never needs this): installs the synthesis tools first.

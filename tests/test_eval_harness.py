@@ -127,6 +127,32 @@ def test_eval_baselines_write_tables_and_plots(dataset, tmp_path):
     for m in methods:
         assert mean[m]["wall_s"] > 0
         assert results["songs"]["song_000"][m]["params_error"]
+    # Masking: absolute, measured on the rendered stems of every method with settings.
+    assert "## Masking in the mix (absolute, lower is better)" in md and "Moore, Glasberg & Baer 1997" in md
+    assert "| *target_mix (truth settings)* |" in md
+    for m in methods:
+        assert 0.0 <= mean[m]["masking_fraction"] <= 1.0
+        masking = results["songs"]["song_000"][m]["masking"]
+        assert set(masking["per_track"]) == {"kick_in+kick_out", "bass", "keys", "lead"}  # one source, two mics
+        assert masking["masking_fraction"] == pytest.approx(
+            np.mean([v for v in masking["per_track"].values() if v is not None]))
+    # sum and equal_loudness differ only in gains: the mixes mask differently.
+    assert mean["sum"]["masking_fraction"] != pytest.approx(mean["equal_loudness"]["masking_fraction"], abs=1e-3)
+
+
+def test_eval_method_without_params_has_no_masking(dataset, tmp_path, monkeypatch):
+    from mixassist.evaluate.harness import METHODS, MethodOutput, evaluate_dataset
+
+    def mix_only(stems, ctx):  # like the matchering plugin: a mix, no console settings
+        return MethodOutput(Console(stems.sample_rate).render(stems, MixParams(stems.names)).mix)
+
+    monkeypatch.setitem(METHODS, "mix_only", mix_only)
+    results = evaluate_dataset(dataset, ["mix_only", "sum"], tmp_path / "r", plots=False)
+    assert results["songs"]["song_000"]["mix_only"]["masking"] is None
+    assert results["mean"]["mix_only"]["masking_fraction"] is None
+    assert results["mean"]["sum"]["masking_fraction"] is not None
+    assert "| mix_only | — |" in (tmp_path / "r" / "results.md").read_text()
+    json.loads((tmp_path / "r" / "results.json").read_text())
 
 
 def test_eval_cli_and_unknown_method(dataset, tmp_path):
@@ -136,6 +162,7 @@ def test_eval_cli_and_unknown_method(dataset, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "equal_loudness" in proc.stdout and (tmp_path / "r" / "results.md").exists()
+    assert "masked frac" in proc.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "mixassist", "eval", str(dataset), "--methods", "magic", "-o", str(tmp_path / "r2")],
         capture_output=True, text=True, timeout=600, check=False,

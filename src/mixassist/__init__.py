@@ -1,16 +1,15 @@
 """mixassist: assistive, context-aware multitrack mixing.
 
-The public API is small: load stems, measure, (later) mix and render.
+The public API is small: load stems, measure, mix, render.
 
 >>> import mixassist
 >>> stems = mixassist.load_multitrack("examples/demo/stems")  # doctest: +SKIP
 >>> mixassist.analyze(stems["bass"].audio, stems.sample_rate).integrated_lufs  # doctest: +SKIP
 """
 
-from mixassist.api import analyze, analyze_file
+from mixassist.api import MixResult, analyze, analyze_file, mix, render, render_recipe
 from mixassist.audio import (
     LoudnessReport,
-
     Multitrack,
     Track,
     load_audio,
@@ -33,9 +32,9 @@ __all__ = [
     "InvalidAudioError",
     "InvalidParameterError",
     "LoudnessReport",
-
     "MissingDependencyError",
     "MixAssistError",
+    "MixResult",
     "Multitrack",
     "OutputError",
     "Track",
@@ -43,5 +42,8 @@ __all__ = [
     "analyze_file",
     "load_audio",
     "load_multitrack",
+    "mix",
+    "render",
+    "render_recipe",
     "save_audio",
 ]

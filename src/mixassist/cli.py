@@ -128,6 +128,53 @@ def render(
     out.print(f"wrote {output} ({seconds:.1f} s, {result.sample_rate} Hz, {bit_depth}-bit)")
 
 
+@app.command("mix")
+def mix_command(
+    stems: Annotated[list[Path], typer.Argument(help="Stem files, or a folder of them.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for mix.wav, recipe.json and report.md.", show_default=False)],
+    loudness: Annotated[float, typer.Option("--loudness", help="Integrated loudness of the mix, LUFS.")] = -14.0,
+    true_peak: Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, dBTP.")] = -1.0,
+    lock: Annotated[list[str] | None, typer.Option("--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable.")] = None,
+    role: Annotated[list[str] | None, typer.Option("--role", help="Set a track's role: TRACK=ROLE (lead, bass, drums, percussion, chords, pad, arp, fx). Repeatable.")] = None,
+    value_range: Annotated[list[str] | None, typer.Option("--range", help="Limit a setting: TRACK.PARAM=LOW:HIGH. Repeatable.")] = None,
+    method: Annotated[str, typer.Option("--method", help="Mixing method: rules.")] = "rules",
+    no_align: Annotated[bool, typer.Option("--no-align", help="Do not correct multi-mic delay/polarity.")] = False,
+    sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Session rate in Hz (default: the most common stem rate).")] = None,
+    downmix: Annotated[bool, typer.Option("--downmix", help="Average stems with more than 2 channels to mono.")] = False,
+    bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
+) -> None:
+    """Mix STEMS: propose console settings with a reason for each, render, and report."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mixassist.api import check_mix_outputs, mix
+    from mixassist.audio.multitrack import load_multitrack
+
+    multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)
+    check_mix_outputs(out_dir, multitrack.sources, overwrite=overwrite)  # fail before the work, not after
+    with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("measuring tracks", total=1.0)
+        result = mix(
+            multitrack, loudness_lufs=loudness, true_peak_dbtp=true_peak, lock=lock, roles=role, ranges=value_range,
+            method=method, align=not no_align,
+            progress=lambda stage, fraction: bar.update(task, description=stage, completed=fraction),
+        )
+        bar.update(task, description="writing", completed=1.0)
+        paths = result.save(out_dir, overwrite=overwrite, bit_depth=bit_depth)
+    m = result.measured
+    fmt = lambda v, spec: "—" if v is None else spec.format(v)  # noqa: E731
+    out.print(
+        f"mixed {len(multitrack)} tracks ({multitrack.duration_s:.1f} s): "
+        f"{fmt(m.get('integrated_lufs'), '{:.1f}')} LUFS, true peak {fmt(m.get('true_peak_dbtp'), '{:.1f}')} dBTP, "
+        f"correlation {fmt(m.get('correlation'), '{:+.2f}')}"
+    )
+    for note in result.proposal.reasons.notes:
+        out.print(f"note: {note}", highlight=False)
+    for key in ("mix", "recipe", "report"):
+        out.print(f"wrote {paths[key]}")
+
+
 @app.command("params")
 def list_params(
     section: Annotated[str | None, typer.Argument(help="track, reverb or master (default: all).")] = None,
@@ -205,6 +252,7 @@ def evaluate(
     for key, title in [*SUMMARY_METRICS, ("wall_s", "time s")]:
         values = [results["mean"][n]["wall_s"] if key == "wall_s" else results["mean"][n]["vs_target"].get(key) for n in names]
         table.add_row(title, *("—" if v is None else f"{v:.2f}" for v in values))
+    table.add_row("masked frac (abs)", *("—" if (v := results["mean"][n].get("masking_fraction")) is None else f"{v:.2f}" for n in names))
     out.print(table)
     out.print(f"report: {out_dir / 'results.md'}")
 

@@ -1,20 +1,30 @@
 """The JSON mix recipe: the contract with the user and with other tools.
 
-Version 1::
+Version 2 (version 1 files, which lack the ``why``/``locked``/``role``/``measured`` keys
+and the top-level ``context``, are still read)::
 
-    {"version": 1, "sample_rate": 44100,
-     "tracks": [{"name": "vox", "file": "stems/vox.wav", "params": {"gain_db": -3.0}}],
-     "reverb": {"seed": 0, "params": {"rt60_mid_s": 1.5}},
-     "master": {"params": {"limiter_ceiling_dbtp": -1.0}}}
+    {"version": 2, "sample_rate": 44100, "mixassist": "0.1.0",
+     "tracks": [{"name": "vox", "file": "stems/vox.wav", "role": "lead",
+                 "params": {"gain_db": -3.0, "pan": 0.0},
+                 "why": {"gain_db": "-3.0 dB puts vox -4.1 phon relative to the mix ..."},
+                 "locked": ["pan"],
+                 "measured": {"analysis": {"integrated_lufs": -21.3, ...}}}],
+     "reverb": {"seed": 0, "params": {"rt60_mid_s": 1.5}, "why": {...}, "locked": []},
+     "master": {"params": {"limiter_ceiling_dbtp": -1.0}, "why": {...}, "locked": []},
+     "context": {"method": "rules", "loudness_lufs": -14.0, ...},
+     "alignment": {...}, "result": {"integrated_lufs": -14.0, ...}, "notes": ["..."]}
 
 File paths are relative to the recipe's folder; missing parameters take their neutral
-defaults; unknown names and out-of-range values are refused with the allowed range.  Written
-as strict JSON (no NaN/Infinity), atomically.
+defaults; unknown names and out-of-range values are refused with the allowed range; a
+``why`` or ``locked`` entry must name a real parameter.  Written as strict JSON (no
+NaN/Infinity), atomically.  ``mixassist render recipe.json`` renders ``params`` and nothing
+else: reasons, locks and measurements document the mix, they never change its sound.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -22,14 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from mixassist import __version__
 from mixassist.audio.io import check_sample_rate, load_audio
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
+from mixassist.console.schema import params_for
 from mixassist.errors import MixAssistError, OutputError, RecipeError
 
 __all__ = ["RECIPE_VERSION", "Recipe"]
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
+_TRACK_KEYS = {"name", "file", "params", "role", "why", "locked", "measured"}
+_BUS_KEYS = {"params", "why", "locked", "seed"}
 
 
 @dataclass
@@ -46,8 +63,16 @@ class Recipe:
         Every setting; track order is console order.
     base_dir : Path
         Folder relative paths are resolved against (the recipe's folder).
+    why : dict
+        ``{section: {param: reason}}``; a section is a track name, ``"reverb"`` or ``"master"``.
+    locked : dict
+        ``{section: [param, ...]}``: settings the user locked.
+    roles : dict
+        ``{track: role}``.
+    measured : dict
+        ``{track: {...}}``: the measurements behind the decisions.
     extra : dict
-        Other top-level keys (kept on save; later versions add reasons, context, …).
+        Other top-level keys (``context``, ``alignment``, ``result``, ``notes``; kept on save).
     """
 
     sample_rate: int
@@ -55,6 +80,10 @@ class Recipe:
     params: MixParams
     base_dir: Path = field(default_factory=Path)
     extra: dict[str, Any] = field(default_factory=dict)
+    why: dict[str, dict[str, str]] = field(default_factory=dict)
+    locked: dict[str, list[str]] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    measured: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -83,8 +112,11 @@ class Recipe:
         if not isinstance(data, Mapping):
             raise RecipeError("a recipe must be a JSON object")
         version = data.get("version")
-        if version != RECIPE_VERSION:
-            raise RecipeError(f"unsupported recipe version {version!r}; this mixassist reads version {RECIPE_VERSION}")
+        if version not in _READABLE_VERSIONS:
+            raise RecipeError(
+                f"unsupported recipe version {version!r}; this mixassist reads versions "
+                f"{', '.join(map(str, _READABLE_VERSIONS))}"
+            )
         rate = data.get("sample_rate")
         if not isinstance(rate, int) or isinstance(rate, bool):
             raise RecipeError(f"sample_rate must be a whole number of Hz, got {rate!r}")
@@ -94,19 +126,40 @@ class Recipe:
             raise RecipeError("'tracks' must be a non-empty list")
         files: dict[str, Path] = {}
         settings: dict[str, Mapping[str, Any]] = {}
+        why: dict[str, dict[str, str]] = {}
+        locked: dict[str, list[str]] = {}
+        roles: dict[str, str] = {}
+        measured: dict[str, dict[str, Any]] = {}
         for i, entry in enumerate(tracks):
             if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str) or not isinstance(entry.get("file"), str):
                 raise RecipeError(f"tracks[{i}] needs a string 'name' and a string 'file'")
             name = entry["name"]
             if name in files:
                 raise RecipeError(f"track name '{name}' appears twice")
-            unknown = set(entry) - {"name", "file", "params"}
+            allowed = _TRACK_KEYS if version >= 2 else {"name", "file", "params"}
+            unknown = set(entry) - allowed
             if unknown:
                 raise RecipeError(f"tracks[{i}] ('{name}'): unknown key(s) {', '.join(sorted(unknown))}")
             files[name] = Path(entry["file"])
             settings[name] = _section(entry.get("params", {}), f"track '{name}'")
+            _annotations(entry, name, "track", why, locked)
+            if "role" in entry:
+                if not isinstance(entry["role"], str):
+                    raise RecipeError(f"track '{name}': 'role' must be a string")
+                roles[name] = entry["role"]
+            if "measured" in entry:
+                if not isinstance(entry["measured"], Mapping):
+                    raise RecipeError(f"track '{name}': 'measured' must be an object")
+                measured[name] = dict(entry["measured"])
         reverb = data.get("reverb", {}) or {}
         master = data.get("master", {}) or {}
+        for bus, section in (("reverb", reverb), ("master", master)):
+            if not isinstance(section, Mapping):
+                raise RecipeError(f"'{bus}' must be an object")
+            unknown = set(section) - (_BUS_KEYS if version >= 2 else {"params", "seed"})
+            if unknown:
+                raise RecipeError(f"{bus}: unknown key(s) {', '.join(sorted(unknown))}")
+            _annotations(section, bus, bus, why, locked)
         params = MixParams(
             list(files),
             tracks=settings,
@@ -115,7 +168,8 @@ class Recipe:
             reverb_seed=int(reverb.get("seed", 0)),
         )
         extra = {k: v for k, v in data.items() if k not in {"version", "sample_rate", "tracks", "reverb", "master"}}
-        return cls(sample_rate=rate, files=files, params=params, base_dir=Path(base_dir), extra=extra)
+        return cls(sample_rate=rate, files=files, params=params, base_dir=Path(base_dir), extra=extra,
+                   why=why, locked=locked, roles=roles, measured=measured)
 
     def resolve(self, name: str) -> Path:
         """Absolute-or-cwd-relative path of a track's stem."""
@@ -141,16 +195,34 @@ class Recipe:
             for name, f in files.items():
                 if not f.is_absolute():
                     files[name] = Path(os.path.relpath(self.resolve(name), relative_to))
-        return {
+        def track(n: str) -> dict[str, Any]:
+            entry: dict[str, Any] = {"name": n, "file": files[n].as_posix()}
+            if n in self.roles:
+                entry["role"] = self.roles[n]
+            entry["params"] = p["tracks"][n]
+            entry.update(self._notes_for(n))
+            if n in self.measured:
+                entry["measured"] = self.measured[n]
+            return entry
+
+        extra = {k: v for k, v in self.extra.items() if k != "mixassist"}
+        return _strict({
             "version": RECIPE_VERSION,
             "sample_rate": self.sample_rate,
-            "tracks": [
-                {"name": n, "file": files[n].as_posix(), "params": p["tracks"][n]} for n in self.params.track_names
-            ],
-            "reverb": {"seed": self.params.reverb_seed, "params": p["reverb"]},
-            "master": {"params": p["master"]},
-            **self.extra,
-        }
+            "mixassist": __version__,
+            "tracks": [track(n) for n in self.params.track_names],
+            "reverb": {"seed": self.params.reverb_seed, "params": p["reverb"], **self._notes_for("reverb")},
+            "master": {"params": p["master"], **self._notes_for("master")},
+            **extra,
+        })
+
+    def _notes_for(self, section: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.why.get(section):
+            out["why"] = dict(self.why[section])
+        if self.locked.get(section):
+            out["locked"] = list(self.locked[section])
+        return out
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Write strict JSON atomically (temporary file in the same folder, then rename).
@@ -173,6 +245,45 @@ class Recipe:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _annotations(entry: Mapping[str, Any], section: str, kind: str, why: dict, locked: dict) -> None:
+    """Validate and collect the ``why`` and ``locked`` keys of one recipe section."""
+    table = params_for(kind)
+    where = f"track '{section}'" if kind == "track" else section
+    reasons = entry.get("why", {})
+    if not isinstance(reasons, Mapping) or not all(isinstance(v, str) for v in reasons.values()):
+        raise RecipeError(f"{where}: 'why' must be an object of parameter: text")
+    for name in reasons:
+        if name not in table:
+            raise RecipeError(f"{where}: 'why' names unknown parameter '{name}'")
+    names = entry.get("locked", [])
+    if not isinstance(names, list) or not all(isinstance(v, str) for v in names):
+        raise RecipeError(f"{where}: 'locked' must be a list of parameter names")
+    for name in names:
+        if name not in table:
+            raise RecipeError(f"{where}: 'locked' names unknown parameter '{name}'")
+    if reasons:
+        why[section] = dict(reasons)
+    if names:
+        locked[section] = list(names)
+
+
+def _strict(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(value, Mapping):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, Path):
+        return value.as_posix()
+    return value
 
 
 def _reject_constant(name: str) -> None:

@@ -7,7 +7,10 @@ package).  A method sees the stems and the reference — never ``target_mix`` or
 
 For each song and method the harness records wall time and computes the metrics of
 :mod:`mixassist.evaluate.metrics` against ``target_mix`` (the same song in the reference's
-style: the fair yardstick) and against the reference itself.
+style: the fair yardstick) and against the reference itself. For methods that return console
+settings it also measures, on an absolute scale, how much of each track the rest of the mix
+masks (:func:`mixassist.audio.perception.masking_measure`: 1 − partial/solo loudness after
+Moore, Glasberg & Baer 1997; Wichern et al. 2016's loudness loss).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 from mixassist.audio.io import load_audio
 from mixassist.audio.meter import integrated_loudness
 from mixassist.audio.multitrack import Multitrack
+from mixassist.audio.perception import MASKING_REFERENCE, masking_measure
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.references import load_song, write_json_atomic
@@ -40,6 +44,8 @@ __all__ = [
     "register_method",
     "load_plugin",
     "evaluate_dataset",
+    "mix_masking",
+    "source_groups",
     "SUMMARY_METRICS",
 ]
 
@@ -135,6 +141,18 @@ def equal_loudness_matched(stems: Multitrack, ctx: SongContext) -> MethodOutput:
     return MethodOutput(mix, params)
 
 
+@register_method("rules")
+def rules(stems: Multitrack, ctx: SongContext) -> MethodOutput:
+    """The knowledge-based mixer (:mod:`mixassist.mixers.rules`), roles inferred from names
+    and audio (not read from the song's metadata), delivered at the reference's loudness."""
+    from mixassist.api import mix
+
+    target = integrated_loudness(ctx.reference, ctx.sample_rate)
+    loudness = float(np.clip(target, -40.0, -5.0)) if target is not None else -14.0
+    result = mix(stems, loudness_lufs=loudness)
+    return MethodOutput(result.mix, result.params)
+
+
 def _drive_to(stems: Multitrack, params: MixParams, target_lufs: float) -> tuple[MixParams, np.ndarray]:
     """Output gain only (no glue): ``hit_loudness`` with the compressor left neutral."""
     console = Console(stems.sample_rate)
@@ -150,6 +168,54 @@ def _drive_to(stems: Multitrack, params: MixParams, target_lufs: float) -> tuple
 
 
 # ---------------------------------------------------------------------- running
+
+
+def source_groups(meta: dict[str, Any]) -> list[list[str]]:
+    """Tracks that record one source (the song's declared multi-mic pairs, chained)."""
+    groups: list[set[str]] = []
+    for pair in meta.get("multi_mic", []):
+        names = set(pair["tracks"])
+        touching = [g for g in groups if g & names]
+        for g in touching:
+            names |= g
+            groups.remove(g)
+        groups.append(names)
+    return [sorted(g) for g in groups]
+
+
+def mix_masking(stems: Multitrack, params: MixParams | None, groups: Sequence[Sequence[str]] = ()) -> dict[str, Any] | None:
+    """Masking in the mix ``params`` makes of ``stems``; ``None`` without settings.
+
+    Re-renders the console with ``want_stems=True`` (one extra render per song and method: the
+    methods return only their mix) and passes each *source's* contribution to the mix bus to
+    :func:`~mixassist.audio.perception.masking_measure`, at −23 LUFS.  Tracks in one of
+    ``groups`` (microphones on one source, e.g. kick in/out) are summed into one source first:
+    the model adds tracks as unrelated sounds, and two mics of one drum do not mask each other.
+    The result is absolute (no comparison with the target): ``masking_fraction`` is the mean
+    over audible sources of ``1 − partial / solo`` loudness, lower is better; ``per_track``
+    maps source names (``"kick_in+kick_out"`` for a group) to their fraction (``None`` for
+    silent ones).
+    """
+    if params is None:
+        return None
+    rendered = Console(stems.sample_rate).render(stems, params, want_stems=True)
+    names = params.track_names
+    grouped = [list(g) for g in groups if all(n in names for n in g)]
+    in_group = {n for g in grouped for n in g}
+    units = [[n] for n in names if n not in in_group] + grouped
+    index = {n: i for i, n in enumerate(names)}
+    merged = np.stack([rendered.stems[[index[n] for n in unit]].sum(axis=0) for unit in units])
+    measure = masking_measure(merged, stems.sample_rate)
+    labels = ["+".join(unit) for unit in units]
+    return {
+        "masking_fraction": measure["masked_fraction_mean"],
+        "per_track": dict(zip(labels, measure["masked_fraction"])),
+        "partial_phon": dict(zip(labels, measure["partial_phon"])),
+        "solo_phon": dict(zip(labels, measure["solo_phon"])),
+        "mix_phon": measure["mix_phon"],
+        "level_lufs": measure["level_lufs"],
+    }
+
 
 #: Metrics shown in the summary table, with their column titles.
 SUMMARY_METRICS = [
@@ -190,8 +256,12 @@ def evaluate_dataset(
     """Run ``methods`` on every song with ground truth and write the report to ``out``.
 
     Writes ``results.json`` (every number), ``results.md`` (per-song and mean tables against
-    ``target_mix`` and against the reference) and, with matplotlib, ``plots/*.png``.
-    Returns the results dict.
+    ``target_mix`` and against the reference, and the absolute masking table) and, with
+    matplotlib, ``plots/*.png``. Returns the results dict.
+
+    Methods that return ``params`` are rendered once more with their stems to measure masking
+    (:func:`mix_masking`); so are the ground-truth settings behind ``target_mix``, as a
+    reference row. Methods without ``params`` get ``None``.
     """
     from mixassist.evaluate.metrics import compare, parameter_error
 
@@ -216,6 +286,7 @@ def evaluate_dataset(
             "reference_song": truth.get("reference_song"),
             "style": truth.get("style", {}).get("name"),
             "target_vs_reference": compare(target, reference, sr),
+            "target_masking": mix_masking(stems, MixParams.from_dict(truth["params"]), source_groups(meta)),
         }
         spectra[song] = {"reference": reference, "target_mix": target}
         for name in methods:
@@ -232,9 +303,11 @@ def evaluate_dataset(
             }
             if output.params is not None:
                 entry["params_error"] = parameter_error(output.params.to_dict(), truth["params"])
+            entry["masking"] = mix_masking(stems, output.params, source_groups(meta))
             row[name] = entry
             spectra[song][name] = mix
         results["songs"][song] = row
+    results["masking_reference"] = MASKING_REFERENCE
     results["mean"] = _means(results, methods)
     write_json_atomic(out / "results.json", _json_safe(results))
     (out / "results.md").write_text(markdown_report(results))
@@ -254,7 +327,12 @@ def _means(results: dict[str, Any], methods: Sequence[str]) -> dict[str, Any]:
                 for k in sorted(keys)
             }
         means[name]["wall_s"] = _mean([song[name]["wall_s"] for song in results["songs"].values()])
+        means[name]["masking_fraction"] = _mean([_masking(song.get(name, {}).get("masking")) for song in results["songs"].values()])
     return means
+
+
+def _masking(entry: dict[str, Any] | None) -> float | None:
+    return None if entry is None else entry.get("masking_fraction")
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -292,6 +370,17 @@ def markdown_report(results: dict[str, Any]) -> str:
         for m in methods:
             mean = results["mean"][m][against]
             lines.append(f"| {m} | " + " | ".join(_fmt(mean.get(k)) for k, _ in cols) + f" | {_fmt(results['mean'][m]['wall_s'])} |")
+    lines += ["", "## Masking in the mix (absolute, lower is better)", "",
+              "Mean over audible sources of 1 − partial/solo loudness at −23 LUFS: the share of each source's",
+              "loudness the rest of the mix masks (declared multi-mic tracks of one source are summed first;",
+              "Wichern et al. 2016, loudness loss; partial loudness after",
+              "Moore, Glasberg & Baer 1997, JAES 45(4), ANSI S3.4-2007 constants; `mixassist.audio.perception`).",
+              "— = the method returns no console settings.", "",
+              "| method | masked fraction |", "|---|---|",
+              "| *target_mix (truth settings)* | "
+              + _fmt(_mean([_masking(s.get("target_masking")) for s in results["songs"].values()])) + " |"]
+    for m in methods:
+        lines.append(f"| {m} | {_fmt(results['mean'][m].get('masking_fraction'))} |")
     lines += ["", "## Per song, against target_mix", "", "| song | style | method | " + " | ".join(t for _, t in SUMMARY_METRICS) + " |",
               "|---|---|---|" + "---|" * len(SUMMARY_METRICS)]
     for song, row in results["songs"].items():

@@ -1,0 +1,1 @@
+"""Mixers: strategies that propose console settings (MixParams) under shared Constraints."""

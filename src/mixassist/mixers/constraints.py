@@ -1,0 +1,193 @@
+"""What the user keeps: locked settings, roles and allowed ranges, shared by every mixer.
+
+A mixer proposes; the user stays in charge.  ``Constraints`` carries three things:
+
+* **locks** — settings that must come out exactly as given (``vocals.gain_db=-3``), or exactly
+  as they are in the starting settings (``vocals.gain_db``; ``'drums*.*'`` locks every
+  setting of every matching track, ``master.limiter_ceiling_dbtp=-2`` a bus setting);
+* **roles** — ``{track: role}`` overriding inference (see :mod:`mixassist.mixers.roles`);
+* **ranges** — ``{track: {param: (low, high)}}`` narrowing what a mixer may choose.
+
+Lock syntax (CLI ``--lock``, API ``lock=[...]``)::
+
+    TRACK.PARAM=VALUE     vocals.gain_db=-3      a number, or "off" for a bypassable setting
+    TRACK.PARAM           vocals.pan             keep the starting value (neutral default if none)
+    TRACK.*               'drums.*'              every setting of the track
+    master.PARAM[=VALUE]  master.output_gain_db=0  (also reverb.PARAM)
+
+``TRACK`` may be a shell-style wildcard (``'kick*'``); the names ``master`` and ``reverb``
+always mean the buses.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mixassist.console.params import MixParams, _check_name, validate_value
+from mixassist.console.schema import params_for
+from mixassist.errors import InvalidParameterError
+
+__all__ = ["Constraints", "BUSES"]
+
+BUSES = ("reverb", "master")
+
+
+def _parse_value(text: str, where: str) -> float | None:
+    t = text.strip().lower()
+    if t in ("off", "none", "null", "bypass"):
+        return None
+    try:
+        return float(t)
+    except ValueError:
+        raise InvalidParameterError(f"{where}: '{text}' is not a number (or 'off')") from None
+
+
+@dataclass
+class Constraints:
+    """Locks, roles and ranges a mixer must honour.
+
+    Attributes
+    ----------
+    locks : dict
+        ``{section: {param: value}}`` where section is a track name, ``"reverb"`` or
+        ``"master"``; the value is what the setting must be (``None`` = bypassed).
+    roles : dict
+        ``{track: role}`` set by the user.
+    ranges : dict
+        ``{track: {param: (low, high)}}`` in physical units.
+    specs : list of str
+        The lock strings as the user wrote them (kept for the recipe).
+    """
+
+    locks: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    ranges: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    specs: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def parse(
+        cls,
+        track_names: Iterable[str],
+        lock: Iterable[str] | None = None,
+        roles: Mapping[str, str] | Iterable[str] | None = None,
+        ranges: Iterable[str] | None = None,
+        start: MixParams | None = None,
+    ) -> Constraints:
+        """Build constraints from user strings.
+
+        Parameters
+        ----------
+        track_names : iterable of str
+        lock : iterable of str
+            Lock specs (see the module docstring).
+        roles : mapping or iterable of ``"TRACK=ROLE"``
+        ranges : iterable of ``"TRACK.PARAM=LOW:HIGH"``
+        start : MixParams, optional
+            Where a lock without a value takes its value from (neutral defaults otherwise).
+        """
+        from mixassist.mixers.roles import parse_role_overrides
+
+        names = list(track_names)
+        base = start if start is not None else MixParams(names)
+        out = cls(roles=parse_role_overrides(roles if roles is not None else None, names))
+        for spec in lock or []:
+            out.specs.append(spec)
+            target, _, value_text = spec.partition("=")
+            section_pattern, dot, param = target.strip().rpartition(".")
+            if not dot or not section_pattern or not param:
+                raise InvalidParameterError(
+                    f"lock '{spec}': write it as TRACK.PARAM[=VALUE], TRACK.* or master.PARAM (e.g. vocals.gain_db=-3)"
+                )
+            sections = _match_sections(section_pattern, names, f"lock '{spec}'")
+            for section in sections:
+                kind = section if section in BUSES else "track"
+                where = f"lock '{spec}'"
+                table = params_for(kind)
+                if param == "*":
+                    if value_text:
+                        raise InvalidParameterError(f"{where}: a wildcard lock keeps current values; drop '={value_text}'")
+                    chosen = list(table)
+                else:
+                    _check_name(param, kind, where)
+                    chosen = [param]
+                for p in chosen:
+                    if value_text and param != "*":
+                        value = validate_value(table[p], _parse_value(value_text, where), where)
+                    else:
+                        value = base.master[p] if section == "master" else base.reverb[p] if section == "reverb" else base.get(section, p)
+                    out.locks.setdefault(section, {})[p] = value
+        for spec in ranges or []:
+            target, eq, bounds = spec.partition("=")
+            section_pattern, dot, param = target.strip().rpartition(".")
+            lo_text, colon, hi_text = bounds.partition(":")
+            where = f"range '{spec}'"
+            if not (eq and dot and colon):
+                raise InvalidParameterError(f"{where}: write it as TRACK.PARAM=LOW:HIGH (e.g. vocals.gain_db=-6:0)")
+            for section in _match_sections(section_pattern, names, where):
+                kind = section if section in BUSES else "track"
+                spec_param = _check_name(param, kind, where)
+                lo = validate_value(spec_param, _parse_value(lo_text, where), where)
+                hi = validate_value(spec_param, _parse_value(hi_text, where), where)
+                if lo is None or hi is None or lo > hi:
+                    raise InvalidParameterError(f"{where}: LOW must be a number not above HIGH")
+                out.ranges.setdefault(section, {})[param] = (lo, hi)
+        return out
+
+    # ------------------------------------------------------------------ queries
+    def is_locked(self, section: str, param: str) -> bool:
+        return param in self.locks.get(section, {})
+
+    def locked_names(self, section: str) -> list[str]:
+        return sorted(self.locks.get(section, {}))
+
+    def clip(self, section: str, param: str, value: float | None) -> float | None:
+        """``value`` inside the user's range for it (unchanged when there is none)."""
+        if value is None or param not in self.ranges.get(section, {}):
+            return value
+        lo, hi = self.ranges[section][param]
+        return min(max(value, lo), hi)
+
+    def choose(self, params: MixParams, section: str, param: str, value: Any) -> bool:
+        """Set ``value`` unless the setting is locked; clip it to the user's range.
+
+        Returns whether the value was set (False when locked).
+        """
+        if self.is_locked(section, param):
+            return False
+        value = self.clip(section, param, value)
+        if section in BUSES:
+            params.set_bus(section, param, value)
+        else:
+            params.set(section, param, value)
+        return True
+
+    def apply(self, params: MixParams) -> MixParams:
+        """Force every locked value into ``params`` (in place) and return it."""
+        for section, values in self.locks.items():
+            for p, v in values.items():
+                if section in BUSES:
+                    params.set_bus(section, p, v)
+                elif section in params.tracks:
+                    params.set(section, p, v)
+        return params
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "locks": {s: dict(v) for s, v in self.locks.items()},
+            "roles": dict(self.roles),
+            "ranges": {s: {p: list(r) for p, r in v.items()} for s, v in self.ranges.items()},
+            "specs": list(self.specs),
+        }
+
+
+def _match_sections(pattern: str, names: list[str], where: str) -> list[str]:
+    if pattern in BUSES:
+        return [pattern]
+    matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    if not matched:
+        raise InvalidParameterError(f"{where}: no track matches '{pattern}'; tracks are: {', '.join(names)}")
+    return matched

@@ -1,0 +1,77 @@
+"""The record of a mixer's decisions: what it set, and why, in words and numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mixassist.console.params import MixParams
+from mixassist.mixers.constraints import BUSES, Constraints
+
+__all__ = ["Reasons", "Proposal"]
+
+
+@dataclass
+class Reasons:
+    """``{section: {param: why}}``; a section is a track name, ``"reverb"`` or ``"master"``."""
+
+    why: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, section: str, param: str, text: str) -> None:
+        self.why.setdefault(section, {})[param] = text
+
+    def get(self, section: str, param: str) -> str | None:
+        return self.why.get(section, {}).get(param)
+
+    def set(self, params: MixParams, constraints: Constraints, section: str, param: str, value: Any, why: str) -> bool:
+        """Set a value through the constraints and record why; a locked setting keeps its
+        value and says so. Returns whether the value was set."""
+        if constraints.is_locked(section, param):
+            self.add(section, param, "locked by you")
+            return False
+        constraints.choose(params, section, param, value)
+        clipped = params.master[param] if section == "master" else params.reverb[param] if section == "reverb" else params.get(section, param)
+        if value is not None and clipped is not None and abs(float(clipped) - float(value)) > 1e-9:
+            why = f"{why} (kept inside your range: {value:.3g} → {clipped:.3g})"
+        self.add(section, param, why)
+        return True
+
+    def for_section(self, section: str) -> dict[str, str]:
+        return dict(self.why.get(section, {}))
+
+
+@dataclass
+class Proposal:
+    """What a mixer returns: settings, reasons, and the facts behind them.
+
+    Attributes
+    ----------
+    params : MixParams
+        The proposed settings (locks applied).
+    reasons : Reasons
+        Why each setting was chosen; ``notes`` hold session-wide remarks.
+    roles : dict
+        ``{track: {"role", "source", "reason"}}``.
+    measured : dict
+        ``{track: {...}}`` measurements per track (raw analysis, loudness in the mix).
+    context : dict
+        What the mixer was asked for (loudness target, true-peak ceiling, locks …).
+    alignment : dict or None
+        The multi-mic alignment report.
+    """
+
+    params: MixParams
+    reasons: Reasons
+    roles: dict[str, dict[str, str]]
+    measured: dict[str, dict[str, Any]]
+    context: dict[str, Any]
+    alignment: dict[str, Any] | None = None
+    method: str = "rules"
+
+    def locked(self, constraints: Constraints) -> dict[str, list[str]]:
+        return {s: constraints.locked_names(s) for s in [*self.params.track_names, *BUSES] if constraints.locked_names(s)}
+
+    def why(self, section: str) -> Mapping[str, str]:
+        return self.reasons.for_section(section)

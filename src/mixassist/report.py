@@ -1,0 +1,159 @@
+"""``report.md``: what was done to each track and why, and how the mix measures.
+
+Plain words with the numbers; every figure comes from the recipe or a measurement of the
+rendered mix, nothing is restated by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mixassist.audio.meter import measure
+from mixassist.mixers.analysis import long_term_spectrum
+
+__all__ = ["mix_measurements", "spectral_tilt_db_per_octave", "render_report"]
+
+# Settings shown in the per-track table: (title, params, format).
+_EQ_BANDS = ("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf")
+
+
+def spectral_tilt_db_per_octave(audio: np.ndarray, sample_rate: int) -> float | None:
+    """Least-squares slope of the octave-smoothed long-term spectrum, 100 Hz–10 kHz (dB/octave).
+
+    Per-octave band *power* (so pink noise reads 0 dB/octave, white noise +3 dB/octave);
+    commercial mixes typically read about −1 to −3 dB/octave.
+    """
+    freqs, power = long_term_spectrum(audio, sample_rate)
+    top = min(10000.0, 0.45 * sample_rate)
+    if power.sum() <= 0 or top <= 200:
+        return None
+    edges = 100.0 * 2.0 ** np.arange(0, math.log2(top / 100.0) + 1e-9, 1 / 3)
+    centres, levels = [], []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=False):
+        sel = (freqs >= lo) & (freqs < hi)
+        if sel.any() and power[sel].sum() > 0:
+            # power per octave: band power divided by the band's width in octaves
+            levels.append(10 * math.log10(float(power[sel].sum()) / math.log2(hi / lo)))
+            centres.append(math.log2(math.sqrt(lo * hi)))
+    if len(levels) < 3:
+        return None
+    slope = float(np.polyfit(np.array(centres), np.array(levels), 1)[0])
+    return slope
+
+
+def mix_measurements(mix: np.ndarray, sample_rate: int) -> dict[str, Any]:
+    """Loudness, true peak, LRA, PLR, correlation, side/mid and spectral tilt of a mix."""
+    out = measure(mix, sample_rate).to_dict()
+    out["spectral_tilt_db_per_octave"] = spectral_tilt_db_per_octave(mix, sample_rate)
+    return out
+
+
+def _fmt(value: Any, spec: str = "{:.1f}", unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return spec.format(value) + unit
+
+
+def _eq_summary(params: Mapping[str, Any]) -> str:
+    moves = []
+    for band in _EQ_BANDS:
+        gain = params.get(f"eq_{band}_db") or 0.0
+        if gain:
+            moves.append(f"{gain:+.1f} dB @ {params.get(f'eq_{band}_hz'):.0f} Hz")
+    return ", ".join(moves) or "flat"
+
+
+def _comp_summary(params: Mapping[str, Any]) -> str:
+    ratio = params.get("comp_ratio") or 1.0
+    if ratio <= 1.0:
+        return "off"
+    return f"{ratio:g}:1 @ {params.get('comp_threshold_db'):.1f} dB"
+
+
+def _pan_text(pan: float | None) -> str:
+    if not pan:
+        return "C"
+    return f"{abs(pan) * 100:.0f}{'L' if pan < 0 else 'R'}"
+
+
+def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *, title: str = "Mix report") -> str:
+    """Markdown report from a recipe's JSON data (version 2) and the mix's measurements."""
+    ctx = recipe.get("context", {}) or {}
+    lines = [f"# {title}", ""]
+    method = ctx.get("method", "?")
+    target = ctx.get("loudness_lufs")
+    tp_target = ctx.get("true_peak_dbtp")
+    lines += [
+        f"Method: **{method}**. Sample rate {recipe.get('sample_rate')} Hz, {len(recipe.get('tracks', []))} tracks. "
+        f"Made by mixassist {recipe.get('mixassist', '?')}; `mixassist render recipe.json -o mix.wav` reproduces it.",
+        "",
+        "## The mix",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| integrated loudness | {_fmt(measured_mix.get('integrated_lufs'), unit=' LUFS')} | {_fmt(target, unit=' LUFS')} |",
+        f"| true peak | {_fmt(measured_mix.get('true_peak_dbtp'), unit=' dBTP')} | ≤ {_fmt(tp_target, unit=' dBTP')} |",
+        f"| loudness range | {_fmt(measured_mix.get('loudness_range_lu'), unit=' LU')} | |",
+        f"| peak-to-loudness ratio | {_fmt(measured_mix.get('plr_db'), unit=' dB')} | |",
+        f"| stereo correlation | {_fmt(measured_mix.get('correlation'), '{:+.2f}')} | > 0 (mono-compatible) |",
+        f"| width (side/mid energy) | {_fmt(measured_mix.get('side_mid_db'), unit=' dB')} | |",
+        f"| spectral tilt, 100 Hz–10 kHz | {_fmt(measured_mix.get('spectral_tilt_db_per_octave'), '{:+.1f}', ' dB/octave')} | about −1…−3 for a typical mix |",
+        "",
+    ]
+    notes = recipe.get("notes") or []
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    lines += [
+        "## Tracks at a glance",
+        "",
+        "| track | role | gain | pan | high-pass | EQ | compressor | reverb send | loudness in mix (target) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in recipe.get("tracks", []):
+        p = t.get("params", {})
+        bal = (t.get("measured", {}) or {}).get("balance", {}) or {}
+        send = p.get("reverb_send_db")
+        loud = (f"{bal['partial_phon_rel_mix']:+.1f} phon ({bal['target_phon_rel_mix']:+.1f})"
+                if "partial_phon_rel_mix" in bal else "—")
+        lines.append(
+            f"| {t['name']} | {t.get('role', '—')} | {p.get('gain_db', 0):+.1f} dB | {_pan_text(p.get('pan'))} | "
+            f"{_fmt(p.get('hpf_hz'), '{:.0f}', ' Hz') if p.get('hpf_hz') else 'off'} | {_eq_summary(p)} | "
+            f"{_comp_summary(p)} | {_fmt(send, unit=' dB') if send is not None else 'dry'} | {loud} |"
+        )
+    lines += ["", "Loudness in the mix is each track's partial loudness (masking by the rest of the mix "
+              "included) relative to the whole mix, in phon; see `docs/mixing.md`.", ""]
+    lines += ["## What was done, and why", ""]
+    for t in recipe.get("tracks", []):
+        lines += [f"### {t['name']}" + (f" ({t['role']})" if t.get("role") else ""), ""]
+        locked = set(t.get("locked", []))
+        if locked:
+            lines.append(f"- **locked by you:** {', '.join(sorted(locked))}")
+        for param, why in (t.get("why") or {}).items():
+            value = t.get("params", {}).get(param)
+            shown = "off" if value is None else f"{value:g}"
+            lines.append(f"- `{param}` = {shown}: {why}")
+        lines.append("")
+    for bus in ("reverb", "master"):
+        section = recipe.get(bus, {}) or {}
+        if not section.get("why"):
+            continue
+        lines += [f"### {bus} bus", ""]
+        for param, why in section["why"].items():
+            value = section.get("params", {}).get(param)
+            shown = "off" if value is None else f"{value:g}"
+            lines.append(f"- `{param}` = {shown}: {why}")
+        lines.append("")
+    align = recipe.get("alignment")
+    if align:
+        lines += ["## Multi-mic alignment", ""]
+        groups = align.get("groups", [])
+        lines.append(f"{align.get('pairs_checked', 0)} track pairs checked; {len(groups)} group(s) of tracks sharing a source found.")
+        lines.append("")
+        for entry in (align.get("tracks") or {}).values():
+            lines.append(f"- {entry.get('reason', '')}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

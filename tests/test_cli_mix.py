@@ -1,0 +1,92 @@
+"""`mixassist mix`: real process, outputs, locks, one-line user errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mixassist.audio.meter import integrated_loudness, true_peak
+
+SR = 44100
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mixassist", *args], capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def stems(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stems")
+    rng = np.random.default_rng(5)
+    t = np.arange(4 * SR) / SR
+    sf.write(folder / "vocals.wav", (0.1 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32), SR)
+    sf.write(folder / "bass.wav", (0.2 * np.sin(2 * np.pi * 55 * t)).astype(np.float32), SR)
+    noise = rng.standard_normal((4 * SR, 2)).astype(np.float32) * 0.02
+    sf.write(folder / "keys.flac", noise, SR)
+    return folder
+
+
+def test_mix_writes_mix_recipe_report_and_honours_locks(stems, tmp_path):
+    out = tmp_path / "out"
+    proc = run("mix", str(stems), "-o", str(out), "--loudness", "-16", "--lock", "vocals.gain_db=-6",
+               "--lock", "bass.*", "--role", "keys=pad")
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote" in proc.stdout and "LUFS" in proc.stdout
+    audio, rate = sf.read(out / "mix.wav", always_2d=True)
+    assert rate == SR
+    assert integrated_loudness(audio.T, SR) == pytest.approx(-16.0, abs=0.5)
+    assert true_peak(audio.T, SR) <= -1.0 + 0.05  # 24-bit dither included
+    recipe = json.loads((out / "recipe.json").read_text())
+    tracks = {t["name"]: t for t in recipe["tracks"]}
+    assert tracks["vocals"]["params"]["gain_db"] == -6.0 and "gain_db" in tracks["vocals"]["locked"]
+    assert tracks["bass"]["params"]["gain_db"] == 0.0 and tracks["bass"]["params"]["comp_ratio"] == 1.0
+    assert tracks["keys"]["role"] == "pad"
+    assert recipe["context"]["loudness_lufs"] == -16.0
+    report = (out / "report.md").read_text()
+    assert "vocals" in report and "locked by you" in report
+    # the recipe reproduces the mix
+    proc = run("render", str(out / "recipe.json"), "-o", str(tmp_path / "again.wav"), "--bit-depth", "32")
+    assert proc.returncode == 0, proc.stderr
+    again, _ = sf.read(tmp_path / "again.wav", always_2d=True)
+    assert np.max(np.abs(again - audio)) < 2e-7 * 8  # the 24-bit file vs the float render: dither only
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--lock", "vocals.gian_db=3"], "unknown parameter 'gian_db'"),
+        (["--lock", "vox.gain_db=3"], "no track matches 'vox'"),
+        (["--lock", "vocals.gain_db=99"], "outside the allowed range"),
+        (["--role", "vocals=singer"], "not one of"),
+        (["--method", "magic"], "unknown method"),
+        (["--loudness", "5"], "outside -40"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(stems, tmp_path, args, reason):
+    proc = run("mix", str(stems), "-o", str(tmp_path / "o"), *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and reason in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "o" / "mix.wav").exists()
+
+
+def test_existing_output_is_refused_and_kept(stems, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "mix.wav").write_bytes(b"keep me")
+    proc = run("mix", str(stems), "-o", str(out))
+    assert proc.returncode == 2
+    assert "already exists" in proc.stderr and "mix.wav" in proc.stderr
+    assert (out / "mix.wav").read_bytes() == b"keep me"
+
+
+def test_missing_stems_folder(tmp_path):
+    proc = run("mix", str(tmp_path / "nowhere"), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr

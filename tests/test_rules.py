@@ -1,0 +1,168 @@
+"""The knowledge-based mixer on the demo and on awkward sessions (done-when of issue 5)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mixassist
+from mixassist.api import mix
+from mixassist.audio import perception
+from mixassist.audio.meter import correlation, integrated_loudness, true_peak
+from mixassist.audio.multitrack import Multitrack, load_multitrack
+from mixassist.console.console import Console
+from mixassist.mixers.rules import ROLE_WINDOW_PHON, RulesMixer, estimate_tempo_bpm
+from mixassist.recipe import Recipe
+
+DEMO = Path(__file__).parent.parent / "examples" / "demo" / "stems"
+SR = 44100
+
+
+def shares_in_mix(stems: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Each track's share of the summed partial loudness, from rendered stems (same model)."""
+    m = perception.masking_measure(stems, sample_rate)
+    partial = np.array([2 ** ((p - 40) / 10) if p is not None and p >= 40 else (p or 0) / 40 for p in m["partial_phon"]])
+    return partial / partial.sum()
+
+
+@pytest.fixture(scope="module")
+def demo():
+    stems = load_multitrack(DEMO)
+    return stems, mix(stems, lock=["lead.pan=0.1", "keys.gain_db=-2.5", "hats.*"])
+
+
+def test_demo_meets_loudness_true_peak_and_correlation(demo):
+    stems, result = demo
+    assert integrated_loudness(result.mix, SR) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak(result.mix, SR) <= -1.0 + 1e-3
+    assert correlation(result.mix) > 0
+    assert result.measured["integrated_lufs"] == pytest.approx(integrated_loudness(result.mix, SR), abs=0.01)
+
+
+def test_demo_every_track_audible_in_its_role_window(demo):
+    stems, result = demo
+    params = result.params
+    rendered = Console(SR).render(stems, params, want_stems=True)
+    shares = shares_in_mix(rendered.stems, SR)
+    for i, name in enumerate(params.track_names):
+        target = result.recipe.measured[name]["balance"]["target_share"]
+        assert abs(10 * np.log2(shares[i] / target)) <= ROLE_WINDOW_PHON, (name, shares[i], target)
+
+
+def test_demo_locks_are_kept_exactly(demo):
+    _, result = demo
+    p = result.params
+    assert p.get("lead", "pan") == 0.1
+    assert p.get("keys", "gain_db") == -2.5
+    neutral = mixassist.api.MixParams if hasattr(mixassist.api, "MixParams") else None  # noqa: F841
+    from mixassist.console.params import MixParams
+
+    assert p.tracks["hats"] == MixParams(["hats"]).tracks["hats"]
+    assert result.proposal.why("lead")["pan"] == "locked by you"
+    assert result.recipe.locked["keys"] == ["gain_db"]
+
+
+def test_demo_decisions_follow_the_rules(demo):
+    _, result = demo
+    p, roles = result.params, result.recipe.roles
+    assert roles["lead"] == "lead" and roles["bass"] == "bass" and roles["kick"] == "drums"
+    for name in ("kick", "bass"):
+        assert p.get(name, "hpf_hz") is None  # never high-pass bass-range sources
+        assert p.get(name, "pan") == 0.0
+    assert p.get("snare", "pan") == 0.0
+    # a reason for every setting that moved from neutral
+    neutral = mixassist.console.params.MixParams(p.track_names)
+    for name in p.track_names:
+        for key, value in p.tracks[name].items():
+            if value != neutral.tracks[name][key] and key.startswith(("gain", "pan", "hpf", "comp_ratio", "reverb")):
+                assert result.proposal.why(name).get(key), (name, key)
+    assert p.master["limiter_ceiling_dbtp"] is not None and p.master["limiter_ceiling_dbtp"] <= -1.0
+
+
+def test_saved_recipe_rerenders_the_same_audio(demo, tmp_path):
+    stems, result = demo
+    paths = result.save(tmp_path / "out")
+    assert {p.name for p in paths.values()} == {"mix.wav", "recipe.json", "report.md"}
+    data = json.loads(paths["recipe"].read_text())
+    assert data["version"] == 2 and data["context"]["method"] == "rules"
+    assert all(t["why"] for t in data["tracks"])
+    recipe = Recipe.load(paths["recipe"])
+    again = Console(recipe.sample_rate).render(recipe.load_stems(), recipe.params).mix
+    np.testing.assert_array_equal(again, result.mix)
+    report = paths["report"].read_text()
+    assert "## What was done, and why" in report and "LUFS" in report
+    with pytest.raises(mixassist.OutputError, match="already exists"):
+        result.save(tmp_path / "out")
+
+
+def test_tempo_of_a_click_track():
+    n = 12 * SR
+    x = np.zeros((1, n), np.float32)
+    period = int(SR * 60 / 123)
+    for s in range(0, n - 200, period):
+        x[0, s : s + 200] = np.hanning(200)
+    bpm = estimate_tempo_bpm(Multitrack.from_arrays({"click": x}, SR), ["click"])
+    assert bpm == pytest.approx(123, abs=1.5)
+    assert estimate_tempo_bpm(Multitrack.from_arrays({"quiet": np.zeros((1, n), np.float32)}, SR), []) is None
+
+
+# ---------------------------------------------------------------------- awkward sessions
+
+
+def _tone(freq, seconds, rng, level=0.1, channels=1):
+    t = np.arange(int(seconds * SR)) / SR
+    env = 0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.3, 2) * t) ** 2
+    x = level * env * np.sin(2 * np.pi * freq * t + rng.uniform(0, 6)) + 0.01 * level * rng.standard_normal(t.size)
+    return np.repeat(x[None], channels, axis=0).astype(np.float32)
+
+
+def test_silent_stem_is_reported_and_left_out(rng):
+    mt = Multitrack.from_arrays({"vox": _tone(220, 4, rng), "gtr": _tone(330, 4, rng), "dead": np.zeros((1, 4 * SR), np.float32)}, SR)
+    result = mix(mt)
+    assert any("dead is silent" in n for n in result.proposal.reasons.notes)
+    assert result.params.get("dead", "gain_db") == 0.0
+    assert "balance" not in result.recipe.measured["dead"]
+    assert integrated_loudness(result.mix, SR) == pytest.approx(-14.0, abs=0.5)
+
+
+def test_single_stem(rng):
+    result = mix(Multitrack.from_arrays({"only": _tone(440, 4, rng, channels=2)}, SR))
+    assert integrated_loudness(result.mix, SR) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak(result.mix, SR) <= -1.0 + 1e-3
+
+
+def test_very_different_lengths_mix(rng):
+    mt = Multitrack.from_arrays({"long": _tone(200, 8, rng), "short": _tone(800, 0.5, rng)}, SR)
+    result = mix(mt)
+    assert result.mix.shape == (2, 8 * SR)
+    assert integrated_loudness(result.mix, SR) == pytest.approx(-14.0, abs=0.5)
+
+
+def test_all_silent_session_gives_neutral_settings():
+    mt = Multitrack.from_arrays({"a": np.zeros((1, SR), np.float32), "b": np.zeros((2, SR), np.float32)}, SR)
+    result = mix(mt)
+    assert not np.any(result.mix)
+    assert any("silent" in n for n in result.proposal.reasons.notes)
+
+
+@pytest.mark.slow
+def test_64_stems(rng):
+    arrays = {f"t{i:02d}": _tone(80 * 1.07**i, 3, rng, level=rng.uniform(0.01, 0.3), channels=1 + i % 2) for i in range(64)}
+    result = mix(Multitrack.from_arrays(arrays, SR))
+    assert integrated_loudness(result.mix, SR) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak(result.mix, SR) <= -1.0 + 1e-3
+    gains = [result.params.get(n, "gain_db") for n in arrays]
+    assert max(gains) - min(gains) < 60
+
+
+def test_bad_settings_are_refused(rng):
+    mt = Multitrack.from_arrays({"vox": _tone(220, 2, rng)}, SR)
+    with pytest.raises(mixassist.InvalidParameterError, match="outside -40"):
+        RulesMixer(loudness_lufs=3.0)
+    with pytest.raises(mixassist.InvalidParameterError, match="unknown method"):
+        mix(mt, method="magic")
+    with pytest.raises(mixassist.InvalidParameterError, match="no track matches"):
+        mix(mt, lock=["vocals.gain_db=0"])
