@@ -6,7 +6,6 @@ import logging
 import os
 import shutil
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -57,7 +57,6 @@ def test_demo_locks_are_kept_exactly(demo):
     p = result.params
     assert p.get("lead", "pan") == 0.1
     assert p.get("keys", "gain_db") == -2.5
-    neutral = mixassist.api.MixParams if hasattr(mixassist.api, "MixParams") else None  # noqa: F841
     from mixassist.console.params import MixParams
 
     assert p.tracks["hats"] == MixParams(["hats"]).tracks["hats"]

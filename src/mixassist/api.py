@@ -12,6 +12,7 @@ import numpy as np
 
 from mixassist.audio.io import load_audio, save_audio
 from mixassist.errors import InvalidParameterError, OutputError
+from mixassist.fileio import write_text_atomic
 
 if TYPE_CHECKING:
     from mixassist.audio.meter import LoudnessReport
@@ -154,7 +155,7 @@ class MixResult:
                             recipe.why, recipe.locked, recipe.roles, recipe.measured)
         save_audio(paths["mix"], self.mix, self.sample_rate, bit_depth, overwrite=overwrite, protect=protect)
         recipe.save(paths["recipe"], overwrite=overwrite)
-        _write_text_atomic(paths["report"], self.report(), overwrite=overwrite)
+        write_text_atomic(paths["report"], self.report(), overwrite=overwrite)
         return paths
 
     _stem_audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -252,20 +253,3 @@ def check_mix_outputs(out_dir: str | os.PathLike[str], protect: Iterable[Path] =
     for p in paths.values():
         _check_output(p, list(protect), overwrite=overwrite)
     return paths
-
-
-def _write_text_atomic(path: Path, text: str, *, overwrite: bool) -> None:
-    import tempfile
-
-    if path.exists() and not overwrite:
-        raise OutputError("already exists; choose another name or pass --overwrite", path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

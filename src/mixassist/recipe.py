@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.console.schema import params_for
 from mixassist.errors import MixAssistError, OutputError, RecipeError
+from mixassist.fileio import write_text_atomic
 
 __all__ = ["RECIPE_VERSION", "Recipe"]
 
@@ -234,17 +234,7 @@ class Recipe:
         if path.exists() and not overwrite:
             raise OutputError("already exists; choose another name or allow overwriting", path)
         folder = path.parent if str(path.parent) else Path(".")
-        text = json.dumps(self.to_dict(relative_to=folder), indent=2, allow_nan=False) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, json.dumps(self.to_dict(relative_to=folder), indent=2, allow_nan=False) + "\n")
 
 
 def _annotations(entry: Mapping[str, Any], section: str, kind: str, why: dict, locked: dict) -> None:

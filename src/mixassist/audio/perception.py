@@ -66,10 +66,9 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 import scipy.sparse
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import njit, prange
 
+from mixassist._bitcast import _bits_f32, _bits_f64, _f32_bits, _f64_bits
 from mixassist.audio.meter import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, integrated_loudness
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 
@@ -430,44 +429,6 @@ def sone_to_phon(loudness_sone: np.ndarray | float) -> np.ndarray:
 # lets the band sums and polynomials vectorise and use FMAs; NaN/Inf semantics are kept.
 
 
-@intrinsic
-def _f64_bits(typingctx, x):
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, x):
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
-
-
-@intrinsic
-def _f32_bits(typingctx, x):
-    sig = types.int32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return sig, codegen
-
-
-@intrinsic
-def _bits_f32(typingctx, x):
-    sig = types.float32(types.int32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
 
 
 _FAST = {"reassoc", "contract", "arcp", "nsz"}

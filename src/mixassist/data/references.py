@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.styles import draw_style, role_map, style_params
+from mixassist.fileio import write_json_atomic as _write_json_atomic
 from mixassist.errors import InvalidParameterError, RecipeError
 
 __all__ = ["load_song", "hit_loudness", "make_references", "alignment_truth", "write_json_atomic"]
@@ -37,15 +37,7 @@ log = logging.getLogger(__name__)
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Strict JSON (no NaN), written to a temporary file in the same folder then renamed."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_json_atomic(path, data)
 
 
 def load_song(song_dir: str | os.PathLike[str], sample_rate: int | None = None) -> tuple[Multitrack, dict[str, Any]]:

@@ -37,6 +37,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from mixassist._bitcast import _bits_f64, _f64_bits
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 
 __all__ = [
@@ -135,26 +136,6 @@ def time_constant_coefficient(ms, sample_rate: float):
 # --------------------------------------------------------------------------------------------
 # vectorisable elementary functions for the kernels
 # --------------------------------------------------------------------------------------------
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, x):
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
 
 
 @intrinsic

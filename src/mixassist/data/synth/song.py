@@ -8,7 +8,6 @@ destination and renamed when complete: a killed run leaves either a whole song o
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -55,6 +54,7 @@ from mixassist.data.synth.render import (
 )
 from mixassist.data.synth.scores import arrange_score, music21_available
 from mixassist.errors import InvalidParameterError, MissingDependencyError, OutputError
+from mixassist.fileio import write_json_atomic
 
 __all__ = ["SongSpec", "synthesize_song", "SONG_VERSION", "KIND_WEIGHTS"]
 
@@ -204,17 +204,7 @@ def _pair_kind(name: str, role: str, instrument: str) -> str | None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, data)
 
 
 def _round(x: float | None, digits: int = 2) -> float | None:
