@@ -93,6 +93,9 @@ def test_saved_recipe_rerenders_the_same_audio(demo, tmp_path):
     np.testing.assert_array_equal(again, result.mix)
     report = paths["report"].read_text()
     assert "## What was done, and why" in report and "LUFS" in report
+    lead_row = next(line for line in report.splitlines() if line.startswith("| lead |"))
+    share = result.recipe.measured["lead"]["balance"]["share"]
+    assert f"{100 * share:.0f} %" in lead_row  # the table shows the measured share, not a dash
     with pytest.raises(mixassist.OutputError, match="already exists"):
         result.save(tmp_path / "out")
 

@@ -110,22 +110,23 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
     lines += [
         "## Tracks at a glance",
         "",
-        "| track | role | gain | pan | high-pass | EQ | compressor | reverb send | loudness in mix (target) |",
+        "| track | role | gain | pan | high-pass | EQ | compressor | reverb send | share of the mix's loudness (target) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for t in recipe.get("tracks", []):
         p = t.get("params", {})
         bal = (t.get("measured", {}) or {}).get("balance", {}) or {}
         send = p.get("reverb_send_db")
-        loud = (f"{bal['partial_phon_rel_mix']:+.1f} phon ({bal['target_phon_rel_mix']:+.1f})"
-                if "partial_phon_rel_mix" in bal else "—")
+        loud = (f"{100 * bal['share']:.0f} % ({100 * bal['target_share']:.0f} %)"
+                if "share" in bal else "—")
         lines.append(
             f"| {t['name']} | {t.get('role', '—')} | {p.get('gain_db', 0):+.1f} dB | {_pan_text(p.get('pan'))} | "
             f"{_fmt(p.get('hpf_hz'), '{:.0f}', ' Hz') if p.get('hpf_hz') else 'off'} | {_eq_summary(p)} | "
             f"{_comp_summary(p)} | {_fmt(send, unit=' dB') if send is not None else 'dry'} | {loud} |"
         )
-    lines += ["", "Loudness in the mix is each track's partial loudness (masking by the rest of the mix "
-              "included) relative to the whole mix, in phon; see `docs/mixing.md`.", ""]
+    lines += ["", "Share of the mix's loudness: each track's partial loudness (its loudness with the rest of the "
+              "mix playing, so masking included) as a share of the sum over tracks; multi-mic tracks of one "
+              "source share one figure. See `docs/mixing.md`.", ""]
     lines += ["## What was done, and why", ""]
     for t in recipe.get("tracks", []):
         lines += [f"### {t['name']}" + (f" ({t['role']})" if t.get("role") else ""), ""]
