@@ -406,3 +406,11 @@ def test_masking_measure_silent_or_short_mix_is_all_none():
     assert masking_measure(0.1 * np.ones((1, 2, 1000)), 22050)["masked_fraction_mean"] is None
     with pytest.raises(InvalidParameterError, match="tracks, 2, samples"):
         masking_measure(np.zeros((2, 22050)), 22050)
+
+
+def test_phon_to_sone_inverts_sone_to_phon():
+    from mixassist.audio.perception import phon_to_sone, sone_to_phon
+
+    sone = np.array([0.0, 0.001, 0.05, 0.5, 1.0, 2.0, 37.0])
+    np.testing.assert_allclose(phon_to_sone(sone_to_phon(sone)), sone, rtol=1e-9, atol=1e-12)
+    assert phon_to_sone([None])[0] == 0.0

@@ -11,6 +11,7 @@ import pytest
 import mixassist
 from mixassist.api import mix
 from mixassist.audio import perception
+from mixassist.audio.perception import phon_to_sone
 from mixassist.audio.meter import correlation, integrated_loudness, true_peak
 from mixassist.audio.multitrack import Multitrack, load_multitrack
 from mixassist.console.console import Console
@@ -24,7 +25,7 @@ SR = 44100
 def shares_in_mix(stems: np.ndarray, sample_rate: int) -> np.ndarray:
     """Each track's share of the summed partial loudness, from rendered stems (same model)."""
     m = perception.masking_measure(stems, sample_rate)
-    partial = np.array([2 ** ((p - 40) / 10) if p is not None and p >= 40 else (p or 0) / 40 for p in m["partial_phon"]])
+    partial = phon_to_sone(m["partial_phon"])
     return partial / partial.sum()
 
 

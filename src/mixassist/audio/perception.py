@@ -81,6 +81,7 @@ __all__ = [
     "MIX_GATE_SONE",
     "SILENT_SONE",
     "MixLoudness",
+    "phon_to_sone",
     "band_centres_hz",
     "band_matrix",
     "band_powers",
@@ -646,6 +647,13 @@ ears) exceeds this (≈ 8 phon): digital silence and inaudible noise floors are 
 SILENT_SONE = 1e-3
 """A track whose average solo loudness is below this (less than a 1-kHz tone at the threshold
 of hearing, ≈ 0.004 sone in this model) is reported as silent by :func:`masking_measure`."""
+
+
+def phon_to_sone(loudness_phon) -> np.ndarray:
+    """Inverse of :func:`sone_to_phon` (``None`` reads as silence): sone from phon."""
+    p = np.array([0.0 if v is None else float(v) for v in np.atleast_1d(np.asarray(loudness_phon, dtype=object))])
+    low = np.maximum(p / 40.0, 0.0) ** (1 / 0.35) - 0.0005
+    return np.where(p >= 40.0, 2.0 ** ((p - 40.0) / 10.0), np.maximum(low, 0.0))
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: no element-wise __eq__ surprises
