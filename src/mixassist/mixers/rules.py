@@ -491,12 +491,10 @@ class RulesMixer:
             sum(np.sqrt(placed[n] * 10 ** (start[n] / 10)) for n in members[u]) ** 2 for u in units
         ])  # (units, 2, frames, bands) at the starting gains
         sums = stack.sum(axis=(1, 2, 3), dtype=np.float64)
-        # Faders stay within BALANCE_RANGE_DB of equal solo loudness: with many tracks that
-        # mask each other the shares could also be met by burying some tracks near their
-        # masked threshold, which no engineer would do.
-        offset = np.zeros(len(units))
-
-        def hear(o: np.ndarray) -> tuple[np.ndarray, np.ndarray, perception.MixLoudness]:
+        # Faders stay within BALANCE_RANGE_DB of equal solo loudness (relative to the free
+        # faders' common level): with many tracks that mask each other the shares could also be
+        # met by burying some tracks near their masked threshold, which no engineer would do.
+        def hear(o: np.ndarray, anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray, perception.MixLoudness]:
             # heard at a fixed listening level (the mix scaled to LISTENING_LUFS); returns each
             # unit's partial loudness and its target (anchored on the locked units, if any)
             scale = power_per_lu * 10 ** (LISTENING_LUFS / 10) / max(float(np.sum(sums * 10 ** (o / 10))), 1e-300)
@@ -508,22 +506,34 @@ class RulesMixer:
         # Partial loudness grows much faster than 1 phon/dB near masked threshold, and tracks
         # that mask each other pull in turns, so a fixed step oscillates. Each unit's step
         # factor halves whenever its error changes sign (Rprop-style damping).
-        factor = np.full(len(units), 0.7)
-        previous = np.zeros(len(units))
-        for _ in range(80):
-            partial, target, _ = hear(offset)
-            error = 10 * np.log2(target / partial)  # phon-like: 10 per doubling of loudness
-            pinned = ((offset <= -BALANCE_RANGE_DB) & (error < 0)) | ((offset >= BALANCE_RANGE_DB) & (error > 0))
-            free = ~locked & ~pinned
-            if not free.any() or np.max(np.abs(error[free])) < 0.25:
-                break
-            flipped = np.sign(error) * np.sign(previous) < 0
-            factor = np.where(flipped, factor * 0.5, np.minimum(factor * 1.1, 0.7))
-            previous = error
-            step = np.clip(factor * error, -6.0, 6.0)
-            step[locked] = 0.0
-            offset = np.clip(offset + step, -BALANCE_RANGE_DB, BALANCE_RANGE_DB)
-        partial, target, loud = hear(offset)
+        def solve(offset: np.ndarray, fixed: np.ndarray, centre: float, anchor_on: np.ndarray) -> np.ndarray:
+            factor = np.full(len(units), 0.7)
+            previous = np.zeros(len(units))
+            low, high = centre - BALANCE_RANGE_DB, centre + BALANCE_RANGE_DB
+            for _ in range(80):
+                partial, target, _ = hear(offset, anchor_on)
+                error = 10 * np.log2(target / partial)  # phon-like: 10 per doubling of loudness
+                pinned = ((offset <= low) & (error < 0)) | ((offset >= high) & (error > 0))
+                free = ~fixed & ~pinned
+                if not free.any() or np.max(np.abs(error[free])) < 0.25:
+                    break
+                flipped = np.sign(error) * np.sign(previous) < 0
+                factor = np.where(flipped, factor * 0.5, np.minimum(factor * 1.1, 0.7))
+                previous = error
+                step = np.clip(factor * error, -6.0, 6.0)
+                step[fixed] = 0.0
+                offset = np.where(fixed, offset, np.clip(offset + step, low, high))
+            return offset
+
+        everything = np.ones(len(units), bool)
+        # First the balance among all units as if nothing were locked (faders within the range
+        # around equal solo loudness); then, with locked faders, the free ones move together to
+        # meet them and the balance is refined around that common level.
+        offset = solve(np.zeros(len(units)), ~everything, 0.0, everything)
+        if locked.any():
+            shift = -float(np.mean(offset[locked]))
+            offset = solve(np.where(locked, 0.0, offset + shift), locked, shift, anchor)
+        partial, target, loud = hear(offset, anchor)
         gains = {n: float(np.clip(start[n] + offset[units.index(unit_of[n])], -60.0, 24.0)) for n in names}
         if not locked.any():  # anchor the absolute level: the summed tracks near -20 LUFS before the master
             shift = self._level_offset(ex, names, params, np.array([gains[n] for n in names]))
