@@ -61,6 +61,9 @@ from mixassist.audio import meter
 from mixassist.audio.meter import _as_audio, _check_sample_rate
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.style.features import (
+    THIRD_OCTAVE_CENTRES_HZ,  # one definition: the style features own the bands
+)
 
 __all__ = [
     "AF_WEIGHTS",
@@ -97,13 +100,6 @@ logger = logging.getLogger(__name__)
 
 NORMALISATION_LUFS = -23.0
 """Integrated loudness both signals are brought to before a level-independent comparison."""
-THIRD_OCTAVE_CENTRES_HZ = np.array(
-    [40, 50, 63, 80, 100, 125, 160, 200, 250, 315, 400, 500, 630, 800, 1000,
-     1250, 1600, 2000, 2500, 3150, 4000, 5000, 6300, 8000, 10000, 12500, 16000],
-    dtype=float,
-)  # fmt: skip
-"""Nominal third-octave centres (IEC 61260), Hz; band edges at ``centre * 2**(±1/6)``."""
-THIRD_OCTAVE_CENTRES_HZ.flags.writeable = False
 WELCH_SEGMENT = 8192
 """Welch segment length in samples (periodic Hann, 50 % overlap); 5.9 Hz bins at 48 kHz."""
 BAND_FLOOR_DB = -120.0
