@@ -29,6 +29,7 @@ demo: $(STAMP)
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite
 	$(BIN)/mixassist render demo-out/recipe.json -o demo-out/mix-from-recipe.wav --overwrite
 	$(BIN)/mixassist analyze demo-out/mix.wav examples/demo/reference.flac
+	$(BIN)/mixassist mix examples/demo/stems -o demo-out/match --reference examples/demo/reference.flac --time-budget 30 --overwrite
 
 # Regenerates examples/demo/ (committed, so `make demo` never needs this): installs the synthesis tools first.
 demo-data: $(STAMP)
@@ -47,6 +48,8 @@ data: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check pedalboard==0.9.26 dasp-pytorch==0.0.1
 	$(BIN)/python benchmarks/console_speed.py --json
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check matchering==2.0.6
+	$(BIN)/python benchmarks/match_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -244,7 +244,10 @@ def test_torch_batch_rows_equal_single_calls(reference) -> None:
         single = style_features_torch(excerpts[row], sample_rate)  # no lead shape
         for name in FLOAT_FEATURES:
             assert batch[name].shape[:2] == (1, 2)
-            torch.testing.assert_close(batch[name][0, row], single[name], rtol=0, atol=1e-9)
+            # float32 input: FFTs run in float32, and a batched FFT may take another SIMD path than
+            # a single one (seen: 3e-6 dB apart on one CPU, bit-equal on another) -- the documented
+            # float32 rounding of these features, ~1e-6 dB
+            torch.testing.assert_close(batch[name][0, row], single[name], rtol=0, atol=1e-5)
 
 
 def test_block_processing_equals_one_shot(rng) -> None:

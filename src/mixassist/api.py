@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from mixassist.console.params import MixParams
     from mixassist.mixers.decisions import Proposal
     from mixassist.recipe import Recipe
+    from mixassist.style.target import StyleTarget
 
-__all__ = ["analyze", "analyze_file", "render", "render_recipe", "mix", "MixResult", "METHODS"]
+__all__ = ["analyze", "analyze_file", "render", "render_recipe", "mix", "style_target", "MixResult", "METHODS"]
 
 #: Mixing methods ``mix(method=...)`` accepts.
-METHODS = ("rules",)
+METHODS = ("rules", "match")
 
 
 def analyze(audio: np.ndarray, sample_rate: int) -> LoudnessReport:
@@ -156,6 +157,14 @@ class MixResult:
         save_audio(paths["mix"], self.mix, self.sample_rate, bit_depth, overwrite=overwrite, protect=protect)
         recipe.save(paths["recipe"], overwrite=overwrite)
         write_text_atomic(paths["report"], self.report(), overwrite=overwrite)
+        context = self.recipe.extra.get("context") or {}
+        if context.get("style"):
+            from mixassist.report import style_plot
+
+            style_path = out / "style.png"
+            _check_output(style_path, protect, overwrite=overwrite)
+            if style_plot(context, style_path):
+                paths["style"] = style_path
         return paths
 
     _stem_audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -164,23 +173,29 @@ class MixResult:
 def mix(
     multitrack: Multitrack,
     *,
-    loudness_lufs: float = -14.0,
+    loudness_lufs: float | None = None,
     true_peak_dbtp: float = -1.0,
     lock: Iterable[str] | None = None,
     roles: Mapping[str, str] | Iterable[str] | None = None,
     ranges: Iterable[str] | None = None,
-    method: str = "rules",
+    method: str | None = None,
     align: bool = True,
     start: MixParams | None = None,
     progress: Callable[[str, float], None] | None = None,
+    reference: Any = None,
+    describe: str | None = None,
+    match: str | Mapping[str, float] | None = None,
+    time_budget_s: float | None = None,
+    seed: int = 0,
 ) -> MixResult:
     """Propose a mix of ``multitrack`` as console settings, render it and explain it.
 
     Parameters
     ----------
     multitrack : Multitrack
-    loudness_lufs : float
-        Integrated loudness of the result (−14 LUFS default, streaming level).
+    loudness_lufs : float, optional
+        Integrated loudness of the result. Default: the references' loudness with ``match``,
+        −14 LUFS (streaming level) otherwise. An explicit value overrides references and words.
     true_peak_dbtp : float
         True-peak ceiling (−1 dBTP default).
     lock : iterable of str
@@ -191,14 +206,27 @@ def mix(
         ``pad``, ``arp``, ``fx``).
     ranges : iterable of ``"TRACK.PARAM=LOW:HIGH"``
         Narrow what the mixer may choose.
-    method : str
-        ``"rules"`` (knowledge-based).
+    method : str, optional
+        ``"rules"`` (knowledge-based) or ``"match"`` (rules, then solved toward the style of
+        ``reference`` and ``describe``). Default: ``"match"`` when a reference or words are
+        given, else ``"rules"``.
     align : bool
         Detect and correct multi-mic delay and polarity.
     start : MixParams, optional
         Settings to start from (e.g. a previous recipe's); locks without a value keep these.
     progress : callable, optional
         ``progress(stage, fraction)``.
+    reference : optional
+        A :class:`~mixassist.style.target.StyleTarget`, an audio file path, or a list whose items
+        are a path, ``(path, weight)``, ``(audio, sample_rate)`` or ``(audio, sample_rate, weight)``.
+    describe : str, optional
+        Descriptor words, e.g. ``"brighter, wider, vocals forward"`` (``docs/style.md``).
+    match : str or mapping, optional
+        Strength 0-1 per attribute (``"tone=1,width=0.5,dynamics=0.7"``; ``loudness`` too).
+    time_budget_s : float, optional
+        Most seconds the ``match`` solver may spend optimising.
+    seed : int
+        Seed of the ``match`` solver (same inputs and seed, same mix).
 
     Examples
     --------
@@ -212,15 +240,33 @@ def mix(
     from mixassist.recipe import Recipe
     from mixassist.report import mix_measurements
 
+    target = style_target(reference, describe=describe, match=match)
+    if target.description:  # words that name tracks are checked now, not after the work
+        from mixassist.style.descriptors import parse_description
+
+        parse_description(target.description, multitrack.names)
+    if method is None:
+        method = "match" if not target.is_empty else "rules"
     if method not in METHODS:
         raise InvalidParameterError(f"unknown method '{method}'; methods are: {', '.join(METHODS)}")
     constraints = Constraints.parse(multitrack.names, lock=lock, roles=roles, ranges=ranges, start=start)
-    mixer = RulesMixer(loudness_lufs=loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align)
+    if method == "match":
+        from mixassist.mixers.match import MatchMixer
+
+        mixer: Any = MatchMixer(target, loudness_lufs=loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align,
+                                time_budget_s=time_budget_s, seed=seed)
+    else:
+        mixer = RulesMixer(loudness_lufs=-14.0 if loudness_lufs is None else loudness_lufs,
+                           true_peak_dbtp=true_peak_dbtp, align=align)
     proposal = mixer.propose(multitrack, constraints, start=start, progress=progress)
+    if method == "rules" and not target.is_empty:
+        proposal.reasons.notes.append("--method rules: the reference and the words were not used")
     if progress:
         progress("rendering the mix", 1.0)
-    rendered = Console(multitrack.sample_rate).render(multitrack, proposal.params)
-    measured = mix_measurements(rendered.mix, multitrack.sample_rate)
+    # A full render, not the mixer's delivery render (the master run on the bus, equal to 1e-8):
+    # the written mix must be bit-equal to what `mixassist render recipe.json` produces.
+    rendered_mix = Console(multitrack.sample_rate).render(multitrack, proposal.params).mix
+    measured = mix_measurements(rendered_mix, multitrack.sample_rate)
     # Stems without a file (built from arrays) are written next to the mix by MixResult.save.
     files = {t.name: (Path(os.path.relpath(Path(t.source).resolve())) if t.source is not None else Path(f"stems/{t.name}.wav"))
              for t in multitrack}
@@ -240,16 +286,238 @@ def mix(
         measured=proposal.measured,
     )
     stem_audio = {t.name: t.audio for t in multitrack if t.source is None}
-    return MixResult(rendered.mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio)
+    return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio)
 
 
-def check_mix_outputs(out_dir: str | os.PathLike[str], protect: Iterable[Path] = (), *, overwrite: bool = False) -> dict[str, Path]:
+def check_mix_outputs(out_dir: str | os.PathLike[str], protect: Iterable[Path] = (), *, overwrite: bool = False,
+                      style: bool = False) -> dict[str, Path]:
     """The files :meth:`MixResult.save` writes into ``out_dir``; raises ``OutputError`` now
-    (before any work) if one exists and ``overwrite`` is false, or would replace an input."""
+    (before any work) if one exists and ``overwrite`` is false, or would replace an input.
+    ``style``: also ``style.png`` (the ``match`` method's plot)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError("exists and is not a folder", out)
     paths = {"mix": out / "mix.wav", "recipe": out / "recipe.json", "report": out / "report.md"}
+    if style:
+        paths["style"] = out / "style.png"
     for p in paths.values():
         _check_output(p, list(protect), overwrite=overwrite)
     return paths
+
+
+def style_target(reference: Any = None, *, describe: str | None = None,
+                 match: str | Mapping[str, float] | None = None) -> StyleTarget:
+    """A :class:`~mixassist.style.target.StyleTarget` from ``mix()``'s ``reference``, ``describe``
+    and ``match`` arguments (see :func:`mix`)."""
+    from mixassist.style.target import StyleTarget
+
+    if isinstance(reference, StyleTarget):
+        target = reference
+    else:
+        target = StyleTarget()
+        items: list[Any]
+        if reference is None:
+            items = []
+        elif isinstance(reference, (str, os.PathLike)) or (isinstance(reference, tuple) and len(reference) in (2, 3)
+                                                           and isinstance(reference[0], np.ndarray)):
+            items = [reference]
+        else:
+            items = list(reference)
+        for item in items:
+            if isinstance(item, (str, os.PathLike)):
+                target = target.add_file(item)
+            elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (str, os.PathLike)):
+                target = target.add_file(item[0], weight=item[1])
+            elif isinstance(item, tuple) and len(item) in (2, 3) and isinstance(item[0], np.ndarray):
+                weight = item[2] if len(item) == 3 else 1.0
+                target = target.add_reference(item[0], item[1], weight=weight, label=f"reference {len(target.references) + 1}")
+            else:
+                raise InvalidParameterError(
+                    f"reference {item!r}: pass a file path, (path, weight), (audio, sample_rate) or (audio, sample_rate, weight)"
+                )
+    return target.with_strengths(match).describe(describe)
+
+
+@dataclass
+class ReverseMixResult:
+    """Settings recovered from stems and a finished mix (see :func:`reverse`).
+
+    Attributes
+    ----------
+    result : mixassist.mixers.reverse.ReverseResult
+        Settings, per-setting confidence, loss history, MRSTFT of the re-render.
+    recipe : Recipe
+        The recipe that re-renders the recovered mix; ``extra["confidence"]`` holds the
+        confidence, ``extra["result"]`` the MRSTFT against the given mix.
+    sample_rate : int
+    """
+
+    result: Any
+    recipe: Recipe
+    sample_rate: int
+    _stem_audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _protect: list[Path] = field(default_factory=list, repr=False)
+
+    @property
+    def params(self) -> MixParams:
+        return self.result.params
+
+    @property
+    def confidence(self) -> dict[str, dict[str, float]]:
+        return self.result.confidence
+
+    @property
+    def mix(self) -> np.ndarray:
+        return self.result.mix
+
+    def report(self) -> str:
+        """``report.md`` as text: per track, each recovered setting and its confidence."""
+        from mixassist.console.schema import params_for
+        from mixassist.mixers.reverse import FIT_TRACK
+
+        r = self.result
+        table = params_for("track")
+        mr = "—" if r.mrstft is None else f"{r.mrstft:.3f}"
+        lines = [
+            "# Reverse-mix report", "",
+            f"Recovered console settings for {len(r.params.track_names)} tracks at {self.sample_rate} Hz in "
+            f"{r.wall_s:.1f} s. MRSTFT distance of the re-render (`mix.wav`) to the given mix: **{mr}** "
+            "(0 = identical). `mixassist render recipe.json -o mix.wav` reproduces it.", "",
+            "Confidence (0…1) says how sharply the given mix pins a setting down: how much the fit worsens when "
+            "the setting moves by 0.05 of its range, discounted where other settings can stand in for it; "
+            "0 for silent stems and for EQ bands where the track has no energy; 1 for settings you locked. "
+            "See docs/reverse.md.", "",
+        ]
+        if r.notes:
+            lines += ["## Notes", "", *[f"- {n}" for n in r.notes], ""]
+        for name in r.params.track_names:
+            lines += [f"## {name}", "", "| setting | value | confidence | how |", "|---|---|---|---|"]
+            conf = r.confidence.get(name, {})
+            for key in FIT_TRACK:
+                value = r.params.get(name, key)
+                if key not in conf or value is None:
+                    continue
+                unit = table[key].unit
+                shown = f"{value:+.2f}{(' ' + unit) if unit else ''}"
+                lines.append(f"| {key} | {shown} | {conf[key]:.2f} | {r.why.get(name, {}).get(key, '')} |")
+            lines.append("")
+        if "master" in r.confidence:
+            lines += ["## master", "", "| setting | value | confidence |", "|---|---|---|"]
+            for key, c in r.confidence["master"].items():
+                lines.append(f"| {key} | {r.params.master[key]:+.2f} | {c:.2f} |")
+            lines.append("")
+        return "\n".join(lines)
+
+    def save(self, out_dir: str | os.PathLike[str], *, overwrite: bool = False, bit_depth: int = 24) -> dict[str, Path]:
+        """Write ``recipe.json``, ``mix.wav`` (the re-render) and ``report.md`` into ``out_dir``.
+
+        Atomic writes; inputs (stems, the given mix) are never overwritten; existing outputs are
+        refused unless ``overwrite``.  Stems that came from arrays go to ``out_dir/stems/``.
+        """
+        from mixassist.recipe import Recipe
+
+        out = Path(out_dir)
+        protect = [*(self.recipe.resolve(n).resolve() for n in self.recipe.files if n not in self._stem_audio),
+                   *self._protect]
+        paths = check_mix_outputs(out, protect, overwrite=overwrite)
+        out.mkdir(parents=True, exist_ok=True)
+        recipe = self.recipe
+        if self._stem_audio:
+            files = dict(recipe.files)
+            (out / "stems").mkdir(exist_ok=True)
+            for name, audio in self._stem_audio.items():
+                target = out / "stems" / f"{name}.wav"
+                save_audio(target, audio, self.sample_rate, 32, overwrite=overwrite, protect=protect)
+                files[name] = Path(os.path.relpath(target.resolve(), recipe.base_dir))
+            recipe = Recipe(recipe.sample_rate, files, recipe.params, recipe.base_dir, recipe.extra,
+                            recipe.why, recipe.locked, recipe.roles, recipe.measured)
+        save_audio(paths["mix"], self.result.mix, self.sample_rate, bit_depth, overwrite=overwrite, protect=protect)
+        recipe.save(paths["recipe"], overwrite=overwrite)
+        write_text_atomic(paths["report"], self.report(), overwrite=overwrite)
+        return paths
+
+
+def reverse(
+    multitrack: Multitrack,
+    mix_audio: np.ndarray,
+    sample_rate: int,
+    *,
+    lock: Iterable[str] | None = None,
+    seed: int = 0,
+    time_budget_s: float | None = None,
+    steps: int = 80,
+    mix_path: str | os.PathLike[str] | None = None,
+    progress: Callable[[str, float], None] | None = None,
+    **options: Any,
+) -> ReverseMixResult:
+    """Recover console settings that make our console reproduce ``mix_audio`` from the stems.
+
+    Parameters
+    ----------
+    multitrack : Multitrack
+        The stems, sample-aligned with the mix.
+    mix_audio : np.ndarray
+        The finished mix, ``(channels, samples)``, mono or stereo.
+    sample_rate : int
+        The mix's rate in Hz; must equal ``multitrack.sample_rate``.
+    lock : iterable of str
+        Settings to keep exactly (see :mod:`mixassist.mixers.constraints`).
+    seed : int
+        Same seed, same result.
+    time_budget_s : float, optional
+        Wall-clock budget for the refinement.
+    steps : int
+        Refinement steps.
+    mix_path : path, optional
+        Where the mix came from (protected from being overwritten, named in the recipe).
+    progress : callable, optional
+        ``progress(stage, fraction)``.
+    **options
+        Passed to :func:`mixassist.mixers.reverse.reverse_mix` (``excerpt_s``, ``fit_master`` …).
+
+    Returns
+    -------
+    ReverseMixResult
+        ``.params``, ``.confidence``, ``.save(out_dir)``.
+
+    Examples
+    --------
+    >>> stems = mixassist.load_multitrack("song/stems")                      # doctest: +SKIP
+    >>> result = reverse(stems, mix_audio, 44100, lock=["vocals.pan=0"])     # doctest: +SKIP
+    >>> result.save("song/reversed/")                                        # doctest: +SKIP
+    """
+    from mixassist.mixers.constraints import Constraints
+    from mixassist.mixers.reverse import reverse_mix
+    from mixassist.recipe import Recipe
+    from mixassist.report import mix_measurements
+
+    constraints = Constraints.parse(multitrack.names, lock=lock)
+    result = reverse_mix(multitrack, mix_audio, sample_rate=sample_rate, constraints=constraints, seed=seed,
+                         time_budget_s=time_budget_s, steps=steps, progress=progress, **options)
+    measured = mix_measurements(result.mix, multitrack.sample_rate)
+    measured_vs = {"mrstft_vs_given_mix": result.mrstft}
+    files = {t.name: (Path(os.path.relpath(Path(t.source).resolve())) if t.source is not None else Path(f"stems/{t.name}.wav"))
+             for t in multitrack}
+    locked = {s: constraints.locked_names(s) for s in [*multitrack.names, "reverb", "master"] if constraints.locked_names(s)}
+    context: dict[str, Any] = {"method": "reverse", "seed": seed, "steps": steps, "locks": list(constraints.specs)}
+    if mix_path is not None:
+        context["given_mix"] = str(mix_path)
+    extra: dict[str, Any] = {
+        "context": context,
+        "result": {**measured, **measured_vs},
+        "notes": list(result.notes),
+        "confidence": result.confidence,
+        "loss_history": [round(v, 6) for v in result.loss_history],
+    }
+    recipe = Recipe(
+        sample_rate=multitrack.sample_rate,
+        files=files,
+        params=result.params,
+        base_dir=Path.cwd(),
+        extra=extra,
+        why={s: dict(v) for s, v in result.why.items() if v},
+        locked=locked,
+    )
+    stem_audio = {t.name: t.audio for t in multitrack if t.source is None}
+    protect = [Path(mix_path).resolve()] if mix_path is not None else []
+    return ReverseMixResult(result, recipe, multitrack.sample_rate, stem_audio, protect)

@@ -132,12 +132,17 @@ def render(
 def mix_command(
     stems: Annotated[list[Path], typer.Argument(help="Stem files, or a folder of them.", show_default=False)],
     out_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for mix.wav, recipe.json and report.md.", show_default=False)],
-    loudness: Annotated[float, typer.Option("--loudness", help="Integrated loudness of the mix, LUFS.")] = -14.0,
+    loudness: Annotated[float | None, typer.Option("--loudness", help="Integrated loudness of the mix, LUFS (default: the reference's, else -14).", show_default=False)] = None,
     true_peak: Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, dBTP.")] = -1.0,
+    reference: Annotated[list[str] | None, typer.Option("--reference", "-r", help="Reference song whose mix style to match; REF:WEIGHT to weight several. Repeatable.")] = None,
+    describe: Annotated[str | None, typer.Option("--describe", help="Words: brighter, darker, warmer, thinner, wider, narrower, punchier, smoother, drier, wetter, louder, more dynamic, 'TRACK forward/back' (docs/style.md).")] = None,
+    match: Annotated[str | None, typer.Option("--match", help="Strength 0-1 per attribute: tone=1,width=0.5,dynamics=0.7,loudness=1.")] = None,
+    time_budget: Annotated[float | None, typer.Option("--time-budget", help="Most seconds the style solver may optimise.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the style solver (same inputs and seed, same mix).")] = 0,
     lock: Annotated[list[str] | None, typer.Option("--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable.")] = None,
     role: Annotated[list[str] | None, typer.Option("--role", help="Set a track's role: TRACK=ROLE (lead, bass, drums, percussion, chords, pad, arp, fx). Repeatable.")] = None,
     value_range: Annotated[list[str] | None, typer.Option("--range", help="Limit a setting: TRACK.PARAM=LOW:HIGH. Repeatable.")] = None,
-    method: Annotated[str, typer.Option("--method", help="Mixing method: rules.")] = "rules",
+    method: Annotated[str | None, typer.Option("--method", help="rules or match (default: match when --reference or --describe is given, else rules).", show_default=False)] = None,
     no_align: Annotated[bool, typer.Option("--no-align", help="Do not correct multi-mic delay/polarity.")] = False,
     sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Session rate in Hz (default: the most common stem rate).")] = None,
     downmix: Annotated[bool, typer.Option("--downmix", help="Average stems with more than 2 channels to mono.")] = False,
@@ -150,15 +155,22 @@ def mix_command(
     from mixassist.api import check_mix_outputs, mix
     from mixassist.audio.multitrack import load_multitrack
 
+    from mixassist.api import style_target
+    from mixassist.style.target import parse_reference_spec
+
+    # Every user input is checked before the stems are loaded and the work starts.
+    refs = [parse_reference_spec(spec) for spec in reference or []]
+    target = style_target([(path, weight) for path, weight in refs], describe=describe, match=match)
     multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)
-    check_mix_outputs(out_dir, multitrack.sources, overwrite=overwrite)  # fail before the work, not after
+    will_match = method == "match" or (method is None and not target.is_empty)
+    check_mix_outputs(out_dir, [*multitrack.sources, *(Path(p) for p, _ in refs)], overwrite=overwrite, style=will_match)
     with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("measuring tracks", total=1.0)
         result = mix(
             multitrack, loudness_lufs=loudness, true_peak_dbtp=true_peak, lock=lock, roles=role, ranges=value_range,
-            method=method, align=not no_align,
-            progress=lambda stage, fraction: bar.update(task, description=stage, completed=fraction),
+            method=method, align=not no_align, reference=target, time_budget_s=time_budget, seed=seed,
+            progress=lambda stage, fraction: bar.update(task, description=stage[:34], completed=fraction),
         )
         bar.update(task, description="writing", completed=1.0)
         paths = result.save(out_dir, overwrite=overwrite, bit_depth=bit_depth)
@@ -171,8 +183,9 @@ def mix_command(
     )
     for note in result.proposal.reasons.notes:
         out.print(f"note: {note}", highlight=False)
-    for key in ("mix", "recipe", "report"):
-        out.print(f"wrote {paths[key]}")
+    for key in ("mix", "recipe", "report", "style"):
+        if key in paths:
+            out.print(f"wrote {paths[key]}")
 
 
 @app.command("params")
@@ -255,6 +268,47 @@ def evaluate(
     table.add_row("masked frac (abs)", *("—" if (v := results["mean"][n].get("masking_fraction")) is None else f"{v:.2f}" for n in names))
     out.print(table)
     out.print(f"report: {out_dir / 'results.md'}")
+
+
+@app.command("reverse")
+def reverse_command(
+    stems: Annotated[list[Path], typer.Argument(help="Stem files, or a folder of them (sample-aligned with the mix).", show_default=False)],
+    mix_file: Annotated[Path, typer.Option("--mix", help="The finished mix of these stems.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for recipe.json, mix.wav (re-render) and report.md.", show_default=False)],
+    lock: Annotated[list[str] | None, typer.Option("--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same result.")] = 0,
+    time_budget: Annotated[float | None, typer.Option("--time-budget", help="Seconds to spend refining (default: all steps).")] = None,
+    sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Session rate in Hz (default: the mix's rate; stems are resampled to it).")] = None,
+    downmix: Annotated[bool, typer.Option("--downmix", help="Average files with more than 2 channels to mono.")] = False,
+    bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
+) -> None:
+    """Recover the console settings that reproduce MIX from STEMS, with a confidence for each."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mixassist.api import check_mix_outputs, reverse
+    from mixassist.audio.io import load_audio
+    from mixassist.audio.multitrack import load_multitrack
+
+    mix_audio, mix_rate = load_audio(mix_file, downmix=downmix)
+    multitrack = load_multitrack(stems, sample_rate=sample_rate or mix_rate, downmix=downmix)
+    check_mix_outputs(out_dir, [*multitrack.sources, mix_file], overwrite=overwrite)  # fail before the work
+    with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("closed-form estimate", total=1.0)
+        result = reverse(
+            multitrack, mix_audio, mix_rate, lock=lock, seed=seed, time_budget_s=time_budget, mix_path=mix_file,
+            progress=lambda stage, fraction: bar.update(task, description=stage, completed=fraction),
+        )
+        bar.update(task, description="writing", completed=1.0)
+        paths = result.save(out_dir, overwrite=overwrite, bit_depth=bit_depth)
+    mr = result.result.mrstft
+    out.print(f"recovered settings for {len(multitrack)} tracks ({multitrack.duration_s:.1f} s): "
+              f"MRSTFT to the given mix {'—' if mr is None else f'{mr:.3f}'}")
+    for note in result.result.notes:
+        out.print(f"note: {note}", highlight=False)
+    for key in ("recipe", "mix", "report"):
+        out.print(f"wrote {paths[key]}")
 
 
 def main(argv: list[str] | None = None) -> None:

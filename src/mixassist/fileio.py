@@ -10,11 +10,11 @@ from typing import Any
 
 from mixassist.errors import OutputError
 
-__all__ = ["write_text_atomic", "write_json_atomic"]
+__all__ = ["write_text_atomic", "write_bytes_atomic", "write_json_atomic"]
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> None:
-    """Write ``text`` (UTF-8) so that ``path`` is either the old file or the whole new one.
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> None:
+    """Write ``data`` so that ``path`` is either the old file or the whole new one.
 
     Raises ``OutputError`` when ``path`` exists and ``overwrite`` is false.
     """
@@ -24,14 +24,22 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: boo
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> None:
+    """Write ``text`` (UTF-8) so that ``path`` is either the old file or the whole new one.
+
+    Raises ``OutputError`` when ``path`` exists and ``overwrite`` is false.
+    """
+    write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any, *, overwrite: bool = True) -> None:

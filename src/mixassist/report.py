@@ -15,7 +15,7 @@ import numpy as np
 from mixassist.audio.meter import measure
 from mixassist.mixers.analysis import long_term_spectrum
 
-__all__ = ["mix_measurements", "spectral_tilt_db_per_octave", "render_report"]
+__all__ = ["mix_measurements", "spectral_tilt_db_per_octave", "render_report", "style_section", "style_plot"]
 
 # Settings shown in the per-track table: (title, params, format).
 _EQ_BANDS = ("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf")
@@ -148,6 +148,7 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
             shown = "off" if value is None else f"{value:g}"
             lines.append(f"- `{param}` = {shown}: {why}")
         lines.append("")
+    lines += style_section(ctx)
     align = recipe.get("alignment")
     if align:
         lines += ["## Multi-mic alignment", ""]
@@ -158,3 +159,104 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
             lines.append(f"- {entry.get('reason', '')}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- style (match)
+
+#: Broad regions the style table groups third-octave bands into: (title, low Hz, high Hz).
+STYLE_REGIONS = (("lows < 120 Hz", 0.0, 120.0), ("low mids 120–500 Hz", 120.0, 500.0),
+                 ("mids 500 Hz–2 kHz", 500.0, 2000.0), ("presence 2–6 kHz", 2000.0, 6000.0),
+                 ("air ≥ 6 kHz", 6000.0, 1e9))
+
+
+def _region_means(features: Mapping[str, Any] | None, name: str) -> list[float | None]:
+    if not features or features.get(name) is None:
+        return [None] * len(STYLE_REGIONS)
+    centres = np.asarray(features["band_centres_hz"], dtype=float)
+    values = np.asarray(features[name], dtype=float)
+    out: list[float | None] = []
+    for _, lo, hi in STYLE_REGIONS:
+        sel = (centres >= lo) & (centres < hi)
+        out.append(float(values[sel].mean()) if sel.any() else None)
+    return out
+
+
+def style_section(ctx: Mapping[str, Any]) -> list[str]:
+    """Markdown lines comparing the mix's style with the target and the reference (``match``)."""
+    style = ctx.get("style")
+    if not style:
+        return []
+    cols = [("start (rules)", style.get("start")), ("target", style.get("target")), ("this mix", style.get("result"))]
+    if style.get("reference"):
+        cols.append(("reference", style["reference"]))
+    head = "| attribute | " + " | ".join(c for c, _ in cols) + " |"
+    rule = "|---|" + "---|" * len(cols)
+    lines = ["## Style: this mix against its target", ""]
+    words = ctx.get("words") or []
+    if words:
+        lines += ["Words asked for:", "", *[f"- {w}" for w in words], ""]
+    target = ctx.get("target") or {}
+    refs = target.get("references") or []
+    if refs:
+        lines.append("References: " + ", ".join(f"{r['label']} (weight {r['weight']:g})" for r in refs)
+                     + "; strengths " + ", ".join(f"{k} {v:g}" for k, v in (target.get("strengths") or {}).items()) + ".")
+        lines.append("")
+    lines += [head, rule]
+    for title, key, unit in (("integrated loudness", "loudness_lufs", " LUFS"), ("crest factor", "crest_db", " dB"),
+                             ("short-term loudness spread", "short_term_spread_lu", " LU"),
+                             ("width (side/mid, all bands)", "width_overall_db", " dB")):
+        lines.append(f"| {title} | " + " | ".join(_fmt((f or {}).get(key), unit=unit) for _, f in cols) + " |")
+    for name, what in (("spectral_mid_db", "mid level"), ("width_db", "width")):
+        per_col = [_region_means(f, name) for _, f in cols]
+        for i, (region, _, _) in enumerate(STYLE_REGIONS):
+            lines.append(f"| {what}, {region} | " + " | ".join(_fmt(vals[i], "{:+.1f}", " dB") for vals in per_col) + " |")
+    lines += ["", "Mid levels are dB relative to the total mid power (mean of the third-octave bands in each region); "
+              "width is the side-to-mid power ratio. A reference is another song: its spectrum is mostly its content, so "
+              "the target takes only its broad shape (`docs/style.md`)."]
+    d0, d1 = style.get("distance_start") or {}, style.get("distance_result") or {}
+    if d0 and d1:
+        lines += ["", "| distance to the target | start | this mix |", "|---|---|---|"]
+        for key, value in d1.items():
+            lines.append(f"| {key} | {_fmt(d0.get(key), '{:.2f}')} | {_fmt(value, '{:.2f}')} |")
+    lines.append("")
+    return lines
+
+
+def style_plot(ctx: Mapping[str, Any], path: Any) -> bool:
+    """Write a PNG of mid spectrum and width per band (start, target, mix, reference); False
+    when there is no style to plot or matplotlib is missing."""
+    style = ctx.get("style")
+    if not style:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for label, key, fmt in (("start (rules)", "start", ":"), ("target", "target", "--"), ("this mix", "result", "-"),
+                            ("reference", "reference", "-.")):
+        f = style.get(key)
+        if not f or f.get("spectral_mid_db") is None:
+            continue
+        axes[0].semilogx(f["band_centres_hz"], f["spectral_mid_db"], fmt, label=label)
+        if f.get("width_db") is not None:
+            axes[1].semilogx(f["band_centres_hz"], f["width_db"], fmt, label=label)
+    axes[0].set_title("mid spectrum (dB re total mid power)")
+    axes[1].set_title("width per band (side/mid, dB)")
+    for ax in axes:
+        ax.set_xlabel("Hz")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    from mixassist.fileio import write_bytes_atomic
+
+    write_bytes_atomic(path, buffer.getvalue(), overwrite=True)
+    return True

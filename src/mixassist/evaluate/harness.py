@@ -153,6 +153,16 @@ def rules(stems: Multitrack, ctx: SongContext) -> MethodOutput:
     return MethodOutput(result.mix, result.params)
 
 
+@register_method("match")
+def match(stems: Multitrack, ctx: SongContext) -> MethodOutput:
+    """Style match (:mod:`mixassist.mixers.match`): rules, then solved toward the reference's
+    style (default strengths, seed 0); loudness from the reference."""
+    from mixassist.api import mix
+
+    result = mix(stems, reference=[(ctx.reference, ctx.sample_rate)], method="match")
+    return MethodOutput(result.mix, result.params)
+
+
 def _drive_to(stems: Multitrack, params: MixParams, target_lufs: float) -> tuple[MixParams, np.ndarray]:
     """Output gain only (no glue): ``hit_loudness`` with the compressor left neutral."""
     console = Console(stems.sample_rate)

@@ -60,6 +60,8 @@ class Proposal:
         What the mixer was asked for (loudness target, true-peak ceiling, locks …).
     alignment : dict or None
         The multi-mic alignment report.
+    mix : numpy.ndarray or None
+        The rendered mix of ``params``, when the mixer made it (saves a render).
     """
 
     params: MixParams
@@ -69,6 +71,7 @@ class Proposal:
     context: dict[str, Any]
     alignment: dict[str, Any] | None = None
     method: str = "rules"
+    mix: Any = None  # the final mix the mixer rendered while delivering, float32 (2, samples), or None
 
     def locked(self, constraints: Constraints) -> dict[str, list[str]]:
         return {s: constraints.locked_names(s) for s in [*self.params.track_names, *BUSES] if constraints.locked_names(s)}

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from mixassist.audio import perception
-from mixassist.audio.meter import integrated_loudness, true_peak
+from mixassist.audio.meter import integrated_loudness
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
@@ -46,6 +46,7 @@ from mixassist.errors import InvalidParameterError
 from mixassist.mixers.analysis import TrackAnalysis, analyse_multitrack
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
+from mixassist.mixers.deliver import deliver_loudness, master_free_bus
 from mixassist.mixers.roles import PRIORITY, RoleGuess, infer_role, is_centre_source, is_low_source
 
 __all__ = ["RulesMixer", "ROLE_WEIGHT", "ROLE_WINDOW_PHON", "excerpt", "estimate_tempo_bpm"]
@@ -134,6 +135,9 @@ class RulesMixer:
         Detect and correct multi-mic delay/polarity.
     analysis_seconds : float
         Longest stretch of audio the balance is measured on (longer songs: excerpts).
+    delivery_tolerance_lu : float
+        How close the delivered loudness must come to ``loudness_lufs`` (a mixer that re-delivers
+        later, such as ``match``, asks for less).
 
     Examples
     --------
@@ -148,6 +152,7 @@ class RulesMixer:
         *,
         align: bool = True,
         analysis_seconds: float = 60.0,
+        delivery_tolerance_lu: float = 0.1,
     ) -> None:
         if not -40.0 <= loudness_lufs <= -5.0:
             raise InvalidParameterError(f"loudness_lufs={loudness_lufs:g} is outside -40…-5 LUFS")
@@ -157,6 +162,7 @@ class RulesMixer:
         self.true_peak_dbtp = float(true_peak_dbtp)
         self.align = bool(align)
         self.analysis_seconds = float(analysis_seconds)
+        self.delivery_tolerance_lu = float(delivery_tolerance_lu)
 
     def __repr__(self) -> str:
         return (f"RulesMixer(loudness_lufs={self.loudness_lufs:g}, true_peak_dbtp={self.true_peak_dbtp:g}, "
@@ -253,7 +259,8 @@ class RulesMixer:
             "result": result,
         }
         report("done", 1.0)
-        return Proposal(params, reasons, roles_out, measured, context, alignment)
+        final_mix = result.pop("mix", None)
+        return Proposal(params, reasons, roles_out, measured, context, alignment, mix=final_mix)
 
     # ------------------------------------------------------------------ 2. alignment
     def _align(self, multitrack: Multitrack, tracks: dict[str, _Track], params: MixParams,
@@ -640,11 +647,7 @@ class RulesMixer:
     def _master(self, multitrack: Multitrack, params: MixParams, constraints: Constraints, reasons: Reasons,
                 progress: Callable[[float], None]) -> dict[str, Any]:
         sr = multitrack.sample_rate
-        console = Console(sr)
-        bare = params.copy()
-        for p in bare.master:
-            bare.master[p] = MixParams(["x"]).master[p]
-        bus = console.render(multitrack, bare).mix
+        bus = master_free_bus(multitrack, params)
         progress(0.2)
         bus_lufs = integrated_loudness(bus, sr)
         if bus_lufs is None:
@@ -659,41 +662,9 @@ class RulesMixer:
         choose("comp_threshold_db", round(float(np.clip(peak_db - 6.0, -60.0, 0.0)), 1),
                f"threshold 6 dB below the mix's peak ({peak_db:.1f} dBFS): 1–3 dB of gain reduction on the loudest passages")
         choose("limiter_ceiling_dbtp", self.true_peak_dbtp, f"true-peak limiter at {self.true_peak_dbtp:g} dBTP: no inter-sample overs after encoding")
-        bus_track = Multitrack.from_arrays({"bus": bus}, sr)
-        result: dict[str, Any] = {}
-        gain = float(params.master["output_gain_db"] or 0.0)
-        locked_gain = constraints.is_locked("master", "output_gain_db")
-        ceiling = params.master["limiter_ceiling_dbtp"]
-        for attempt in range(6):
-            trial = MixParams(["bus"], master={**params.master, "output_gain_db": float(np.clip(gain, -24, 24))})
-            mix = console.render(bus_track, trial).mix
-            lufs = integrated_loudness(mix, sr)
-            tp = true_peak(mix, sr)
-            progress(0.2 + 0.6 * (attempt + 1) / 6)
-            if lufs is None:
-                break
-            error = self.loudness_lufs - lufs
-            over = (tp - self.true_peak_dbtp) if tp is not None else 0.0
-            if over > 0.0 and ceiling is not None and not constraints.is_locked("master", "limiter_ceiling_dbtp"):
-                ceiling = float(max(-12.0, ceiling - over - 0.05))
-                params.set_bus("master", "limiter_ceiling_dbtp", ceiling)
-                reasons.add("master", "limiter_ceiling_dbtp",
-                            f"ceiling {ceiling:.2f} dBTP: {self.true_peak_dbtp:g} dBTP asked, lowered by the measured overshoot")
-                continue
-            if abs(error) < 0.1 or locked_gain:
-                break
-            gain += error
-        if not locked_gain:
-            gain = float(np.clip(gain, -24.0, 24.0))
-            reasons.set(params, constraints, "master", "output_gain_db", round(gain, 2),
-                        f"{gain:+.1f} dB brings the mix to {self.loudness_lufs:g} LUFS integrated (EBU R128 / BS.1770)")
-        final = console.render(multitrack, params).mix
-        progress(1.0)
-        lufs, tp = integrated_loudness(final, sr), true_peak(final, sr)
-        result = {"integrated_lufs": lufs, "true_peak_dbtp": tp, "pre_master_lufs": bus_lufs}
-        if lufs is not None and abs(lufs - self.loudness_lufs) > 0.5:
-            reasons.notes.append(f"the mix reads {lufs:.1f} LUFS, not the {self.loudness_lufs:g} LUFS asked"
-                                 + (" (the master output gain is locked)" if locked_gain else ""))
+        result = deliver_loudness(multitrack, params, constraints, reasons, loudness_lufs=self.loudness_lufs,
+                                  true_peak_dbtp=self.true_peak_dbtp, bus=bus, progress=lambda f: progress(0.2 + 0.8 * f),
+                                  tolerance_lu=self.delivery_tolerance_lu)
         return result
 
 

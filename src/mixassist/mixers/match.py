@@ -1,0 +1,552 @@
+"""The ``match`` mixer: console settings solved toward a style target, starting from ``rules``.
+
+1. **Start.** The knowledge-based mixer (:mod:`mixassist.mixers.rules`) proposes a mix (every
+   setting with a reason), delivered at the loudness the target expects; its full render is
+   measured (:func:`mixassist.style.style_features`).
+2. **Target.** :meth:`StyleTarget.resolve` builds the concrete target from that measurement,
+   the references, the strengths and the words.
+3. **Excerpts.** ``excerpts`` windows of ``excerpt_s`` seconds, the loudest among evenly spaced
+   candidates, are joined into one short multitrack; the optimiser renders only these.
+   Because excerpts are not the song, the optimiser aims the *excerpt's* features at
+   ``excerpt_start + (target - song_start)``: it moves each feature by what the song needs.
+4. **Solve.** Adam on the free settings (faders, pans, widths, the six EQ gains of every track
+   and of the master, compressor thresholds, reverb sends and return, glue ratio), each in a
+   physical step unit (1 dB, 0.05 pan …), through the differentiable console
+   (:meth:`Console.render_tensors`) and :func:`style_features_torch`; loss = the style distance's
+   terms made smooth (:func:`solver_loss`) + a prior ``PRIOR_WEIGHT * Σ (Δ / tolerance)²`` that
+   keeps every setting plausible and near the reasoned start. Tone words and ``smooth`` start
+   from a master move (:data:`WORD_SEEDS`). Locked settings are not variables; user ranges clip.
+   Deterministic: no randomness beyond ``seed`` (excerpt choice is deterministic too).
+5. **Words that move settings** (``dry``/``wet``, ``TRACK forward/back``) are applied exactly.
+6. **Delivery**: output gain and true-peak ceiling for the target loudness
+   (:func:`mixassist.mixers.deliver.deliver_loudness`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import soxr
+import torch
+
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console, ConsoleSettings
+from mixassist.console.params import MixParams, validate_value
+from mixassist.console.schema import EQ_BANDS, params_for
+from mixassist.errors import InvalidParameterError
+from mixassist.mixers.constraints import BUSES, Constraints
+from mixassist.mixers.decisions import Proposal
+from mixassist.mixers.deliver import deliver_loudness
+from mixassist.mixers.rules import RulesMixer
+from mixassist.style.features import StyleFeatures, style_distance, style_features, style_features_torch
+from mixassist.style.target import ResolvedTarget, StyleTarget
+
+__all__ = ["MatchMixer", "PRIOR_WEIGHT", "STEPS", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+PRIOR_WEIGHT = 0.02
+"""Weight of the prior, per setting, against the style distance (dB/LU)."""
+STEPS = 30
+"""Default number of optimiser steps (fewer when the time budget runs out)."""
+_LR = 0.5  # Adam step, in each setting's step unit (0.5 dB, 0.025 pan …)
+_PATIENCE = 8  # steps without improvement before stopping early
+
+# (step per optimiser unit, prior tolerance) in physical units; ratio is handled in its normalised (log) view.
+_TRACK_FREE: dict[str, tuple[float, float]] = {
+    "gain_db": (1.0, 6.0),
+    "pan": (0.05, 0.5),
+    "width": (0.05, 0.5),
+    "comp_threshold_db": (1.0, 8.0),
+    "reverb_send_db": (1.0, 8.0),
+    **{f"eq_{band}_db": (1.0, 4.0) for band, *_ in EQ_BANDS},
+}
+_MASTER_FREE: dict[str, tuple[float, float]] = {
+    "output_gain_db": (1.0, 12.0),
+    "comp_threshold_db": (1.0, 8.0),
+    "comp_ratio": (0.03, 0.25),  # normalised (log) units
+    **{f"eq_{band}_db": (1.0, 3.0) for band, *_ in EQ_BANDS},
+}
+_REVERB_FREE: dict[str, tuple[float, float]] = {"return_db": (1.0, 6.0)}
+_NORMALISED = {("master", "comp_ratio")}
+#: Words that start the solve from a master move: feature → (band or None, Hz, Q, master
+#: setting moved, dB per dB asked). Low and low-mid bands carry most of a mix's power, so their
+#: level *relative to the total* moves about half as much as the band itself: twice the ask.
+#: "smooth" (crest down) starts from a glue threshold 3 dB lower per dB asked.
+WORD_SEEDS: dict[str, tuple[str | None, float, float, str, float]] = {
+    "high": ("high_shelf", 4000.0, 0.707, "eq_high_shelf_db", 1.0),
+    "low_mid": ("peak1", 200.0, 0.7, "eq_peak1_db", 2.0),
+    "low": ("low_shelf", 150.0, 0.707, "eq_low_shelf_db", 2.0),
+    "crest-": (None, 0.0, 0.0, "comp_threshold_db", 3.0),
+}
+
+
+@dataclass(frozen=True)
+class _Free:
+    section: str  # track name, "master" or "reverb"
+    name: str
+    start: float  # physical (or normalised for _NORMALISED)
+    step: float
+    tolerance: float
+    low: float
+    high: float
+
+
+def solve_decimation(sample_rate: int) -> int:
+    """By how much the solver's excerpts are resampled down: to the first rate ≤ 24 kHz
+    reached by halving (44.1 kHz → 22.05 kHz). Settings are physical (Hz, ms, dB), so they mean
+    the same at either rate; the features lose only the bands above the lower Nyquist frequency
+    (from 10 kHz up at 22.05 kHz), which the full-rate start and target still carry."""
+    factor = 1
+    while sample_rate // (2 * factor) >= 16000 and sample_rate / factor > 24000:
+        factor *= 2
+    return factor
+
+
+def select_excerpts(mix: np.ndarray, sample_rate: int, count: int, seconds: float) -> list[tuple[int, int]]:
+    """``count`` windows of ``seconds`` (sample ranges), the loudest of ``2 * count`` evenly
+    spaced candidates by mean square of ``mix``, in time order; the whole song if it is short."""
+    n = mix.shape[-1]
+    length = int(round(seconds * sample_rate))
+    if n <= count * length or count < 1:
+        return [(0, n)]
+    starts = np.linspace(0, n - length, 2 * count).astype(int)
+    energy = [float(np.mean(np.square(mix[:, s : s + length], dtype=np.float64))) for s in starts]
+    chosen = sorted(np.argsort(energy)[::-1][:count])
+    return [(int(starts[i]), int(starts[i]) + length) for i in chosen]
+
+
+class MatchMixer:
+    """Solve console settings toward a :class:`~mixassist.style.target.StyleTarget`.
+
+    Parameters
+    ----------
+    target : StyleTarget
+        References, strengths, words, loudness.
+    loudness_lufs : float, optional
+        Explicit delivery loudness (overrides the target's).
+    true_peak_dbtp : float
+        Ceiling of the mix's true peak.
+    align : bool
+        Multi-mic alignment in the ``rules`` start.
+    excerpts, excerpt_s : int, float
+        How much of the song the optimiser renders per step.
+    steps : int
+        Most optimiser steps.
+    time_budget_s : float, optional
+        Stop optimising after this long (the start mix, delivery and render are not counted).
+    seed : int
+        Everything is deterministic given the seed.
+    prior_weight : float
+        See :data:`PRIOR_WEIGHT`.
+    """
+
+    def __init__(
+        self,
+        target: StyleTarget,
+        *,
+        loudness_lufs: float | None = None,
+        true_peak_dbtp: float = -1.0,
+        align: bool = True,
+        excerpts: int = 3,
+        excerpt_s: float = 4.0,
+        steps: int = STEPS,
+        time_budget_s: float | None = None,
+        seed: int = 0,
+        prior_weight: float = PRIOR_WEIGHT,
+    ) -> None:
+        if not isinstance(target, StyleTarget):
+            raise InvalidParameterError(f"target must be a StyleTarget, got {type(target).__name__}")
+        if loudness_lufs is not None:
+            target = target.with_loudness(loudness_lufs)
+        if not -12.0 <= true_peak_dbtp <= 0.0:
+            raise InvalidParameterError(f"true_peak_dbtp={true_peak_dbtp:g} is outside -12…0 dBTP")
+        if excerpts < 1 or excerpt_s < 3.5:
+            raise InvalidParameterError("excerpts must be ≥ 1 and excerpt_s ≥ 3.5 s (short-term loudness needs 3 s windows)")
+        if steps < 0:
+            raise InvalidParameterError(f"steps={steps} must be ≥ 0")
+        if time_budget_s is not None and not (time_budget_s > 0):
+            raise InvalidParameterError(f"time budget {time_budget_s!r} must be a positive number of seconds")
+        self.target = target
+        self.true_peak_dbtp = float(true_peak_dbtp)
+        self.align = bool(align)
+        self.excerpts = int(excerpts)
+        self.excerpt_s = float(excerpt_s)
+        self.steps = int(steps)
+        self.time_budget_s = time_budget_s
+        self.seed = int(seed)
+        self.prior_weight = float(prior_weight)
+
+    def __repr__(self) -> str:
+        return (f"MatchMixer(references={len(self.target.references)}, describe={self.target.description!r}, "
+                f"steps={self.steps}, time_budget_s={self.time_budget_s}, seed={self.seed})")
+
+    # ------------------------------------------------------------------ loudness before the start mix
+    def expected_loudness(self) -> float:
+        """The loudness the start mix is delivered at: explicit, else the references' blend
+        (by the loudness strength, from −14), plus loudness words."""
+        from mixassist.style.descriptors import parse_description
+
+        if self.target.loudness_lufs is not None:
+            return self.target.loudness_lufs
+        value = -14.0
+        ref = self.target.reference_features()
+        if ref is not None and ref.loudness_lufs is not None:
+            value += self.target.strengths["loudness"] * (ref.loudness_lufs - value)
+        for m in parse_description(self.target.description, None) if self.target.description else []:
+            if m.descriptor.feature == "loudness":
+                value += m.amount
+        return float(np.clip(value, -40.0, -5.0))
+
+    # ------------------------------------------------------------------ the mix
+    def propose(
+        self,
+        multitrack: Multitrack,
+        constraints: Constraints | None = None,
+        *,
+        start: MixParams | None = None,
+        progress: Progress | None = None,
+    ) -> Proposal:
+        """Propose settings for ``multitrack`` that match the target (see the module notes)."""
+        constraints = constraints or Constraints()
+        report = progress or (lambda stage, fraction: None)
+        sr = multitrack.sample_rate
+        began = time.perf_counter()
+        loudness = self.expected_loudness()
+        # the start needs the loudness only roughly (it is delivered exactly at the end)
+        rules = RulesMixer(loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align,
+                           delivery_tolerance_lu=0.5)
+        proposal = rules.propose(multitrack, constraints, start=start,
+                                 progress=lambda stage, f: report(f"start: {stage}", 0.3 * f))
+        params, reasons = proposal.params, proposal.reasons
+        report("measuring the start mix", 0.3)
+        start_mix = proposal.mix if proposal.mix is not None else Console(sr).render(multitrack, params).mix
+        start_features = style_features(start_mix, sr)
+        if start_features.loudness_lufs is None:
+            reasons.notes.append("the mix is silent: nothing to match; the rules settings are kept")
+            proposal.context.update({"method": "match", "target": self.target.to_dict()})
+            proposal.method = "match"
+            return proposal
+        resolved = self.target.resolve(start_features, multitrack.names)
+        free = self._free_settings(multitrack, params, constraints)
+        windows = select_excerpts(start_mix, sr, self.excerpts, self.excerpt_s)
+        history: list[float] = []
+        steps_run = 0
+        if free and self.steps:
+            seeds = self._word_seeds(params, constraints, resolved)
+            values, history, steps_run = self._solve(multitrack, params, free, windows, resolved, report, seeds)
+            self._apply(params, free, values, constraints, reasons, resolved)
+        else:
+            reasons.notes.append("no free setting to solve (all locked): the style match changed nothing")
+        self._settings_moves(params, constraints, reasons, resolved)
+        report("master: loudness and true peak", 0.9)
+        target_lufs = float(resolved.features.loudness_lufs)
+        delivered = deliver_loudness(multitrack, params, constraints, reasons, loudness_lufs=target_lufs,
+                                     true_peak_dbtp=self.true_peak_dbtp,
+                                     progress=lambda f: report("master: loudness and true peak", 0.9 + 0.1 * f))
+        constraints.apply(params)
+        proposal.mix = delivered.pop("mix")
+        final = style_features(proposal.mix, sr)
+        proposal.context.update({
+            "method": "match",
+            "loudness_lufs": target_lufs,
+            "target": self.target.to_dict(),
+            "words": [m.describe() for m in (*resolved.word_moves, *resolved.moves)],
+            "style": {
+                "start": start_features.to_dict(),
+                "target": resolved.features.to_dict(),
+                "reference": resolved.reference.to_dict() if resolved.reference is not None else None,
+                "result": final.to_dict(),
+                "distance_start": style_distance(start_features, resolved.features),
+                "distance_result": style_distance(final, resolved.features),
+            },
+            "solver": {
+                "steps": steps_run, "loss": history, "free_settings": len(free), "seed": self.seed,
+                "excerpts_s": [[a / sr, b / sr] for a, b in windows], "prior_weight": self.prior_weight,
+                "time_budget_s": self.time_budget_s, "seconds": time.perf_counter() - began,
+            },
+            "result": delivered,
+        })
+        proposal.method = "match"
+        report("done", 1.0)
+        return proposal
+
+    # ------------------------------------------------------------------ pieces
+    def _free_settings(self, multitrack: Multitrack, params: MixParams, constraints: Constraints) -> list[_Free]:
+        out: list[_Free] = []
+        silent = {t.name for t in multitrack if not np.any(t.audio)}
+
+        def add(section: str, name: str, step: float, tol: float) -> None:
+            if constraints.is_locked(section, name):
+                return
+            kind = section if section in BUSES else "track"
+            p = params_for(kind)[name]
+            value = params.master[name] if section == "master" else params.reverb[name] if section == "reverb" else params.get(section, name)
+            if value is None:
+                return
+            lo, hi = p.minimum, p.maximum
+            if section in constraints.ranges and name in constraints.ranges[section]:
+                lo, hi = constraints.ranges[section][name]
+            if (section, name) in _NORMALISED:
+                out.append(_Free(section, name, float(p.to_normalised(value)), step, tol,
+                                 float(p.to_normalised(lo)), float(p.to_normalised(hi))))
+            else:
+                out.append(_Free(section, name, float(value), step, tol, float(lo), float(hi)))
+
+        any_send = False
+        for t in multitrack:
+            if t.name in silent:
+                continue
+            for name, (step, tol) in _TRACK_FREE.items():
+                if name == "width" and t.channels != 2:
+                    continue
+                if name == "comp_threshold_db" and (params.get(t.name, "comp_ratio") or 1.0) <= 1.0:
+                    continue
+                add(t.name, name, step, tol)
+            any_send |= params.get(t.name, "reverb_send_db") is not None
+        for name, (step, tol) in _MASTER_FREE.items():
+            if name in ("comp_threshold_db", "comp_ratio") and (params.master["comp_ratio"] or 1.0) <= 1.0:
+                continue
+            add("master", name, step, tol)
+        if any_send:
+            for name, (step, tol) in _REVERB_FREE.items():
+                add("reverb", name, step, tol)
+        return out
+
+    def _settings(self, base: ConsoleSettings, names: list[str], free: list[_Free], z: torch.Tensor) -> ConsoleSettings:
+        track = dict(base.track)
+        master = dict(base.master)
+        reverb = dict(base.reverb)
+        index = {n: i for i, n in enumerate(names)}
+        grouped: dict[tuple[str, str], list[tuple[int, torch.Tensor]]] = {}
+        for k, f in enumerate(free):
+            value = torch.clamp(f.start + z[k] * f.step, f.low, f.high)
+            if f.section == "master":
+                if (f.section, f.name) in _NORMALISED:
+                    value = params_for("master")[f.name].from_normalised(value)
+                master[f.name] = value.to(torch.float32)
+            elif f.section == "reverb":
+                reverb[f.name] = value.to(torch.float32)
+            else:
+                grouped.setdefault(("track", f.name), []).append((index[f.section], value))
+        for (_, name), items in grouped.items():
+            idx = torch.tensor([i for i, _ in items])
+            vals = torch.stack([v for _, v in items]).to(torch.float32)
+            track[name] = track[name].index_put((idx,), vals)
+        return ConsoleSettings(track=track, reverb=reverb, master=master, reverb_seed=base.reverb_seed)
+
+    def _solve(
+        self,
+        multitrack: Multitrack,
+        params: MixParams,
+        free: list[_Free],
+        windows: list[tuple[int, int]],
+        resolved: ResolvedTarget,
+        report: Progress,
+        seeds: dict[tuple[str, str], float] | None = None,
+    ) -> tuple[np.ndarray, list[float], int]:
+        seeds = seeds or {}
+        torch.manual_seed(self.seed)
+        names = params.track_names
+        factor = solve_decimation(multitrack.sample_rate)
+        sr = multitrack.sample_rate // factor
+        tracks = []
+        for n in names:
+            audio = np.concatenate([multitrack[n].audio[:, a:b] for a, b in windows], axis=1)
+            if factor > 1:
+                audio = soxr.resample(audio.T, multitrack.sample_rate, sr, quality="HQ").T
+            tracks.append(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)))
+        console = Console(sr)
+        base = ConsoleSettings.from_params(params)
+        z = torch.zeros(len(free), dtype=torch.float64, requires_grad=True)
+        steps = torch.tensor([f.step for f in free], dtype=torch.float64)
+        tol = torch.tensor([f.tolerance for f in free], dtype=torch.float64)
+        with torch.no_grad():  # the excerpt at the start settings: aim it by what the song needs
+            mix, _ = console.render_tensors(tracks, self._settings(base, names, free, z))
+            aim = _shift(_as_features(style_features_torch(mix, sr)), resolved.start, resolved.features)
+            for k, f in enumerate(free):  # words with a starting move (bright: a master shelf …)
+                if (f.section, f.name) in seeds:
+                    z[k] = seeds[(f.section, f.name)] / f.step
+        optimiser = torch.optim.Adam([z], lr=_LR)
+        best, best_z, stale, history = math.inf, z.detach().clone(), 0, []
+        began = time.perf_counter()
+        steps_run = 0
+        for step in range(self.steps):
+            if self.time_budget_s is not None and time.perf_counter() - began > self.time_budget_s:
+                break
+            optimiser.zero_grad()
+            mix, _ = console.render_tensors(tracks, self._settings(base, names, free, z))
+            feats = style_features_torch(mix, sr)
+            style = solver_loss(feats, aim)
+            prior = self.prior_weight * torch.sum(torch.square(z * steps / tol))
+            loss = style + prior
+            value = float(loss.detach())
+            history.append(value)
+            steps_run = step + 1
+            report(f"matching the style (step {step + 1}, loss {value:.2f})", 0.35 + 0.5 * (step + 1) / max(self.steps, 1))
+            if not math.isfinite(value):
+                log.warning("match: the loss is not finite at step %d; keeping the best settings so far", step)
+                break
+            if value < best - 1e-4:
+                best, best_z, stale = value, z.detach().clone(), 0
+            else:
+                stale += 1
+                if stale >= _PATIENCE:
+                    break
+            loss.backward()
+            with torch.no_grad():
+                z.grad = torch.nan_to_num(z.grad, nan=0.0, posinf=0.0, neginf=0.0)
+            optimiser.step()
+        values = np.array([min(max(f.start + float(best_z[k]) * f.step, f.low), f.high) for k, f in enumerate(free)])
+        return values, history, steps_run
+
+    def _apply(self, params: MixParams, free: list[_Free], values: np.ndarray, constraints: Constraints,
+               reasons: Any, resolved: ResolvedTarget) -> None:
+        context = "the reference" if resolved.reference is not None else "the words asked for"
+        for f, value in zip(free, values):
+            kind = f.section if f.section in BUSES else "track"
+            p = params_for(kind)[f.name]
+            old = params.master[f.name] if f.section == "master" else params.reverb[f.name] if f.section == "reverb" else params.get(f.section, f.name)
+            new = float(p.from_normalised(value)) if (f.section, f.name) in _NORMALISED else float(value)
+            new = validate_value(p, round(new, 3), f.section)
+            if old is None or new is None or abs(new - old) < (0.02 if p.unit == "" else 0.1):
+                continue
+            before = reasons.get(f.section, f.name)
+            unit = f" {p.unit}" if p.unit else ""
+            note = f"style match: {old:g} → {new:g}{unit}, toward {context}'s style"
+            constraints.choose(params, f.section, f.name, new)
+            reasons.add(f.section, f.name, f"{before}; {note}" if before else note)
+
+    @staticmethod
+    def _word_seeds(params: MixParams, constraints: Constraints, resolved: ResolvedTarget) -> dict[tuple[str, str], float]:
+        """Where tone words start the solve: a master EQ move of the asked size (the solver then
+        refines it with everything else). Band frequencies/Q are set when unlocked; returns
+        ``{("master", gain param): dB}``."""
+        seeds: dict[tuple[str, str], float] = {}
+        for move in resolved.word_moves:
+            feature = move.descriptor.feature
+            key_word = "crest-" if feature == "crest" and move.amount < 0 else feature
+            seed = WORD_SEEDS.get(key_word)
+            if seed is None:
+                continue
+            band, hz, q, name, per_db = seed
+            if constraints.is_locked("master", name) or params.master[name] is None:
+                continue
+            if name == "comp_threshold_db" and (params.master["comp_ratio"] or 1.0) <= 1.0:
+                continue
+            if band is not None and params.master[name] == 0.0:  # a band the start left flat: place it
+                constraints.choose(params, "master", f"eq_{band}_hz", hz)
+                constraints.choose(params, "master", f"eq_{band}_q", q)
+            key = ("master", name)
+            seeds[key] = seeds.get(key, 0.0) + per_db * move.amount
+        return seeds
+
+    def _settings_moves(self, params: MixParams, constraints: Constraints, reasons: Any, resolved: ResolvedTarget) -> None:
+        for move in resolved.moves:
+            d = move.descriptor
+            if d.feature == "reverb":
+                self._reverb_move(params, constraints, reasons, move.amount, move.text)
+            elif d.feature == "track_level":
+                for track in move.tracks:
+                    if constraints.is_locked(track, "gain_db"):
+                        reasons.notes.append(f"'{move.text}': {track}.gain_db is locked; left as it is")
+                        continue
+                    old = params.get(track, "gain_db") or 0.0
+                    new = float(np.clip(old + move.amount, -60.0, 24.0))
+                    constraints.choose(params, track, "gain_db", new)
+                    reasons.add(track, "gain_db", f"{reasons.get(track, 'gain_db') or ''}; '{move.text}': "
+                                f"{new - old:+.1f} dB on the fader, the rest unchanged".lstrip("; "))
+
+    @staticmethod
+    def _reverb_move(params: MixParams, constraints: Constraints, reasons: Any, amount: float, text: str) -> None:
+        sends = [t for t in params.track_names if params.get(t, "reverb_send_db") is not None]
+        if not sends:
+            if amount <= 0:
+                reasons.notes.append(f"'{text}': the mix has no reverb send; it is already dry")
+                return
+            for t in params.track_names:  # "wet" on a dry mix: open modest sends on every track first
+                if not constraints.is_locked(t, "reverb_send_db"):
+                    constraints.choose(params, t, "reverb_send_db", -20.0)
+                    reasons.add(t, "reverb_send_db", f"'{text}': send opened at -20 dB (the mix had no reverb)")
+            return
+        if constraints.is_locked("reverb", "return_db"):
+            reasons.notes.append(f"'{text}': reverb.return_db is locked; left as it is")
+            return
+        old = params.reverb["return_db"] or 0.0
+        new = float(np.clip(old + amount, -60.0, 12.0))
+        constraints.choose(params, "reverb", "return_db", new)
+        rest = amount - (new - old)
+        reasons.add("reverb", "return_db", f"'{text}': return {old:+.1f} → {new:+.1f} dB")
+        if abs(rest) > 1e-6:  # the return hit its limit: move the sends by the rest
+            for t in sends:
+                if not constraints.is_locked(t, "reverb_send_db"):
+                    value = float(np.clip((params.get(t, "reverb_send_db") or -60.0) + rest, -60.0, 6.0))
+                    constraints.choose(params, t, "reverb_send_db", value)
+                    reasons.add(t, "reverb_send_db", f"'{text}': send {rest:+.1f} dB (the return is at its limit)")
+
+
+HUBER_DB = 0.3
+"""Scale of the solver's pseudo-Huber penalty per feature difference, dB or LU."""
+_TERM_FEATURES = {"loudness_lu": ("loudness_lufs", "loudness_defined"),
+                  "spectral_mid_db": ("spectral_mid_db", "spectral_defined"),
+                  "spectral_side_db": ("spectral_side_db", "spectral_defined"),
+                  "width_db": ("width_db", "width_defined"),
+                  "crest_db": ("crest_db", "crest_defined"),
+                  "short_term_spread_lu": ("short_term_spread_lu", "short_term_spread_defined")}
+
+
+def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures, weights: dict[str, float] | None = None) -> torch.Tensor:
+    """The smooth stand-in for :func:`style_distance` the solver descends.
+
+    The same terms (band means for banded features), each difference through a pseudo-Huber
+    ``δ² (sqrt(1 + (x/δ)²) - 1)``, δ = :data:`HUBER_DB`: quadratic near zero, linear (like the
+    distance) far away. The plain distance is an absolute value: at a target met exactly it has
+    a kink, so a step that improves one term by a little costs every met term its full slope
+    and the descent stalls at the start; the quadratic floor removes that.
+    """
+    total = torch.zeros((), dtype=torch.float64)
+    for term, (name, flag) in _TERM_FEATURES.items():
+        target = getattr(aim, name)
+        if target is None or not bool(feats[flag]):
+            continue
+        diff = feats[name] - torch.as_tensor(np.asarray(target), dtype=torch.float64)
+        huber = HUBER_DB**2 * (torch.sqrt(1.0 + torch.square(diff / HUBER_DB)) - 1.0)
+        total = total + (weights or {}).get(term, 1.0) * (huber.mean() if huber.ndim else huber)
+    return total
+
+
+def _as_features(feats: dict[str, torch.Tensor]) -> StyleFeatures:
+    """Detached :class:`StyleFeatures` from a :func:`style_features_torch` result (no batch)."""
+    defined = {"loudness_lufs": "loudness_defined", "spectral_mid_db": "spectral_defined",
+               "spectral_side_db": "spectral_defined", "width_db": "width_defined", "width_overall_db": "width_defined",
+               "crest_db": "crest_defined", "short_term_spread_lu": "short_term_spread_defined"}
+    values: dict[str, Any] = {}
+    for name, flag in defined.items():
+        value = feats[name].detach().cpu().numpy()
+        values[name] = None if not bool(feats[flag]) else (value.copy() if value.ndim else float(value))
+    return StyleFeatures(band_centres_hz=feats["band_centres_hz"].numpy().copy(), **values)
+
+
+def _shift(excerpt: StyleFeatures, song_start: StyleFeatures, song_target: StyleFeatures) -> StyleFeatures:
+    """``excerpt + (target - start)`` feature by feature (undefined stays as the excerpt has it)."""
+    values: dict[str, Any] = {}
+    # the excerpt may be measured at a lower rate: shift the bands it has (song bands are a superset)
+    pick = np.searchsorted(song_start.band_centres_hz, excerpt.band_centres_hz)
+    for name in ("loudness_lufs", "spectral_mid_db", "spectral_side_db", "width_db", "width_overall_db",
+                 "crest_db", "short_term_spread_lu"):
+        e, s, t = getattr(excerpt, name), getattr(song_start, name), getattr(song_target, name)
+        if e is None or s is None or t is None:
+            values[name] = e
+        elif isinstance(e, np.ndarray):
+            values[name] = e + (np.asarray(t) - np.asarray(s))[pick]
+        else:
+            values[name] = float(e + t - s)
+    return StyleFeatures(band_centres_hz=excerpt.band_centres_hz, **values)

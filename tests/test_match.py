@@ -1,0 +1,216 @@
+"""The style-match mixer: moves toward a reference, honours locks, is deterministic, and every
+descriptor word moves its measured feature by at least the documented amount."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from mixassist.api import mix
+from mixassist.audio.io import save_audio
+from mixassist.audio.meter import integrated_loudness, true_peak
+from mixassist.audio.multitrack import Multitrack
+from mixassist.cli import main
+from mixassist.console.console import Console
+from mixassist.console.params import MixParams
+from mixassist.errors import InvalidParameterError
+from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.match import MatchMixer, select_excerpts, solve_decimation
+from mixassist.style import style_distance
+from mixassist.style.descriptors import DESCRIPTORS, feature_value
+from mixassist.style.features import StyleFeatures
+from mixassist.style.target import StyleTarget
+
+SR = 22050
+SECONDS = 5.0
+
+
+def _session(seed: int = 3) -> Multitrack:
+    """Four stems with content in different bands: bass, keys (stereo), hats, a lead line."""
+    rng = np.random.default_rng(seed)
+    n = int(SECONDS * SR)
+    t = np.arange(n) / SR
+    beat = (np.sin(2 * np.pi * 2.0 * t) > 0).astype(float)
+    bass = (0.5 * np.sin(2 * np.pi * 55 * t) + 0.2 * np.sin(2 * np.pi * 110 * t)) * (0.4 + 0.6 * beat)
+    chord = sum(np.sin(2 * np.pi * f * t + p) for f, p in ((262, 0.0), (330, 1.0), (392, 2.0)))
+    keys = np.stack([chord + 0.3 * rng.standard_normal(n), chord + 0.3 * rng.standard_normal(n)]) * 0.1
+    hats_env = np.exp(-((t * 8) % 1.0) * 30)
+    hats = np.diff(rng.standard_normal(n + 1)) * hats_env * 0.2
+    lead = 0.3 * np.sin(2 * np.pi * (440 + 40 * np.sin(2 * np.pi * 0.5 * t)) * t) * (0.5 + 0.5 * beat[::-1])
+    return Multitrack.from_arrays({"bass": bass[None].astype(np.float32), "keys": keys.astype(np.float32),
+                                   "hats": hats[None].astype(np.float32), "lead": lead[None].astype(np.float32)}, SR)
+
+
+@pytest.fixture(scope="module")
+def session() -> Multitrack:
+    return _session()
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    """The same kind of song, mixed bright, wide and loud (a different seed: different content)."""
+    other = _session(seed=11)
+    params = MixParams(other.names, tracks={"keys": {"width": 1.8, "gain_db": 3.0}, "hats": {"pan": 0.7, "gain_db": 4.0},
+                                            "bass": {"gain_db": -4.0}},
+                       master={"eq_high_shelf_db": 6.0, "eq_high_shelf_hz": 4000.0, "output_gain_db": 6.0,
+                               "limiter_ceiling_dbtp": -1.0})
+    return Console(SR).render(other, params).mix
+
+
+@pytest.fixture(scope="module")
+def matched(session, reference):
+    return MatchMixer(StyleTarget.from_audio(reference, SR)).propose(session)
+
+
+def _features(d: dict) -> StyleFeatures:
+    return StyleFeatures.from_dict(d)
+
+
+def test_match_moves_toward_the_reference_and_delivers(session, matched):
+    style = matched.context["style"]
+    start, target = _features(style["start"]), _features(style["target"])
+    result = _features(style["result"])
+    before, after = style_distance(start, target), style_distance(result, target)
+    assert after["total"] < 0.7 * before["total"], (before, after)
+    mixed = Console(SR).render(session, matched.params).mix
+    assert integrated_loudness(mixed, SR) == pytest.approx(target.loudness_lufs, abs=0.5)
+    assert true_peak(mixed, SR) <= -1.0 + 1e-3
+    assert matched.context["solver"]["steps"] >= 5
+    assert matched.method == "match"
+
+
+def test_every_changed_setting_says_why(matched):
+    changed = [(t, p) for t in matched.params.track_names for p in ("gain_db", "pan", "eq_high_shelf_db")
+               if "style match" in (matched.reasons.get(t, p) or "")]
+    assert changed, "the solve changed no track setting"
+    for t, p in changed:
+        assert "→" in matched.reasons.get(t, p)
+
+
+def test_locks_are_kept_exactly(session, reference):
+    constraints = Constraints.parse(session.names, lock=["lead.gain_db=-7.25", "keys.*", "master.eq_high_shelf_db=-2"])
+    p = MatchMixer(StyleTarget.from_audio(reference, SR), steps=8).propose(session, constraints).params
+    assert p.get("lead", "gain_db") == -7.25
+    assert p.master["eq_high_shelf_db"] == -2.0
+    assert p.tracks["keys"] == MixParams(session.names).tracks["keys"]
+
+
+def test_same_seed_same_mix(session, reference):
+    a = MatchMixer(StyleTarget.from_audio(reference, SR), steps=6, seed=5).propose(session).params
+    b = MatchMixer(StyleTarget.from_audio(reference, SR), steps=6, seed=5).propose(session).params
+    assert a == b
+
+
+def test_time_budget_stops_the_solver(session, reference):
+    p = MatchMixer(StyleTarget.from_audio(reference, SR), steps=200, time_budget_s=1e-3).propose(session)
+    assert p.context["solver"]["steps"] <= 1
+
+
+def test_excerpts_and_decimation():
+    mix = np.zeros((2, 100 * 1000), np.float32)
+    mix[:, 60_000:70_000] = 1.0
+    windows = select_excerpts(mix, 1000, 3, 5.0)
+    assert len(windows) == 3 and all(b - a == 5000 for a, b in windows)
+    assert any(a < 70_000 and b > 60_000 for a, b in windows)  # the loud part is in
+    assert windows == sorted(windows)
+    assert select_excerpts(mix[:, :9000], 1000, 3, 5.0) == [(0, 9000)]
+    assert solve_decimation(44100) == 2 and solve_decimation(22050) == 1 and solve_decimation(96000) == 4
+
+
+# ---------------------------------------------------------------------- descriptor words
+
+
+def _measure(feature: str, session: Multitrack, params: MixParams, style: dict, which: str, tracks=()) -> float:
+    return feature_value(feature, style[which])
+
+
+def _pre_master(session: Multitrack, params: MixParams) -> tuple[np.ndarray, np.ndarray]:
+    bare = params.copy()
+    for k, v in MixParams(["x"]).master.items():
+        bare.master[k] = v
+    r = Console(SR).render(session, bare, want_stems=True)
+    return r.mix, r.stems
+
+
+@pytest.mark.parametrize("word", [w for w, d in DESCRIPTORS.items() if d.feature not in ("reverb", "track_level")])
+def test_feature_word_moves_its_feature_by_at_least_the_documented_amount(session, word):
+    d = DESCRIPTORS[word]
+    proposal = MatchMixer(StyleTarget().describe(word), steps=20).propose(session)
+    style = proposal.context["style"]
+    moved = _measure(d.feature, session, proposal.params, style, "result") - _measure(d.feature, session, proposal.params, style, "start")
+    assert np.sign(moved) == np.sign(d.at_least) and abs(moved) >= abs(d.at_least), (word, moved)
+
+
+@pytest.mark.parametrize("word", ["wet", "dry"])
+def test_reverb_words_move_the_wet_to_dry_ratio(session, word):
+    start = MatchMixer(StyleTarget().describe("brighter"), steps=0).propose(session).params
+    moved = MatchMixer(StyleTarget().describe(f"brighter, {word}"), steps=0).propose(session).params
+
+    def ratio(params):
+        full, _ = _pre_master(session, params)
+        dry_params = params.copy()
+        dry_params.set_bus("reverb", "return_db", -60.0)
+        dry, _ = _pre_master(session, dry_params)
+        return 10 * np.log10(np.sum((full - dry) ** 2) / np.sum(dry**2))
+
+    change = ratio(moved) - ratio(start)
+    d = DESCRIPTORS[word]
+    assert np.sign(change) == np.sign(d.at_least) and abs(change) >= abs(d.at_least), change
+
+
+@pytest.mark.parametrize("word", ["forward", "back"])
+def test_track_words_move_the_track_against_the_rest(session, word):
+    def level(params):
+        _, stems = _pre_master(session, params)
+        i = params.track_names.index("lead")
+        rest = stems.sum(axis=0) - stems[i]
+        return integrated_loudness(stems[i], SR) - integrated_loudness(rest, SR)
+
+    start = MatchMixer(StyleTarget().describe("brighter"), steps=0).propose(session).params
+    moved = MatchMixer(StyleTarget().describe(f"brighter, lead {word}"), steps=0).propose(session).params
+    change = level(moved) - level(start)
+    d = DESCRIPTORS[word]
+    assert np.sign(change) == np.sign(d.at_least) and abs(change) >= abs(d.at_least), change
+
+
+# ---------------------------------------------------------------------- API and CLI
+
+
+def test_api_picks_match_with_context_and_refuses_bad_words_before_work(session, reference):
+    with pytest.raises(InvalidParameterError, match="no track named 'guitar'"):
+        mix(session, describe="guitar forward")
+    with pytest.raises(InvalidParameterError, match="unknown method"):
+        mix(session, describe="brighter", method="magic")
+    result = mix(session, describe="drier", method="rules")
+    assert result.proposal.method == "rules"
+    assert any("not used" in n for n in result.proposal.reasons.notes)
+
+
+def test_cli_mix_with_reference_writes_the_style_report_and_plot(tmp_path, session, reference):
+    stems_dir = tmp_path / "stems"
+    stems_dir.mkdir()
+    for t in session:
+        save_audio(stems_dir / f"{t.name}.wav", t.audio, SR, 24)
+    ref = tmp_path / "ref.wav"
+    save_audio(ref, reference, SR, 24)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        main(["mix", str(stems_dir), "-o", str(out), "--reference", f"{ref}:0.5", "--describe", "lead forward",
+              "--match", "width=0.5", "--time-budget", "5"])
+    assert exc.value.code in (0, None)
+    report = (out / "report.md").read_text()
+    assert "## Style: this mix against its target" in report and "'lead forward'" in report
+    assert (out / "style.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_unknown_word_is_one_line_exit_2(tmp_path, session, capsys):
+    stems_dir = tmp_path / "stems"
+    stems_dir.mkdir()
+    save_audio(stems_dir / "bass.wav", session["bass"].audio, SR, 24)
+    with pytest.raises(SystemExit) as exc:
+        main(["mix", str(stems_dir), "-o", str(tmp_path / "o"), "--describe", "sparkly"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown word 'sparkly'" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
