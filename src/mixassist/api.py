@@ -136,27 +136,10 @@ class MixResult:
         so the recipe always re-renders.  Every file is written atomically; inputs are never
         overwritten; existing outputs are refused unless ``overwrite``.
         """
-        from mixassist.recipe import Recipe
-
         out = Path(out_dir)
         protect = [self.recipe.resolve(n).resolve() for n in self.recipe.files if n not in self._stem_audio]
-        paths = check_mix_outputs(out, protect, overwrite=overwrite)
-        out.mkdir(parents=True, exist_ok=True)
-        recipe = self.recipe
-        missing = list(self._stem_audio)
-        if missing:
-            files = dict(recipe.files)
-            stems_dir = out / "stems"
-            stems_dir.mkdir(exist_ok=True)
-            for name in missing:
-                target = stems_dir / f"{name}.wav"
-                save_audio(target, self._stem_audio[name], self.sample_rate, 32, overwrite=overwrite)
-                files[name] = Path(os.path.relpath(target.resolve(), recipe.base_dir))
-            recipe = Recipe(recipe.sample_rate, files, recipe.params, recipe.base_dir, recipe.extra,
-                            recipe.why, recipe.locked, recipe.roles, recipe.measured)
-        save_audio(paths["mix"], self.mix, self.sample_rate, bit_depth, overwrite=overwrite, protect=protect)
-        recipe.save(paths["recipe"], overwrite=overwrite)
-        write_text_atomic(paths["report"], self.report(), overwrite=overwrite)
+        paths = _save_session(out, self.recipe, self._stem_audio, self.mix, self.sample_rate, self.report(),
+                              protect, overwrite=overwrite, bit_depth=bit_depth)
         context = self.recipe.extra.get("context") or {}
         if context.get("style"):
             from mixassist.report import style_plot
@@ -267,10 +250,8 @@ def mix(
     # the written mix must be bit-equal to what `mixassist render recipe.json` produces.
     rendered_mix = Console(multitrack.sample_rate).render(multitrack, proposal.params).mix
     measured = mix_measurements(rendered_mix, multitrack.sample_rate)
-    # Stems without a file (built from arrays) are written next to the mix by MixResult.save.
-    files = {t.name: (Path(os.path.relpath(Path(t.source).resolve())) if t.source is not None else Path(f"stems/{t.name}.wav"))
-             for t in multitrack}
-    locked = {s: constraints.locked_names(s) for s in [*multitrack.names, "reverb", "master"] if constraints.locked_names(s)}
+    files = _stem_files(multitrack)
+    locked = _locked_sections(constraints, multitrack.names)
     extra: dict[str, Any] = {"context": proposal.context, "result": measured, "notes": list(proposal.reasons.notes)}
     if proposal.alignment is not None:
         extra["alignment"] = proposal.alignment
@@ -287,6 +268,40 @@ def mix(
     )
     stem_audio = {t.name: t.audio for t in multitrack if t.source is None}
     return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio)
+
+
+def _stem_files(multitrack: Multitrack) -> dict[str, Path]:
+    """Recipe paths of the stems; stems without a file (built from arrays) are written next to
+    the mix, in ``stems/``, by :func:`_save_session`."""
+    return {t.name: (Path(os.path.relpath(Path(t.source).resolve())) if t.source is not None else Path(f"stems/{t.name}.wav"))
+            for t in multitrack}
+
+
+def _locked_sections(constraints: Any, names: Iterable[str]) -> dict[str, list[str]]:
+    return {s: constraints.locked_names(s) for s in [*names, "reverb", "master"] if constraints.locked_names(s)}
+
+
+def _save_session(out: Path, recipe: Recipe, stem_audio: Mapping[str, np.ndarray], mix_audio: np.ndarray,
+                  sample_rate: int, report: str, protect: list[Path], *, overwrite: bool, bit_depth: int) -> dict[str, Path]:
+    """Write ``mix.wav``, ``recipe.json`` and ``report.md`` (and stems that have no file yet, to
+    ``out/stems/``) atomically; refuse existing outputs unless ``overwrite``, and inputs always."""
+    from mixassist.recipe import Recipe
+
+    paths = check_mix_outputs(out, protect, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    if stem_audio:
+        files = dict(recipe.files)
+        (out / "stems").mkdir(exist_ok=True)
+        for name, audio in stem_audio.items():
+            target = out / "stems" / f"{name}.wav"
+            save_audio(target, audio, sample_rate, 32, overwrite=overwrite, protect=protect)
+            files[name] = Path(os.path.relpath(target.resolve(), recipe.base_dir))
+        recipe = Recipe(recipe.sample_rate, files, recipe.params, recipe.base_dir, recipe.extra,
+                        recipe.why, recipe.locked, recipe.roles, recipe.measured)
+    save_audio(paths["mix"], mix_audio, sample_rate, bit_depth, overwrite=overwrite, protect=protect)
+    recipe.save(paths["recipe"], overwrite=overwrite)
+    write_text_atomic(paths["report"], report, overwrite=overwrite)
+    return paths
 
 
 def check_mix_outputs(out_dir: str | os.PathLike[str], protect: Iterable[Path] = (), *, overwrite: bool = False,
@@ -414,27 +429,10 @@ class ReverseMixResult:
         Atomic writes; inputs (stems, the given mix) are never overwritten; existing outputs are
         refused unless ``overwrite``.  Stems that came from arrays go to ``out_dir/stems/``.
         """
-        from mixassist.recipe import Recipe
-
-        out = Path(out_dir)
         protect = [*(self.recipe.resolve(n).resolve() for n in self.recipe.files if n not in self._stem_audio),
                    *self._protect]
-        paths = check_mix_outputs(out, protect, overwrite=overwrite)
-        out.mkdir(parents=True, exist_ok=True)
-        recipe = self.recipe
-        if self._stem_audio:
-            files = dict(recipe.files)
-            (out / "stems").mkdir(exist_ok=True)
-            for name, audio in self._stem_audio.items():
-                target = out / "stems" / f"{name}.wav"
-                save_audio(target, audio, self.sample_rate, 32, overwrite=overwrite, protect=protect)
-                files[name] = Path(os.path.relpath(target.resolve(), recipe.base_dir))
-            recipe = Recipe(recipe.sample_rate, files, recipe.params, recipe.base_dir, recipe.extra,
-                            recipe.why, recipe.locked, recipe.roles, recipe.measured)
-        save_audio(paths["mix"], self.result.mix, self.sample_rate, bit_depth, overwrite=overwrite, protect=protect)
-        recipe.save(paths["recipe"], overwrite=overwrite)
-        write_text_atomic(paths["report"], self.report(), overwrite=overwrite)
-        return paths
+        return _save_session(Path(out_dir), self.recipe, self._stem_audio, self.result.mix, self.sample_rate,
+                             self.report(), protect, overwrite=overwrite, bit_depth=bit_depth)
 
 
 def reverse(
@@ -496,9 +494,8 @@ def reverse(
                          time_budget_s=time_budget_s, steps=steps, progress=progress, **options)
     measured = mix_measurements(result.mix, multitrack.sample_rate)
     measured_vs = {"mrstft_vs_given_mix": result.mrstft}
-    files = {t.name: (Path(os.path.relpath(Path(t.source).resolve())) if t.source is not None else Path(f"stems/{t.name}.wav"))
-             for t in multitrack}
-    locked = {s: constraints.locked_names(s) for s in [*multitrack.names, "reverb", "master"] if constraints.locked_names(s)}
+    files = _stem_files(multitrack)
+    locked = _locked_sections(constraints, multitrack.names)
     context: dict[str, Any] = {"method": "reverse", "seed": seed, "steps": steps, "locks": list(constraints.specs)}
     if mix_path is not None:
         context["given_mix"] = str(mix_path)

@@ -44,7 +44,14 @@ from mixassist.mixers.constraints import BUSES, Constraints
 from mixassist.mixers.decisions import Proposal
 from mixassist.mixers.deliver import deliver_loudness
 from mixassist.mixers.rules import RulesMixer
-from mixassist.style.features import StyleFeatures, style_distance, style_features, style_features_torch
+from mixassist.style.features import (
+    _DEFINED,
+    _TERMS,
+    StyleFeatures,
+    style_distance,
+    style_features,
+    style_features_torch,
+)
 from mixassist.style.target import ResolvedTarget, StyleTarget
 
 __all__ = ["MatchMixer", "PRIOR_WEIGHT", "STEPS", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
@@ -495,15 +502,7 @@ class MatchMixer:
 
 HUBER_DB = 0.3
 """Scale of the solver's pseudo-Huber penalty per feature difference, dB or LU."""
-_TERM_FEATURES = {"loudness_lu": ("loudness_lufs", "loudness_defined"),
-                  "spectral_mid_db": ("spectral_mid_db", "spectral_defined"),
-                  "spectral_side_db": ("spectral_side_db", "spectral_defined"),
-                  "width_db": ("width_db", "width_defined"),
-                  "crest_db": ("crest_db", "crest_defined"),
-                  "short_term_spread_lu": ("short_term_spread_lu", "short_term_spread_defined")}
-
-
-def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures, weights: dict[str, float] | None = None) -> torch.Tensor:
+def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures) -> torch.Tensor:
     """The smooth stand-in for :func:`style_distance` the solver descends.
 
     The same terms (band means for banded features), each difference through a pseudo-Huber
@@ -513,23 +512,20 @@ def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures, weights: dic
     and the descent stalls at the start; the quadratic floor removes that.
     """
     total = torch.zeros((), dtype=torch.float64)
-    for term, (name, flag) in _TERM_FEATURES.items():
+    for name in _TERMS.values():
         target = getattr(aim, name)
-        if target is None or not bool(feats[flag]):
+        if target is None or not bool(feats[_DEFINED[name]]):
             continue
         diff = feats[name] - torch.as_tensor(np.asarray(target), dtype=torch.float64)
         huber = HUBER_DB**2 * (torch.sqrt(1.0 + torch.square(diff / HUBER_DB)) - 1.0)
-        total = total + (weights or {}).get(term, 1.0) * (huber.mean() if huber.ndim else huber)
+        total = total + (huber.mean() if huber.ndim else huber)
     return total
 
 
 def _as_features(feats: dict[str, torch.Tensor]) -> StyleFeatures:
     """Detached :class:`StyleFeatures` from a :func:`style_features_torch` result (no batch)."""
-    defined = {"loudness_lufs": "loudness_defined", "spectral_mid_db": "spectral_defined",
-               "spectral_side_db": "spectral_defined", "width_db": "width_defined", "width_overall_db": "width_defined",
-               "crest_db": "crest_defined", "short_term_spread_lu": "short_term_spread_defined"}
     values: dict[str, Any] = {}
-    for name, flag in defined.items():
+    for name, flag in _DEFINED.items():
         value = feats[name].detach().cpu().numpy()
         values[name] = None if not bool(feats[flag]) else (value.copy() if value.ndim else float(value))
     return StyleFeatures(band_centres_hz=feats["band_centres_hz"].numpy().copy(), **values)
@@ -540,8 +536,7 @@ def _shift(excerpt: StyleFeatures, song_start: StyleFeatures, song_target: Style
     values: dict[str, Any] = {}
     # the excerpt may be measured at a lower rate: shift the bands it has (song bands are a superset)
     pick = np.searchsorted(song_start.band_centres_hz, excerpt.band_centres_hz)
-    for name in ("loudness_lufs", "spectral_mid_db", "spectral_side_db", "width_db", "width_overall_db",
-                 "crest_db", "short_term_spread_lu"):
+    for name in _DEFINED:
         e, s, t = getattr(excerpt, name), getattr(song_start, name), getattr(song_target, name)
         if e is None or s is None or t is None:
             values[name] = e
