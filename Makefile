@@ -24,12 +24,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Mixes the bundled demo with the knowledge-based mixer (mix.wav, recipe.json, report.md), then
-# re-renders the recipe to show it reproduces the mix, and measures the mix beside the reference.
+# re-renders the recipe to show it reproduces the mix, and measures the mix beside the reference;
+# then toward the reference's style with the solver (demo-out/match/) and the neural controller (demo-out/neural/).
 demo: $(STAMP)
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite
 	$(BIN)/mixassist render demo-out/recipe.json -o demo-out/mix-from-recipe.wav --overwrite
 	$(BIN)/mixassist analyze demo-out/mix.wav examples/demo/reference.flac
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out/match --reference examples/demo/reference.flac --time-budget 30 --overwrite
+	$(BIN)/mixassist mix examples/demo/stems -o demo-out/neural --reference examples/demo/reference.flac --method neural --overwrite
 
 # Regenerates examples/demo/ (committed, so `make demo` never needs this): installs the synthesis tools first.
 demo-data: $(STAMP)

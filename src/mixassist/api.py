@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["analyze", "analyze_file", "render", "render_recipe", "mix", "style_target", "MixResult", "METHODS"]
 
 #: Mixing methods ``mix(method=...)`` accepts.
-METHODS = ("rules", "match")
+METHODS = ("rules", "match", "neural", "auto")
 
 
 def analyze(audio: np.ndarray, sample_rate: int) -> LoudnessReport:
@@ -190,9 +190,10 @@ def mix(
     ranges : iterable of ``"TRACK.PARAM=LOW:HIGH"``
         Narrow what the mixer may choose.
     method : str, optional
-        ``"rules"`` (knowledge-based) or ``"match"`` (rules, then solved toward the style of
-        ``reference`` and ``describe``). Default: ``"match"`` when a reference or words are
-        given, else ``"rules"``.
+        ``"rules"`` (knowledge-based), ``"match"`` (rules, then solved toward the style of
+        ``reference`` and ``describe``), ``"neural"`` (the trained controller, one pass) or
+        ``"auto"`` (the controller's mix refined by the ``match`` solver). Default: ``"match"``
+        when a reference or words are given, else ``"rules"``.
     align : bool
         Detect and correct multi-mic delay and polarity.
     start : MixParams, optional
@@ -233,11 +234,16 @@ def mix(
     if method not in METHODS:
         raise InvalidParameterError(f"unknown method '{method}'; methods are: {', '.join(METHODS)}")
     constraints = Constraints.parse(multitrack.names, lock=lock, roles=roles, ranges=ranges, start=start)
-    if method == "match":
-        from mixassist.mixers.match import MatchMixer
+    if method in ("match", "auto"):
+        from mixassist.mixers.match import AUTO_STEPS, STEPS, MatchMixer
 
         mixer: Any = MatchMixer(target, loudness_lufs=loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align,
-                                time_budget_s=time_budget_s, seed=seed)
+                                time_budget_s=time_budget_s, seed=seed, start_method="neural" if method == "auto" else "rules",
+                                steps=AUTO_STEPS if method == "auto" else STEPS)
+    elif method == "neural":
+        from mixassist.mixers.neural import NeuralMixer
+
+        mixer = NeuralMixer(target, loudness_lufs=loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align)
     else:
         mixer = RulesMixer(loudness_lufs=-14.0 if loudness_lufs is None else loudness_lufs,
                            true_peak_dbtp=true_peak_dbtp, align=align)

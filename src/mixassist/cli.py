@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -142,7 +142,7 @@ def mix_command(
     lock: Annotated[list[str] | None, typer.Option("--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable.")] = None,
     role: Annotated[list[str] | None, typer.Option("--role", help="Set a track's role: TRACK=ROLE (lead, bass, drums, percussion, chords, pad, arp, fx). Repeatable.")] = None,
     value_range: Annotated[list[str] | None, typer.Option("--range", help="Limit a setting: TRACK.PARAM=LOW:HIGH. Repeatable.")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="rules or match (default: match when --reference or --describe is given, else rules).", show_default=False)] = None,
+    method: Annotated[str | None, typer.Option("--method", help="rules, match, neural (trained controller, one pass) or auto (neural refined by match); default: match when --reference or --describe is given, else rules.", show_default=False)] = None,
     no_align: Annotated[bool, typer.Option("--no-align", help="Do not correct multi-mic delay/polarity.")] = False,
     sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Session rate in Hz (default: the most common stem rate).")] = None,
     downmix: Annotated[bool, typer.Option("--downmix", help="Average stems with more than 2 channels to mono.")] = False,
@@ -268,6 +268,33 @@ def evaluate(
     table.add_row("masked frac (abs)", *("—" if (v := results["mean"][n].get("masking_fraction")) is None else f"{v:.2f}" for n in names))
     out.print(table)
     out.print(f"report: {out_dir / 'results.md'}")
+
+
+@app.command("train")
+def train_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML training config (configs/neural.toml ships the one behind the shipped weights).", show_default=False)],
+    steps: Annotated[int | None, typer.Option("--steps", help="Override the config's step count.", show_default=False)] = None,
+    work_dir: Annotated[str | None, typer.Option("--work-dir", help="Override the config's work folder (checkpoints, cache, log).", show_default=False)] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Override where the weights are written.", show_default=False)] = None,
+) -> None:
+    """Train the neural controller (resumes from the work folder's checkpoint)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from mixassist.train import load_config, train
+
+    cfg = load_config(config, steps=steps, work_dir=work_dir, output=output)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=err, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = train(cfg, progress=progress, log=lambda text: bar.console.print(text))
+    out.print(f"wrote {cfg.output} ({summary['parameters']:,} parameters, {summary['steps']} steps; "
+              f"validation loss {summary['validation']['total']:.4f})")
 
 
 @app.command("reverse")

@@ -25,7 +25,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["Style", "StyleDraw", "STYLES", "ROLES", "draw_style", "style_params", "blend_styles", "role_map"]
+__all__ = ["Style", "StyleDraw", "STYLES", "ROLES", "draw_style", "style_params", "track_levels", "blend_styles", "role_map"]
 
 #: Roles a stem can have (set by the synthesiser, or inferred later by mixers).
 ROLES = ("lead", "bass", "drums", "percussion", "chords", "pad", "arp", "fx")
@@ -164,9 +164,16 @@ def _peak_db(audio: np.ndarray) -> float:
     return 20 * math.log10(peak) if peak > 0 else -120.0
 
 
+def track_levels(multitrack: Multitrack) -> dict[str, tuple[float | None, float, int]]:
+    """``{track: (integrated loudness or None, sample peak dB, channels)}``: what :func:`style_params`
+    reads from the audio (precompute it once to draw many styles for one song)."""
+    sr = multitrack.sample_rate
+    return {t.name: (integrated_loudness(t.audio, sr), _peak_db(t.audio), t.channels) for t in multitrack}
+
+
 def style_params(
     draw: StyleDraw,
-    multitrack: Multitrack,
+    multitrack: Multitrack | Mapping[str, tuple[float | None, float, int]],
     roles: Mapping[str, str],
     *,
     seed: int,
@@ -177,7 +184,8 @@ def style_params(
     Parameters
     ----------
     draw : StyleDraw
-    multitrack : Multitrack
+    multitrack : Multitrack or mapping
+        The session, or its :func:`track_levels` (same result, no audio read).
     roles : mapping
         Track name → one of :data:`ROLES` (unknown roles count as ``chords``).
     seed : int
@@ -189,20 +197,19 @@ def style_params(
     to drive the rendered mix to ``draw.loudness_lufs``.
     """
     rng = np.random.default_rng(seed)
-    sr = multitrack.sample_rate
+    levels = track_levels(multitrack) if isinstance(multitrack, Multitrack) else dict(multitrack)
     tracks: dict[str, dict[str, float | None]] = {}
     side = 1.0
-    for track in multitrack:
-        role = roles.get(track.name, "chords")
+    for name, (lufs, peak_db, channels) in levels.items():
+        role = roles.get(name, "chords")
         role = role if role in ROLES else "chords"
-        lufs = integrated_loudness(track.audio, sr)
         p: dict[str, float | None] = {}
         if lufs is None:  # silent or too short: leave it alone (it is reported elsewhere)
-            tracks[track.name] = p
+            tracks[name] = p
             continue
         target = -24.0 + draw.balance_lu[role]
         p["gain_db"] = float(np.clip(target - lufs, -60.0, 24.0))
-        low_source = role == "bass" or "kick" in track.name
+        low_source = role == "bass" or "kick" in name
         if not low_source:  # never high-pass kick or bass-range sources
             p["hpf_hz"] = float(rng.uniform(60.0, 180.0) if role != "lead" else rng.uniform(80.0, 140.0))
         jitter = draw.eq_jitter_db
@@ -211,20 +218,20 @@ def style_params(
         p["eq_high_shelf_db"] = float(np.clip(draw.air_db * 0.5 + rng.uniform(-1, 1), -18, 18))
         if draw.track_ratio > 1.05 and role in ("lead", "bass", "drums", "chords"):
             p["comp_ratio"] = float(np.clip(draw.track_ratio * rng.uniform(0.8, 1.2), 1.0, 20.0))
-            p["comp_threshold_db"] = float(np.clip(_peak_db(track.audio) - draw.track_depth_db, -60.0, 0.0))
+            p["comp_threshold_db"] = float(np.clip(peak_db - draw.track_depth_db, -60.0, 0.0))
             p["comp_attack_ms"] = float(rng.uniform(3.0, 30.0) if role != "drums" else rng.uniform(5.0, 20.0))
             p["comp_release_ms"] = float(rng.uniform(60.0, 300.0))
             p["comp_knee_db"] = 6.0
-        if role in ("lead", "bass") or "kick" in track.name or "snare" in track.name:
+        if role in ("lead", "bass") or "kick" in name or "snare" in name:
             p["pan"] = 0.0
         else:
             p["pan"] = float(side * rng.uniform(0.3, 1.0) * draw.pan_spread)
             side = -side
-        if track.channels == 2:
+        if channels == 2:
             p["width"] = float(np.clip(draw.stereo_width * rng.uniform(0.9, 1.1), 0.0, 2.0))
         if not low_source:
             p["reverb_send_db"] = float(np.clip(draw.reverb_send_db + rng.uniform(-3, 3), -60.0, 6.0))
-        tracks[track.name] = p
+        tracks[name] = p
     for name, values in (fixed or {}).items():
         tracks.setdefault(name, {}).update(values)
     master = {
@@ -247,7 +254,7 @@ def style_params(
         "predelay_ms": 20.0,
         "return_db": 0.0,
     }
-    return MixParams(multitrack.names, tracks=tracks, reverb=reverb, master=master, reverb_seed=seed % 1000)
+    return MixParams(list(levels), tracks=tracks, reverb=reverb, master=master, reverb_seed=seed % 1000)
 
 
 def role_map(stems: Sequence[Mapping[str, str]]) -> dict[str, str]:

@@ -163,6 +163,25 @@ def match(stems: Multitrack, ctx: SongContext) -> MethodOutput:
     return MethodOutput(result.mix, result.params)
 
 
+@register_method("neural")
+def neural(stems: Multitrack, ctx: SongContext) -> MethodOutput:
+    """The trained controller (:mod:`mixassist.mixers.neural`), one pass from the reference;
+    loudness from the reference."""
+    from mixassist.api import mix
+
+    result = mix(stems, reference=[(ctx.reference, ctx.sample_rate)], method="neural")
+    return MethodOutput(result.mix, result.params)
+
+
+@register_method("auto")
+def auto(stems: Multitrack, ctx: SongContext) -> MethodOutput:
+    """The controller's mix refined by the style solver (``method="auto"``, seed 0)."""
+    from mixassist.api import mix
+
+    result = mix(stems, reference=[(ctx.reference, ctx.sample_rate)], method="auto")
+    return MethodOutput(result.mix, result.params)
+
+
 def _drive_to(stems: Multitrack, params: MixParams, target_lufs: float) -> tuple[MixParams, np.ndarray]:
     """Output gain only (no glue): ``hit_loudness`` with the compressor left neutral."""
     console = Console(stems.sample_rate)

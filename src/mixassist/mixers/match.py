@@ -54,7 +54,7 @@ from mixassist.style.features import (
 )
 from mixassist.style.target import ResolvedTarget, StyleTarget
 
-__all__ = ["MatchMixer", "PRIOR_WEIGHT", "STEPS", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
+__all__ = ["MatchMixer", "PRIOR_WEIGHT", "STEPS", "AUTO_STEPS", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ PRIOR_WEIGHT = 0.02
 """Weight of the prior, per setting, against the style distance (dB/LU)."""
 STEPS = 30
 """Default number of optimiser steps (fewer when the time budget runs out)."""
+AUTO_STEPS = 10
+"""Optimiser steps when refining the neural controller's mix (``method="auto"``): it starts closer."""
 _LR = 0.5  # Adam step, in each setting's step unit (0.5 dB, 0.025 pan …)
 _PATIENCE = 8  # steps without improvement before stopping early
 
@@ -169,6 +171,7 @@ class MatchMixer:
         time_budget_s: float | None = None,
         seed: int = 0,
         prior_weight: float = PRIOR_WEIGHT,
+        start_method: str = "rules",
     ) -> None:
         if not isinstance(target, StyleTarget):
             raise InvalidParameterError(f"target must be a StyleTarget, got {type(target).__name__}")
@@ -180,6 +183,8 @@ class MatchMixer:
             raise InvalidParameterError("excerpts must be ≥ 1 and excerpt_s ≥ 3.5 s (short-term loudness needs 3 s windows)")
         if steps < 0:
             raise InvalidParameterError(f"steps={steps} must be ≥ 0")
+        if start_method not in ("rules", "neural"):
+            raise InvalidParameterError(f"start_method={start_method!r}: use 'rules' or 'neural'")
         if time_budget_s is not None and not (time_budget_s > 0):
             raise InvalidParameterError(f"time budget {time_budget_s!r} must be a positive number of seconds")
         self.target = target
@@ -191,6 +196,12 @@ class MatchMixer:
         self.time_budget_s = time_budget_s
         self.seed = int(seed)
         self.prior_weight = float(prior_weight)
+        self.start_method = start_method
+
+    @property
+    def method(self) -> str:
+        """``"match"`` (rules start) or ``"auto"`` (neural start)."""
+        return "auto" if self.start_method == "neural" else "match"
 
     def __repr__(self) -> str:
         return (f"MatchMixer(references={len(self.target.references)}, describe={self.target.description!r}, "
@@ -198,20 +209,8 @@ class MatchMixer:
 
     # ------------------------------------------------------------------ loudness before the start mix
     def expected_loudness(self) -> float:
-        """The loudness the start mix is delivered at: explicit, else the references' blend
-        (by the loudness strength, from −14), plus loudness words."""
-        from mixassist.style.descriptors import parse_description
-
-        if self.target.loudness_lufs is not None:
-            return self.target.loudness_lufs
-        value = -14.0
-        ref = self.target.reference_features()
-        if ref is not None and ref.loudness_lufs is not None:
-            value += self.target.strengths["loudness"] * (ref.loudness_lufs - value)
-        for m in parse_description(self.target.description, None) if self.target.description else []:
-            if m.descriptor.feature == "loudness":
-                value += m.amount
-        return float(np.clip(value, -40.0, -5.0))
+        """The loudness the start mix is delivered at (:meth:`StyleTarget.delivery_loudness`)."""
+        return self.target.delivery_loudness()
 
     # ------------------------------------------------------------------ the mix
     def propose(
@@ -228,10 +227,15 @@ class MatchMixer:
         sr = multitrack.sample_rate
         began = time.perf_counter()
         loudness = self.expected_loudness()
-        # the start needs the loudness only roughly (it is delivered exactly at the end)
-        rules = RulesMixer(loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align,
-                           delivery_tolerance_lu=0.5)
-        proposal = rules.propose(multitrack, constraints, start=start,
+        if self.start_method == "neural":
+            from mixassist.mixers.neural import NeuralMixer
+
+            first: Any = NeuralMixer(self.target, loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp,
+                                     align=self.align)
+        else:  # the start needs the loudness only roughly (it is delivered exactly at the end)
+            first = RulesMixer(loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align,
+                               delivery_tolerance_lu=0.5)
+        proposal = first.propose(multitrack, constraints, start=start,
                                  progress=lambda stage, f: report(f"start: {stage}", 0.3 * f))
         params, reasons = proposal.params, proposal.reasons
         report("measuring the start mix", 0.3)
@@ -239,8 +243,8 @@ class MatchMixer:
         start_features = style_features(start_mix, sr)
         if start_features.loudness_lufs is None:
             reasons.notes.append("the mix is silent: nothing to match; the rules settings are kept")
-            proposal.context.update({"method": "match", "target": self.target.to_dict()})
-            proposal.method = "match"
+            proposal.context.update({"method": self.method, "target": self.target.to_dict()})
+            proposal.method = self.method
             return proposal
         resolved = self.target.resolve(start_features, multitrack.names)
         free = self._free_settings(multitrack, params, constraints)
@@ -263,7 +267,8 @@ class MatchMixer:
         proposal.mix = delivered.pop("mix")
         final = style_features(proposal.mix, sr)
         proposal.context.update({
-            "method": "match",
+            "method": self.method,
+            "start": self.start_method,
             "loudness_lufs": target_lufs,
             "target": self.target.to_dict(),
             "words": [m.describe() for m in (*resolved.word_moves, *resolved.moves)],
@@ -282,7 +287,7 @@ class MatchMixer:
             },
             "result": delivered,
         })
-        proposal.method = "match"
+        proposal.method = self.method
         report("done", 1.0)
         return proposal
 

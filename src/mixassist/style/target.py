@@ -117,6 +117,7 @@ class _Reference:
     features: StyleFeatures
     weight: float
     label: str
+    summary: np.ndarray | None = None  # what the neural controller reads (mixassist.neural.features)
 
 
 @dataclass
@@ -187,11 +188,14 @@ class StyleTarget:
         """A copy with one more reference."""
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight > 0):
             raise InvalidParameterError(f"{label}: weight={weight!r}; pass a positive number")
+        from mixassist.neural.features import summary_vector, window_stats
+
         features = style_features(np.asarray(audio), sample_rate)
         if features.loudness_lufs is None or features.spectral_mid_db is None:
             raise InvalidParameterError(f"{label}: the reference is silent or shorter than 0.4 s; it has no style to match")
-        return StyleTarget([*self.references, _Reference(features, float(weight), label)], dict(self.strengths),
-                           self.description, self.loudness_lufs)
+        summary = summary_vector(window_stats(np.asarray(audio), sample_rate))
+        return StyleTarget([*self.references, _Reference(features, float(weight), label, summary)],
+                           dict(self.strengths), self.description, self.loudness_lufs)
 
     def add_file(self, path: str | os.PathLike[str], *, weight: float = 1.0) -> StyleTarget:
         """A copy with one more reference read from ``path``."""
@@ -231,6 +235,27 @@ class StyleTarget:
         return not self.references and not self.description
 
     # ------------------------------------------------------------------ using
+    def delivery_loudness(self) -> float:
+        """The loudness a mix for this target is delivered at: explicit, else the references'
+        blend (by the loudness strength, from −14 LUFS), plus loudness words; within −40…−5."""
+        if self.loudness_lufs is not None:
+            return self.loudness_lufs
+        value = -14.0
+        ref = self.reference_features()
+        if ref is not None and ref.loudness_lufs is not None:
+            value += self.strengths["loudness"] * (ref.loudness_lufs - value)
+        for m in parse_description(self.description, None) if self.description else []:
+            if m.descriptor.feature == "loudness":
+                value += m.amount
+        return float(np.clip(value, -40.0, -5.0))
+
+    def controller_summary(self) -> np.ndarray | None:
+        """The references' summaries for the neural controller, weighted (None without references)."""
+        if not self.references:
+            return None
+        weights = np.array([r.weight for r in self.references])
+        return np.einsum("r,rd->d", weights / weights.sum(), np.stack([r.summary for r in self.references]))
+
     def reference_features(self) -> StyleFeatures | None:
         """The weighted blend of the references' features (None without references)."""
         if not self.references:

@@ -1,0 +1,58 @@
+"""Build an evaluation set of songs the neural controller never saw in training.
+
+Takes the songs of a synthesised dataset whose soundfont is one training excludes (and any kind,
+scores included: training reads no scores), links their stems into a new dataset folder, and
+renders references and target mixes *among those songs only* (each reference is another held-out
+song), so nothing of the evaluation touches training material.
+
+    mixassist data synth --songs 20 --seconds 20 --seed 0 --out data/evalpool   # or any pool
+    python scripts/heldout_set.py data/evalpool data/heldout
+    mixassist eval data/heldout -o out/heldout --methods sum,equal_loudness_matched,rules,match,neural,auto
+
+Exclusions are read from the training config (default configs/neural.toml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from mixassist.data.references import make_references
+from mixassist.train.config import load_config
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pool", type=Path, help="a synthesised dataset folder")
+    parser.add_argument("out", type=Path, help="new dataset folder (links to the pool's stems)")
+    parser.add_argument("--config", type=Path, default=Path("configs/neural.toml"), help="training config whose exclusions define 'unseen'")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the references")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    index = json.loads((args.pool / "dataset.json").read_text())
+    held = []
+    for name in index["songs"]:
+        meta = json.loads((args.pool / name / "song.json").read_text())
+        if meta.get("soundfont") in config.exclude_soundfonts:
+            held.append(name)
+    if len(held) < 2:
+        print(f"{args.pool}: only {len(held)} songs use a held-out soundfont; synthesise a larger pool", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in held:
+        folder = args.out / name
+        folder.mkdir(exist_ok=True)
+        (folder / "song.json").write_text((args.pool / name / "song.json").read_text())
+        if not (folder / "stems").exists():
+            os.symlink((args.pool / name / "stems").resolve(), folder / "stems")
+    (args.out / "dataset.json").write_text(json.dumps({**index, "songs": held, "held_out_from": str(args.config)}, indent=2))
+    make_references(args.out, seed=args.seed, progress=lambda done, total: print(f"references {done}/{total}", flush=True))
+    print(f"{len(held)} held-out songs in {args.out}: {', '.join(held)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""The neural mixer: the trained controller predicts every console setting in one pass.
+
+The controller (:mod:`mixassist.neural.model`) reads each track's whole-song summary and role,
+the unprocessed sum, and the reference (or a learned "no reference" token) and predicts
+normalised settings (:mod:`mixassist.neural.layout`).  This mixer turns them into physical
+settings under the user's constraints, chooses pan sides, aligns multi-mic tracks (the
+controller does not predict delays or polarity), places the glue threshold below the bus peak,
+and delivers loudness and true peak like every other mixer.  Its settings can seed ``match``
+(``method="auto"``).
+
+The shipped weights live in ``mixassist/neural/weights/controller.pt`` with a SHA-256 sidecar;
+they load offline, and a file that does not match its checksum is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mixassist.audio.multitrack import Multitrack
+from mixassist.errors import InvalidParameterError, MissingDependencyError
+from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.decisions import Proposal, Reasons
+from mixassist.mixers.deliver import deliver_loudness, master_free_bus
+from mixassist.mixers.roles import RoleGuess, infer_role, is_low_source
+from mixassist.neural.features import (
+    ROLE_NAMES,
+    approx_loudness,
+    sum_stats,
+    summary_vector,
+    track_vector,
+    window_stats,
+)
+from mixassist.neural.layout import apply_buses, apply_track, assign_sides
+from mixassist.neural.model import MixController, ModelConfig
+from mixassist.style.target import StyleTarget
+
+__all__ = ["NeuralMixer", "load_controller", "DEFAULT_WEIGHTS"]
+
+Progress = Callable[[str, float], None]
+#: The shipped controller.
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "neural" / "weights" / "controller.pt"
+_LOADED: dict[str, MixController] = {}
+
+def load_controller(path: str | Path | None = None) -> MixController:
+    """The controller stored at ``path`` (default: the shipped one), checked against its SHA-256."""
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    key = str(path.resolve())
+    if key in _LOADED:
+        return _LOADED[key]
+    if not path.exists():
+        raise MissingDependencyError(f"{path}: no controller weights here (train them with `mixassist train --config configs/neural.toml`)")
+    data = path.read_bytes()
+    sidecar = path.with_suffix(".json")
+    if sidecar.exists():
+        expected = json.loads(sidecar.read_text()).get("sha256")
+        if expected and hashlib.sha256(data).hexdigest() != expected:
+            raise InvalidParameterError(f"{path}: the weights do not match the SHA-256 in {sidecar.name}; the file is damaged")
+    import io
+
+    try:
+        state = torch.load(io.BytesIO(data), weights_only=True)
+        model = MixController(ModelConfig(**state["model_config"]))
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        raise InvalidParameterError(f"{path}: not a controller weights file ({err})") from err
+    model.eval()
+    _LOADED[key] = model
+    return model
+
+class NeuralMixer:
+    """One-pass mixing by the trained controller.
+
+    Parameters
+    ----------
+    target : StyleTarget, optional
+        References (their summaries steer the controller) and the delivery loudness; words are
+        not read by the controller (``method="auto"`` applies them in the refinement).
+    loudness_lufs : float, optional
+        Explicit delivery loudness (overrides the target's).
+    true_peak_dbtp : float
+        Ceiling of the mix's true peak.
+    align : bool
+        Correct multi-mic delay and polarity first.
+    weights : path, optional
+        Controller weights (default: the shipped ones).
+    """
+
+    def __init__(self, target: StyleTarget | None = None, *, loudness_lufs: float | None = None,
+                 true_peak_dbtp: float = -1.0, align: bool = True, weights: str | Path | None = None) -> None:
+        target = target or StyleTarget()
+        if loudness_lufs is not None:
+            target = target.with_loudness(loudness_lufs)
+        if not -12.0 <= true_peak_dbtp <= 0.0:
+            raise InvalidParameterError(f"true_peak_dbtp={true_peak_dbtp:g} is outside -12…0 dBTP")
+        self.target = target
+        self.true_peak_dbtp = float(true_peak_dbtp)
+        self.align = bool(align)
+        self.weights = weights
+
+    def __repr__(self) -> str:
+        return f"NeuralMixer(references={len(self.target.references)}, weights={self.weights or 'shipped'})"
+
+    def predict(self, multitrack: Multitrack, roles: dict[str, str]) -> dict[str, Any]:
+        """The controller's raw prediction: ``{"tracks": {name: outputs}, "reverb", "master", "stats"}``
+        for the non-silent tracks (outputs in [0, 1], layout of :mod:`mixassist.neural.layout`)."""
+        sr = multitrack.sample_rate
+        stats = {t.name: window_stats(t.audio, sr) for t in multitrack}
+        live = [n for n in multitrack.names if approx_loudness(stats[n]) is not None and stats[n].peak > 0]
+        if not live:
+            return {"tracks": {}, "reverb": None, "master": None, "stats": stats, "live": live}
+        vectors = np.stack([track_vector(stats[n], roles[n]) for n in live])
+        reference = self.target.controller_summary()
+        has_reference = reference is not None
+        summed = summary_vector(sum_stats([stats[n] for n in live]))
+        model = load_controller(self.weights)
+        with torch.no_grad():
+            out = model(torch.from_numpy(vectors)[None], torch.ones(1, len(live), dtype=torch.bool),
+                        torch.from_numpy(np.asarray(reference if has_reference else np.zeros_like(summed), np.float32))[None],
+                        torch.tensor([has_reference]), torch.from_numpy(summed)[None])
+        track = torch.sigmoid(out["track"][0]).numpy()
+        return {"tracks": {n: track[i] for i, n in enumerate(live)}, "reverb": torch.sigmoid(out["reverb"][0]).numpy(),
+                "master": torch.sigmoid(out["master"][0]).numpy(), "stats": stats, "live": live}
+
+    def propose(self, multitrack: Multitrack, constraints: Constraints | None = None, *,
+                start: Any = None, progress: Progress | None = None) -> Proposal:
+        """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target."""
+        from mixassist.console.params import MixParams
+
+        constraints = constraints or Constraints()
+        report = progress or (lambda stage, fraction: None)
+        unknown = [s for s in constraints.locks if s not in multitrack.names and s not in ("reverb", "master")]
+        if unknown:
+            raise InvalidParameterError(f"locks name tracks that are not in the session: {', '.join(unknown)}")
+        began = time.perf_counter()
+        params = start.copy() if start is not None else MixParams(multitrack.names)
+        constraints.apply(params)
+        reasons = Reasons()
+        sr = multitrack.sample_rate
+
+        report("roles", 0.0)
+        roles_out: dict[str, dict[str, str]] = {}
+        for t in multitrack:
+            guess = (RoleGuess(constraints.roles[t.name], "user", "set by you") if t.name in constraints.roles
+                     else infer_role(t.name, t.audio, sr))
+            if guess.role not in ROLE_NAMES:
+                guess = RoleGuess("chords", guess.source, guess.reason)
+            roles_out[t.name] = {"role": guess.role, "source": guess.source, "reason": guess.reason}
+        report("controller", 0.1)
+        predicted = self.predict(multitrack, {n: r["role"] for n, r in roles_out.items()})
+        stats, live = predicted["stats"], predicted["live"]
+        measured: dict[str, dict[str, Any]] = {}
+        for name in multitrack.names:
+            if name not in live:
+                reasons.notes.append(f"{name} is silent: left out of the mix's balance and at its neutral settings")
+                continue
+            s = stats[name]
+            measured[name] = {"input_lufs_approx": round(float(approx_loudness(s)), 2),
+                              "peak_dbfs": round(20 * float(np.log10(s.peak)), 2)}
+        if not live:
+            reasons.notes.append("every track is silent: nothing to mix; settings left neutral")
+
+        alignment = self._align(multitrack, live, params, constraints, reasons) if self.align else None
+        source = "the reference's style" if self.target.references else "no reference (the controller's average style)"
+        magnitudes: dict[str, float] = {}
+        for name in live:
+            s = stats[name]
+            lufs, peak_db = float(approx_loudness(s)), 20 * float(np.log10(s.peak))
+            values = apply_track(params, name, predicted["tracks"][name], lufs, peak_db, s.stereo,
+                                 low_source=is_low_source(name, roles_out[name]["role"]))
+            magnitudes[name] = float(values.pop("pan"))
+            level = lufs + float(values["gain_db"])
+            for p, v in values.items():
+                reasons.set(params, constraints, name, p, v, _why(p, v, level, roles_out[name]["role"], source))
+        loudness = {n: float(approx_loudness(stats[n])) + float(params.get(n, "gain_db") or 0.0) for n in live}
+        for name, pan in assign_sides(magnitudes, loudness).items():
+            why = ("centred" if pan == 0.0 else
+                   f"{abs(pan):.2f} from centre (predicted); {'right' if pan > 0 else 'left'} so the sides alternate, loudest first")
+            reasons.set(params, constraints, name, "pan", round(pan, 3), why)
+        if predicted["reverb"] is not None:
+            reverb, master, depth = apply_buses(predicted["reverb"], predicted["master"])
+            for p, v in reverb.items():
+                reasons.set(params, constraints, "reverb", p, v, f"predicted from {source}")
+            for p, v in master.items():
+                if p != "comp_threshold_db":
+                    reasons.set(params, constraints, "master", p, v, f"predicted from {source}")
+            report("master: glue threshold", 0.5)
+            bus = master_free_bus(multitrack, params)
+            peak = float(np.max(np.abs(bus))) if bus.size else 0.0
+            if peak > 0 and (params.master["comp_ratio"] or 1.0) > 1.0:
+                threshold = float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0))
+                reasons.set(params, constraints, "master", "comp_threshold_db", round(threshold, 2),
+                            f"glue threshold {depth:.1f} dB below the bus peak (depth predicted from {source})")
+        else:
+            bus = None
+        reasons.set(params, constraints, "master", "limiter_ceiling_dbtp", self.true_peak_dbtp,
+                    f"true-peak ceiling {self.true_peak_dbtp:g} dBTP")
+        target_lufs = self.target.delivery_loudness()
+        report("master: loudness and true peak", 0.7)
+        delivered = deliver_loudness(multitrack, params, constraints, reasons, loudness_lufs=target_lufs,
+                                     true_peak_dbtp=self.true_peak_dbtp, bus=bus,
+                                     progress=lambda f: report("master: loudness and true peak", 0.7 + 0.3 * f))
+        constraints.apply(params)
+        mix = delivered.pop("mix")
+        context = {
+            "method": "neural",
+            "loudness_lufs": target_lufs,
+            "true_peak_dbtp": self.true_peak_dbtp,
+            "constraints": constraints.to_dict(),
+            "target": self.target.to_dict(),
+            "weights": str(self.weights or DEFAULT_WEIGHTS.name),
+            "seconds": round(time.perf_counter() - began, 3),
+            "result": delivered,
+        }
+        if self.target.description:
+            reasons.notes.append("the words are not read by the controller; --method auto applies them in the refinement")
+        report("done", 1.0)
+        return Proposal(params, reasons, roles_out, measured, context, alignment, method="neural", mix=mix)
+
+    @staticmethod
+    def _align(multitrack: Multitrack, live: list[str], params: Any, constraints: Constraints,
+               reasons: Reasons) -> dict[str, Any] | None:
+        if len(live) < 2:
+            return None
+        from mixassist.mixers.align import detect_alignment
+
+        locked = [n for n in live if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
+        active = Multitrack.from_arrays({n: multitrack[n].audio for n in live}, multitrack.sample_rate)
+        found = detect_alignment(active, locked=locked)
+        for name, values in found.settings.items():
+            for p, v in values.items():
+                reasons.set(params, constraints, name, p, v, found.reasons.get(name, "aligned to its multi-mic partner"))
+        return found.to_dict()
+
+def _why(param: str, value: Any, level: float, role: str, source: str) -> str:
+    if param == "gain_db":
+        return f"{value:+.1f} dB puts this {role} track at about {level:.1f} LUFS before the master, as predicted from {source}"
+    if value is None:
+        return {"hpf_hz": "no high-pass (predicted)", "reverb_send_db": "no reverb send (predicted)"}.get(param, "off (predicted)")
+    if param == "comp_ratio" and value == 1.0:
+        return "no compression (predicted)"
+    return f"predicted from {source}"

@@ -1,0 +1,1 @@
+"""The neural mixing-style controller: input features, the model, its settings layout, its weights."""

@@ -1,0 +1,195 @@
+"""The controller's outputs: which console settings it predicts, how each is normalised, and
+which are ambiguous.
+
+Every output lives in [0, 1] (a sigmoid of the model's logit).  Most are the console's own
+normalised view (:meth:`Param.to_normalised`); three are re-expressed so that the same number
+means the same thing on any recording:
+
+* ``level``: the track's level after the fader, ``gain_db + input loudness`` (the input loudness
+  as the controller measures it, :func:`mixassist.neural.features.approx_loudness`), mapped
+  from −60…0;
+* ``comp_depth``: how far the threshold sits below the track's sample peak, 0…40 dB;
+* master ``glue_depth``: the glue threshold below the mix bus peak, 0…20 dB.
+
+Ambiguities the loss must not punish (:func:`target_vectors` returns a mask per output):
+
+* a bypassed processor's settings (high-pass corner when off, compressor settings at ratio 1,
+  send level when off) — masked; an ``*_on`` output learns the switch;
+* pan side: the loss sees ``|pan|`` and the mixer chooses sides (:func:`assign_sides`);
+* width of a mono track — masked;
+* EQ band order cannot be swapped here: the six bands are typed (shelf/peak, own ranges).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from mixassist.console.params import MixParams
+from mixassist.console.schema import MASTER_PARAMS, REVERB_PARAMS, TRACK_PARAMS
+
+__all__ = [
+    "TRACK_OUTPUTS",
+    "REVERB_OUTPUTS",
+    "MASTER_OUTPUTS",
+    "SWITCHES",
+    "track_targets",
+    "bus_targets",
+    "apply_track",
+    "apply_buses",
+    "assign_sides",
+]
+
+_P = {p.name: p for p in TRACK_PARAMS}
+_R = {p.name: p for p in REVERB_PARAMS}
+_M = {p.name: p for p in MASTER_PARAMS}
+_EQ = [p.name for p in TRACK_PARAMS if p.name.startswith("eq_")]
+
+LEVEL_RANGE = (-60.0, 0.0)
+COMP_DEPTH_RANGE = (0.0, 40.0)
+GLUE_DEPTH_RANGE = (0.0, 20.0)
+_COMP = ("comp_ratio", "comp_attack_ms", "comp_release_ms", "comp_knee_db")
+
+#: Per-track outputs, in order.
+TRACK_OUTPUTS: tuple[str, ...] = (
+    "level", "hpf_on", "hpf_hz", *_EQ, "comp_on", "comp_depth", *_COMP, "comp_makeup_db",
+    "pan_abs", "width", "send_on", "reverb_send_db",
+)
+#: Reverb-bus outputs, in order.
+REVERB_OUTPUTS: tuple[str, ...] = tuple(p.name for p in REVERB_PARAMS)
+#: Master-bus outputs, in order (output gain and limiter are set by loudness delivery).
+MASTER_OUTPUTS: tuple[str, ...] = (*_EQ, "glue_depth", *_COMP, "comp_makeup_db")
+#: Outputs that are on/off switches (binary cross-entropy); the rest are regressed.
+SWITCHES = ("hpf_on", "comp_on", "send_on")
+
+_COMP_ON = 1.05  # a ratio at or below this counts as "no compressor"
+
+
+def _lin(value: float, lo: float, hi: float) -> float:
+    return float(np.clip((value - lo) / (hi - lo), 0.0, 1.0))
+
+
+def _unlin(u: float, lo: float, hi: float) -> float:
+    return lo + float(u) * (hi - lo)
+
+
+def _norm(param, value: float) -> float:
+    return float(np.clip(param.to_normalised(float(np.clip(value, param.minimum, param.maximum))), 0.0, 1.0))
+
+
+def track_targets(settings: Mapping[str, float | None], input_lufs: float, peak_db: float,
+                  stereo: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One track's target vector and mask (1 = counts in the loss) from its console settings.
+
+    ``input_lufs`` and ``peak_db`` are the track's measured input loudness and sample peak.
+    """
+    def get(name: str) -> float | None:
+        value = settings.get(name, _P[name].default)
+        return _P[name].default if value is None and not _P[name].optional else value
+
+    t = np.zeros(len(TRACK_OUTPUTS), dtype=np.float32)
+    m = np.ones(len(TRACK_OUTPUTS), dtype=np.float32)
+    idx = {n: i for i, n in enumerate(TRACK_OUTPUTS)}
+
+    def optional(switch: str, name: str) -> None:  # an on/off output, and the value masked when off
+        value = get(name)
+        t[idx[switch]] = 0.0 if value is None else 1.0
+        if value is None:
+            m[idx[name]] = 0.0
+        else:
+            t[idx[name]] = _norm(_P[name], value)
+
+    t[idx["level"]] = _lin(float(get("gain_db")) + input_lufs, *LEVEL_RANGE)
+    optional("hpf_on", "hpf_hz")
+    for name in _EQ:
+        t[idx[name]] = _norm(_P[name], float(get(name)))
+    ratio = float(get("comp_ratio"))
+    on = ratio > _COMP_ON
+    t[idx["comp_on"]] = 1.0 if on else 0.0
+    t[idx["comp_depth"]] = _lin(peak_db - float(get("comp_threshold_db")), *COMP_DEPTH_RANGE)
+    for name in _COMP:
+        t[idx[name]] = _norm(_P[name], float(get(name)))
+    if not on:
+        for name in ("comp_depth", *_COMP):
+            m[idx[name]] = 0.0
+    t[idx["comp_makeup_db"]] = _norm(_P["comp_makeup_db"], float(get("comp_makeup_db")))
+    t[idx["pan_abs"]] = abs(float(get("pan")))
+    t[idx["width"]] = _norm(_P["width"], float(get("width")))
+    if not stereo:
+        m[idx["width"]] = 0.0
+    optional("send_on", "reverb_send_db")
+    return t, m
+
+
+def bus_targets(reverb: Mapping[str, float | None], master: Mapping[str, float | None],
+                glue_depth_db: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reverb and master target vectors and masks; ``glue_depth_db`` = bus peak − glue threshold."""
+    rv = np.array([_norm(_R[n], float(reverb.get(n) if reverb.get(n) is not None else _R[n].default))
+                   for n in REVERB_OUTPUTS], dtype=np.float32)
+    mv = np.zeros(len(MASTER_OUTPUTS), dtype=np.float32)
+    mm = np.ones(len(MASTER_OUTPUTS), dtype=np.float32)
+    ratio = float(master.get("comp_ratio") or 1.0)
+    for i, name in enumerate(MASTER_OUTPUTS):
+        if name == "glue_depth":
+            mv[i] = _lin(glue_depth_db, *GLUE_DEPTH_RANGE)
+        else:
+            value = master.get(name)
+            mv[i] = _norm(_M[name], float(value if value is not None else _M[name].default))
+        if ratio <= _COMP_ON and name in ("glue_depth", *_COMP):
+            mm[i] = 0.0
+    return rv, np.ones_like(rv), mv, mm
+
+
+def apply_track(params: MixParams, track: str, out: Sequence[float], input_lufs: float, peak_db: float,
+                stereo: bool, *, low_source: bool) -> dict[str, float | None]:
+    """Physical settings of one track from its output vector (also written into ``params``).
+
+    Pan is returned as a magnitude (``pan_abs``): :func:`assign_sides` picks the sides.
+    """
+    o = {n: float(out[i]) for i, n in enumerate(TRACK_OUTPUTS)}
+    values: dict[str, float | None] = {}
+    values["gain_db"] = float(np.clip(_unlin(o["level"], *LEVEL_RANGE) - input_lufs, -60.0, 24.0))
+    values["hpf_hz"] = None if (o["hpf_on"] < 0.5 or low_source) else float(_P["hpf_hz"].from_normalised(o["hpf_hz"]))
+    for name in _EQ:
+        values[name] = float(_P[name].from_normalised(o[name]))
+    if o["comp_on"] >= 0.5:
+        values["comp_ratio"] = float(max(_COMP_ON + 0.05, _P["comp_ratio"].from_normalised(o["comp_ratio"])))
+        values["comp_threshold_db"] = float(np.clip(peak_db - _unlin(o["comp_depth"], *COMP_DEPTH_RANGE), -60.0, 0.0))
+        for name in ("comp_attack_ms", "comp_release_ms", "comp_knee_db"):
+            values[name] = float(_P[name].from_normalised(o[name]))
+    else:
+        values["comp_ratio"] = 1.0
+    values["comp_makeup_db"] = float(_P["comp_makeup_db"].from_normalised(o["comp_makeup_db"]))
+    values["pan"] = float(np.clip(o["pan_abs"], 0.0, 1.0))
+    if stereo:
+        values["width"] = float(_P["width"].from_normalised(o["width"]))
+    values["reverb_send_db"] = None if o["send_on"] < 0.5 else float(_P["reverb_send_db"].from_normalised(o["reverb_send_db"]))
+    return values
+
+
+def apply_buses(reverb_out: Sequence[float], master_out: Sequence[float]) -> tuple[dict[str, float], dict[str, float], float]:
+    """Physical reverb and master settings, and the glue depth (dB below the bus peak)."""
+    reverb = {n: float(_R[n].from_normalised(float(reverb_out[i]))) for i, n in enumerate(REVERB_OUTPUTS)}
+    master: dict[str, float] = {}
+    depth = 0.0
+    for i, name in enumerate(MASTER_OUTPUTS):
+        if name == "glue_depth":
+            depth = _unlin(float(master_out[i]), *GLUE_DEPTH_RANGE)
+        else:
+            master[name] = float(_M[name].from_normalised(float(master_out[i])))
+    if master["comp_ratio"] <= _COMP_ON:
+        master["comp_ratio"] = 1.0
+    return reverb, master, depth
+
+
+def assign_sides(magnitudes: Mapping[str, float], loudness: Mapping[str, float], *, centre: float = 0.05) -> dict[str, float]:
+    """Signed pans from magnitudes: tracks off centre alternate right/left, loudest first, so the
+    two sides carry about the same level (the model only predicts how far from centre)."""
+    order = sorted((n for n, v in magnitudes.items() if v > centre), key=lambda n: (-loudness.get(n, -120.0), n))
+    signed = {n: 0.0 for n, v in magnitudes.items() if v <= centre}
+    side = 1.0
+    for n in order:
+        signed[n] = side * float(magnitudes[n])
+        side = -side
+    return signed

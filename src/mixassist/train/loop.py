@@ -1,0 +1,303 @@
+"""Training the controller: sessions sampled from the corpus, parameter loss, checkpoints, export.
+
+A training session pairs a rendered reference (song *B* mixed in a drawn style) with the
+tracks of other songs, whose true settings are that style's settings on them.  The track count
+follows the config's curriculum; a session larger than one song takes tracks from a second song
+mixed in the same style.  Every step's sessions come from a generator seeded with
+``[seed, step]``, so a resumed run draws exactly what an uninterrupted one would.
+
+Loss (in the normalised space of :mod:`mixassist.neural.layout`): masked smooth-L1 on the
+regressed outputs (the fader level weighted ×4: balance matters most), binary cross-entropy on
+the on/off switches; ambiguous outputs are masked (see the layout module).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mixassist.data.styles import StyleDraw, style_params
+from mixassist.errors import InvalidParameterError
+from mixassist.fileio import write_bytes_atomic, write_json_atomic
+from mixassist.neural.features import SUMMARY_DIM, TRACK_DIM, sum_stats, summary_vector
+from mixassist.neural.layout import MASTER_OUTPUTS, SWITCHES, TRACK_OUTPUTS, bus_targets, track_targets
+from mixassist.neural.model import MixController
+from mixassist.train.config import TrainConfig
+from mixassist.train.corpus import (
+    ReferenceEntry,
+    SongEntry,
+    cache_songs,
+    load_corpus,
+    reference_plan,
+    render_references,
+    training_songs,
+)
+
+__all__ = ["train", "Batch", "Sampler", "loss_terms"]
+
+Progress = Callable[[str, int, int], None]
+_SWITCH_IDX = [TRACK_OUTPUTS.index(s) for s in SWITCHES]
+_REG_IDX = [i for i, n in enumerate(TRACK_OUTPUTS) if n not in SWITCHES]
+_TRACK_WEIGHTS = torch.tensor([4.0 if n == "level" else 1.0 for n in TRACK_OUTPUTS])
+
+
+@dataclass
+class Batch:
+    tracks: torch.Tensor  # (B, T, TRACK_DIM)
+    mask: torch.Tensor  # (B, T) bool
+    reference: torch.Tensor  # (B, SUMMARY_DIM)
+    has_reference: torch.Tensor  # (B,)
+    summed: torch.Tensor  # (B, SUMMARY_DIM)
+    track_target: torch.Tensor  # (B, T, O)
+    track_weight: torch.Tensor  # (B, T, O) mask (0 for padding and ambiguous outputs)
+    reverb_target: torch.Tensor
+    master_target: torch.Tensor
+    master_weight: torch.Tensor
+
+
+class Sampler:
+    """Draws training sessions from a corpus (see the module notes)."""
+
+    def __init__(self, songs: dict[str, SongEntry], refs: list[ReferenceEntry], *, no_reference_share: float) -> None:
+        self.songs = songs
+        self.refs = refs
+        self.no_reference_share = no_reference_share
+        self._targets: dict[tuple[int, str], tuple] = {}
+
+    def targets(self, ref: ReferenceEntry, song: SongEntry) -> tuple:
+        key = (ref.index, song.name)
+        if key not in self._targets:
+            draw = StyleDraw(**ref.draw)
+            seed = int(np.random.SeedSequence([ref.seed, zlib.crc32(song.name.encode())]).generate_state(1)[0])
+            params = style_params(draw, song.levels, song.roles, seed=seed, fixed=song.fixed)
+            rows = []
+            for i, name in enumerate(song.names):
+                lufs, peak_db, channels = song.levels[name]
+                if lufs is None or not math.isfinite(song.approx_lufs[i]):
+                    rows.append(None)
+                    continue
+                rows.append(track_targets(params.tracks[name], float(song.approx_lufs[i]), peak_db, channels == 2))
+            glue_depth = -float(params.master["comp_threshold_db"]) - 6.0
+            self._targets[key] = (rows, bus_targets(params.reverb, params.master, glue_depth))
+            if len(self._targets) > 200_000:
+                self._targets.clear()
+        return self._targets[key]
+
+    def session(self, ref: ReferenceEntry, candidates: list[str], tracks: int, rng: np.random.Generator) -> dict[str, Any]:
+        picked: list[tuple[SongEntry, int]] = []
+        order = list(rng.permutation(len(candidates)))
+        while len(picked) < tracks and order:
+            song = self.songs[candidates[order.pop()]]
+            rows, _ = self.targets(ref, song)
+            live = [(song, i) for i in range(len(song.names)) if rows[i] is not None]
+            picked += [live[j] for j in rng.permutation(len(live))]
+        picked = picked[:tracks]
+        first = picked[0][0]
+        _, (rv, rm, mv, mm) = self.targets(ref, first)
+        t_rows = [self.targets(ref, s)[0][i] for s, i in picked]
+        return {
+            "tracks": np.stack([s.vectors[i] for s, i in picked]),
+            "summed": summary_vector(sum_stats([s.stats[i] for s, i in picked])),
+            "reference": ref.summary,
+            "has_reference": bool(rng.random() >= self.no_reference_share),
+            "track_target": np.stack([r[0] for r in t_rows]),
+            "track_weight": np.stack([r[1] for r in t_rows]),
+            "reverb_target": rv, "master_target": mv, "master_weight": mm,
+        }
+
+    def batch(self, refs: list[ReferenceEntry], song_names: list[str], size: int, track_range: tuple[int, int],
+              rng: np.random.Generator) -> Batch:
+        items = []
+        for _ in range(size):
+            ref = refs[int(rng.integers(len(refs)))]
+            candidates = [n for n in song_names if n != ref.song]
+            items.append(self.session(ref, candidates, int(rng.integers(track_range[0], track_range[1] + 1)), rng))
+        return collate(items)
+
+
+def collate(items: list[dict[str, Any]]) -> Batch:
+    b, t = len(items), max(len(it["tracks"]) for it in items)
+    tracks = np.zeros((b, t, TRACK_DIM), np.float32)
+    mask = np.zeros((b, t), bool)
+    tt = np.zeros((b, t, len(TRACK_OUTPUTS)), np.float32)
+    tw = np.zeros_like(tt)
+    for k, it in enumerate(items):
+        n = len(it["tracks"])
+        tracks[k, :n], mask[k, :n], tt[k, :n], tw[k, :n] = it["tracks"], True, it["track_target"], it["track_weight"]
+
+    def stack(key: str) -> torch.Tensor:
+        return torch.from_numpy(np.stack([it[key] for it in items]).astype(np.float32))
+
+    return Batch(torch.from_numpy(tracks), torch.from_numpy(mask), stack("reference"),
+                 torch.tensor([it["has_reference"] for it in items]), stack("summed"), torch.from_numpy(tt),
+                 torch.from_numpy(tw), stack("reverb_target"), stack("master_target"), stack("master_weight"))
+
+
+def loss_terms(model: MixController, batch: Batch) -> dict[str, torch.Tensor]:
+    """``{"track", "switch", "reverb", "master", "total"}`` losses of one batch."""
+    out = model(batch.tracks, batch.mask, batch.reference, batch.has_reference, batch.summed)
+    pred = torch.sigmoid(out["track"])
+    w = batch.track_weight * _TRACK_WEIGHTS
+    reg = F.smooth_l1_loss(pred[..., _REG_IDX], batch.track_target[..., _REG_IDX], reduction="none", beta=0.05)
+    track = (reg * w[..., _REG_IDX]).sum() / w[..., _REG_IDX].sum().clamp_min(1.0)
+    sw = batch.track_weight[..., _SWITCH_IDX]
+    bce = F.binary_cross_entropy_with_logits(out["track"][..., _SWITCH_IDX], batch.track_target[..., _SWITCH_IDX],
+                                             reduction="none")
+    switch = (bce * sw).sum() / sw.sum().clamp_min(1.0)
+    reverb = F.smooth_l1_loss(torch.sigmoid(out["reverb"]), batch.reverb_target, beta=0.05)
+    mr = F.smooth_l1_loss(torch.sigmoid(out["master"]), batch.master_target, reduction="none", beta=0.05)
+    master = (mr * batch.master_weight).sum() / batch.master_weight.sum().clamp_min(1.0)
+    total = track + 0.2 * switch + reverb + master
+    return {"track": track, "switch": switch, "reverb": reverb, "master": master, "total": total}
+
+
+def _config_key(config: TrainConfig) -> str:
+    """What a checkpoint must share with the config to resume (everything but output, steps, workers)."""
+    d = config.to_dict()
+    for k in ("output", "steps", "workers", "checkpoint_every", "log_every", "work_dir", "synthesise"):
+        d.pop(k)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _save_torch(path: Path, obj: Any) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _lr(config: TrainConfig, step: int) -> float:
+    warm = min(500, config.steps // 10)
+    if step < warm:
+        return config.learning_rate * (step + 1) / warm
+    progress = (step - warm) / max(1, config.steps - warm)
+    return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def evaluate_loss(model: MixController, sampler: Sampler, refs: list[ReferenceEntry], names: list[str],
+                  config: TrainConfig, batches: int = 8) -> dict[str, float]:
+    """Mean losses on fixed validation sessions (seeded, so comparable across checkpoints)."""
+    model.eval()
+    totals: dict[str, float] = {}
+    rng = np.random.default_rng([config.seed, 999_999])
+    with torch.no_grad():
+        for _ in range(batches):
+            terms = loss_terms(model, sampler.batch(refs, names, config.batch, config.tracks_at(config.steps), rng))
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + float(v) / batches
+    model.train()
+    return totals
+
+
+def train(config: TrainConfig, *, progress: Progress | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) a training run; returns its summary (also written next to the weights)."""
+    from mixassist.data.synth import synthesize_dataset
+
+    report = progress or (lambda stage, done, total: None)
+    say = log or (lambda text: None)
+    began = time.time()
+    torch.manual_seed(config.seed)
+    work = Path(config.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    key = _config_key(config)
+    songs_dir = Path(config.songs_dir)
+    if config.synthesise:
+        synthesize_dataset(songs_dir, songs=config.songs, seconds=config.seconds, seed=config.data_seed,
+                           workers=config.workers, progress=lambda d, n: report("synthesising songs", d, n))
+    names = training_songs(songs_dir, config.exclude_soundfonts, config.exclude_kinds)
+    cut = max(2, round(len(names) * config.validation_share))  # a validation reference needs another validation song
+    val_names = names[::max(2, len(names) // cut)][:cut]
+    train_names = [n for n in names if n not in val_names]
+    say(f"{len(names)} songs usable ({len(train_names)} training, {len(val_names)} validation)")
+    cache_songs(songs_dir, names, work, workers=config.workers, progress=report)
+    plan = reference_plan(names, config.references, config.seed)
+    render_references(songs_dir, plan, work, seconds=config.reference_seconds, workers=config.workers, progress=report)
+    songs, refs = load_corpus(work, names, plan)
+    train_refs = [r for r in refs if r.song in train_names and math.isfinite(r.loudness_lufs)]
+    val_refs = [r for r in refs if r.song in val_names and math.isfinite(r.loudness_lufs)]
+    if len(train_refs) < 2 or not val_refs or len(train_names) < 2:
+        raise InvalidParameterError("too few references for training and validation; raise `references`")
+    sampler = Sampler(songs, refs, no_reference_share=config.no_reference_share)
+
+    model = MixController(config.model)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    step, history = 0, []
+    checkpoint = work / "checkpoint.pt"
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state.get("config_key") != key:
+            raise InvalidParameterError(f"{work}: holds a run made with another configuration; use a new work_dir")
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        step, history = int(state["step"]), list(state["history"])
+        torch.set_rng_state(state["torch_rng"])
+        say(f"resumed at step {step}")
+    log_path = work / "log.jsonl"
+    model.train()
+    window: dict[str, float] = {}
+    seen = 0
+    t0 = time.time()
+    while step < config.steps:
+        for group in optimiser.param_groups:
+            group["lr"] = _lr(config, step)
+        rng = np.random.default_rng([config.seed, step])
+        batch = sampler.batch(train_refs, train_names, config.batch, config.tracks_at(step), rng)
+        terms = loss_terms(model, batch)
+        optimiser.zero_grad()
+        terms["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        step += 1
+        for k, v in terms.items():
+            window[k] = window.get(k, 0.0) + float(v.detach())
+        seen += 1
+        if step % config.log_every == 0 or step == config.steps:
+            entry = {"step": step, "lr": _lr(config, step - 1), "seconds": round(time.time() - t0, 1),
+                     **{k: v / seen for k, v in window.items()}}
+            window, seen = {}, 0
+            if step % config.checkpoint_every == 0 or step == config.steps:  # (a multiple of log_every)
+                entry["validation"] = evaluate_loss(model, sampler, val_refs, val_names, config)
+                history.append(entry)
+                _save_torch(checkpoint, {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                                         "step": step, "history": history, "config_key": key,
+                                         "torch_rng": torch.get_rng_state()})
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(entry) + "\n")
+            say(f"step {step}: loss {entry['total']:.4f}" + (f", validation {entry['validation']['total']:.4f}"
+                                                             if "validation" in entry else ""))
+        report("training", step, config.steps)
+    summary = {
+        "steps": step, "config": config.to_dict(), "parameters": model.parameter_count(),
+        "songs": {"training": len(train_names), "validation": len(val_names)},
+        "references": {"training": len(train_refs), "validation": len(val_refs)},
+        "validation": history[-1]["validation"] if history else None,
+        "history": [{"step": h["step"], "total": h["total"], "validation": h["validation"]["total"]} for h in history],
+        "seconds_this_session": round(time.time() - began, 1),
+    }
+    export(model, config, summary)
+    return summary
+
+
+def export(model: MixController, config: TrainConfig, summary: dict[str, Any]) -> Path:
+    """Write the weights (state dict + model config) and a sidecar JSON with their SHA-256."""
+    out = Path(config.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save({"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                "model_config": config.model.to_dict(), "format": 1}, buffer)
+    data = buffer.getvalue()
+    write_bytes_atomic(out, data)
+    write_json_atomic(out.with_suffix(".json"), {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                                                 **summary})
+    return out
