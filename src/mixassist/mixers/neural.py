@@ -173,8 +173,8 @@ class NeuralMixer:
         for name in live:
             s = stats[name]
             lufs, peak_db = float(approx_loudness(s)), 20 * float(np.log10(s.peak))
-            values = apply_track(params, name, predicted["tracks"][name], lufs, peak_db, s.stereo,
-                                 low_source=is_low_source(name, roles_out[name]["role"]))
+            values = tidy(apply_track(params, name, predicted["tracks"][name], lufs, peak_db, s.stereo,
+                                      low_source=is_low_source(name, roles_out[name]["role"])), "track")
             magnitudes[name] = float(values.pop("pan"))
             level = lufs + float(values["gain_db"])
             for p, v in values.items():
@@ -186,6 +186,7 @@ class NeuralMixer:
             reasons.set(params, constraints, name, "pan", round(pan, 3), why)
         if predicted["reverb"] is not None:
             reverb, master, depth = apply_buses(predicted["reverb"], predicted["master"])
+            reverb, master = tidy(reverb, "reverb"), tidy(master, "master")
             for p, v in reverb.items():
                 reasons.set(params, constraints, "reverb", p, v, f"predicted from {source}")
             for p, v in master.items():
@@ -238,6 +239,32 @@ class NeuralMixer:
             for p, v in values.items():
                 reasons.set(params, constraints, name, p, v, found.reasons.get(name, "aligned to its multi-mic partner"))
         return found.to_dict()
+
+#: EQ bands predicted within this of 0 dB are left flat (frequency and Q at their defaults).
+FLAT_EQ_DB = 0.3
+_DECIMALS = {"_db": 2, "_dbtp": 2, "_hz": 1, "_ms": 1, "_s": 2, "ratio": 2, "q": 3, "pan": 3, "width": 3}
+
+
+def tidy(values: dict[str, Any], section: str) -> dict[str, Any]:
+    """Settings as a person would write them: near-flat EQ bands flat, values rounded
+    (0.01 dB, 0.1 Hz, 0.1 ms, 0.01 s, ratio 0.01, Q and width 0.001) — far below what the ear or
+    the controller's accuracy resolves, and a recipe that reads cleanly."""
+    from mixassist.console.schema import EQ_BANDS, SECTIONS
+
+    defaults = {p.name: p.default for p in SECTIONS[section]}
+    out = dict(values)
+    for band, *_ in EQ_BANDS:
+        gain = out.get(f"eq_{band}_db")
+        if gain is not None and abs(gain) < FLAT_EQ_DB:
+            for suffix in ("db", "hz", "q"):
+                out[f"eq_{band}_{suffix}"] = defaults[f"eq_{band}_{suffix}"]
+    for name, value in out.items():
+        if isinstance(value, float):
+            key = next((k for k in _DECIMALS if name.endswith(k)), None)
+            if key is not None:
+                out[name] = round(value, _DECIMALS[key])
+    return out
+
 
 def _why(param: str, value: Any, level: float, role: str, source: str) -> str:
     if param == "gain_db":
