@@ -100,6 +100,7 @@ from mixassist.console.schema import params_for
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 
 __all__ = [
+    "align_session",
     "AlignmentGroup",
     "AlignmentReport",
     "PairAlignment",
@@ -860,3 +861,19 @@ def _group(
                 applied = True
             report.tracks[name] = TrackAlignment(name, reference, delay_ms, flip, applied, reason)
     report.groups.sort(key=lambda g: names.index(g.tracks[0]))
+
+
+def align_session(multitrack: Multitrack, names: list[str], params: Any, constraints: Any, reasons: Any) -> AlignmentReport | None:
+    """Detect multi-mic groups among ``names`` and set their delays and polarities in ``params``
+    through the constraints (locked tracks are never moved), with a reason each; None for fewer
+    than two tracks. Shared by every mixer."""
+    if len(names) < 2:
+        return None
+    locked = [n for n in names if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
+    active = Multitrack.from_arrays({n: multitrack[n].audio for n in names}, multitrack.sample_rate)
+    found = detect_alignment(active, locked=locked)
+    for name, values in found.settings.items():
+        why = found.reasons.get(name, "aligned to its multi-mic partner")
+        for p, v in values.items():
+            reasons.set(params, constraints, name, p, v, why)
+    return found

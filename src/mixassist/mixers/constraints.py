@@ -138,6 +138,12 @@ class Constraints:
         return out
 
     # ------------------------------------------------------------------ queries
+    def require_tracks(self, names: list[str]) -> None:
+        """Raise when a lock names a track that is not in the session."""
+        unknown = [s for s in self.locks if s not in names and s not in ("reverb", "master")]
+        if unknown:
+            raise InvalidParameterError(f"locks name tracks that are not in the session: {', '.join(unknown)}")
+
     def is_locked(self, section: str, param: str) -> bool:
         return param in self.locks.get(section, {})
 

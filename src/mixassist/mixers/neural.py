@@ -29,9 +29,9 @@ from mixassist.errors import InvalidParameterError, MissingDependencyError
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, master_free_bus
-from mixassist.mixers.roles import RoleGuess, infer_role, is_low_source
+from mixassist.mixers.align import align_session
+from mixassist.mixers.roles import is_low_source, session_roles
 from mixassist.neural.features import (
-    ROLE_NAMES,
     approx_loudness,
     sum_stats,
     summary_vector,
@@ -109,13 +109,15 @@ class NeuralMixer:
         return f"NeuralMixer(references={len(self.target.references)}, weights={self.weights or 'shipped'})"
 
     def predict(self, multitrack: Multitrack, roles: dict[str, str]) -> dict[str, Any]:
-        """The controller's raw prediction: ``{"tracks": {name: outputs}, "reverb", "master", "stats"}``
-        for the non-silent tracks (outputs in [0, 1], layout of :mod:`mixassist.neural.layout`)."""
+        """The controller's raw prediction: ``{"tracks": {name: outputs}, "reverb", "master", "stats",
+        "live", "loudness"}`` (outputs for the non-silent ``live`` tracks; ``loudness``: each track's
+        approximate input loudness, None when silent) (outputs in [0, 1], layout of :mod:`mixassist.neural.layout`)."""
         sr = multitrack.sample_rate
         stats = {t.name: window_stats(t.audio, sr) for t in multitrack}
-        live = [n for n in multitrack.names if approx_loudness(stats[n]) is not None and stats[n].peak > 0]
+        loudness = {n: approx_loudness(s) for n, s in stats.items()}
+        live = [n for n in multitrack.names if loudness[n] is not None and stats[n].peak > 0]
         if not live:
-            return {"tracks": {}, "reverb": None, "master": None, "stats": stats, "live": live}
+            return {"tracks": {}, "reverb": None, "master": None, "stats": stats, "live": live, "loudness": loudness}
         vectors = np.stack([track_vector(stats[n], roles[n]) for n in live])
         reference = self.target.controller_summary()
         has_reference = reference is not None
@@ -127,7 +129,7 @@ class NeuralMixer:
                         torch.tensor([has_reference]), torch.from_numpy(summed)[None])
         track = torch.sigmoid(out["track"][0]).numpy()
         return {"tracks": {n: track[i] for i, n in enumerate(live)}, "reverb": torch.sigmoid(out["reverb"][0]).numpy(),
-                "master": torch.sigmoid(out["master"][0]).numpy(), "stats": stats, "live": live}
+                "master": torch.sigmoid(out["master"][0]).numpy(), "stats": stats, "live": live, "loudness": loudness}
 
     def propose(self, multitrack: Multitrack, constraints: Constraints | None = None, *,
                 start: Any = None, progress: Progress | None = None) -> Proposal:
@@ -136,51 +138,43 @@ class NeuralMixer:
 
         constraints = constraints or Constraints()
         report = progress or (lambda stage, fraction: None)
-        unknown = [s for s in constraints.locks if s not in multitrack.names and s not in ("reverb", "master")]
-        if unknown:
-            raise InvalidParameterError(f"locks name tracks that are not in the session: {', '.join(unknown)}")
+        constraints.require_tracks(multitrack.names)
         began = time.perf_counter()
         params = start.copy() if start is not None else MixParams(multitrack.names)
         constraints.apply(params)
         reasons = Reasons()
-        sr = multitrack.sample_rate
 
         report("roles", 0.0)
-        roles_out: dict[str, dict[str, str]] = {}
-        for t in multitrack:
-            guess = (RoleGuess(constraints.roles[t.name], "user", "set by you") if t.name in constraints.roles
-                     else infer_role(t.name, t.audio, sr))
-            if guess.role not in ROLE_NAMES:
-                guess = RoleGuess("chords", guess.source, guess.reason)
-            roles_out[t.name] = {"role": guess.role, "source": guess.source, "reason": guess.reason}
+        roles_out = {n: {"role": g.role, "source": g.source, "reason": g.reason}
+                     for n, g in session_roles(multitrack, constraints.roles).items()}
         report("controller", 0.1)
         predicted = self.predict(multitrack, {n: r["role"] for n, r in roles_out.items()})
-        stats, live = predicted["stats"], predicted["live"]
+        stats, live, input_lufs = predicted["stats"], predicted["live"], predicted["loudness"]
         measured: dict[str, dict[str, Any]] = {}
         for name in multitrack.names:
             if name not in live:
                 reasons.notes.append(f"{name} is silent: left out of the mix's balance and at its neutral settings")
                 continue
-            s = stats[name]
-            measured[name] = {"input_lufs_approx": round(float(approx_loudness(s)), 2),
-                              "peak_dbfs": round(20 * float(np.log10(s.peak)), 2)}
+            measured[name] = {"input_lufs_approx": round(float(input_lufs[name]), 2),
+                              "peak_dbfs": round(20 * float(np.log10(stats[name].peak)), 2)}
         if not live:
             reasons.notes.append("every track is silent: nothing to mix; settings left neutral")
 
-        alignment = self._align(multitrack, live, params, constraints, reasons) if self.align else None
+        found = align_session(multitrack, live, params, constraints, reasons) if self.align else None
+        alignment = found.to_dict() if found is not None else None
         source = "the reference's style" if self.target.references else "no reference (the controller's average style)"
         magnitudes: dict[str, float] = {}
         for name in live:
             s = stats[name]
-            lufs, peak_db = float(approx_loudness(s)), 20 * float(np.log10(s.peak))
+            lufs, peak_db = float(input_lufs[name]), 20 * float(np.log10(s.peak))
             values = tidy(apply_track(params, name, predicted["tracks"][name], lufs, peak_db, s.stereo,
                                       low_source=is_low_source(name, roles_out[name]["role"])), "track")
             magnitudes[name] = float(values.pop("pan"))
             level = lufs + float(values["gain_db"])
             for p, v in values.items():
                 reasons.set(params, constraints, name, p, v, _why(p, v, level, roles_out[name]["role"], source))
-        loudness = {n: float(approx_loudness(stats[n])) + float(params.get(n, "gain_db") or 0.0) for n in live}
-        for name, pan in assign_sides(magnitudes, loudness).items():
+        in_mix = {n: float(input_lufs[n]) + float(params.get(n, "gain_db") or 0.0) for n in live}
+        for name, pan in assign_sides(magnitudes, in_mix).items():
             why = ("centred" if pan == 0.0 else
                    f"{abs(pan):.2f} from centre (predicted); {'right' if pan > 0 else 'left'} so the sides alternate, loudest first")
             reasons.set(params, constraints, name, "pan", round(pan, 3), why)
@@ -225,20 +219,6 @@ class NeuralMixer:
         report("done", 1.0)
         return Proposal(params, reasons, roles_out, measured, context, alignment, method="neural", mix=mix)
 
-    @staticmethod
-    def _align(multitrack: Multitrack, live: list[str], params: Any, constraints: Constraints,
-               reasons: Reasons) -> dict[str, Any] | None:
-        if len(live) < 2:
-            return None
-        from mixassist.mixers.align import detect_alignment
-
-        locked = [n for n in live if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
-        active = Multitrack.from_arrays({n: multitrack[n].audio for n in live}, multitrack.sample_rate)
-        found = detect_alignment(active, locked=locked)
-        for name, values in found.settings.items():
-            for p, v in values.items():
-                reasons.set(params, constraints, name, p, v, found.reasons.get(name, "aligned to its multi-mic partner"))
-        return found.to_dict()
 
 #: EQ bands predicted within this of 0 dB are left flat (frequency and Q at their defaults).
 FLAT_EQ_DB = 0.3

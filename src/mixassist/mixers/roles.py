@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -118,6 +119,12 @@ def _from_audio(audio: np.ndarray, sample_rate: int) -> RoleGuess:
     if crest_db < 9 and onsets_per_s < 0.5:
         return RoleGuess("pad", "audio", f"sustained with few onsets ({facts})")
     return RoleGuess("chords", "audio", f"no name keyword; a tonal part by default ({facts})")
+
+
+def session_roles(multitrack: Any, user_roles: Mapping[str, str]) -> dict[str, RoleGuess]:
+    """Every track's role: the user's where given, else inferred from its name and sound."""
+    return {t.name: (RoleGuess(user_roles[t.name], "user", "set by you") if t.name in user_roles
+                     else infer_role(t.name, t.audio, multitrack.sample_rate)) for t in multitrack}
 
 
 def parse_role_overrides(items: Mapping[str, str] | list[str] | None, track_names: list[str]) -> dict[str, str]:

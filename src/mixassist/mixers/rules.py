@@ -47,7 +47,7 @@ from mixassist.mixers.analysis import TrackAnalysis, analyse_multitrack
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, master_free_bus
-from mixassist.mixers.roles import PRIORITY, RoleGuess, infer_role, is_centre_source, is_low_source
+from mixassist.mixers.roles import PRIORITY, RoleGuess, is_centre_source, is_low_source, session_roles
 
 __all__ = ["RulesMixer", "ROLE_WEIGHT", "ROLE_WINDOW_PHON", "excerpt", "estimate_tempo_bpm"]
 
@@ -196,9 +196,7 @@ class RulesMixer:
         """
         constraints = constraints or Constraints()
         report = progress or (lambda stage, fraction: None)
-        unknown = [s for s in constraints.locks if s not in multitrack.names and s not in ("reverb", "master")]
-        if unknown:
-            raise InvalidParameterError(f"locks name tracks that are not in the session: {', '.join(unknown)}")
+        constraints.require_tracks(multitrack.names)
         params = start.copy() if start is not None else MixParams(multitrack.names)
         constraints.apply(params)
         reasons = Reasons()
@@ -208,11 +206,9 @@ class RulesMixer:
         analysis = analyse_multitrack(multitrack)
         tracks: dict[str, _Track] = {}
         roles_out: dict[str, dict[str, str]] = {}
+        guesses = session_roles(multitrack, constraints.roles)
         for t in multitrack:
-            if t.name in constraints.roles:
-                guess = RoleGuess(constraints.roles[t.name], "user", "set by you")
-            else:
-                guess = infer_role(t.name, t.audio, sr)
+            guess = guesses[t.name]
             roles_out[t.name] = {"role": guess.role, "source": guess.source, "reason": guess.reason}
             a = analysis[t.name]
             if a.silent:
@@ -265,17 +261,13 @@ class RulesMixer:
     # ------------------------------------------------------------------ 2. alignment
     def _align(self, multitrack: Multitrack, tracks: dict[str, _Track], params: MixParams,
                constraints: Constraints, reasons: Reasons) -> dict[str, Any] | None:
-        if not self.align or len(tracks) < 2:
+        if not self.align:
             return None
-        from mixassist.mixers.align import detect_alignment
+        from mixassist.mixers.align import align_session
 
-        locked = [n for n in tracks if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
-        active = Multitrack.from_arrays({n: multitrack[n].audio for n in tracks}, multitrack.sample_rate)
-        found = detect_alignment(active, locked=locked)
-        for name, values in found.settings.items():
-            why = found.reasons.get(name, "aligned to its multi-mic partner")
-            for p, v in values.items():
-                reasons.set(params, constraints, name, p, v, why)
+        found = align_session(multitrack, list(tracks), params, constraints, reasons)
+        if found is None:
+            return None
         for gid, group in enumerate(found.groups):
             for name in group:
                 if name in tracks:

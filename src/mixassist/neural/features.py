@@ -83,7 +83,7 @@ def _window_length(sample_rate: float) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def _plan(sample_rate: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _plan(sample_rate: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hann window, band matrix (bins → bands, with the one-sided Parseval weights), K² per bin."""
     window = np.hanning(n).astype(np.float32)
     freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
@@ -98,7 +98,7 @@ def _plan(sample_rate: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         bands[inside, b] = scale[inside]
     _, h = scipy.signal.sosfreqz(_k_weighting_sos(float(sample_rate)), worN=freqs, fs=sample_rate)
     k2 = (np.abs(h) ** 2 * scale).astype(np.float64)
-    return window, bands.astype(np.float32), k2.astype(np.float32), freqs
+    return window, bands.astype(np.float32), k2.astype(np.float32)
 
 
 def window_stats(audio: np.ndarray, sample_rate: float, windows: int = WINDOWS) -> WindowStats:
@@ -107,7 +107,7 @@ def window_stats(audio: np.ndarray, sample_rate: float, windows: int = WINDOWS) 
     if x.ndim == 1:
         x = x[None, :]
     n = _window_length(sample_rate)
-    window, bands, k2, _ = _plan(float(sample_rate), n)
+    window, bands, k2 = _plan(float(sample_rate), n)
     samples = x.shape[-1]
     peak = float(max(x.max(initial=0.0), -x.min(initial=0.0))) if x.size else 0.0
     if samples < n:

@@ -94,7 +94,7 @@ def _cache_song(songs_dir: str, name: str, out: str) -> str:
     stats = [window_stats(t.audio, sr) for t in stems]
     inferred = [infer_role(t.name, t.audio, sr).role for t in stems]
     vectors = np.stack([track_vector(s, r) for s, r in zip(stats, inferred)])
-    approx = np.array([approx_loudness(s) if approx_loudness(s) is not None else np.nan for s in stats])
+    approx = np.array([np.nan if (v := approx_loudness(s)) is None else v for s in stats])
     info = {"names": stems.names, "roles": role_map(meta["stems"]), "levels": track_levels(stems),
             "fixed": alignment_truth(meta), "inferred": inferred}
     _save_npz(Path(out), mid=np.stack([s.mid for s in stats]), side=np.stack([s.side for s in stats]),

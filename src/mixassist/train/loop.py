@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from mixassist.data.styles import StyleDraw, style_params
 from mixassist.errors import InvalidParameterError
 from mixassist.fileio import write_bytes_atomic, write_json_atomic
-from mixassist.neural.features import SUMMARY_DIM, TRACK_DIM, sum_stats, summary_vector
-from mixassist.neural.layout import MASTER_OUTPUTS, SWITCHES, TRACK_OUTPUTS, bus_targets, track_targets
+from mixassist.neural.features import TRACK_DIM, sum_stats, summary_vector
+from mixassist.neural.layout import SWITCHES, TRACK_OUTPUTS, bus_targets, track_targets
 from mixassist.neural.model import MixController
 from mixassist.train.config import TrainConfig
 from mixassist.train.corpus import (
@@ -96,20 +96,21 @@ class Sampler:
         return self._targets[key]
 
     def session(self, ref: ReferenceEntry, candidates: list[str], tracks: int, rng: np.random.Generator) -> dict[str, Any]:
-        picked: list[tuple[SongEntry, int]] = []
+        picked: list[tuple[SongEntry, int, tuple]] = []  # (song, track index, its targets)
         order = list(rng.permutation(len(candidates)))
+        buses = None
         while len(picked) < tracks and order:
             song = self.songs[candidates[order.pop()]]
-            rows, _ = self.targets(ref, song)
-            live = [(song, i) for i in range(len(song.names)) if rows[i] is not None]
+            rows, song_buses = self.targets(ref, song)
+            buses = buses or song_buses  # the buses' targets come from the style alone
+            live = [(song, i, rows[i]) for i in range(len(song.names)) if rows[i] is not None]
             picked += [live[j] for j in rng.permutation(len(live))]
         picked = picked[:tracks]
-        first = picked[0][0]
-        _, (rv, rm, mv, mm) = self.targets(ref, first)
-        t_rows = [self.targets(ref, s)[0][i] for s, i in picked]
+        rv, _, mv, mm = buses
+        t_rows = [row for _, _, row in picked]
         return {
-            "tracks": np.stack([s.vectors[i] for s, i in picked]),
-            "summed": summary_vector(sum_stats([s.stats[i] for s, i in picked])),
+            "tracks": np.stack([s.vectors[i] for s, i, _ in picked]),
+            "summed": summary_vector(sum_stats([s.stats[i] for s, i, _ in picked])),
             "reference": ref.summary,
             "has_reference": bool(rng.random() >= self.no_reference_share),
             "track_target": np.stack([r[0] for r in t_rows]),
