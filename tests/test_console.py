@@ -193,3 +193,44 @@ def test_limiter_holds_true_peak_on_real_music():
     unlimited = Console(stems.sample_rate).render(stems, MixParams.from_dict({**params.to_dict(), "master": {"output_gain_db": 6.0}}))
     assert true_peak(unlimited.mix, stems.sample_rate) > 6.0  # the limiter really had work to do
     assert true_peak(out.mix, stems.sample_rate) <= -1.0 + 0.1
+
+
+@pytest.mark.parametrize("chunk_s", [0.05, 0.3117, 10.0])
+@pytest.mark.parametrize("limiter", [True, False])
+def test_master_on_the_rendered_bus_is_bit_identical_to_a_full_render(rng, chunk_s, limiter):
+    stems = make_stems(rng, seconds=0.83)  # the song ends inside a block
+    params = busy_params(stems.names)
+    if not limiter:
+        params.set_bus("master", "limiter_ceiling_dbtp", None)
+    console = Console(SR, chunk_s=chunk_s)
+    full = console.render(stems, params).mix
+    bus = console.render_bus(stems, params)
+    assert bus.audio.shape == (2, stems.num_samples + bus.latency) and bus.limiter is limiter
+    np.testing.assert_array_equal(console.render_master(bus, params), full)
+    pre = console.master_pre(bus, params)
+    assert pre.stage == "pre" and pre.audio.shape == bus.audio.shape
+    np.testing.assert_array_equal(console.render_master(pre, params, stage="tail"), full)
+    # other master settings on the same bus: still the full render of those settings
+    other = params.copy()
+    other.set_bus("master", "output_gain_db", 3.5)
+    other.set_bus("master", "eq_peak2_db", -2.0)
+    np.testing.assert_array_equal(console.render_master(bus, other), console.render(stems, other).mix)
+
+
+def test_render_master_refuses_a_bus_that_does_not_fit(rng):
+    stems = make_stems(rng, seconds=0.5)
+    params = busy_params(stems.names)
+    console = Console(SR, chunk_s=0.1)
+    bus = console.render_bus(stems, params)
+    off = params.copy()
+    off.set_bus("master", "limiter_ceiling_dbtp", None)
+    with pytest.raises(InvalidParameterError, match="limiter"):
+        console.render_master(bus, off)
+    with pytest.raises(InvalidParameterError, match="blocks"):
+        Console(SR, chunk_s=0.2).render_master(bus, params)
+    with pytest.raises(InvalidParameterError, match="'pre' bus"):
+        console.render_master(bus, params, stage="tail")
+    with pytest.raises(InvalidParameterError, match="'bus' bus"):
+        console.master_pre(console.master_pre(bus, params), params)
+    with pytest.raises(InvalidParameterError, match="stage"):
+        console.render_master(bus, params, stage="pre")

@@ -31,6 +31,7 @@ from mixassist.audio import meter
 from mixassist.audio.meter import (
     LoudnessReport,
     correlation,
+    integrated_and_short_term,
     integrated_loudness,
     loudness_range,
     measure,
@@ -562,3 +563,12 @@ def test_vectorised_gating_silence_and_gate_edges() -> None:
     tiny = np.full((1, sr), 10 ** ((-70.0 + 0.691 - 0.5) / 20))  # every block below the absolute gate
     assert meter._integrated_from_weighted(tiny, sr)[0] is None
     assert not np.isfinite(_pyloudnorm_gating(tiny, sr))
+
+
+@pytest.mark.parametrize("seconds", [0.2, 2.0, 7.3])
+def test_integrated_and_short_term_equal_the_separate_meters(rng, seconds) -> None:
+    x = (0.1 * rng.standard_normal((2, int(seconds * 44100)))).astype(np.float32)
+    x[:, : x.shape[1] // 3] *= 0.01
+    integrated, short = integrated_and_short_term(x, 44100)
+    assert integrated == integrated_loudness(x, 44100)
+    np.testing.assert_array_equal(short, short_term_loudness(x, 44100))

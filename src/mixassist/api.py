@@ -252,9 +252,11 @@ def mix(
         proposal.reasons.notes.append("--method rules: the reference and the words were not used")
     if progress:
         progress("rendering the mix", 1.0)
-    # A full render, not the mixer's delivery render (the master run on the bus, equal to 1e-8):
-    # the written mix must be bit-equal to what `mixassist render recipe.json` produces.
-    rendered_mix = Console(multitrack.sample_rate).render(multitrack, proposal.params).mix
+    # The written mix must be bit-equal to what `mixassist render recipe.json` produces: the
+    # mixer's delivery render is (Console.render_master), if it is of the final settings.
+    rendered_mix = proposal.rendered()
+    if rendered_mix is None:
+        rendered_mix = Console(multitrack.sample_rate).render(multitrack, proposal.params).mix
     measured = mix_measurements(rendered_mix, multitrack.sample_rate)
     files = _stem_files(multitrack)
     locked = _locked_sections(constraints, multitrack.names)

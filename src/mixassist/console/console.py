@@ -11,6 +11,13 @@ Every processor is stateful (see :mod:`mixassist.console.dsp`), so :meth:`Consol
 runs the *same* :meth:`Console.process` chunk by chunk in bounded memory, and a chunked render
 equals a one-shot render.  Constant latencies (sub-sample delay FIR, limiter look-ahead) are
 compensated: the output is time-aligned with the input.
+
+The master section can also run on its own: :meth:`Console.render_bus` keeps the mix bus as the
+master receives it (a :class:`Bus`), and :meth:`Console.render_master` runs the master on it,
+block by block, with the same blocks and state as :meth:`render` -- so the result is
+*bit-identical* to a full render.  Loudness delivery tries many master output gains on one bus
+this way: :meth:`Console.master_pre` (EQ and glue compressor) once, then ``stage="tail"``
+(output gain and limiter) per trial.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["Console", "RenderResult", "ConsoleSettings"]
+__all__ = ["Bus", "Console", "RenderResult", "ConsoleSettings"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,44 @@ class RenderResult:
     mix: np.ndarray
     sample_rate: int
     stems: np.ndarray | None = None
+
+
+@dataclass
+class Bus:
+    """The master section's input, exactly as :meth:`Console.render` feeds it.
+
+    Attributes
+    ----------
+    audio : np.ndarray
+        float32 ``(2, samples + latency)``: the mix bus (every track and the reverb return)
+        before the master, *not* latency-compensated (it runs ``latency`` samples past the song
+        to flush the look-ahead), or the output of the master's first half (``stage="pre"``,
+        from :meth:`Console.master_pre`).
+    samples : int
+        The song's length.
+    latency : int
+        The render's total latency (delay FIR + limiter look-ahead); ``audio`` has
+        ``samples + latency`` samples.
+    limiter : bool
+        Whether the render planned the limiter (its look-ahead is part of ``latency``).
+    chunk : int
+        The block length it was rendered in (the master must run in the same blocks).
+    stage : str
+        ``"bus"`` (the master's input) or ``"pre"`` (after the master EQ and glue compressor).
+    """
+
+    audio: np.ndarray
+    samples: int
+    latency: int
+    limiter: bool
+    chunk: int
+    stage: str = "bus"
+
+    @property
+    def song(self) -> np.ndarray:
+        """The first ``samples`` samples, a view: what to measure (loudness, peak).  It lags the
+        song by the delay FIR's latency (16 samples) when a track is delayed."""
+        return self.audio[:, : self.samples]
 
 
 @dataclass
@@ -219,6 +264,20 @@ class Console:
             Pass to the next block.
         """
         state = dict(state or {})
+        bus, stems, state = self._mix_bus(tracks, settings, plan, state, want_stems=want_stems)
+        mix, state["master"] = self._master(bus, settings.master, plan, state.get("master"))
+        return mix, stems, state
+
+    def _mix_bus(
+        self,
+        tracks: list[torch.Tensor],
+        settings: ConsoleSettings,
+        plan: dict[str, Any],
+        state: dict[str, Any],
+        *,
+        want_stems: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+        """One block of the mix bus (tracks and reverb return, before the master)."""
         n = tracks[0].shape[-1]
         dtype = tracks[0].dtype
         out_stems: list[tuple[int, torch.Tensor]] = []
@@ -243,9 +302,8 @@ class Console:
         if send_bus is not None:
             wet, state["reverb"] = fft_convolve(send_bus, plan["ir"].to(dtype), state.get("reverb"))
             bus = bus + wet * _db(settings.reverb["return_db"])
-        mix, state["master"] = self._master(bus, settings.master, plan, state.get("master"))
         stems = torch.stack([s for _, s in sorted(out_stems, key=lambda item: item[0])]) if want_stems else None
-        return mix, stems, state
+        return bus, stems, state
 
     def _strip(
         self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
@@ -276,6 +334,11 @@ class Console:
         self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         state = dict(state or {})
+        y, state = self._master_pre(x, p, state)
+        return self._master_tail(y, p, plan["use_limiter"], state)
+
+    def _master_pre(self, x: torch.Tensor, p: Tensors, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Master EQ and glue compressor on one ``(2, samples)`` block."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
@@ -293,8 +356,17 @@ class Console:
                 makeup_db=batch["comp_makeup_db"],
                 state=state.get("comp"),
             )
+        return y[0], state
+
+    def _master_tail(
+        self, x: torch.Tensor, p: Tensors, use_limiter: bool, state: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Master output gain and true-peak limiter on one ``(2, samples)`` block."""
+        sr = self.sample_rate
+        batch = {k: v.reshape(1) for k, v in p.items()}
+        y = x[None]
         y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
-        if plan["use_limiter"]:
+        if use_limiter:
             y, state["limiter"] = limiter(
                 y,
                 sr,
@@ -349,36 +421,15 @@ class Console:
         progress : callable, optional
             Called as ``progress(done_samples, total_samples)`` after each block.
         """
-        if multitrack.sample_rate != self.sample_rate:
-            raise InvalidParameterError(
-                f"multitrack is at {multitrack.sample_rate} Hz but the console runs at {self.sample_rate} Hz"
-            )
-        missing = [n for n in params.track_names if n not in multitrack.names]
-        if missing:
-            raise InvalidParameterError(f"no stems for tracks in the settings: {', '.join(missing)}")
-        order = params.track_names
-        settings = ConsoleSettings.from_params(params)
-        plan = self.plan(settings)
+        settings, plan, blocks = self._blocks(multitrack, params)
         lat = plan["latency"]
         total = multitrack.num_samples
-        chunk = max(1, int(round(self.chunk_s * self.sample_rate)))
         mix = np.zeros((2, total), np.float32)
-        stems = np.zeros((len(order), 2, total), np.float32) if want_stems else None
-        audio = [multitrack[name].audio for name in order]
+        stems = np.zeros((len(params.track_names), 2, total), np.float32) if want_stems else None
         state: dict[str, Any] | None = None
         written = -lat  # mix-output index of the first sample of the next block
         stem_offset = lat - plan["stem_latency"]  # stems lead the mix by the limiter latency
-        start = 0
-        while written < total:
-            stop = start + chunk
-            block = []
-            for a in audio:
-                piece = a[:, start:min(stop, total)]
-                if piece.shape[1] < chunk and stop > total:  # past the end: silence (latency tail)
-                    piece = np.pad(piece, ((0, 0), (0, min(stop, total + lat) - start - piece.shape[1])))
-                block.append(torch.from_numpy(np.ascontiguousarray(piece)))
-            if block[0].shape[1] == 0:
-                break
+        for block in blocks:
             y, s, state = self.process(block, settings, plan, state, want_stems=want_stems)
             n = y.shape[1]
             lo, hi = max(written, 0), min(written + n, total)
@@ -390,10 +441,121 @@ class Console:
                 if hi > lo:
                     stems[:, :, lo:hi] = s[..., lo - first : hi - first].numpy()
             written += n
-            start = stop
             if progress is not None:
                 progress(min(max(written, 0), total), total)
         return RenderResult(mix=mix, sample_rate=self.sample_rate, stems=stems)
+
+    def _blocks(self, multitrack: Multitrack, params: MixParams) -> tuple[ConsoleSettings, dict[str, Any], Any]:
+        """Settings, plan, and an iterator over the input blocks of a full-length render.
+
+        Blocks are ``chunk`` samples; the last one is padded with silence so that the blocks
+        cover ``samples + latency`` (the latency tail flushes the look-ahead).
+        """
+        if multitrack.sample_rate != self.sample_rate:
+            raise InvalidParameterError(
+                f"multitrack is at {multitrack.sample_rate} Hz but the console runs at {self.sample_rate} Hz"
+            )
+        missing = [n for n in params.track_names if n not in multitrack.names]
+        if missing:
+            raise InvalidParameterError(f"no stems for tracks in the settings: {', '.join(missing)}")
+        settings = ConsoleSettings.from_params(params)
+        plan = self.plan(settings)
+        audio = [multitrack[name].audio for name in params.track_names]
+        total, end, chunk = multitrack.num_samples, multitrack.num_samples + plan["latency"], self._chunk()
+
+        def blocks() -> Any:
+            for start in range(0, end, chunk):
+                stop = min(start + chunk, end)
+                block = []
+                for a in audio:
+                    piece = a[:, start:min(stop, total)]
+                    if piece.shape[1] < stop - start:  # past the end: silence (latency tail)
+                        piece = np.pad(piece, ((0, 0), (0, stop - start - piece.shape[1])))
+                    block.append(torch.from_numpy(np.ascontiguousarray(piece)))
+                yield block
+
+        return settings, plan, blocks()
+
+    def _chunk(self) -> int:
+        return max(1, int(round(self.chunk_s * self.sample_rate)))
+
+    @torch.no_grad()
+    def render_bus(
+        self, multitrack: Multitrack, params: MixParams, *, progress: Callable[[int, int], None] | None = None
+    ) -> Bus:
+        """The mix bus as the master section receives it (see :class:`Bus`), without running the
+        master; :meth:`render_master` on it equals :meth:`render` bit for bit.
+
+        Parameters are as for :meth:`render`.  The bus depends on the master settings only
+        through whether the limiter runs (its look-ahead lengthens the render).
+        """
+        settings, plan, blocks = self._blocks(multitrack, params)
+        total, lat = multitrack.num_samples, plan["latency"]
+        out = np.zeros((2, total + lat), np.float32)
+        state: dict[str, Any] = {}
+        start = 0
+        for block in blocks:
+            bus, _, state = self._mix_bus(block, settings, plan, state)
+            out[:, start : start + bus.shape[1]] = bus.numpy()
+            start += bus.shape[1]
+            if progress is not None:
+                progress(min(start, total), total)
+        return Bus(out, total, lat, plan["use_limiter"], self._chunk())
+
+    def render_master(self, bus: Bus, params: MixParams, *, stage: str = "all") -> np.ndarray:
+        """Run the master section of ``params`` on ``bus``, block by block as :meth:`render` does.
+
+        Parameters
+        ----------
+        bus : Bus
+            From :meth:`render_bus` for ``stage="all"``; from :meth:`master_pre` for
+            ``stage="tail"``.
+        params : MixParams
+            Only the master settings are read.  Whether the limiter runs must be as when the
+            bus was rendered (the look-ahead is part of its length).
+        stage : str
+            ``"all"`` (EQ, glue compressor, output gain, limiter) or ``"tail"`` (output gain and
+            limiter on what :meth:`master_pre` returned).
+
+        Returns
+        -------
+        numpy.ndarray
+            The mix, float32 ``(2, samples)``, time-aligned and equal to :meth:`render`'s bit for bit.
+        """
+        if stage not in ("all", "tail"):
+            raise InvalidParameterError(f"stage={stage!r}: use 'all' or 'tail' (master_pre runs the first half)")
+        out = self._run_master(bus, params, "bus" if stage == "all" else "pre", pre=stage == "all", tail=True)
+        return out[:, bus.latency : bus.latency + bus.samples]
+
+    def master_pre(self, bus: Bus, params: MixParams) -> Bus:
+        """The first half of the master (EQ and glue compressor) on a :meth:`render_bus` bus:
+        a :class:`Bus` with ``stage="pre"`` for :meth:`render_master` ``stage="tail"``."""
+        out = self._run_master(bus, params, "bus", pre=True, tail=False)
+        return Bus(out, bus.samples, bus.latency, bus.limiter, bus.chunk, stage="pre")
+
+    @torch.no_grad()
+    def _run_master(self, bus: Bus, params: MixParams, wanted: str, *, pre: bool, tail: bool) -> np.ndarray:
+        if bus.stage != wanted:
+            raise InvalidParameterError(f"this stage needs a {wanted!r} bus, got a {bus.stage!r} one")
+        master = params.bus_tensors("master")
+        use_limiter = bool(_active(master["limiter_ceiling_dbtp"]))
+        if use_limiter != bus.limiter:
+            raise InvalidParameterError(
+                "the bus was rendered with the limiter " + ("on" if bus.limiter else "off")
+                + ", the settings have it " + ("on" if use_limiter else "off") + ": render the bus again")
+        if bus.chunk != self._chunk():
+            raise InvalidParameterError(f"the bus was rendered in blocks of {bus.chunk} samples, this console uses {self._chunk()}")
+        out = np.zeros_like(bus.audio)
+        pre_state: dict[str, Any] = {}
+        tail_state: dict[str, Any] = {}
+        for start in range(0, bus.audio.shape[1], bus.chunk):
+            y = torch.from_numpy(bus.audio[:, start : start + bus.chunk])
+            if pre:
+                y, pre_state = self._master_pre(y, master, pre_state)
+            if tail:
+                y, tail_state = self._master_tail(y, master, use_limiter, tail_state)
+            out[:, start : start + y.shape[1]] = y.numpy()
+        return out
 
     def __repr__(self) -> str:
         return f"Console(sample_rate={self.sample_rate}, chunk_s={self.chunk_s:g})"

@@ -59,6 +59,7 @@ from mixassist.audio import meter
 # The meter's own validation, so that every mixassist function refuses bad audio with the same
 # messages (NaN/Inf samples, wrong layout, integer PCM, absurd sample rates).
 from mixassist.audio.meter import _as_audio, _check_sample_rate
+from mixassist.audio.spectrum import welch_psd
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.style.features import (
@@ -190,11 +191,7 @@ def _welch_psd(signal: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]
     n = signal.shape[-1]
     if n < 2:
         return np.zeros(1), np.zeros(1)
-    segment = min(WELCH_SEGMENT, n)
-    return scipy.signal.welch(
-        signal, fs=rate, window="hann", nperseg=segment, noverlap=segment // 2,
-        detrend=False, scaling="density",
-    )  # fmt: skip
+    return welch_psd(signal, rate, min(WELCH_SEGMENT, n))
 
 
 def _band_matrix(freqs: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:

@@ -10,10 +10,10 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import signal as sps
 
-from mixassist.audio.meter import correlation, integrated_loudness, short_term_loudness
+from mixassist.audio.meter import correlation, integrated_and_short_term
 from mixassist.audio.multitrack import Multitrack
+from mixassist.audio.spectrum import welch_psd
 
 __all__ = ["TrackAnalysis", "analyse_track", "analyse_multitrack", "long_term_spectrum"]
 
@@ -52,8 +52,7 @@ def long_term_spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray,
     nper = max(256, min(nper, mono.size)) if mono.size >= 256 else mono.size
     if nper < 16:
         return np.zeros(1), np.zeros(1)
-    freqs, power = sps.welch(mono, sample_rate, nperseg=nper, noverlap=nper // 2, detrend=False)
-    return freqs, power
+    return welch_psd(mono, sample_rate, nper)
 
 
 def _onsets_per_s(mono: np.ndarray, sample_rate: int) -> float:
@@ -73,7 +72,7 @@ def _onsets_per_s(mono: np.ndarray, sample_rate: int) -> float:
 def analyse_track(name: str, audio: np.ndarray, sample_rate: int) -> TrackAnalysis:
     """Measure one track ``(channels, samples)``."""
     channels = int(audio.shape[0])
-    lufs = integrated_loudness(audio, sample_rate)
+    lufs, st = integrated_and_short_term(audio, sample_rate)
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if lufs is None or peak == 0.0:
         return TrackAnalysis(name, channels, True, None, None, None, None, 0.0, None, None, None)
@@ -87,7 +86,6 @@ def analyse_track(name: str, audio: np.ndarray, sample_rate: int) -> TrackAnalys
     else:
         rms = math.sqrt(float(np.mean(mono**2)))
     crest = 20 * math.log10(float(np.max(np.abs(mono))) / rms) if rms > 0 else None
-    st = short_term_loudness(audio, sample_rate)
     st = st[np.isfinite(st)] if st.size else st
     st = st[st > (st.max() - 40)] if st.size else st
     spread = float(np.percentile(st, 95) - np.percentile(st, 10)) if st.size >= 2 else None

@@ -61,7 +61,10 @@ class Proposal:
     alignment : dict or None
         The multi-mic alignment report.
     mix : numpy.ndarray or None
-        The rendered mix of ``params``, when the mixer made it (saves a render).
+        The rendered mix, when the mixer made it while delivering (saves a render).
+    mix_of : MixParams or None
+        The settings ``mix`` is a full render of (bit for bit); the mix may be used as the
+        render of ``params`` only when the two are equal.
     """
 
     params: MixParams
@@ -72,6 +75,11 @@ class Proposal:
     alignment: dict[str, Any] | None = None
     method: str = "rules"
     mix: Any = None  # the final mix the mixer rendered while delivering, float32 (2, samples), or None
+    mix_of: MixParams | None = None
+
+    def rendered(self) -> Any:
+        """``mix`` if it is the render of ``params`` as they stand, else ``None``."""
+        return self.mix if self.mix is not None and self.mix_of is not None and self.mix_of == self.params else None
 
     def locked(self, constraints: Constraints) -> dict[str, list[str]]:
         return {s: constraints.locked_names(s) for s in [*self.params.track_names, *BUSES] if constraints.locked_names(s)}

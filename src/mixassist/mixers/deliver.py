@@ -1,35 +1,47 @@
 """Loudness delivery: the master output gain and true-peak ceiling that meet a loudness target.
 
-Shared by every mixer: whatever a mixer decides upstream, the last step renders the bus, moves
-``master.output_gain_db`` until the integrated loudness (BS.1770-4) is within 0.1 LU of the
-target, and lowers the limiter ceiling by any measured true-peak overshoot. Locked settings are
-respected (a locked output gain leaves the loudness where it lands, with a note).
+Shared by every mixer: whatever a mixer decides upstream, the last step renders the bus once,
+moves ``master.output_gain_db`` until the integrated loudness (BS.1770-4) is within the
+tolerance of the target, and lowers the limiter ceiling by any measured true-peak overshoot.
+Locked settings are respected (a locked output gain leaves the loudness where it lands, with a
+note).
+
+Each trial runs only the master's output gain and limiter (:meth:`Console.render_master`), on the
+bus after the master EQ and glue compressor, which are run once.  The first trial is the gain
+that would reach the target without the limiter (the limiter only takes loudness away), plus
+what the limiter took in an earlier delivery if the caller passes one; the next ones follow the
+secant, the first step's slope from the share of the peaks' overshoot the limiter took away.  The mix returned is bit-identical to a full
+:meth:`Console.render` of the delivered settings, so callers need not render again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from mixassist.audio.meter import integrated_loudness, true_peak
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.console import Console
+from mixassist.console.console import Bus, Console
 from mixassist.console.params import MixParams
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 
-__all__ = ["deliver_loudness", "master_free_bus"]
+__all__ = ["deliver_loudness", "mix_bus"]
+
+#: Most loudness (LU) an earlier delivery's limiting is trusted to predict for the first trial.
+PLAUSIBLE_LIMITING_DB = 12.0
+
+#: Smallest slope of loudness against output gain the search assumes (LU per dB).  Loudness is
+#: concave in the gain (the limiter takes a growing share of each dB), so secant steps from
+#: below never overshoot and a low floor is safe; a hard-limited master measures ~0.1.
+MIN_SLOPE = 0.05
 
 
-def master_free_bus(multitrack: Multitrack, params: MixParams) -> np.ndarray:
-    """The mix bus before the master section (master settings neutral), ``(2, samples)``."""
-    bare = params.copy()
-    neutral = MixParams(["x"]).master
-    for p in bare.master:
-        bare.master[p] = neutral[p]
-    return Console(multitrack.sample_rate).render(multitrack, bare).mix
+def mix_bus(multitrack: Multitrack, params: MixParams) -> Bus:
+    """The mix bus of ``params`` before the master section (:meth:`Console.render_bus`)."""
+    return Console(multitrack.sample_rate).render_bus(multitrack, params)
 
 
 def deliver_loudness(
@@ -40,10 +52,11 @@ def deliver_loudness(
     *,
     loudness_lufs: float,
     true_peak_dbtp: float,
-    bus: np.ndarray | None = None,
+    bus: Bus | None = None,
     progress: Callable[[float], None] | None = None,
     tolerance_lu: float = 0.1,
     max_trials: int = 6,
+    previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Set ``master.output_gain_db`` (and the limiter ceiling) in ``params`` to deliver the target.
 
@@ -55,82 +68,114 @@ def deliver_loudness(
         Locks to honour; where the reasons are written.
     loudness_lufs, true_peak_dbtp
         The delivery targets.
-    bus : numpy.ndarray, optional
-        :func:`master_free_bus` if the caller has it already.
+    bus : Bus, optional
+        :func:`mix_bus` of ``params`` if the caller has it already (it is rendered again if it
+        was rendered with the limiter planned differently).
     progress : callable, optional
         ``progress(fraction)``.
     tolerance_lu, max_trials : float, int
         Stop when the loudness is this close to the target, or after this many trials.
+    previous : dict, optional
+        What this function returned for an earlier delivery of similar settings to the same
+        target: the first trial assumes the limiter takes as much loudness again
+        (``limiting_db``), and the second assumes the same slope of loudness against gain
+        (``slope``).
 
     Returns
     -------
     dict
-        ``integrated_lufs``, ``true_peak_dbtp`` of the final mix, ``pre_master_lufs``, and
-        ``mix``: the final mix itself, float32 ``(2, samples)`` (equal to a full render of
-        ``params``, to float rounding: the master section run on the bus).
+        ``integrated_lufs``, ``true_peak_dbtp`` of the final mix, ``pre_master_lufs``,
+        ``limiting_db`` (loudness the limiter took: the gain's worth minus what arrived),
+        ``slope`` (LU per dB of gain near the answer, 1 without limiting),
+        ``trials`` (master runs tried), ``mix``: the final mix, float32 ``(2, samples)``, and
+        ``settings``: a copy of ``params`` as delivered, of which ``mix`` is bit-identical to
+        the full render ``Console.render(multitrack, settings).mix``.
     """
     report = progress or (lambda fraction: None)
     sr = multitrack.sample_rate
     console = Console(sr)
-    bus = master_free_bus(multitrack, params) if bus is None else bus
-    bus_lufs = integrated_loudness(bus, sr)
+    uses_limiter = params.master["limiter_ceiling_dbtp"] is not None
+    if bus is None or bus.limiter != uses_limiter:
+        bus = console.render_bus(multitrack, params)
+    bus_lufs = integrated_loudness(bus.song, sr)
     # The master runs EQ -> glue compressor -> output gain -> limiter: everything before the gain
     # is computed once, and each trial runs only the gain and the limiter on it.
-    pre_master = {**params.master, "output_gain_db": 0.0, "limiter_ceiling_dbtp": None}
-    pre = console.render(Multitrack.from_arrays({"bus": bus}, sr), MixParams(["bus"], master=pre_master)).mix
-    pre_track = Multitrack.from_arrays({"bus": pre}, sr)
-
-    def tail(gain_db: float) -> MixParams:
-        return MixParams(["bus"], master={"output_gain_db": gain_db,
-                                          "limiter_ceiling_dbtp": params.master["limiter_ceiling_dbtp"],
-                                          "limiter_release_ms": params.master["limiter_release_ms"]})
+    pre = console.master_pre(bus, params)
+    pre_lufs = integrated_loudness(pre.song, sr)
+    pre_peak = float(np.max(np.abs(pre.song))) if pre.song.size else 0.0
+    peak_db = 20.0 * np.log10(pre_peak) if pre_peak > 0 else None
 
     gain = float(params.master["output_gain_db"] or 0.0)
     locked_gain = constraints.is_locked("master", "output_gain_db")
+    if pre_lufs is not None and not locked_gain:
+        linear = loudness_lufs - pre_lufs  # reaches the target if the limiter does nothing
+        limiting = (previous or {}).get("limiting_db")
+        known = limiting is not None and np.isfinite(limiting)
+        gain = linear + (float(np.clip(limiting, 0.0, PLAUSIBLE_LIMITING_DB)) if known else 0.0)
     ceiling = params.master["limiter_ceiling_dbtp"]
-    rendered: tuple[float, float | None, np.ndarray] | None = None  # (gain, ceiling, master output)
-    previous: tuple[float, float] | None = None  # (gain, loudness) of the last trial, for the secant
-    for attempt in range(max_trials):
+    # (gain, ceiling, master output, its loudness and true peak)
+    rendered: tuple[float, float | None, np.ndarray, float | None, float | None] | None = None
+    last: tuple[float, float] | None = None  # (gain, loudness) of the last trial, for the secant
+    slope = float(np.clip((previous or {}).get("slope") or 1.0, MIN_SLOPE, 1.0))
+    trials = 0
+    for _ in range(max_trials):
         trial_gain = round(float(np.clip(gain, -24, 24)), 2)
-        mix = console.render(pre_track, tail(trial_gain)).mix
-        rendered = (trial_gain, params.master["limiter_ceiling_dbtp"], mix)
+        mix = console.render_master(pre, _with_gain(params, trial_gain), stage="tail")
+        trials += 1
         lufs = integrated_loudness(mix, sr)
         tp = true_peak(mix, sr)
-        report(0.8 * (attempt + 1) / max_trials)
+        rendered = (trial_gain, params.master["limiter_ceiling_dbtp"], mix, lufs, tp)
+        report(0.8 * trials / max_trials)
         if lufs is None:
             break
         error = loudness_lufs - lufs
         over = (tp - true_peak_dbtp) if tp is not None else 0.0
-        if over > 0.0 and ceiling is not None and not constraints.is_locked("master", "limiter_ceiling_dbtp"):
+        lowered = over > 0.0 and ceiling is not None and not constraints.is_locked("master", "limiter_ceiling_dbtp")
+        if lowered:
             ceiling = float(max(-12.0, ceiling - over - 0.05))
             params.set_bus("master", "limiter_ceiling_dbtp", ceiling)
             reasons.add("master", "limiter_ceiling_dbtp",
                         f"ceiling {ceiling:.2f} dBTP: {true_peak_dbtp:g} dBTP asked, lowered by the measured overshoot")
-            previous = None
-            continue
-        if abs(error) < tolerance_lu or locked_gain:
+        elif abs(error) < tolerance_lu or locked_gain:
             break
+        if locked_gain or abs(error) < tolerance_lu:
+            continue  # the same gain again, under the lowered ceiling
         # secant on loudness(gain): the limiter makes the slope below 1 once it works
-        slope = 1.0
-        if previous is not None and abs(trial_gain - previous[0]) > 1e-3:
-            slope = float(np.clip((lufs - previous[1]) / (trial_gain - previous[0]), 0.2, 1.0))
-        previous = (trial_gain, lufs)
+        if last is not None and abs(trial_gain - last[0]) > 1e-3:
+            slope = float(np.clip((lufs - last[1]) / (trial_gain - last[0]), MIN_SLOPE, 1.0))
+        elif last is None and previous is None and pre_lufs is not None and ceiling is not None and peak_db is not None:
+            # first step: the limiter took `loss` LU for `over_db` dB of peaks above the ceiling;
+            # assume it keeps taking that share of each further dB
+            loss, over_db = pre_lufs + trial_gain - lufs, peak_db + trial_gain - ceiling
+            if loss > 0.05 and over_db > 0.5:
+                slope = float(np.clip(1.0 - loss / over_db, MIN_SLOPE, 1.0))
+        # a lowered ceiling moves the curve a little: do not take a secant across it
+        last = None if lowered else (trial_gain, lufs)
         gain = trial_gain + error / slope
     if not locked_gain:
         gain = float(np.clip(gain, -24.0, 24.0))
         reasons.set(params, constraints, "master", "output_gain_db", round(gain, 2),
                     f"{gain:+.1f} dB brings the mix to {loudness_lufs:g} LUFS integrated (EBU R128 / BS.1770)")
-    # The master section on the bus is the whole console (the bus holds every track and the
-    # reverb return; a stereo track at centre, unity gain, passes unchanged), so the last trial
-    # is the final mix when it ran with the final settings; otherwise render the master once more.
+    # The last trial is the final mix when it ran with the final settings; otherwise run the
+    # master's tail once more.
     final_gain = float(params.master["output_gain_db"] or 0.0)
     if rendered is not None and rendered[0] == final_gain and rendered[1] == params.master["limiter_ceiling_dbtp"]:
-        final = rendered[2]
+        final, lufs, tp = rendered[2:]
     else:
-        final = console.render(pre_track, tail(final_gain)).mix
+        final = console.render_master(pre, params, stage="tail")
+        trials += 1
+        lufs, tp = integrated_loudness(final, sr), true_peak(final, sr)
     report(1.0)
-    lufs, tp = integrated_loudness(final, sr), true_peak(final, sr)
     if lufs is not None and abs(lufs - loudness_lufs) > 0.5:
         reasons.notes.append(f"the mix reads {lufs:.1f} LUFS, not the {loudness_lufs:g} LUFS asked"
                              + (" (the master output gain is locked)" if locked_gain else ""))
-    return {"integrated_lufs": lufs, "true_peak_dbtp": tp, "pre_master_lufs": bus_lufs, "mix": final}
+    limiting = (pre_lufs + final_gain - lufs) if pre_lufs is not None and lufs is not None else None
+    return {"integrated_lufs": lufs, "true_peak_dbtp": tp, "pre_master_lufs": bus_lufs, "limiting_db": limiting,
+            "slope": slope, "trials": trials, "mix": final, "settings": params.copy()}
+
+
+def _with_gain(params: MixParams, gain_db: float) -> MixParams:
+    """``params`` with the master output gain at ``gain_db`` (the master section is all that is read)."""
+    trial = MixParams(["bus"], master=dict(params.master))
+    trial.set_bus("master", "output_gain_db", gain_db)
+    return trial

@@ -239,7 +239,9 @@ class MatchMixer:
                                  progress=lambda stage, f: report(f"start: {stage}", 0.3 * f))
         params, reasons = proposal.params, proposal.reasons
         report("measuring the start mix", 0.3)
-        start_mix = proposal.mix if proposal.mix is not None else Console(sr).render(multitrack, params).mix
+        start_mix = proposal.rendered()
+        if start_mix is None:
+            start_mix = Console(sr).render(multitrack, params).mix
         start_features = style_features(start_mix, sr)
         if start_features.loudness_lufs is None:
             reasons.notes.append("the mix is silent: nothing to match; the rules settings are kept")
@@ -261,10 +263,10 @@ class MatchMixer:
         report("master: loudness and true peak", 0.9)
         target_lufs = float(resolved.features.loudness_lufs)
         delivered = deliver_loudness(multitrack, params, constraints, reasons, loudness_lufs=target_lufs,
-                                     true_peak_dbtp=self.true_peak_dbtp,
+                                     true_peak_dbtp=self.true_peak_dbtp, previous=proposal.context.get("result"),
                                      progress=lambda f: report("master: loudness and true peak", 0.9 + 0.1 * f))
         constraints.apply(params)
-        proposal.mix = delivered.pop("mix")
+        proposal.mix, proposal.mix_of = delivered.pop("mix"), delivered.pop("settings")
         final = style_features(proposal.mix, sr)
         proposal.context.update({
             "method": self.method,

@@ -28,7 +28,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.errors import InvalidParameterError, MissingDependencyError
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
-from mixassist.mixers.deliver import deliver_loudness, master_free_bus
+from mixassist.mixers.deliver import deliver_loudness, mix_bus
 from mixassist.mixers.align import align_session
 from mixassist.mixers.roles import is_low_source, session_roles
 from mixassist.neural.features import (
@@ -187,8 +187,11 @@ class NeuralMixer:
                 if p != "comp_threshold_db":
                     reasons.set(params, constraints, "master", p, v, f"predicted from {source}")
             report("master: glue threshold", 0.5)
-            bus = master_free_bus(multitrack, params)
-            peak = float(np.max(np.abs(bus))) if bus.size else 0.0
+            planned = params.copy()  # the bus's length depends on whether the limiter will run
+            if not constraints.is_locked("master", "limiter_ceiling_dbtp"):
+                planned.set_bus("master", "limiter_ceiling_dbtp", self.true_peak_dbtp)
+            bus = mix_bus(multitrack, planned)
+            peak = float(np.max(np.abs(bus.song))) if bus.song.size else 0.0
             if peak > 0 and (params.master["comp_ratio"] or 1.0) > 1.0:
                 threshold = float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0))
                 reasons.set(params, constraints, "master", "comp_threshold_db", round(threshold, 2),
@@ -203,7 +206,7 @@ class NeuralMixer:
                                      true_peak_dbtp=self.true_peak_dbtp, bus=bus,
                                      progress=lambda f: report("master: loudness and true peak", 0.7 + 0.3 * f))
         constraints.apply(params)
-        mix = delivered.pop("mix")
+        mix, mix_of = delivered.pop("mix"), delivered.pop("settings")
         context = {
             "method": "neural",
             "loudness_lufs": target_lufs,
@@ -217,7 +220,7 @@ class NeuralMixer:
         if self.target.description:
             reasons.notes.append("the words are not read by the controller; --method auto applies them in the refinement")
         report("done", 1.0)
-        return Proposal(params, reasons, roles_out, measured, context, alignment, method="neural", mix=mix)
+        return Proposal(params, reasons, roles_out, measured, context, alignment, method="neural", mix=mix, mix_of=mix_of)
 
 
 #: EQ bands predicted within this of 0 dB are left flat (frequency and Q at their defaults).

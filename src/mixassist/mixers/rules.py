@@ -46,7 +46,7 @@ from mixassist.errors import InvalidParameterError
 from mixassist.mixers.analysis import TrackAnalysis, analyse_multitrack
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
-from mixassist.mixers.deliver import deliver_loudness, master_free_bus
+from mixassist.mixers.deliver import deliver_loudness, mix_bus
 from mixassist.mixers.roles import PRIORITY, RoleGuess, is_centre_source, is_low_source, session_roles
 
 __all__ = ["RulesMixer", "ROLE_WEIGHT", "ROLE_WINDOW_PHON", "excerpt", "estimate_tempo_bpm"]
@@ -255,8 +255,8 @@ class RulesMixer:
             "result": result,
         }
         report("done", 1.0)
-        final_mix = result.pop("mix", None)
-        return Proposal(params, reasons, roles_out, measured, context, alignment, mix=final_mix)
+        final_mix, mix_of = result.pop("mix", None), result.pop("settings", None)
+        return Proposal(params, reasons, roles_out, measured, context, alignment, mix=final_mix, mix_of=mix_of)
 
     # ------------------------------------------------------------------ 2. alignment
     def _align(self, multitrack: Multitrack, tracks: dict[str, _Track], params: MixParams,
@@ -639,14 +639,17 @@ class RulesMixer:
     def _master(self, multitrack: Multitrack, params: MixParams, constraints: Constraints, reasons: Reasons,
                 progress: Callable[[float], None]) -> dict[str, Any]:
         sr = multitrack.sample_rate
-        bus = master_free_bus(multitrack, params)
+        planned = params.copy()  # the bus's length depends on whether the limiter will run
+        if not constraints.is_locked("master", "limiter_ceiling_dbtp"):
+            planned.set_bus("master", "limiter_ceiling_dbtp", self.true_peak_dbtp)
+        bus = mix_bus(multitrack, planned)
         progress(0.2)
-        bus_lufs = integrated_loudness(bus, sr)
+        bus_lufs = integrated_loudness(bus.song, sr)
         if bus_lufs is None:
             reasons.notes.append("the mix is silent: master left neutral")
             return {"integrated_lufs": None, "true_peak_dbtp": None}
         choose = lambda p, v, why: reasons.set(params, constraints, "master", p, v, why)  # noqa: E731
-        peak_db = 20 * math.log10(float(np.max(np.abs(bus))) or 1e-12)
+        peak_db = 20 * math.log10(float(np.max(np.abs(bus.song))) or 1e-12)
         choose("comp_ratio", 2.0, "2:1 glue compression: holds the parts together without audible pumping")
         choose("comp_attack_ms", 30.0, "30 ms attack: transients pass, the body is controlled")
         choose("comp_release_ms", 200.0, "200 ms release: recovers between phrases")

@@ -1,0 +1,86 @@
+"""Loudness delivery: reaches the target, honours locks, and hands back the exact full render."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixassist.audio.meter import integrated_loudness, true_peak
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console
+from mixassist.console.params import MixParams
+from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.decisions import Proposal, Reasons
+from mixassist.mixers.deliver import deliver_loudness, mix_bus
+
+SR = 22050
+
+
+def make_session() -> Multitrack:
+    """A kick and a swelling stereo pad, 6 s: peaks well above the body, so limiting bites."""
+    rng = np.random.default_rng(7)
+    n = 6 * SR
+    t = np.arange(n) / SR
+    kick = np.zeros(n)
+    for k in range(0, n, SR // 2):
+        m = min(1500, n - k)
+        kick[k : k + m] = 0.9 * np.sin(2 * np.pi * 55 * t[:m]) * np.exp(-t[:m] * 25)
+    pad = 0.05 * rng.standard_normal((2, n)) * (1 + np.sin(2 * np.pi * 0.3 * t))
+    return Multitrack.from_arrays({"kick": kick.astype(np.float32), "pad": pad.astype(np.float32)}, SR)
+
+
+@pytest.fixture(scope="module")
+def session() -> Multitrack:
+    return make_session()
+
+
+def _params(session: Multitrack) -> MixParams:
+    return MixParams(session.names, tracks={"pad": {"reverb_send_db": -10.0}},
+                     master={"comp_ratio": 2.0, "comp_threshold_db": -20.0, "limiter_ceiling_dbtp": -1.0})
+
+
+@pytest.mark.parametrize("target", [-20.0, -14.0, -8.0])  # light to heavy limiting
+def test_reaches_the_target_and_returns_the_full_render(session, target):
+    params = _params(session)
+    result = deliver_loudness(session, params, Constraints(), Reasons(), loudness_lufs=target, true_peak_dbtp=-1.0)
+    assert abs(result["integrated_lufs"] - target) < 0.1
+    assert result["true_peak_dbtp"] <= -1.0 + 1e-6
+    assert result["trials"] <= 5
+    full = Console(SR).render(session, params).mix
+    np.testing.assert_array_equal(result["mix"], full)
+    assert result["settings"] == params
+    assert integrated_loudness(full, SR) == pytest.approx(result["integrated_lufs"], abs=1e-9)
+    assert true_peak(full, SR) == pytest.approx(result["true_peak_dbtp"], abs=1e-9)
+
+
+def test_an_earlier_delivery_makes_the_first_trial_land(session):
+    params = _params(session)
+    first = deliver_loudness(session, params, Constraints(), Reasons(), loudness_lufs=-9.0, true_peak_dbtp=-1.0)
+    assert first["limiting_db"] > 1.0  # the limiter works hard here
+    again = first["settings"].copy()  # the delivered settings (ceiling lowered for true peak) ...
+    again.set_bus("master", "output_gain_db", 0.0)  # ... with the gain back at 0 dB
+    second = deliver_loudness(session, again, Constraints(), Reasons(), loudness_lufs=-9.0, true_peak_dbtp=-1.0,
+                              previous=first)
+    assert second["trials"] == 1
+    assert abs(second["integrated_lufs"] + 9.0) < 0.1
+
+
+def test_a_given_bus_is_used_and_a_locked_gain_is_kept(session):
+    params = _params(session)
+    params.set_bus("master", "output_gain_db", 2.0)
+    constraints = Constraints.parse(session.names, ["master.output_gain_db=2"])
+    reasons = Reasons()
+    bus = mix_bus(session, params)
+    result = deliver_loudness(session, params, constraints, reasons, loudness_lufs=-6.0, true_peak_dbtp=-1.0, bus=bus)
+    assert params.master["output_gain_db"] == 2.0 and result["trials"] == 1
+    assert any("locked" in note for note in reasons.notes)
+    np.testing.assert_array_equal(result["mix"], Console(SR).render(session, params).mix)
+
+
+def test_proposal_hands_out_its_mix_only_for_the_settings_it_renders(session):
+    params = _params(session)
+    result = deliver_loudness(session, params, Constraints(), Reasons(), loudness_lufs=-14.0, true_peak_dbtp=-1.0)
+    proposal = Proposal(params, Reasons(), {}, {}, {}, mix=result["mix"], mix_of=result["settings"])
+    assert proposal.rendered() is result["mix"]
+    params.set("pad", "gain_db", -1.0)
+    assert proposal.rendered() is None
