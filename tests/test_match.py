@@ -214,3 +214,13 @@ def test_cli_unknown_word_is_one_line_exit_2(tmp_path, session, capsys):
     err = capsys.readouterr().err.strip()
     assert "unknown word 'sparkly'" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_share_scales_what_the_solver_is_asked_to_cover(reference):
+    target = StyleTarget.from_audio(reference, SR).with_strengths("tone=0.8")
+    assert MatchMixer(target)._solver_target() is target
+    scaled = MatchMixer(target, share=0.25, start_method="neural")._solver_target().strengths
+    assert scaled == {"loudness": 1.0, "tone": 0.2, "width": 0.25, "dynamics": 0.25}
+    for bad in (-0.1, 1.5):
+        with pytest.raises(InvalidParameterError, match="share"):
+            MatchMixer(target, share=bad)

@@ -235,11 +235,12 @@ def mix(
         raise InvalidParameterError(f"unknown method '{method}'; methods are: {', '.join(METHODS)}")
     constraints = Constraints.parse(multitrack.names, lock=lock, roles=roles, ranges=ranges, start=start)
     if method in ("match", "auto"):
-        from mixassist.mixers.match import AUTO_STEPS, STEPS, MatchMixer
+        from mixassist.mixers.match import AUTO_SHARE, AUTO_STEPS, STEPS, MatchMixer
 
         mixer: Any = MatchMixer(target, loudness_lufs=loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align,
                                 time_budget_s=time_budget_s, seed=seed, start_method="neural" if method == "auto" else "rules",
-                                steps=AUTO_STEPS if method == "auto" else STEPS)
+                                steps=AUTO_STEPS if method == "auto" else STEPS,
+                                share=AUTO_SHARE if method == "auto" else 1.0)
     elif method == "neural":
         from mixassist.mixers.neural import NeuralMixer
 

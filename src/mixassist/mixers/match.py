@@ -54,7 +54,7 @@ from mixassist.style.features import (
 )
 from mixassist.style.target import ResolvedTarget, StyleTarget
 
-__all__ = ["MatchMixer", "PRIOR_WEIGHT", "STEPS", "AUTO_STEPS", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
+__all__ = ["MatchMixer", "PRIOR_WEIGHT", "STEPS", "AUTO_STEPS", "AUTO_SHARE", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,12 @@ STEPS = 30
 """Default number of optimiser steps (fewer when the time budget runs out)."""
 AUTO_STEPS = 10
 """Optimiser steps when refining the neural controller's mix (``method="auto"``): it starts closer."""
+AUTO_SHARE = 0.3
+"""Share of the reference-minus-start distance in tone, width and dynamics that ``auto`` asks the
+solver to cover (times the user's strengths).  The controller's mix already carries the
+reference's style *for this song*; the rest of the raw difference between two songs is mostly
+content, which the full distance would copy (chosen on a validation set of unseen songs, not the
+held-out one: docs/model-card.md)."""
 _LR = 0.5  # Adam step, in each setting's step unit (0.5 dB, 0.025 pan …)
 _PATIENCE = 8  # steps without improvement before stopping early
 
@@ -156,6 +162,11 @@ class MatchMixer:
         Everything is deterministic given the seed.
     prior_weight : float
         See :data:`PRIOR_WEIGHT`.
+    start_method : str
+        ``"rules"`` (``match``) or ``"neural"`` (``auto``).
+    share : float
+        Share (0-1) of the reference-minus-start distance in tone, width and dynamics the solver
+        is asked to cover, on top of the target's strengths (``auto`` uses :data:`AUTO_SHARE`).
     """
 
     def __init__(
@@ -172,6 +183,7 @@ class MatchMixer:
         seed: int = 0,
         prior_weight: float = PRIOR_WEIGHT,
         start_method: str = "rules",
+        share: float = 1.0,
     ) -> None:
         if not isinstance(target, StyleTarget):
             raise InvalidParameterError(f"target must be a StyleTarget, got {type(target).__name__}")
@@ -185,6 +197,8 @@ class MatchMixer:
             raise InvalidParameterError(f"steps={steps} must be ≥ 0")
         if start_method not in ("rules", "neural"):
             raise InvalidParameterError(f"start_method={start_method!r}: use 'rules' or 'neural'")
+        if not 0.0 <= share <= 1.0:
+            raise InvalidParameterError(f"share={share!r} must be within 0-1")
         if time_budget_s is not None and not (time_budget_s > 0):
             raise InvalidParameterError(f"time budget {time_budget_s!r} must be a positive number of seconds")
         self.target = target
@@ -197,6 +211,7 @@ class MatchMixer:
         self.seed = int(seed)
         self.prior_weight = float(prior_weight)
         self.start_method = start_method
+        self.share = float(share)
 
     @property
     def method(self) -> str:
@@ -248,7 +263,7 @@ class MatchMixer:
             proposal.context.update({"method": self.method, "target": self.target.to_dict()})
             proposal.method = self.method
             return proposal
-        resolved = self.target.resolve(start_features, multitrack.names)
+        resolved = self._solver_target().resolve(start_features, multitrack.names)
         free = self._free_settings(multitrack, params, constraints)
         windows = select_excerpts(start_mix, sr, self.excerpts, self.excerpt_s)
         history: list[float] = []
@@ -294,6 +309,13 @@ class MatchMixer:
         return proposal
 
     # ------------------------------------------------------------------ pieces
+    def _solver_target(self) -> StyleTarget:
+        """The target with tone, width and dynamics strengths scaled by :attr:`share`."""
+        if self.share == 1.0:
+            return self.target
+        s = self.target.strengths
+        return self.target.with_strengths({a: self.share * s[a] for a in ("tone", "width", "dynamics")})
+
     def _free_settings(self, multitrack: Multitrack, params: MixParams, constraints: Constraints) -> list[_Free]:
         out: list[_Free] = []
         silent = {t.name for t in multitrack if not np.any(t.audio)}
