@@ -168,3 +168,15 @@ def test_eval_cli_and_unknown_method(dataset, tmp_path):
         capture_output=True, text=True, timeout=600, check=False,
     )
     assert bad.returncode == 2 and "unknown method(s) magic" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_plugin_that_fails_to_import_is_one_line_exit_2(dataset, tmp_path):
+    plugin = tmp_path / "broken_plugin.py"
+    plugin.write_text("from mixassist.mixers.match import NO_SUCH_NAME\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mixassist", "eval", str(dataset), "--methods", "sum", "--plugin", str(plugin),
+         "-o", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "broken_plugin.py failed to load: ImportError" in proc.stderr and "NO_SUCH_NAME" in proc.stderr

@@ -97,7 +97,10 @@ def load_plugin(path: str | os.PathLike[str]) -> list[str]:
     if spec is None or spec.loader is None:
         raise InvalidParameterError(f"plugin {path} is not a Python file")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the plugin's own error, whatever it is: name the file, no traceback
+        raise InvalidParameterError(f"plugin {path} failed to load: {type(exc).__name__}: {exc}") from exc
     return sorted(set(METHODS) - before)
 
 
