@@ -19,20 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 
 import numpy as np
-
-
-def timed(fn, repeats: int) -> tuple[dict, float]:
-    times, value = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return {"min_s": round(min(times), 4), "median_s": round(statistics.median(times), 4), "max_s": round(max(times), 4)}, value
+from _timing import timed  # benchmarks/_timing.py (scripts run from their folder)
 
 
 def main() -> int:

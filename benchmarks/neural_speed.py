@@ -25,12 +25,11 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import timed  # benchmarks/_timing.py (scripts run from their folder)
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
@@ -56,15 +55,6 @@ def build(tracks: int, seconds: float):
     ref, _ = load_audio(DEMO / "reference.flac", sample_rate=SAMPLE_RATE)
     reps = -(-n // ref.shape[-1])
     return Multitrack.from_arrays(arrays, SAMPLE_RATE), np.tile(ref, (1, reps))[:, :n]
-
-
-def timed(fn, repeats: int) -> dict:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"min_s": round(min(times), 3), "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3)}
 
 
 def main() -> int:
@@ -93,8 +83,8 @@ def main() -> int:
         "session": {"tracks": args.tracks, "seconds": args.seconds, "sample_rate": SAMPLE_RATE},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "parameters": model.parameter_count(),
-        "neural_predict": timed(neural, args.repeats),
-        "rules_analysis": timed(lambda: analyse_multitrack(stems), args.repeats),
+        "neural_predict": timed(neural, args.repeats, digits=3)[0],
+        "rules_analysis": timed(lambda: analyse_multitrack(stems), args.repeats, digits=3)[0],
     }
     result["ratio_neural_over_rules"] = round(result["neural_predict"]["median_s"] / result["rules_analysis"]["median_s"], 3)
     result["target_s"] = TARGET_S

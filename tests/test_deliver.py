@@ -70,7 +70,7 @@ def test_a_given_bus_is_used_and_a_locked_gain_is_kept(session):
     params.set_bus("master", "output_gain_db", 2.0)
     constraints = Constraints.parse(session.names, ["master.output_gain_db=2"])
     reasons = Reasons()
-    bus = mix_bus(session, params)
+    bus = mix_bus(session, params, constraints, -1.0)
     result = deliver_loudness(session, params, constraints, reasons, loudness_lufs=-6.0, true_peak_dbtp=-1.0, bus=bus)
     assert params.master["output_gain_db"] == 2.0 and result["trials"] == 1
     assert any("locked" in note for note in reasons.notes)

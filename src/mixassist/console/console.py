@@ -22,6 +22,7 @@ this way: :meth:`Console.master_pre` (EQ and glue compressor) once, then ``stage
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mixassist.audio.meter import integrated_loudness
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.dsp.biquad import (
     biquad_cascade,
@@ -91,6 +93,7 @@ class Bus:
         Whether the render planned the limiter (its look-ahead is part of ``latency``).
     chunk : int
         The block length it was rendered in (the master must run in the same blocks).
+    sample_rate : int
     stage : str
         ``"bus"`` (the master's input) or ``"pre"`` (after the master EQ and glue compressor).
     """
@@ -100,6 +103,7 @@ class Bus:
     latency: int
     limiter: bool
     chunk: int
+    sample_rate: int
     stage: str = "bus"
 
     @property
@@ -107,6 +111,11 @@ class Bus:
         """The first ``samples`` samples, a view: what to measure (loudness, peak).  It lags the
         song by the delay FIR's latency (16 samples) when a track is delayed."""
         return self.audio[:, : self.samples]
+
+    @functools.cached_property
+    def loudness_lufs(self) -> float | None:
+        """Integrated loudness of :attr:`song` (BS.1770-4), measured once however many ask."""
+        return integrated_loudness(self.song, self.sample_rate)
 
 
 @dataclass
@@ -500,7 +509,7 @@ class Console:
             start += bus.shape[1]
             if progress is not None:
                 progress(min(start, total), total)
-        return Bus(out, total, lat, plan["use_limiter"], self._chunk())
+        return Bus(out, total, lat, plan["use_limiter"], self._chunk(), self.sample_rate)
 
     def render_master(self, bus: Bus, params: MixParams, *, stage: str = "all") -> np.ndarray:
         """Run the master section of ``params`` on ``bus``, block by block as :meth:`render` does.
@@ -531,7 +540,7 @@ class Console:
         """The first half of the master (EQ and glue compressor) on a :meth:`render_bus` bus:
         a :class:`Bus` with ``stage="pre"`` for :meth:`render_master` ``stage="tail"``."""
         out = self._run_master(bus, params, "bus", pre=True, tail=False)
-        return Bus(out, bus.samples, bus.latency, bus.limiter, bus.chunk, stage="pre")
+        return Bus(out, bus.samples, bus.latency, bus.limiter, bus.chunk, bus.sample_rate, stage="pre")
 
     @torch.no_grad()
     def _run_master(self, bus: Bus, params: MixParams, wanted: str, *, pre: bool, tail: bool) -> np.ndarray:

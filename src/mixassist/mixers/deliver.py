@@ -10,8 +10,9 @@ Each trial runs only the master's output gain and limiter (:meth:`Console.render
 bus after the master EQ and glue compressor, which are run once.  The first trial is the gain
 that would reach the target without the limiter (the limiter only takes loudness away), plus
 what the limiter took in an earlier delivery if the caller passes one; the next ones follow the
-secant, the first step's slope from the share of the peaks' overshoot the limiter took away.  The mix returned is bit-identical to a full
-:meth:`Console.render` of the delivered settings, so callers need not render again.
+secant, the first step's slope from the share of the peaks' overshoot the limiter took away.
+The mix returned is bit-identical to a full :meth:`Console.render` of the delivered settings, so
+callers need not render again.
 """
 
 from __future__ import annotations
@@ -39,9 +40,15 @@ PLAUSIBLE_LIMITING_DB = 12.0
 MIN_SLOPE = 0.05
 
 
-def mix_bus(multitrack: Multitrack, params: MixParams) -> Bus:
-    """The mix bus of ``params`` before the master section (:meth:`Console.render_bus`)."""
-    return Console(multitrack.sample_rate).render_bus(multitrack, params)
+def mix_bus(multitrack: Multitrack, params: MixParams, constraints: Constraints, ceiling_dbtp: float) -> Bus:
+    """The mix bus of ``params`` before the master section (:meth:`Console.render_bus`), planned
+    with the limiter as delivery will run it: at ``ceiling_dbtp`` unless the user locked the
+    ceiling (the bus's length depends on whether the limiter runs)."""
+    planned = params
+    if not constraints.is_locked("master", "limiter_ceiling_dbtp"):
+        planned = params.copy()
+        planned.set_bus("master", "limiter_ceiling_dbtp", ceiling_dbtp)
+    return Console(multitrack.sample_rate).render_bus(multitrack, planned)
 
 
 def deliver_loudness(
@@ -97,11 +104,10 @@ def deliver_loudness(
     uses_limiter = params.master["limiter_ceiling_dbtp"] is not None
     if bus is None or bus.limiter != uses_limiter:
         bus = console.render_bus(multitrack, params)
-    bus_lufs = integrated_loudness(bus.song, sr)
     # The master runs EQ -> glue compressor -> output gain -> limiter: everything before the gain
     # is computed once, and each trial runs only the gain and the limiter on it.
     pre = console.master_pre(bus, params)
-    pre_lufs = integrated_loudness(pre.song, sr)
+    pre_lufs = pre.loudness_lufs
     pre_peak = float(np.max(np.abs(pre.song))) if pre.song.size else 0.0
     peak_db = 20.0 * np.log10(pre_peak) if pre_peak > 0 else None
 
@@ -170,7 +176,7 @@ def deliver_loudness(
         reasons.notes.append(f"the mix reads {lufs:.1f} LUFS, not the {loudness_lufs:g} LUFS asked"
                              + (" (the master output gain is locked)" if locked_gain else ""))
     limiting = (pre_lufs + final_gain - lufs) if pre_lufs is not None and lufs is not None else None
-    return {"integrated_lufs": lufs, "true_peak_dbtp": tp, "pre_master_lufs": bus_lufs, "limiting_db": limiting,
+    return {"integrated_lufs": lufs, "true_peak_dbtp": tp, "pre_master_lufs": bus.loudness_lufs, "limiting_db": limiting,
             "slope": slope, "trials": trials, "mix": final, "settings": params.copy()}
 
 

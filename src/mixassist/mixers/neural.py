@@ -187,10 +187,7 @@ class NeuralMixer:
                 if p != "comp_threshold_db":
                     reasons.set(params, constraints, "master", p, v, f"predicted from {source}")
             report("master: glue threshold", 0.5)
-            planned = params.copy()  # the bus's length depends on whether the limiter will run
-            if not constraints.is_locked("master", "limiter_ceiling_dbtp"):
-                planned.set_bus("master", "limiter_ceiling_dbtp", self.true_peak_dbtp)
-            bus = mix_bus(multitrack, planned)
+            bus = mix_bus(multitrack, params, constraints, self.true_peak_dbtp)
             peak = float(np.max(np.abs(bus.song))) if bus.song.size else 0.0
             if peak > 0 and (params.master["comp_ratio"] or 1.0) > 1.0:
                 threshold = float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0))

@@ -638,14 +638,9 @@ class RulesMixer:
     # ------------------------------------------------------------------ 10. master
     def _master(self, multitrack: Multitrack, params: MixParams, constraints: Constraints, reasons: Reasons,
                 progress: Callable[[float], None]) -> dict[str, Any]:
-        sr = multitrack.sample_rate
-        planned = params.copy()  # the bus's length depends on whether the limiter will run
-        if not constraints.is_locked("master", "limiter_ceiling_dbtp"):
-            planned.set_bus("master", "limiter_ceiling_dbtp", self.true_peak_dbtp)
-        bus = mix_bus(multitrack, planned)
+        bus = mix_bus(multitrack, params, constraints, self.true_peak_dbtp)
         progress(0.2)
-        bus_lufs = integrated_loudness(bus.song, sr)
-        if bus_lufs is None:
+        if bus.loudness_lufs is None:
             reasons.notes.append("the mix is silent: master left neutral")
             return {"integrated_lufs": None, "true_peak_dbtp": None}
         choose = lambda p, v, why: reasons.set(params, constraints, "master", p, v, why)  # noqa: E731
