@@ -7,7 +7,9 @@ applied to two multitracks:
 * ``target_mix.wav`` — song *i*'s own stems mixed in the same style (what a perfect style
   transfer would produce), with every setting stored in ``truth.json``.
 
-Both are rendered by our console and driven to the style's loudness target.
+Both are rendered by our console; the reference is driven to the style's loudness target and
+the target mix to the loudness the reference reached (the same number unless the reference's
+song cannot get there under its true-peak ceiling).
 """
 
 from __future__ import annotations
@@ -69,33 +71,35 @@ def alignment_truth(meta: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 
 def hit_loudness(
-    console: Console, stems: Multitrack, params: MixParams, target_lufs: float, *, iterations: int = 3
+    console: Console, stems: Multitrack, params: MixParams, target_lufs: float, *, tolerance_lu: float = 0.05
 ) -> tuple[MixParams, np.ndarray]:
-    """Adjust the master (glue threshold, output gain) until the mix reads ``target_lufs``.
+    """Set the master (glue threshold, output gain) so that the mix reads ``target_lufs``.
 
-    The glue compressor's threshold is placed ``glue depth`` below the mix's peak level on the
-    first pass; the output gain then converges in a few passes (the limiter and compressor are
-    not linear, so one correction is not enough).  Returns the settings and the final mix.
+    The glue compressor's threshold is placed ``glue depth`` below the mix's peak level; the
+    output gain is then found by the shared delivery search
+    (:func:`mixassist.mixers.deliver.deliver_loudness`: secant steps, which converge under heavy
+    limiting where fixed 1 dB-per-LU corrections do not), to within ``tolerance_lu``, and the
+    limiter ceiling is lowered by any true-peak overshoot so the truth stays at or below the
+    ceiling it asks for.  Returns the settings and the final mix (bit-identical to a render).
     """
+    from mixassist.mixers.constraints import Constraints
+    from mixassist.mixers.decisions import Reasons
+    from mixassist.mixers.deliver import deliver_loudness
+
     params = params.copy()
     depth = -float(params.master["comp_threshold_db"] or 0.0) - 6.0
-    mix = console.render(stems, params).mix
+    bus = console.render_bus(stems, params)
+    mix = console.render_master(bus, params)
     peak = float(np.max(np.abs(mix))) if mix.size else 0.0
     if peak > 0:
         params.set_bus("master", "comp_threshold_db", float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0)))
-    for _ in range(iterations):
-        mix = console.render(stems, params).mix
-        lufs = integrated_loudness(mix, stems.sample_rate)
-        if lufs is None:
-            break
-        error = target_lufs - lufs
-        if abs(error) < 0.05:
-            break
-        gain = float(np.clip((params.master["output_gain_db"] or 0.0) + error, -24.0, 24.0))
-        params.set_bus("master", "output_gain_db", gain)
-    else:
-        mix = console.render(stems, params).mix
-    return params, mix
+    ceiling = params.master["limiter_ceiling_dbtp"]
+    delivered = deliver_loudness(
+        stems, params, Constraints(), Reasons(), loudness_lufs=target_lufs,
+        true_peak_dbtp=float(ceiling) if ceiling is not None else 0.0, bus=bus,
+        tolerance_lu=tolerance_lu, max_trials=10,
+    )
+    return delivered["settings"], delivered["mix"]
 
 
 def make_references(
@@ -134,7 +138,11 @@ def make_references(
         ref_params = style_params(draw, ref_stems, role_map(ref_meta["stems"]), seed=song_seed + 1, fixed=alignment_truth(ref_meta))
         ref_params, ref_mix = hit_loudness(console, ref_stems, ref_params, draw.loudness_lufs)
         tgt_params = style_params(draw, stems, role_map(meta["stems"]), seed=song_seed + 2, fixed=alignment_truth(meta))
-        tgt_params, tgt_mix = hit_loudness(console, stems, tgt_params, draw.loudness_lufs)
+        # The target is delivered at the loudness the reference *reached*: a sparse, peaky song
+        # may not reach a loud style's number at -1 dBTP (the output gain tops out with the
+        # limiter taking ~18 dB), and the loudness the user hears in the reference is the style.
+        reached = integrated_loudness(ref_mix, stems.sample_rate)
+        tgt_params, tgt_mix = hit_loudness(console, stems, tgt_params, draw.loudness_lufs if reached is None else reached)
 
         save_audio(song_dir / "reference.wav", ref_mix, stems.sample_rate, 24, overwrite=True)
         save_audio(song_dir / "target_mix.wav", tgt_mix, stems.sample_rate, 24, overwrite=True)

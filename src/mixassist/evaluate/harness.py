@@ -186,17 +186,14 @@ def auto(stems: Multitrack, ctx: SongContext) -> MethodOutput:
 
 
 def _drive_to(stems: Multitrack, params: MixParams, target_lufs: float) -> tuple[MixParams, np.ndarray]:
-    """Output gain only (no glue): ``hit_loudness`` with the compressor left neutral."""
-    console = Console(stems.sample_rate)
-    mix = console.render(stems, params).mix
-    for _ in range(4):
-        lufs = integrated_loudness(mix, stems.sample_rate)
-        if lufs is None or abs(target_lufs - lufs) < 0.05:
-            break
-        gain = float(np.clip((params.master["output_gain_db"] or 0.0) + target_lufs - lufs, -24.0, 24.0))
-        params.set_bus("master", "output_gain_db", gain)
-        mix = console.render(stems, params).mix
-    return params, mix
+    """Output gain (and limiter ceiling) only, no glue: the shared delivery search."""
+    from mixassist.mixers.constraints import Constraints
+    from mixassist.mixers.decisions import Reasons
+    from mixassist.mixers.deliver import deliver_loudness
+
+    delivered = deliver_loudness(stems, params, Constraints(), Reasons(), loudness_lufs=target_lufs,
+                                 true_peak_dbtp=-1.0, tolerance_lu=0.05, max_trials=10)
+    return delivered["settings"], delivered["mix"]
 
 
 # ---------------------------------------------------------------------- running
