@@ -129,6 +129,10 @@ def test_eval_baselines_write_tables_and_plots(dataset, tmp_path):
     for m in methods:
         assert mean[m]["wall_s"] > 0
         assert results["songs"]["song_000"][m]["params_error"]
+        # Signed errors are averaged as magnitudes, the per-band widths included.
+        for key in ("loudness_error_lu", "width_error_low_db", "width_error_mid_db", "width_error_high_db"):
+            per_song = [results["songs"][s][m]["vs_target"][key] for s in results["songs"]]
+            assert mean[m]["vs_target"][key] == pytest.approx(np.mean(np.abs(per_song)))
     # Masking: absolute, measured on the rendered stems of every method with settings.
     assert "## Masking in the mix (absolute, lower is better)" in md and "Moore, Glasberg & Baer 1997" in md
     assert "| *target_mix (truth settings)* |" in md

@@ -262,7 +262,10 @@ SUMMARY_METRICS = [
 
 
 def _abs_if_signed(key: str, value: Any) -> Any:
-    if isinstance(value, (int, float)) and key.endswith(("_error_lu", "_error_db")):
+    """Signed errors (``*_error_lu``, ``*_error_db``, the per-band ``width_error_*_db``) as
+    magnitudes, so means over songs do not cancel; everything else unchanged."""
+    signed = key.endswith(("_error_lu", "_error_db")) or key.startswith("width_error_")
+    if isinstance(value, (int, float)) and signed:
         return abs(value)
     return value
 
