@@ -33,20 +33,12 @@ from mixassist.audio.meter import integrated_loudness
 from mixassist.console.console import Console
 from mixassist.data.references import alignment_truth, hit_loudness, load_song
 from mixassist.data.styles import StyleDraw, role_map, style_params
-from mixassist.evaluate.harness import SUMMARY_METRICS
+from mixassist.evaluate.harness import SUMMARY_METRICS, abs_if_signed
 from mixassist.evaluate.metrics import compare
 
 #: Twin seeds start here (``make_references`` draws the truth from ``song_seed + 2``, a 32-bit
 #: value, so these small seeds never repeat it).
 FIRST_SEED = 1000
-
-
-def _as_in_tables(key: str, value: float | None) -> float | None:
-    """Signed errors as magnitudes (the harness's mean tables do the same); others unchanged."""
-    if value is None:
-        return None
-    signed = key.endswith(("_error_lu", "_error_db")) or key.startswith("width_error_")
-    return abs(float(value)) if signed else float(value)
 
 
 def twins_of(song_dir: Path, seeds: Sequence[int]) -> list[dict[str, float | None]]:
@@ -69,7 +61,7 @@ def twins_of(song_dir: Path, seeds: Sequence[int]) -> list[dict[str, float | Non
         params, mix = hit_loudness(console, stems, params, truth["target_loudness_lufs"] if loudness is None else loudness)
         scores = compare(mix, target, sr, target=target)
         keys = [key for key, _ in SUMMARY_METRICS] + [f"width_error_{band}_db" for band in ("low", "mid", "high")]
-        rows.append({key: _as_in_tables(key, scores.get(key)) for key in keys if key in scores})
+        rows.append({key: abs_if_signed(key, scores.get(key)) for key in keys if key in scores})
     return rows
 
 

@@ -75,8 +75,8 @@ def hit_loudness(
 ) -> tuple[MixParams, np.ndarray]:
     """Set the master (glue threshold, output gain) so that the mix reads ``target_lufs``.
 
-    The glue compressor's threshold is placed ``glue depth`` below the mix's peak level; the
-    output gain is then found by the shared delivery search
+    The glue compressor's threshold (when its ratio is above 1) is placed ``glue depth`` below
+    the mix's peak level; the output gain is then found by the shared delivery search
     (:func:`mixassist.mixers.deliver.deliver_loudness`: secant steps, which converge under heavy
     limiting where fixed 1 dB-per-LU corrections do not), to within ``tolerance_lu``, and the
     limiter ceiling is lowered by any true-peak overshoot so the truth stays at or below the
@@ -89,10 +89,11 @@ def hit_loudness(
     params = params.copy()
     depth = -float(params.master["comp_threshold_db"] or 0.0) - 6.0
     bus = console.render_bus(stems, params)
-    mix = console.render_master(bus, params)
-    peak = float(np.max(np.abs(mix))) if mix.size else 0.0
-    if peak > 0:
-        params.set_bus("master", "comp_threshold_db", float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0)))
+    if (params.master["comp_ratio"] or 1.0) > 1.0:  # a glue compressor that works: place its threshold
+        mix = console.render_master(bus, params)
+        peak = float(np.max(np.abs(mix))) if mix.size else 0.0
+        if peak > 0:
+            params.set_bus("master", "comp_threshold_db", float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0)))
     ceiling = params.master["limiter_ceiling_dbtp"]
     delivered = deliver_loudness(
         stems, params, Constraints(), Reasons(), loudness_lufs=target_lufs,
@@ -157,7 +158,7 @@ def make_references(
             "measured": {
                 "target_mix_lufs": integrated_loudness(tgt_mix, stems.sample_rate),
                 "target_mix_dbtp": true_peak(tgt_mix, stems.sample_rate),
-                "reference_lufs": integrated_loudness(ref_mix, stems.sample_rate),
+                "reference_lufs": reached,
                 "reference_dbtp": true_peak(ref_mix, stems.sample_rate),
             },
         }

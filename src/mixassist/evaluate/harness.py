@@ -34,7 +34,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.audio.perception import MASKING_REFERENCE, masking_measure
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
-from mixassist.data.references import load_song, write_json_atomic
+from mixassist.data.references import hit_loudness, load_song, write_json_atomic
 from mixassist.errors import InvalidParameterError, RecipeError
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "mix_masking",
     "source_groups",
     "SUMMARY_METRICS",
+    "abs_if_signed",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,8 @@ def equal_loudness_matched(stems: Multitrack, ctx: SongContext) -> MethodOutput:
     if target is None:
         return MethodOutput(Console(stems.sample_rate).render(stems, params).mix, params)
     params.set_bus("master", "comp_threshold_db", 0.0)
-    params, mix = _drive_to(stems, params, target)
+    # output gain (and limiter ceiling) only: the glue compressor stays off (ratio 1)
+    params, mix = hit_loudness(Console(stems.sample_rate), stems, params, target)
     return MethodOutput(mix, params)
 
 
@@ -183,17 +185,6 @@ def auto(stems: Multitrack, ctx: SongContext) -> MethodOutput:
 
     result = mix(stems, reference=[(ctx.reference, ctx.sample_rate)], method="auto")
     return MethodOutput(result.mix, result.params)
-
-
-def _drive_to(stems: Multitrack, params: MixParams, target_lufs: float) -> tuple[MixParams, np.ndarray]:
-    """Output gain (and limiter ceiling) only, no glue: the shared delivery search."""
-    from mixassist.mixers.constraints import Constraints
-    from mixassist.mixers.decisions import Reasons
-    from mixassist.mixers.deliver import deliver_loudness
-
-    delivered = deliver_loudness(stems, params, Constraints(), Reasons(), loudness_lufs=target_lufs,
-                                 true_peak_dbtp=-1.0, tolerance_lu=0.05, max_trials=10)
-    return delivered["settings"], delivered["mix"]
 
 
 # ---------------------------------------------------------------------- running
@@ -261,7 +252,7 @@ SUMMARY_METRICS = [
 ]
 
 
-def _abs_if_signed(key: str, value: Any) -> Any:
+def abs_if_signed(key: str, value: Any) -> Any:
     """Signed errors (``*_error_lu``, ``*_error_db``, the per-band ``width_error_*_db``) as
     magnitudes, so means over songs do not cancel; everything else unchanged."""
     signed = key.endswith(("_error_lu", "_error_db")) or key.startswith("width_error_")
@@ -355,7 +346,7 @@ def _means(results: dict[str, Any], methods: Sequence[str]) -> dict[str, Any]:
         for against in ("vs_target", "vs_reference"):
             keys = {k for song in results["songs"].values() for k in song[name][against]}
             means[name][against] = {
-                k: _mean([_abs_if_signed(k, song[name][against].get(k)) for song in results["songs"].values()])
+                k: _mean([abs_if_signed(k, song[name][against].get(k)) for song in results["songs"].values()])
                 for k in sorted(keys)
             }
         means[name]["wall_s"] = _mean([song[name]["wall_s"] for song in results["songs"].values()])
@@ -397,7 +388,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         lines += ["", f"## Mean {title}", "", "| method | " + " | ".join(t for _, t in cols) + " | time s |",
                   "|---|" + "---|" * (len(cols) + 1)]
         if against == "vs_reference":
-            ideal = {k: _mean([_abs_if_signed(k, s["target_vs_reference"].get(k)) for s in results["songs"].values()]) for k, _ in cols}
+            ideal = {k: _mean([abs_if_signed(k, s["target_vs_reference"].get(k)) for s in results["songs"].values()]) for k, _ in cols}
             lines.append("| *target_mix itself (ideal)* | " + " | ".join(_fmt(ideal[k]) for k, _ in cols) + " | — |")
         for m in methods:
             mean = results["mean"][m][against]
@@ -418,7 +409,7 @@ def markdown_report(results: dict[str, Any]) -> str:
     for song, row in results["songs"].items():
         for m in methods:
             vals = row[m]["vs_target"]
-            lines.append(f"| {song} | {row.get('style')} | {m} | " + " | ".join(_fmt(_abs_if_signed(k, vals.get(k))) for k, _ in SUMMARY_METRICS) + " |")
+            lines.append(f"| {song} | {row.get('style')} | {m} | " + " | ".join(_fmt(abs_if_signed(k, vals.get(k))) for k, _ in SUMMARY_METRICS) + " |")
     lines += ["", "Metric definitions: `mixassist.evaluate.metrics`; AF is Diff-MST's audio-feature metric (their data differ)."]
     return "\n".join(lines) + "\n"
 
