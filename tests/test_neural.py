@@ -28,11 +28,14 @@ from mixassist.neural.features import (
 )
 from mixassist.neural.layout import (
     MASTER_OUTPUTS,
+    REVERB_OUTPUTS,
     TRACK_OUTPUTS,
     apply_buses,
     apply_track,
     assign_sides,
     bus_targets,
+    decode_buses,
+    decode_tracks,
     track_targets,
 )
 from mixassist.neural.model import MixController, ModelConfig
@@ -192,6 +195,58 @@ def test_bus_round_trip():
     assert mm.all() and len(mv) == len(MASTER_OUTPUTS)
 
 
+def test_decode_tracks_is_apply_track_with_gradients():
+    """The differentiable decoding (used by the style stage) gives what the mixer applies, and
+    its continuous settings pass a gradient check and stay finite at the outputs' extremes."""
+    rng = np.random.default_rng(3)
+    out = rng.uniform(0.02, 0.98, (6, len(TRACK_OUTPUTS)))
+    lufs, peak = rng.uniform(-40, -10, 6), rng.uniform(-12, 0, 6)
+    stereo, low = np.array([1, 0, 1, 0, 1, 0], bool), np.array([0, 0, 1, 0, 0, 1], bool)
+    decoded = decode_tracks(torch.from_numpy(out), torch.from_numpy(lufs), torch.from_numpy(peak),
+                            torch.from_numpy(stereo), torch.from_numpy(low))
+    for i in range(6):
+        one = apply_track(MixParams(["x"]), "x", out[i], lufs[i], peak[i], bool(stereo[i]), low_source=bool(low[i]))
+        for name, value in one.items():
+            got = float(decoded[name][i])
+            assert (value is None and math.isnan(got)) or got == pytest.approx(value, abs=1e-9), (i, name)
+
+    def continuous(x: torch.Tensor) -> torch.Tensor:
+        d = decode_tracks(x, torch.from_numpy(lufs), torch.from_numpy(peak), torch.from_numpy(stereo), torch.from_numpy(low))
+        return torch.stack([torch.nan_to_num(v, nan=0.0) for v in d.values()])
+
+    x = torch.from_numpy(out).requires_grad_()
+    assert torch.autograd.gradcheck(continuous, (x,), eps=1e-6, atol=1e-4)
+    for edge in (0.0, 1.0):
+        x = torch.full((6, len(TRACK_OUTPUTS)), edge, dtype=torch.float64, requires_grad=True)
+        y = continuous(x).sum()
+        y.backward()
+        assert torch.isfinite(y) and torch.isfinite(x.grad).all()
+    rv, mv = torch.from_numpy(rng.uniform(0, 1, len(REVERB_OUTPUTS))), torch.from_numpy(rng.uniform(0, 1, len(MASTER_OUTPUTS)))
+    r, m, depth = decode_buses(rv, mv)
+    r2, m2, depth2 = apply_buses(rv.numpy(), mv.numpy())
+    assert {k: float(v) for k, v in r.items()} == pytest.approx(r2) and float(depth) == pytest.approx(depth2)
+    assert {k: float(v) for k, v in m.items()} == pytest.approx(m2)
+
+
+def test_glue_below_the_bus_peak_in_a_differentiable_render():
+    from mixassist.console.console import Console, ConsoleSettings
+
+    rng = np.random.default_rng(5)
+    tracks = [torch.from_numpy((0.3 * rng.standard_normal((c, SR))).astype(np.float32)) for c in (1, 2)]
+    console = Console(SR)
+    flat = ConsoleSettings.from_params(MixParams(["a", "b"], tracks={"a": {"pan": -0.5}}))
+    bus, _ = console.render_tensors(tracks, flat)  # no master processing: the mix bus itself
+    peak_db = 20 * math.log10(float(bus.abs().max()))
+    glued = MixParams(["a", "b"], tracks={"a": {"pan": -0.5}}, master={"comp_ratio": 4.0, "comp_threshold_db": peak_db - 8.0})
+    expected, _ = console.render_tensors(tracks, ConsoleSettings.from_params(glued))
+    depth = torch.tensor(8.0, requires_grad=True)
+    glued.set_bus("master", "comp_threshold_db", 0.0)  # replaced by the depth below the peak
+    got, _ = console.render_tensors(tracks, ConsoleSettings.from_params(glued), glue_below_peak_db=depth)
+    assert torch.allclose(got, expected, atol=1e-5)
+    got.square().sum().backward()
+    assert depth.grad is not None and float(depth.grad) < 0  # a deeper threshold compresses more: less energy
+
+
 def test_pan_sides_alternate_loudest_first():
     pans = assign_sides({"a": 0.5, "b": 0.6, "c": 0.0, "d": 0.3}, {"a": -10, "b": -20, "c": -5, "d": -15})
     assert pans == {"c": 0.0, "a": 0.5, "d": -0.3, "b": 0.6}
@@ -277,6 +332,81 @@ def test_training_learns_resumes_exactly_and_exports(tiny_corpus, tmp_path):
     assert isinstance(load_controller(tmp_path / "a" / "out" / "controller.pt"), MixController)
 
 
+def _style_sessions(tiny_corpus, tmp_path):
+    from mixassist.train.corpus import cache_songs, load_corpus, reference_plan, render_references, training_songs
+    from mixassist.train.loop import Sampler
+    from mixassist.train.style_stage import StyleSessions
+
+    names = training_songs(tiny_corpus, (), ())
+    cache_songs(tiny_corpus, names, tmp_path, workers=1)
+    plan = reference_plan(names, 4, 0)
+    render_references(tiny_corpus, plan, tmp_path, seconds=3.0, workers=1)
+    songs, refs = load_corpus(tmp_path, names, plan)
+    return StyleSessions(Sampler(songs, refs, no_reference_share=0.0), tiny_corpus, excerpt_s=3.5, max_tracks=4), refs, names
+
+
+def test_style_loss_is_zero_for_the_truth_and_descends(tiny_corpus, tmp_path):
+    """The style stage's render of the *true* outputs reproduces the true render (the decoding,
+    the glue placement and the pan sides agree with the truth), and descending the style loss
+    alone lowers it: the gradient reaches the outputs."""
+    from mixassist.train.style_stage import STYLE_TERMS, style_loss
+
+    sessions, refs, names = _style_sessions(tiny_corpus, tmp_path)
+    session = sessions.draw(refs, names, 1, np.random.default_rng(1))[0]
+    item = session.item
+    truth_out = {"track": torch.logit(torch.from_numpy(item["track_target"]).double().clamp(1e-6, 1 - 1e-6))[None],
+                 "reverb": torch.logit(torch.from_numpy(item["reverb_target"]).double().clamp(1e-6, 1 - 1e-6))[None],
+                 "master": torch.logit(torch.from_numpy(item["master_target"]).double().clamp(1e-6, 1 - 1e-6))[None]}
+    loss, terms = style_loss(sessions, [session], truth_out)
+    assert float(loss) < 0.05, terms
+    assert set(terms) == set(STYLE_TERMS)
+    wrong = {k: torch.zeros_like(v, requires_grad=True) for k, v in truth_out.items()}  # every output at 0.5
+    optimiser = torch.optim.Adam(wrong.values(), lr=0.1)
+    first = None
+    for _ in range(15):
+        loss, _ = style_loss(sessions, [session], wrong)
+        first = float(loss.detach()) if first is None else first
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert float(style_loss(sessions, [session], wrong)[0].detach()) < 0.7 * first
+
+
+def test_style_stage_fine_tunes_and_resumes_exactly(tiny_corpus, tmp_path):
+    from mixassist.train.loop import train
+
+    style = dict(steps=6, checkpoint_every=6, log_every=3, style_steps=4, style_batch=2, style_excerpt_s=3.5,
+                 style_checkpoint_every=2, style_validation_sessions=2, style_learning_rate=1e-3, style_weight=0.05)
+    straight = train(_config(tiny_corpus, tmp_path / "a", **style))
+    assert [h["step"] for h in straight["style_history"]] == [0, 2, 4]
+    assert all(math.isfinite(h["validation"]["style"]) for h in straight["style_history"])
+    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if e.get("stage") == "style"] == [2, 4]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_2(stage: str, done: int, total: int) -> None:
+        if stage == "style fine-tuning" and done == 2:
+            raise Stop
+
+    interrupted = _config(tiny_corpus, tmp_path / "b", **style)
+    with pytest.raises(Stop):
+        train(interrupted, progress=stop_at_2)
+    train(interrupted)
+    a = torch.load(tmp_path / "a" / "out" / "controller.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "out" / "controller.pt", weights_only=True)["model"]
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    # starting from those weights with no parameter steps: the style stage alone, recorded
+    again = train(_config(tiny_corpus, tmp_path / "c", **{**style, "steps": 0, "style_steps": 1, "style_checkpoint_every": 1,
+                                                          "init_weights": str(tmp_path / "a" / "out" / "controller.pt")}))
+    assert again["steps"] == 0 and again["init"]["sha256"] == json.loads(
+        (tmp_path / "a" / "out" / "controller.json").read_text())["sha256"]
+    assert again["style_history"][0]["validation"]["style"] == pytest.approx(
+        straight["style_history"][-1]["validation"]["style"], rel=1e-6)
+
+
 def test_damaged_weights_are_refused(tiny_corpus, tmp_path):
     from mixassist.mixers.neural import load_controller
     from mixassist.train.loop import train
@@ -297,6 +427,12 @@ def test_config_errors(tmp_path):
         load_config(bad)
     with pytest.raises(InvalidParameterError, match="no such config"):
         load_config(tmp_path / "missing.toml")
+    with pytest.raises(InvalidParameterError, match="init_weights"):
+        load_config(None, steps=0)
+    with pytest.raises(InvalidParameterError, match="no such file"):
+        load_config(None, init_weights=str(tmp_path / "none.pt"))
+    with pytest.raises(InvalidParameterError, match="style_excerpt_s"):
+        load_config(None, style_excerpt_s=2.0)
     cfg = load_config(None, curriculum=[[0, 2, 4], [100, 3, 8]])
     assert cfg.tracks_at(0) == (2, 4) and cfg.tracks_at(150) == (3, 8)
 

@@ -392,17 +392,28 @@ class Console:
         settings: ConsoleSettings,
         *,
         want_stems: bool = False,
+        glue_below_peak_db: torch.Tensor | float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Render short excerpts in one block, differentiably (used while optimising).
 
         ``tracks`` are ``(channels, samples)`` tensors; the result is time-aligned with them
         (latency compensated by rendering ``latency`` extra samples of silence).
+        ``glue_below_peak_db``, when given, replaces the master's glue threshold by the mix
+        bus's sample peak (measured on this render, no gradient) minus this many dB, clipped to
+        the threshold's range — how the mixers place it (the depth keeps its gradient).
         """
         plan = self.plan(settings)
         lat = plan["latency"]
         if lat:
             tracks = [torch.nn.functional.pad(x, (0, lat)) for x in tracks]
-        mix, stems, _ = self.process(tracks, settings, plan, want_stems=want_stems)
+        if glue_below_peak_db is None:
+            mix, stems, _ = self.process(tracks, settings, plan, want_stems=want_stems)
+        else:
+            bus, stems, _ = self._mix_bus(tracks, settings, plan, {}, want_stems=want_stems)
+            peak = bus.detach().abs().max().clamp_min(1e-9)
+            master = dict(settings.master)
+            master["comp_threshold_db"] = torch.clamp(20.0 * torch.log10(peak) - glue_below_peak_db, -60.0, 0.0)
+            mix, _ = self._master(bus, master, plan, None)
         n = tracks[0].shape[-1] - lat
         mix = mix[:, lat:]
         if stems is not None:

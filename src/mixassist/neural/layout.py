@@ -22,9 +22,11 @@ Ambiguities the loss must not punish (:func:`target_vectors` returns a mask per 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import torch
 
 from mixassist.console.params import MixParams
 from mixassist.console.schema import MASTER_PARAMS, REVERB_PARAMS, TRACK_PARAMS
@@ -38,6 +40,8 @@ __all__ = [
     "bus_targets",
     "apply_track",
     "apply_buses",
+    "decode_tracks",
+    "decode_buses",
     "assign_sides",
 ]
 
@@ -70,8 +74,8 @@ def _lin(value: float, lo: float, hi: float) -> float:
     return float(np.clip((value - lo) / (hi - lo), 0.0, 1.0))
 
 
-def _unlin(u: float, lo: float, hi: float) -> float:
-    return lo + float(u) * (hi - lo)
+def _unlin(u, lo: float, hi: float):  # numbers or tensors
+    return lo + u * (hi - lo)
 
 
 def _norm(param, value: float) -> float:
@@ -141,46 +145,89 @@ def bus_targets(reverb: Mapping[str, float | None], master: Mapping[str, float |
     return rv, np.ones_like(rv), mv, mm
 
 
+def decode_tracks(out: torch.Tensor, input_lufs: torch.Tensor, peak_db: torch.Tensor, stereo: torch.Tensor,
+                  low_source: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Physical settings of many tracks from their outputs, as differentiable tensors.
+
+    ``out`` is ``(..., tracks, len(TRACK_OUTPUTS))`` in [0, 1]; the other arguments are
+    ``(..., tracks)`` (``stereo`` and ``low_source`` boolean).  Returns one tensor per console
+    setting with the tracks' shape, in the console's convention (NaN = bypassed high-pass or
+    send; a compressor that is off has ratio 1 and its settings at their defaults; a mono
+    track's width at its default).  ``pan`` is the magnitude: sides are chosen elsewhere
+    (:func:`assign_sides`).  Switches (``*_on`` ≥ 0.5) are hard decisions with no gradient;
+    every continuous value keeps its gradient.  :func:`apply_track` is this for one track.
+    """
+    o = {n: out[..., i] for i, n in enumerate(TRACK_OUTPUTS)}
+    nan = torch.full_like(o["level"], float("nan"))
+
+    def default(name: str) -> torch.Tensor:
+        return torch.full_like(o["level"], float(_P[name].default))
+
+    v: dict[str, torch.Tensor] = {}
+    v["gain_db"] = torch.clamp(_unlin(o["level"], *LEVEL_RANGE) - input_lufs, -60.0, 24.0)
+    v["hpf_hz"] = torch.where((o["hpf_on"] >= 0.5) & ~low_source, _P["hpf_hz"].from_normalised(o["hpf_hz"]), nan)
+    for name in _EQ:
+        v[name] = _P[name].from_normalised(o[name])
+    on = o["comp_on"] >= 0.5
+    ratio = torch.clamp(_P["comp_ratio"].from_normalised(o["comp_ratio"]), min=_COMP_ON + 0.05)
+    v["comp_ratio"] = torch.where(on, ratio, torch.ones_like(ratio))
+    threshold = torch.clamp(peak_db - _unlin(o["comp_depth"], *COMP_DEPTH_RANGE), -60.0, 0.0)
+    v["comp_threshold_db"] = torch.where(on, threshold, default("comp_threshold_db"))
+    for name in ("comp_attack_ms", "comp_release_ms", "comp_knee_db"):
+        v[name] = torch.where(on, _P[name].from_normalised(o[name]), default(name))
+    v["comp_makeup_db"] = _P["comp_makeup_db"].from_normalised(o["comp_makeup_db"])
+    v["pan"] = torch.clamp(o["pan_abs"], 0.0, 1.0)
+    v["width"] = torch.where(stereo, _P["width"].from_normalised(o["width"]), default("width"))
+    v["reverb_send_db"] = torch.where(o["send_on"] >= 0.5, _P["reverb_send_db"].from_normalised(o["reverb_send_db"]), nan)
+    return v
+
+
+def decode_buses(reverb_out: torch.Tensor, master_out: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+    """Physical reverb and master settings and the glue depth (dB below the bus peak) from the
+    bus outputs (``(..., len(REVERB_OUTPUTS))``, ``(..., len(MASTER_OUTPUTS))``), differentiable;
+    a glue ratio at or below the "off" threshold reads 1.  :func:`apply_buses` is this on numbers."""
+    reverb = {n: _R[n].from_normalised(reverb_out[..., i]) for i, n in enumerate(REVERB_OUTPUTS)}
+    master: dict[str, torch.Tensor] = {}
+    depth = torch.zeros_like(master_out[..., 0])
+    for i, name in enumerate(MASTER_OUTPUTS):
+        if name == "glue_depth":
+            depth = _unlin(master_out[..., i], *GLUE_DEPTH_RANGE)
+        else:
+            master[name] = _M[name].from_normalised(master_out[..., i])
+    ratio = master["comp_ratio"]
+    master["comp_ratio"] = torch.where(ratio <= _COMP_ON, torch.ones_like(ratio), ratio)
+    return reverb, master, depth
+
+
 def apply_track(params: MixParams, track: str, out: Sequence[float], input_lufs: float, peak_db: float,
                 stereo: bool, *, low_source: bool) -> dict[str, float | None]:
-    """Physical settings of one track from its output vector (also written into ``params``).
+    """Physical settings of one track from its output vector (:func:`decode_tracks` on numbers):
+    ``None`` for a bypassed high-pass or send; a compressor that is off gives only ``comp_ratio``
+    1; a mono track gives no width.
 
     Pan is returned as a magnitude (``pan_abs``): :func:`assign_sides` picks the sides.
     """
-    o = {n: float(out[i]) for i, n in enumerate(TRACK_OUTPUTS)}
+    row = torch.as_tensor(np.asarray(out, dtype=np.float64))[None]
+    decoded = decode_tracks(row, torch.tensor([float(input_lufs)], dtype=torch.float64),
+                            torch.tensor([float(peak_db)], dtype=torch.float64), torch.tensor([bool(stereo)]),
+                            torch.tensor([bool(low_source)]))
     values: dict[str, float | None] = {}
-    values["gain_db"] = float(np.clip(_unlin(o["level"], *LEVEL_RANGE) - input_lufs, -60.0, 24.0))
-    values["hpf_hz"] = None if (o["hpf_on"] < 0.5 or low_source) else float(_P["hpf_hz"].from_normalised(o["hpf_hz"]))
-    for name in _EQ:
-        values[name] = float(_P[name].from_normalised(o[name]))
-    if o["comp_on"] >= 0.5:
-        values["comp_ratio"] = float(max(_COMP_ON + 0.05, _P["comp_ratio"].from_normalised(o["comp_ratio"])))
-        values["comp_threshold_db"] = float(np.clip(peak_db - _unlin(o["comp_depth"], *COMP_DEPTH_RANGE), -60.0, 0.0))
-        for name in ("comp_attack_ms", "comp_release_ms", "comp_knee_db"):
-            values[name] = float(_P[name].from_normalised(o[name]))
-    else:
-        values["comp_ratio"] = 1.0
-    values["comp_makeup_db"] = float(_P["comp_makeup_db"].from_normalised(o["comp_makeup_db"]))
-    values["pan"] = float(np.clip(o["pan_abs"], 0.0, 1.0))
-    if stereo:
-        values["width"] = float(_P["width"].from_normalised(o["width"]))
-    values["reverb_send_db"] = None if o["send_on"] < 0.5 else float(_P["reverb_send_db"].from_normalised(o["reverb_send_db"]))
+    for name, tensor in decoded.items():
+        value = float(tensor[0])
+        values[name] = None if math.isnan(value) else value
+    if values["comp_ratio"] == 1.0:
+        for name in ("comp_threshold_db", "comp_attack_ms", "comp_release_ms", "comp_knee_db"):
+            del values[name]
+    if not stereo:
+        del values["width"]
     return values
 
 
 def apply_buses(reverb_out: Sequence[float], master_out: Sequence[float]) -> tuple[dict[str, float], dict[str, float], float]:
     """Physical reverb and master settings, and the glue depth (dB below the bus peak)."""
-    reverb = {n: float(_R[n].from_normalised(float(reverb_out[i]))) for i, n in enumerate(REVERB_OUTPUTS)}
-    master: dict[str, float] = {}
-    depth = 0.0
-    for i, name in enumerate(MASTER_OUTPUTS):
-        if name == "glue_depth":
-            depth = _unlin(float(master_out[i]), *GLUE_DEPTH_RANGE)
-        else:
-            master[name] = float(_M[name].from_normalised(float(master_out[i])))
-    if master["comp_ratio"] <= _COMP_ON:
-        master["comp_ratio"] = 1.0
-    return reverb, master, depth
+    reverb, master, depth = decode_buses(torch.as_tensor(np.asarray(reverb_out, dtype=np.float64)),
+                                         torch.as_tensor(np.asarray(master_out, dtype=np.float64)))
+    return ({n: float(v) for n, v in reverb.items()}, {n: float(v) for n, v in master.items()}, float(depth))
 
 
 def assign_sides(magnitudes: Mapping[str, float], loudness: Mapping[str, float], *, centre: float = 0.05) -> dict[str, float]:

@@ -26,7 +26,16 @@ class TrainConfig:
 
     Training: ``steps`` Adam steps of ``batch`` sessions; the number of tracks per session
     follows ``curriculum`` (``[[from_step, min_tracks, max_tracks], ...]``; sessions larger than
-    a song are filled with tracks of another song mixed in the same style).
+    a song are filled with tracks of another song mixed in the same style).  ``init_weights``
+    (a controller file) starts the run from those weights instead of random ones; with
+    ``steps = 0`` the parameter stage is skipped.
+
+    Style stage (:mod:`mixassist.train.style_stage`, after the parameter stage): ``style_steps``
+    AdamW steps at ``style_learning_rate`` of ``style_batch`` sessions (one song, at most
+    ``style_max_tracks`` tracks, a ``style_excerpt_s`` excerpt rendered through the console),
+    loss = parameter loss + ``style_weight`` × style distance in dB; a checkpoint, a log line
+    and a validation on ``style_validation_sessions`` fixed sessions every
+    ``style_checkpoint_every`` steps.
     """
 
     songs_dir: str = "data/train"
@@ -51,6 +60,15 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 100
     workers: int = 2
+    init_weights: str = ""
+    style_steps: int = 0
+    style_batch: int = 8
+    style_learning_rate: float = 1e-4
+    style_weight: float = 0.01
+    style_excerpt_s: float = 4.0
+    style_max_tracks: int = 12
+    style_checkpoint_every: int = 25
+    style_validation_sessions: int = 16
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,8 +115,21 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
         except (TypeError, ValueError) as err:
             raise InvalidParameterError(f"{path or 'config'}: curriculum is [[from_step, min_tracks, max_tracks], ...]") from err
     config = TrainConfig(model=ModelConfig(**model), **data)
-    if config.steps < 1 or config.batch < 1 or config.references < 2 or config.songs < 3:
-        raise InvalidParameterError("steps and batch must be ≥ 1, references ≥ 2, songs ≥ 3")
+    if config.steps < 0 or config.batch < 1 or config.references < 2 or config.songs < 3:
+        raise InvalidParameterError("steps must be ≥ 0, batch ≥ 1, references ≥ 2, songs ≥ 3")
+    if config.steps == 0 and not config.init_weights:
+        raise InvalidParameterError("steps = 0 skips the parameter stage: it needs init_weights to start from")
+    if config.init_weights and not Path(config.init_weights).is_file():
+        raise InvalidParameterError(f"init_weights: {config.init_weights}: no such file")
+    if (config.style_steps < 0 or config.style_batch < 1 or config.style_max_tracks < 1
+            or config.style_checkpoint_every < 1 or config.style_validation_sessions < 1):
+        raise InvalidParameterError("style_steps must be ≥ 0; style_batch, style_max_tracks, "
+                                    "style_checkpoint_every and style_validation_sessions ≥ 1")
+    if not config.style_excerpt_s >= 3.5:
+        raise InvalidParameterError(f"style_excerpt_s={config.style_excerpt_s}: must be ≥ 3.5 s "
+                                    "(the short-term loudness spread needs 3 s windows)")
+    if not (config.style_weight >= 0 and config.style_learning_rate > 0):
+        raise InvalidParameterError("style_weight must be ≥ 0 and style_learning_rate > 0")
     if config.log_every < 1 or config.checkpoint_every % config.log_every:
         raise InvalidParameterError("log_every must be ≥ 1 and divide checkpoint_every")
     if any(lo < 1 or hi < lo for _, lo, hi in config.curriculum):

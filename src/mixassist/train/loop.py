@@ -18,7 +18,6 @@ import io
 import json
 import math
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mixassist.data.styles import StyleDraw, style_params
 from mixassist.errors import InvalidParameterError
 from mixassist.fileio import write_bytes_atomic, write_json_atomic
 from mixassist.neural.features import TRACK_DIM, sum_stats, summary_vector
@@ -44,8 +42,9 @@ from mixassist.train.corpus import (
     render_references,
     training_songs,
 )
+from mixassist.train.style_stage import StyleSessions, run_style_stage, true_params
 
-__all__ = ["train", "Batch", "Sampler", "loss_terms"]
+__all__ = ["train", "Batch", "Sampler", "loss_terms", "save_checkpoint", "restore_checkpoint"]
 
 Progress = Callable[[str, int, int], None]
 _SWITCH_IDX = [TRACK_OUTPUTS.index(s) for s in SWITCHES]
@@ -79,9 +78,7 @@ class Sampler:
     def targets(self, ref: ReferenceEntry, song: SongEntry) -> tuple:
         key = (ref.index, song.name)
         if key not in self._targets:
-            draw = StyleDraw(**ref.draw)
-            seed = int(np.random.SeedSequence([ref.seed, zlib.crc32(song.name.encode())]).generate_state(1)[0])
-            params = style_params(draw, song.levels, song.roles, seed=seed, fixed=song.fixed)
+            params = true_params(ref.draw, ref.seed, song)
             rows = []
             for i, name in enumerate(song.names):
                 lufs, peak_db, channels = song.levels[name]
@@ -146,9 +143,11 @@ def collate(items: list[dict[str, Any]]) -> Batch:
                  torch.from_numpy(tw), stack("reverb_target"), stack("master_target"), stack("master_weight"))
 
 
-def loss_terms(model: MixController, batch: Batch) -> dict[str, torch.Tensor]:
-    """``{"track", "switch", "reverb", "master", "total"}`` losses of one batch."""
-    out = model(batch.tracks, batch.mask, batch.reference, batch.has_reference, batch.summed)
+def loss_terms(model: MixController, batch: Batch, *, out: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """``{"track", "switch", "reverb", "master", "total"}`` losses of one batch (``out``: the
+    model's outputs on it, when already computed)."""
+    if out is None:
+        out = model(batch.tracks, batch.mask, batch.reference, batch.has_reference, batch.summed)
     pred = torch.sigmoid(out["track"])
     w = batch.track_weight * _TRACK_WEIGHTS
     reg = F.smooth_l1_loss(pred[..., _REG_IDX], batch.track_target[..., _REG_IDX], reduction="none", beta=0.05)
@@ -164,11 +163,21 @@ def loss_terms(model: MixController, batch: Batch) -> dict[str, torch.Tensor]:
     return {"track": track, "switch": switch, "reverb": reverb, "master": master, "total": total}
 
 
-def _config_key(config: TrainConfig) -> str:
-    """What a checkpoint must share with the config to resume (everything but output, steps, workers)."""
+_STYLE_KEYS = ("style_steps", "style_batch", "style_learning_rate", "style_weight", "style_excerpt_s",
+               "style_max_tracks", "style_checkpoint_every", "style_validation_sessions")
+
+
+def _config_key(config: TrainConfig, *, stage: str = "parameter") -> str:
+    """What a checkpoint must share with the config to resume: for the parameter stage,
+    everything but output, steps, workers and the style stage's settings; for the style stage,
+    everything but output, its step count, workers and logging."""
     d = config.to_dict()
-    for k in ("output", "steps", "workers", "checkpoint_every", "log_every", "work_dir", "synthesise"):
+    drop = ["output", "workers", "checkpoint_every", "log_every", "work_dir", "synthesise"]
+    drop += ["steps", *_STYLE_KEYS] if stage == "parameter" else ["style_steps", "style_checkpoint_every"]
+    for k in drop:
         d.pop(k)
+    if config.init_weights:
+        d["init_sha256"] = hashlib.sha256(Path(config.init_weights).read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -176,6 +185,26 @@ def _save_torch(path: Path, obj: Any) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     write_bytes_atomic(path, buffer.getvalue())
+
+
+def save_checkpoint(path: Path, key: str, model: MixController, optimiser: torch.optim.Optimizer, step: int,
+                    history: list[dict[str, Any]]) -> None:
+    """Everything a resumed run needs to equal an uninterrupted one (written atomically)."""
+    _save_torch(path, {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+                       "history": history, "config_key": key, "torch_rng": torch.get_rng_state()})
+
+
+def restore_checkpoint(path: Path, key: str, model: MixController, optimiser: torch.optim.Optimizer,
+                       what: str) -> tuple[int, list[dict[str, Any]]]:
+    """Load a :func:`save_checkpoint` file into ``model`` and ``optimiser`` (and torch's RNG);
+    returns its step and history.  A checkpoint of another configuration is refused."""
+    state = torch.load(path, weights_only=False)
+    if state.get("config_key") != key:
+        raise InvalidParameterError(f"{path.parent}: holds {what} made with another configuration; use a new work_dir")
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), list(state["history"])
 
 
 def _lr(config: TrainConfig, step: int) -> float:
@@ -232,17 +261,15 @@ def train(config: TrainConfig, *, progress: Progress | None = None, log: Callabl
     sampler = Sampler(songs, refs, no_reference_share=config.no_reference_share)
 
     model = MixController(config.model)
+    init: dict[str, Any] | None = None
+    if config.init_weights:
+        init = _load_init(model, Path(config.init_weights))
+        say(f"starting from {config.init_weights}")
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     step, history = 0, []
     checkpoint = work / "checkpoint.pt"
-    if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        if state.get("config_key") != key:
-            raise InvalidParameterError(f"{work}: holds a run made with another configuration; use a new work_dir")
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        step, history = int(state["step"]), list(state["history"])
-        torch.set_rng_state(state["torch_rng"])
+    if checkpoint.exists() and config.steps > 0:
+        step, history = restore_checkpoint(checkpoint, key, model, optimiser, "a run")
         say(f"resumed at step {step}")
     log_path = work / "log.jsonl"
     model.train()
@@ -270,24 +297,48 @@ def train(config: TrainConfig, *, progress: Progress | None = None, log: Callabl
             if step % config.checkpoint_every == 0 or step == config.steps:  # (a multiple of log_every)
                 entry["validation"] = evaluate_loss(model, sampler, val_refs, val_names, config)
                 history.append(entry)
-                _save_torch(checkpoint, {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                                         "step": step, "history": history, "config_key": key,
-                                         "torch_rng": torch.get_rng_state()})
+                save_checkpoint(checkpoint, key, model, optimiser, step, history)
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(entry) + "\n")
             say(f"step {step}: loss {entry['total']:.4f}" + (f", validation {entry['validation']['total']:.4f}"
                                                              if "validation" in entry else ""))
         report("training", step, config.steps)
+    style_history: list[dict[str, Any]] = []
+    if config.style_steps > 0:
+        sessions = StyleSessions(sampler, songs_dir, excerpt_s=config.style_excerpt_s, max_tracks=config.style_max_tracks)
+        style_history = run_style_stage(model, config, sessions, train_refs, train_names, val_refs, val_names,
+                                        key=_config_key(config, stage="style"), report=report, say=say)
     summary = {
-        "steps": step, "config": config.to_dict(), "parameters": model.parameter_count(),
+        "steps": step, "style_steps": config.style_steps, "config": config.to_dict(),
+        "parameters": model.parameter_count(),
         "songs": {"training": len(train_names), "validation": len(val_names)},
         "references": {"training": len(train_refs), "validation": len(val_refs)},
-        "validation": history[-1]["validation"] if history else None,
+        "validation": evaluate_loss(model, sampler, val_refs, val_names, config) if config.steps == 0 or style_history
+        else (history[-1]["validation"] if history else None),
         "history": [{"step": h["step"], "total": h["total"], "validation": h["validation"]["total"]} for h in history],
+        "style_history": style_history,
         "seconds_this_session": round(time.time() - began, 1),
     }
+    if init is not None:
+        summary["init"] = init
     export(model, config, summary)
     return summary
+
+
+def _load_init(model: MixController, path: Path) -> dict[str, Any]:
+    """Load weights to start from (checked against their SHA-256 sidecar); returns what the
+    summary records about them: their checksum and their own training history."""
+    from mixassist.mixers.neural import load_controller
+
+    loaded = load_controller(path)
+    if loaded.config.to_dict() != model.config.to_dict():
+        raise InvalidParameterError(f"{path}: a controller of another shape ({loaded.config.to_dict()}); "
+                                    f"the config's [model] says {model.config.to_dict()}")
+    model.load_state_dict(loaded.state_dict())
+    sidecar = path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            **{k: meta[k] for k in ("steps", "history", "validation") if k in meta}}
 
 
 def export(model: MixController, config: TrainConfig, summary: dict[str, Any]) -> Path:
