@@ -142,6 +142,29 @@ def test_feature_word_moves_its_feature_by_at_least_the_documented_amount(sessio
     assert np.sign(moved) == np.sign(d.at_least) and abs(moved) >= abs(d.at_least), (word, moved)
 
 
+@pytest.mark.parametrize("word", ["bright", "dark", "warm", "wide", "smooth"])
+def test_auto_applies_feature_words_too(session, word):
+    """``method="auto"`` (the controller's start, fewer steps, a share of the reference's pull):
+    the word's own feature is a full term of the solver loss, so a few bands' worth of "bright"
+    is not lost among the ~27 bands of the tone term (before: bright -0.17 dB, dark +0.02)."""
+    from mixassist.mixers.match import AUTO_SHARE, AUTO_STEPS
+
+    d = DESCRIPTORS[word]
+    style = MatchMixer(StyleTarget().describe(word), steps=AUTO_STEPS, start_method="neural",
+                       share=AUTO_SHARE).propose(session).context["style"]
+    moved = feature_value(d.feature, style["result"]) - feature_value(d.feature, style["start"])
+    assert np.sign(moved) == np.sign(d.at_least) and abs(moved) >= abs(d.at_least), (word, moved)
+
+
+def test_word_values_in_the_solver_equal_the_descriptors_measure(session):
+    from mixassist.mixers.match import _WORD_FEATURES, _word_value
+    from mixassist.style.features import style_features
+
+    features = style_features(Console(SR).render(session, MixParams(session.names)).mix, SR)
+    for feature in _WORD_FEATURES:
+        assert float(_word_value(feature, features)) == pytest.approx(feature_value(feature, features), abs=1e-9), feature
+
+
 @pytest.mark.parametrize("word", ["wet", "dry"])
 def test_reverb_words_move_the_wet_to_dry_ratio(session, word):
     start = MatchMixer(StyleTarget().describe("brighter"), steps=0).propose(session).params

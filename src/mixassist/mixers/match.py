@@ -15,7 +15,8 @@
    (:meth:`Console.render_tensors`) and :func:`style_features_torch`; loss = the style distance's
    terms made smooth (:func:`solver_loss`) + a prior ``PRIOR_WEIGHT * Σ (Δ / tolerance)²`` that
    keeps every setting plausible and near the reasoned start. Tone words and ``smooth`` start
-   from a master move (:data:`WORD_SEEDS`). Locked settings are not variables; user ranges clip.
+   from a master move (:data:`WORD_SEEDS`), and each feature word's own feature is one more
+   loss term (:data:`WORD_WEIGHT`). Locked settings are not variables; user ranges clip.
    Deterministic: no randomness beyond ``seed`` (excerpt choice is deterministic too).
 5. **Words that move settings** (``dry``/``wet``, ``TRACK forward/back``) are applied exactly.
 6. **Delivery**: output gain and true-peak ceiling for the target loudness
@@ -44,6 +45,7 @@ from mixassist.mixers.constraints import BUSES, Constraints
 from mixassist.mixers.decisions import Proposal
 from mixassist.mixers.deliver import deliver_loudness
 from mixassist.mixers.rules import RulesMixer
+from mixassist.style.descriptors import BAND_REGIONS_HZ
 from mixassist.style.features import (
     _DEFINED,
     _TERMS,
@@ -54,7 +56,7 @@ from mixassist.style.features import (
 )
 from mixassist.style.target import ResolvedTarget, StyleTarget
 
-__all__ = ["MatchMixer", "PRIOR_WEIGHT", "STEPS", "AUTO_STEPS", "AUTO_SHARE", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
+__all__ = ["MatchMixer", "PRIOR_WEIGHT", "WORD_WEIGHT", "STEPS", "AUTO_STEPS", "AUTO_SHARE", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -411,6 +413,7 @@ class MatchMixer:
             for k, f in enumerate(free):  # words with a starting move (bright: a master shelf …)
                 if (f.section, f.name) in seeds:
                     z[k] = seeds[(f.section, f.name)] / f.step
+        words = sorted({m.descriptor.feature for m in resolved.word_moves} & set(_WORD_FEATURES))
         optimiser = torch.optim.Adam([z], lr=_LR)
         best, best_z, stale, history = math.inf, z.detach().clone(), 0, []
         began = time.perf_counter()
@@ -421,7 +424,7 @@ class MatchMixer:
             optimiser.zero_grad()
             mix, _ = console.render_tensors(tracks, self._settings(base, names, free, z))
             feats = style_features_torch(mix, sr)
-            style = solver_loss(feats, aim)
+            style = solver_loss(feats, aim, words)
             prior = self.prior_weight * torch.sum(torch.square(z * steps / tol))
             loss = style + prior
             value = float(loss.detach())
@@ -531,7 +534,29 @@ class MatchMixer:
 
 HUBER_DB = 0.3
 """Scale of the solver's pseudo-Huber penalty per feature difference, dB or LU."""
-def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures) -> torch.Tensor:
+WORD_WEIGHT = 1.0
+"""Weight of each descriptor word's own feature in :func:`solver_loss`, as one more term."""
+#: Feature words the solver weighs as terms of their own → the style feature each is read from.
+_WORD_FEATURES = {"high": "spectral_mid_db", "low_mid": "spectral_mid_db", "low": "spectral_mid_db",
+                  "width": "width_overall_db", "crest": "crest_db"}
+
+
+def _word_value(feature: str, feats: dict[str, torch.Tensor] | StyleFeatures) -> torch.Tensor:
+    """:func:`mixassist.style.descriptors.feature_value` as a tensor (differentiable on solver features)."""
+    def get(name: str) -> torch.Tensor:
+        value = feats[name] if isinstance(feats, dict) else getattr(feats, name)
+        return value.to(torch.float64) if isinstance(value, torch.Tensor) else torch.tensor(np.array(value, dtype=np.float64))
+
+    if feature in BAND_REGIONS_HZ:
+        lo, hi = BAND_REGIONS_HZ[feature]
+        centres = get("band_centres_hz")
+        mid = get("spectral_mid_db")
+        inside = (centres >= lo) & (centres < hi)
+        return mid[..., inside].mean(-1) - mid[..., ~inside].mean(-1)
+    return get(_WORD_FEATURES[feature])
+
+
+def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures, words: tuple[str, ...] | list[str] = ()) -> torch.Tensor:
     """The smooth stand-in for :func:`style_distance` the solver descends.
 
     The same terms (band means for banded features), each difference through a pseudo-Huber
@@ -539,6 +564,12 @@ def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures) -> torch.Ten
     distance) far away. The plain distance is an absolute value: at a target met exactly it has
     a kink, so a step that improves one term by a little costs every met term its full slope
     and the descent stalls at the start; the quadratic floor removes that.
+
+    ``words``: the descriptor features asked for (``"high"``, ``"width"`` …, keys of
+    ``_WORD_FEATURES``); each adds its own feature's difference as one more term, weighted
+    :data:`WORD_WEIGHT`. The aim already holds the word's change, but inside the tone term
+    "bright" is 5 bands of ~27 and weighs a fifth of a term: from a start already near the
+    reference (``auto``) the solver then kept the start (bright moved −0.17 dB of +1.5).
     """
     total = torch.zeros((), dtype=torch.float64)
     for name in _TERMS.values():
@@ -548,6 +579,12 @@ def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures) -> torch.Ten
         diff = feats[name] - torch.as_tensor(np.asarray(target), dtype=torch.float64)
         huber = HUBER_DB**2 * (torch.sqrt(1.0 + torch.square(diff / HUBER_DB)) - 1.0)
         total = total + (huber.mean() if huber.ndim else huber)
+    for feature in words:
+        source = _WORD_FEATURES[feature]
+        if getattr(aim, source) is None or not bool(feats[_DEFINED[source]]):
+            continue
+        diff = _word_value(feature, feats) - _word_value(feature, aim)
+        total = total + WORD_WEIGHT * HUBER_DB**2 * (torch.sqrt(1.0 + torch.square(diff / HUBER_DB)) - 1.0)
     return total
 
 
