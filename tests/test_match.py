@@ -157,12 +157,21 @@ def test_auto_applies_feature_words_too(session, word):
 
 
 def test_word_values_in_the_solver_equal_the_descriptors_measure(session):
-    from mixassist.mixers.match import _WORD_FEATURES, _word_value
-    from mixassist.style.features import style_features
+    """The solver reads a word's feature from differentiable features as the tests read it from
+    the plain ones (one function, tensors in, tensors out)."""
+    import torch
 
-    features = style_features(Console(SR).render(session, MixParams(session.names)).mix, SR)
+    from mixassist.mixers.match import _WORD_FEATURES
+    from mixassist.style.features import style_features, style_features_torch
+
+    mix = Console(SR).render(session, MixParams(session.names)).mix
+    plain = style_features(mix, SR)
+    x = torch.from_numpy(mix.astype(np.float64)).requires_grad_()
+    tensors = style_features_torch(x, SR)
     for feature in _WORD_FEATURES:
-        assert float(_word_value(feature, features)) == pytest.approx(feature_value(feature, features), abs=1e-9), feature
+        value = feature_value(feature, tensors)
+        assert float(value.detach()) == pytest.approx(feature_value(feature, plain), abs=0.05), feature
+        assert torch.autograd.grad(value, x, retain_graph=True)[0].abs().sum() > 0, feature
 
 
 @pytest.mark.parametrize("word", ["wet", "dry"])

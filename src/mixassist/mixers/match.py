@@ -45,7 +45,7 @@ from mixassist.mixers.constraints import BUSES, Constraints
 from mixassist.mixers.decisions import Proposal
 from mixassist.mixers.deliver import deliver_loudness
 from mixassist.mixers.rules import RulesMixer
-from mixassist.style.descriptors import BAND_REGIONS_HZ
+from mixassist.style.descriptors import FEATURE_SOURCES, feature_value
 from mixassist.style.features import (
     _DEFINED,
     _TERMS,
@@ -536,24 +536,12 @@ HUBER_DB = 0.3
 """Scale of the solver's pseudo-Huber penalty per feature difference, dB or LU."""
 WORD_WEIGHT = 1.0
 """Weight of each descriptor word's own feature in :func:`solver_loss`, as one more term."""
-#: Feature words the solver weighs as terms of their own → the style feature each is read from.
-_WORD_FEATURES = {"high": "spectral_mid_db", "low_mid": "spectral_mid_db", "low": "spectral_mid_db",
-                  "width": "width_overall_db", "crest": "crest_db"}
+#: Feature words the solver weighs as terms of their own (loudness is delivered, not solved).
+_WORD_FEATURES = tuple(f for f in FEATURE_SOURCES if f != "loudness")
 
 
-def _word_value(feature: str, feats: dict[str, torch.Tensor] | StyleFeatures) -> torch.Tensor:
-    """:func:`mixassist.style.descriptors.feature_value` as a tensor (differentiable on solver features)."""
-    def get(name: str) -> torch.Tensor:
-        value = feats[name] if isinstance(feats, dict) else getattr(feats, name)
-        return value.to(torch.float64) if isinstance(value, torch.Tensor) else torch.tensor(np.array(value, dtype=np.float64))
-
-    if feature in BAND_REGIONS_HZ:
-        lo, hi = BAND_REGIONS_HZ[feature]
-        centres = get("band_centres_hz")
-        mid = get("spectral_mid_db")
-        inside = (centres >= lo) & (centres < hi)
-        return mid[..., inside].mean(-1) - mid[..., ~inside].mean(-1)
-    return get(_WORD_FEATURES[feature])
+def _pseudo_huber(diff: torch.Tensor) -> torch.Tensor:
+    return HUBER_DB**2 * (torch.sqrt(1.0 + torch.square(diff / HUBER_DB)) - 1.0)
 
 
 def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures, words: tuple[str, ...] | list[str] = ()) -> torch.Tensor:
@@ -565,7 +553,7 @@ def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures, words: tuple
     a kink, so a step that improves one term by a little costs every met term its full slope
     and the descent stalls at the start; the quadratic floor removes that.
 
-    ``words``: the descriptor features asked for (``"high"``, ``"width"`` …, keys of
+    ``words``: the descriptor features asked for (``"high"``, ``"width"`` …, of
     ``_WORD_FEATURES``); each adds its own feature's difference as one more term, weighted
     :data:`WORD_WEIGHT`. The aim already holds the word's change, but inside the tone term
     "bright" is 5 bands of ~27 and weighs a fifth of a term: from a start already near the
@@ -576,15 +564,13 @@ def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures, words: tuple
         target = getattr(aim, name)
         if target is None or not bool(feats[_DEFINED[name]]):
             continue
-        diff = feats[name] - torch.as_tensor(np.asarray(target), dtype=torch.float64)
-        huber = HUBER_DB**2 * (torch.sqrt(1.0 + torch.square(diff / HUBER_DB)) - 1.0)
+        huber = _pseudo_huber(feats[name] - torch.as_tensor(np.asarray(target), dtype=torch.float64))
         total = total + (huber.mean() if huber.ndim else huber)
     for feature in words:
-        source = _WORD_FEATURES[feature]
-        if getattr(aim, source) is None or not bool(feats[_DEFINED[source]]):
+        wanted = feature_value(feature, aim)
+        if wanted is None or not bool(feats[_DEFINED[FEATURE_SOURCES[feature]]]):
             continue
-        diff = _word_value(feature, feats) - _word_value(feature, aim)
-        total = total + WORD_WEIGHT * HUBER_DB**2 * (torch.sqrt(1.0 + torch.square(diff / HUBER_DB)) - 1.0)
+        total = total + WORD_WEIGHT * _pseudo_huber(feature_value(feature, feats) - wanted)
     return total
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["Descriptor", "Move", "DESCRIPTORS", "BAND_REGIONS_HZ", "feature_value", "parse_description",
+__all__ = ["Descriptor", "Move", "DESCRIPTORS", "BAND_REGIONS_HZ", "FEATURE_SOURCES", "feature_value", "parse_description",
            "descriptor_table_markdown"]
 
 #: The band region each tone word moves: feature → (low Hz, high Hz), inclusive below, exclusive above.
@@ -129,19 +129,37 @@ class Move:
         return f"'{self.text}': {who}{d.measured_by} {self.amount:+.1f} {unit}"
 
 
-def feature_value(feature: str, features: Any) -> float | None:
-    """The measured value a feature word moves, from a ``StyleFeatures`` (or its dict):
-    band words read their region's mean mid level minus the other bands' mean; ``width`` the
-    overall width, ``crest`` the crest factor, ``loudness`` the loudness. None for setting words."""
+#: The style feature each feature word is read from (setting words have none).
+FEATURE_SOURCES: dict[str, str] = {
+    **{region: "spectral_mid_db" for region in BAND_REGIONS_HZ},
+    "width": "width_overall_db", "crest": "crest_db", "loudness": "loudness_lufs",
+}
+
+
+def feature_value(feature: str, features: Any) -> Any:
+    """The measured value a feature word moves, from a ``StyleFeatures`` (or its dict), or from
+    :func:`~mixassist.style.features.style_features_torch` tensors (then a tensor, with its
+    gradient): band words read their region's mean mid level minus the other bands' mean;
+    ``width`` the overall width, ``crest`` the crest factor, ``loudness`` the loudness. None for
+    setting words and undefined features."""
     get = features.get if isinstance(features, dict) else lambda k: getattr(features, k)
+    key = FEATURE_SOURCES.get(feature)
+    value = None if key is None else get(key)
+    if value is None:
+        return None
+    tensor = hasattr(value, "detach")
     if feature in BAND_REGIONS_HZ:
         lo, hi = BAND_REGIONS_HZ[feature]
         centres = np.asarray(get("band_centres_hz"), dtype=float)
-        mid = np.asarray(get("spectral_mid_db"), dtype=float)
         inside = (centres >= lo) & (centres < hi)
+        if tensor:
+            import torch
+
+            mask = torch.from_numpy(inside)
+            return value[..., mask].mean(-1) - value[..., ~mask].mean(-1)
+        mid = np.asarray(value, dtype=float)
         return float(mid[inside].mean() - mid[~inside].mean())
-    key = {"width": "width_overall_db", "crest": "crest_db", "loudness": "loudness_lufs"}.get(feature)
-    return None if key is None or get(key) is None else float(get(key))
+    return value if tensor else float(value)
 
 
 def _split(text: str) -> list[str]:

@@ -49,13 +49,13 @@ from mixassist.mixers.roles import is_low_source
 from mixassist.neural.features import sum_stats, summary_vector
 from mixassist.neural.layout import decode_buses, decode_tracks
 from mixassist.neural.model import MixController
-from mixassist.style.features import style_distance, style_features_torch
+from mixassist.style.features import DEFAULT_WEIGHTS, style_distance, style_features_torch
 
 __all__ = ["StyleSession", "StyleSessions", "style_loss", "STYLE_TERMS"]
 
 Progress = Callable[[str, int, int], None]
 #: The style distance's terms the stage trains on (loudness is delivered, not predicted).
-STYLE_TERMS = ("spectral_mid_db", "spectral_side_db", "width_db", "crest_db", "short_term_spread_lu")
+STYLE_TERMS = tuple(t for t in DEFAULT_WEIGHTS if t != "loudness_lu")
 _WEIGHTS = {"loudness_lu": 0.0}
 
 
