@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite
 	$(BIN)/mixassist render demo-out/recipe.json -o demo-out/mix-from-recipe.wav --overwrite
 	$(BIN)/mixassist analyze demo-out/mix.wav examples/demo/reference.flac
-	$(BIN)/mixassist mix examples/demo/stems -o demo-out/match --reference examples/demo/reference.flac --time-budget 30 --overwrite
+	$(BIN)/mixassist mix examples/demo/stems -o demo-out/match --reference examples/demo/reference.flac --method match --time-budget 30 --overwrite
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out/neural --reference examples/demo/reference.flac --method neural --overwrite
 
 # Regenerates examples/demo/ (committed, so `make demo` never needs this): installs the synthesis tools first.

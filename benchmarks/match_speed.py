@@ -7,9 +7,11 @@ What it measures
 demo stems (looped to length; a stem used twice starts 3.7 s further on), and a reference of the
 same length (the demo's reference, looped). Both are written to a temporary folder as 24-bit WAV.
 
-* **ours** -- ``mixassist mix STEMS -o OUT --reference REF`` as a subprocess: Python start-up,
-  loading and resampling the stems, the ``rules`` start, the style solve, loudness delivery, the
-  full render, and writing ``mix.wav``, ``recipe.json``, ``report.md`` and ``style.png``.
+* **ours** -- ``mixassist mix STEMS -o OUT --reference REF --method M`` as a subprocess (``--method``,
+  default ``match``: the slowest way a reference is used; ``auto`` is the CLI's default since
+  2026-12-05): Python start-up, loading and resampling the stems, the start mix (``rules`` or the
+  controller), the style solve, loudness delivery, the full render, and writing ``mix.wav``,
+  ``recipe.json``, ``report.md`` and ``style.png``.
 * **matchering** (GPL, benchmark only; skipped when it is not installed) -- ``matchering.process``
   of the plain sum of the same stems toward the same reference, as a subprocess too. It only
   equalises and limits a finished mix (no console settings), so it is the floor of what any
@@ -88,6 +90,7 @@ def main() -> None:
     ap.add_argument("--stems", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=180.0)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--method", default="match", choices=("match", "auto", "neural", "rules"))
     ap.add_argument("--keep", type=Path, help="Keep the session and outputs in this folder.")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="match_speed_")) if args.keep is None else args.keep
@@ -96,7 +99,7 @@ def main() -> None:
         stem_dir, reference, summed = build_session(folder / "session", args.stems, args.seconds)
         mixassist = str(Path(sys.executable).with_name("mixassist"))
         ours = _time([mixassist, "mix", str(stem_dir), "-o", str(folder / "out"), "--reference", str(reference),
-                      "--overwrite"], args.repeats)
+                      "--method", args.method, "--overwrite"], args.repeats)
         peer: dict = {"skipped": "matchering is not installed (pip install matchering==2.0.6)"}
         try:
             import matchering  # noqa: F401  (GPL: benchmark only)
@@ -111,6 +114,7 @@ def main() -> None:
             "benchmark": "match_speed",
             "session": {"stems": args.stems, "seconds": args.seconds, "sample_rate": SAMPLE_RATE},
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "method": args.method,
             "ours_mix_with_reference": ours,
             "matchering_on_the_sum": peer,
             "ratio_ours_over_matchering": (ours["median_s"] / peer["median_s"])

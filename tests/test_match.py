@@ -16,7 +16,7 @@ from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
 from mixassist.mixers.constraints import Constraints
-from mixassist.mixers.match import MatchMixer, select_excerpts, solve_decimation
+from mixassist.mixers.match import AUTO_STEPS, MatchMixer, select_excerpts, solve_decimation
 from mixassist.style import style_distance
 from mixassist.style.descriptors import DESCRIPTORS, feature_value
 from mixassist.style.features import StyleFeatures
@@ -138,20 +138,21 @@ def test_feature_word_moves_its_feature_by_at_least_the_documented_amount(sessio
     d = DESCRIPTORS[word]
     proposal = MatchMixer(StyleTarget().describe(word), steps=20).propose(session)
     style = proposal.context["style"]
-    moved = _measure(d.feature, session, proposal.params, style, "result") - _measure(d.feature, session, proposal.params, style, "start")
+    if d.feature == "loudness":  # the start is delivered at the word's loudness already: against no word
+        moved = style["result"]["loudness_lufs"] - StyleTarget().delivery_loudness()
+    else:
+        moved = _measure(d.feature, session, proposal.params, style, "result") - _measure(d.feature, session, proposal.params, style, "start")
     assert np.sign(moved) == np.sign(d.at_least) and abs(moved) >= abs(d.at_least), (word, moved)
 
 
 @pytest.mark.parametrize("word", ["bright", "dark", "warm", "wide", "smooth"])
 def test_auto_applies_feature_words_too(session, word):
-    """``method="auto"`` (the controller's start, fewer steps, a share of the reference's pull):
+    """``method="auto"`` (the controller's start):
     the word's own feature is a full term of the solver loss, so a few bands' worth of "bright"
     is not lost among the ~27 bands of the tone term (before: bright -0.17 dB, dark +0.02)."""
-    from mixassist.mixers.match import AUTO_SHARE, AUTO_STEPS
 
     d = DESCRIPTORS[word]
-    style = MatchMixer(StyleTarget().describe(word), steps=AUTO_STEPS, start_method="neural",
-                       share=AUTO_SHARE).propose(session).context["style"]
+    style = MatchMixer(StyleTarget().describe(word), steps=AUTO_STEPS, start_method="neural").propose(session).context["style"]
     moved = feature_value(d.feature, style["result"]) - feature_value(d.feature, style["start"])
     assert np.sign(moved) == np.sign(d.at_least) and abs(moved) >= abs(d.at_least), (word, moved)
 
@@ -209,7 +210,7 @@ def test_track_words_move_the_track_against_the_rest(session, word):
 # ---------------------------------------------------------------------- API and CLI
 
 
-def test_api_picks_match_with_context_and_refuses_bad_words_before_work(session, reference):
+def test_api_picks_auto_with_context_and_refuses_bad_words_before_work(session, reference):
     with pytest.raises(InvalidParameterError, match="no track named 'guitar'"):
         mix(session, describe="guitar forward")
     with pytest.raises(InvalidParameterError, match="unknown method"):
@@ -217,6 +218,8 @@ def test_api_picks_match_with_context_and_refuses_bad_words_before_work(session,
     result = mix(session, describe="drier", method="rules")
     assert result.proposal.method == "rules"
     assert any("not used" in n for n in result.proposal.reasons.notes)
+    assert mix(session, describe="drier").proposal.method == "auto"
+    assert mix(session).proposal.method == "rules"
 
 
 def test_cli_mix_with_reference_writes_the_style_report_and_plot(tmp_path, session, reference):
@@ -248,11 +251,55 @@ def test_cli_unknown_word_is_one_line_exit_2(tmp_path, session, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_share_scales_what_the_solver_is_asked_to_cover(reference):
-    target = StyleTarget.from_audio(reference, SR).with_strengths("tone=0.8")
-    assert MatchMixer(target)._solver_target() is target
-    scaled = MatchMixer(target, share=0.25, start_method="neural")._solver_target().strengths
-    assert scaled == {"loudness": 1.0, "tone": 0.2, "width": 0.25, "dynamics": 0.25}
-    for bad in (-0.1, 1.5):
-        with pytest.raises(InvalidParameterError, match="share"):
-            MatchMixer(target, share=bad)
+def test_auto_without_words_strengths_or_locks_is_the_controllers_mix(session, reference):
+    """The controller's mix already carries the reference's style for this song; chasing the
+    reference itself made every validation mix worse (docs/model-card.md), so nothing is solved."""
+    from mixassist.mixers.neural import NeuralMixer
+
+    target = StyleTarget.from_audio(reference, SR)
+    auto = MatchMixer(target, start_method="neural").propose(session)
+    assert auto.context["solver"]["steps"] == 0 and auto.context["style"]["aim"] is None
+    assert any("the solver was not run" in n for n in auto.reasons.notes)
+    assert auto.params == NeuralMixer(target).propose(session).params
+
+
+def _style_gap(features: StyleFeatures, aim: StyleFeatures) -> float:
+    """The style distance without loudness (delivered, not solved)."""
+    d = style_distance(features, aim)
+    return sum(v for k, v in d.items() if k not in ("total", "loudness_lu"))
+
+
+def test_auto_strength_below_one_moves_toward_the_controllers_plain_mix(session, reference):
+    """``tone=0``: the tone aim is the controller's mix with no reference; the other attributes
+    keep the start's (strength 1)."""
+    from mixassist.mixers.neural import NeuralMixer
+    from mixassist.style.features import style_features
+
+    target = StyleTarget.from_audio(reference, SR)
+    plain = style_features(NeuralMixer(StyleTarget(), loudness_lufs=target.delivery_loudness()).propose(session).mix, SR)
+    half = MatchMixer(target.with_strengths("tone=0"), steps=1, start_method="neural").propose(session).context["style"]
+    aim, start = _features(half["aim"]["features"]), _features(half["start"])
+    np.testing.assert_allclose(aim.spectral_mid_db, plain.spectral_mid_db, atol=1e-6)
+    assert aim.width_overall_db == start.width_overall_db and aim.crest_db == start.crest_db
+    np.testing.assert_array_equal(aim.width_db, start.width_db)
+
+    # The solver runs and lowers its loss toward that aim. (On this 5 s toy session the whole-song
+    # distance does not follow the excerpts' reliably; on real songs it does:
+    # scripts/check_auto_aims.py, figures in docs/style.md.)
+    solver = MatchMixer(target.with_strengths("tone=0,width=0,dynamics=0"), steps=AUTO_STEPS,
+                        start_method="neural").propose(session).context["solver"]
+    assert solver["steps"] > 1 and min(solver["loss"]) < 0.9 * solver["loss"][0], solver["loss"]
+
+
+def test_auto_re_solves_the_rest_around_a_lock(session, reference):
+    """A fader locked far from the controller's choice: the free settings move the mix back
+    toward the style of the controller's unlocked mix, and the lock stays exactly."""
+    target = StyleTarget.from_audio(reference, SR)
+    constraints = Constraints.parse(session.names, lock=["lead.gain_db=-30", "hats.gain_db=8"])
+    proposal = MatchMixer(target, steps=AUTO_STEPS, start_method="neural").propose(session, constraints)
+    assert proposal.params.get("lead", "gain_db") == -30.0 and proposal.params.get("hats", "gain_db") == 8.0
+    style = proposal.context["style"]
+    assert "without the locks" in style["aim"]["toward"]
+    before, after = _style_gap(_features(style["start"]), _features(style["target"])), _style_gap(_features(style["result"]), _features(style["target"]))
+    assert after < 0.8 * before, (before, after)
+    assert any("style match" in (proposal.reasons.get(t, "gain_db") or "") for t in ("bass", "keys"))

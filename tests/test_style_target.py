@@ -120,8 +120,20 @@ def test_words_change_the_target_by_their_amounts(signals):
     np.testing.assert_allclose(others, others[0])
     assert others[0] < 0.0  # a boost raises the total, so the rest reads lower
     np.testing.assert_allclose(t.width_db - start.width_db, 3.0)
-    assert t.loudness_lufs == pytest.approx(start.loudness_lufs + 3.0)
+    # the loudness target is where the mix is delivered (-14 LUFS + 3), whatever the start's level:
+    # the start is delivered at it already, and moving the start by the word counted it twice
+    assert t.loudness_lufs == pytest.approx(-14.0 + 3.0)
     assert t.crest_db == pytest.approx(start.crest_db + 2.0 - 1.0)  # punchy +2, loud trades 1 dB
+
+
+def test_loudness_target_is_the_delivery_loudness_whatever_the_start(signals):
+    ref = style_features(signals["dark"], SR).loudness_lufs
+    target = StyleTarget.from_audio(signals["dark"], SR).with_strengths("loudness=0.5").describe("louder")
+    expected = -14.0 + 0.5 * (ref + 14.0) + 3.0
+    assert target.delivery_loudness() == pytest.approx(expected)
+    for name in ("flat", "bright_wide"):
+        start = style_features(signals[name], SR)
+        assert target.resolve(start).features.loudness_lufs == pytest.approx(expected)
 
 
 def test_explicit_loudness_overrides_references_and_words(signals):

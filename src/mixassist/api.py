@@ -177,7 +177,7 @@ def mix(
     ----------
     multitrack : Multitrack
     loudness_lufs : float, optional
-        Integrated loudness of the result. Default: the references' loudness with ``match``,
+        Integrated loudness of the result. Default: the references' loudness (and loudness words) with a reference or words,
         −14 LUFS (streaming level) otherwise. An explicit value overrides references and words.
     true_peak_dbtp : float
         True-peak ceiling (−1 dBTP default).
@@ -192,8 +192,9 @@ def mix(
     method : str, optional
         ``"rules"`` (knowledge-based), ``"match"`` (rules, then solved toward the style of
         ``reference`` and ``describe``), ``"neural"`` (the trained controller, one pass) or
-        ``"auto"`` (the controller's mix refined by the ``match`` solver). Default: ``"match"``
-        when a reference or words are given, else ``"rules"``.
+        ``"auto"`` (the controller's mix, refined by the ``match`` solver for words, strengths
+        below 1 and locks). Default: ``"auto"`` when a reference or words are given, else
+        ``"rules"``.
     align : bool
         Detect and correct multi-mic delay and polarity.
     start : MixParams, optional
@@ -230,17 +231,16 @@ def mix(
 
         parse_description(target.description, multitrack.names)
     if method is None:
-        method = "match" if not target.is_empty else "rules"
+        method = "auto" if not target.is_empty else "rules"
     if method not in METHODS:
         raise InvalidParameterError(f"unknown method '{method}'; methods are: {', '.join(METHODS)}")
     constraints = Constraints.parse(multitrack.names, lock=lock, roles=roles, ranges=ranges, start=start)
     if method in ("match", "auto"):
-        from mixassist.mixers.match import AUTO_SHARE, AUTO_STEPS, STEPS, MatchMixer
+        from mixassist.mixers.match import AUTO_STEPS, STEPS, MatchMixer
 
         mixer: Any = MatchMixer(target, loudness_lufs=loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align,
                                 time_budget_s=time_budget_s, seed=seed, start_method="neural" if method == "auto" else "rules",
-                                steps=AUTO_STEPS if method == "auto" else STEPS,
-                                share=AUTO_SHARE if method == "auto" else 1.0)
+                                steps=AUTO_STEPS if method == "auto" else STEPS)
     elif method == "neural":
         from mixassist.mixers.neural import NeuralMixer
 

@@ -142,7 +142,7 @@ def mix_command(
     lock: Annotated[list[str] | None, typer.Option("--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable.")] = None,
     role: Annotated[list[str] | None, typer.Option("--role", help="Set a track's role: TRACK=ROLE (lead, bass, drums, percussion, chords, pad, arp, fx). Repeatable.")] = None,
     value_range: Annotated[list[str] | None, typer.Option("--range", help="Limit a setting: TRACK.PARAM=LOW:HIGH. Repeatable.")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="rules, match, neural (trained controller, one pass) or auto (neural refined by match); default: match when --reference or --describe is given, else rules.", show_default=False)] = None,
+    method: Annotated[str | None, typer.Option("--method", help="rules, match (rules solved toward the style), neural (trained controller, one pass) or auto (neural, refined by the solver for words, --match strengths and locks); default: auto when --reference or --describe is given, else rules.", show_default=False)] = None,
     no_align: Annotated[bool, typer.Option("--no-align", help="Do not correct multi-mic delay/polarity.")] = False,
     sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Session rate in Hz (default: the most common stem rate).")] = None,
     downmix: Annotated[bool, typer.Option("--downmix", help="Average stems with more than 2 channels to mono.")] = False,
@@ -162,7 +162,7 @@ def mix_command(
     refs = [parse_reference_spec(spec) for spec in reference or []]
     target = style_target([(path, weight) for path, weight in refs], describe=describe, match=match)
     multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)
-    will_match = method == "match" or (method is None and not target.is_empty)
+    will_match = method in ("match", "auto") or (method is None and not target.is_empty)
     check_mix_outputs(out_dir, [*multitrack.sources, *(Path(p) for p, _ in refs)], overwrite=overwrite, style=will_match)
     with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:

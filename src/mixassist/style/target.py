@@ -290,8 +290,13 @@ class StyleTarget:
             band_centres_hz=np.array(centres),
         )
 
-    def resolve(self, start: StyleFeatures, track_names: Sequence[str] = ()) -> ResolvedTarget:
+    def resolve(self, start: StyleFeatures, track_names: Sequence[str] = (), *,
+                reference: StyleFeatures | None = None) -> ResolvedTarget:
         """Concrete target features for a session whose starting mix measures ``start``.
+
+        ``reference`` replaces the references' blend as what the strengths move toward (the
+        ``auto`` method aims at the controller's own mixes of the session); the loudness stays
+        :meth:`delivery_loudness`.
 
         Raises
         ------
@@ -310,7 +315,7 @@ class StyleTarget:
             "crest_db": start.crest_db,
             "short_term_spread_lu": start.short_term_spread_lu,
         }
-        ref = self.reference_features()
+        ref = reference if reference is not None else self.reference_features()
         if ref is not None:
             s = self.strengths
             values["spectral_mid_db"] = _broad_move(values["spectral_mid_db"], ref.spectral_mid_db, centres,
@@ -319,8 +324,8 @@ class StyleTarget:
                                                      ref.band_centres_hz, s["width"], TONE_SMOOTHING_BANDS)
             values["width_db"] = _broad_move(values["width_db"], ref.width_db, centres, ref.band_centres_hz,
                                              s["width"], WIDTH_SMOOTHING_BANDS)
-            for name, attr in (("loudness_lufs", "loudness"), ("width_overall_db", "width"),
-                               ("crest_db", "dynamics"), ("short_term_spread_lu", "dynamics")):
+            for name, attr in (("width_overall_db", "width"), ("crest_db", "dynamics"),
+                               ("short_term_spread_lu", "dynamics")):
                 here, there = values[name], getattr(ref, name)
                 if here is not None and there is not None:
                     values[name] = here + s[attr] * (there - here)
@@ -350,13 +355,12 @@ class StyleTarget:
                     values["width_overall_db"] += m.amount
             elif d.feature == "crest":
                 values["crest_db"] = values["crest_db"] + m.amount if values["crest_db"] is not None else None
-            elif d.feature == "loudness":
-                values["loudness_lufs"] += m.amount
+            elif d.feature == "loudness":  # the level itself is in delivery_loudness
                 if values["crest_db"] is not None:
                     values["crest_db"] += d.also_crest_db * m.scale
-        if self.loudness_lufs is not None:
-            values["loudness_lufs"] = self.loudness_lufs
-        values["loudness_lufs"] = float(np.clip(values["loudness_lufs"], -40.0, -5.0))
+        # The loudness target does not depend on the start: the start was delivered at some
+        # level already, and moving *it* by the strength and the words counted them twice.
+        values["loudness_lufs"] = self.delivery_loudness()
         features = StyleFeatures(band_centres_hz=np.array(centres), **values)
         return ResolvedTarget(features, start, ref, settings_moves, word_moves)
 
