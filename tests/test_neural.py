@@ -185,6 +185,19 @@ def test_bypassed_settings_are_masked():
     assert back["hpf_hz"] is None and back["reverb_send_db"] is None and back["comp_ratio"] == 1.0
 
 
+def test_bass_range_sources_get_no_high_pass_and_no_send_whatever_the_switches():
+    """The controller's switches are predictions; a bass or kick is never high-passed nor sent to
+    the reverb (the rules mixer's and the training truth's rule)."""
+    settings = {"hpf_hz": 120.0, "reverb_send_db": -12.0}
+    full = MixParams(["x"], tracks={"x": settings}).tracks["x"]
+    target, _ = track_targets(full, input_lufs=-20.0, peak_db=-3.0, stereo=False)
+    assert target[TRACK_OUTPUTS.index("hpf_on")] == 1 and target[TRACK_OUTPUTS.index("send_on")] == 1
+    low = apply_track(MixParams(["x"]), "x", target, -20.0, -3.0, False, low_source=True)
+    assert low["hpf_hz"] is None and low["reverb_send_db"] is None
+    high = apply_track(MixParams(["x"]), "x", target, -20.0, -3.0, False, low_source=False)
+    assert high["hpf_hz"] == pytest.approx(120.0, abs=1e-3) and high["reverb_send_db"] == pytest.approx(-12.0, abs=1e-3)
+
+
 def test_bus_round_trip():
     reverb = MixParams(["x"], reverb={"rt60_mid_s": 2.2}).reverb
     master = MixParams(["x"], master={"eq_high_shelf_db": 3.5, "comp_ratio": 2.5, "comp_threshold_db": -12.0}).master

@@ -167,12 +167,13 @@ class NeuralMixer:
         for name in live:
             s = stats[name]
             lufs, peak_db = float(input_lufs[name]), 20 * float(np.log10(s.peak))
+            low = is_low_source(name, roles_out[name]["role"])
             values = tidy(apply_track(params, name, predicted["tracks"][name], lufs, peak_db, s.stereo,
-                                      low_source=is_low_source(name, roles_out[name]["role"])), "track")
+                                      low_source=low), "track")
             magnitudes[name] = float(values.pop("pan"))
             level = lufs + float(values["gain_db"])
             for p, v in values.items():
-                reasons.set(params, constraints, name, p, v, _why(p, v, level, roles_out[name]["role"], source))
+                reasons.set(params, constraints, name, p, v, _why(p, v, level, roles_out[name]["role"], source, low))
         in_mix = {n: float(input_lufs[n]) + float(params.get(n, "gain_db") or 0.0) for n in live}
         for name, pan in assign_sides(magnitudes, in_mix).items():
             why = ("centred" if pan == 0.0 else
@@ -246,9 +247,12 @@ def tidy(values: dict[str, Any], section: str) -> dict[str, Any]:
     return out
 
 
-def _why(param: str, value: Any, level: float, role: str, source: str) -> str:
+def _why(param: str, value: Any, level: float, role: str, source: str, low: bool = False) -> str:
     if param == "gain_db":
         return f"{value:+.1f} dB puts this {role} track at about {level:.1f} LUFS before the master, as predicted from {source}"
+    if value is None and low and param in ("hpf_hz", "reverb_send_db"):
+        return ("no high-pass: a bass-range source keeps its low end" if param == "hpf_hz" else
+                "no reverb send: bass-range sources stay dry (reverberant low end muddies the mix and widens the bass)")
     if value is None:
         return {"hpf_hz": "no high-pass (predicted)", "reverb_send_db": "no reverb send (predicted)"}.get(param, "off (predicted)")
     if param == "comp_ratio" and value == 1.0:

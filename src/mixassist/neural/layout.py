@@ -152,7 +152,8 @@ def decode_tracks(out: torch.Tensor, input_lufs: torch.Tensor, peak_db: torch.Te
     ``out`` is ``(..., tracks, len(TRACK_OUTPUTS))`` in [0, 1]; the other arguments are
     ``(..., tracks)`` (``stereo`` and ``low_source`` boolean).  Returns one tensor per console
     setting with the tracks' shape, in the console's convention (NaN = bypassed high-pass or
-    send; a compressor that is off has ratio 1 and its settings at their defaults; a mono
+    send; a bass-range source (``low_source``) gets neither, whatever its switches say — the
+    rule the ``rules`` mixer and the training truth follow; a compressor that is off has ratio 1 and its settings at their defaults; a mono
     track's width at its default).  ``pan`` is the magnitude: sides are chosen elsewhere
     (:func:`assign_sides`).  Switches (``*_on`` ≥ 0.5) are hard decisions with no gradient;
     every continuous value keeps its gradient.  :func:`apply_track` is this for one track.
@@ -178,7 +179,8 @@ def decode_tracks(out: torch.Tensor, input_lufs: torch.Tensor, peak_db: torch.Te
     v["comp_makeup_db"] = _P["comp_makeup_db"].from_normalised(o["comp_makeup_db"])
     v["pan"] = torch.clamp(o["pan_abs"], 0.0, 1.0)
     v["width"] = torch.where(stereo, _P["width"].from_normalised(o["width"]), default("width"))
-    v["reverb_send_db"] = torch.where(o["send_on"] >= 0.5, _P["reverb_send_db"].from_normalised(o["reverb_send_db"]), nan)
+    v["reverb_send_db"] = torch.where((o["send_on"] >= 0.5) & ~low_source,
+                                      _P["reverb_send_db"].from_normalised(o["reverb_send_db"]), nan)
     return v
 
 
