@@ -9,9 +9,15 @@ script renders **style twins** — the same song, the *same* style draw (read fr
 an oracle), the same multi-mic alignment, new per-song random draws, delivered at the reference's
 loudness like every method — and measures them against ``target_mix`` with the harness's own
 metrics. Their mean distance is what a method that knew the style exactly would score; a
-criterion below it cannot be met on this benchmark by any method.
+criterion below it is out of reach of a method that guesses the per-song choices.
 
-    python scripts/style_twin_floor.py data/heldout --twins 3 [--json OUT]
+A twin is not a strict lower bound: a method can do better than another *draw* by guessing the
+middle of every range (crest of the shipped controller is already below its twin floor).
+``--central`` renders that guess instead — the same style draw, every per-song choice at the
+middle of its range (``style_params(..., central=True)``), ``--twins`` reverb noises — which
+estimates the floor of any method that knew the style exactly.
+
+    python scripts/style_twin_floor.py data/heldout --twins 3 [--central] [--json OUT]
 
 Prints one JSON object: the mean over songs and twins of each summary metric and of the width
 error per band (magnitudes of signed errors, as in the harness's tables), per song, and the
@@ -41,7 +47,7 @@ from mixassist.evaluate.metrics import compare
 FIRST_SEED = 1000
 
 
-def twins_of(song_dir: Path, seeds: Sequence[int]) -> list[dict[str, float | None]]:
+def twins_of(song_dir: Path, seeds: Sequence[int], *, central: bool = False) -> list[dict[str, float | None]]:
     """The harness's summary metrics of one style twin per seed of one song against its target.
 
     The truth itself is the twin of seed ``truth["style"]["seed"] + 2`` (what
@@ -57,7 +63,7 @@ def twins_of(song_dir: Path, seeds: Sequence[int]) -> list[dict[str, float | Non
     console = Console(sr)
     rows = []
     for seed in seeds:
-        params = style_params(draw, stems, role_map(meta["stems"]), seed=seed, fixed=alignment_truth(meta))
+        params = style_params(draw, stems, role_map(meta["stems"]), seed=seed, fixed=alignment_truth(meta), central=central)
         params, mix = hit_loudness(console, stems, params, truth["target_loudness_lufs"] if loudness is None else loudness)
         scores = compare(mix, target, sr, target=target)
         keys = [key for key, _ in SUMMARY_METRICS] + [f"width_error_{band}_db" for band in ("low", "mid", "high")]
@@ -69,6 +75,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path, help="a dataset with references (mixassist data synth, scripts/heldout_set.py)")
     parser.add_argument("--twins", type=int, default=3, help="twins per song (default 3)")
+    parser.add_argument("--central", action="store_true", help="per-song choices at the middle of their ranges, not drawn")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
     if args.twins < 1:
@@ -84,13 +91,14 @@ def main() -> int:
         return 2
     per_song = {}
     for i, song in enumerate(songs, 1):
-        rows = twins_of(args.dataset / song, range(FIRST_SEED, FIRST_SEED + args.twins))
+        rows = twins_of(args.dataset / song, range(FIRST_SEED, FIRST_SEED + args.twins), central=args.central)
         per_song[song] = {key: float(np.mean([r[key] for r in rows if r.get(key) is not None]))
                           for key in rows[0] if any(r.get(key) is not None for r in rows)}
         print(f"[{i}/{len(songs)}] {song}", file=sys.stderr, flush=True)
     keys = sorted({k for row in per_song.values() for k in row})
     mean = {k: float(np.mean([row[k] for row in per_song.values() if k in row])) for k in keys}
-    result = {"dataset": str(args.dataset), "twins": args.twins, "first_seed": FIRST_SEED, "mean": mean, "songs": per_song}
+    result = {"dataset": str(args.dataset), "twins": args.twins, "central": args.central, "first_seed": FIRST_SEED,
+              "mean": mean, "songs": per_song}
     text = json.dumps(result, indent=2)
     if args.json:
         args.json.write_text(text + "\n")

@@ -111,6 +111,24 @@ def test_style_params_never_high_pass_bass_or_kick(dataset):
     assert params.get("lead", "hpf_hz") is not None and params.get("lead", "pan") == 0.0
 
 
+def test_central_style_params_sit_in_the_middle_of_every_draw(dataset):
+    """``central=True`` (the benchmark-floor oracle): every per-song choice at its range's middle,
+    the same for any seed; the drawn settings scatter around it."""
+    stems, meta = load_song(dataset / "song_000")
+    roles, draw = {s["name"]: s["role"] for s in meta["stems"]}, draw_style("dense_rock", 0)
+    a = style_params(draw, stems, roles, seed=1, central=True)
+    b = style_params(draw, stems, roles, seed=2, central=True)
+    assert a.tracks == b.tracks and a.reverb_seed != b.reverb_seed
+    assert a.get("lead", "hpf_hz") == pytest.approx(110.0)
+    assert a.get("lead", "eq_peak2_db") == 0.0
+    drawn = [style_params(draw, stems, roles, seed=k) for k in range(40)]
+    for name in stems.names:
+        send = a.get(name, "reverb_send_db")
+        if send is not None:
+            assert send == pytest.approx(float(np.clip(draw.reverb_send_db, -60.0, 6.0)))
+            assert min(d.get(name, "reverb_send_db") for d in drawn) < send < max(d.get(name, "reverb_send_db") for d in drawn)
+
+
 def test_eval_baselines_write_tables_and_plots(dataset, tmp_path):
     from mixassist.evaluate.harness import evaluate_dataset
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -178,6 +179,7 @@ def style_params(
     *,
     seed: int,
     fixed: Mapping[str, Mapping[str, float]] | None = None,
+    central: bool = False,
 ) -> MixParams:
     """Console settings that mix ``multitrack`` in the style ``draw``.
 
@@ -192,11 +194,15 @@ def style_params(
         Per-song randomness (pans, EQ jitter) on top of the style.
     fixed : mapping, optional
         Track name → settings to force (e.g. alignment of multi-mic pairs).
+    central : bool
+        Every per-song random choice at the middle of its range instead of drawn (``seed``
+        then sets only the reverb's noise): the one guess closest to all the draws, for the
+        benchmark's floor (``scripts/style_twin_floor.py --central``).
 
     The master output gain is left at 0 dB: use :func:`mixassist.data.references.hit_loudness`
     to drive the rendered mix to ``draw.loudness_lufs``.
     """
-    rng = np.random.default_rng(seed)
+    rng: Any = _Middle() if central else np.random.default_rng(seed)
     levels = track_levels(multitrack) if isinstance(multitrack, Multitrack) else dict(multitrack)
     tracks: dict[str, dict[str, float | None]] = {}
     side = 1.0
@@ -255,6 +261,14 @@ def style_params(
         "return_db": 0.0,
     }
     return MixParams(list(levels), tracks=tracks, reverb=reverb, master=master, reverb_seed=seed % 1000)
+
+
+class _Middle:
+    """Stands in for the generator in :func:`style_params`: every draw at its range's middle."""
+
+    @staticmethod
+    def uniform(low: float, high: float) -> float:
+        return 0.5 * (low + high)
 
 
 def role_map(stems: Sequence[Mapping[str, str]]) -> dict[str, str]:
