@@ -15,9 +15,11 @@ A twin is not a strict lower bound: a method can do better than another *draw* b
 middle of every range (crest of the shipped controller is already below its twin floor).
 ``--central`` renders that guess instead — the same style draw, every per-song choice at the
 middle of its range (``style_params(..., central=True)``), ``--twins`` reverb noises — which
-estimates the floor of any method that knew the style exactly.
+estimates the floor of any method that knew the style exactly. The generator alternates pan
+sides in track order, a convention no reference reveals; ``--random-sides`` puts every panned
+track on a random side per twin (a method that cannot know the convention).
 
-    python scripts/style_twin_floor.py data/heldout --twins 3 [--central] [--json OUT]
+    python scripts/style_twin_floor.py data/heldout --twins 3 [--central] [--random-sides] [--json OUT]
 
 Prints one JSON object: the mean over songs and twins of each summary metric and of the width
 error per band (magnitudes of signed errors, as in the harness's tables), per song, and the
@@ -47,7 +49,8 @@ from mixassist.evaluate.metrics import compare
 FIRST_SEED = 1000
 
 
-def twins_of(song_dir: Path, seeds: Sequence[int], *, central: bool = False) -> list[dict[str, float | None]]:
+def twins_of(song_dir: Path, seeds: Sequence[int], *, central: bool = False,
+             random_sides: bool = False) -> list[dict[str, float | None]]:
     """The harness's summary metrics of one style twin per seed of one song against its target.
 
     The truth itself is the twin of seed ``truth["style"]["seed"] + 2`` (what
@@ -64,6 +67,12 @@ def twins_of(song_dir: Path, seeds: Sequence[int], *, central: bool = False) -> 
     rows = []
     for seed in seeds:
         params = style_params(draw, stems, role_map(meta["stems"]), seed=seed, fixed=alignment_truth(meta), central=central)
+        if random_sides:
+            flips = np.random.default_rng(seed).choice([-1.0, 1.0], size=len(stems.names))
+            for name, flip in zip(stems.names, flips):
+                pan = params.get(name, "pan")
+                if pan:
+                    params.set(name, "pan", float(flip * pan))
         params, mix = hit_loudness(console, stems, params, truth["target_loudness_lufs"] if loudness is None else loudness)
         scores = compare(mix, target, sr, target=target)
         keys = [key for key, _ in SUMMARY_METRICS] + [f"width_error_{band}_db" for band in ("low", "mid", "high")]
@@ -76,6 +85,7 @@ def main() -> int:
     parser.add_argument("dataset", type=Path, help="a dataset with references (mixassist data synth, scripts/heldout_set.py)")
     parser.add_argument("--twins", type=int, default=3, help="twins per song (default 3)")
     parser.add_argument("--central", action="store_true", help="per-song choices at the middle of their ranges, not drawn")
+    parser.add_argument("--random-sides", action="store_true", help="every panned track on a random side per twin")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
     if args.twins < 1:
@@ -91,13 +101,15 @@ def main() -> int:
         return 2
     per_song = {}
     for i, song in enumerate(songs, 1):
-        rows = twins_of(args.dataset / song, range(FIRST_SEED, FIRST_SEED + args.twins), central=args.central)
+        rows = twins_of(args.dataset / song, range(FIRST_SEED, FIRST_SEED + args.twins), central=args.central,
+                        random_sides=args.random_sides)
         per_song[song] = {key: float(np.mean([r[key] for r in rows if r.get(key) is not None]))
                           for key in rows[0] if any(r.get(key) is not None for r in rows)}
         print(f"[{i}/{len(songs)}] {song}", file=sys.stderr, flush=True)
     keys = sorted({k for row in per_song.values() for k in row})
     mean = {k: float(np.mean([row[k] for row in per_song.values() if k in row])) for k in keys}
-    result = {"dataset": str(args.dataset), "twins": args.twins, "central": args.central, "first_seed": FIRST_SEED,
+    result = {"dataset": str(args.dataset), "twins": args.twins, "central": args.central,
+              "random_sides": args.random_sides, "first_seed": FIRST_SEED,
               "mean": mean, "songs": per_song}
     text = json.dumps(result, indent=2)
     if args.json:
