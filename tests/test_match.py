@@ -259,7 +259,7 @@ def test_auto_without_words_strengths_or_locks_is_the_controllers_mix(session, r
     target = StyleTarget.from_audio(reference, SR)
     auto = MatchMixer(target, start_method="neural").propose(session)
     assert auto.context["solver"]["steps"] == 0 and auto.context["style"]["aim"] is None
-    assert any("the solver was not run" in n for n in auto.reasons.notes)
+    assert any("the style solver was not run" in n for n in auto.reasons.notes)
     assert auto.params == NeuralMixer(target).propose(session).params
 
 

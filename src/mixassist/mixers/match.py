@@ -249,8 +249,9 @@ class MatchMixer:
         if self.start_method == "neural":
             from mixassist.mixers.neural import NeuralMixer
 
-            first: Any = NeuralMixer(self.target, loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp,
-                                     align=self.align)
+            # the controller does not read words (the solve below applies them)
+            first: Any = NeuralMixer(dataclasses.replace(self.target, description=""), loudness_lufs=loudness,
+                                     true_peak_dbtp=self.true_peak_dbtp, align=self.align)
         else:  # the start needs the loudness only roughly (it is delivered exactly at the end)
             first = RulesMixer(loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align,
                                delivery_tolerance_lu=0.5)
@@ -281,9 +282,12 @@ class MatchMixer:
         history: list[float] = []
         steps_run = 0
         if not (pulled or resolved.word_moves):
-            reasons.notes.append("nothing asks for another tone, width or dynamics than the start mix's "
-                                 f"({'the controller followed the reference; ' if self.start_method == 'neural' else ''}"
-                                 "no feature words): the solver was not run")
+            followed = ("the controller's mix already follows the reference" if self.target.references
+                        else "the controller's mix is its house style (no reference)")
+            reasons.notes.append(
+                f"{followed}, and no feature word, strength below 1 or lock asks for another style: the style solver "
+                "was not run" if self.start_method == "neural" else
+                "no reference to move toward (or every strength is 0) and no feature word: the style solver was not run")
         elif free and self.steps:
             seeds = self._word_seeds(params, constraints, resolved)
             values, history, steps_run = self._solve(multitrack, params, free, windows, resolved, report, seeds)
@@ -359,7 +363,7 @@ class MatchMixer:
             mix = proposal.rendered()
             return style_features(mix if mix is not None else Console(sr).render(multitrack, proposal.params).mix, sr)
 
-        styled = controller_style(self.target, "aim: the mix without locks") if locked else start
+        styled = controller_style(dataclasses.replace(self.target, description=""), "aim: the mix without locks") if locked else start
         if not partial:
             return styled, "the controller's mix without the locks"
         plain = controller_style(StyleTarget(), "aim: the mix without a reference")
