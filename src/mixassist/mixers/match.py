@@ -339,8 +339,8 @@ class MatchMixer:
         (``docs/model-card.md``) every share of the reference-minus-start distance made the mix
         worse against ``target_mix``. So ``auto`` aims at the controller's own mixes:
 
-        - **locks**: the controller's mix of the session *without* the user's locks (roles kept);
-          the free settings are re-solved so that the locked mix keeps that style;
+        - **locks** (and narrowed ranges): the controller's mix of the session *without* them
+          (roles kept); the free settings are re-solved so that the constrained mix keeps that style;
         - **strengths below 1**: per attribute, ``plain + strength × (styled − plain)``, where
           ``styled`` is the mix with the references and ``plain`` the controller's mix with
           none (its learned house style): strength 0 is "this song as the controller mixes it
@@ -348,7 +348,7 @@ class MatchMixer:
         """
         s = self.target.strengths
         partial = bool(self.target.references) and any(s[a] < 1.0 for a in _ATTRIBUTES)
-        locked = any(constraints.locks.values())
+        locked = any(constraints.locks.values()) or any(constraints.ranges.values())  # ranges constrain too
         if not (partial or locked):
             return None, ""
         from mixassist.mixers.neural import NeuralMixer
@@ -365,7 +365,7 @@ class MatchMixer:
 
         styled = controller_style(dataclasses.replace(self.target, description=""), "aim: the mix without locks") if locked else start
         if not partial:
-            return styled, "the controller's mix without the locks"
+            return styled, "the controller's mix without the locks and ranges"
         plain = controller_style(StyleTarget(), "aim: the mix without a reference")
         values: dict[str, Any] = {}
         for attribute, names in _ATTRIBUTE_FIELDS.items():
@@ -374,7 +374,7 @@ class MatchMixer:
                 values[name] = b if a is None or b is None else a + s[attribute] * (b - a)
         aim = dataclasses.replace(styled, **values)
         what = "the controller's mixes with and without the reference, blended by the strengths"
-        return aim, what + (" (without the locks)" if locked else "")
+        return aim, what + (" (without the locks and ranges)" if locked else "")
 
     def _free_settings(self, multitrack: Multitrack, params: MixParams, constraints: Constraints) -> list[_Free]:
         out: list[_Free] = []
