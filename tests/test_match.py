@@ -260,7 +260,9 @@ def test_auto_without_words_strengths_or_locks_is_the_controllers_mix(session, r
     auto = MatchMixer(target, start_method="neural").propose(session)
     assert auto.context["solver"]["steps"] == 0 and auto.context["style"]["aim"] is None
     assert any("the style solver was not run" in n for n in auto.reasons.notes)
-    assert auto.params == NeuralMixer(target).propose(session).params
+    neural = NeuralMixer(target).propose(session)
+    assert auto.params == neural.params
+    np.testing.assert_array_equal(auto.rendered(), neural.rendered())  # no second delivery either
 
 
 def _style_gap(features: StyleFeatures, aim: StyleFeatures) -> float:

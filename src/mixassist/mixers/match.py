@@ -297,12 +297,18 @@ class MatchMixer:
         self._settings_moves(params, constraints, reasons, resolved)
         report("master: loudness and true peak", 0.9)
         target_lufs = float(resolved.features.loudness_lufs)
-        delivered = deliver_loudness(multitrack, params, constraints, reasons, loudness_lufs=target_lufs,
-                                     true_peak_dbtp=self.true_peak_dbtp, previous=proposal.context.get("result"),
-                                     progress=lambda f: report("master: loudness and true peak", 0.9 + 0.1 * f))
-        constraints.apply(params)
-        proposal.mix, proposal.mix_of = delivered.pop("mix"), delivered.pop("settings")
-        final = style_features(proposal.mix, sr)
+        unchanged = (self.start_method == "neural" and steps_run == 0 and not resolved.moves
+                     and target_lufs == loudness and proposal.rendered() is not None)
+        if unchanged:  # the controller's delivered mix is the answer: no second delivery
+            delivered = dict(proposal.context["result"])
+            final = start_features
+        else:
+            delivered = deliver_loudness(multitrack, params, constraints, reasons, loudness_lufs=target_lufs,
+                                         true_peak_dbtp=self.true_peak_dbtp, previous=proposal.context.get("result"),
+                                         progress=lambda f: report("master: loudness and true peak", 0.9 + 0.1 * f))
+            constraints.apply(params)
+            proposal.mix, proposal.mix_of = delivered.pop("mix"), delivered.pop("settings")
+            final = style_features(proposal.mix, sr)
         proposal.context.update({
             "method": self.method,
             "start": self.start_method,
