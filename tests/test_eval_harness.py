@@ -220,3 +220,30 @@ def test_style_twin_floor_script(dataset):
     assert same["mrstft"] < 0.02 and same["spectral_mid_db"] < 0.05  # 24-bit file vs float render
     assert other["mrstft"] > 0.1
     assert all(v is None or np.isfinite(v) for v in other.values())
+
+
+def test_masking_search_model_matches_the_harness_and_its_moves_act(dataset):
+    """scripts/masking_search_eq_pan.py: its band-power model at the start reads what the harness
+    measures for the equal-loudness sum, a 0 dB EQ is flat, a centred pan changes nothing, and a
+    hard pan moves a mono source's power to one ear."""
+    import importlib.util
+
+    from mixassist.data.references import load_song
+    from mixassist.evaluate.harness import equal_loudness_params, mix_masking, source_groups
+
+    spec = importlib.util.spec_from_file_location("masking_search", Path(__file__).parents[1] / "scripts" / "masking_search_eq_pan.py")
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    np.testing.assert_allclose(search.eq_response_db(np.zeros((2, 6)), SR), 0.0, atol=1e-9)
+    np.testing.assert_allclose(search.pan_power(np.zeros(2), np.array([False, True])), 1.0)
+    hard = search.pan_power(np.array([1.0]), np.array([False]))[0]
+    assert hard[0] == pytest.approx(0.0, abs=1e-12) and hard[1] == pytest.approx(2.0)
+
+    stems, meta = load_song(dataset / "song_000")
+    params = equal_loudness_params(stems)
+    rendered = Console(SR).render(stems, params, want_stems=True).stems
+    model = search.Model(rendered, np.array([stems[n].audio.shape[0] == 2 for n in stems.names]), SR, 6.0, True)
+    start = model.measure(np.zeros(model.n * model.per))
+    audible = start.solo_sone >= search.SILENT_SONE
+    harness = mix_masking(stems, params, [])["masking_fraction"]
+    assert float(start.masked_fraction[audible].mean()) == pytest.approx(harness, abs=0.02)
