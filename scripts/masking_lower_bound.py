@@ -45,10 +45,9 @@ import scipy.optimize
 
 from mixassist.audio import meter
 from mixassist.audio.perception import SILENT_SONE, MixLoudness, band_powers, loudness_in_mix
-from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.references import load_song
-from mixassist.evaluate.harness import equal_loudness_params, mix_masking, source_groups
+from mixassist.evaluate.harness import equal_loudness_params, mix_masking, mix_sources, source_groups
 
 LEVEL_LUFS = -23.0  # mix_masking's listening level
 MIN_SOLO_SONE = 10 * SILENT_SONE
@@ -126,12 +125,8 @@ def run_song(path: Path, max_db: float, restarts: int, seed: int) -> dict[str, A
     groups = source_groups(meta)
     params = equal_loudness_params(stems)
     names = params.track_names
-    # Sources as mix_masking forms them: single tracks, then multi-mic groups summed.
-    grouped = [list(g) for g in groups if all(n in names for n in g)]
-    units = [[n] for n in names if n not in {n for g in grouped for n in g}] + grouped
+    units, sources = mix_sources(stems, params, groups)  # as mix_masking forms them
     labels = ["+".join(u) for u in units]
-    rendered = Console(stems.sample_rate).render(stems, params, want_stems=True).stems
-    sources = np.stack([rendered[[names.index(n) for n in u]].sum(axis=0) for u in units])
     model = GainModel(sources, stems.sample_rate)
 
     start = model.loudness(np.zeros(len(units)))

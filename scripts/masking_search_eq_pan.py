@@ -38,12 +38,12 @@ import torch
 
 from mixassist.audio import meter
 from mixassist.audio.perception import SILENT_SONE, band_centres_hz, band_powers, loudness_in_mix
-from mixassist.console.console import Console, _eq_sos
+from mixassist.console.console import _eq_sos
 from mixassist.console.dsp.biquad import sos_response_db
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.data.references import load_song
-from mixassist.evaluate.harness import equal_loudness_params, mix_masking, source_groups
+from mixassist.evaluate.harness import equal_loudness_params, mix_masking, mix_sources, source_groups
 from mixassist.mixers.roles import is_centre_source
 
 LEVEL_LUFS = -23.0
@@ -134,11 +134,8 @@ def run_song(path: Path, max_gain: float, eq_db: float, pan: bool, seed: int, ce
     groups = source_groups(meta)
     params = equal_loudness_params(stems)
     names = params.track_names
-    grouped = [list(g) for g in groups if all(n in names for n in g)]
-    units = [[n] for n in names if n not in {n for g in grouped for n in g}] + grouped
+    units, sources = mix_sources(stems, params, groups)  # as mix_masking forms them
     labels = ["+".join(u) for u in units]
-    rendered = Console(stems.sample_rate).render(stems, params, want_stems=True).stems
-    sources = np.stack([rendered[[names.index(n) for n in u]].sum(axis=0) for u in units])
     stereo = np.array([any(stems[n].audio.shape[0] == 2 for n in u) for u in units])
     model = Model(sources, stereo, stems.sample_rate, eq_db, pan)
     roles = {s["name"]: s.get("role", "chords") for s in meta["stems"]}

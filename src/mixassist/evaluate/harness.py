@@ -45,6 +45,7 @@ __all__ = [
     "load_plugin",
     "evaluate_dataset",
     "mix_masking",
+    "mix_sources",
     "source_groups",
     "SUMMARY_METRICS",
     "abs_if_signed",
@@ -203,14 +204,32 @@ def source_groups(meta: dict[str, Any]) -> list[list[str]]:
     return [sorted(g) for g in groups]
 
 
+def mix_sources(stems: Multitrack, params: MixParams,
+                groups: Sequence[Sequence[str]] = ()) -> tuple[list[list[str]], np.ndarray]:
+    """Each *source's* contribution to the mix bus under ``params``: ``(units, audio)``.
+
+    ``units`` lists the track names of each source — single tracks first, then each of
+    ``groups`` whose tracks are all in the session (microphones on one source, summed: the
+    masking model adds tracks as unrelated sounds, and two mics of one drum do not mask each
+    other); ``audio`` is ``(sources, 2, samples)``, from one console render with
+    ``want_stems=True``.
+    """
+    rendered = Console(stems.sample_rate).render(stems, params, want_stems=True)
+    names = params.track_names
+    grouped = [list(g) for g in groups if all(n in names for n in g)]
+    in_group = {n for g in grouped for n in g}
+    units = [[n] for n in names if n not in in_group] + grouped
+    index = {n: i for i, n in enumerate(names)}
+    return units, np.stack([rendered.stems[[index[n] for n in unit]].sum(axis=0) for unit in units])
+
+
 def mix_masking(stems: Multitrack, params: MixParams | None, groups: Sequence[Sequence[str]] = ()) -> dict[str, Any] | None:
     """Masking in the mix ``params`` makes of ``stems``; ``None`` without settings.
 
-    Re-renders the console with ``want_stems=True`` (one extra render per song and method: the
-    methods return only their mix) and passes each *source's* contribution to the mix bus to
-    :func:`~mixassist.audio.perception.masking_measure`, at −23 LUFS.  Tracks in one of
-    ``groups`` (microphones on one source, e.g. kick in/out) are summed into one source first:
-    the model adds tracks as unrelated sounds, and two mics of one drum do not mask each other.
+    Re-renders the console (one extra render per song and method: the methods return only their
+    mix) and passes each source's contribution to the mix bus (:func:`mix_sources`: tracks in
+    one of ``groups``, e.g. kick in/out, summed into one source) to
+    :func:`~mixassist.audio.perception.masking_measure`, at −23 LUFS.
     The result is absolute (no comparison with the target): ``masking_fraction`` is the mean
     over audible sources of ``1 − partial / solo`` loudness, lower is better; ``per_track``
     maps source names (``"kick_in+kick_out"`` for a group) to their fraction (``None`` for
@@ -218,13 +237,7 @@ def mix_masking(stems: Multitrack, params: MixParams | None, groups: Sequence[Se
     """
     if params is None:
         return None
-    rendered = Console(stems.sample_rate).render(stems, params, want_stems=True)
-    names = params.track_names
-    grouped = [list(g) for g in groups if all(n in names for n in g)]
-    in_group = {n for g in grouped for n in g}
-    units = [[n] for n in names if n not in in_group] + grouped
-    index = {n: i for i, n in enumerate(names)}
-    merged = np.stack([rendered.stems[[index[n] for n in unit]].sum(axis=0) for unit in units])
+    units, merged = mix_sources(stems, params, groups)
     measure = masking_measure(merged, stems.sample_rate)
     labels = ["+".join(unit) for unit in units]
     return {

@@ -55,7 +55,7 @@ from mixassist.style.features import (
     style_features,
     style_features_torch,
 )
-from mixassist.style.target import ResolvedTarget, StyleTarget
+from mixassist.style.target import STRENGTH_FIELDS, ResolvedTarget, StyleTarget
 
 __all__ = ["MatchMixer", "PRIOR_WEIGHT", "WORD_WEIGHT", "STEPS", "AUTO_STEPS", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
 
@@ -70,16 +70,11 @@ STEPS = 30
 
 AUTO_STEPS = 10
 """Optimiser steps when refining the neural controller's mix (``method="auto"``): it starts
-closer. (More steps did not help the words: on the tests' session the loss at lr 0.5 oscillates,
-and where it converges — lr 0.1–0.2, 30 steps — "smooth" ends at -0.14 dB of crest, short of its
--0.2: the delivery limiter pins the crest.)"""
-_ATTRIBUTES = ("tone", "width", "dynamics")
-#: StyleFeatures fields each strength blends (loudness is delivered, not solved).
-_ATTRIBUTE_FIELDS = {
-    "tone": ("spectral_mid_db",),
-    "width": ("spectral_side_db", "width_db", "width_overall_db"),
-    "dynamics": ("crest_db", "short_term_spread_lu"),
-}
+closer. More steps or a smaller step did not help the words on the tests' session: at lr 0.5 the
+loss oscillates (``python scripts/check_words.py --method auto --words smooth --losses``); with
+``--steps 30 --lr 0.1`` it converges but "smooth" ends at -0.14 dB of crest, short of its -0.2
+(the delivery limiter pins the crest), and at ``--lr 0.2`` bright/dark reach only +1.67/-1.48."""
+_ATTRIBUTES = tuple(STRENGTH_FIELDS)  # tone, width, dynamics: what the solver moves (loudness is delivered)
 _LR = 0.5  # Adam step, in each setting's step unit (0.5 dB, 0.025 pan …)
 _PATIENCE = 8  # steps without improvement before stopping early
 
@@ -249,8 +244,7 @@ class MatchMixer:
         if self.start_method == "neural":
             from mixassist.mixers.neural import NeuralMixer
 
-            # the controller does not read words (the solve below applies them)
-            first: Any = NeuralMixer(dataclasses.replace(self.target, description=""), loudness_lufs=loudness,
+            first: Any = NeuralMixer(self._controller_target(), loudness_lufs=loudness,
                                      true_peak_dbtp=self.true_peak_dbtp, align=self.align)
         else:  # the start needs the loudness only roughly (it is delivered exactly at the end)
             first = RulesMixer(loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align,
@@ -336,6 +330,11 @@ class MatchMixer:
         return proposal
 
     # ------------------------------------------------------------------ pieces
+    def _controller_target(self) -> StyleTarget:
+        """The target as the controller reads it: references and loudness, no words (the solve
+        applies those; the controller's own note about unread words would mislead here)."""
+        return dataclasses.replace(self.target, description="")
+
     def _auto_aim(self, multitrack: Multitrack, constraints: Constraints, start: StyleFeatures, loudness: float,
                   report: Progress) -> tuple[StyleFeatures | None, str]:
         """What ``auto``'s solver moves the controller's mix toward (``None``: nowhere but the words).
@@ -369,12 +368,12 @@ class MatchMixer:
             mix = proposal.rendered()
             return style_features(mix if mix is not None else Console(sr).render(multitrack, proposal.params).mix, sr)
 
-        styled = controller_style(dataclasses.replace(self.target, description=""), "aim: the mix without locks") if locked else start
+        styled = controller_style(self._controller_target(), "aim: the mix without locks") if locked else start
         if not partial:
             return styled, "the controller's mix without the locks and ranges"
         plain = controller_style(StyleTarget(), "aim: the mix without a reference")
         values: dict[str, Any] = {}
-        for attribute, names in _ATTRIBUTE_FIELDS.items():
+        for attribute, names in STRENGTH_FIELDS.items():
             for name in names:
                 a, b = getattr(plain, name), getattr(styled, name)
                 values[name] = b if a is None or b is None else a + s[attribute] * (b - a)

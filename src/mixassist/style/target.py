@@ -39,6 +39,7 @@ from mixassist.style.features import StyleFeatures, style_features
 __all__ = [
     "ATTRIBUTES",
     "BROAD_CAP_DB",
+    "STRENGTH_FIELDS",
     "TONE_SMOOTHING_BANDS",
     "WIDTH_SMOOTHING_BANDS",
     "ResolvedTarget",
@@ -58,6 +59,15 @@ TONE_SMOOTHING_BANDS = 4.0
 """Gaussian σ, in third-octave bands, of the reference-minus-start spectral difference."""
 WIDTH_SMOOTHING_BANDS = 6.0
 """Gaussian σ, in bands, of the width difference (per-band width is mostly content)."""
+#: Attribute → the :class:`StyleFeatures` fields its strength moves in :meth:`StyleTarget.resolve`
+#: (loudness is not moved there: it is :meth:`StyleTarget.delivery_loudness`).
+STRENGTH_FIELDS: dict[str, tuple[str, ...]] = {
+    "tone": ("spectral_mid_db",),
+    "width": ("spectral_side_db", "width_db", "width_overall_db"),
+    "dynamics": ("crest_db", "short_term_spread_lu"),
+}
+_BAND_SMOOTHING = {"spectral_mid_db": TONE_SMOOTHING_BANDS, "spectral_side_db": TONE_SMOOTHING_BANDS,
+                   "width_db": WIDTH_SMOOTHING_BANDS}
 BROAD_CAP_DB = 12.0
 """Largest change of any band a reference may ask for, dB."""
 
@@ -317,18 +327,15 @@ class StyleTarget:
         }
         ref = reference if reference is not None else self.reference_features()
         if ref is not None:
-            s = self.strengths
-            values["spectral_mid_db"] = _broad_move(values["spectral_mid_db"], ref.spectral_mid_db, centres,
-                                                    ref.band_centres_hz, s["tone"], TONE_SMOOTHING_BANDS)
-            values["spectral_side_db"] = _broad_move(values["spectral_side_db"], ref.spectral_side_db, centres,
-                                                     ref.band_centres_hz, s["width"], TONE_SMOOTHING_BANDS)
-            values["width_db"] = _broad_move(values["width_db"], ref.width_db, centres, ref.band_centres_hz,
-                                             s["width"], WIDTH_SMOOTHING_BANDS)
-            for name, attr in (("width_overall_db", "width"), ("crest_db", "dynamics"),
-                               ("short_term_spread_lu", "dynamics")):
-                here, there = values[name], getattr(ref, name)
-                if here is not None and there is not None:
-                    values[name] = here + s[attr] * (there - here)
+            for attr, names in STRENGTH_FIELDS.items():
+                strength = self.strengths[attr]
+                for name in names:
+                    here, there = values[name], getattr(ref, name)
+                    if name in _BAND_SMOOTHING:  # per band: a broad, capped move
+                        values[name] = _broad_move(here, there, centres, ref.band_centres_hz, strength,
+                                                   _BAND_SMOOTHING[name])
+                    elif here is not None and there is not None:
+                        values[name] = here + strength * (there - here)
         moves = parse_description(self.description, track_names) if self.description else []
         settings_moves, word_moves = [], []
         for m in moves:
