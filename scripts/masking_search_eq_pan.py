@@ -27,7 +27,6 @@ if __name__ == "__main__":  # one thread each when run; never when a test import
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -37,13 +36,12 @@ import scipy.optimize
 import torch
 
 from mixassist.audio import meter
-from mixassist.audio.perception import SILENT_SONE, band_centres_hz, band_powers, loudness_in_mix
-from mixassist.console.console import _eq_sos
-from mixassist.console.dsp.biquad import sos_response_db
+from mixassist.audio.perception import SILENT_SONE, band_powers, loudness_in_mix
 from mixassist.console.params import MixParams
-from mixassist.console.schema import EQ_BANDS, params_for
+from mixassist.console.schema import EQ_BANDS
 from mixassist.data.references import load_song
 from mixassist.evaluate.harness import equal_loudness_params, mix_masking, mix_sources, source_groups
+from mixassist.mixers import separation
 from mixassist.mixers.roles import is_centre_source
 
 LEVEL_LUFS = -23.0
@@ -53,24 +51,19 @@ N_EQ = len(EQ_BANDS)
 
 def eq_response_db(gains_db: np.ndarray, sample_rate: int) -> np.ndarray:
     """``(sources, bands)`` dB response of the console's six-band EQ (default Hz and Q) at the ERB
-    band centres, for ``gains_db`` of shape ``(sources, 6)``."""
+    band centres, for ``gains_db`` of shape ``(sources, 6)`` (:func:`separation.eq_response_db`)."""
     n = gains_db.shape[0]
-    p = params_for("track")
-    settings = {k: torch.full((n,), v.default if v.default is not None else math.nan, dtype=torch.float64)
-                for k, v in p.items()}
-    for j, (band, *_) in enumerate(EQ_BANDS):
-        settings[f"eq_{band}_db"] = torch.as_tensor(gains_db[:, j], dtype=torch.float64)
-    freqs = torch.as_tensor(band_centres_hz(sample_rate), dtype=torch.float64)
-    return sos_response_db(_eq_sos(settings, sample_rate, hpf=False), freqs, sample_rate).numpy()
+    freq = np.tile([hz for _, _, _, hz, *_ in EQ_BANDS], (n, 1))
+    q = np.tile([q for *_, q, _ in EQ_BANDS], (n, 1))
+    return separation.eq_response_db(torch.as_tensor(gains_db, dtype=torch.float64), torch.as_tensor(freq, dtype=torch.float64),
+                                     torch.as_tensor(q, dtype=torch.float64), sample_rate).numpy()
 
 
 def pan_power(pan: np.ndarray, stereo: np.ndarray) -> np.ndarray:
-    """``(sources, 2)`` power factors per ear relative to the centred source."""
-    theta = (np.clip(pan, -1, 1) + 1) * np.pi / 4
-    left, right = np.cos(theta) ** 2, np.sin(theta) ** 2
-    mono = np.stack([left / 0.5, right / 0.5], axis=1)
-    bal = np.stack([np.where(pan <= 0, 1.0, 2 * left), np.where(pan >= 0, 1.0, 2 * right)], axis=1)
-    return np.where(stereo[:, None], bal, mono)
+    """``(sources, 2)`` power factors per ear relative to the centred source: the console's pan law
+    for mono sources and balance law for stereo ones give the same factors
+    (:func:`separation.pan_power`); ``stereo`` is kept for the callers."""
+    return separation.pan_power(torch.as_tensor(np.asarray(pan, dtype=np.float64))).numpy()
 
 
 class Model:

@@ -247,8 +247,10 @@ class MatchMixer:
             first: Any = NeuralMixer(self._controller_target(), loudness_lufs=loudness,
                                      true_peak_dbtp=self.true_peak_dbtp, align=self.align)
         else:  # the start needs the loudness only roughly (it is delivered exactly at the end)
+            # no separation stage: its masking-driven pan, width and EQ moves are not the
+            # reference's style, and the solver would first have to undo them (docs/mixing.md)
             first = RulesMixer(loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align,
-                               delivery_tolerance_lu=0.5)
+                               delivery_tolerance_lu=0.5, separation=False)
         proposal = first.propose(multitrack, constraints, start=start,
                                  progress=lambda stage, f: report(f"start: {stage}", 0.3 * f))
         params, reasons = proposal.params, proposal.reasons

@@ -17,10 +17,14 @@ The order of decisions (each one uses the previous ones):
    the side where they overlap least in spectrum with what is there already; stereo stems
    keep their image (narrowed if they are not mono-compatible);
 6. compression from the measured crest factor, attack/release by role;
-7. EQ: gentle corrective shaping (mud, harshness), then cuts in bands where a track masks a
-   higher-priority one, measured on the ERB scale with the tracks placed as they will be;
+7. EQ: gentle corrective shaping (mud, harshness); with ``separation=False`` also cuts in bands
+   where a track masks a higher-priority one, measured on the ERB scale with the tracks placed
+   as they will be;
 8. balance: every track's *partial loudness in the mix* (Moore–Glasberg model,
    :mod:`mixassist.audio.perception`) brought to its role's target, relative to the mix;
+8b. separation (:mod:`mixassist.mixers.separation`): the free pans, stereo widths and EQ band
+   gains searched together, by gradient descent on a differentiable twin of the same loudness
+   model, for the lowest mean masked fraction; then the balance again at the new placement;
 9. reverb sends by role and density; reverb decay sized to the tempo;
 10. master: glue compressor, output gain to the loudness target, true-peak limiter.
 
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from mixassist.audio import perception
 from mixassist.audio.meter import integrated_loudness
@@ -48,6 +53,7 @@ from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, mix_bus
 from mixassist.mixers.roles import PRIORITY, RoleGuess, is_centre_source, is_low_source, session_roles
+from mixassist.mixers.separation import EQ_SLOTS, STEREO_REACH, SeparationModel, separate
 
 __all__ = ["RulesMixer", "ROLE_WEIGHT", "ROLE_WINDOW_PHON", "excerpt", "estimate_tempo_bpm"]
 
@@ -93,6 +99,17 @@ _PAN_BY_ROLE: dict[str, float] = {
 _HPF_CAP_HZ: dict[str, float] = {"lead": 120.0, "chords": 200.0, "pad": 200.0, "arp": 250.0, "percussion": 400.0, "drums": 300.0, "fx": 300.0}
 _PEAK_SLOTS = (("peak1", 20.0, 2000.0), ("peak2", 50.0, 5000.0), ("peak3", 200.0, 12000.0), ("peak4", 500.0, 20000.0))
 _MAX_CUT_DB = 4.5
+#: Separation EQ gains stay within ±this (dB).
+SEPARATION_EQ_DB = 6.0
+#: Separation narrows a stereo stem to no less than this width.
+SEPARATION_MIN_WIDTH = 0.25
+#: Weight of the separation's EQ cost (mean masked fraction per ±SEPARATION_EQ_DB on every free band).
+SEPARATION_EQ_COST = 0.1
+#: Weight of the separation's cost on changing the mix's long-term spectrum (per dB², level-weighted
+#: mean over bands): the separation carves between sources, it does not re-tone the mix.
+SEPARATION_TONE_COST = 0.5
+#: The separation may also move the frequency (±1 octave) and Q of the free peaking bands.
+SEPARATION_TUNE_BANDS = True
 _GROUP_SIZE = 16  # tracks rendered at once when measuring processed stems (bounds memory)
 
 
@@ -138,6 +155,10 @@ class RulesMixer:
     delivery_tolerance_lu : float
         How close the delivered loudness must come to ``loudness_lufs`` (a mixer that re-delivers
         later, such as ``match``, asks for less).
+    separation : bool
+        Search pans and EQ gains together against masking after the balance
+        (:mod:`mixassist.mixers.separation`), then balance again. Off: role-sized pans and the
+        priority cuts only.
 
     Examples
     --------
@@ -153,6 +174,7 @@ class RulesMixer:
         align: bool = True,
         analysis_seconds: float = 60.0,
         delivery_tolerance_lu: float = 0.1,
+        separation: bool = True,
     ) -> None:
         if not -40.0 <= loudness_lufs <= -5.0:
             raise InvalidParameterError(f"loudness_lufs={loudness_lufs:g} is outside -40…-5 LUFS")
@@ -163,6 +185,7 @@ class RulesMixer:
         self.align = bool(align)
         self.analysis_seconds = float(analysis_seconds)
         self.delivery_tolerance_lu = float(delivery_tolerance_lu)
+        self.separation = bool(separation)
 
     def __repr__(self) -> str:
         return (f"RulesMixer(loudness_lufs={self.loudness_lufs:g}, true_peak_dbtp={self.true_peak_dbtp:g}, "
@@ -234,11 +257,20 @@ class RulesMixer:
 
         report("equalisation", 0.35)
         self._tone(tracks, raw_powers, centres, params, constraints, reasons)
-        self._unmask(tracks, raw_powers, centres, params, constraints, reasons)
+        if not self.separation:  # else the separation stage (8b) does the masking-aware EQ
+            self._unmask(tracks, raw_powers, centres, params, constraints, reasons)
 
-        report("balance (loudness in the mix)", 0.5)
+        report("balance (loudness in the mix)", 0.45)
         measured: dict[str, dict[str, Any]] = {name: {"analysis": analysis[name].to_dict()} for name in multitrack.names}
         self._balance(tracks, ex, params, constraints, reasons, measured)
+        if self.separation:
+            report("separation (pans and EQ against masking)", 0.5)
+            plan = self._separate(tracks, ex, params, constraints, reasons,
+                                  lambda f: report("separation (pans and EQ against masking)", 0.5 + 0.15 * f))
+            if plan is not None:
+                report("balance again, after separation", 0.65)
+                self._balance(tracks, ex, params, constraints, reasons, measured)
+                self._explain_separation(plan, params, reasons, measured)
 
         report("reverb", 0.7)
         self._reverb(tracks, multitrack, params, constraints, reasons)
@@ -563,13 +595,191 @@ class RulesMixer:
                             f"partial loudness, so masking by the other tracks ({100 * loud.masked_fraction[k]:.0f} % of "
                             f"its solo loudness) is accounted for")
 
-    def _processed_powers(self, ex: Multitrack, names: list[str], params: MixParams,
-                          gains_db: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+    # ------------------------------------------------------------------ 8b. separation
+    def _separate(self, tracks: dict[str, _Track], ex: Multitrack, params: MixParams, constraints: Constraints,
+                  reasons: Reasons, progress: Callable[[float], None]) -> dict[str, Any] | None:
+        """Search free pans, widths and EQ band gains together for less masking (after the balance).
+
+        Sources are the balance's units (a multi-mic group is one source: one pan, one EQ). A
+        source's pan is free when it is not an anchor and not locked; a stereo stem's width is
+        free (narrower only) when it is a single, unlocked track; an EQ slot is free when the
+        corrective EQ left it flat and none of its settings is locked. Returns what
+        :meth:`_explain_separation` needs, or None when nothing is free.
+        """
+        names = list(tracks)
+        units = list(dict.fromkeys(tracks[n].group or n for n in names))
+        members = {u: [n for n in names if (tracks[n].group or n) == u] for u in units}
+        if len(units) < 2:
+            return None
+        sr = ex.sample_rate
+        start_pan = np.array([float(params.get(members[u][0], "pan") or 0.0) for u in units])
+        pan_bounds = np.repeat(start_pan[:, None], 2, axis=1)
+        stereo = np.array([len(members[u]) == 1 and tracks[members[u][0]].analysis.channels == 2 for u in units])
+        start_width = np.array([float(params.get(members[u][0], "width") or 1.0) if stereo[k] else 1.0
+                                for k, u in enumerate(units)])
+        width_bounds = np.repeat(start_width[:, None], 2, axis=1)
+        for k, u in enumerate(units):
+            ms = members[u]
+            role = max((tracks[n].role.role for n in ms), key=lambda r: PRIORITY[r])
+            if any(is_centre_source(n, tracks[n].role.role) for n in ms) or _PAN_BY_ROLE.get(role, 0.5) == 0.0:
+                continue  # anchors stay where they are
+            if stereo[k] and role == "drums":
+                continue  # overheads and rooms are the kit's image: kept as they are
+            if not any(constraints.is_locked(n, "pan") for n in ms):
+                # a stereo stem's reach follows its width (separate's `stereo`); a group with one
+                # stays within the reach of a full-width stem
+                reach = STEREO_REACH[1] if not stereo[k] and any(tracks[n].analysis.channels == 2 for n in ms) else 1.0
+                pan_bounds[k] = (max(constraints.clip(n, "pan", -reach) for n in ms),
+                                 min(constraints.clip(n, "pan", reach) for n in ms))
+            if stereo[k] and not constraints.is_locked(ms[0], "width"):
+                low = constraints.clip(ms[0], "width", min(SEPARATION_MIN_WIDTH, start_width[k]))
+                width_bounds[k] = (min(low, start_width[k]), start_width[k])
+        freq = np.zeros((len(units), len(EQ_SLOTS)))
+        q = np.ones_like(freq)
+        eq_bounds = np.zeros((len(units), len(EQ_SLOTS), 2))
+        for k, u in enumerate(units):
+            ms = members[u]
+            for j, (slot, _) in enumerate(EQ_SLOTS):
+                keys = (f"eq_{slot}_hz", f"eq_{slot}_db", f"eq_{slot}_q")
+                freq[k, j] = float(params.get(ms[0], keys[0]))
+                q[k, j] = float(params.get(ms[0], keys[2]))
+                flat = all((params.get(n, keys[1]) or 0.0) == 0.0 for n in ms)
+                same = all(params.get(n, keys[0]) == freq[k, j] and params.get(n, keys[2]) == q[k, j] for n in ms)
+                locked = any(constraints.is_locked(n, key) for n in ms for key in keys)
+                if flat and same and not locked and freq[k, j] < 0.45 * sr:
+                    eq_bounds[k, j] = (max(constraints.clip(n, keys[1], -SEPARATION_EQ_DB) for n in ms),
+                                       min(constraints.clip(n, keys[1], SEPARATION_EQ_DB) for n in ms))
+        free = np.concatenate([pan_bounds[:, 1] > pan_bounds[:, 0], width_bounds[:, 1] > width_bounds[:, 0],
+                               (eq_bounds[..., 1] > eq_bounds[..., 0]).ravel()])
+        if not free.any():
+            return None
+        gains = {n: float(params.get(n, "gain_db") or 0.0) for n in names}
+        centred = params.copy()
+        for n in names:
+            centred.set(n, "pan", 0.0)
+        placed, power_per_lu, mid_side = self._processed_powers(ex, names, centred, np.array([gains[n] for n in names]),
+                                                                mid_side=True)
+        plan = {"units": units, "members": members, "placed": placed, "mid_side": mid_side,
+                "power_per_lu": power_per_lu, "freq": freq, "q": q, "start_pan": start_pan, "start_width": start_width,
+                "stereo": stereo, "sample_rate": sr}
+        model = self._separation_model(plan, gains)
+        found = separate(model, start_pan, pan_bounds, width_bounds, np.zeros_like(freq), eq_bounds, stereo=stereo,
+                         eq_limit_db=SEPARATION_EQ_DB, eq_cost=SEPARATION_EQ_COST, tone_cost=SEPARATION_TONE_COST,
+                         eq_tune=_tune_mask(eq_bounds) if SEPARATION_TUNE_BANDS else None, progress=progress)
+        plan["pan_moved"] = (pan_bounds[:, 1] > pan_bounds[:, 0]) & (np.abs(found.pan - start_pan) >= 0.05)
+        plan["width_moved"] = (width_bounds[:, 1] > width_bounds[:, 0]) & (np.abs(found.width - start_width) >= 0.05)
+        plan["eq_moved"] = (eq_bounds[..., 1] > eq_bounds[..., 0]) & (np.abs(np.round(found.eq_db, 1)) >= 0.5)
+        plan["search"] = found
+        for k, u in enumerate(units):
+            for n in members[u]:
+                if plan["pan_moved"][k]:
+                    reasons.set(params, constraints, n, "pan", round(float(found.pan[k]), 2), "separation")
+                if plan["width_moved"][k]:
+                    reasons.set(params, constraints, n, "width", round(float(found.width[k]), 2), "separation")
+                for j, (slot, _) in enumerate(EQ_SLOTS):
+                    if plan["eq_moved"][k, j]:
+                        reasons.set(params, constraints, n, f"eq_{slot}_db", round(float(found.eq_db[k, j]), 1), "separation")
+                        if abs(found.eq_freq_hz[k, j] - freq[k, j]) > 1e-6 or abs(found.eq_q[k, j] - q[k, j]) > 1e-6:
+                            reasons.set(params, constraints, n, f"eq_{slot}_hz", round(float(found.eq_freq_hz[k, j]), 1), "separation")
+                            reasons.set(params, constraints, n, f"eq_{slot}_q", round(float(found.eq_q[k, j]), 2), "separation")
+        return plan
+
+    def _separation_model(self, plan: dict[str, Any], gains: dict[str, float]) -> SeparationModel:
+        """The units' band-power parts (:class:`SeparationModel`) at ``gains``, heard at
+        :data:`LISTENING_LUFS`: multi-mic members summed coherently, as in the balance."""
+        units, members, placed, mid_side = plan["units"], plan["members"], plan["placed"], plan["mid_side"]
+        parts = []
+        for u in units:
+            ms = members[u]
+            if len(ms) == 1 and ms[0] in mid_side:
+                g = 10 ** (gains[ms[0]] / 10)
+                left, right = placed[ms[0]][0], placed[ms[0]][1]
+                parts.append(np.stack([mid_side[ms[0]][0] * g, mid_side[ms[0]][1] * g, (left - right) / 2 * g]))
+                continue
+            ears = sum(np.sqrt(placed[n] * 10 ** (gains[n] / 10)) for n in ms) ** 2  # (2, F, B)
+            parts.append(np.stack([(ears[0] + ears[1]) / 2, np.zeros_like(ears[0]), (ears[0] - ears[1]) / 2]))
+        total = sum(float(placed[n].sum(dtype=np.float64)) * 10 ** (gains[n] / 10) for u in units for n in members[u])
+        scale = plan["power_per_lu"] * 10 ** (LISTENING_LUFS / 10) / max(total, 1e-300)
+        return SeparationModel(np.stack(parts) * scale, plan["start_width"], plan["freq"], plan["q"], plan["sample_rate"])
+
+    def _explain_separation(self, plan: dict[str, Any], params: MixParams, reasons: Reasons,
+                            measured: dict[str, dict[str, Any]]) -> None:
+        """Reasons for the separation's moves, measured at the final faders: each move undone on
+        its own, and what that does to the masking in the model."""
+        units, members = plan["units"], plan["members"]
+        model = self._separation_model(plan, {n: float(params.get(n, "gain_db") or 0.0) for u in units for n in members[u]})
+        first = [members[u][0] for u in units]
+        pan = torch.tensor([float(params.get(n, "pan") or 0.0) for n in first], dtype=torch.float64)
+        width = torch.tensor([float(params.get(n, "width") or 1.0) if plan["stereo"][k] else 1.0
+                              for k, n in enumerate(first)], dtype=torch.float64)
+        eq = torch.tensor([[float(params.get(n, f"eq_{slot}_db") or 0.0) if plan["eq_moved"][k, j] else 0.0
+                            for j, (slot, _) in enumerate(EQ_SLOTS)] for k, n in enumerate(first)], dtype=torch.float64)
+        tuned = [torch.tensor([[float(params.get(n, f"eq_{slot}_{key}")) for slot, _ in EQ_SLOTS] for n in first],
+                              dtype=torch.float64) for key in ("hz", "q")]
+        audible = plan["search"].audible
+        with torch.no_grad():
+            now = model.masked(pan, width, eq, *tuned)[0].numpy()
+            start = model.masked(torch.as_tensor(plan["start_pan"]), torch.as_tensor(plan["start_width"]),
+                                 torch.zeros_like(eq))[0].numpy()
+        mean_now, mean_start = float(now[audible].mean()), float(start[audible].mean())
+        label = {k: " + ".join(members[u]) for k, u in enumerate(units)}
+
+        def undone(k: int, what: str, j: int = 0) -> str:
+            p, w, e = pan.clone(), width.clone(), eq.clone()
+            if what == "pan":
+                p[k] = float(plan["start_pan"][k])
+            elif what == "width":
+                w[k] = float(plan["start_width"][k])
+            else:
+                e[k, j] = 0.0
+            with torch.no_grad():
+                without = model.masked(p, w, e, *tuned)[0].numpy()
+            gain = np.where(audible, without - now, -np.inf)
+            best = int(np.argmax(gain))
+            return (f"without this move the sources' mean masked fraction would be {float(without[audible].mean()):.3f} "
+                    f"instead of {mean_now:.3f}, and {label[best]} gains most from it ({without[best]:.2f} → "
+                    f"{now[best]:.2f} masked)")
+
+        for k, u in enumerate(units):
+            for n in members[u]:
+                if plan["pan_moved"][k]:
+                    value = float(pan[k])
+                    side = "left" if value < 0 else "right" if value > 0 else "centre"
+                    reasons.add(n, "pan", f"{abs(value):.2f} {side}: separation, placed where it masks and is masked "
+                                          f"least (role pan {plan['start_pan'][k]:+.2f}); {undone(k, 'pan')}")
+                if plan["width_moved"][k]:
+                    reasons.add(n, "width", f"width {float(width[k]):.2f} (from {plan['start_width'][k]:.2f}): separation, "
+                                            f"narrowed so that it can sit further to one side without losing a "
+                                            f"channel; {undone(k, 'width')}")
+                for j, (slot, _) in enumerate(EQ_SLOTS):
+                    if plan["eq_moved"][k, j]:
+                        value, hz, q = float(eq[k, j]), float(tuned[0][k, j]), float(tuned[1][k, j])
+                        why = (f"{value:+.1f} dB {'cut' if value < 0 else 'lift'} at {hz:.0f} Hz: separation, shapes {n} "
+                               f"to share the spectrum with the others; {undone(k, 'eq', j)}")
+                        reasons.add(n, f"eq_{slot}_db", why)
+                        if reasons.get(n, f"eq_{slot}_hz") == "separation":
+                            reasons.add(n, f"eq_{slot}_hz", f"{hz:.0f} Hz: separation, where this band does most "
+                                                            f"against masking (from {plan['freq'][k, j]:.0f} Hz)")
+                            reasons.add(n, f"eq_{slot}_q", f"Q {q:.2f}: separation, the band's width for the same "
+                                                           f"purpose (from {plan['q'][k, j]:.2f})")
+                measured[n]["separation"] = {"masked_fraction_model": round(float(now[k]), 3) if audible[k] else None,
+                                             "before_model": round(float(start[k]), 3) if audible[k] else None}
+        reasons.notes.append(
+            f"separation: pans, widths and EQ searched together against masking; the sources' mean masked fraction "
+            f"in the loudness model, at the final faders, is {mean_now:.3f} ({mean_start:.3f} with the role pans and "
+            f"no separation moves; {int(plan['pan_moved'].sum())} pans, {int(plan['width_moved'].sum())} widths and "
+            f"{int(plan['eq_moved'].sum())} EQ bands moved)")
+
+    def _processed_powers(self, ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray, *,
+                          mid_side: bool = False) -> Any:
         """Band powers at each ear of every track after its strip (HPF, EQ, compressor, pan)
         with the fader at 0 dB, no reverb, no master; and the calibration between summed band
-        power and loudness: band power of the mix at ``gains_db`` per unit of 10^(LUFS/10)."""
+        power and loudness: band power of the mix at ``gains_db`` per unit of 10^(LUFS/10).
+        With ``mid_side``, also ``{track: (2, frames, bands)}`` band powers of ``(L + R)/2`` and
+        ``(L − R)/2`` of every stereo track."""
         console = Console(ex.sample_rate)
         out: dict[str, np.ndarray] = {}
+        ms_out: dict[str, np.ndarray] = {}
         mix = np.zeros((2, ex.num_samples), np.float64)
         for i in range(0, len(names), _GROUP_SIZE):
             group = names[i : i + _GROUP_SIZE]
@@ -580,12 +790,14 @@ class RulesMixer:
                 raise RuntimeError("console returned no stems")
             for j, n in enumerate(group):
                 out[n] = perception.band_powers(stems[j], ex.sample_rate)
+                if mid_side and ex[n].audio.shape[0] == 2:
+                    left, right = stems[j].astype(np.float64)
+                    ms_out[n] = perception.band_powers(np.stack([(left + right) / 2, (left - right) / 2]), ex.sample_rate)
                 mix += stems[j] * 10 ** (gains_db[i + j] / 20)
         lufs = integrated_loudness(mix, ex.sample_rate)
         total = sum(float(out[n].sum(dtype=np.float64)) * 10 ** (g / 10) for n, g in zip(names, gains_db, strict=True))
-        if lufs is None or total <= 0:
-            return out, 1.0
-        return out, total / 10 ** (lufs / 10)
+        calibration = 1.0 if lufs is None or total <= 0 else total / 10 ** (lufs / 10)
+        return (out, calibration, ms_out) if mid_side else (out, calibration)
 
     def _level_offset(self, ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray) -> float:
         """Common fader shift that puts the summed tracks near -20 LUFS (headroom for the master)."""
@@ -659,6 +871,12 @@ class RulesMixer:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _tune_mask(eq_bounds: np.ndarray) -> np.ndarray:
+    """Free peaking slots (not the shelves) may also move their frequency and Q."""
+    peaks = np.array([slot.startswith("peak") for slot, _ in EQ_SLOTS])
+    return (eq_bounds[..., 1] > eq_bounds[..., 0]) & peaks[None, :]
 
 
 def _profile(powers: np.ndarray) -> np.ndarray:

@@ -1,0 +1,156 @@
+"""A differentiable twin of :func:`mixassist.audio.perception.loudness_in_mix`, in PyTorch.
+
+The rules mixer's separation stage (:mod:`mixassist.mixers.separation`) moves pans, EQ gains and
+faders to lower the masking between tracks. The numba kernel behind ``loudness_in_mix`` is fast
+but gives no gradients, and finite differences over a few hundred settings take minutes; this
+module computes the same quantities — every track's solo and partial loudness per frame, Moore,
+Glasberg & Baer (1997) eqs. (3), (17) and (18) with ANSI S3.4-2007's level-dependent roex
+filters, both ears summed — with torch operations, so that autograd gives the gradient of any
+function of them with respect to the band powers (and so to the settings that scale them).
+
+It reads its constants from :mod:`mixassist.audio.perception` (one model, two implementations)
+and is tested against the kernel there (``tests/test_loudness_model.py``). It differs from the
+kernel only in precision: float64 throughout (the kernel computes per-track terms in float32).
+
+References
+----------
+B. C. J. Moore, B. R. Glasberg, T. Baer, "A model for the prediction of thresholds, loudness,
+and partial loudness", J. Audio Eng. Soc. 45(4), 224–240, 1997; ANSI S3.4-2007.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mixassist.audio import perception as _p
+from mixassist.errors import InvalidParameterError
+
+__all__ = ["LoudnessInMix", "loudness_in_mix_torch"]
+
+_TINY = 1e-20  # powers and excitations below this count as 0 (as the kernel's float32 floor)
+
+
+def _constants() -> dict[str, torch.Tensor]:
+    b = _p._BAND
+    values = {
+        "g": b["g"], "a": b["a"], "alpha": b["alpha"], "ethrq": b["ethrq"], "k": b["k"],
+        "a_alpha": b["a_alpha"], "thr_alpha": b["thr_alpha"], "pu": _p._PU, "pl_per_db": _p._PL_PER_DB,
+        "w_upper": _p._W_UPPER, "w_level": _p._W_LEVEL, "abs_dev": _p._ABS_DEV, "lower": _p._LOWER.astype(np.float64),
+    }
+    return {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in values.items()}
+
+
+_C = _constants()
+
+
+@dataclass(frozen=True, eq=False)
+class LoudnessInMix:
+    """Per-track loudness as tensors (see :func:`loudness_in_mix_torch`).
+
+    Attributes
+    ----------
+    solo_sone, partial_sone : torch.Tensor
+        ``(tracks,)`` mean over the active frames, sone (both ears summed).
+    mix_sone : torch.Tensor
+        Scalar, the mix's mean loudness over the active frames, sone.
+    active : torch.Tensor
+        ``(frames,)`` bool, the frames averaged over (the mix louder than ``MIX_GATE_SONE``).
+    """
+
+    solo_sone: torch.Tensor
+    partial_sone: torch.Tensor
+    mix_sone: torch.Tensor
+    active: torch.Tensor
+
+    @property
+    def masked_fraction(self) -> torch.Tensor:
+        """``(tracks,)`` ``1 − partial / solo`` (0 for a silent track), as the numpy model's."""
+        solo = self.solo_sone
+        frac = 1.0 - self.partial_sone / torch.where(solo > 0, solo, torch.ones_like(solo))
+        return torch.where(solo > 0, frac.clamp(0.0, 1.0), torch.zeros_like(frac))
+
+
+def _pow(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return torch.exp(a * torch.log(x))
+
+
+def _specific(e: torch.Tensor) -> torch.Tensor:
+    """MGB97 eq. (3) with the ANSI low-level factor, sone/Cam before C (``e >= 0``)."""
+    c = _C
+    n = _pow(e * c["g"] + c["a"], c["alpha"]) - c["a_alpha"]
+    r = torch.clamp(2.0 * e / (e + c["ethrq"]), max=1.0)
+    return n * r * torch.sqrt(r.clamp_min(_TINY))
+
+
+def _spreading(total: torch.Tensor) -> torch.Tensor:
+    """``(..., bands, bands)`` spreading matrices set by the mix's band powers ``total`` (``(..., bands)``)."""
+    c = _C
+    level_db = 10.0 * torch.log10((total @ c["w_level"]).clamp_min(1e-10))
+    p_low = torch.clamp(c["pu"] - c["pl_per_db"] * (level_db[..., :, None] - 51.0), min=0.1)
+    pg = torch.clamp(p_low * c["abs_dev"], max=40.0)
+    lower = (1.0 + pg) * torch.exp(-pg)
+    return c["lower"] * lower + (1.0 - c["lower"]) * c["w_upper"]
+
+
+def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
+    """Solo and partial loudness of every track of a mix, differentiable in the band powers.
+
+    Same model and conventions as :func:`mixassist.audio.perception.loudness_in_mix`: for track
+    ``i`` at each ear the masker's excitation is the mix's minus the track's, with auditory
+    filters shaped by the whole mix; the two ears are summed; values are means over the frames
+    in which the mix's loudness exceeds :data:`~mixassist.audio.perception.MIX_GATE_SONE` (the
+    choice of frames carries no gradient).
+
+    Parameters
+    ----------
+    placed : torch.Tensor
+        ``(tracks, 2, frames, bands)`` float64 band powers at each ear (intensity re 0 dB SPL),
+        non-negative.
+
+    Returns
+    -------
+    LoudnessInMix
+
+    Examples
+    --------
+    >>> p = torch.zeros(2, 2, 10, 40, dtype=torch.float64); p[:, :, :, 15] = 1e6
+    >>> m = loudness_in_mix_torch(p)
+    >>> bool(0.3 < float(m.masked_fraction[0]) < 0.9)
+    True
+    """
+    if placed.ndim != 4 or placed.shape[1] != 2 or placed.shape[-1] != _p.ERB_BANDS:
+        raise InvalidParameterError(f"placed has shape {tuple(placed.shape)}; expected (tracks, 2, frames, {_p.ERB_BANDS})")
+    c = _C
+    p = placed.to(torch.float64)
+    p = torch.where(p > _TINY, p, torch.zeros_like(p))
+    total = p.sum(0)  # (2, F, B)
+    w = _spreading(total)  # (2, F, B, B)
+    e_own = torch.einsum("tefi,efij->tefj", p, w)
+    e_mix = e_own.sum(0)
+    mix = (_specific(e_mix).sum(-1)).sum(0) * _p._SCALE  # (F,)
+    e_s = torch.where(e_own > _TINY, e_own, torch.zeros_like(e_own))
+    e_n = (e_mix - e_s).clamp_min(0.0)
+    solo_spec = _specific(e_s)
+    g, a, alpha = c["g"], c["a"], c["alpha"]
+    ethrn = e_n * c["k"] + c["ethrq"]
+    t_tot = _pow(e_mix * g + a, alpha).expand_as(e_s)
+    t_thrn = _pow((e_n + ethrn) * g + a, alpha)
+    t_noise = _pow(e_n * g + a, alpha)
+    high = e_s >= ethrn
+    ratio = _pow(ethrn / torch.where(high, e_s, torch.ones_like(e_s)), torch.tensor(0.3, dtype=torch.float64))
+    n_high = (t_tot - c["a_alpha"]) - (t_thrn - c["thr_alpha"]) * ratio
+    s = 2.0 * e_s / (e_s + ethrn)
+    n_low = s * torch.sqrt(s.clamp_min(_TINY)) * (c["thr_alpha"] - c["a_alpha"]) * (t_tot - t_noise) / (t_thrn - t_noise)
+    part_spec = torch.clamp(torch.where(high, n_high, n_low), min=0.0)
+    part_spec = torch.where(e_n > 0, part_spec, solo_spec)  # no masker: eqs. 17/18 reduce to eq. 3
+    solo = solo_spec.sum(-1).sum(1) * _p._SCALE  # (T, F)
+    partial = part_spec.sum(-1).sum(1) * _p._SCALE
+    active = (mix > _p.MIX_GATE_SONE).detach()
+    count = int(active.sum())
+    if count == 0:
+        zeros = torch.zeros(p.shape[0], dtype=torch.float64)
+        return LoudnessInMix(zeros, zeros, torch.zeros((), dtype=torch.float64), active)
+    return LoudnessInMix(solo[:, active].mean(1), partial[:, active].mean(1), mix[active].mean(), active)
