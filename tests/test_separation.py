@@ -287,3 +287,15 @@ def test_tuned_bands_stay_within_an_octave_and_their_q_range(rng):
     assert np.all(found.eq_freq_hz >= freq / 2 - 1e-9) and np.all(found.eq_freq_hz <= freq * 2 + 1e-9)
     assert np.all(found.eq_q >= q / 2**1.5 - 1e-9) and np.all(found.eq_q <= q * 2**1.5 + 1e-9)
     assert np.any(np.abs(found.eq_freq_hz - freq) > 1.0)  # the bands did move
+
+
+def test_a_centred_mono_source_is_nudged_off_the_saddle(rng):
+    # two identical mono sources, both free and centred: the mix is symmetric, the gradient of any
+    # one pan is 0 there, yet spreading them apart unmasks both
+    parts = _overlapping_sources(rng)[[1, 1]].copy()
+    model = SeparationModel(parts, np.ones(2), np.tile([100.0, 200.0, 800.0, 2500.0, 6000.0, 8000.0], (2, 1)),
+                            np.full((2, 6), 0.707), SR)
+    found = separate(model, np.zeros(2), np.array([[-1.0, 1.0], [-1.0, 1.0]]), np.ones((2, 2)), np.zeros((2, 6)),
+                     np.zeros((2, 6, 2)), steps=40)
+    assert found.mean_after < found.mean_before - 0.05
+    assert found.pan[0] * found.pan[1] < 0  # to opposite sides

@@ -319,29 +319,32 @@ def separate(
         tone_weight = torch.clamp((level_db - level_db.max() + 30.0) / 30.0, min=0.0)
         tone_weight = tone_weight / tone_weight.sum().clamp_min(1e-30)
 
-    def objective(pan: torch.Tensor, width: torch.Tensor, eq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def objective(pan: torch.Tensor, width: torch.Tensor, eq: torch.Tensor,
+                  balance: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         frac, imbalance, tone = model.measure(pan, width, eq, *tuned())
         loss = frac[audible].mean() if bool(audible.any()) else frac.sum() * 0.0
-        loss = loss + eq_cost * ((eq * eq_free) ** 2).sum() / n_eq / eq_scale**2 + imbalance_cost * imbalance**2
+        loss = loss + eq_cost * ((eq * eq_free) ** 2).sum() / n_eq / eq_scale**2
+        loss = loss + (imbalance_cost * imbalance**2 if balance else 0.0)
         tilt_db = 10.0 * torch.log10(tone.clamp_min(1e-30) / tone0.clamp_min(1e-30))
         loss = loss + tone_cost * (tone_weight * tilt_db**2).sum()
         return loss, frac
 
     with torch.no_grad():
+        start_loss, start_frac = objective(pan0, w0, eq0)
+        best = (float(start_loss), pan0.clone(), w0.clone(), eq0.clone(), start_frac.clone(), *(t.detach() for t in tuned()))
         # A free pan that starts exactly centred sits on a saddle when the rest of the mix is
-        # symmetric (the gradient is 0 there): start it a little to whichever side is better,
-        # if either is.
+        # symmetric (the gradient is 0 there): the search starts it a little to whichever side
+        # masks less, one source after another (judged without the balance cost: one source
+        # moved alone always unbalances the mix, and the search rebalances it with the others).
+        # The given start stays the reference the result must beat.
         for k in np.nonzero((pan_free & (pan0.abs() < 1e-9)).numpy())[0]:
-            trials = [(float(objective(pan0, w0, eq0)[0]), 0.0)]
+            trials = []
             for side in (-1.0, 1.0):
                 trial = pan0.clone()
-                trial[k] = (side * _NUDGE).clamp(pan_lo[k], pan_hi[k]) if not coupled[k] else side * _NUDGE
-                trials.append((float(objective(trial, w0, eq0)[0]), side))
-            side = min(trials)[1]
-            pan0[k] = torch.tensor(side * _NUDGE, **f64).clamp(pan_lo[k], pan_hi[k])
+                trial[k] = torch.tensor(side * _NUDGE, **f64).clamp(pan_lo[k], pan_hi[k])
+                trials.append((float(objective(trial, w0, eq0, balance=False)[0]), side))
+            pan0[k] = torch.tensor(min(trials)[1] * _NUDGE, **f64).clamp(pan_lo[k], pan_hi[k])
             z_pan.data[k] = torch.atanh(pan0[k] / stereo_reach(w0[k])) if coupled[k] else logit(pan0, pan_lo, pan_hi)[k]
-        start_loss, start_frac = objective(pan0, w0, eq0)
-    best = (float(start_loss), pan0.clone(), w0.clone(), eq0.clone(), start_frac.clone(), *(t.detach() for t in tuned()))
     free = [z for z, f in ((z_pan, pan_free), (z_w, w_free), (z_eq, eq_free), (z_f, tune), (z_q, tune)) if bool(f.any())]
     taken = 0
     if free and n > 1:
