@@ -500,12 +500,9 @@ class RulesMixer:
         names = list(tracks)
         if not names:
             return
-        # Units of the balance: single tracks, and multi-mic groups as one source (their
-        # members are aligned, so they add coherently, and keep their relative levels).
-        unit_of: dict[str, str] = {n: tracks[n].group or n for n in names}
-        units = list(dict.fromkeys(unit_of.values()))
-        members = {u: [n for n in names if unit_of[n] == u] for u in units}
-        role_of = {u: max((tracks[n].role.role for n in members[u]), key=lambda r: PRIORITY[r]) for u in units}
+        members = _units(tracks)
+        units = list(members)
+        role_of = {u: _unit_role(tracks, members[u]) for u in units}
         role_count: dict[str, int] = {}
         for u in units:
             role_count[role_of[u]] = role_count.get(role_of[u], 0) + 1
@@ -517,10 +514,8 @@ class RulesMixer:
         }
         locked = np.array([any(constraints.is_locked(n, "gain_db") for n in members[u]) for u in units])
         anchor = locked if locked.any() else np.ones(len(units), bool)
-        placed, power_per_lu = self._processed_powers(ex, names, params, np.array([start[n] for n in names]))
-        stack = np.stack([
-            sum(np.sqrt(placed[n] * 10 ** (start[n] / 10)) for n in members[u]) ** 2 for u in units
-        ])  # (units, 2, frames, bands) at the starting gains
+        placed, power_per_lu, _ = self._processed_powers(ex, names, params, np.array([start[n] for n in names]))
+        stack = np.stack([_unit_power(placed, members[u], start) for u in units])  # (units, 2, frames, bands)
         sums = stack.sum(axis=(1, 2, 3), dtype=np.float64)
         # Faders stay within BALANCE_RANGE_DB of equal solo loudness (relative to the free
         # faders' common level): with many tracks that mask each other the shares could also be
@@ -565,7 +560,7 @@ class RulesMixer:
             shift = -float(np.mean(offset[locked]))
             offset = solve(np.where(locked, 0.0, offset + shift), locked, shift, anchor)
         partial, target, loud = hear(offset, anchor)
-        gains = {n: float(np.clip(start[n] + offset[units.index(unit_of[n])], -60.0, 24.0)) for n in names}
+        gains = {n: float(np.clip(start[n] + offset[k], -60.0, 24.0)) for k, u in enumerate(units) for n in members[u]}
         if not locked.any():  # anchor the absolute level: the summed tracks near -20 LUFS before the master
             shift = self._level_offset(ex, names, params, np.array([gains[n] for n in names]))
             gains = {n: g + shift for n, g in gains.items()}
@@ -607,8 +602,8 @@ class RulesMixer:
         :meth:`_explain_separation` needs, or None when nothing is free.
         """
         names = list(tracks)
-        units = list(dict.fromkeys(tracks[n].group or n for n in names))
-        members = {u: [n for n in names if (tracks[n].group or n) == u] for u in units}
+        members = _units(tracks)
+        units = list(members)
         if len(units) < 2:
             return None
         sr = ex.sample_rate
@@ -620,7 +615,7 @@ class RulesMixer:
         width_bounds = np.repeat(start_width[:, None], 2, axis=1)
         for k, u in enumerate(units):
             ms = members[u]
-            role = max((tracks[n].role.role for n in ms), key=lambda r: PRIORITY[r])
+            role = _unit_role(tracks, ms)
             if any(is_centre_source(n, tracks[n].role.role) for n in ms) or _PAN_BY_ROLE.get(role, 0.5) == 0.0:
                 continue  # anchors stay where they are
             if stereo[k] and role == "drums":
@@ -696,7 +691,7 @@ class RulesMixer:
                 left, right = placed[ms[0]][0], placed[ms[0]][1]
                 parts.append(np.stack([mid_side[ms[0]][0] * g, mid_side[ms[0]][1] * g, (left - right) / 2 * g]))
                 continue
-            ears = sum(np.sqrt(placed[n] * 10 ** (gains[n] / 10)) for n in ms) ** 2  # (2, F, B)
+            ears = _unit_power(placed, ms, gains)
             parts.append(np.stack([(ears[0] + ears[1]) / 2, np.zeros_like(ears[0]), (ears[0] - ears[1]) / 2]))
         total = sum(float(placed[n].sum(dtype=np.float64)) * 10 ** (gains[n] / 10) for u in units for n in members[u])
         scale = plan["power_per_lu"] * 10 ** (LISTENING_LUFS / 10) / max(total, 1e-300)
@@ -771,12 +766,12 @@ class RulesMixer:
             f"{int(plan['eq_moved'].sum())} EQ bands moved)")
 
     def _processed_powers(self, ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray, *,
-                          mid_side: bool = False) -> Any:
+                          mid_side: bool = False) -> tuple[dict[str, np.ndarray], float, dict[str, np.ndarray]]:
         """Band powers at each ear of every track after its strip (HPF, EQ, compressor, pan)
         with the fader at 0 dB, no reverb, no master; and the calibration between summed band
         power and loudness: band power of the mix at ``gains_db`` per unit of 10^(LUFS/10).
-        With ``mid_side``, also ``{track: (2, frames, bands)}`` band powers of ``(L + R)/2`` and
-        ``(L − R)/2`` of every stereo track."""
+        Third: with ``mid_side``, ``{track: (2, frames, bands)}`` band powers of ``(L + R)/2`` and
+        ``(L − R)/2`` of every stereo track (else empty)."""
         console = Console(ex.sample_rate)
         out: dict[str, np.ndarray] = {}
         ms_out: dict[str, np.ndarray] = {}
@@ -797,7 +792,7 @@ class RulesMixer:
         lufs = integrated_loudness(mix, ex.sample_rate)
         total = sum(float(out[n].sum(dtype=np.float64)) * 10 ** (g / 10) for n, g in zip(names, gains_db, strict=True))
         calibration = 1.0 if lufs is None or total <= 0 else total / 10 ** (lufs / 10)
-        return (out, calibration, ms_out) if mid_side else (out, calibration)
+        return out, calibration, ms_out
 
     def _level_offset(self, ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray) -> float:
         """Common fader shift that puts the summed tracks near -20 LUFS (headroom for the master)."""
@@ -871,6 +866,26 @@ class RulesMixer:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _units(tracks: dict[str, _Track]) -> dict[str, list[str]]:
+    """Sources of the balance and the separation, in track order: single tracks, and multi-mic
+    groups as one source (their members are aligned, so they add coherently, and keep their
+    relative levels): ``{unit: [track, ...]}``."""
+    members: dict[str, list[str]] = {}
+    for name, tr in tracks.items():
+        members.setdefault(tr.group or name, []).append(name)
+    return members
+
+
+def _unit_role(tracks: dict[str, _Track], members: list[str]) -> str:
+    """A unit's role: its members' highest-priority one."""
+    return max((tracks[n].role.role for n in members), key=lambda r: PRIORITY[r])
+
+
+def _unit_power(placed: dict[str, np.ndarray], members: list[str], gains_db: dict[str, float]) -> np.ndarray:
+    """``(2, frames, bands)`` band powers of a unit's members at ``gains_db``, summed coherently."""
+    return sum(np.sqrt(placed[n] * 10 ** (gains_db[n] / 10)) for n in members) ** 2
 
 
 def _tune_mask(eq_bounds: np.ndarray) -> np.ndarray:
