@@ -138,8 +138,17 @@ class MixResult:
         """
         out = Path(out_dir)
         protect = [self.recipe.resolve(n).resolve() for n in self.recipe.files if n not in self._stem_audio]
-        paths = _save_session(out, self.recipe, self._stem_audio, self.mix, self.sample_rate, self.report(),
-                              protect, overwrite=overwrite, bit_depth=bit_depth)
+        paths = _save_session(
+            out,
+            self.recipe,
+            self._stem_audio,
+            self.mix,
+            self.sample_rate,
+            self.report(),
+            protect,
+            overwrite=overwrite,
+            bit_depth=bit_depth,
+        )
         context = self.recipe.extra.get("context") or {}
         if context.get("style"):
             from mixassist.report import style_plot
@@ -238,16 +247,24 @@ def mix(
     if method in ("match", "auto"):
         from mixassist.mixers.match import AUTO_STEPS, STEPS, MatchMixer
 
-        mixer: Any = MatchMixer(target, loudness_lufs=loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align,
-                                time_budget_s=time_budget_s, seed=seed, start_method="neural" if method == "auto" else "rules",
-                                steps=AUTO_STEPS if method == "auto" else STEPS)
+        mixer: Any = MatchMixer(
+            target,
+            loudness_lufs=loudness_lufs,
+            true_peak_dbtp=true_peak_dbtp,
+            align=align,
+            time_budget_s=time_budget_s,
+            seed=seed,
+            start_method="neural" if method == "auto" else "rules",
+            steps=AUTO_STEPS if method == "auto" else STEPS,
+        )
     elif method == "neural":
         from mixassist.mixers.neural import NeuralMixer
 
         mixer = NeuralMixer(target, loudness_lufs=loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align)
     else:
-        mixer = RulesMixer(loudness_lufs=-14.0 if loudness_lufs is None else loudness_lufs,
-                           true_peak_dbtp=true_peak_dbtp, align=align)
+        mixer = RulesMixer(
+            loudness_lufs=-14.0 if loudness_lufs is None else loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align
+        )
     proposal = mixer.propose(multitrack, constraints, start=start, progress=progress)
     if method == "rules" and not target.is_empty:
         proposal.reasons.notes.append("--method rules: the reference and the words were not used")
@@ -282,16 +299,30 @@ def mix(
 def _stem_files(multitrack: Multitrack) -> dict[str, Path]:
     """Recipe paths of the stems; stems without a file (built from arrays) are written next to
     the mix, in ``stems/``, by :func:`_save_session`."""
-    return {t.name: (Path(os.path.relpath(Path(t.source).resolve())) if t.source is not None else Path(f"stems/{t.name}.wav"))
-            for t in multitrack}
+    return {
+        t.name: (
+            Path(os.path.relpath(Path(t.source).resolve())) if t.source is not None else Path(f"stems/{t.name}.wav")
+        )
+        for t in multitrack
+    }
 
 
 def _locked_sections(constraints: Any, names: Iterable[str]) -> dict[str, list[str]]:
     return {s: constraints.locked_names(s) for s in [*names, "reverb", "master"] if constraints.locked_names(s)}
 
 
-def _save_session(out: Path, recipe: Recipe, stem_audio: Mapping[str, np.ndarray], mix_audio: np.ndarray,
-                  sample_rate: int, report: str, protect: list[Path], *, overwrite: bool, bit_depth: int) -> dict[str, Path]:
+def _save_session(
+    out: Path,
+    recipe: Recipe,
+    stem_audio: Mapping[str, np.ndarray],
+    mix_audio: np.ndarray,
+    sample_rate: int,
+    report: str,
+    protect: list[Path],
+    *,
+    overwrite: bool,
+    bit_depth: int,
+) -> dict[str, Path]:
     """Write ``mix.wav``, ``recipe.json`` and ``report.md`` (and stems that have no file yet, to
     ``out/stems/``) atomically; refuse existing outputs unless ``overwrite``, and inputs always."""
     from mixassist.recipe import Recipe
@@ -305,16 +336,26 @@ def _save_session(out: Path, recipe: Recipe, stem_audio: Mapping[str, np.ndarray
             target = out / "stems" / f"{name}.wav"
             save_audio(target, audio, sample_rate, 32, overwrite=overwrite, protect=protect)
             files[name] = Path(os.path.relpath(target.resolve(), recipe.base_dir))
-        recipe = Recipe(recipe.sample_rate, files, recipe.params, recipe.base_dir, recipe.extra,
-                        recipe.why, recipe.locked, recipe.roles, recipe.measured)
+        recipe = Recipe(
+            recipe.sample_rate,
+            files,
+            recipe.params,
+            recipe.base_dir,
+            recipe.extra,
+            recipe.why,
+            recipe.locked,
+            recipe.roles,
+            recipe.measured,
+        )
     save_audio(paths["mix"], mix_audio, sample_rate, bit_depth, overwrite=overwrite, protect=protect)
     recipe.save(paths["recipe"], overwrite=overwrite)
     write_text_atomic(paths["report"], report, overwrite=overwrite)
     return paths
 
 
-def check_mix_outputs(out_dir: str | os.PathLike[str], protect: Iterable[Path] = (), *, overwrite: bool = False,
-                      style: bool = False) -> dict[str, Path]:
+def check_mix_outputs(
+    out_dir: str | os.PathLike[str], protect: Iterable[Path] = (), *, overwrite: bool = False, style: bool = False
+) -> dict[str, Path]:
     """The files :meth:`MixResult.save` writes into ``out_dir``; raises ``OutputError`` now
     (before any work) if one exists and ``overwrite`` is false, or would replace an input.
     ``style``: also ``style.png`` (the ``match`` method's plot)."""
@@ -329,8 +370,9 @@ def check_mix_outputs(out_dir: str | os.PathLike[str], protect: Iterable[Path] =
     return paths
 
 
-def style_target(reference: Any = None, *, describe: str | None = None,
-                 match: str | Mapping[str, float] | None = None) -> StyleTarget:
+def style_target(
+    reference: Any = None, *, describe: str | None = None, match: str | Mapping[str, float] | None = None
+) -> StyleTarget:
     """A :class:`~mixassist.style.target.StyleTarget` from ``mix()``'s ``reference``, ``describe``
     and ``match`` arguments (see :func:`mix`)."""
     from mixassist.style.target import StyleTarget
@@ -342,8 +384,9 @@ def style_target(reference: Any = None, *, describe: str | None = None,
         items: list[Any]
         if reference is None:
             items = []
-        elif isinstance(reference, (str, os.PathLike)) or (isinstance(reference, tuple) and len(reference) in (2, 3)
-                                                           and isinstance(reference[0], np.ndarray)):
+        elif isinstance(reference, (str, os.PathLike)) or (
+            isinstance(reference, tuple) and len(reference) in (2, 3) and isinstance(reference[0], np.ndarray)
+        ):
             items = [reference]
         else:
             items = list(reference)
@@ -354,7 +397,9 @@ def style_target(reference: Any = None, *, describe: str | None = None,
                 target = target.add_file(item[0], weight=item[1])
             elif isinstance(item, tuple) and len(item) in (2, 3) and isinstance(item[0], np.ndarray):
                 weight = item[2] if len(item) == 3 else 1.0
-                target = target.add_reference(item[0], item[1], weight=weight, label=f"reference {len(target.references) + 1}")
+                target = target.add_reference(
+                    item[0], item[1], weight=weight, label=f"reference {len(target.references) + 1}"
+                )
             else:
                 raise InvalidParameterError(
                     f"reference {item!r}: pass a file path, (path, weight), (audio, sample_rate) or (audio, sample_rate, weight)"
@@ -403,14 +448,17 @@ class ReverseMixResult:
         table = params_for("track")
         mr = "—" if r.mrstft is None else f"{r.mrstft:.3f}"
         lines = [
-            "# Reverse-mix report", "",
+            "# Reverse-mix report",
+            "",
             f"Recovered console settings for {len(r.params.track_names)} tracks at {self.sample_rate} Hz in "
             f"{r.wall_s:.1f} s. MRSTFT distance of the re-render (`mix.wav`) to the given mix: **{mr}** "
-            "(0 = identical). `mixassist render recipe.json -o mix.wav` reproduces it.", "",
+            "(0 = identical). `mixassist render recipe.json -o mix.wav` reproduces it.",
+            "",
             "Confidence (0…1) says how sharply the given mix pins a setting down: how much the fit worsens when "
             "the setting moves by 0.05 of its range, discounted where other settings can stand in for it; "
             "0 for silent stems and for EQ bands where the track has no energy; 1 for settings you locked. "
-            "See docs/reverse.md.", "",
+            "See docs/reverse.md.",
+            "",
         ]
         if r.notes:
             lines += ["## Notes", "", *[f"- {n}" for n in r.notes], ""]
@@ -438,10 +486,21 @@ class ReverseMixResult:
         Atomic writes; inputs (stems, the given mix) are never overwritten; existing outputs are
         refused unless ``overwrite``.  Stems that came from arrays go to ``out_dir/stems/``.
         """
-        protect = [*(self.recipe.resolve(n).resolve() for n in self.recipe.files if n not in self._stem_audio),
-                   *self._protect]
-        return _save_session(Path(out_dir), self.recipe, self._stem_audio, self.result.mix, self.sample_rate,
-                             self.report(), protect, overwrite=overwrite, bit_depth=bit_depth)
+        protect = [
+            *(self.recipe.resolve(n).resolve() for n in self.recipe.files if n not in self._stem_audio),
+            *self._protect,
+        ]
+        return _save_session(
+            Path(out_dir),
+            self.recipe,
+            self._stem_audio,
+            self.result.mix,
+            self.sample_rate,
+            self.report(),
+            protect,
+            overwrite=overwrite,
+            bit_depth=bit_depth,
+        )
 
 
 def reverse(
@@ -499,8 +558,17 @@ def reverse(
     from mixassist.report import mix_measurements
 
     constraints = Constraints.parse(multitrack.names, lock=lock)
-    result = reverse_mix(multitrack, mix_audio, sample_rate=sample_rate, constraints=constraints, seed=seed,
-                         time_budget_s=time_budget_s, steps=steps, progress=progress, **options)
+    result = reverse_mix(
+        multitrack,
+        mix_audio,
+        sample_rate=sample_rate,
+        constraints=constraints,
+        seed=seed,
+        time_budget_s=time_budget_s,
+        steps=steps,
+        progress=progress,
+        **options,
+    )
     measured = mix_measurements(result.mix, multitrack.sample_rate)
     measured_vs = {"mrstft_vs_given_mix": result.mrstft}
     files = _stem_files(multitrack)

@@ -73,7 +73,9 @@ _FILES_PER_TABLE = 4
 def analyze(
     files: Annotated[list[Path], typer.Argument(help="Audio files to measure.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print strict JSON instead of a table.")] = False,
-    downmix: Annotated[bool, typer.Option("--downmix", help="Average files with more than 2 channels to mono.")] = False,
+    downmix: Annotated[
+        bool, typer.Option("--downmix", help="Average files with more than 2 channels to mono.")
+    ] = False,
 ) -> None:
     """Measure loudness (BS.1770 / EBU R128), true peak, PLR and stereo image of each FILE."""
     from mixassist.api import analyze_file
@@ -102,12 +104,19 @@ def analyze(
 
 @app.command()
 def render(
-    recipe: Annotated[Path, typer.Argument(help="Recipe JSON (file paths inside are relative to it).", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Mix file to write (.wav or .flac).", show_default=False)],
+    recipe: Annotated[
+        Path, typer.Argument(help="Recipe JSON (file paths inside are relative to it).", show_default=False)
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Mix file to write (.wav or .flac).", show_default=False)
+    ],
     bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (never an input).")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (never an input).")
+    ] = False,
     save_recipe: Annotated[
-        Path | None, typer.Option("--save-recipe", help="Also write the recipe here (stem paths rewritten for its folder).")
+        Path | None,
+        typer.Option("--save-recipe", help="Also write the recipe here (stem paths rewritten for its folder)."),
     ] = None,
 ) -> None:
     """Render exactly what RECIPE says and write the mix."""
@@ -116,12 +125,20 @@ def render(
     from mixassist.api import render_recipe
 
     with Progress(
-        TextColumn("rendering"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
-        console=err, transient=True,
+        TextColumn("rendering"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
     ) as bar:
         task = bar.add_task("render", total=1.0)
         result = render_recipe(
-            recipe, output, bit_depth=bit_depth, overwrite=overwrite, save_recipe=save_recipe,
+            recipe,
+            output,
+            bit_depth=bit_depth,
+            overwrite=overwrite,
+            save_recipe=save_recipe,
             progress=lambda done, total: bar.update(task, completed=done / max(total, 1)),
         )
     seconds = result.mix.shape[1] / result.sample_rate
@@ -131,31 +148,80 @@ def render(
 @app.command("mix")
 def mix_command(
     stems: Annotated[list[Path], typer.Argument(help="Stem files, or a folder of them.", show_default=False)],
-    out_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for mix.wav, recipe.json and report.md.", show_default=False)],
-    loudness: Annotated[float | None, typer.Option("--loudness", help="Integrated loudness of the mix, LUFS (default: the reference's, else -14).", show_default=False)] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for mix.wav, recipe.json and report.md.", show_default=False)
+    ],
+    loudness: Annotated[
+        float | None,
+        typer.Option(
+            "--loudness",
+            help="Integrated loudness of the mix, LUFS (default: the reference's, else -14).",
+            show_default=False,
+        ),
+    ] = None,
     true_peak: Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, dBTP.")] = -1.0,
-    reference: Annotated[list[str] | None, typer.Option("--reference", "-r", help="Reference song whose mix style to match; REF:WEIGHT to weight several. Repeatable.")] = None,
-    describe: Annotated[str | None, typer.Option("--describe", help="Words: brighter, darker, warmer, thinner, wider, narrower, punchier, smoother, drier, wetter, louder, more dynamic, 'TRACK forward/back' (docs/style.md).")] = None,
-    match: Annotated[str | None, typer.Option("--match", help="Strength 0-1 per attribute: tone=1,width=0.5,dynamics=0.7,loudness=1.")] = None,
-    time_budget: Annotated[float | None, typer.Option("--time-budget", help="Most seconds the style solver may optimise.")] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference",
+            "-r",
+            help="Reference song whose mix style to match; REF:WEIGHT to weight several. Repeatable.",
+        ),
+    ] = None,
+    describe: Annotated[
+        str | None,
+        typer.Option(
+            "--describe",
+            help="Words: brighter, darker, warmer, thinner, wider, narrower, punchier, smoother, drier, wetter, louder, more dynamic, 'TRACK forward/back' (docs/style.md).",
+        ),
+    ] = None,
+    match: Annotated[
+        str | None,
+        typer.Option("--match", help="Strength 0-1 per attribute: tone=1,width=0.5,dynamics=0.7,loudness=1."),
+    ] = None,
+    time_budget: Annotated[
+        float | None, typer.Option("--time-budget", help="Most seconds the style solver may optimise.")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the style solver (same inputs and seed, same mix).")] = 0,
-    lock: Annotated[list[str] | None, typer.Option("--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable.")] = None,
-    role: Annotated[list[str] | None, typer.Option("--role", help="Set a track's role: TRACK=ROLE (lead, bass, drums, percussion, chords, pad, arp, fx). Repeatable.")] = None,
-    value_range: Annotated[list[str] | None, typer.Option("--range", help="Limit a setting: TRACK.PARAM=LOW:HIGH. Repeatable.")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="rules, match (rules solved toward the style), neural (trained controller, one pass) or auto (neural, refined by the solver for words, --match strengths and locks); default: auto when --reference or --describe is given, else rules.", show_default=False)] = None,
+    lock: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable."
+        ),
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            help="Set a track's role: TRACK=ROLE (lead, bass, drums, percussion, chords, pad, arp, fx). Repeatable.",
+        ),
+    ] = None,
+    value_range: Annotated[
+        list[str] | None, typer.Option("--range", help="Limit a setting: TRACK.PARAM=LOW:HIGH. Repeatable.")
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method",
+            help="rules, match (rules solved toward the style), neural (trained controller, one pass) or auto (neural, refined by the solver for words, --match strengths and locks); default: auto when --reference or --describe is given, else rules.",
+            show_default=False,
+        ),
+    ] = None,
     no_align: Annotated[bool, typer.Option("--no-align", help="Do not correct multi-mic delay/polarity.")] = False,
-    sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Session rate in Hz (default: the most common stem rate).")] = None,
-    downmix: Annotated[bool, typer.Option("--downmix", help="Average stems with more than 2 channels to mono.")] = False,
+    sample_rate: Annotated[
+        int | None, typer.Option("--sample-rate", help="Session rate in Hz (default: the most common stem rate).")
+    ] = None,
+    downmix: Annotated[
+        bool, typer.Option("--downmix", help="Average stems with more than 2 channels to mono.")
+    ] = False,
     bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
 ) -> None:
     """Mix STEMS: propose console settings with a reason for each, render, and report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from mixassist.api import check_mix_outputs, mix
+    from mixassist.api import check_mix_outputs, mix, style_target
     from mixassist.audio.multitrack import load_multitrack
-
-    from mixassist.api import style_target
     from mixassist.style.target import parse_reference_spec
 
     # Every user input is checked before the stems are loaded and the work starts.
@@ -163,13 +229,30 @@ def mix_command(
     target = style_target([(path, weight) for path, weight in refs], describe=describe, match=match)
     multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)
     will_match = method in ("match", "auto") or (method is None and not target.is_empty)
-    check_mix_outputs(out_dir, [*multitrack.sources, *(Path(p) for p, _ in refs)], overwrite=overwrite, style=will_match)
-    with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+    check_mix_outputs(
+        out_dir, [*multitrack.sources, *(Path(p) for p, _ in refs)], overwrite=overwrite, style=will_match
+    )
+    with Progress(
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task("measuring tracks", total=1.0)
         result = mix(
-            multitrack, loudness_lufs=loudness, true_peak_dbtp=true_peak, lock=lock, roles=role, ranges=value_range,
-            method=method, align=not no_align, reference=target, time_budget_s=time_budget, seed=seed,
+            multitrack,
+            loudness_lufs=loudness,
+            true_peak_dbtp=true_peak,
+            lock=lock,
+            roles=role,
+            ranges=value_range,
+            method=method,
+            align=not no_align,
+            reference=target,
+            time_budget_s=time_budget,
+            seed=seed,
             progress=lambda stage, fraction: bar.update(task, description=stage[:34], completed=fraction),
         )
         bar.update(task, description="writing", completed=1.0)
@@ -216,13 +299,19 @@ app.add_typer(data_app, name="data")
 def _progress_bar(label: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False)
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False
+    )
 
 
 @data_app.command("synth")
 def data_synth(
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder (created; resumed if it exists).", show_default=False)],
-    songs: Annotated[int, typer.Option("--songs", min=2, help="Number of songs (≥ 2: references come from other songs).")] = 8,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Dataset folder (created; resumed if it exists).", show_default=False)
+    ],
+    songs: Annotated[
+        int, typer.Option("--songs", min=2, help="Number of songs (≥ 2: references come from other songs).")
+    ] = 8,
     seconds: Annotated[float, typer.Option("--seconds", min=2.0, help="Length of each song.")] = 20.0,
     seed: Annotated[int, typer.Option("--seed", help="Everything is deterministic from this.")] = 0,
     workers: Annotated[int | None, typer.Option("--workers", help="Parallel songs (default: CPU cores).")] = None,
@@ -233,8 +322,14 @@ def data_synth(
 
     with _progress_bar("synthesising songs") as bar:
         task = bar.add_task("songs", total=songs)
-        synthesize_dataset(out_dir, songs=songs, seconds=seconds, seed=seed, workers=workers,
-                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+        synthesize_dataset(
+            out_dir,
+            songs=songs,
+            seconds=seconds,
+            seed=seed,
+            workers=workers,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     with _progress_bar("references and targets") as bar:
         task = bar.add_task("refs", total=songs)
         make_references(out_dir, seed=seed, progress=lambda done, total: bar.update(task, completed=done, total=total))
@@ -244,9 +339,15 @@ def data_synth(
 @app.command("eval")
 def evaluate(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder from `mixassist data synth`.", show_default=False)],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Report folder (results.json, results.md, plots/).", show_default=False)],
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated method names.")] = "sum,equal_loudness,equal_loudness_matched",
-    plugin: Annotated[list[Path] | None, typer.Option("--plugin", help="Python file registering extra methods (e.g. GPL baselines).")] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Report folder (results.json, results.md, plots/).", show_default=False)
+    ],
+    methods: Annotated[
+        str, typer.Option("--methods", help="Comma-separated method names.")
+    ] = "sum,equal_loudness,equal_loudness_matched",
+    plugin: Annotated[
+        list[Path] | None, typer.Option("--plugin", help="Python file registering extra methods (e.g. GPL baselines).")
+    ] = None,
 ) -> None:
     """Run mixing methods and baselines on every song and compare them in one table."""
     from mixassist.evaluate.harness import evaluate_dataset, load_plugin
@@ -263,28 +364,64 @@ def evaluate(
     for name in names:
         table.add_column(name, justify="right", overflow="fold")
     for key, title in [*SUMMARY_METRICS, ("wall_s", "time s")]:
-        values = [results["mean"][n]["wall_s"] if key == "wall_s" else results["mean"][n]["vs_target"].get(key) for n in names]
+        values = [
+            results["mean"][n]["wall_s"] if key == "wall_s" else results["mean"][n]["vs_target"].get(key) for n in names
+        ]
         table.add_row(title, *("—" if v is None else f"{v:.2f}" for v in values))
-    table.add_row("masked frac (abs)", *("—" if (v := results["mean"][n].get("masking_fraction")) is None else f"{v:.2f}" for n in names))
+    table.add_row(
+        "masked frac (abs)",
+        *("—" if (v := results["mean"][n].get("masking_fraction")) is None else f"{v:.2f}" for n in names),
+    )
     out.print(table)
     out.print(f"report: {out_dir / 'results.md'}")
 
 
 @app.command("train")
 def train_command(
-    config: Annotated[Path, typer.Option("--config", "-c", help="TOML training config (configs/neural.toml ships the one behind the shipped weights).", show_default=False)],
-    steps: Annotated[int | None, typer.Option("--steps", help="Override the config's step count.", show_default=False)] = None,
-    work_dir: Annotated[str | None, typer.Option("--work-dir", help="Override the config's work folder (checkpoints, cache, log).", show_default=False)] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Override where the weights are written.", show_default=False)] = None,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML training config (configs/neural.toml ships the one behind the shipped weights).",
+            show_default=False,
+        ),
+    ],
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Override the config's step count.", show_default=False)
+    ] = None,
+    work_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--work-dir", help="Override the config's work folder (checkpoints, cache, log).", show_default=False
+        ),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Override where the weights are written.", show_default=False)
+    ] = None,
 ) -> None:
     """Train the neural controller (resumes from the work folder's checkpoint)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from mixassist.train import load_config, train
 
     cfg = load_config(config, steps=steps, work_dir=work_dir, output=output)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=err, transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -293,20 +430,42 @@ def train_command(
             bar.update(tasks[stage], completed=done, total=total)
 
         summary = train(cfg, progress=progress, log=lambda text: bar.console.print(text))
-    out.print(f"wrote {cfg.output} ({summary['parameters']:,} parameters, {summary['steps']} steps; "
-              f"validation loss {summary['validation']['total']:.4f})")
+    out.print(
+        f"wrote {cfg.output} ({summary['parameters']:,} parameters, {summary['steps']} steps; "
+        f"validation loss {summary['validation']['total']:.4f})"
+    )
 
 
 @app.command("reverse")
 def reverse_command(
-    stems: Annotated[list[Path], typer.Argument(help="Stem files, or a folder of them (sample-aligned with the mix).", show_default=False)],
+    stems: Annotated[
+        list[Path],
+        typer.Argument(help="Stem files, or a folder of them (sample-aligned with the mix).", show_default=False),
+    ],
     mix_file: Annotated[Path, typer.Option("--mix", help="The finished mix of these stems.", show_default=False)],
-    out_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for recipe.json, mix.wav (re-render) and report.md.", show_default=False)],
-    lock: Annotated[list[str] | None, typer.Option("--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable.")] = None,
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for recipe.json, mix.wav (re-render) and report.md.", show_default=False
+        ),
+    ],
+    lock: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same result.")] = 0,
-    time_budget: Annotated[float | None, typer.Option("--time-budget", help="Seconds to spend refining (default: all steps).")] = None,
-    sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Session rate in Hz (default: the mix's rate; stems are resampled to it).")] = None,
-    downmix: Annotated[bool, typer.Option("--downmix", help="Average files with more than 2 channels to mono.")] = False,
+    time_budget: Annotated[
+        float | None, typer.Option("--time-budget", help="Seconds to spend refining (default: all steps).")
+    ] = None,
+    sample_rate: Annotated[
+        int | None,
+        typer.Option("--sample-rate", help="Session rate in Hz (default: the mix's rate; stems are resampled to it)."),
+    ] = None,
+    downmix: Annotated[
+        bool, typer.Option("--downmix", help="Average files with more than 2 channels to mono.")
+    ] = False,
     bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
 ) -> None:
@@ -320,18 +479,32 @@ def reverse_command(
     mix_audio, mix_rate = load_audio(mix_file, downmix=downmix)
     multitrack = load_multitrack(stems, sample_rate=sample_rate or mix_rate, downmix=downmix)
     check_mix_outputs(out_dir, [*multitrack.sources, mix_file], overwrite=overwrite)  # fail before the work
-    with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task("closed-form estimate", total=1.0)
         result = reverse(
-            multitrack, mix_audio, mix_rate, lock=lock, seed=seed, time_budget_s=time_budget, mix_path=mix_file,
+            multitrack,
+            mix_audio,
+            mix_rate,
+            lock=lock,
+            seed=seed,
+            time_budget_s=time_budget,
+            mix_path=mix_file,
             progress=lambda stage, fraction: bar.update(task, description=stage, completed=fraction),
         )
         bar.update(task, description="writing", completed=1.0)
         paths = result.save(out_dir, overwrite=overwrite, bit_depth=bit_depth)
     mr = result.result.mrstft
-    out.print(f"recovered settings for {len(multitrack)} tracks ({multitrack.duration_s:.1f} s): "
-              f"MRSTFT to the given mix {'—' if mr is None else f'{mr:.3f}'}")
+    out.print(
+        f"recovered settings for {len(multitrack)} tracks ({multitrack.duration_s:.1f} s): "
+        f"MRSTFT to the given mix {'—' if mr is None else f'{mr:.3f}'}"
+    )
     for note in result.result.notes:
         out.print(f"note: {note}", highlight=False)
     for key in ("recipe", "mix", "report"):

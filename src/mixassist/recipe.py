@@ -131,7 +131,11 @@ class Recipe:
         roles: dict[str, str] = {}
         measured: dict[str, dict[str, Any]] = {}
         for i, entry in enumerate(tracks):
-            if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str) or not isinstance(entry.get("file"), str):
+            if (
+                not isinstance(entry, Mapping)
+                or not isinstance(entry.get("name"), str)
+                or not isinstance(entry.get("file"), str)
+            ):
                 raise RecipeError(f"tracks[{i}] needs a string 'name' and a string 'file'")
             name = entry["name"]
             if name in files:
@@ -168,8 +172,17 @@ class Recipe:
             reverb_seed=int(reverb.get("seed", 0)),
         )
         extra = {k: v for k, v in data.items() if k not in {"version", "sample_rate", "tracks", "reverb", "master"}}
-        return cls(sample_rate=rate, files=files, params=params, base_dir=Path(base_dir), extra=extra,
-                   why=why, locked=locked, roles=roles, measured=measured)
+        return cls(
+            sample_rate=rate,
+            files=files,
+            params=params,
+            base_dir=Path(base_dir),
+            extra=extra,
+            why=why,
+            locked=locked,
+            roles=roles,
+            measured=measured,
+        )
 
     def resolve(self, name: str) -> Path:
         """Absolute-or-cwd-relative path of a track's stem."""
@@ -195,6 +208,7 @@ class Recipe:
             for name, f in files.items():
                 if not f.is_absolute():
                     files[name] = Path(os.path.relpath(self.resolve(name), relative_to))
+
         def track(n: str) -> dict[str, Any]:
             entry: dict[str, Any] = {"name": n, "file": files[n].as_posix()}
             if n in self.roles:
@@ -206,15 +220,17 @@ class Recipe:
             return entry
 
         extra = {k: v for k, v in self.extra.items() if k != "mixassist"}
-        return _strict({
-            "version": RECIPE_VERSION,
-            "sample_rate": self.sample_rate,
-            "mixassist": __version__,
-            "tracks": [track(n) for n in self.params.track_names],
-            "reverb": {"seed": self.params.reverb_seed, "params": p["reverb"], **self._notes_for("reverb")},
-            "master": {"params": p["master"], **self._notes_for("master")},
-            **extra,
-        })
+        return _strict(
+            {
+                "version": RECIPE_VERSION,
+                "sample_rate": self.sample_rate,
+                "mixassist": __version__,
+                "tracks": [track(n) for n in self.params.track_names],
+                "reverb": {"seed": self.params.reverb_seed, "params": p["reverb"], **self._notes_for("reverb")},
+                "master": {"params": p["master"], **self._notes_for("master")},
+                **extra,
+            }
+        )
 
     def _notes_for(self, section: str) -> dict[str, Any]:
         out: dict[str, Any] = {}

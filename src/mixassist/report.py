@@ -117,16 +117,19 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
         p = t.get("params", {})
         bal = (t.get("measured", {}) or {}).get("balance", {}) or {}
         send = p.get("reverb_send_db")
-        loud = (f"{100 * bal['share']:.0f} % ({100 * bal['target_share']:.0f} %)"
-                if "share" in bal else "—")
+        loud = f"{100 * bal['share']:.0f} % ({100 * bal['target_share']:.0f} %)" if "share" in bal else "—"
         lines.append(
             f"| {t['name']} | {t.get('role', '—')} | {p.get('gain_db', 0):+.1f} dB | {_pan_text(p.get('pan'))} | "
             f"{_fmt(p.get('hpf_hz'), '{:.0f}', ' Hz') if p.get('hpf_hz') else 'off'} | {_eq_summary(p)} | "
             f"{_comp_summary(p)} | {_fmt(send, unit=' dB') if send is not None else 'dry'} | {loud} |"
         )
-    lines += ["", "Share of the mix's loudness: each track's partial loudness (its loudness with the rest of the "
-              "mix playing, so masking included) as a share of the sum over tracks; multi-mic tracks of one "
-              "source share one figure. See `docs/mixing.md`.", ""]
+    lines += [
+        "",
+        "Share of the mix's loudness: each track's partial loudness (its loudness with the rest of the "
+        "mix playing, so masking included) as a share of the sum over tracks; multi-mic tracks of one "
+        "source share one figure. See `docs/mixing.md`.",
+        "",
+    ]
     lines += ["## What was done, and why", ""]
     for t in recipe.get("tracks", []):
         lines += [f"### {t['name']}" + (f" ({t['role']})" if t.get("role") else ""), ""]
@@ -153,7 +156,9 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
     if align:
         lines += ["## Multi-mic alignment", ""]
         groups = align.get("groups", [])
-        lines.append(f"{align.get('pairs_checked', 0)} track pairs checked; {len(groups)} group(s) of tracks sharing a source found.")
+        lines.append(
+            f"{align.get('pairs_checked', 0)} track pairs checked; {len(groups)} group(s) of tracks sharing a source found."
+        )
         lines.append("")
         for entry in (align.get("tracks") or {}).values():
             lines.append(f"- {entry.get('reason', '')}")
@@ -164,9 +169,13 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
 # --------------------------------------------------------------------------- style (match)
 
 #: Broad regions the style table groups third-octave bands into: (title, low Hz, high Hz).
-STYLE_REGIONS = (("lows < 120 Hz", 0.0, 120.0), ("low mids 120–500 Hz", 120.0, 500.0),
-                 ("mids 500 Hz–2 kHz", 500.0, 2000.0), ("presence 2–6 kHz", 2000.0, 6000.0),
-                 ("air ≥ 6 kHz", 6000.0, 1e9))
+STYLE_REGIONS = (
+    ("lows < 120 Hz", 0.0, 120.0),
+    ("low mids 120–500 Hz", 120.0, 500.0),
+    ("mids 500 Hz–2 kHz", 500.0, 2000.0),
+    ("presence 2–6 kHz", 2000.0, 6000.0),
+    ("air ≥ 6 kHz", 6000.0, 1e9),
+)
 
 
 def _region_means(features: Mapping[str, Any] | None, name: str) -> list[float | None]:
@@ -198,21 +207,34 @@ def style_section(ctx: Mapping[str, Any]) -> list[str]:
     target = ctx.get("target") or {}
     refs = target.get("references") or []
     if refs:
-        lines.append("References: " + ", ".join(f"{r['label']} (weight {r['weight']:g})" for r in refs)
-                     + "; strengths " + ", ".join(f"{k} {v:g}" for k, v in (target.get("strengths") or {}).items()) + ".")
+        lines.append(
+            "References: "
+            + ", ".join(f"{r['label']} (weight {r['weight']:g})" for r in refs)
+            + "; strengths "
+            + ", ".join(f"{k} {v:g}" for k, v in (target.get("strengths") or {}).items())
+            + "."
+        )
         lines.append("")
     lines += [head, rule]
-    for title, key, unit in (("integrated loudness", "loudness_lufs", " LUFS"), ("crest factor", "crest_db", " dB"),
-                             ("short-term loudness spread", "short_term_spread_lu", " LU"),
-                             ("width (side/mid, all bands)", "width_overall_db", " dB")):
+    for title, key, unit in (
+        ("integrated loudness", "loudness_lufs", " LUFS"),
+        ("crest factor", "crest_db", " dB"),
+        ("short-term loudness spread", "short_term_spread_lu", " LU"),
+        ("width (side/mid, all bands)", "width_overall_db", " dB"),
+    ):
         lines.append(f"| {title} | " + " | ".join(_fmt((f or {}).get(key), unit=unit) for _, f in cols) + " |")
     for name, what in (("spectral_mid_db", "mid level"), ("width_db", "width")):
         per_col = [_region_means(f, name) for _, f in cols]
         for i, (region, _, _) in enumerate(STYLE_REGIONS):
-            lines.append(f"| {what}, {region} | " + " | ".join(_fmt(vals[i], "{:+.1f}", " dB") for vals in per_col) + " |")
-    lines += ["", "Mid levels are dB relative to the total mid power (mean of the third-octave bands in each region); "
-              "width is the side-to-mid power ratio. A reference is another song: its spectrum is mostly its content, so "
-              "the target takes only its broad shape (`docs/style.md`)."]
+            lines.append(
+                f"| {what}, {region} | " + " | ".join(_fmt(vals[i], "{:+.1f}", " dB") for vals in per_col) + " |"
+            )
+    lines += [
+        "",
+        "Mid levels are dB relative to the total mid power (mean of the third-octave bands in each region); "
+        "width is the side-to-mid power ratio. A reference is another song: its spectrum is mostly its content, so "
+        "the target takes only its broad shape (`docs/style.md`).",
+    ]
     d0, d1 = style.get("distance_start") or {}, style.get("distance_result") or {}
     if d0 and d1:
         lines += ["", "| distance to the target | start | this mix |", "|---|---|---|"]
@@ -236,8 +258,12 @@ def style_plot(ctx: Mapping[str, Any], path: Any) -> bool:
     except ImportError:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, key, fmt in (("start (rules)", "start", ":"), ("target", "target", "--"), ("this mix", "result", "-"),
-                            ("reference", "reference", "-.")):
+    for label, key, fmt in (
+        ("start (rules)", "start", ":"),
+        ("target", "target", "--"),
+        ("this mix", "result", "-"),
+        ("reference", "reference", "-."),
+    ):
         f = style.get(key)
         if not f or f.get("spectral_mid_db") is None:
             continue

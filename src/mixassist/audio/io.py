@@ -151,9 +151,7 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, bool]:
         if channels < 1:
             raise AudioFileError("file declares 0 channels", path)
         if channels > MAX_CHANNELS:
-            raise AudioFileError(
-                f"{channels} channels is more than the {MAX_CHANNELS} supported", path
-            )
+            raise AudioFileError(f"{channels} channels is more than the {MAX_CHANNELS} supported", path)
         budget_frames = MAX_DECODED_BYTES // (4 * channels)
         blocks: list[np.ndarray] = []
         total = 0
@@ -226,9 +224,22 @@ def _decode_ffmpeg(path: Path, stream: int) -> tuple[np.ndarray, int]:
             path,
         )
     probe = subprocess.run(
-        [ffprobe, "-v", "error", "-select_streams", f"a:{stream}", "-show_entries",
-         "stream=sample_rate,channels", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-select_streams",
+            f"a:{stream}",
+            "-show_entries",
+            "stream=sample_rate,channels",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     fields = probe.stdout.strip().split(",")
     if probe.returncode != 0 or len(fields) < 2 or not all(f.strip().isdigit() for f in fields[:2]):
@@ -239,9 +250,24 @@ def _decode_ffmpeg(path: Path, stream: int) -> tuple[np.ndarray, int]:
     if not 1 <= channels <= MAX_CHANNELS:
         raise AudioFileError(f"{channels} channels is outside the supported 1-{MAX_CHANNELS}", path)
     proc = subprocess.run(
-        [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-map", f"0:a:{stream}",
-         "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-        capture_output=True, timeout=3600, check=False,
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-nostdin",
+            "-i",
+            str(path),
+            "-map",
+            f"0:a:{stream}",
+            "-f",
+            "f32le",
+            "-acodec",
+            "pcm_f32le",
+            "-",
+        ],
+        capture_output=True,
+        timeout=3600,
+        check=False,
     )
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -293,9 +319,7 @@ def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarra
     """
     for rate in (sample_rate, target_rate):
         if not (MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE):
-            raise InvalidParameterError(
-                f"sample_rate={rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
-            )
+            raise InvalidParameterError(f"sample_rate={rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
     if sample_rate == target_rate:
         return audio
     if audio.shape[-1] == 0:

@@ -119,9 +119,7 @@ _Result = tuple[float | None, str | None]
 
 def _check_sample_rate(sample_rate: Any) -> float:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
-        raise InvalidParameterError(
-            f"sample_rate={sample_rate!r} is not a number; pass the rate in Hz, e.g. 48000"
-        )
+        raise InvalidParameterError(f"sample_rate={sample_rate!r} is not a number; pass the rate in Hz, e.g. 48000")
     rate = float(sample_rate)
     if not math.isfinite(rate) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise InvalidAudioError(
@@ -137,8 +135,7 @@ def _as_audio(audio: Any) -> tuple[np.ndarray, float]:
         array = np.asarray(audio)
     except Exception as exc:  # ragged lists and the like
         raise InvalidParameterError(
-            f"audio could not be read as an array ({exc}); pass a numpy array shaped "
-            "(channels, samples)"
+            f"audio could not be read as an array ({exc}); pass a numpy array shaped (channels, samples)"
         ) from exc
     if not np.issubdtype(array.dtype, np.floating):
         hint = (
@@ -147,21 +144,18 @@ def _as_audio(audio: Any) -> tuple[np.ndarray, float]:
             else ""
         )
         raise InvalidParameterError(
-            f"audio has dtype {array.dtype}; pass floating-point samples with full scale ±1.0"
-            + hint
+            f"audio has dtype {array.dtype}; pass floating-point samples with full scale ±1.0" + hint
         )
     if array.ndim == 1:
         array = array[np.newaxis, :]
     elif array.ndim != 2:
         raise InvalidParameterError(
-            f"audio has shape {array.shape}; pass a 1-D mono array or a 2-D array shaped "
-            "(channels, samples)"
+            f"audio has shape {array.shape}; pass a 1-D mono array or a 2-D array shaped (channels, samples)"
         )
     channels, samples = array.shape
     if channels == 0:
         raise InvalidParameterError(
-            f"audio has shape {array.shape}: no channels; pass (channels, samples) with 1 or 2 "
-            "channels"
+            f"audio has shape {array.shape}: no channels; pass (channels, samples) with 1 or 2 channels"
         )
     if channels > 2:
         hint = (
@@ -169,10 +163,7 @@ def _as_audio(audio: Any) -> tuple[np.ndarray, float]:
             if samples <= 2 < channels
             else "; downmix to stereo or split it into mono/stereo signals"
         )
-        raise InvalidAudioError(
-            f"audio has {channels} channels (shape {array.shape}); the meter takes 1 or 2"
-            + hint
-        )
+        raise InvalidAudioError(f"audio has {channels} channels (shape {array.shape}); the meter takes 1 or 2" + hint)
     if samples == 0:
         return array, 0.0
     high = float(array.max())
@@ -233,13 +224,15 @@ def _gating_block_energies(weighted: np.ndarray, sample_rate: float) -> np.ndarr
     once (no running total: a quiet block after loud ones keeps its precision).
     """
     samples = weighted.shape[-1]
-    blocks = int(np.round(((samples / sample_rate - 0.4) / (0.4 * 0.25)))) + 1
+    blocks = int(np.round((samples / sample_rate - 0.4) / (0.4 * 0.25))) + 1
     starts = (0.4 * (np.arange(blocks + 4) * 0.25) * sample_rate).astype(np.int64)  # int() truncation
     inside = starts < samples
     segments = np.zeros((weighted.shape[0], starts.size))
     # reduceat sums each start to the next, the last one to the end of the signal
     segments[:, inside] = np.add.reduceat(np.square(weighted), starts[inside], axis=-1)
-    sums = segments[:, :blocks] + segments[:, 1:blocks + 1] + segments[:, 2:blocks + 2] + segments[:, 3:blocks + 3]
+    sums = (
+        segments[:, :blocks] + segments[:, 1 : blocks + 1] + segments[:, 2 : blocks + 2] + segments[:, 3 : blocks + 3]
+    )
     return (1.0 / (0.4 * sample_rate)) * sums
 
 
@@ -336,9 +329,7 @@ def _true_peak_filter() -> np.ndarray:
     positions that the Tech 3341 true-peak signals are built around.
     """
     length = TRUE_PEAK_OVERSAMPLING * _TP_TAPS_PER_PHASE + 1
-    taps = scipy.signal.firwin(
-        length, 1.0 / TRUE_PEAK_OVERSAMPLING, window=("kaiser", _TP_KAISER_BETA)
-    )
+    taps = scipy.signal.firwin(length, 1.0 / TRUE_PEAK_OVERSAMPLING, window=("kaiser", _TP_KAISER_BETA))
     taps = taps / taps[length // 2]
     taps.flags.writeable = False
     return taps
@@ -536,9 +527,7 @@ def integrated_loudness(audio: np.ndarray, sample_rate: float) -> float | None:
     x, _ = _as_audio(audio)
     if x.shape[-1] < 0.4 * rate:  # no need to filter what cannot be measured
         return _explain("integrated_loudness", _integrated_from_weighted(x, rate))
-    return _explain(
-        "integrated_loudness", _integrated_from_weighted(_k_weight(x, rate), rate)
-    )
+    return _explain("integrated_loudness", _integrated_from_weighted(_k_weight(x, rate), rate))
 
 
 def momentary_loudness(audio: np.ndarray, sample_rate: float) -> np.ndarray:
@@ -944,11 +933,7 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
         if tp is not None and loudness is not None:
             results["plr_db"] = (tp - loudness, None)
         else:
-            missing = [
-                name
-                for name, value in (("true_peak_dbtp", tp), ("integrated_lufs", loudness))
-                if value is None
-            ]
+            missing = [name for name, value in (("true_peak_dbtp", tp), ("integrated_lufs", loudness)) if value is None]
             results["plr_db"] = (
                 None,
                 f"needs true_peak_dbtp and integrated_lufs; {' and '.join(missing)} "
@@ -956,9 +941,7 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
                 + " None",
             )
     values = {name: results[name][0] for name in _REPORT_DECIMALS}
-    reasons = {
-        name: str(results[name][1]) for name in _REPORT_DECIMALS if results[name][0] is None
-    }
+    reasons = {name: str(results[name][1]) for name in _REPORT_DECIMALS if results[name][0] is None}
     for name, reason in reasons.items():
         logger.debug("%s is None: %s", name, reason)
     return LoudnessReport(**values, reasons=reasons)

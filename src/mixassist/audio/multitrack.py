@@ -22,7 +22,22 @@ __all__ = ["AUDIO_SUFFIXES", "Track", "Multitrack", "load_multitrack"]
 log = logging.getLogger(__name__)
 
 #: File name endings treated as audio when a folder is given.
-AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg", ".oga", ".mp3", ".m4a", ".mp4", ".aac", ".w64", ".rf64", ".caf")
+AUDIO_SUFFIXES = (
+    ".wav",
+    ".wave",
+    ".flac",
+    ".aif",
+    ".aiff",
+    ".ogg",
+    ".oga",
+    ".mp3",
+    ".m4a",
+    ".mp4",
+    ".aac",
+    ".w64",
+    ".rf64",
+    ".caf",
+)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -79,7 +94,9 @@ class Multitrack:
             )
         for t in tracks:
             if t.audio.ndim != 2 or t.channels not in (1, 2):
-                raise InvalidAudioError(f"track '{t.name}' must be mono or stereo (channels, samples), got {t.audio.shape}")
+                raise InvalidAudioError(
+                    f"track '{t.name}' must be mono or stereo (channels, samples), got {t.audio.shape}"
+                )
         self.tracks = tracks
 
     @classmethod
@@ -101,9 +118,7 @@ class Multitrack:
                 raise InvalidAudioError(f"track '{name}' contains NaN/Inf samples")
             items.append((name, audio))
         length = max((a.shape[1] for _, a in items), default=0)
-        tracks = [
-            Track(name, _pad(audio, length), (sources or {}).get(name)) for name, audio in items
-        ]
+        tracks = [Track(name, _pad(audio, length), (sources or {}).get(name)) for name, audio in items]
         return cls(tracks, sample_rate)
 
     @property
@@ -157,13 +172,12 @@ def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(
-                f for f in p.iterdir()
+                f
+                for f in p.iterdir()
                 if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(AUDIO_SUFFIXES)
             )
             if not found:
-                raise AudioFileError(
-                    f"no audio files in this folder (looked for {', '.join(AUDIO_SUFFIXES)})", p
-                )
+                raise AudioFileError(f"no audio files in this folder (looked for {', '.join(AUDIO_SUFFIXES)})", p)
             files.extend(found)
         else:
             files.append(p)
@@ -202,9 +216,11 @@ def _stem_streams(path: Path) -> int:
     if ffprobe is None:
         return 0  # load_audio raises the clear "needs ffmpeg" error
     out = subprocess.run(
-        [ffprobe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
-         "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
+        [ffprobe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     return len(out.stdout.split())
 

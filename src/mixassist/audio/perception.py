@@ -131,16 +131,141 @@ _POWER_PER_MEAN_SQUARE = 10.0 ** (FULL_SCALE_SINE_SPL_DB / 10.0) / 0.5
 
 # ANSI S3.4-2007 tables: frequency (Hz), free-field (frontal incidence) to eardrum transfer
 # (dB) and middle-ear transfer (dB). Their sum is 0 dB at 1 kHz.
-_OME_HZ = np.array([20, 25, 31.5, 40, 50, 63, 80, 100, 125, 160, 200, 250, 315, 400, 500, 630, 750,
-                    800, 1000, 1250, 1500, 1600, 2000, 2500, 3000, 3150, 4000, 5000, 6000, 6300,
-                    8000, 9000, 10000, 11200, 12500, 14000, 15000, 16000, 18000, 20000], float)
-_FREE_FIELD_DB = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0.1, 0.3, 0.5, 0.9, 1.4, 1.6, 1.7, 2.5, 2.7, 2.6,
-                           2.6, 3.2, 5.2, 6.6, 12, 16.8, 15.3, 15.2, 14.2, 10.7, 7.1, 6.4, 1.8, -0.9,
-                           -1.6, 1.9, 4.9, 2, -2, 2.5, 2.5, 2.5], float)
-_MIDDLE_EAR_DB = np.array([-39.6, -32, -25.85, -21.4, -18.5, -15.9, -14.1, -12.4, -11, -9.6, -8.3,
-                           -7.4, -6.2, -4.8, -3.8, -3.3, -2.9, -2.6, -2.6, -4.5, -5.4, -6.1, -8.5,
-                           -10.4, -7.3, -7, -6.6, -7, -9.2, -10.2, -12.2, -10.8, -10.1, -12.7, -15,
-                           -18.2, -23.8, -32.3, -45.5, -50], float)
+_OME_HZ = np.array(
+    [
+        20,
+        25,
+        31.5,
+        40,
+        50,
+        63,
+        80,
+        100,
+        125,
+        160,
+        200,
+        250,
+        315,
+        400,
+        500,
+        630,
+        750,
+        800,
+        1000,
+        1250,
+        1500,
+        1600,
+        2000,
+        2500,
+        3000,
+        3150,
+        4000,
+        5000,
+        6000,
+        6300,
+        8000,
+        9000,
+        10000,
+        11200,
+        12500,
+        14000,
+        15000,
+        16000,
+        18000,
+        20000,
+    ],
+    float,
+)
+_FREE_FIELD_DB = np.array(
+    [
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0.1,
+        0.3,
+        0.5,
+        0.9,
+        1.4,
+        1.6,
+        1.7,
+        2.5,
+        2.7,
+        2.6,
+        2.6,
+        3.2,
+        5.2,
+        6.6,
+        12,
+        16.8,
+        15.3,
+        15.2,
+        14.2,
+        10.7,
+        7.1,
+        6.4,
+        1.8,
+        -0.9,
+        -1.6,
+        1.9,
+        4.9,
+        2,
+        -2,
+        2.5,
+        2.5,
+        2.5,
+    ],
+    float,
+)
+_MIDDLE_EAR_DB = np.array(
+    [
+        -39.6,
+        -32,
+        -25.85,
+        -21.4,
+        -18.5,
+        -15.9,
+        -14.1,
+        -12.4,
+        -11,
+        -9.6,
+        -8.3,
+        -7.4,
+        -6.2,
+        -4.8,
+        -3.8,
+        -3.3,
+        -2.9,
+        -2.6,
+        -2.6,
+        -4.5,
+        -5.4,
+        -6.1,
+        -8.5,
+        -10.4,
+        -7.3,
+        -7,
+        -6.6,
+        -7,
+        -9.2,
+        -10.2,
+        -12.2,
+        -10.8,
+        -10.1,
+        -12.7,
+        -15,
+        -18.2,
+        -23.8,
+        -32.3,
+        -45.5,
+        -50,
+    ],
+    float,
+)
 
 
 def ear_transfer_db(freq_hz: np.ndarray | float) -> np.ndarray:
@@ -430,8 +555,6 @@ def sone_to_phon(loudness_sone: np.ndarray | float) -> np.ndarray:
 # lets the band sums and polynomials vectorise and use FMAs; NaN/Inf semantics are kept.
 
 
-
-
 _FAST = {"reassoc", "contract", "arcp", "nsz"}
 _INLINE = dict(inline="always", nogil=True, error_model="numpy", fastmath=_FAST)
 _LN2 = math.log(2.0)
@@ -463,8 +586,26 @@ def _exp2(t):
     t = min(max(t, -1000.0), 1000.0)
     n = np.floor(t + 0.5)
     r = (t - n) * _LN2  # |r| <= ln2 / 2
-    q = 1.0 + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (
-        1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0)))))))))
+    q = 1.0 + r * (
+        1.0
+        + r
+        * (
+            1.0 / 2.0
+            + r
+            * (
+                1.0 / 6.0
+                + r
+                * (
+                    1.0 / 24.0
+                    + r
+                    * (
+                        1.0 / 120.0
+                        + r * (1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0))))
+                    )
+                )
+            )
+        )
+    )
     return q * _bits_f64((np.int64(n) + 1023) << 52)
 
 
@@ -636,8 +777,13 @@ def _kernel_constants() -> np.ndarray:
 
 
 _C64 = _kernel_constants()
-_KERNEL_ARGS = (np.ascontiguousarray(_W_UPPER), np.ascontiguousarray(_W_LEVEL), np.ascontiguousarray(_ABS_DEV),
-                _C64, _C64.astype(np.float32))
+_KERNEL_ARGS = (
+    np.ascontiguousarray(_W_UPPER),
+    np.ascontiguousarray(_W_LEVEL),
+    np.ascontiguousarray(_ABS_DEV),
+    _C64,
+    _C64.astype(np.float32),
+)
 
 # ------------------------------------------------------------------------ in the mix
 
@@ -701,9 +847,11 @@ class MixLoudness:
         return np.where(solo > 0.0, np.clip(frac, 0.0, 1.0), 0.0)
 
     def __repr__(self) -> str:
-        return (f"MixLoudness(tracks={len(self.solo_sone)}, mix_sone={self.mix_sone:.3g}, "
-                f"active_frames={self.active_frames}, "
-                f"masked_fraction={np.round(self.masked_fraction, 3).tolist()})")
+        return (
+            f"MixLoudness(tracks={len(self.solo_sone)}, mix_sone={self.mix_sone:.3g}, "
+            f"active_frames={self.active_frames}, "
+            f"masked_fraction={np.round(self.masked_fraction, 3).tolist()})"
+        )
 
 
 def loudness_in_mix(placed: np.ndarray) -> MixLoudness:
@@ -753,9 +901,7 @@ def loudness_in_mix(placed: np.ndarray) -> MixLoudness:
     """
     p = np.ascontiguousarray(placed, dtype=np.float64)
     if p.ndim != 4 or p.shape[1] != 2 or p.shape[-1] != ERB_BANDS:
-        raise InvalidParameterError(
-            f"placed has shape {p.shape}; expected (tracks, 2 ears, frames, {ERB_BANDS} bands)"
-        )
+        raise InvalidParameterError(f"placed has shape {p.shape}; expected (tracks, 2 ears, frames, {ERB_BANDS} bands)")
     tracks, _, frames, _ = p.shape
     if p.size:
         total = float(np.sum(p))

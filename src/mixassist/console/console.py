@@ -176,9 +176,7 @@ def _eq_sos(p: Tensors, sample_rate: int, *, hpf: bool) -> torch.Tensor:
 def _eq_is_flat(p: Tensors, *, hpf: bool) -> bool:
     if hpf and bool(_active(p["hpf_hz"]).any()):
         return False
-    return all(
-        not p[f"eq_{band}_db"].requires_grad and bool((p[f"eq_{band}_db"] == 0).all()) for band, *_ in EQ_BANDS
-    )
+    return all(not p[f"eq_{band}_db"].requires_grad and bool((p[f"eq_{band}_db"] == 0).all()) for band, *_ in EQ_BANDS)
 
 
 def _is_neutral_comp(p: Tensors) -> bool:
@@ -488,7 +486,7 @@ class Console:
                 stop = min(start + chunk, end)
                 block = []
                 for a in audio:
-                    piece = a[:, start:min(stop, total)]
+                    piece = a[:, start : min(stop, total)]
                     if piece.shape[1] < stop - start:  # past the end: silence (latency tail)
                         piece = np.pad(piece, ((0, 0), (0, stop - start - piece.shape[1])))
                     block.append(torch.from_numpy(np.ascontiguousarray(piece)))
@@ -561,10 +559,16 @@ class Console:
         use_limiter = bool(_active(master["limiter_ceiling_dbtp"]))
         if use_limiter != bus.limiter:
             raise InvalidParameterError(
-                "the bus was rendered with the limiter " + ("on" if bus.limiter else "off")
-                + ", the settings have it " + ("on" if use_limiter else "off") + ": render the bus again")
+                "the bus was rendered with the limiter "
+                + ("on" if bus.limiter else "off")
+                + ", the settings have it "
+                + ("on" if use_limiter else "off")
+                + ": render the bus again"
+            )
         if bus.chunk != self._chunk():
-            raise InvalidParameterError(f"the bus was rendered in blocks of {bus.chunk} samples, this console uses {self._chunk()}")
+            raise InvalidParameterError(
+                f"the bus was rendered in blocks of {bus.chunk} samples, this console uses {self._chunk()}"
+            )
         out = np.zeros_like(bus.audio)
         pre_state: dict[str, Any] = {}
         tail_state: dict[str, Any] = {}

@@ -228,9 +228,7 @@ class MixParams:
             return ", ".join(f"{k}={v:g}" if v is not None else f"{k}=off" for k, v in values.items())
 
         rows = [f"  Track('{t}'{', ' if self.changed(t) else ''}{fmt(self.changed(t))})" for t in self.track_names]
-        bus = {
-            b: {k: v for k, v in getattr(self, b).items() if v != _defaults(b)[k]} for b in ("reverb", "master")
-        }
+        bus = {b: {k: v for k, v in getattr(self, b).items() if v != _defaults(b)[k]} for b in ("reverb", "master")}
         rows += [f"  {b.capitalize()}({fmt(v)})" for b, v in bus.items()]
         return "MixParams(\n" + "\n".join(rows) + "\n)"
 

@@ -144,12 +144,28 @@ def _comp_params(what: str) -> tuple[Param, ...]:
 
 TRACK_PARAMS: tuple[Param, ...] = (
     Param("gain_db", "dB", -60.0, 24.0, 0.0, "linear", "fader gain, after the compressor"),
-    Param("polarity", "", -1.0, 1.0, 1.0, "linear", "polarity: 1 as recorded, -1 inverted", choices=(-1.0, 1.0), tunable=False),
-    Param("delay_ms", "ms", 0.0, 100.0, 0.0, "linear", "input delay for multi-mic alignment (sub-sample)", tunable=False),
-    Param("hpf_hz", "Hz", 10.0, 2000.0, None, "log", "high-pass filter (24 dB/octave Butterworth) corner", optional=True),
+    Param(
+        "polarity",
+        "",
+        -1.0,
+        1.0,
+        1.0,
+        "linear",
+        "polarity: 1 as recorded, -1 inverted",
+        choices=(-1.0, 1.0),
+        tunable=False,
+    ),
+    Param(
+        "delay_ms", "ms", 0.0, 100.0, 0.0, "linear", "input delay for multi-mic alignment (sub-sample)", tunable=False
+    ),
+    Param(
+        "hpf_hz", "Hz", 10.0, 2000.0, None, "log", "high-pass filter (24 dB/octave Butterworth) corner", optional=True
+    ),
     *_eq_params(),
     *_comp_params("track"),
-    Param("pan", "", -1.0, 1.0, 0.0, "linear", "constant-power pan, -1 left … 1 right (centre: -3 dB each side for mono)"),
+    Param(
+        "pan", "", -1.0, 1.0, 0.0, "linear", "constant-power pan, -1 left … 1 right (centre: -3 dB each side for mono)"
+    ),
     Param("width", "", 0.0, 2.0, 1.0, "linear", "stereo width of stereo stems (0 mono, 1 as recorded, 2 double side)"),
     Param("reverb_send_db", "dB", -60.0, 6.0, None, "linear", "post-fader send to the reverb bus", optional=True),
 )

@@ -29,8 +29,8 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.styles import draw_style, role_map, style_params
-from mixassist.fileio import write_json_atomic as _write_json_atomic
 from mixassist.errors import InvalidParameterError, RecipeError
+from mixassist.fileio import write_json_atomic as _write_json_atomic
 
 __all__ = ["load_song", "hit_loudness", "make_references", "alignment_truth", "write_json_atomic"]
 
@@ -96,9 +96,15 @@ def hit_loudness(
             params.set_bus("master", "comp_threshold_db", float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0)))
     ceiling = params.master["limiter_ceiling_dbtp"]
     delivered = deliver_loudness(
-        stems, params, Constraints(), Reasons(), loudness_lufs=target_lufs,
-        true_peak_dbtp=float(ceiling) if ceiling is not None else 0.0, bus=bus,
-        tolerance_lu=tolerance_lu, max_trials=10,
+        stems,
+        params,
+        Constraints(),
+        Reasons(),
+        loudness_lufs=target_lufs,
+        true_peak_dbtp=float(ceiling) if ceiling is not None else 0.0,
+        bus=bus,
+        tolerance_lu=tolerance_lu,
+        max_trials=10,
     )
     return delivered["settings"], delivered["mix"]
 
@@ -136,14 +142,18 @@ def make_references(
         ref_stems, ref_meta = load_song(root / names[j], sample_rate=stems.sample_rate)
         console = Console(stems.sample_rate)
 
-        ref_params = style_params(draw, ref_stems, role_map(ref_meta["stems"]), seed=song_seed + 1, fixed=alignment_truth(ref_meta))
+        ref_params = style_params(
+            draw, ref_stems, role_map(ref_meta["stems"]), seed=song_seed + 1, fixed=alignment_truth(ref_meta)
+        )
         ref_params, ref_mix = hit_loudness(console, ref_stems, ref_params, draw.loudness_lufs)
         tgt_params = style_params(draw, stems, role_map(meta["stems"]), seed=song_seed + 2, fixed=alignment_truth(meta))
         # The target is delivered at the loudness the reference *reached*: a sparse, peaky song
         # may not reach a loud style's number at -1 dBTP (the output gain tops out with the
         # limiter taking ~18 dB), and the loudness the user hears in the reference is the style.
         reached = integrated_loudness(ref_mix, stems.sample_rate)
-        tgt_params, tgt_mix = hit_loudness(console, stems, tgt_params, draw.loudness_lufs if reached is None else reached)
+        tgt_params, tgt_mix = hit_loudness(
+            console, stems, tgt_params, draw.loudness_lufs if reached is None else reached
+        )
 
         save_audio(song_dir / "reference.wav", ref_mix, stems.sample_rate, 24, overwrite=True)
         save_audio(song_dir / "target_mix.wav", tgt_mix, stems.sample_rate, 24, overwrite=True)

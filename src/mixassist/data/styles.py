@@ -26,7 +26,17 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["Style", "StyleDraw", "STYLES", "ROLES", "draw_style", "style_params", "track_levels", "blend_styles", "role_map"]
+__all__ = [
+    "Style",
+    "StyleDraw",
+    "STYLES",
+    "ROLES",
+    "draw_style",
+    "style_params",
+    "track_levels",
+    "blend_styles",
+    "role_map",
+]
 
 #: Roles a stem can have (set by the synthesiser, or inferred later by mixers).
 ROLES = ("lead", "bass", "drums", "percussion", "chords", "pad", "arp", "fx")
@@ -61,34 +71,84 @@ class Style:
 
 
 _BAL_DEFAULT = {
-    "lead": (3.0, 6.0), "bass": (0.0, 3.0), "drums": (1.0, 4.0), "percussion": (-6.0, -2.0),
-    "chords": (0.0, 0.0), "pad": (-7.0, -3.0), "arp": (-5.0, -2.0), "fx": (-9.0, -5.0),
+    "lead": (3.0, 6.0),
+    "bass": (0.0, 3.0),
+    "drums": (1.0, 4.0),
+    "percussion": (-6.0, -2.0),
+    "chords": (0.0, 0.0),
+    "pad": (-7.0, -3.0),
+    "arp": (-5.0, -2.0),
+    "fx": (-9.0, -5.0),
 }
 
 STYLES: dict[str, Style] = {
     "bright_pop": Style(
-        "bright_pop", loudness_lufs=(-10.0, -8.0), air_db=(2.5, 5.0), air_hz=(7000, 11000), low_db=(0.5, 2.5),
-        mud_db=(-3.0, -1.0), glue_ratio=(2.0, 3.0), glue_depth_db=(4.0, 7.0), track_ratio=(2.5, 5.0),
-        track_depth_db=(8.0, 14.0), pan_spread=(0.5, 0.8), stereo_width=(1.3, 1.8), reverb_send_db=(-22.0, -14.0),
-        rt60_mid_s=(0.8, 1.4), balance_lu={**_BAL_DEFAULT, "lead": (4.0, 7.0)},
+        "bright_pop",
+        loudness_lufs=(-10.0, -8.0),
+        air_db=(2.5, 5.0),
+        air_hz=(7000, 11000),
+        low_db=(0.5, 2.5),
+        mud_db=(-3.0, -1.0),
+        glue_ratio=(2.0, 3.0),
+        glue_depth_db=(4.0, 7.0),
+        track_ratio=(2.5, 5.0),
+        track_depth_db=(8.0, 14.0),
+        pan_spread=(0.5, 0.8),
+        stereo_width=(1.3, 1.8),
+        reverb_send_db=(-22.0, -14.0),
+        rt60_mid_s=(0.8, 1.4),
+        balance_lu={**_BAL_DEFAULT, "lead": (4.0, 7.0)},
     ),
     "dark_jazz": Style(
-        "dark_jazz", loudness_lufs=(-20.0, -16.0), air_db=(-5.0, -2.0), air_hz=(5000, 8000), low_db=(0.0, 2.0),
-        mud_db=(-1.0, 1.0), glue_ratio=(1.0, 1.3), glue_depth_db=(2.0, 4.0), track_ratio=(1.0, 1.8),
-        track_depth_db=(2.0, 6.0), pan_spread=(0.3, 0.6), stereo_width=(0.8, 1.1), reverb_send_db=(-16.0, -10.0),
-        rt60_mid_s=(1.2, 2.0), balance_lu={**_BAL_DEFAULT, "drums": (-3.0, 0.0), "bass": (1.0, 4.0)},
+        "dark_jazz",
+        loudness_lufs=(-20.0, -16.0),
+        air_db=(-5.0, -2.0),
+        air_hz=(5000, 8000),
+        low_db=(0.0, 2.0),
+        mud_db=(-1.0, 1.0),
+        glue_ratio=(1.0, 1.3),
+        glue_depth_db=(2.0, 4.0),
+        track_ratio=(1.0, 1.8),
+        track_depth_db=(2.0, 6.0),
+        pan_spread=(0.3, 0.6),
+        stereo_width=(0.8, 1.1),
+        reverb_send_db=(-16.0, -10.0),
+        rt60_mid_s=(1.2, 2.0),
+        balance_lu={**_BAL_DEFAULT, "drums": (-3.0, 0.0), "bass": (1.0, 4.0)},
     ),
     "dense_rock": Style(
-        "dense_rock", loudness_lufs=(-11.0, -9.0), air_db=(0.5, 2.5), air_hz=(4000, 7000), low_db=(1.0, 3.0),
-        mud_db=(-4.0, -1.5), glue_ratio=(3.0, 5.0), glue_depth_db=(6.0, 10.0), track_ratio=(4.0, 8.0),
-        track_depth_db=(12.0, 20.0), pan_spread=(0.6, 0.9), stereo_width=(1.0, 1.3), reverb_send_db=(-26.0, -18.0),
-        rt60_mid_s=(0.6, 1.1), balance_lu={**_BAL_DEFAULT, "drums": (3.0, 6.0)},
+        "dense_rock",
+        loudness_lufs=(-11.0, -9.0),
+        air_db=(0.5, 2.5),
+        air_hz=(4000, 7000),
+        low_db=(1.0, 3.0),
+        mud_db=(-4.0, -1.5),
+        glue_ratio=(3.0, 5.0),
+        glue_depth_db=(6.0, 10.0),
+        track_ratio=(4.0, 8.0),
+        track_depth_db=(12.0, 20.0),
+        pan_spread=(0.6, 0.9),
+        stereo_width=(1.0, 1.3),
+        reverb_send_db=(-26.0, -18.0),
+        rt60_mid_s=(0.6, 1.1),
+        balance_lu={**_BAL_DEFAULT, "drums": (3.0, 6.0)},
     ),
     "roomy_orchestral": Style(
-        "roomy_orchestral", loudness_lufs=(-23.0, -18.0), air_db=(-1.0, 1.5), air_hz=(6000, 10000), low_db=(-1.0, 1.0),
-        mud_db=(-1.5, 0.5), glue_ratio=(1.0, 1.5), glue_depth_db=(2.0, 4.0), track_ratio=(1.0, 1.5),
-        track_depth_db=(2.0, 5.0), pan_spread=(0.4, 0.8), stereo_width=(1.0, 1.5), reverb_send_db=(-8.0, -3.0),
-        rt60_mid_s=(2.0, 3.2), balance_lu={**_BAL_DEFAULT, "lead": (1.0, 3.0), "drums": (-2.0, 1.0)},
+        "roomy_orchestral",
+        loudness_lufs=(-23.0, -18.0),
+        air_db=(-1.0, 1.5),
+        air_hz=(6000, 10000),
+        low_db=(-1.0, 1.0),
+        mud_db=(-1.5, 0.5),
+        glue_ratio=(1.0, 1.5),
+        glue_depth_db=(2.0, 4.0),
+        track_ratio=(1.0, 1.5),
+        track_depth_db=(2.0, 5.0),
+        pan_spread=(0.4, 0.8),
+        stereo_width=(1.0, 1.5),
+        reverb_send_db=(-8.0, -3.0),
+        rt60_mid_s=(2.0, 3.2),
+        balance_lu={**_BAL_DEFAULT, "lead": (1.0, 3.0), "drums": (-2.0, 1.0)},
     ),
 }
 
@@ -121,6 +181,7 @@ class StyleDraw:
 
 def blend_styles(a: Style, b: Style, weight: float) -> Style:
     """A style whose ranges interpolate ``a`` (weight 0) and ``b`` (weight 1)."""
+
     def mix(x: Range, y: Range) -> Range:
         return (x[0] + weight * (y[0] - x[0]), x[1] + weight * (y[1] - x[1]))
 
@@ -152,9 +213,7 @@ def draw_style(name: str | None, seed: int) -> StyleDraw:
         return float(rng.uniform(r[0], r[1]))
 
     values = {
-        k: u(getattr(style, k))
-        for k in Style.__dataclass_fields__
-        if k not in ("name", "balance_lu", "eq_jitter_db")
+        k: u(getattr(style, k)) for k in Style.__dataclass_fields__ if k not in ("name", "balance_lu", "eq_jitter_db")
     }
     balance = {role: u(style.balance_lu.get(role, (0.0, 0.0))) for role in ROLES}
     return StyleDraw(name=style.name, balance_lu=balance, eq_jitter_db=style.eq_jitter_db, seed=seed, **values)

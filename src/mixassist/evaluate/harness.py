@@ -204,8 +204,9 @@ def source_groups(meta: dict[str, Any]) -> list[list[str]]:
     return [sorted(g) for g in groups]
 
 
-def mix_sources(stems: Multitrack, params: MixParams,
-                groups: Sequence[Sequence[str]] = ()) -> tuple[list[list[str]], np.ndarray]:
+def mix_sources(
+    stems: Multitrack, params: MixParams, groups: Sequence[Sequence[str]] = ()
+) -> tuple[list[list[str]], np.ndarray]:
     """Each *source's* contribution to the mix bus under ``params``: ``(units, audio)``.
 
     ``units`` lists the track names of each source — single tracks first, then each of
@@ -223,7 +224,9 @@ def mix_sources(stems: Multitrack, params: MixParams,
     return units, np.stack([rendered.stems[[index[n] for n in unit]].sum(axis=0) for unit in units])
 
 
-def mix_masking(stems: Multitrack, params: MixParams | None, groups: Sequence[Sequence[str]] = ()) -> dict[str, Any] | None:
+def mix_masking(
+    stems: Multitrack, params: MixParams | None, groups: Sequence[Sequence[str]] = ()
+) -> dict[str, Any] | None:
     """Masking in the mix ``params`` makes of ``stems``; ``None`` without settings.
 
     Re-renders the console (one extra render per song and method: the methods return only their
@@ -363,7 +366,9 @@ def _means(results: dict[str, Any], methods: Sequence[str]) -> dict[str, Any]:
                 for k in sorted(keys)
             }
         means[name]["wall_s"] = _mean([song[name]["wall_s"] for song in results["songs"].values()])
-        means[name]["masking_fraction"] = _mean([_masking(song.get(name, {}).get("masking")) for song in results["songs"].values()])
+        means[name]["masking_fraction"] = _mean(
+            [_masking(song.get(name, {}).get("masking")) for song in results["songs"].values()]
+        )
     return means
 
 
@@ -395,35 +400,73 @@ def _fmt(v: Any) -> str:
 def markdown_report(results: dict[str, Any]) -> str:
     """Tables: mean over songs vs ``target_mix``, vs the reference, then per song."""
     methods = results["methods"]
-    lines = [f"# Evaluation of {results['dataset']}", "", f"{len(results['songs'])} songs; lower is better except where noted."]
-    for against, title in (("vs_target", "against target_mix (same song, reference's style)"), ("vs_reference", "against the reference (a different song)")):
+    lines = [
+        f"# Evaluation of {results['dataset']}",
+        "",
+        f"{len(results['songs'])} songs; lower is better except where noted.",
+    ]
+    for against, title in (
+        ("vs_target", "against target_mix (same song, reference's style)"),
+        ("vs_reference", "against the reference (a different song)"),
+    ):
         cols = [(k, t) for k, t in SUMMARY_METRICS if against == "vs_target" or k != "mrstft"]
-        lines += ["", f"## Mean {title}", "", "| method | " + " | ".join(t for _, t in cols) + " | time s |",
-                  "|---|" + "---|" * (len(cols) + 1)]
+        lines += [
+            "",
+            f"## Mean {title}",
+            "",
+            "| method | " + " | ".join(t for _, t in cols) + " | time s |",
+            "|---|" + "---|" * (len(cols) + 1),
+        ]
         if against == "vs_reference":
-            ideal = {k: _mean([abs_if_signed(k, s["target_vs_reference"].get(k)) for s in results["songs"].values()]) for k, _ in cols}
+            ideal = {
+                k: _mean([abs_if_signed(k, s["target_vs_reference"].get(k)) for s in results["songs"].values()])
+                for k, _ in cols
+            }
             lines.append("| *target_mix itself (ideal)* | " + " | ".join(_fmt(ideal[k]) for k, _ in cols) + " | — |")
         for m in methods:
             mean = results["mean"][m][against]
-            lines.append(f"| {m} | " + " | ".join(_fmt(mean.get(k)) for k, _ in cols) + f" | {_fmt(results['mean'][m]['wall_s'])} |")
-    lines += ["", "## Masking in the mix (absolute, lower is better)", "",
-              "Mean over audible sources of 1 − partial/solo loudness at −23 LUFS: the share of each source's",
-              "loudness the rest of the mix masks (declared multi-mic tracks of one source are summed first;",
-              "Wichern et al. 2016, loudness loss; partial loudness after",
-              "Moore, Glasberg & Baer 1997, JAES 45(4), ANSI S3.4-2007 constants; `mixassist.audio.perception`).",
-              "— = the method returns no console settings.", "",
-              "| method | masked fraction |", "|---|---|",
-              "| *target_mix (truth settings)* | "
-              + _fmt(_mean([_masking(s.get("target_masking")) for s in results["songs"].values()])) + " |"]
+            lines.append(
+                f"| {m} | "
+                + " | ".join(_fmt(mean.get(k)) for k, _ in cols)
+                + f" | {_fmt(results['mean'][m]['wall_s'])} |"
+            )
+    lines += [
+        "",
+        "## Masking in the mix (absolute, lower is better)",
+        "",
+        "Mean over audible sources of 1 − partial/solo loudness at −23 LUFS: the share of each source's",
+        "loudness the rest of the mix masks (declared multi-mic tracks of one source are summed first;",
+        "Wichern et al. 2016, loudness loss; partial loudness after",
+        "Moore, Glasberg & Baer 1997, JAES 45(4), ANSI S3.4-2007 constants; `mixassist.audio.perception`).",
+        "— = the method returns no console settings.",
+        "",
+        "| method | masked fraction |",
+        "|---|---|",
+        "| *target_mix (truth settings)* | "
+        + _fmt(_mean([_masking(s.get("target_masking")) for s in results["songs"].values()]))
+        + " |",
+    ]
     for m in methods:
         lines.append(f"| {m} | {_fmt(results['mean'][m].get('masking_fraction'))} |")
-    lines += ["", "## Per song, against target_mix", "", "| song | style | method | " + " | ".join(t for _, t in SUMMARY_METRICS) + " |",
-              "|---|---|---|" + "---|" * len(SUMMARY_METRICS)]
+    lines += [
+        "",
+        "## Per song, against target_mix",
+        "",
+        "| song | style | method | " + " | ".join(t for _, t in SUMMARY_METRICS) + " |",
+        "|---|---|---|" + "---|" * len(SUMMARY_METRICS),
+    ]
     for song, row in results["songs"].items():
         for m in methods:
             vals = row[m]["vs_target"]
-            lines.append(f"| {song} | {row.get('style')} | {m} | " + " | ".join(_fmt(abs_if_signed(k, vals.get(k))) for k, _ in SUMMARY_METRICS) + " |")
-    lines += ["", "Metric definitions: `mixassist.evaluate.metrics`; AF is Diff-MST's audio-feature metric (their data differ)."]
+            lines.append(
+                f"| {song} | {row.get('style')} | {m} | "
+                + " | ".join(_fmt(abs_if_signed(k, vals.get(k))) for k, _ in SUMMARY_METRICS)
+                + " |"
+            )
+    lines += [
+        "",
+        "Metric definitions: `mixassist.evaluate.metrics`; AF is Diff-MST's audio-feature metric (their data differ).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -454,7 +497,9 @@ def _plots(results: dict[str, Any], spectra: dict[str, dict[str, np.ndarray]], f
         sr = int(json.loads((Path(results["dataset"]) / song / "song.json").read_text()).get("sample_rate", 44100))
         for name, audio in spectra[song].items():
             bands = third_octave_band_db(audio, sr, which="mid", normalise=True)
-            ax.semilogx(THIRD_OCTAVE_CENTRES_HZ, bands, label=name, lw=2.0 if name in ("reference", "target_mix") else 1.0)
+            ax.semilogx(
+                THIRD_OCTAVE_CENTRES_HZ, bands, label=name, lw=2.0 if name in ("reference", "target_mix") else 1.0
+            )
         ax.set_xlabel("Hz")
         ax.set_ylabel("mid band level, dB (loudness-normalised)")
         ax.set_title(f"{song}: mix vs reference spectra")

@@ -750,7 +750,9 @@ def mrstft_distance(
     total = 0.0
     for n_fft, hop, win in zip(fft_sizes, hop_sizes, win_lengths):
         if not (0 < int(win) <= int(n_fft)) or int(hop) <= 0:
-            raise InvalidParameterError(f"bad resolution fft={n_fft}, hop={hop}, win={win}: need 0 < win <= fft, hop > 0")
+            raise InvalidParameterError(
+                f"bad resolution fft={n_fft}, hop={hop}, win={win}: need 0 < win <= fft, hop > 0"
+            )
         for channel in range(channels):
             diff_sq = ref_sq = log_abs = 0.0
             count = 0
@@ -809,9 +811,7 @@ def _bark_filterbank(sample_rate: float, n_fft: int = _AF_N_FFT, bands: int = _A
     Nyquist frequency are all zero and read ``ln(1e-8)`` for every signal.
     """
     bins = np.linspace(0.0, float(math.floor(sample_rate / 2.0)), n_fft // 2 + 1)
-    points = _bark_to_hz_as_diffmst(
-        np.linspace(_hz_to_bark(_AF_F_MIN_HZ), _hz_to_bark(_AF_F_MAX_HZ), bands + 2)
-    )
+    points = _bark_to_hz_as_diffmst(np.linspace(_hz_to_bark(_AF_F_MIN_HZ), _hz_to_bark(_AF_F_MAX_HZ), bands + 2))
     lower, centre, upper = points[:-2, None], points[1:-1, None], points[2:, None]
     rising = (bins[None, :] - lower) / (centre - lower)
     falling = (upper - bins[None, :]) / (upper - centre)
@@ -1133,14 +1133,11 @@ def parameter_error(pred_params: Mapping[str, Any], truth_params: Mapping[str, A
         truth_tracks = dict(truth_params.get("tracks", {}))
     except (AttributeError, TypeError, ValueError) as exc:
         raise InvalidParameterError(
-            f"parameter_error takes MixParams.to_dict()-shaped mappings ({exc}); "
-            "pass params.to_dict()"
+            f"parameter_error takes MixParams.to_dict()-shaped mappings ({exc}); pass params.to_dict()"
         ) from exc
     names = [name for name in truth_tracks if name in pred_tracks]
     if not names:
-        raise InvalidParameterError(
-            f"no track in common: predicted {sorted(pred_tracks)}, true {sorted(truth_tracks)}"
-        )
+        raise InvalidParameterError(f"no track in common: predicted {sorted(pred_tracks)}, true {sorted(truth_tracks)}")
     table = params_for("track")
     per_track: dict[str, dict[str, float | None]] = {}
     gain_diffs, pans, eqs, ratios = [], [], [], []

@@ -402,9 +402,7 @@ def _num_frames(num_samples: int, hop: int) -> int:
     return (num_samples - 1) // hop + 2
 
 
-def _cross_spectra(
-    audios: list[np.ndarray], num_samples: int, length: int, bins: slice
-) -> tuple[np.ndarray, int]:
+def _cross_spectra(audios: list[np.ndarray], num_samples: int, length: int, bins: slice) -> tuple[np.ndarray, int]:
     """Welch cross-spectral matrix ``(bins, tracks, tracks)`` complex64 and the frame count.
 
     ``G[f, i, j] = Σ_k conj(X_i[k, f]) X_j[k, f]`` over Hann frames ``X[k]`` (50 % overlap) of
@@ -531,9 +529,7 @@ def _gcc_stats(
             gcc = r[p, idx]
             lobe = np.ones(len(ii))
             plain = np.abs(lag_domain(gij) / energy[:, None])
-            rho = np.copysign(
-                np.maximum.reduce([plain[p, np.clip(idx + d, 0, 2 * m)] for d in (-1, 0, 1)]), gcc
-            )
+            rho = np.copysign(np.maximum.reduce([plain[p, np.clip(idx + d, 0, 2 * m)] for d in (-1, 0, 1)]), gcc)
         # Parseval over the kept bins gives the Welch (windowed) ρ: divide out the window's
         # overlap loss at the lag, Σ w[n] w[n+τ] / Σ w²
         lag_samples = np.minimum(np.abs(tau) * sample_rate, len(overlap) - 1.0)
@@ -619,9 +615,7 @@ def detect_alignment(
     max_delay_ms = float(max_delay_ms)
     delay_param = params_for("track")["delay_ms"]
     if not (math.isfinite(max_delay_ms) and 0.1 <= max_delay_ms <= delay_param.maximum):
-        raise InvalidParameterError(
-            f"max_delay_ms={max_delay_ms:g} is outside 0.1…{delay_param.maximum:g} ms"
-        )
+        raise InvalidParameterError(f"max_delay_ms={max_delay_ms:g} is outside 0.1…{delay_param.maximum:g} ms")
     if not 0.0 <= float(min_correlation) <= 1.0:
         raise InvalidParameterError(f"min_correlation={min_correlation:g} is outside 0…1")
     if not (math.isfinite(float(min_peak_ratio)) and float(min_peak_ratio) > 1.0):
@@ -680,8 +674,15 @@ def detect_alignment(
         "coarse_band_hz": float(coarse_top * bin_hz),
     }
     coarse = _gcc_stats(
-        g, first, second, coarse_bins,
-        sample_rate=sample_rate, length=length, search_lag=search_lag, overlap=overlap, fine=False,
+        g,
+        first,
+        second,
+        coarse_bins,
+        sample_rate=sample_rate,
+        length=length,
+        search_lag=search_lag,
+        overlap=overlap,
+        fine=False,
     )
     del g
     candidate = (np.abs(coarse.correlation) >= _PREFILTER_CORRELATION * min_correlation) & (
@@ -690,7 +691,12 @@ def detect_alignment(
     first, second = first[candidate], second[candidate]
     log.debug(
         "alignment coarse pass: %d tracks, %d frames of %d samples, %d of %d pairs are candidates (%.2f s)",
-        n_active, frames, length, len(first), report.pairs_checked, time.perf_counter() - began,
+        n_active,
+        frames,
+        length,
+        len(first),
+        report.pairs_checked,
+        time.perf_counter() - began,
     )
 
     # 3. full-band measurement of the candidates
@@ -706,18 +712,25 @@ def detect_alignment(
             np.array([local[int(t)] for t in first]),
             np.array([local[int(t)] for t in second]),
             full_bins,
-            sample_rate=sample_rate, length=length, search_lag=search_lag, overlap=overlap, fine=True,
+            sample_rate=sample_rate,
+            length=length,
+            search_lag=search_lag,
+            overlap=overlap,
+            fine=True,
         )
         del g
         for k in range(len(first)):
             pair = _decide(
-                names[first[k]], names[second[k]],
+                names[first[k]],
+                names[second[k]],
                 delay_ms=float(fine.delay_s[k] * 1e3),
                 gcc=float(fine.gcc[k]),
                 peak_ratio=float(fine.peak_ratio[k]),
                 correlation=float(fine.correlation[k]),
                 lobe_share=float(fine.lobe[k]),
-                max_delay_ms=max_delay_ms, min_correlation=float(min_correlation), min_peak_ratio=float(min_peak_ratio),
+                max_delay_ms=max_delay_ms,
+                min_correlation=float(min_correlation),
+                min_peak_ratio=float(min_peak_ratio),
             )
             (related if pair.related else unrelated).append(pair)
     report.pairs = related + unrelated
@@ -726,7 +739,11 @@ def detect_alignment(
     _group(report, related, names, locked_set, delay_param.maximum)
     log.info(
         "alignment: %d group(s) among %d tracks (%d pairs, %d measured in full) in %.2f s",
-        len(report.groups), n_active, report.pairs_checked, len(report.pairs), time.perf_counter() - began,
+        len(report.groups),
+        n_active,
+        report.pairs_checked,
+        len(report.pairs),
+        time.perf_counter() - began,
     )
     return report
 
@@ -863,7 +880,9 @@ def _group(
     report.groups.sort(key=lambda g: names.index(g.tracks[0]))
 
 
-def align_session(multitrack: Multitrack, names: list[str], params: Any, constraints: Any, reasons: Any) -> AlignmentReport | None:
+def align_session(
+    multitrack: Multitrack, names: list[str], params: Any, constraints: Any, reasons: Any
+) -> AlignmentReport | None:
     """Detect multi-mic groups among ``names`` and set their delays and polarities in ``params``
     through the constraints (locked tracks are never moved), with a reason each; None for fewer
     than two tracks. Shared by every mixer."""

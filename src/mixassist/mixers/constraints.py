@@ -109,7 +109,9 @@ class Constraints:
                 table = params_for(kind)
                 if param == "*":
                     if value_text:
-                        raise InvalidParameterError(f"{where}: a wildcard lock keeps current values; drop '={value_text}'")
+                        raise InvalidParameterError(
+                            f"{where}: a wildcard lock keeps current values; drop '={value_text}'"
+                        )
                     chosen = list(table)
                 else:
                     _check_name(param, kind, where)
@@ -118,7 +120,13 @@ class Constraints:
                     if value_text and param != "*":
                         value = validate_value(table[p], _parse_value(value_text, where), where)
                     else:
-                        value = base.master[p] if section == "master" else base.reverb[p] if section == "reverb" else base.get(section, p)
+                        value = (
+                            base.master[p]
+                            if section == "master"
+                            else base.reverb[p]
+                            if section == "reverb"
+                            else base.get(section, p)
+                        )
                     out.locks.setdefault(section, {})[p] = value
         for spec in ranges or []:
             target, eq, bounds = spec.partition("=")

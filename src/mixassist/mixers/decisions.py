@@ -32,7 +32,13 @@ class Reasons:
             self.add(section, param, "locked by you")
             return False
         constraints.choose(params, section, param, value)
-        clipped = params.master[param] if section == "master" else params.reverb[param] if section == "reverb" else params.get(section, param)
+        clipped = (
+            params.master[param]
+            if section == "master"
+            else params.reverb[param]
+            if section == "reverb"
+            else params.get(section, param)
+        )
         if value is not None and clipped is not None and abs(float(clipped) - float(value)) > 1e-9:
             why = f"{why} (kept inside your range: {value:.3g} → {clipped:.3g})"
         self.add(section, param, why)
@@ -82,7 +88,9 @@ class Proposal:
         return self.mix if self.mix is not None and self.mix_of is not None and self.mix_of == self.params else None
 
     def locked(self, constraints: Constraints) -> dict[str, list[str]]:
-        return {s: constraints.locked_names(s) for s in [*self.params.track_names, *BUSES] if constraints.locked_names(s)}
+        return {
+            s: constraints.locked_names(s) for s in [*self.params.track_names, *BUSES] if constraints.locked_names(s)
+        }
 
     def why(self, section: str) -> Mapping[str, str]:
         return self.reasons.for_section(section)

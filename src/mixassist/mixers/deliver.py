@@ -140,8 +140,11 @@ def deliver_loudness(
         if lowered:
             ceiling = float(max(-12.0, ceiling - over - 0.05))
             params.set_bus("master", "limiter_ceiling_dbtp", ceiling)
-            reasons.add("master", "limiter_ceiling_dbtp",
-                        f"ceiling {ceiling:.2f} dBTP: {true_peak_dbtp:g} dBTP asked, lowered by the measured overshoot")
+            reasons.add(
+                "master",
+                "limiter_ceiling_dbtp",
+                f"ceiling {ceiling:.2f} dBTP: {true_peak_dbtp:g} dBTP asked, lowered by the measured overshoot",
+            )
         elif abs(error) < tolerance_lu or locked_gain:
             break
         if locked_gain or abs(error) < tolerance_lu:
@@ -160,8 +163,14 @@ def deliver_loudness(
         gain = trial_gain + error / slope
     if not locked_gain:
         gain = float(np.clip(gain, -24.0, 24.0))
-        reasons.set(params, constraints, "master", "output_gain_db", round(gain, 2),
-                    f"{gain:+.1f} dB brings the mix to {loudness_lufs:g} LUFS integrated (EBU R128 / BS.1770)")
+        reasons.set(
+            params,
+            constraints,
+            "master",
+            "output_gain_db",
+            round(gain, 2),
+            f"{gain:+.1f} dB brings the mix to {loudness_lufs:g} LUFS integrated (EBU R128 / BS.1770)",
+        )
     # The last trial is the final mix when it ran with the final settings; otherwise run the
     # master's tail once more.
     final_gain = float(params.master["output_gain_db"] or 0.0)
@@ -173,11 +182,21 @@ def deliver_loudness(
         lufs, tp = integrated_loudness(final, sr), true_peak(final, sr)
     report(1.0)
     if lufs is not None and abs(lufs - loudness_lufs) > 0.5:
-        reasons.notes.append(f"the mix reads {lufs:.1f} LUFS, not the {loudness_lufs:g} LUFS asked"
-                             + (" (the master output gain is locked)" if locked_gain else ""))
+        reasons.notes.append(
+            f"the mix reads {lufs:.1f} LUFS, not the {loudness_lufs:g} LUFS asked"
+            + (" (the master output gain is locked)" if locked_gain else "")
+        )
     limiting = (pre_lufs + final_gain - lufs) if pre_lufs is not None and lufs is not None else None
-    return {"integrated_lufs": lufs, "true_peak_dbtp": tp, "pre_master_lufs": bus.loudness_lufs, "limiting_db": limiting,
-            "slope": slope, "trials": trials, "mix": final, "settings": params.copy()}
+    return {
+        "integrated_lufs": lufs,
+        "true_peak_dbtp": tp,
+        "pre_master_lufs": bus.loudness_lufs,
+        "limiting_db": limiting,
+        "slope": slope,
+        "trials": trials,
+        "mix": final,
+        "settings": params.copy(),
+    }
 
 
 def _with_gain(params: MixParams, gain_db: float) -> MixParams:

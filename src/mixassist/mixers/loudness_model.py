@@ -36,9 +36,19 @@ _TINY = 1e-20  # powers and excitations below this count as 0 (as the kernel's f
 def _constants() -> dict[str, torch.Tensor]:
     b = _p._BAND
     values = {
-        "g": b["g"], "a": b["a"], "alpha": b["alpha"], "ethrq": b["ethrq"], "k": b["k"],
-        "a_alpha": b["a_alpha"], "thr_alpha": b["thr_alpha"], "pu": _p._PU, "pl_per_db": _p._PL_PER_DB,
-        "w_upper": _p._W_UPPER, "w_level": _p._W_LEVEL, "abs_dev": _p._ABS_DEV, "lower": _p._LOWER.astype(np.float64),
+        "g": b["g"],
+        "a": b["a"],
+        "alpha": b["alpha"],
+        "ethrq": b["ethrq"],
+        "k": b["k"],
+        "a_alpha": b["a_alpha"],
+        "thr_alpha": b["thr_alpha"],
+        "pu": _p._PU,
+        "pl_per_db": _p._PL_PER_DB,
+        "w_upper": _p._W_UPPER,
+        "w_level": _p._W_LEVEL,
+        "abs_dev": _p._ABS_DEV,
+        "lower": _p._LOWER.astype(np.float64),
     }
     return {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in values.items()}
 
@@ -122,7 +132,9 @@ def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
     True
     """
     if placed.ndim != 4 or placed.shape[1] != 2 or placed.shape[-1] != _p.ERB_BANDS:
-        raise InvalidParameterError(f"placed has shape {tuple(placed.shape)}; expected (tracks, 2, frames, {_p.ERB_BANDS})")
+        raise InvalidParameterError(
+            f"placed has shape {tuple(placed.shape)}; expected (tracks, 2, frames, {_p.ERB_BANDS})"
+        )
     c = _C
     p = placed.to(torch.float64)
     p = torch.where(p > _TINY, p, torch.zeros_like(p))
@@ -143,7 +155,9 @@ def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
     ratio = _pow(ethrn / torch.where(high, e_s, torch.ones_like(e_s)), torch.tensor(0.3, dtype=torch.float64))
     n_high = (t_tot - c["a_alpha"]) - (t_thrn - c["thr_alpha"]) * ratio
     s = 2.0 * e_s / (e_s + ethrn)
-    n_low = s * torch.sqrt(s.clamp_min(_TINY)) * (c["thr_alpha"] - c["a_alpha"]) * (t_tot - t_noise) / (t_thrn - t_noise)
+    n_low = (
+        s * torch.sqrt(s.clamp_min(_TINY)) * (c["thr_alpha"] - c["a_alpha"]) * (t_tot - t_noise) / (t_thrn - t_noise)
+    )
     part_spec = torch.clamp(torch.where(high, n_high, n_low), min=0.0)
     part_spec = torch.where(e_n > 0, part_spec, solo_spec)  # no masker: eqs. 17/18 reduce to eq. 3
     solo = solo_spec.sum(-1).sum(1) * _p._SCALE  # (T, F)

@@ -57,7 +57,17 @@ from mixassist.style.features import (
 )
 from mixassist.style.target import STRENGTH_FIELDS, ResolvedTarget, StyleTarget
 
-__all__ = ["MatchMixer", "PRIOR_WEIGHT", "WORD_WEIGHT", "STEPS", "AUTO_STEPS", "WORD_SEEDS", "select_excerpts", "solve_decimation", "solver_loss"]
+__all__ = [
+    "MatchMixer",
+    "PRIOR_WEIGHT",
+    "WORD_WEIGHT",
+    "STEPS",
+    "AUTO_STEPS",
+    "WORD_SEEDS",
+    "select_excerpts",
+    "solve_decimation",
+    "solver_loss",
+]
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +204,9 @@ class MatchMixer:
         if not -12.0 <= true_peak_dbtp <= 0.0:
             raise InvalidParameterError(f"true_peak_dbtp={true_peak_dbtp:g} is outside -12…0 dBTP")
         if excerpts < 1 or excerpt_s < 3.5:
-            raise InvalidParameterError("excerpts must be ≥ 1 and excerpt_s ≥ 3.5 s (short-term loudness needs 3 s windows)")
+            raise InvalidParameterError(
+                "excerpts must be ≥ 1 and excerpt_s ≥ 3.5 s (short-term loudness needs 3 s windows)"
+            )
         if steps < 0:
             raise InvalidParameterError(f"steps={steps} must be ≥ 0")
         if start_method not in ("rules", "neural"):
@@ -218,8 +230,10 @@ class MatchMixer:
         return "auto" if self.start_method == "neural" else "match"
 
     def __repr__(self) -> str:
-        return (f"MatchMixer(references={len(self.target.references)}, describe={self.target.description!r}, "
-                f"steps={self.steps}, time_budget_s={self.time_budget_s}, seed={self.seed})")
+        return (
+            f"MatchMixer(references={len(self.target.references)}, describe={self.target.description!r}, "
+            f"steps={self.steps}, time_budget_s={self.time_budget_s}, seed={self.seed})"
+        )
 
     # ------------------------------------------------------------------ loudness before the start mix
     def expected_loudness(self) -> float:
@@ -244,15 +258,22 @@ class MatchMixer:
         if self.start_method == "neural":
             from mixassist.mixers.neural import NeuralMixer
 
-            first: Any = NeuralMixer(self._controller_target(), loudness_lufs=loudness,
-                                     true_peak_dbtp=self.true_peak_dbtp, align=self.align)
+            first: Any = NeuralMixer(
+                self._controller_target(), loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align
+            )
         else:  # the start needs the loudness only roughly (it is delivered exactly at the end)
             # no separation stage: its masking-driven pan, width and EQ moves are not the
             # reference's style, and the solver would first have to undo them (docs/mixing.md)
-            first = RulesMixer(loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align,
-                               delivery_tolerance_lu=0.5, separation=False)
-        proposal = first.propose(multitrack, constraints, start=start,
-                                 progress=lambda stage, f: report(f"start: {stage}", 0.3 * f))
+            first = RulesMixer(
+                loudness_lufs=loudness,
+                true_peak_dbtp=self.true_peak_dbtp,
+                align=self.align,
+                delivery_tolerance_lu=0.5,
+                separation=False,
+            )
+        proposal = first.propose(
+            multitrack, constraints, start=start, progress=lambda stage, f: report(f"start: {stage}", 0.3 * f)
+        )
         params, reasons = proposal.params, proposal.reasons
         report("measuring the start mix", 0.3)
         start_mix = proposal.rendered()
@@ -278,12 +299,17 @@ class MatchMixer:
         history: list[float] = []
         steps_run = 0
         if not (pulled or resolved.word_moves):
-            followed = ("the controller's mix already follows the reference" if self.target.references
-                        else "the controller's mix is its house style (no reference)")
+            followed = (
+                "the controller's mix already follows the reference"
+                if self.target.references
+                else "the controller's mix is its house style (no reference)"
+            )
             reasons.notes.append(
                 f"{followed}, and no feature word, strength below 1 or lock asks for another style: the style solver "
-                "was not run" if self.start_method == "neural" else
-                "no reference to move toward (or every strength is 0) and no feature word: the style solver was not run")
+                "was not run"
+                if self.start_method == "neural"
+                else "no reference to move toward (or every strength is 0) and no feature word: the style solver was not run"
+            )
         elif free and self.steps:
             seeds = self._word_seeds(params, constraints, resolved)
             values, history, steps_run = self._solve(multitrack, params, free, windows, resolved, report, seeds)
@@ -293,40 +319,61 @@ class MatchMixer:
         self._settings_moves(params, constraints, reasons, resolved)
         report("master: loudness and true peak", 0.9)
         target_lufs = float(resolved.features.loudness_lufs)
-        unchanged = (self.start_method == "neural" and steps_run == 0 and not resolved.moves
-                     and target_lufs == loudness and proposal.rendered() is not None)
+        unchanged = (
+            self.start_method == "neural"
+            and steps_run == 0
+            and not resolved.moves
+            and target_lufs == loudness
+            and proposal.rendered() is not None
+        )
         if unchanged:  # the controller's delivered mix is the answer: no second delivery
             delivered = dict(proposal.context["result"])
             final = start_features
         else:
-            delivered = deliver_loudness(multitrack, params, constraints, reasons, loudness_lufs=target_lufs,
-                                         true_peak_dbtp=self.true_peak_dbtp, previous=proposal.context.get("result"),
-                                         progress=lambda f: report("master: loudness and true peak", 0.9 + 0.1 * f))
+            delivered = deliver_loudness(
+                multitrack,
+                params,
+                constraints,
+                reasons,
+                loudness_lufs=target_lufs,
+                true_peak_dbtp=self.true_peak_dbtp,
+                previous=proposal.context.get("result"),
+                progress=lambda f: report("master: loudness and true peak", 0.9 + 0.1 * f),
+            )
             constraints.apply(params)
             proposal.mix, proposal.mix_of = delivered.pop("mix"), delivered.pop("settings")
             final = style_features(proposal.mix, sr)
-        proposal.context.update({
-            "method": self.method,
-            "start": self.start_method,
-            "loudness_lufs": target_lufs,
-            "target": self.target.to_dict(),
-            "words": [m.describe() for m in (*resolved.word_moves, *resolved.moves)],
-            "style": {
-                "start": start_features.to_dict(),
-                "target": resolved.features.to_dict(),
-                "reference": reference.to_dict() if (reference := self.target.reference_features()) is not None else None,
-                "aim": {"toward": toward, "features": aim.to_dict()} if aim is not None else None,
-                "result": final.to_dict(),
-                "distance_start": style_distance(start_features, resolved.features),
-                "distance_result": style_distance(final, resolved.features),
-            },
-            "solver": {
-                "steps": steps_run, "loss": history, "free_settings": len(free), "seed": self.seed,
-                "excerpts_s": [[a / sr, b / sr] for a, b in windows], "prior_weight": self.prior_weight,
-                "time_budget_s": self.time_budget_s, "seconds": time.perf_counter() - began,
-            },
-            "result": delivered,
-        })
+        proposal.context.update(
+            {
+                "method": self.method,
+                "start": self.start_method,
+                "loudness_lufs": target_lufs,
+                "target": self.target.to_dict(),
+                "words": [m.describe() for m in (*resolved.word_moves, *resolved.moves)],
+                "style": {
+                    "start": start_features.to_dict(),
+                    "target": resolved.features.to_dict(),
+                    "reference": reference.to_dict()
+                    if (reference := self.target.reference_features()) is not None
+                    else None,
+                    "aim": {"toward": toward, "features": aim.to_dict()} if aim is not None else None,
+                    "result": final.to_dict(),
+                    "distance_start": style_distance(start_features, resolved.features),
+                    "distance_result": style_distance(final, resolved.features),
+                },
+                "solver": {
+                    "steps": steps_run,
+                    "loss": history,
+                    "free_settings": len(free),
+                    "seed": self.seed,
+                    "excerpts_s": [[a / sr, b / sr] for a, b in windows],
+                    "prior_weight": self.prior_weight,
+                    "time_budget_s": self.time_budget_s,
+                    "seconds": time.perf_counter() - began,
+                },
+                "result": delivered,
+            }
+        )
         proposal.method = self.method
         report("done", 1.0)
         return proposal
@@ -337,8 +384,9 @@ class MatchMixer:
         applies those; the controller's own note about unread words would mislead here)."""
         return dataclasses.replace(self.target, description="")
 
-    def _auto_aim(self, multitrack: Multitrack, constraints: Constraints, start: StyleFeatures, loudness: float,
-                  report: Progress) -> tuple[StyleFeatures | None, str]:
+    def _auto_aim(
+        self, multitrack: Multitrack, constraints: Constraints, start: StyleFeatures, loudness: float, report: Progress
+    ) -> tuple[StyleFeatures | None, str]:
         """What ``auto``'s solver moves the controller's mix toward (``None``: nowhere but the words).
 
         The controller's mix carries the references' style *for this song*. Aiming the solver at
@@ -392,15 +440,30 @@ class MatchMixer:
                 return
             kind = section if section in BUSES else "track"
             p = params_for(kind)[name]
-            value = params.master[name] if section == "master" else params.reverb[name] if section == "reverb" else params.get(section, name)
+            value = (
+                params.master[name]
+                if section == "master"
+                else params.reverb[name]
+                if section == "reverb"
+                else params.get(section, name)
+            )
             if value is None:
                 return
             lo, hi = p.minimum, p.maximum
             if section in constraints.ranges and name in constraints.ranges[section]:
                 lo, hi = constraints.ranges[section][name]
             if (section, name) in _NORMALISED:
-                out.append(_Free(section, name, float(p.to_normalised(value)), step, tol,
-                                 float(p.to_normalised(lo)), float(p.to_normalised(hi))))
+                out.append(
+                    _Free(
+                        section,
+                        name,
+                        float(p.to_normalised(value)),
+                        step,
+                        tol,
+                        float(p.to_normalised(lo)),
+                        float(p.to_normalised(hi)),
+                    )
+                )
             else:
                 out.append(_Free(section, name, float(value), step, tol, float(lo), float(hi)))
 
@@ -495,7 +558,9 @@ class MatchMixer:
             value = float(loss.detach())
             history.append(value)
             steps_run = step + 1
-            report(f"matching the style (step {step + 1}, loss {value:.2f})", 0.35 + 0.5 * (step + 1) / max(self.steps, 1))
+            report(
+                f"matching the style (step {step + 1}, loss {value:.2f})", 0.35 + 0.5 * (step + 1) / max(self.steps, 1)
+            )
             if not math.isfinite(value):
                 log.warning("match: the loss is not finite at step %d; keeping the best settings so far", step)
                 break
@@ -512,12 +577,25 @@ class MatchMixer:
         values = np.array([min(max(f.start + float(best_z[k]) * f.step, f.low), f.high) for k, f in enumerate(free)])
         return values, history, steps_run
 
-    def _apply(self, params: MixParams, free: list[_Free], values: np.ndarray, constraints: Constraints,
-               reasons: Any, toward: str) -> None:
+    def _apply(
+        self,
+        params: MixParams,
+        free: list[_Free],
+        values: np.ndarray,
+        constraints: Constraints,
+        reasons: Any,
+        toward: str,
+    ) -> None:
         for f, value in zip(free, values):
             kind = f.section if f.section in BUSES else "track"
             p = params_for(kind)[f.name]
-            old = params.master[f.name] if f.section == "master" else params.reverb[f.name] if f.section == "reverb" else params.get(f.section, f.name)
+            old = (
+                params.master[f.name]
+                if f.section == "master"
+                else params.reverb[f.name]
+                if f.section == "reverb"
+                else params.get(f.section, f.name)
+            )
             new = float(p.from_normalised(value)) if (f.section, f.name) in _NORMALISED else float(value)
             new = validate_value(p, round(new, 3), f.section)
             if old is None or new is None or abs(new - old) < (0.02 if p.unit == "" else 0.1):
@@ -529,7 +607,9 @@ class MatchMixer:
             reasons.add(f.section, f.name, f"{before}; {note}" if before else note)
 
     @staticmethod
-    def _word_seeds(params: MixParams, constraints: Constraints, resolved: ResolvedTarget) -> dict[tuple[str, str], float]:
+    def _word_seeds(
+        params: MixParams, constraints: Constraints, resolved: ResolvedTarget
+    ) -> dict[tuple[str, str], float]:
         """Where tone words start the solve: a master EQ move of the asked size (the solver then
         refines it with everything else). Band frequencies/Q are set when unlocked; returns
         ``{("master", gain param): dB}``."""
@@ -552,7 +632,9 @@ class MatchMixer:
             seeds[key] = seeds.get(key, 0.0) + per_db * move.amount
         return seeds
 
-    def _settings_moves(self, params: MixParams, constraints: Constraints, reasons: Any, resolved: ResolvedTarget) -> None:
+    def _settings_moves(
+        self, params: MixParams, constraints: Constraints, reasons: Any, resolved: ResolvedTarget
+    ) -> None:
         for move in resolved.moves:
             d = move.descriptor
             if d.feature == "reverb":
@@ -565,8 +647,12 @@ class MatchMixer:
                     old = params.get(track, "gain_db") or 0.0
                     new = float(np.clip(old + move.amount, -60.0, 24.0))
                     constraints.choose(params, track, "gain_db", new)
-                    reasons.add(track, "gain_db", f"{reasons.get(track, 'gain_db') or ''}; '{move.text}': "
-                                f"{new - old:+.1f} dB on the fader, the rest unchanged".lstrip("; "))
+                    reasons.add(
+                        track,
+                        "gain_db",
+                        f"{reasons.get(track, 'gain_db') or ''}; '{move.text}': "
+                        f"{new - old:+.1f} dB on the fader, the rest unchanged".lstrip("; "),
+                    )
 
     @staticmethod
     def _reverb_move(params: MixParams, constraints: Constraints, reasons: Any, amount: float, text: str) -> None:
@@ -608,7 +694,9 @@ def _pseudo_huber(diff: torch.Tensor) -> torch.Tensor:
     return HUBER_DB**2 * (torch.sqrt(1.0 + torch.square(diff / HUBER_DB)) - 1.0)
 
 
-def solver_loss(feats: dict[str, torch.Tensor], aim: StyleFeatures, words: tuple[str, ...] | list[str] = ()) -> torch.Tensor:
+def solver_loss(
+    feats: dict[str, torch.Tensor], aim: StyleFeatures, words: tuple[str, ...] | list[str] = ()
+) -> torch.Tensor:
     """The smooth stand-in for :func:`style_distance` the solver descends.
 
     The same terms (band means for banded features), each difference through a pseudo-Huber

@@ -26,10 +26,10 @@ import torch
 
 from mixassist.audio.multitrack import Multitrack
 from mixassist.errors import InvalidParameterError, MissingDependencyError
+from mixassist.mixers.align import align_session
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, mix_bus
-from mixassist.mixers.align import align_session
 from mixassist.mixers.roles import is_low_source, session_roles
 from mixassist.neural.features import (
     approx_loudness,
@@ -49,6 +49,7 @@ Progress = Callable[[str, float], None]
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "neural" / "weights" / "controller.pt"
 _LOADED: dict[str, MixController] = {}
 
+
 def load_controller(path: str | Path | None = None) -> MixController:
     """The controller stored at ``path`` (default: the shipped one), checked against its SHA-256."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
@@ -56,13 +57,17 @@ def load_controller(path: str | Path | None = None) -> MixController:
     if key in _LOADED:
         return _LOADED[key]
     if not path.exists():
-        raise MissingDependencyError(f"{path}: no controller weights here (train them with `mixassist train --config configs/neural.toml`)")
+        raise MissingDependencyError(
+            f"{path}: no controller weights here (train them with `mixassist train --config configs/neural.toml`)"
+        )
     data = path.read_bytes()
     sidecar = path.with_suffix(".json")
     if sidecar.exists():
         expected = json.loads(sidecar.read_text()).get("sha256")
         if expected and hashlib.sha256(data).hexdigest() != expected:
-            raise InvalidParameterError(f"{path}: the weights do not match the SHA-256 in {sidecar.name}; the file is damaged")
+            raise InvalidParameterError(
+                f"{path}: the weights do not match the SHA-256 in {sidecar.name}; the file is damaged"
+            )
     import io
 
     try:
@@ -74,6 +79,7 @@ def load_controller(path: str | Path | None = None) -> MixController:
     model.eval()
     _LOADED[key] = model
     return model
+
 
 class NeuralMixer:
     """One-pass mixing by the trained controller.
@@ -93,8 +99,15 @@ class NeuralMixer:
         Controller weights (default: the shipped ones).
     """
 
-    def __init__(self, target: StyleTarget | None = None, *, loudness_lufs: float | None = None,
-                 true_peak_dbtp: float = -1.0, align: bool = True, weights: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        target: StyleTarget | None = None,
+        *,
+        loudness_lufs: float | None = None,
+        true_peak_dbtp: float = -1.0,
+        align: bool = True,
+        weights: str | Path | None = None,
+    ) -> None:
         target = target or StyleTarget()
         if loudness_lufs is not None:
             target = target.with_loudness(loudness_lufs)
@@ -124,15 +137,31 @@ class NeuralMixer:
         summed = summary_vector(sum_stats([stats[n] for n in live]))
         model = load_controller(self.weights)
         with torch.no_grad():
-            out = model(torch.from_numpy(vectors)[None], torch.ones(1, len(live), dtype=torch.bool),
-                        torch.from_numpy(np.asarray(reference if has_reference else np.zeros_like(summed), np.float32))[None],
-                        torch.tensor([has_reference]), torch.from_numpy(summed)[None])
+            out = model(
+                torch.from_numpy(vectors)[None],
+                torch.ones(1, len(live), dtype=torch.bool),
+                torch.from_numpy(np.asarray(reference if has_reference else np.zeros_like(summed), np.float32))[None],
+                torch.tensor([has_reference]),
+                torch.from_numpy(summed)[None],
+            )
         track = torch.sigmoid(out["track"][0]).numpy()
-        return {"tracks": {n: track[i] for i, n in enumerate(live)}, "reverb": torch.sigmoid(out["reverb"][0]).numpy(),
-                "master": torch.sigmoid(out["master"][0]).numpy(), "stats": stats, "live": live, "loudness": loudness}
+        return {
+            "tracks": {n: track[i] for i, n in enumerate(live)},
+            "reverb": torch.sigmoid(out["reverb"][0]).numpy(),
+            "master": torch.sigmoid(out["master"][0]).numpy(),
+            "stats": stats,
+            "live": live,
+            "loudness": loudness,
+        }
 
-    def propose(self, multitrack: Multitrack, constraints: Constraints | None = None, *,
-                start: Any = None, progress: Progress | None = None) -> Proposal:
+    def propose(
+        self,
+        multitrack: Multitrack,
+        constraints: Constraints | None = None,
+        *,
+        start: Any = None,
+        progress: Progress | None = None,
+    ) -> Proposal:
         """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target."""
         from mixassist.console.params import MixParams
 
@@ -145,8 +174,10 @@ class NeuralMixer:
         reasons = Reasons()
 
         report("roles", 0.0)
-        roles_out = {n: {"role": g.role, "source": g.source, "reason": g.reason}
-                     for n, g in session_roles(multitrack, constraints.roles).items()}
+        roles_out = {
+            n: {"role": g.role, "source": g.source, "reason": g.reason}
+            for n, g in session_roles(multitrack, constraints.roles).items()
+        }
         report("controller", 0.1)
         predicted = self.predict(multitrack, {n: r["role"] for n, r in roles_out.items()})
         stats, live, input_lufs = predicted["stats"], predicted["live"], predicted["loudness"]
@@ -155,8 +186,10 @@ class NeuralMixer:
             if name not in live:
                 reasons.notes.append(f"{name} is silent: left out of the mix's balance and at its neutral settings")
                 continue
-            measured[name] = {"input_lufs_approx": round(float(input_lufs[name]), 2),
-                              "peak_dbfs": round(20 * float(np.log10(stats[name].peak)), 2)}
+            measured[name] = {
+                "input_lufs_approx": round(float(input_lufs[name]), 2),
+                "peak_dbfs": round(20 * float(np.log10(stats[name].peak)), 2),
+            }
         if not live:
             reasons.notes.append("every track is silent: nothing to mix; settings left neutral")
 
@@ -168,16 +201,20 @@ class NeuralMixer:
             s = stats[name]
             lufs, peak_db = float(input_lufs[name]), 20 * float(np.log10(s.peak))
             low = is_low_source(name, roles_out[name]["role"])
-            values = tidy(apply_track(params, name, predicted["tracks"][name], lufs, peak_db, s.stereo,
-                                      low_source=low), "track")
+            values = tidy(
+                apply_track(params, name, predicted["tracks"][name], lufs, peak_db, s.stereo, low_source=low), "track"
+            )
             magnitudes[name] = float(values.pop("pan"))
             level = lufs + float(values["gain_db"])
             for p, v in values.items():
                 reasons.set(params, constraints, name, p, v, _why(p, v, level, roles_out[name]["role"], source, low))
         in_mix = {n: float(input_lufs[n]) + float(params.get(n, "gain_db") or 0.0) for n in live}
         for name, pan in assign_sides(magnitudes, in_mix).items():
-            why = ("centred" if pan == 0.0 else
-                   f"{abs(pan):.2f} from centre (predicted); {'right' if pan > 0 else 'left'} so the sides alternate, loudest first")
+            why = (
+                "centred"
+                if pan == 0.0
+                else f"{abs(pan):.2f} from centre (predicted); {'right' if pan > 0 else 'left'} so the sides alternate, loudest first"
+            )
             reasons.set(params, constraints, name, "pan", round(pan, 3), why)
         if predicted["reverb"] is not None:
             reverb, master, depth = apply_buses(predicted["reverb"], predicted["master"])
@@ -192,17 +229,36 @@ class NeuralMixer:
             peak = float(np.max(np.abs(bus.song))) if bus.song.size else 0.0
             if peak > 0 and (params.master["comp_ratio"] or 1.0) > 1.0:
                 threshold = float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0))
-                reasons.set(params, constraints, "master", "comp_threshold_db", round(threshold, 2),
-                            f"glue threshold {depth:.1f} dB below the bus peak (depth predicted from {source})")
+                reasons.set(
+                    params,
+                    constraints,
+                    "master",
+                    "comp_threshold_db",
+                    round(threshold, 2),
+                    f"glue threshold {depth:.1f} dB below the bus peak (depth predicted from {source})",
+                )
         else:
             bus = None
-        reasons.set(params, constraints, "master", "limiter_ceiling_dbtp", self.true_peak_dbtp,
-                    f"true-peak ceiling {self.true_peak_dbtp:g} dBTP")
+        reasons.set(
+            params,
+            constraints,
+            "master",
+            "limiter_ceiling_dbtp",
+            self.true_peak_dbtp,
+            f"true-peak ceiling {self.true_peak_dbtp:g} dBTP",
+        )
         target_lufs = self.target.delivery_loudness()
         report("master: loudness and true peak", 0.7)
-        delivered = deliver_loudness(multitrack, params, constraints, reasons, loudness_lufs=target_lufs,
-                                     true_peak_dbtp=self.true_peak_dbtp, bus=bus,
-                                     progress=lambda f: report("master: loudness and true peak", 0.7 + 0.3 * f))
+        delivered = deliver_loudness(
+            multitrack,
+            params,
+            constraints,
+            reasons,
+            loudness_lufs=target_lufs,
+            true_peak_dbtp=self.true_peak_dbtp,
+            bus=bus,
+            progress=lambda f: report("master: loudness and true peak", 0.7 + 0.3 * f),
+        )
         constraints.apply(params)
         mix, mix_of = delivered.pop("mix"), delivered.pop("settings")
         context = {
@@ -216,9 +272,13 @@ class NeuralMixer:
             "result": delivered,
         }
         if self.target.description:
-            reasons.notes.append("the words are not read by the controller; --method auto applies them in the refinement")
+            reasons.notes.append(
+                "the words are not read by the controller; --method auto applies them in the refinement"
+            )
         report("done", 1.0)
-        return Proposal(params, reasons, roles_out, measured, context, alignment, method="neural", mix=mix, mix_of=mix_of)
+        return Proposal(
+            params, reasons, roles_out, measured, context, alignment, method="neural", mix=mix, mix_of=mix_of
+        )
 
 
 #: EQ bands predicted within this of 0 dB are left flat (frequency and Q at their defaults).
@@ -251,10 +311,15 @@ def _why(param: str, value: Any, level: float, role: str, source: str, low: bool
     if param == "gain_db":
         return f"{value:+.1f} dB puts this {role} track at about {level:.1f} LUFS before the master, as predicted from {source}"
     if value is None and low and param in ("hpf_hz", "reverb_send_db"):
-        return ("no high-pass: a bass-range source keeps its low end" if param == "hpf_hz" else
-                "no reverb send: bass-range sources stay dry (reverberant low end muddies the mix and widens the bass)")
+        return (
+            "no high-pass: a bass-range source keeps its low end"
+            if param == "hpf_hz"
+            else "no reverb send: bass-range sources stay dry (reverberant low end muddies the mix and widens the bass)"
+        )
     if value is None:
-        return {"hpf_hz": "no high-pass (predicted)", "reverb_send_db": "no reverb send (predicted)"}.get(param, "off (predicted)")
+        return {"hpf_hz": "no high-pass (predicted)", "reverb_send_db": "no reverb send (predicted)"}.get(
+            param, "off (predicted)"
+        )
     if param == "comp_ratio" and value == 1.0:
         return "no compression (predicted)"
     return f"predicted from {source}"

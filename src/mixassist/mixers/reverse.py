@@ -117,7 +117,9 @@ def mrstft_loss(y: torch.Tensor, target: torch.Tensor, sample_rate: int) -> torc
         spec = lambda x: torch.stft(x, n_fft, n_fft // 4, window=window, center=True, return_complex=True)  # noqa: E731
         sy = torch.sqrt(torch.clamp(spec(y2).abs() ** 2, min=1e-8))
         st = torch.sqrt(torch.clamp(spec(t2).abs() ** 2, min=1e-8))
-        sc = torch.linalg.vector_norm(sy - st, dim=(-2, -1)) / torch.linalg.vector_norm(st, dim=(-2, -1)).clamp_min(1e-8)
+        sc = torch.linalg.vector_norm(sy - st, dim=(-2, -1)) / torch.linalg.vector_norm(st, dim=(-2, -1)).clamp_min(
+            1e-8
+        )
         logmag = (torch.log(sy) - torch.log(st)).abs().mean(dim=(-2, -1))
         total = total + (sc + logmag).mean()
     return total / len(sizes)
@@ -219,8 +221,9 @@ def _piece_starts(n: int, piece: int, pieces: int, rng: np.random.Generator) -> 
 
 # --------------------------------------------------------------------------- closed form
 def _stft(x: torch.Tensor, n_fft: int) -> torch.Tensor:
-    return torch.stft(x, n_fft, n_fft // 4, window=torch.hann_window(n_fft, dtype=x.dtype), center=False,
-                      return_complex=True)
+    return torch.stft(
+        x, n_fft, n_fft // 4, window=torch.hann_window(n_fft, dtype=x.dtype), center=False, return_complex=True
+    )
 
 
 def _transfer(stems: list[np.ndarray], mix: np.ndarray, n_fft: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
@@ -255,8 +258,10 @@ def _band_shapes(sample_rate: int, freqs: torch.Tensor) -> torch.Tensor:
     p = params_for("track")
     shapes = []
     for band, *_ in EQ_BANDS:
-        settings = {k: torch.tensor([v.default if v.default is not None else math.nan], dtype=torch.float64)
-                    for k, v in p.items()}
+        settings = {
+            k: torch.tensor([v.default if v.default is not None else math.nan], dtype=torch.float64)
+            for k, v in p.items()
+        }
         settings[f"eq_{band}_db"] = torch.tensor([6.0], dtype=torch.float64)
         shapes.append(sos_response_db(_eq_sos(settings, sample_rate, hpf=False), freqs, sample_rate)[0] / 6.0)
     return torch.stack(shapes)
@@ -347,9 +352,21 @@ def reverse_mix(
     # slower with 2 threads on 2 busy cores), so run single-threaded and restore afterwards.
     torch.set_num_threads(1)
     try:
-        return _reverse_mix(multitrack, mix_audio, sample_rate=sample_rate, constraints=constraints, seed=seed,
-                            time_budget_s=time_budget_s, steps=steps, excerpt_s=excerpt_s, pieces=pieces,
-                            analysis_s=analysis_s, fit_master=fit_master, confidence=confidence, progress=progress)
+        return _reverse_mix(
+            multitrack,
+            mix_audio,
+            sample_rate=sample_rate,
+            constraints=constraints,
+            seed=seed,
+            time_budget_s=time_budget_s,
+            steps=steps,
+            excerpt_s=excerpt_s,
+            pieces=pieces,
+            analysis_s=analysis_s,
+            fit_master=fit_master,
+            confidence=confidence,
+            progress=progress,
+        )
     finally:
         torch.set_num_threads(threads)
 
@@ -455,11 +472,22 @@ def _reverse_mix(
         targets_db.append(10 * torch.log10(total.clamp_min(1e-30)))
         weights.append(w)
         pw = p_track * usable
-        band_energy[names[i]] = {g: float((pw * shapes[b].abs()).sum() / pw.sum().clamp_min(1e-30))
-                                 for b, g in enumerate(EQ_GAINS)}
+        band_energy[names[i]] = {
+            g: float((pw * shapes[b].abs()).sum() / pw.sum().clamp_min(1e-30)) for b, g in enumerate(EQ_GAINS)
+        }
     inflation: dict[str, dict[str, float]] = {names[i]: {} for i in live}
-    _fit_gain_eq(params, [names[i] for i in live], torch.stack(targets_db), torch.stack(weights), freqs, shapes, sr,
-                 estimates, inflation, constraints)
+    _fit_gain_eq(
+        params,
+        [names[i] for i in live],
+        torch.stack(targets_db),
+        torch.stack(weights),
+        freqs,
+        shapes,
+        sr,
+        estimates,
+        inflation,
+        constraints,
+    )
     for name, est in estimates.items():
         for key, value in est.items():
             constraints.choose(params, name, key, value)
@@ -490,7 +518,7 @@ def _reverse_mix(
         pos += b - a
 
     def scored(y: torch.Tensor) -> torch.Tensor:
-        return torch.stack([y[:, o:o + seg_len] for o in offsets])  # (pieces, 2, seg_len)
+        return torch.stack([y[:, o : o + seg_len] for o in offsets])  # (pieces, 2, seg_len)
 
     target = scored(mix_cut)
     console = Console(sr)
@@ -581,8 +609,13 @@ def _reverse_mix(
                 if key in EQ_GAINS and band_energy.get(name, {}).get(key, 0.0) < BAND_ENERGY_MIN:
                     conf[name][key] = 0.0
                 else:
-                    conf[name][key] = _probe(lambda zz: float(loss_of(zz, zm_best)), z_best, (r, c), base,
-                                             inflation.get(name, {}).get(key, 1.0))
+                    conf[name][key] = _probe(
+                        lambda zz: float(loss_of(zz, zm_best)),
+                        z_best,
+                        (r, c),
+                        base,
+                        inflation.get(name, {}).get(key, 1.0),
+                    )
                 done += 1
                 report("confidence", done / max(todo, 1))
             if fit_master:
@@ -622,8 +655,9 @@ def _reverse_mix(
 
 
 # --------------------------------------------------------------------------- helpers
-def _probe(loss: Callable[[torch.Tensor], float], z: torch.Tensor, where: tuple[int, ...], base: float,
-           inflation: float = 1.0) -> float:
+def _probe(
+    loss: Callable[[torch.Tensor], float], z: torch.Tensor, where: tuple[int, ...], base: float, inflation: float = 1.0
+) -> float:
     """Confidence ``r / (r + CONFIDENCE_SCALE)`` from the loss rise ``r`` at ±CONFIDENCE_STEP,
     divided by the variance inflation of the setting."""
     rises = []
@@ -640,8 +674,9 @@ def _probe(loss: Callable[[torch.Tensor], float], z: torch.Tensor, where: tuple[
     return float(rise / (rise + CONFIDENCE_SCALE))
 
 
-def _free_mask(params: MixParams, multitrack: Multitrack, silent: list[bool], constraints: Constraints,
-               fit_master: bool) -> torch.Tensor:
+def _free_mask(
+    params: MixParams, multitrack: Multitrack, silent: list[bool], constraints: Constraints, fit_master: bool
+) -> torch.Tensor:
     mask = torch.zeros(len(params.track_names), len(FIT_TRACK), dtype=torch.bool)
     for r, name in enumerate(params.track_names):
         if silent[r]:
@@ -656,20 +691,25 @@ def _free_mask(params: MixParams, multitrack: Multitrack, silent: list[bool], co
 class Fit:
     """The fitted settings as normalised tensors, and their way back to ``MixParams``."""
 
-    def __init__(self, params: MixParams, free: torch.Tensor, fit_master: bool, constraints: Constraints,
-                 dtype: torch.dtype) -> None:
+    def __init__(
+        self, params: MixParams, free: torch.Tensor, fit_master: bool, constraints: Constraints, dtype: torch.dtype
+    ) -> None:
         self.params = params
         self.free = free
         self.dtype = dtype
         table, master = params_for("track"), params_for("master")
         self.track_specs = [table[k] for k in FIT_TRACK]
         self.master_specs = [master[k] for k in FIT_MASTER]
-        self.z0_track = torch.tensor([[float(s.to_normalised(params.tracks[t][s.name])) for s in self.track_specs]
-                                      for t in params.track_names], dtype=torch.float64)
-        self.z0_master = torch.tensor([float(s.to_normalised(params.master[s.name])) for s in self.master_specs],
-                                      dtype=torch.float64)
-        self.free_master = torch.tensor([fit_master and not constraints.is_locked("master", s.name)
-                                         for s in self.master_specs], dtype=torch.bool)
+        self.z0_track = torch.tensor(
+            [[float(s.to_normalised(params.tracks[t][s.name])) for s in self.track_specs] for t in params.track_names],
+            dtype=torch.float64,
+        )
+        self.z0_master = torch.tensor(
+            [float(s.to_normalised(params.master[s.name])) for s in self.master_specs], dtype=torch.float64
+        )
+        self.free_master = torch.tensor(
+            [fit_master and not constraints.is_locked("master", s.name) for s in self.master_specs], dtype=torch.bool
+        )
         self.base = ConsoleSettings.from_params(params, dtype)
 
         def step(spec: Any) -> float:
@@ -732,9 +772,18 @@ def _adam_step(state: dict[str, Any], key: str, z: torch.Tensor, lr: torch.Tenso
         z -= (lr * mhat / (vhat.sqrt() + eps)).masked_fill(~free, 0.0)
 
 
-def _fit_gain_eq(params: MixParams, live_names: list[str], target_db: torch.Tensor, weights: torch.Tensor,
-                 freqs: torch.Tensor, shapes: torch.Tensor, sample_rate: int, estimates: dict[str, dict[str, float]],
-                 inflation: dict[str, dict[str, float]], constraints: Constraints) -> None:
+def _fit_gain_eq(
+    params: MixParams,
+    live_names: list[str],
+    target_db: torch.Tensor,
+    weights: torch.Tensor,
+    freqs: torch.Tensor,
+    shapes: torch.Tensor,
+    sample_rate: int,
+    estimates: dict[str, dict[str, float]],
+    inflation: dict[str, dict[str, float]],
+    constraints: Constraints,
+) -> None:
     """Fit ``gain_db`` and the EQ band gains of each live track to its measured response (dB).
 
     Weighted least squares on ``gain_db + EQ(f)`` with the console's own filter designs;
@@ -765,8 +814,9 @@ def _fit_gain_eq(params: MixParams, live_names: list[str], target_db: torch.Tens
         data = (w * err**2).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)
         return data.sum() + EQ_RIDGE * (vals[:, 1:] ** 2).sum()
 
-    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=200, tolerance_grad=1e-9, tolerance_change=1e-12,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [x], lr=1.0, max_iter=200, tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe"
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()

@@ -31,19 +31,122 @@ PRIORITY: dict[str, int] = {"lead": 7, "drums": 6, "bass": 5, "chords": 4, "arp"
 
 # Keyword → role, tried in order (first match wins); word parts of the lower-cased name.
 _KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("lead", ("vocal", "vocals", "vox", "voc", "voice", "lead", "leadvox", "sing", "singer", "melody", "solo",
-              "soprano", "violin1", "flute", "whistle", "rap", "mc", "narrator", "host", "speech", "dialog", "dialogue")),
+    (
+        "lead",
+        (
+            "vocal",
+            "vocals",
+            "vox",
+            "voc",
+            "voice",
+            "lead",
+            "leadvox",
+            "sing",
+            "singer",
+            "melody",
+            "solo",
+            "soprano",
+            "violin1",
+            "flute",
+            "whistle",
+            "rap",
+            "mc",
+            "narrator",
+            "host",
+            "speech",
+            "dialog",
+            "dialogue",
+        ),
+    ),
     ("bass", ("bass", "sub", "808", "contrabass", "upright", "pedal", "tuba", "cello")),
-    ("drums", ("kick", "kik", "bd", "snare", "sn", "snr", "tom", "toms", "hat", "hats", "hh", "hihat", "overhead",
-               "overheads", "oh", "cymbal", "cymbals", "ride", "crash", "drum", "drums", "drumkit")),
-    ("percussion", ("perc", "percussion", "shaker", "conga", "congas", "bongo", "bongos", "tamb", "tambourine",
-                    "clap", "claps", "cowbell", "djembe", "cajon", "loop", "loops", "timbale", "triangle")),
+    (
+        "drums",
+        (
+            "kick",
+            "kik",
+            "bd",
+            "snare",
+            "sn",
+            "snr",
+            "tom",
+            "toms",
+            "hat",
+            "hats",
+            "hh",
+            "hihat",
+            "overhead",
+            "overheads",
+            "oh",
+            "cymbal",
+            "cymbals",
+            "ride",
+            "crash",
+            "drum",
+            "drums",
+            "drumkit",
+        ),
+    ),
+    (
+        "percussion",
+        (
+            "perc",
+            "percussion",
+            "shaker",
+            "conga",
+            "congas",
+            "bongo",
+            "bongos",
+            "tamb",
+            "tambourine",
+            "clap",
+            "claps",
+            "cowbell",
+            "djembe",
+            "cajon",
+            "loop",
+            "loops",
+            "timbale",
+            "triangle",
+        ),
+    ),
     ("pad", ("pad", "pads", "strings", "string", "choir", "ambient", "ambience", "atmo", "drone", "organ")),
     ("arp", ("arp", "arpeggio", "pluck", "seq", "sequence")),
     ("fx", ("fx", "sfx", "riser", "sweep", "noise", "impact", "whoosh")),
-    ("chords", ("gtr", "guitar", "guitars", "piano", "keys", "rhodes", "epiano", "wurli", "synth", "chord", "chords",
-                "violin2", "viola", "alto", "tenor", "horn", "horns", "brass", "sax", "trumpet", "trombone",
-                "clarinet", "oboe", "bassoon", "vibes", "marimba", "harp", "accordion", "banjo", "mandolin")),
+    (
+        "chords",
+        (
+            "gtr",
+            "guitar",
+            "guitars",
+            "piano",
+            "keys",
+            "rhodes",
+            "epiano",
+            "wurli",
+            "synth",
+            "chord",
+            "chords",
+            "violin2",
+            "viola",
+            "alto",
+            "tenor",
+            "horn",
+            "horns",
+            "brass",
+            "sax",
+            "trumpet",
+            "trombone",
+            "clarinet",
+            "oboe",
+            "bassoon",
+            "vibes",
+            "marimba",
+            "harp",
+            "accordion",
+            "banjo",
+            "mandolin",
+        ),
+    ),
 )
 
 
@@ -123,8 +226,14 @@ def _from_audio(audio: np.ndarray, sample_rate: int) -> RoleGuess:
 
 def session_roles(multitrack: Any, user_roles: Mapping[str, str]) -> dict[str, RoleGuess]:
     """Every track's role: the user's where given, else inferred from its name and sound."""
-    return {t.name: (RoleGuess(user_roles[t.name], "user", "set by you") if t.name in user_roles
-                     else infer_role(t.name, t.audio, multitrack.sample_rate)) for t in multitrack}
+    return {
+        t.name: (
+            RoleGuess(user_roles[t.name], "user", "set by you")
+            if t.name in user_roles
+            else infer_role(t.name, t.audio, multitrack.sample_rate)
+        )
+        for t in multitrack
+    }
 
 
 def parse_role_overrides(items: Mapping[str, str] | list[str] | None, track_names: list[str]) -> dict[str, str]:

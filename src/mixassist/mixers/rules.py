@@ -64,7 +64,14 @@ Progress = Callable[[str, float], None]
 #: Share of the mix's loudness each role aims for, as relative weights (Pestana & Reiss 2014
 #: and De Man et al. 2014 report lead vocals and drums loudest, then bass, then the rest).
 ROLE_WEIGHT: dict[str, float] = {
-    "lead": 4.0, "drums": 2.5, "bass": 2.5, "chords": 1.5, "arp": 1.0, "percussion": 0.8, "pad": 0.8, "fx": 0.5,
+    "lead": 4.0,
+    "drums": 2.5,
+    "bass": 2.5,
+    "chords": 1.5,
+    "arp": 1.0,
+    "percussion": 0.8,
+    "pad": 0.8,
+    "fx": 0.5,
 }
 #: ``k`` tracks of one role share it: each gets ``weight / k**ROLE_SPLIT_EXPONENT``, so a role
 #: grows a little, not k-fold, with more tracks (seven drum mics are still one drum kit).
@@ -89,14 +96,35 @@ _COMP_BY_ROLE: dict[str, tuple[float, float, float, float]] = {
 }
 # Reverb send by role (dB, post-fader); None = dry.
 _SEND_BY_ROLE: dict[str, float | None] = {
-    "lead": -16.0, "chords": -18.0, "pad": -12.0, "arp": -16.0, "percussion": -20.0, "fx": -12.0,
-    "drums": -22.0, "bass": None,
+    "lead": -16.0,
+    "chords": -18.0,
+    "pad": -12.0,
+    "arp": -16.0,
+    "percussion": -20.0,
+    "fx": -12.0,
+    "drums": -22.0,
+    "bass": None,
 }
 # Pan magnitude by role for sources that are not anchors.
 _PAN_BY_ROLE: dict[str, float] = {
-    "chords": 0.5, "arp": 0.6, "percussion": 0.45, "pad": 0.7, "fx": 0.7, "drums": 0.35, "lead": 0.0, "bass": 0.0,
+    "chords": 0.5,
+    "arp": 0.6,
+    "percussion": 0.45,
+    "pad": 0.7,
+    "fx": 0.7,
+    "drums": 0.35,
+    "lead": 0.0,
+    "bass": 0.0,
 }
-_HPF_CAP_HZ: dict[str, float] = {"lead": 120.0, "chords": 200.0, "pad": 200.0, "arp": 250.0, "percussion": 400.0, "drums": 300.0, "fx": 300.0}
+_HPF_CAP_HZ: dict[str, float] = {
+    "lead": 120.0,
+    "chords": 200.0,
+    "pad": 200.0,
+    "arp": 250.0,
+    "percussion": 400.0,
+    "drums": 300.0,
+    "fx": 300.0,
+}
 _PEAK_SLOTS = (("peak1", 20.0, 2000.0), ("peak2", 50.0, 5000.0), ("peak3", 200.0, 12000.0), ("peak4", 500.0, 20000.0))
 _MAX_CUT_DB = 4.5
 #: Separation EQ gains stay within ±this (dB).
@@ -188,8 +216,10 @@ class RulesMixer:
         self.separation = bool(separation)
 
     def __repr__(self) -> str:
-        return (f"RulesMixer(loudness_lufs={self.loudness_lufs:g}, true_peak_dbtp={self.true_peak_dbtp:g}, "
-                f"align={self.align}, analysis_seconds={self.analysis_seconds:g})")
+        return (
+            f"RulesMixer(loudness_lufs={self.loudness_lufs:g}, true_peak_dbtp={self.true_peak_dbtp:g}, "
+            f"align={self.align}, analysis_seconds={self.analysis_seconds:g})"
+        )
 
     # ------------------------------------------------------------------ the whole mix
     def propose(
@@ -261,12 +291,20 @@ class RulesMixer:
             self._unmask(tracks, raw_powers, centres, params, constraints, reasons)
 
         report("balance (loudness in the mix)", 0.45)
-        measured: dict[str, dict[str, Any]] = {name: {"analysis": analysis[name].to_dict()} for name in multitrack.names}
+        measured: dict[str, dict[str, Any]] = {
+            name: {"analysis": analysis[name].to_dict()} for name in multitrack.names
+        }
         self._balance(tracks, ex, params, constraints, reasons, measured)
         if self.separation:
             report("separation (pans and EQ against masking)", 0.5)
-            plan = self._separate(tracks, ex, params, constraints, reasons,
-                                  lambda f: report("separation (pans and EQ against masking)", 0.5 + 0.15 * f))
+            plan = self._separate(
+                tracks,
+                ex,
+                params,
+                constraints,
+                reasons,
+                lambda f: report("separation (pans and EQ against masking)", 0.5 + 0.15 * f),
+            )
             if plan is not None:
                 report("balance again, after separation", 0.65)
                 self._balance(tracks, ex, params, constraints, reasons, measured)
@@ -276,7 +314,13 @@ class RulesMixer:
         self._reverb(tracks, multitrack, params, constraints, reasons)
 
         report("master: loudness and true peak", 0.75)
-        result = self._master(multitrack, params, constraints, reasons, lambda f: report("master: loudness and true peak", 0.75 + 0.25 * f))
+        result = self._master(
+            multitrack,
+            params,
+            constraints,
+            reasons,
+            lambda f: report("master: loudness and true peak", 0.75 + 0.25 * f),
+        )
         constraints.apply(params)
         context = {
             "method": "rules",
@@ -291,8 +335,14 @@ class RulesMixer:
         return Proposal(params, reasons, roles_out, measured, context, alignment, mix=final_mix, mix_of=mix_of)
 
     # ------------------------------------------------------------------ 2. alignment
-    def _align(self, multitrack: Multitrack, tracks: dict[str, _Track], params: MixParams,
-               constraints: Constraints, reasons: Reasons) -> dict[str, Any] | None:
+    def _align(
+        self,
+        multitrack: Multitrack,
+        tracks: dict[str, _Track],
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+    ) -> dict[str, Any] | None:
         if not self.align:
             return None
         from mixassist.mixers.align import align_session
@@ -317,10 +367,16 @@ class RulesMixer:
             reasons.add(tr.name, "hpf_hz", f"no high-pass: useful content reaches down to {low or 0:.0f} Hz")
             return
         corner = float(np.clip(0.8 * low, 20.0, _HPF_CAP_HZ.get(role, 200.0)))
-        reasons.set(params, constraints, tr.name, "hpf_hz", round(corner, 1),
-                    f"high-pass at {corner:.0f} Hz: only 0.1 % of the track's power lies below {low:.0f} Hz, so this "
-                    f"removes rumble and low-end build-up without touching the part (capped at "
-                    f"{_HPF_CAP_HZ.get(role, 200.0):.0f} Hz for a {role} track)")
+        reasons.set(
+            params,
+            constraints,
+            tr.name,
+            "hpf_hz",
+            round(corner, 1),
+            f"high-pass at {corner:.0f} Hz: only 0.1 % of the track's power lies below {low:.0f} Hz, so this "
+            f"removes rumble and low-end build-up without touching the part (capped at "
+            f"{_HPF_CAP_HZ.get(role, 200.0):.0f} Hz for a {role} track)",
+        )
 
     # ------------------------------------------------------------------ 6. compression
     def _compress(self, tr: _Track, params: MixParams, constraints: Constraints, reasons: Reasons) -> None:
@@ -331,24 +387,47 @@ class RulesMixer:
         ratio, attack, release, target_crest = _COMP_BY_ROLE[role]
         excess = a.crest_db - target_crest
         if excess < 1.0:
-            reasons.add(tr.name, "comp_ratio",
-                        f"no compression: crest factor {a.crest_db:.1f} dB is already within the {target_crest:.0f} dB "
-                        f"typical of a controlled {role} track")
+            reasons.add(
+                tr.name,
+                "comp_ratio",
+                f"no compression: crest factor {a.crest_db:.1f} dB is already within the {target_crest:.0f} dB "
+                f"typical of a controlled {role} track",
+            )
             return
         depth = float(np.clip(excess / (1 - 1 / ratio) + 3.0, 3.0, 18.0))
         threshold = float(np.clip(a.peak_dbfs - depth, -60.0, 0.0))
         facts = f"crest factor {a.crest_db:.1f} dB is {excess:.1f} dB above the {target_crest:.0f} dB of a controlled {role} track"
         reasons.set(params, constraints, tr.name, "comp_ratio", ratio, f"{ratio:g}:1 — {facts}")
-        reasons.set(params, constraints, tr.name, "comp_threshold_db", round(threshold, 1),
-                    f"{depth:.1f} dB below the track's peak ({a.peak_dbfs:.1f} dBFS), so the loudest {depth:.0f} dB are reduced")
-        reasons.set(params, constraints, tr.name, "comp_attack_ms", attack,
-                    f"{attack:g} ms attack: {'lets the transient through' if attack >= 10 else 'catches peaks early'} ({role})")
-        reasons.set(params, constraints, tr.name, "comp_release_ms", release, f"{release:g} ms release, typical for {role}")
+        reasons.set(
+            params,
+            constraints,
+            tr.name,
+            "comp_threshold_db",
+            round(threshold, 1),
+            f"{depth:.1f} dB below the track's peak ({a.peak_dbfs:.1f} dBFS), so the loudest {depth:.0f} dB are reduced",
+        )
+        reasons.set(
+            params,
+            constraints,
+            tr.name,
+            "comp_attack_ms",
+            attack,
+            f"{attack:g} ms attack: {'lets the transient through' if attack >= 10 else 'catches peaks early'} ({role})",
+        )
+        reasons.set(
+            params, constraints, tr.name, "comp_release_ms", release, f"{release:g} ms release, typical for {role}"
+        )
         reasons.set(params, constraints, tr.name, "comp_knee_db", 6.0, "6 dB soft knee: gentle onset of gain reduction")
 
     # ------------------------------------------------------------------ 5. panning
-    def _pan(self, tracks: dict[str, _Track], powers: dict[str, np.ndarray], params: MixParams,
-             constraints: Constraints, reasons: Reasons) -> None:
+    def _pan(
+        self,
+        tracks: dict[str, _Track],
+        powers: dict[str, np.ndarray],
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+    ) -> None:
         profiles = {n: _profile(p) for n, p in powers.items()}
         load = {-1.0: np.zeros_like(next(iter(profiles.values()))) if profiles else None, 1.0: None}
         load[1.0] = None if load[-1.0] is None else load[-1.0].copy()
@@ -363,13 +442,25 @@ class RulesMixer:
                 continue
             if tr.group is not None and tr.group in group_pan:
                 pan = group_pan[tr.group]
-                reasons.set(params, constraints, tr.name, "pan", pan,
-                            f"panned with its multi-mic partner(s) ({pan:+.2f}) so the source stays in one place")
+                reasons.set(
+                    params,
+                    constraints,
+                    tr.name,
+                    "pan",
+                    pan,
+                    f"panned with its multi-mic partner(s) ({pan:+.2f}) so the source stays in one place",
+                )
                 continue
             if is_centre_source(tr.name, role) or _PAN_BY_ROLE.get(role, 0.5) == 0.0:
                 pan = 0.0
-                reasons.set(params, constraints, tr.name, "pan", 0.0,
-                            f"centred: a {role} anchor ({tr.name}) stays in the middle, where low end and the focus of the mix live")
+                reasons.set(
+                    params,
+                    constraints,
+                    tr.name,
+                    "pan",
+                    0.0,
+                    f"centred: a {role} anchor ({tr.name}) stays in the middle, where low end and the focus of the mix live",
+                )
             elif constraints.is_locked(tr.name, "pan"):
                 pan = float(params.get(tr.name, "pan") or 0.0)
                 reasons.add(tr.name, "pan", "locked by you")
@@ -379,9 +470,15 @@ class RulesMixer:
                 side = -1.0 if overlap[-1.0] <= overlap[1.0] else 1.0
                 pan = round(side * _PAN_BY_ROLE.get(role, 0.5), 2)
                 word = "left" if side < 0 else "right"
-                reasons.set(params, constraints, tr.name, "pan", pan,
-                            f"{abs(pan):.2f} {word}: spread away from the centre as a {role} part, to the side whose tracks "
-                            f"share less of its spectrum (overlap {overlap[side]:.2f} vs {overlap[-side]:.2f})")
+                reasons.set(
+                    params,
+                    constraints,
+                    tr.name,
+                    "pan",
+                    pan,
+                    f"{abs(pan):.2f} {word}: spread away from the centre as a {role} part, to the side whose tracks "
+                    f"share less of its spectrum (overlap {overlap[side]:.2f} vs {overlap[-side]:.2f})",
+                )
             if pan != 0.0 and load[-1.0] is not None:
                 theta = (pan + 1) * math.pi / 4
                 load[-1.0] += profiles[tr.name] * math.cos(theta) ** 2
@@ -393,19 +490,30 @@ class RulesMixer:
         corr = tr.analysis.correlation
         if corr is not None and corr < 0.0:
             width = 0.6
-            why = (f"width 0.6: the stem's channels are negatively correlated ({corr:+.2f}), which would cancel in mono; "
-                   f"narrowed for mono compatibility")
+            why = (
+                f"width 0.6: the stem's channels are negatively correlated ({corr:+.2f}), which would cancel in mono; "
+                f"narrowed for mono compatibility"
+            )
         elif tr.role.role == "pad" and (corr is None or corr > 0.3):
             width = 1.2
             why = "width 1.2: a pad can be wider than recorded, leaving the centre to the anchors"
         else:
             width = 1.0
-            why = f"width 1.0: the stereo image is kept as recorded (correlation {corr if corr is not None else 0:+.2f})"
+            why = (
+                f"width 1.0: the stereo image is kept as recorded (correlation {corr if corr is not None else 0:+.2f})"
+            )
         reasons.set(params, constraints, tr.name, "width", width, why)
 
     # ------------------------------------------------------------------ 7. EQ
-    def _tone(self, tracks: dict[str, _Track], powers: dict[str, np.ndarray], centres: np.ndarray,
-              params: MixParams, constraints: Constraints, reasons: Reasons) -> None:
+    def _tone(
+        self,
+        tracks: dict[str, _Track],
+        powers: dict[str, np.ndarray],
+        centres: np.ndarray,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+    ) -> None:
         """Gentle corrective shaping: mud (200–500 Hz) and harshness (2–5 kHz), at most ±3 dB."""
         for name, tr in tracks.items():
             role = tr.role.role
@@ -418,18 +526,41 @@ class RulesMixer:
             if mud > 15.0:
                 cut = float(np.clip(0.25 * (mud - 15.0) + 1.5, 1.5, 3.0))
                 freq = _peak_freq(powers[name], centres, 200, 500)
-                self._set_peak(name, freq, -cut, 1.0, params, constraints, reasons,
-                               f"mud: 200–500 Hz sits {mud:.1f} dB above 1–4 kHz (more than 15 dB makes a {role} part boxy); "
-                               f"a broad {cut:.1f} dB cut at {freq:.0f} Hz")
+                self._set_peak(
+                    name,
+                    freq,
+                    -cut,
+                    1.0,
+                    params,
+                    constraints,
+                    reasons,
+                    f"mud: 200–500 Hz sits {mud:.1f} dB above 1–4 kHz (more than 15 dB makes a {role} part boxy); "
+                    f"a broad {cut:.1f} dB cut at {freq:.0f} Hz",
+                )
             harsh = level(2000, 5000) - level(500, 1000)
             if harsh > 3.0 and role in ("lead", "chords", "arp", "pad"):
                 cut = float(np.clip(0.5 * (harsh - 3.0) + 1.0, 1.0, 3.0))
                 freq = _peak_freq(powers[name], centres, 2000, 5000)
-                self._set_peak(name, freq, -cut, 2.0, params, constraints, reasons,
-                               f"harshness: 2–5 kHz sits {harsh:.1f} dB above 500–1000 Hz; a {cut:.1f} dB cut at {freq:.0f} Hz")
+                self._set_peak(
+                    name,
+                    freq,
+                    -cut,
+                    2.0,
+                    params,
+                    constraints,
+                    reasons,
+                    f"harshness: 2–5 kHz sits {harsh:.1f} dB above 500–1000 Hz; a {cut:.1f} dB cut at {freq:.0f} Hz",
+                )
 
-    def _unmask(self, tracks: dict[str, _Track], powers: dict[str, np.ndarray], centres: np.ndarray,
-                params: MixParams, constraints: Constraints, reasons: Reasons) -> None:
+    def _unmask(
+        self,
+        tracks: dict[str, _Track],
+        powers: dict[str, np.ndarray],
+        centres: np.ndarray,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+    ) -> None:
         """Cut a track where it masks a higher-priority one (Hafezi & Reiss 2015, simplified):
         per ERB band, the masker-to-signal ratio at each ear over the target's active frames."""
         names = list(tracks)
@@ -443,12 +574,18 @@ class RulesMixer:
             placed[n] = _place(p, params.get(n, "pan") or 0.0, params.get(n, "width") or 1.0) * gain
         share = {n: placed[n].sum(axis=(0, 1)) / max(placed[n].sum(), 1e-30) for n in names}
         for m in names:
-            if tracks[m].role.role in ("bass",) or all(params.get(m, f"eq_{s}_db") not in (0.0, None) for s, _, _ in _PEAK_SLOTS):
+            if tracks[m].role.role in ("bass",) or all(
+                params.get(m, f"eq_{s}_db") not in (0.0, None) for s, _, _ in _PEAK_SLOTS
+            ):
                 continue
             demand = np.zeros(len(centres))
             blame = [""] * len(centres)
             for t in names:
-                if tracks[t].priority <= tracks[m].priority or tracks[t].group is not None and tracks[t].group == tracks[m].group:
+                if (
+                    tracks[t].priority <= tracks[m].priority
+                    or tracks[t].group is not None
+                    and tracks[t].group == tracks[m].group
+                ):
                     continue
                 pt, pm = placed[t], placed[m]
                 weight = pt  # frames and ears where the target is loud count most
@@ -472,16 +609,33 @@ class RulesMixer:
                     break
                 cut = float(np.clip(round(2 * score[b]) / 2, 1.0, _MAX_CUT_DB))
                 freq = float(centres[b])
-                ok = self._set_peak(m, freq, -cut, 1.4, params, constraints, reasons,
-                                    f"unmasking: {cut:.1f} dB cut at {freq:.0f} Hz (about an octave wide), where {m} "
-                                    f"masks the higher-priority {blame[b]}")
+                ok = self._set_peak(
+                    m,
+                    freq,
+                    -cut,
+                    1.4,
+                    params,
+                    constraints,
+                    reasons,
+                    f"unmasking: {cut:.1f} dB cut at {freq:.0f} Hz (about an octave wide), where {m} "
+                    f"masks the higher-priority {blame[b]}",
+                )
                 if not ok:
                     break
                 near = np.abs(np.log2(centres / freq)) < 1.0
                 score[near] = 0.0
 
-    def _set_peak(self, track: str, freq: float, gain_db: float, q: float, params: MixParams,
-                  constraints: Constraints, reasons: Reasons, why: str) -> bool:
+    def _set_peak(
+        self,
+        track: str,
+        freq: float,
+        gain_db: float,
+        q: float,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+        why: str,
+    ) -> bool:
         for slot, lo, hi in _PEAK_SLOTS:
             names = (f"eq_{slot}_hz", f"eq_{slot}_db", f"eq_{slot}_q")
             if any(constraints.is_locked(track, n) for n in names):
@@ -495,8 +649,15 @@ class RulesMixer:
         return False
 
     # ------------------------------------------------------------------ 8. balance
-    def _balance(self, tracks: dict[str, _Track], ex: Multitrack, params: MixParams, constraints: Constraints,
-                 reasons: Reasons, measured: dict[str, dict[str, Any]]) -> None:
+    def _balance(
+        self,
+        tracks: dict[str, _Track],
+        ex: Multitrack,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+        measured: dict[str, dict[str, Any]],
+    ) -> None:
         names = list(tracks)
         if not names:
             return
@@ -508,7 +669,8 @@ class RulesMixer:
             role_count[role_of[u]] = role_count.get(role_of[u], 0) + 1
         weight = np.array([ROLE_WEIGHT[role_of[u]] / role_count[role_of[u]] ** ROLE_SPLIT_EXPONENT for u in units])
         start = {  # equal solo loudness, or the locked value
-            n: float(params.get(n, "gain_db") or 0.0) if constraints.is_locked(n, "gain_db")
+            n: float(params.get(n, "gain_db") or 0.0)
+            if constraints.is_locked(n, "gain_db")
             else float(np.clip(-24.0 - (tracks[n].analysis.integrated_lufs or -24.0), -60, 24))
             for n in names
         }
@@ -517,6 +679,7 @@ class RulesMixer:
         placed, power_per_lu, _ = self._processed_powers(ex, names, params, np.array([start[n] for n in names]))
         stack = np.stack([_unit_power(placed, members[u], start) for u in units])  # (units, 2, frames, bands)
         sums = stack.sum(axis=(1, 2, 3), dtype=np.float64)
+
         # Faders stay within BALANCE_RANGE_DB of equal solo loudness (relative to the free
         # faders' common level): with many tracks that mask each other the shares could also be
         # met by burying some tracks near their masked threshold, which no engineer would do.
@@ -570,7 +733,8 @@ class RulesMixer:
             if abs(off) > ROLE_WINDOW_PHON:
                 reasons.notes.append(
                     f"{' + '.join(members[u])}: could not reach its loudness in the mix within {BALANCE_RANGE_DB:g} dB of "
-                    f"its solo level ({off:+.1f} phon from target); it masks or is masked heavily")
+                    f"its solo level ({off:+.1f} phon from target); it masks or is masked heavily"
+                )
             role = role_of[u]
             shared = f"; {role_count[role]} sources share the {role} role" if role_count[role] > 1 else ""
             group = f" (with {', '.join(m for m in members[u])} as one source)" if len(members[u]) > 1 else ""
@@ -584,15 +748,28 @@ class RulesMixer:
                     "solo_phon": round(float(loud.solo_phon[k]), 2),
                     "masked_fraction": round(float(loud.masked_fraction[k]), 3),
                 }
-                reasons.set(params, constraints, n, "gain_db", round(gains[n], 2),
-                            f"{gains[n]:+.1f} dB gives {n}{group} {100 * partial[k] / total:.0f} % of the loudness heard in "
-                            f"the mix (target {100 * target[k] / total:.0f} % for a {role} part{shared}); measured as "
-                            f"partial loudness, so masking by the other tracks ({100 * loud.masked_fraction[k]:.0f} % of "
-                            f"its solo loudness) is accounted for")
+                reasons.set(
+                    params,
+                    constraints,
+                    n,
+                    "gain_db",
+                    round(gains[n], 2),
+                    f"{gains[n]:+.1f} dB gives {n}{group} {100 * partial[k] / total:.0f} % of the loudness heard in "
+                    f"the mix (target {100 * target[k] / total:.0f} % for a {role} part{shared}); measured as "
+                    f"partial loudness, so masking by the other tracks ({100 * loud.masked_fraction[k]:.0f} % of "
+                    f"its solo loudness) is accounted for",
+                )
 
     # ------------------------------------------------------------------ 8b. separation
-    def _separate(self, tracks: dict[str, _Track], ex: Multitrack, params: MixParams, constraints: Constraints,
-                  reasons: Reasons, progress: Callable[[float], None]) -> dict[str, Any] | None:
+    def _separate(
+        self,
+        tracks: dict[str, _Track],
+        ex: Multitrack,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+        progress: Callable[[float], None],
+    ) -> dict[str, Any] | None:
         """Search free pans, widths and EQ band gains together for less masking (after the balance).
 
         Sources are the balance's units (a multi-mic group is one source: one pan, one EQ). A
@@ -610,8 +787,9 @@ class RulesMixer:
         start_pan = np.array([float(params.get(members[u][0], "pan") or 0.0) for u in units])
         pan_bounds = np.repeat(start_pan[:, None], 2, axis=1)
         stereo = np.array([len(members[u]) == 1 and tracks[members[u][0]].analysis.channels == 2 for u in units])
-        start_width = np.array([float(params.get(members[u][0], "width") or 1.0) if stereo[k] else 1.0
-                                for k, u in enumerate(units)])
+        start_width = np.array(
+            [float(params.get(members[u][0], "width") or 1.0) if stereo[k] else 1.0 for k, u in enumerate(units)]
+        )
         width_bounds = np.repeat(start_width[:, None], 2, axis=1)
         for k, u in enumerate(units):
             ms = members[u]
@@ -624,8 +802,10 @@ class RulesMixer:
                 # a stereo stem's reach follows its width (separate's `stereo`); a group with one
                 # stays within the reach of a full-width stem
                 reach = STEREO_REACH[1] if not stereo[k] and any(tracks[n].analysis.channels == 2 for n in ms) else 1.0
-                pan_bounds[k] = (max(constraints.clip(n, "pan", -reach) for n in ms),
-                                 min(constraints.clip(n, "pan", reach) for n in ms))
+                pan_bounds[k] = (
+                    max(constraints.clip(n, "pan", -reach) for n in ms),
+                    min(constraints.clip(n, "pan", reach) for n in ms),
+                )
             if stereo[k] and not constraints.is_locked(ms[0], "width"):
                 low = constraints.clip(ms[0], "width", min(SEPARATION_MIN_WIDTH, start_width[k]))
                 width_bounds[k] = (min(low, start_width[k]), start_width[k])
@@ -642,25 +822,54 @@ class RulesMixer:
                 same = all(params.get(n, keys[0]) == freq[k, j] and params.get(n, keys[2]) == q[k, j] for n in ms)
                 locked = any(constraints.is_locked(n, key) for n in ms for key in keys)
                 if flat and same and not locked and freq[k, j] < 0.45 * sr:
-                    eq_bounds[k, j] = (max(constraints.clip(n, keys[1], -SEPARATION_EQ_DB) for n in ms),
-                                       min(constraints.clip(n, keys[1], SEPARATION_EQ_DB) for n in ms))
-        free = np.concatenate([pan_bounds[:, 1] > pan_bounds[:, 0], width_bounds[:, 1] > width_bounds[:, 0],
-                               (eq_bounds[..., 1] > eq_bounds[..., 0]).ravel()])
+                    eq_bounds[k, j] = (
+                        max(constraints.clip(n, keys[1], -SEPARATION_EQ_DB) for n in ms),
+                        min(constraints.clip(n, keys[1], SEPARATION_EQ_DB) for n in ms),
+                    )
+        free = np.concatenate(
+            [
+                pan_bounds[:, 1] > pan_bounds[:, 0],
+                width_bounds[:, 1] > width_bounds[:, 0],
+                (eq_bounds[..., 1] > eq_bounds[..., 0]).ravel(),
+            ]
+        )
         if not free.any():
             return None
         gains = {n: float(params.get(n, "gain_db") or 0.0) for n in names}
         centred = params.copy()
         for n in names:
             centred.set(n, "pan", 0.0)
-        placed, power_per_lu, mid_side = self._processed_powers(ex, names, centred, np.array([gains[n] for n in names]),
-                                                                mid_side=True)
-        plan = {"units": units, "members": members, "placed": placed, "mid_side": mid_side,
-                "power_per_lu": power_per_lu, "freq": freq, "q": q, "start_pan": start_pan, "start_width": start_width,
-                "stereo": stereo, "sample_rate": sr}
+        placed, power_per_lu, mid_side = self._processed_powers(
+            ex, names, centred, np.array([gains[n] for n in names]), mid_side=True
+        )
+        plan = {
+            "units": units,
+            "members": members,
+            "placed": placed,
+            "mid_side": mid_side,
+            "power_per_lu": power_per_lu,
+            "freq": freq,
+            "q": q,
+            "start_pan": start_pan,
+            "start_width": start_width,
+            "stereo": stereo,
+            "sample_rate": sr,
+        }
         model = self._separation_model(plan, gains)
-        found = separate(model, start_pan, pan_bounds, width_bounds, np.zeros_like(freq), eq_bounds, stereo=stereo,
-                         eq_limit_db=SEPARATION_EQ_DB, eq_cost=SEPARATION_EQ_COST, tone_cost=SEPARATION_TONE_COST,
-                         eq_tune=_tune_mask(eq_bounds) if SEPARATION_TUNE_BANDS else None, progress=progress)
+        found = separate(
+            model,
+            start_pan,
+            pan_bounds,
+            width_bounds,
+            np.zeros_like(freq),
+            eq_bounds,
+            stereo=stereo,
+            eq_limit_db=SEPARATION_EQ_DB,
+            eq_cost=SEPARATION_EQ_COST,
+            tone_cost=SEPARATION_TONE_COST,
+            eq_tune=_tune_mask(eq_bounds) if SEPARATION_TUNE_BANDS else None,
+            progress=progress,
+        )
         plan["pan_moved"] = (pan_bounds[:, 1] > pan_bounds[:, 0]) & (np.abs(found.pan - start_pan) >= 0.05)
         plan["width_moved"] = (width_bounds[:, 1] > width_bounds[:, 0]) & (np.abs(found.width - start_width) >= 0.05)
         plan["eq_moved"] = (eq_bounds[..., 1] > eq_bounds[..., 0]) & (np.abs(np.round(found.eq_db, 1)) >= 0.5)
@@ -673,10 +882,21 @@ class RulesMixer:
                     reasons.set(params, constraints, n, "width", round(float(found.width[k]), 2), "separation")
                 for j, (slot, _) in enumerate(EQ_SLOTS):
                     if plan["eq_moved"][k, j]:
-                        reasons.set(params, constraints, n, f"eq_{slot}_db", round(float(found.eq_db[k, j]), 1), "separation")
+                        reasons.set(
+                            params, constraints, n, f"eq_{slot}_db", round(float(found.eq_db[k, j]), 1), "separation"
+                        )
                         if abs(found.eq_freq_hz[k, j] - freq[k, j]) > 1e-6 or abs(found.eq_q[k, j] - q[k, j]) > 1e-6:
-                            reasons.set(params, constraints, n, f"eq_{slot}_hz", round(float(found.eq_freq_hz[k, j]), 1), "separation")
-                            reasons.set(params, constraints, n, f"eq_{slot}_q", round(float(found.eq_q[k, j]), 2), "separation")
+                            reasons.set(
+                                params,
+                                constraints,
+                                n,
+                                f"eq_{slot}_hz",
+                                round(float(found.eq_freq_hz[k, j]), 1),
+                                "separation",
+                            )
+                            reasons.set(
+                                params, constraints, n, f"eq_{slot}_q", round(float(found.eq_q[k, j]), 2), "separation"
+                            )
         return plan
 
     def _separation_model(self, plan: dict[str, Any], gains: dict[str, float]) -> SeparationModel:
@@ -695,27 +915,47 @@ class RulesMixer:
             parts.append(np.stack([(ears[0] + ears[1]) / 2, np.zeros_like(ears[0]), (ears[0] - ears[1]) / 2]))
         total = sum(float(placed[n].sum(dtype=np.float64)) * 10 ** (gains[n] / 10) for u in units for n in members[u])
         scale = plan["power_per_lu"] * 10 ** (LISTENING_LUFS / 10) / max(total, 1e-300)
-        return SeparationModel(np.stack(parts) * scale, plan["start_width"], plan["freq"], plan["q"], plan["sample_rate"])
+        return SeparationModel(
+            np.stack(parts) * scale, plan["start_width"], plan["freq"], plan["q"], plan["sample_rate"]
+        )
 
-    def _explain_separation(self, plan: dict[str, Any], params: MixParams, reasons: Reasons,
-                            measured: dict[str, dict[str, Any]]) -> None:
+    def _explain_separation(
+        self, plan: dict[str, Any], params: MixParams, reasons: Reasons, measured: dict[str, dict[str, Any]]
+    ) -> None:
         """Reasons for the separation's moves, measured at the final faders: each move undone on
         its own, and what that does to the masking in the model."""
         units, members = plan["units"], plan["members"]
-        model = self._separation_model(plan, {n: float(params.get(n, "gain_db") or 0.0) for u in units for n in members[u]})
+        model = self._separation_model(
+            plan, {n: float(params.get(n, "gain_db") or 0.0) for u in units for n in members[u]}
+        )
         first = [members[u][0] for u in units]
         pan = torch.tensor([float(params.get(n, "pan") or 0.0) for n in first], dtype=torch.float64)
-        width = torch.tensor([float(params.get(n, "width") or 1.0) if plan["stereo"][k] else 1.0
-                              for k, n in enumerate(first)], dtype=torch.float64)
-        eq = torch.tensor([[float(params.get(n, f"eq_{slot}_db") or 0.0) if plan["eq_moved"][k, j] else 0.0
-                            for j, (slot, _) in enumerate(EQ_SLOTS)] for k, n in enumerate(first)], dtype=torch.float64)
-        tuned = [torch.tensor([[float(params.get(n, f"eq_{slot}_{key}")) for slot, _ in EQ_SLOTS] for n in first],
-                              dtype=torch.float64) for key in ("hz", "q")]
+        width = torch.tensor(
+            [float(params.get(n, "width") or 1.0) if plan["stereo"][k] else 1.0 for k, n in enumerate(first)],
+            dtype=torch.float64,
+        )
+        eq = torch.tensor(
+            [
+                [
+                    float(params.get(n, f"eq_{slot}_db") or 0.0) if plan["eq_moved"][k, j] else 0.0
+                    for j, (slot, _) in enumerate(EQ_SLOTS)
+                ]
+                for k, n in enumerate(first)
+            ],
+            dtype=torch.float64,
+        )
+        tuned = [
+            torch.tensor(
+                [[float(params.get(n, f"eq_{slot}_{key}")) for slot, _ in EQ_SLOTS] for n in first], dtype=torch.float64
+            )
+            for key in ("hz", "q")
+        ]
         audible = plan["search"].audible
         with torch.no_grad():
             now = model.masked(pan, width, eq, *tuned)[0].numpy()
-            start = model.masked(torch.as_tensor(plan["start_pan"]), torch.as_tensor(plan["start_width"]),
-                                 torch.zeros_like(eq))[0].numpy()
+            start = model.masked(
+                torch.as_tensor(plan["start_pan"]), torch.as_tensor(plan["start_width"]), torch.zeros_like(eq)
+            )[0].numpy()
         mean_now, mean_start = float(now[audible].mean()), float(start[audible].mean())
         label = {k: " + ".join(members[u]) for k, u in enumerate(units)}
 
@@ -731,42 +971,66 @@ class RulesMixer:
                 without = model.masked(p, w, e, *tuned)[0].numpy()
             gain = np.where(audible, without - now, -np.inf)
             best = int(np.argmax(gain))
-            return (f"without this move the sources' mean masked fraction would be {float(without[audible].mean()):.3f} "
-                    f"instead of {mean_now:.3f}, and {label[best]} gains most from it ({without[best]:.2f} → "
-                    f"{now[best]:.2f} masked)")
+            return (
+                f"without this move the sources' mean masked fraction would be {float(without[audible].mean()):.3f} "
+                f"instead of {mean_now:.3f}, and {label[best]} gains most from it ({without[best]:.2f} → "
+                f"{now[best]:.2f} masked)"
+            )
 
         for k, u in enumerate(units):
             for n in members[u]:
                 if plan["pan_moved"][k]:
                     value = float(pan[k])
                     side = "left" if value < 0 else "right" if value > 0 else "centre"
-                    reasons.add(n, "pan", f"{abs(value):.2f} {side}: separation, placed where it masks and is masked "
-                                          f"least (role pan {plan['start_pan'][k]:+.2f}); {undone(k, 'pan')}")
+                    reasons.add(
+                        n,
+                        "pan",
+                        f"{abs(value):.2f} {side}: separation, placed where it masks and is masked "
+                        f"least (role pan {plan['start_pan'][k]:+.2f}); {undone(k, 'pan')}",
+                    )
                 if plan["width_moved"][k]:
-                    reasons.add(n, "width", f"width {float(width[k]):.2f} (from {plan['start_width'][k]:.2f}): separation, "
-                                            f"narrowed so that it can sit further to one side without losing a "
-                                            f"channel; {undone(k, 'width')}")
+                    reasons.add(
+                        n,
+                        "width",
+                        f"width {float(width[k]):.2f} (from {plan['start_width'][k]:.2f}): separation, "
+                        f"narrowed so that it can sit further to one side without losing a "
+                        f"channel; {undone(k, 'width')}",
+                    )
                 for j, (slot, _) in enumerate(EQ_SLOTS):
                     if plan["eq_moved"][k, j]:
                         value, hz, q = float(eq[k, j]), float(tuned[0][k, j]), float(tuned[1][k, j])
-                        why = (f"{value:+.1f} dB {'cut' if value < 0 else 'lift'} at {hz:.0f} Hz: separation, shapes {n} "
-                               f"to share the spectrum with the others; {undone(k, 'eq', j)}")
+                        why = (
+                            f"{value:+.1f} dB {'cut' if value < 0 else 'lift'} at {hz:.0f} Hz: separation, shapes {n} "
+                            f"to share the spectrum with the others; {undone(k, 'eq', j)}"
+                        )
                         reasons.add(n, f"eq_{slot}_db", why)
                         if reasons.get(n, f"eq_{slot}_hz") == "separation":
-                            reasons.add(n, f"eq_{slot}_hz", f"{hz:.0f} Hz: separation, where this band does most "
-                                                            f"against masking (from {plan['freq'][k, j]:.0f} Hz)")
-                            reasons.add(n, f"eq_{slot}_q", f"Q {q:.2f}: separation, the band's width for the same "
-                                                           f"purpose (from {plan['q'][k, j]:.2f})")
-                measured[n]["separation"] = {"masked_fraction_model": round(float(now[k]), 3) if audible[k] else None,
-                                             "before_model": round(float(start[k]), 3) if audible[k] else None}
+                            reasons.add(
+                                n,
+                                f"eq_{slot}_hz",
+                                f"{hz:.0f} Hz: separation, where this band does most "
+                                f"against masking (from {plan['freq'][k, j]:.0f} Hz)",
+                            )
+                            reasons.add(
+                                n,
+                                f"eq_{slot}_q",
+                                f"Q {q:.2f}: separation, the band's width for the same "
+                                f"purpose (from {plan['q'][k, j]:.2f})",
+                            )
+                measured[n]["separation"] = {
+                    "masked_fraction_model": round(float(now[k]), 3) if audible[k] else None,
+                    "before_model": round(float(start[k]), 3) if audible[k] else None,
+                }
         reasons.notes.append(
             f"separation: pans, widths and EQ searched together against masking; the sources' mean masked fraction "
             f"in the loudness model, at the final faders, is {mean_now:.3f} ({mean_start:.3f} with the role pans and "
             f"no separation moves; {int(plan['pan_moved'].sum())} pans, {int(plan['width_moved'].sum())} widths and "
-            f"{int(plan['eq_moved'].sum())} EQ bands moved)")
+            f"{int(plan['eq_moved'].sum())} EQ bands moved)"
+        )
 
-    def _processed_powers(self, ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray, *,
-                          mid_side: bool = False) -> tuple[dict[str, np.ndarray], float, dict[str, np.ndarray]]:
+    def _processed_powers(
+        self, ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray, *, mid_side: bool = False
+    ) -> tuple[dict[str, np.ndarray], float, dict[str, np.ndarray]]:
         """Band powers at each ear of every track after its strip (HPF, EQ, compressor, pan)
         with the fader at 0 dB, no reverb, no master; and the calibration between summed band
         power and loudness: band power of the mix at ``gains_db`` per unit of 10^(LUFS/10).
@@ -778,7 +1042,9 @@ class RulesMixer:
         mix = np.zeros((2, ex.num_samples), np.float64)
         for i in range(0, len(names), _GROUP_SIZE):
             group = names[i : i + _GROUP_SIZE]
-            sub = MixParams(group, tracks={n: {**params.tracks[n], "gain_db": 0.0, "reverb_send_db": None} for n in group})
+            sub = MixParams(
+                group, tracks={n: {**params.tracks[n], "gain_db": 0.0, "reverb_send_db": None} for n in group}
+            )
             sub_mt = Multitrack.from_arrays({n: ex[n].audio for n in group}, ex.sample_rate)
             stems = console.render(sub_mt, sub, want_stems=True).stems
             if stems is None:  # pragma: no cover - render always returns stems when asked
@@ -787,7 +1053,9 @@ class RulesMixer:
                 out[n] = perception.band_powers(stems[j], ex.sample_rate)
                 if mid_side and ex[n].audio.shape[0] == 2:
                     left, right = stems[j].astype(np.float64)
-                    ms_out[n] = perception.band_powers(np.stack([(left + right) / 2, (left - right) / 2]), ex.sample_rate)
+                    ms_out[n] = perception.band_powers(
+                        np.stack([(left + right) / 2, (left - right) / 2]), ex.sample_rate
+                    )
                 mix += stems[j] * 10 ** (gains_db[i + j] / 20)
         lufs = integrated_loudness(mix, ex.sample_rate)
         total = sum(float(out[n].sum(dtype=np.float64)) * 10 ** (g / 10) for n, g in zip(names, gains_db, strict=True))
@@ -799,7 +1067,9 @@ class RulesMixer:
         trial = params.copy()
         for n, g in zip(names, gains_db, strict=True):
             trial.set(n, "gain_db", float(np.clip(g, -60, 24)))
-        bare = MixParams(trial.track_names, tracks={n: {**trial.tracks[n], "reverb_send_db": None} for n in trial.track_names})
+        bare = MixParams(
+            trial.track_names, tracks={n: {**trial.tracks[n], "reverb_send_db": None} for n in trial.track_names}
+        )
         lufs = integrated_loudness(Console(ex.sample_rate).render(ex, bare).mix, ex.sample_rate)
         if lufs is None:
             return 0.0
@@ -809,42 +1079,86 @@ class RulesMixer:
         return float(np.clip(shift, lo, hi))
 
     # ------------------------------------------------------------------ 9. reverb
-    def _reverb(self, tracks: dict[str, _Track], multitrack: Multitrack, params: MixParams,
-                constraints: Constraints, reasons: Reasons) -> None:
+    def _reverb(
+        self,
+        tracks: dict[str, _Track],
+        multitrack: Multitrack,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+    ) -> None:
         n_active = len(tracks)
         density_db = -1.5 * max(0.0, math.log2(max(n_active, 1) / 8))
         for n, tr in tracks.items():
             role = tr.role.role
             send = _SEND_BY_ROLE.get(role)
             if send is None or is_low_source(n, role) or "hat" in n.lower():
-                reasons.set(params, constraints, n, "reverb_send_db", None,
-                            f"dry: reverb on a {role if send is None else 'low or very bright rhythmic'} source muddies or smears the mix")
+                reasons.set(
+                    params,
+                    constraints,
+                    n,
+                    "reverb_send_db",
+                    None,
+                    f"dry: reverb on a {role if send is None else 'low or very bright rhythmic'} source muddies or smears the mix",
+                )
                 continue
             value = float(np.clip(send + density_db, -60.0, 6.0))
-            dens = f", {-density_db:.1f} dB less because {n_active} tracks already fill the mix" if density_db < 0 else ""
-            reasons.set(params, constraints, n, "reverb_send_db", round(value, 1),
-                        f"{value:.1f} dB send: typical depth for a {role} part{dens}")
+            dens = (
+                f", {-density_db:.1f} dB less because {n_active} tracks already fill the mix" if density_db < 0 else ""
+            )
+            reasons.set(
+                params,
+                constraints,
+                n,
+                "reverb_send_db",
+                round(value, 1),
+                f"{value:.1f} dB send: typical depth for a {role} part{dens}",
+            )
         tempo = estimate_tempo_bpm(multitrack, [n for n, t in tracks.items() if t.role.role in ("drums", "percussion")])
         if tempo is not None:
             beat_s = 60.0 / tempo
             rt60 = float(np.clip(2.0 * beat_s, 0.8, 2.4))
             predelay = float(np.clip(1000 * beat_s / 32, 8.0, 40.0))
             why = f"RT60 {rt60:.2f} s, two beats at the detected {tempo:.0f} BPM: the tail clears before the next bar"
-            pwhy = f"{predelay:.0f} ms pre-delay, a 1/128 note at {tempo:.0f} BPM: keeps the attack of the dry sound clear"
+            pwhy = (
+                f"{predelay:.0f} ms pre-delay, a 1/128 note at {tempo:.0f} BPM: keeps the attack of the dry sound clear"
+            )
         else:
             rt60 = 1.4 if n_active <= 6 else 1.1
             predelay = 20.0
             why = f"RT60 {rt60:.1f} s: no steady tempo found; a medium room for a {'sparse' if n_active <= 6 else 'dense'} arrangement"
             pwhy = "20 ms pre-delay: separates the reverb from the dry attack"
         reasons.set(params, constraints, "reverb", "rt60_mid_s", round(rt60, 2), why)
-        reasons.set(params, constraints, "reverb", "rt60_low_s", round(rt60 * 1.1, 2), "low decay 10 % longer than mid: natural warmth")
-        reasons.set(params, constraints, "reverb", "rt60_high_s", round(max(0.1, rt60 * 0.6), 2), "high decay at 60 % of mid: air absorption, keeps it from sounding harsh")
+        reasons.set(
+            params,
+            constraints,
+            "reverb",
+            "rt60_low_s",
+            round(rt60 * 1.1, 2),
+            "low decay 10 % longer than mid: natural warmth",
+        )
+        reasons.set(
+            params,
+            constraints,
+            "reverb",
+            "rt60_high_s",
+            round(max(0.1, rt60 * 0.6), 2),
+            "high decay at 60 % of mid: air absorption, keeps it from sounding harsh",
+        )
         reasons.set(params, constraints, "reverb", "predelay_ms", round(predelay, 1), pwhy)
-        reasons.set(params, constraints, "reverb", "return_db", 0.0, "return at unity: depth is set by each track's send")
+        reasons.set(
+            params, constraints, "reverb", "return_db", 0.0, "return at unity: depth is set by each track's send"
+        )
 
     # ------------------------------------------------------------------ 10. master
-    def _master(self, multitrack: Multitrack, params: MixParams, constraints: Constraints, reasons: Reasons,
-                progress: Callable[[float], None]) -> dict[str, Any]:
+    def _master(
+        self,
+        multitrack: Multitrack,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+        progress: Callable[[float], None],
+    ) -> dict[str, Any]:
         bus = mix_bus(multitrack, params, constraints, self.true_peak_dbtp)
         progress(0.2)
         if bus.loudness_lufs is None:
@@ -856,12 +1170,27 @@ class RulesMixer:
         choose("comp_attack_ms", 30.0, "30 ms attack: transients pass, the body is controlled")
         choose("comp_release_ms", 200.0, "200 ms release: recovers between phrases")
         choose("comp_knee_db", 6.0, "6 dB soft knee")
-        choose("comp_threshold_db", round(float(np.clip(peak_db - 6.0, -60.0, 0.0)), 1),
-               f"threshold 6 dB below the mix's peak ({peak_db:.1f} dBFS): 1–3 dB of gain reduction on the loudest passages")
-        choose("limiter_ceiling_dbtp", self.true_peak_dbtp, f"true-peak limiter at {self.true_peak_dbtp:g} dBTP: no inter-sample overs after encoding")
-        result = deliver_loudness(multitrack, params, constraints, reasons, loudness_lufs=self.loudness_lufs,
-                                  true_peak_dbtp=self.true_peak_dbtp, bus=bus, progress=lambda f: progress(0.2 + 0.8 * f),
-                                  tolerance_lu=self.delivery_tolerance_lu)
+        choose(
+            "comp_threshold_db",
+            round(float(np.clip(peak_db - 6.0, -60.0, 0.0)), 1),
+            f"threshold 6 dB below the mix's peak ({peak_db:.1f} dBFS): 1–3 dB of gain reduction on the loudest passages",
+        )
+        choose(
+            "limiter_ceiling_dbtp",
+            self.true_peak_dbtp,
+            f"true-peak limiter at {self.true_peak_dbtp:g} dBTP: no inter-sample overs after encoding",
+        )
+        result = deliver_loudness(
+            multitrack,
+            params,
+            constraints,
+            reasons,
+            loudness_lufs=self.loudness_lufs,
+            true_peak_dbtp=self.true_peak_dbtp,
+            bus=bus,
+            progress=lambda f: progress(0.2 + 0.8 * f),
+            tolerance_lu=self.delivery_tolerance_lu,
+        )
         return result
 
 

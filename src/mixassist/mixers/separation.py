@@ -44,7 +44,16 @@ from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
 from mixassist.mixers.loudness_model import loudness_in_mix_torch
 
-__all__ = ["EQ_SLOTS", "STEREO_REACH", "Separation", "SeparationModel", "eq_response_db", "pan_power", "separate", "stereo_reach"]
+__all__ = [
+    "EQ_SLOTS",
+    "STEREO_REACH",
+    "Separation",
+    "SeparationModel",
+    "eq_response_db",
+    "pan_power",
+    "separate",
+    "stereo_reach",
+]
 
 #: The console's six EQ bands, in order: (slot name, design function).
 EQ_SLOTS: tuple[tuple[str, Callable[..., torch.Tensor]], ...] = tuple(
@@ -156,8 +165,9 @@ class SeparationModel:
     sample_rate : int
     """
 
-    def __init__(self, parts: np.ndarray, start_width: np.ndarray, eq_freq_hz: np.ndarray, eq_q: np.ndarray,
-                 sample_rate: int) -> None:
+    def __init__(
+        self, parts: np.ndarray, start_width: np.ndarray, eq_freq_hz: np.ndarray, eq_q: np.ndarray, sample_rate: int
+    ) -> None:
         if parts.ndim != 4 or parts.shape[1] != 3:
             raise InvalidParameterError(f"parts has shape {parts.shape}; expected (sources, 3, frames, bands)")
         step = max(1, math.ceil(parts.shape[2] / _MAX_FRAMES))
@@ -174,8 +184,14 @@ class SeparationModel:
         both = 2.0 * (mean[:, 0] + ratio[:, None] ** 2 * mean[:, 1])
         return (both if shape is None else both * shape).sum(-1).clamp_min(1e-30)
 
-    def placed(self, pan: torch.Tensor, width: torch.Tensor, eq_db: torch.Tensor,
-               eq_freq_hz: torch.Tensor | None = None, eq_q: torch.Tensor | None = None) -> torch.Tensor:
+    def placed(
+        self,
+        pan: torch.Tensor,
+        width: torch.Tensor,
+        eq_db: torch.Tensor,
+        eq_freq_hz: torch.Tensor | None = None,
+        eq_q: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``(sources, 2, frames, bands)`` band powers at each ear with ``pan``, ``width`` (absolute)
         and ``eq_db`` applied, each source's power held at its start value."""
         ratio = width / self.start_width.clamp_min(1e-9)
@@ -188,14 +204,26 @@ class SeparationModel:
         ears = torch.stack([a + r**2 * side + r * d, a + r**2 * side - r * d], dim=1).clamp_min(0.0)
         return ears * pan_power(pan)[:, :, None, None] * shape[:, None, None, :]
 
-    def masked(self, pan: torch.Tensor, width: torch.Tensor, eq_db: torch.Tensor, eq_freq_hz: torch.Tensor | None = None,
-               eq_q: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def masked(
+        self,
+        pan: torch.Tensor,
+        width: torch.Tensor,
+        eq_db: torch.Tensor,
+        eq_freq_hz: torch.Tensor | None = None,
+        eq_q: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Masked fraction per source and the mix's left/right power imbalance (dB)."""
         frac, imbalance_db, _ = self.measure(pan, width, eq_db, eq_freq_hz, eq_q)
         return frac, imbalance_db
 
-    def measure(self, pan: torch.Tensor, width: torch.Tensor, eq_db: torch.Tensor, eq_freq_hz: torch.Tensor | None = None,
-                eq_q: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def measure(
+        self,
+        pan: torch.Tensor,
+        width: torch.Tensor,
+        eq_db: torch.Tensor,
+        eq_freq_hz: torch.Tensor | None = None,
+        eq_q: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Masked fraction per source, the mix's left/right power imbalance (dB) and its
         long-term band powers ``(bands,)`` (both ears)."""
         placed = self.placed(pan, width, eq_db, eq_freq_hz, eq_q)
@@ -284,7 +312,9 @@ def separate(
         u = ((value - lo) / torch.where(hi > lo, hi - lo, torch.ones_like(hi))).clamp(1e-3, 1 - 1e-3)
         return torch.log(u / (1 - u))
 
-    def boxed(z: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, free: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+    def boxed(
+        z: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, free: torch.Tensor, fixed: torch.Tensor
+    ) -> torch.Tensor:
         return torch.where(free, lo + (hi - lo) * torch.sigmoid(z), fixed)
 
     z_pan = logit(pan0, pan_lo, pan_hi)
@@ -319,8 +349,9 @@ def separate(
         tone_weight = torch.clamp((level_db - level_db.max() + 30.0) / 30.0, min=0.0)
         tone_weight = tone_weight / tone_weight.sum().clamp_min(1e-30)
 
-    def objective(pan: torch.Tensor, width: torch.Tensor, eq: torch.Tensor,
-                  balance: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def objective(
+        pan: torch.Tensor, width: torch.Tensor, eq: torch.Tensor, balance: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         frac, imbalance, tone = model.measure(pan, width, eq, *tuned())
         loss = frac[audible].mean() if bool(audible.any()) else frac.sum() * 0.0
         loss = loss + eq_cost * ((eq * eq_free) ** 2).sum() / n_eq / eq_scale**2
@@ -331,7 +362,14 @@ def separate(
 
     with torch.no_grad():
         start_loss, start_frac = objective(pan0, w0, eq0)
-        best = (float(start_loss), pan0.clone(), w0.clone(), eq0.clone(), start_frac.clone(), *(t.detach() for t in tuned()))
+        best = (
+            float(start_loss),
+            pan0.clone(),
+            w0.clone(),
+            eq0.clone(),
+            start_frac.clone(),
+            *(t.detach() for t in tuned()),
+        )
         # A free pan that starts exactly centred sits on a saddle when the rest of the mix is
         # symmetric (the gradient is 0 there): the search starts it a little to whichever side
         # masks less, one source after another (judged without the balance cost: one source
@@ -345,7 +383,9 @@ def separate(
                 trials.append((float(objective(trial, w0, eq0, balance=False)[0]), side))
             pan0[k] = torch.tensor(min(trials)[1] * _NUDGE, **f64).clamp(pan_lo[k], pan_hi[k])
             z_pan.data[k] = torch.atanh(pan0[k] / stereo_reach(w0[k])) if coupled[k] else logit(pan0, pan_lo, pan_hi)[k]
-    free = [z for z, f in ((z_pan, pan_free), (z_w, w_free), (z_eq, eq_free), (z_f, tune), (z_q, tune)) if bool(f.any())]
+    free = [
+        z for z, f in ((z_pan, pan_free), (z_w, w_free), (z_eq, eq_free), (z_f, tune), (z_q, tune)) if bool(f.any())
+    ]
     taken = 0
     if free and n > 1:
         opt = torch.optim.Adam(free, lr=learning_rate)
@@ -357,8 +397,14 @@ def separate(
                 log.warning("separation: the objective became %s at step %d; keeping the best settings so far", loss, k)
                 break
             if float(loss.detach()) < best[0]:
-                best = (float(loss.detach()), pan.detach().clone(), width.detach().clone(), eq.detach().clone(),
-                        frac.detach().clone(), *(t.detach().clone() for t in tuned()))
+                best = (
+                    float(loss.detach()),
+                    pan.detach().clone(),
+                    width.detach().clone(),
+                    eq.detach().clone(),
+                    frac.detach().clone(),
+                    *(t.detach().clone() for t in tuned()),
+                )
             loss.backward()
             opt.step()
             taken = k + 1
@@ -368,8 +414,13 @@ def separate(
     aud = audible.numpy()
     nan = np.full(n, np.nan)
     return Separation(
-        pan=pan.numpy().copy(), width=width.numpy().copy(), eq_db=eq.numpy().copy(), eq_freq_hz=freq.numpy().copy(),
+        pan=pan.numpy().copy(),
+        width=width.numpy().copy(),
+        eq_db=eq.numpy().copy(),
+        eq_freq_hz=freq.numpy().copy(),
         eq_q=q.numpy().copy(),
-        masked_before=np.where(aud, start_frac.numpy(), nan), masked_after=np.where(aud, frac.numpy(), nan),
-        audible=aud, steps=taken,
+        masked_before=np.where(aud, start_frac.numpy(), nan),
+        masked_after=np.where(aud, frac.numpy(), nan),
+        audible=aud,
+        steps=taken,
     )

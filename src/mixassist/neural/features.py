@@ -185,9 +185,9 @@ def summary_vector(stats: WindowStats) -> np.ndarray:
     out[5] = 1.0 if stats.stereo else 0.0
     out[6] = float(np.clip(_db(float(side_total.sum()) / total), -40.0, 10.0)) / 20.0
     i = 8
-    out[i:i + _BANDS] = np.clip(_db(mid_total / total), -60.0, 0.0) / 20.0 + 1.0
+    out[i : i + _BANDS] = np.clip(_db(mid_total / total), -60.0, 0.0) / 20.0 + 1.0
     i += _BANDS
-    out[i:i + _BANDS] = np.clip(_db(side_total / np.maximum(mid_total, _FLOOR)), -40.0, 10.0) / 20.0
+    out[i : i + _BANDS] = np.clip(_db(side_total / np.maximum(mid_total, _FLOOR)), -40.0, 10.0) / 20.0
     i += _BANDS
     centres = np.sqrt(BAND_EDGES_HZ[:-1] * BAND_EDGES_HZ[1:])
     out[i] = math.log2(float(np.sum(centres * mid_total) / total) / 1000.0) / 3.0

@@ -57,8 +57,18 @@ _COMP = ("comp_ratio", "comp_attack_ms", "comp_release_ms", "comp_knee_db")
 
 #: Per-track outputs, in order.
 TRACK_OUTPUTS: tuple[str, ...] = (
-    "level", "hpf_on", "hpf_hz", *_EQ, "comp_on", "comp_depth", *_COMP, "comp_makeup_db",
-    "pan_abs", "width", "send_on", "reverb_send_db",
+    "level",
+    "hpf_on",
+    "hpf_hz",
+    *_EQ,
+    "comp_on",
+    "comp_depth",
+    *_COMP,
+    "comp_makeup_db",
+    "pan_abs",
+    "width",
+    "send_on",
+    "reverb_send_db",
 )
 #: Reverb-bus outputs, in order.
 REVERB_OUTPUTS: tuple[str, ...] = tuple(p.name for p in REVERB_PARAMS)
@@ -82,12 +92,14 @@ def _norm(param, value: float) -> float:
     return float(np.clip(param.to_normalised(float(np.clip(value, param.minimum, param.maximum))), 0.0, 1.0))
 
 
-def track_targets(settings: Mapping[str, float | None], input_lufs: float, peak_db: float,
-                  stereo: bool) -> tuple[np.ndarray, np.ndarray]:
+def track_targets(
+    settings: Mapping[str, float | None], input_lufs: float, peak_db: float, stereo: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """One track's target vector and mask (1 = counts in the loss) from its console settings.
 
     ``input_lufs`` and ``peak_db`` are the track's measured input loudness and sample peak.
     """
+
     def get(name: str) -> float | None:
         value = settings.get(name, _P[name].default)
         return _P[name].default if value is None and not _P[name].optional else value
@@ -126,11 +138,14 @@ def track_targets(settings: Mapping[str, float | None], input_lufs: float, peak_
     return t, m
 
 
-def bus_targets(reverb: Mapping[str, float | None], master: Mapping[str, float | None],
-                glue_depth_db: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def bus_targets(
+    reverb: Mapping[str, float | None], master: Mapping[str, float | None], glue_depth_db: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Reverb and master target vectors and masks; ``glue_depth_db`` = bus peak − glue threshold."""
-    rv = np.array([_norm(_R[n], float(reverb.get(n) if reverb.get(n) is not None else _R[n].default))
-                   for n in REVERB_OUTPUTS], dtype=np.float32)
+    rv = np.array(
+        [_norm(_R[n], float(reverb.get(n) if reverb.get(n) is not None else _R[n].default)) for n in REVERB_OUTPUTS],
+        dtype=np.float32,
+    )
     mv = np.zeros(len(MASTER_OUTPUTS), dtype=np.float32)
     mm = np.ones(len(MASTER_OUTPUTS), dtype=np.float32)
     ratio = float(master.get("comp_ratio") or 1.0)
@@ -145,8 +160,9 @@ def bus_targets(reverb: Mapping[str, float | None], master: Mapping[str, float |
     return rv, np.ones_like(rv), mv, mm
 
 
-def decode_tracks(out: torch.Tensor, input_lufs: torch.Tensor, peak_db: torch.Tensor, stereo: torch.Tensor,
-                  low_source: torch.Tensor) -> dict[str, torch.Tensor]:
+def decode_tracks(
+    out: torch.Tensor, input_lufs: torch.Tensor, peak_db: torch.Tensor, stereo: torch.Tensor, low_source: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Physical settings of many tracks from their outputs, as differentiable tensors.
 
     ``out`` is ``(..., tracks, len(TRACK_OUTPUTS))`` in [0, 1]; the other arguments are
@@ -179,12 +195,15 @@ def decode_tracks(out: torch.Tensor, input_lufs: torch.Tensor, peak_db: torch.Te
     v["comp_makeup_db"] = _P["comp_makeup_db"].from_normalised(o["comp_makeup_db"])
     v["pan"] = torch.clamp(o["pan_abs"], 0.0, 1.0)
     v["width"] = torch.where(stereo, _P["width"].from_normalised(o["width"]), default("width"))
-    v["reverb_send_db"] = torch.where((o["send_on"] >= 0.5) & ~low_source,
-                                      _P["reverb_send_db"].from_normalised(o["reverb_send_db"]), nan)
+    v["reverb_send_db"] = torch.where(
+        (o["send_on"] >= 0.5) & ~low_source, _P["reverb_send_db"].from_normalised(o["reverb_send_db"]), nan
+    )
     return v
 
 
-def decode_buses(reverb_out: torch.Tensor, master_out: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+def decode_buses(
+    reverb_out: torch.Tensor, master_out: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
     """Physical reverb and master settings and the glue depth (dB below the bus peak) from the
     bus outputs (``(..., len(REVERB_OUTPUTS))``, ``(..., len(MASTER_OUTPUTS))``), differentiable;
     a glue ratio at or below the "off" threshold reads 1.  :func:`apply_buses` is this on numbers."""
@@ -201,8 +220,16 @@ def decode_buses(reverb_out: torch.Tensor, master_out: torch.Tensor) -> tuple[di
     return reverb, master, depth
 
 
-def apply_track(params: MixParams, track: str, out: Sequence[float], input_lufs: float, peak_db: float,
-                stereo: bool, *, low_source: bool) -> dict[str, float | None]:
+def apply_track(
+    params: MixParams,
+    track: str,
+    out: Sequence[float],
+    input_lufs: float,
+    peak_db: float,
+    stereo: bool,
+    *,
+    low_source: bool,
+) -> dict[str, float | None]:
     """Physical settings of one track from its output vector (:func:`decode_tracks` on numbers):
     ``None`` for a bypassed high-pass or send; a compressor that is off gives only ``comp_ratio``
     1; a mono track gives no width.
@@ -210,9 +237,13 @@ def apply_track(params: MixParams, track: str, out: Sequence[float], input_lufs:
     Pan is returned as a magnitude (``pan_abs``): :func:`assign_sides` picks the sides.
     """
     row = torch.as_tensor(np.asarray(out, dtype=np.float64))[None]
-    decoded = decode_tracks(row, torch.tensor([float(input_lufs)], dtype=torch.float64),
-                            torch.tensor([float(peak_db)], dtype=torch.float64), torch.tensor([bool(stereo)]),
-                            torch.tensor([bool(low_source)]))
+    decoded = decode_tracks(
+        row,
+        torch.tensor([float(input_lufs)], dtype=torch.float64),
+        torch.tensor([float(peak_db)], dtype=torch.float64),
+        torch.tensor([bool(stereo)]),
+        torch.tensor([bool(low_source)]),
+    )
     values: dict[str, float | None] = {}
     for name, tensor in decoded.items():
         value = float(tensor[0])
@@ -225,14 +256,20 @@ def apply_track(params: MixParams, track: str, out: Sequence[float], input_lufs:
     return values
 
 
-def apply_buses(reverb_out: Sequence[float], master_out: Sequence[float]) -> tuple[dict[str, float], dict[str, float], float]:
+def apply_buses(
+    reverb_out: Sequence[float], master_out: Sequence[float]
+) -> tuple[dict[str, float], dict[str, float], float]:
     """Physical reverb and master settings, and the glue depth (dB below the bus peak)."""
-    reverb, master, depth = decode_buses(torch.as_tensor(np.asarray(reverb_out, dtype=np.float64)),
-                                         torch.as_tensor(np.asarray(master_out, dtype=np.float64)))
+    reverb, master, depth = decode_buses(
+        torch.as_tensor(np.asarray(reverb_out, dtype=np.float64)),
+        torch.as_tensor(np.asarray(master_out, dtype=np.float64)),
+    )
     return ({n: float(v) for n, v in reverb.items()}, {n: float(v) for n, v in master.items()}, float(depth))
 
 
-def assign_sides(magnitudes: Mapping[str, float], loudness: Mapping[str, float], *, centre: float = 0.05) -> dict[str, float]:
+def assign_sides(
+    magnitudes: Mapping[str, float], loudness: Mapping[str, float], *, centre: float = 0.05
+) -> dict[str, float]:
     """Signed pans from magnitudes: tracks off centre alternate right/left, loudest first, so the
     two sides carry about the same level (the model only predicts how far from centre)."""
     order = sorted((n for n, v in magnitudes.items() if v > centre), key=lambda n: (-loudness.get(n, -120.0), n))

@@ -59,16 +59,29 @@ class MixController(nn.Module):
         self.no_reference = nn.Parameter(torch.zeros(2, d))
         self.bus_queries = nn.Parameter(torch.randn(2, d) * 0.02)
         self.type_embedding = nn.Parameter(torch.randn(4, d) * 0.02)  # track, reference, sum, bus
-        layer = nn.TransformerEncoderLayer(d, self.config.heads, self.config.ff, self.config.dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d,
+            self.config.heads,
+            self.config.ff,
+            self.config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.transformer = nn.TransformerEncoder(layer, self.config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.track_head = _mlp(d, d, len(TRACK_OUTPUTS))
         self.reverb_head = _mlp(d, d, len(REVERB_OUTPUTS))
         self.master_head = _mlp(d, d, len(MASTER_OUTPUTS))
 
-    def forward(self, tracks: torch.Tensor, track_mask: torch.Tensor, reference: torch.Tensor,
-                has_reference: torch.Tensor, summed: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        tracks: torch.Tensor,
+        track_mask: torch.Tensor,
+        reference: torch.Tensor,
+        has_reference: torch.Tensor,
+        summed: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
         """Logits of every output.
 
         Parameters

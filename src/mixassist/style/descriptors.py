@@ -26,11 +26,23 @@ import numpy as np
 
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["Descriptor", "Move", "DESCRIPTORS", "BAND_REGIONS_HZ", "FEATURE_SOURCES", "feature_value", "parse_description",
-           "descriptor_table_markdown"]
+__all__ = [
+    "Descriptor",
+    "Move",
+    "DESCRIPTORS",
+    "BAND_REGIONS_HZ",
+    "FEATURE_SOURCES",
+    "feature_value",
+    "parse_description",
+    "descriptor_table_markdown",
+]
 
 #: The band region each tone word moves: feature → (low Hz, high Hz), inclusive below, exclusive above.
-BAND_REGIONS_HZ: dict[str, tuple[float, float]] = {"high": (4000.0, 1e9), "low_mid": (100.0, 400.0 + 1e-6), "low": (0.0, 250.0)}
+BAND_REGIONS_HZ: dict[str, tuple[float, float]] = {
+    "high": (4000.0, 1e9),
+    "low_mid": (100.0, 400.0 + 1e-6),
+    "low": (0.0, 250.0),
+}
 
 
 @dataclass(frozen=True)
@@ -88,21 +100,59 @@ DESCRIPTORS: dict[str, Descriptor] = {
         Descriptor("dry", "wet", "reverb", -6.0, -5.5, "reverb return level: wet-to-dry energy ratio (dB)"),
         Descriptor("loud", "dynamic", "loudness", +3.0, +2.5, "integrated loudness (LU)", also_crest_db=-1.0),
         Descriptor("dynamic", "loud", "loudness", -3.0, -2.5, "integrated loudness (LU)", also_crest_db=+1.5),
-        Descriptor("forward", "back", "track_level", +3.0, +2.0, "the track's level relative to the rest of the mix (LU)"),
-        Descriptor("back", "forward", "track_level", -3.0, -2.0, "the track's level relative to the rest of the mix (LU)"),
+        Descriptor(
+            "forward", "back", "track_level", +3.0, +2.0, "the track's level relative to the rest of the mix (LU)"
+        ),
+        Descriptor(
+            "back", "forward", "track_level", -3.0, -2.0, "the track's level relative to the rest of the mix (LU)"
+        ),
     )
 }
 
 _COMPARATIVES = {
-    "brighter": "bright", "darker": "dark", "warmer": "warm", "thinner": "thin", "wider": "wide",
-    "narrower": "narrow", "punchier": "punchy", "smoother": "smooth", "wetter": "wet", "drier": "dry",
-    "dryer": "dry", "louder": "loud", "more dynamic": "dynamic", "quieter": "dynamic",
-    "up": "forward", "down": "back", "front": "forward", "backward": "back", "backwards": "back",
+    "brighter": "bright",
+    "darker": "dark",
+    "warmer": "warm",
+    "thinner": "thin",
+    "wider": "wide",
+    "narrower": "narrow",
+    "punchier": "punchy",
+    "smoother": "smooth",
+    "wetter": "wet",
+    "drier": "dry",
+    "dryer": "dry",
+    "louder": "loud",
+    "more dynamic": "dynamic",
+    "quieter": "dynamic",
+    "up": "forward",
+    "down": "back",
+    "front": "forward",
+    "backward": "back",
+    "backwards": "back",
 }
-_TRACK_WORDS = {"forward": "forward", "back": "back", "up": "forward", "down": "back", "louder": "forward",
-                "quieter": "back", "front": "forward", "backward": "back", "backwards": "back"}
-_SIZES = {"slightly": 0.5, "a bit": 0.5, "a little": 0.5, "a touch": 0.5, "somewhat": 0.5,
-          "much": 1.5, "very": 1.5, "a lot": 1.5, "way": 1.5, "more": 1.0}
+_TRACK_WORDS = {
+    "forward": "forward",
+    "back": "back",
+    "up": "forward",
+    "down": "back",
+    "louder": "forward",
+    "quieter": "back",
+    "front": "forward",
+    "backward": "back",
+    "backwards": "back",
+}
+_SIZES = {
+    "slightly": 0.5,
+    "a bit": 0.5,
+    "a little": 0.5,
+    "a touch": 0.5,
+    "somewhat": 0.5,
+    "much": 1.5,
+    "very": 1.5,
+    "a lot": 1.5,
+    "way": 1.5,
+    "more": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -132,7 +182,9 @@ class Move:
 #: The style feature each feature word is read from (setting words have none).
 FEATURE_SOURCES: dict[str, str] = {
     **{region: "spectral_mid_db" for region in BAND_REGIONS_HZ},
-    "width": "width_overall_db", "crest": "crest_db", "loudness": "loudness_lufs",
+    "width": "width_overall_db",
+    "crest": "crest_db",
+    "loudness": "loudness_lufs",
 }
 
 
@@ -227,7 +279,9 @@ def parse_description(text: str, track_names: Sequence[str] | None = ()) -> list
         else:
             key = _COMPARATIVES.get(rest, rest)
             if key not in DESCRIPTORS or key in ("forward", "back"):
-                known = sorted({*DESCRIPTORS, *_COMPARATIVES} - {"forward", "back", "up", "down", "front", "backward", "backwards"})
+                known = sorted(
+                    {*DESCRIPTORS, *_COMPARATIVES} - {"forward", "back", "up", "down", "front", "backward", "backwards"}
+                )
                 close = difflib.get_close_matches(rest, known, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise InvalidParameterError(
@@ -258,5 +312,7 @@ def descriptor_table_markdown() -> str:
         unit = "LU" if d.feature in ("loudness", "track_level") else "dB"
         word = f"TRACK {d.word}" if d.feature == "track_level" else d.word
         extra = f"; crest target {d.also_crest_db:+g} dB" if d.also_crest_db else ""
-        lines.append(f"| {word} | {d.opposite} | {d.measured_by}{extra} | {d.amount:+g} {unit} | {d.at_least:+g} {unit} |")
+        lines.append(
+            f"| {word} | {d.opposite} | {d.measured_by}{extra} | {d.amount:+g} {unit} | {d.at_least:+g} {unit} |"
+        )
     return "\n".join(lines)

@@ -66,11 +66,13 @@ STRENGTH_FIELDS: dict[str, tuple[str, ...]] = {
     "width": ("spectral_side_db", "width_db", "width_overall_db"),
     "dynamics": ("crest_db", "short_term_spread_lu"),
 }
-_BAND_SMOOTHING = {"spectral_mid_db": TONE_SMOOTHING_BANDS, "spectral_side_db": TONE_SMOOTHING_BANDS,
-                   "width_db": WIDTH_SMOOTHING_BANDS}
+_BAND_SMOOTHING = {
+    "spectral_mid_db": TONE_SMOOTHING_BANDS,
+    "spectral_side_db": TONE_SMOOTHING_BANDS,
+    "width_db": WIDTH_SMOOTHING_BANDS,
+}
 BROAD_CAP_DB = 12.0
 """Largest change of any band a reference may ask for, dB."""
-
 
 
 def parse_strengths(spec: str | Mapping[str, float] | None) -> dict[str, float]:
@@ -90,7 +92,9 @@ def parse_strengths(spec: str | Mapping[str, float] | None) -> dict[str, float]:
                 continue
             name, eq, value = part.partition("=")
             if not eq:
-                raise InvalidParameterError(f"--match '{part.strip()}': write ATTRIBUTE=STRENGTH, e.g. tone=1,width=0.5")
+                raise InvalidParameterError(
+                    f"--match '{part.strip()}': write ATTRIBUTE=STRENGTH, e.g. tone=1,width=0.5"
+                )
             pairs.append((name.strip(), value.strip()))
         items = pairs
     else:
@@ -177,7 +181,9 @@ class StyleTarget:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_audio(cls, audio: np.ndarray, sample_rate: float, *, weight: float = 1.0, label: str = "reference") -> StyleTarget:
+    def from_audio(
+        cls, audio: np.ndarray, sample_rate: float, *, weight: float = 1.0, label: str = "reference"
+    ) -> StyleTarget:
         """One reference given as ``(channels, samples)`` audio."""
         return cls().add_reference(audio, sample_rate, weight=weight, label=label)
 
@@ -194,18 +200,30 @@ class StyleTarget:
             target = target.add_reference(audio, rate, weight=weight, label=f"reference {i + 1}")
         return target
 
-    def add_reference(self, audio: np.ndarray, sample_rate: float, *, weight: float = 1.0, label: str = "reference") -> StyleTarget:
+    def add_reference(
+        self, audio: np.ndarray, sample_rate: float, *, weight: float = 1.0, label: str = "reference"
+    ) -> StyleTarget:
         """A copy with one more reference."""
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight > 0):
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not (math.isfinite(weight) and weight > 0)
+        ):
             raise InvalidParameterError(f"{label}: weight={weight!r}; pass a positive number")
         from mixassist.neural.features import summary_vector, window_stats
 
         features = style_features(np.asarray(audio), sample_rate)
         if features.loudness_lufs is None or features.spectral_mid_db is None:
-            raise InvalidParameterError(f"{label}: the reference is silent or shorter than 0.4 s; it has no style to match")
+            raise InvalidParameterError(
+                f"{label}: the reference is silent or shorter than 0.4 s; it has no style to match"
+            )
         summary = summary_vector(window_stats(np.asarray(audio), sample_rate))
-        return StyleTarget([*self.references, _Reference(features, float(weight), label, summary)],
-                           dict(self.strengths), self.description, self.loudness_lufs)
+        return StyleTarget(
+            [*self.references, _Reference(features, float(weight), label, summary)],
+            dict(self.strengths),
+            self.description,
+            self.loudness_lufs,
+        )
 
     def add_file(self, path: str | os.PathLike[str], *, weight: float = 1.0) -> StyleTarget:
         """A copy with one more reference read from ``path``."""
@@ -219,7 +237,11 @@ class StyleTarget:
         merged = dict(self.strengths)
         if spec is not None:
             given = parse_strengths(spec)
-            named = spec if isinstance(spec, Mapping) else {p.partition("=")[0].strip() for p in spec.split(",") if p.strip()}
+            named = (
+                spec
+                if isinstance(spec, Mapping)
+                else {p.partition("=")[0].strip() for p in spec.split(",") if p.strip()}
+            )
             merged.update({k: given[k] for k in named})
         return StyleTarget(list(self.references), merged, self.description, self.loudness_lufs)
 
@@ -300,8 +322,9 @@ class StyleTarget:
             band_centres_hz=np.array(centres),
         )
 
-    def resolve(self, start: StyleFeatures, track_names: Sequence[str] = (), *,
-                reference: StyleFeatures | None = None) -> ResolvedTarget:
+    def resolve(
+        self, start: StyleFeatures, track_names: Sequence[str] = (), *, reference: StyleFeatures | None = None
+    ) -> ResolvedTarget:
         """Concrete target features for a session whose starting mix measures ``start``.
 
         ``reference`` replaces the references' blend as what the strengths move toward (the
@@ -332,8 +355,9 @@ class StyleTarget:
                 for name in names:
                     here, there = values[name], getattr(ref, name)
                     if name in _BAND_SMOOTHING:  # per band: a broad, capped move
-                        values[name] = _broad_move(here, there, centres, ref.band_centres_hz, strength,
-                                                   _BAND_SMOOTHING[name])
+                        values[name] = _broad_move(
+                            here, there, centres, ref.band_centres_hz, strength, _BAND_SMOOTHING[name]
+                        )
                     elif here is not None and there is not None:
                         values[name] = here + strength * (there - here)
         moves = parse_description(self.description, track_names) if self.description else []
@@ -374,16 +398,28 @@ class StyleTarget:
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON summary for the recipe's context."""
         return {
-            "references": [{"label": r.label, "weight": r.weight, "features": r.features.to_dict()} for r in self.references],
+            "references": [
+                {"label": r.label, "weight": r.weight, "features": r.features.to_dict()} for r in self.references
+            ],
             "strengths": dict(self.strengths),
             "describe": self.description or None,
             "loudness_lufs": self.loudness_lufs,
-            "smoothing": {"tone_bands": TONE_SMOOTHING_BANDS, "width_bands": WIDTH_SMOOTHING_BANDS, "cap_db": BROAD_CAP_DB},
+            "smoothing": {
+                "tone_bands": TONE_SMOOTHING_BANDS,
+                "width_bands": WIDTH_SMOOTHING_BANDS,
+                "cap_db": BROAD_CAP_DB,
+            },
         }
 
 
-def _broad_move(start: np.ndarray, ref: np.ndarray | None, centres: np.ndarray, ref_centres: np.ndarray,
-                strength: float, sigma: float) -> np.ndarray:
+def _broad_move(
+    start: np.ndarray,
+    ref: np.ndarray | None,
+    centres: np.ndarray,
+    ref_centres: np.ndarray,
+    strength: float,
+    sigma: float,
+) -> np.ndarray:
     """``start + strength * clip(smooth(ref - start), ±cap)`` over the bands both have."""
     if ref is None or strength == 0.0:
         return start.copy()

@@ -101,7 +101,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise InvalidParameterError(f"{path or 'config'}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise InvalidParameterError(
+            f"{path or 'config'}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     model = data.pop("model", {})
     model_known = {f.name for f in fields(ModelConfig)}
     if not isinstance(model, dict) or set(model) - model_known:
@@ -113,7 +115,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
         try:
             data["curriculum"] = tuple((int(a), int(b), int(c)) for a, b, c in data["curriculum"])
         except (TypeError, ValueError) as err:
-            raise InvalidParameterError(f"{path or 'config'}: curriculum is [[from_step, min_tracks, max_tracks], ...]") from err
+            raise InvalidParameterError(
+                f"{path or 'config'}: curriculum is [[from_step, min_tracks, max_tracks], ...]"
+            ) from err
     config = TrainConfig(model=ModelConfig(**model), **data)
     if config.steps < 0 or config.batch < 1 or config.references < 2 or config.songs < 3:
         raise InvalidParameterError("steps must be ≥ 0, batch ≥ 1, references ≥ 2, songs ≥ 3")
@@ -121,13 +125,22 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
         raise InvalidParameterError("steps = 0 skips the parameter stage: it needs init_weights to start from")
     if config.init_weights and not Path(config.init_weights).is_file():
         raise InvalidParameterError(f"init_weights: {config.init_weights}: no such file")
-    if (config.style_steps < 0 or config.style_batch < 1 or config.style_max_tracks < 1
-            or config.style_checkpoint_every < 1 or config.style_validation_sessions < 1):
-        raise InvalidParameterError("style_steps must be ≥ 0; style_batch, style_max_tracks, "
-                                    "style_checkpoint_every and style_validation_sessions ≥ 1")
+    if (
+        config.style_steps < 0
+        or config.style_batch < 1
+        or config.style_max_tracks < 1
+        or config.style_checkpoint_every < 1
+        or config.style_validation_sessions < 1
+    ):
+        raise InvalidParameterError(
+            "style_steps must be ≥ 0; style_batch, style_max_tracks, "
+            "style_checkpoint_every and style_validation_sessions ≥ 1"
+        )
     if not config.style_excerpt_s >= 3.5:
-        raise InvalidParameterError(f"style_excerpt_s={config.style_excerpt_s}: must be ≥ 3.5 s "
-                                    "(the short-term loudness spread needs 3 s windows)")
+        raise InvalidParameterError(
+            f"style_excerpt_s={config.style_excerpt_s}: must be ≥ 3.5 s "
+            "(the short-term loudness spread needs 3 s windows)"
+        )
     if not (config.style_weight >= 0 and config.style_learning_rate > 0):
         raise InvalidParameterError("style_weight must be ≥ 0 and style_learning_rate > 0")
     if config.log_every < 1 or config.checkpoint_every % config.log_every:

@@ -95,39 +95,56 @@ def _cache_song(songs_dir: str, name: str, out: str) -> str:
     inferred = [infer_role(t.name, t.audio, sr).role for t in stems]
     vectors = np.stack([track_vector(s, r) for s, r in zip(stats, inferred)])
     approx = np.array([np.nan if (v := approx_loudness(s)) is None else v for s in stats])
-    info = {"names": stems.names, "roles": role_map(meta["stems"]), "levels": track_levels(stems),
-            "fixed": alignment_truth(meta), "inferred": inferred}
-    _save_npz(Path(out), mid=np.stack([s.mid for s in stats]), side=np.stack([s.side for s in stats]),
-              k_power=np.stack([s.k_power for s in stats]), peak=np.array([s.peak for s in stats]),
-              stereo=np.array([s.stereo for s in stats]), vectors=vectors, approx_lufs=approx,
-              info=np.array(json.dumps(info)))
+    info = {
+        "names": stems.names,
+        "roles": role_map(meta["stems"]),
+        "levels": track_levels(stems),
+        "fixed": alignment_truth(meta),
+        "inferred": inferred,
+    }
+    _save_npz(
+        Path(out),
+        mid=np.stack([s.mid for s in stats]),
+        side=np.stack([s.side for s in stats]),
+        k_power=np.stack([s.k_power for s in stats]),
+        peak=np.array([s.peak for s in stats]),
+        stereo=np.array([s.stereo for s in stats]),
+        vectors=vectors,
+        approx_lufs=approx,
+        info=np.array(json.dumps(info)),
+    )
     return name
 
 
 def _render_reference(songs_dir: str, song: str, index: int, seed: int, seconds: float, out: str) -> int:
     from mixassist.audio.meter import integrated_loudness
+    from mixassist.audio.multitrack import Multitrack
     from mixassist.console.console import Console
     from mixassist.data.references import alignment_truth, hit_loudness, load_song
     from mixassist.data.styles import draw_style, role_map, style_params
-
-    from mixassist.audio.multitrack import Multitrack
 
     stems, meta = load_song(Path(songs_dir) / song)
     length = int(seconds * stems.sample_rate)
     if stems.num_samples > length:  # a random excerpt: references are shorter or longer than the songs they steer
         start = int(np.random.default_rng([seed, 5]).integers(stems.num_samples - length))
-        stems = Multitrack.from_arrays({t.name: t.audio[:, start:start + length] for t in stems}, stems.sample_rate)
+        stems = Multitrack.from_arrays({t.name: t.audio[:, start : start + length] for t in stems}, stems.sample_rate)
     draw = draw_style(None, seed)
     params = style_params(draw, stems, role_map(meta["stems"]), seed=seed + 1, fixed=alignment_truth(meta))
     params, mix = hit_loudness(Console(stems.sample_rate), stems, params, draw.loudness_lufs)
     lufs = integrated_loudness(mix, stems.sample_rate)
     summary = summary_vector(window_stats(mix, stems.sample_rate))
-    _save_npz(Path(out), summary=summary, loudness=np.array(np.nan if lufs is None else lufs),
-              info=np.array(json.dumps({"song": song, "draw": draw.to_dict(), "seed": seed, "index": index})))
+    _save_npz(
+        Path(out),
+        summary=summary,
+        loudness=np.array(np.nan if lufs is None else lufs),
+        info=np.array(json.dumps({"song": song, "draw": draw.to_dict(), "seed": seed, "index": index})),
+    )
     return index
 
 
-def _run_pool(jobs: list[tuple[Callable[..., Any], tuple]], workers: int, label: str, progress: Progress | None) -> None:
+def _run_pool(
+    jobs: list[tuple[Callable[..., Any], tuple]], workers: int, label: str, progress: Progress | None
+) -> None:
     report = progress or (lambda stage, done, total: None)
     total = len(jobs)
     report(label, 0, total)
@@ -145,11 +162,17 @@ def _run_pool(jobs: list[tuple[Callable[..., Any], tuple]], workers: int, label:
             report(label, i + 1, total)
 
 
-def cache_songs(songs_dir: Path, names: Sequence[str], work: Path, *, workers: int, progress: Progress | None = None) -> None:
+def cache_songs(
+    songs_dir: Path, names: Sequence[str], work: Path, *, workers: int, progress: Progress | None = None
+) -> None:
     """Stage 2 (resumable)."""
     folder = work / "songs"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(_cache_song, (str(songs_dir), n, str(folder / f"{n}.npz"))) for n in names if not (folder / f"{n}.npz").exists()]
+    jobs = [
+        (_cache_song, (str(songs_dir), n, str(folder / f"{n}.npz")))
+        for n in names
+        if not (folder / f"{n}.npz").exists()
+    ]
     _run_pool(jobs, workers, "caching song statistics", progress)
 
 
@@ -168,34 +191,62 @@ def reference_plan(names: Sequence[str], count: int, seed: int) -> list[tuple[in
     return plan
 
 
-def render_references(songs_dir: Path, plan: Sequence[tuple[int, str, int]], work: Path, *, seconds: float,
-                      workers: int, progress: Progress | None = None) -> None:
+def render_references(
+    songs_dir: Path,
+    plan: Sequence[tuple[int, str, int]],
+    work: Path,
+    *,
+    seconds: float,
+    workers: int,
+    progress: Progress | None = None,
+) -> None:
     """Stage 3 (resumable): each reference is a ``seconds``-long excerpt of its song."""
     folder = work / "references"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(_render_reference, (str(songs_dir), song, i, s, seconds, str(folder / f"ref_{i:05d}.npz")))
-            for i, song, s in plan if not (folder / f"ref_{i:05d}.npz").exists()]
+    jobs = [
+        (_render_reference, (str(songs_dir), song, i, s, seconds, str(folder / f"ref_{i:05d}.npz")))
+        for i, song, s in plan
+        if not (folder / f"ref_{i:05d}.npz").exists()
+    ]
     _run_pool(jobs, workers, "rendering references", progress)
 
 
 def _load_song(path: Path) -> SongEntry:
     with np.load(path) as z:
         info = json.loads(str(z["info"]))
-        stats = [WindowStats(z["mid"][i], z["side"][i], z["k_power"][i], float(z["peak"][i]), bool(z["stereo"][i]))
-                 for i in range(len(info["names"]))]
+        stats = [
+            WindowStats(z["mid"][i], z["side"][i], z["k_power"][i], float(z["peak"][i]), bool(z["stereo"][i]))
+            for i in range(len(info["names"]))
+        ]
         levels = {k: (v[0], float(v[1]), int(v[2])) for k, v in info["levels"].items()}
-        return SongEntry(path.stem, info["names"], stats, z["vectors"].astype(np.float32), info["roles"], levels,
-                         z["approx_lufs"].astype(np.float64), {k: dict(v) for k, v in info["fixed"].items()})
+        return SongEntry(
+            path.stem,
+            info["names"],
+            stats,
+            z["vectors"].astype(np.float32),
+            info["roles"],
+            levels,
+            z["approx_lufs"].astype(np.float64),
+            {k: dict(v) for k, v in info["fixed"].items()},
+        )
 
 
 def _load_reference(path: Path) -> ReferenceEntry:
     with np.load(path) as z:
         info = json.loads(str(z["info"]))
-        return ReferenceEntry(int(info["index"]), info["song"], z["summary"].astype(np.float32),
-                              float(z["loudness"]), info["draw"], int(info["seed"]))
+        return ReferenceEntry(
+            int(info["index"]),
+            info["song"],
+            z["summary"].astype(np.float32),
+            float(z["loudness"]),
+            info["draw"],
+            int(info["seed"]),
+        )
 
 
-def load_corpus(work: Path, names: Sequence[str], plan: Sequence[tuple[int, str, int]]) -> tuple[dict[str, SongEntry], list[ReferenceEntry]]:
+def load_corpus(
+    work: Path, names: Sequence[str], plan: Sequence[tuple[int, str, int]]
+) -> tuple[dict[str, SongEntry], list[ReferenceEntry]]:
     """The cached songs and references of a run (all stages must be complete)."""
     songs = {n: _load_song(work / "songs" / f"{n}.npz") for n in names}
     refs = [_load_reference(work / "references" / f"ref_{i:05d}.npz") for i, _, _ in plan]

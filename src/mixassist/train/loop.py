@@ -92,7 +92,9 @@ class Sampler:
                 self._targets.clear()
         return self._targets[key]
 
-    def session(self, ref: ReferenceEntry, candidates: list[str], tracks: int, rng: np.random.Generator) -> dict[str, Any]:
+    def session(
+        self, ref: ReferenceEntry, candidates: list[str], tracks: int, rng: np.random.Generator
+    ) -> dict[str, Any]:
         picked: list[tuple[SongEntry, int, tuple]] = []  # (song, track index, its targets)
         order = list(rng.permutation(len(candidates)))
         buses = None
@@ -112,11 +114,19 @@ class Sampler:
             "has_reference": bool(rng.random() >= self.no_reference_share),
             "track_target": np.stack([r[0] for r in t_rows]),
             "track_weight": np.stack([r[1] for r in t_rows]),
-            "reverb_target": rv, "master_target": mv, "master_weight": mm,
+            "reverb_target": rv,
+            "master_target": mv,
+            "master_weight": mm,
         }
 
-    def batch(self, refs: list[ReferenceEntry], song_names: list[str], size: int, track_range: tuple[int, int],
-              rng: np.random.Generator) -> Batch:
+    def batch(
+        self,
+        refs: list[ReferenceEntry],
+        song_names: list[str],
+        size: int,
+        track_range: tuple[int, int],
+        rng: np.random.Generator,
+    ) -> Batch:
         items = []
         for _ in range(size):
             ref = refs[int(rng.integers(len(refs)))]
@@ -138,12 +148,23 @@ def collate(items: list[dict[str, Any]]) -> Batch:
     def stack(key: str) -> torch.Tensor:
         return torch.from_numpy(np.stack([it[key] for it in items]).astype(np.float32))
 
-    return Batch(torch.from_numpy(tracks), torch.from_numpy(mask), stack("reference"),
-                 torch.tensor([it["has_reference"] for it in items]), stack("summed"), torch.from_numpy(tt),
-                 torch.from_numpy(tw), stack("reverb_target"), stack("master_target"), stack("master_weight"))
+    return Batch(
+        torch.from_numpy(tracks),
+        torch.from_numpy(mask),
+        stack("reference"),
+        torch.tensor([it["has_reference"] for it in items]),
+        stack("summed"),
+        torch.from_numpy(tt),
+        torch.from_numpy(tw),
+        stack("reverb_target"),
+        stack("master_target"),
+        stack("master_weight"),
+    )
 
 
-def loss_terms(model: MixController, batch: Batch, *, out: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def loss_terms(
+    model: MixController, batch: Batch, *, out: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """``{"track", "switch", "reverb", "master", "total"}`` losses of one batch (``out``: the
     model's outputs on it, when already computed)."""
     if out is None:
@@ -153,8 +174,9 @@ def loss_terms(model: MixController, batch: Batch, *, out: dict[str, torch.Tenso
     reg = F.smooth_l1_loss(pred[..., _REG_IDX], batch.track_target[..., _REG_IDX], reduction="none", beta=0.05)
     track = (reg * w[..., _REG_IDX]).sum() / w[..., _REG_IDX].sum().clamp_min(1.0)
     sw = batch.track_weight[..., _SWITCH_IDX]
-    bce = F.binary_cross_entropy_with_logits(out["track"][..., _SWITCH_IDX], batch.track_target[..., _SWITCH_IDX],
-                                             reduction="none")
+    bce = F.binary_cross_entropy_with_logits(
+        out["track"][..., _SWITCH_IDX], batch.track_target[..., _SWITCH_IDX], reduction="none"
+    )
     switch = (bce * sw).sum() / sw.sum().clamp_min(1.0)
     reverb = F.smooth_l1_loss(torch.sigmoid(out["reverb"]), batch.reverb_target, beta=0.05)
     mr = F.smooth_l1_loss(torch.sigmoid(out["master"]), batch.master_target, reduction="none", beta=0.05)
@@ -163,8 +185,16 @@ def loss_terms(model: MixController, batch: Batch, *, out: dict[str, torch.Tenso
     return {"track": track, "switch": switch, "reverb": reverb, "master": master, "total": total}
 
 
-_STYLE_KEYS = ("style_steps", "style_batch", "style_learning_rate", "style_weight", "style_excerpt_s",
-               "style_max_tracks", "style_checkpoint_every", "style_validation_sessions")
+_STYLE_KEYS = (
+    "style_steps",
+    "style_batch",
+    "style_learning_rate",
+    "style_weight",
+    "style_excerpt_s",
+    "style_max_tracks",
+    "style_checkpoint_every",
+    "style_validation_sessions",
+)
 
 
 def _config_key(config: TrainConfig, *, stage: str = "parameter") -> str:
@@ -187,15 +217,31 @@ def _save_torch(path: Path, obj: Any) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def save_checkpoint(path: Path, key: str, model: MixController, optimiser: torch.optim.Optimizer, step: int,
-                    history: list[dict[str, Any]]) -> None:
+def save_checkpoint(
+    path: Path,
+    key: str,
+    model: MixController,
+    optimiser: torch.optim.Optimizer,
+    step: int,
+    history: list[dict[str, Any]],
+) -> None:
     """Everything a resumed run needs to equal an uninterrupted one (written atomically)."""
-    _save_torch(path, {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
-                       "history": history, "config_key": key, "torch_rng": torch.get_rng_state()})
+    _save_torch(
+        path,
+        {
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "step": step,
+            "history": history,
+            "config_key": key,
+            "torch_rng": torch.get_rng_state(),
+        },
+    )
 
 
-def restore_checkpoint(path: Path, key: str, model: MixController, optimiser: torch.optim.Optimizer,
-                       what: str) -> tuple[int, list[dict[str, Any]]]:
+def restore_checkpoint(
+    path: Path, key: str, model: MixController, optimiser: torch.optim.Optimizer, what: str
+) -> tuple[int, list[dict[str, Any]]]:
     """Load a :func:`save_checkpoint` file into ``model`` and ``optimiser`` (and torch's RNG);
     returns its step and history.  A checkpoint of another configuration is refused."""
     state = torch.load(path, weights_only=False)
@@ -215,8 +261,14 @@ def _lr(config: TrainConfig, step: int) -> float:
     return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def evaluate_loss(model: MixController, sampler: Sampler, refs: list[ReferenceEntry], names: list[str],
-                  config: TrainConfig, batches: int = 8) -> dict[str, float]:
+def evaluate_loss(
+    model: MixController,
+    sampler: Sampler,
+    refs: list[ReferenceEntry],
+    names: list[str],
+    config: TrainConfig,
+    batches: int = 8,
+) -> dict[str, float]:
     """Mean losses on fixed validation sessions (seeded, so comparable across checkpoints)."""
     model.eval()
     totals: dict[str, float] = {}
@@ -230,7 +282,9 @@ def evaluate_loss(model: MixController, sampler: Sampler, refs: list[ReferenceEn
     return totals
 
 
-def train(config: TrainConfig, *, progress: Progress | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def train(
+    config: TrainConfig, *, progress: Progress | None = None, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Run (or resume) a training run; returns its summary (also written next to the weights)."""
     from mixassist.data.synth import synthesize_dataset
 
@@ -243,11 +297,17 @@ def train(config: TrainConfig, *, progress: Progress | None = None, log: Callabl
     key = _config_key(config)
     songs_dir = Path(config.songs_dir)
     if config.synthesise:
-        synthesize_dataset(songs_dir, songs=config.songs, seconds=config.seconds, seed=config.data_seed,
-                           workers=config.workers, progress=lambda d, n: report("synthesising songs", d, n))
+        synthesize_dataset(
+            songs_dir,
+            songs=config.songs,
+            seconds=config.seconds,
+            seed=config.data_seed,
+            workers=config.workers,
+            progress=lambda d, n: report("synthesising songs", d, n),
+        )
     names = training_songs(songs_dir, config.exclude_soundfonts, config.exclude_kinds)
     cut = max(2, round(len(names) * config.validation_share))  # a validation reference needs another validation song
-    val_names = names[::max(2, len(names) // cut)][:cut]
+    val_names = names[:: max(2, len(names) // cut)][:cut]
     train_names = [n for n in names if n not in val_names]
     say(f"{len(names)} songs usable ({len(train_names)} training, {len(val_names)} validation)")
     cache_songs(songs_dir, names, work, workers=config.workers, progress=report)
@@ -291,8 +351,12 @@ def train(config: TrainConfig, *, progress: Progress | None = None, log: Callabl
             window[k] = window.get(k, 0.0) + float(v.detach())
         seen += 1
         if step % config.log_every == 0 or step == config.steps:
-            entry = {"step": step, "lr": _lr(config, step - 1), "seconds": round(time.time() - t0, 1),
-                     **{k: v / seen for k, v in window.items()}}
+            entry = {
+                "step": step,
+                "lr": _lr(config, step - 1),
+                "seconds": round(time.time() - t0, 1),
+                **{k: v / seen for k, v in window.items()},
+            }
             window, seen = {}, 0
             if step % config.checkpoint_every == 0 or step == config.steps:  # (a multiple of log_every)
                 entry["validation"] = evaluate_loss(model, sampler, val_refs, val_names, config)
@@ -300,20 +364,37 @@ def train(config: TrainConfig, *, progress: Progress | None = None, log: Callabl
                 save_checkpoint(checkpoint, key, model, optimiser, step, history)
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(entry) + "\n")
-            say(f"step {step}: loss {entry['total']:.4f}" + (f", validation {entry['validation']['total']:.4f}"
-                                                             if "validation" in entry else ""))
+            say(
+                f"step {step}: loss {entry['total']:.4f}"
+                + (f", validation {entry['validation']['total']:.4f}" if "validation" in entry else "")
+            )
         report("training", step, config.steps)
     style_history: list[dict[str, Any]] = []
     if config.style_steps > 0:
-        sessions = StyleSessions(sampler, songs_dir, excerpt_s=config.style_excerpt_s, max_tracks=config.style_max_tracks)
-        style_history = run_style_stage(model, config, sessions, train_refs, train_names, val_refs, val_names,
-                                        key=_config_key(config, stage="style"), report=report, say=say)
+        sessions = StyleSessions(
+            sampler, songs_dir, excerpt_s=config.style_excerpt_s, max_tracks=config.style_max_tracks
+        )
+        style_history = run_style_stage(
+            model,
+            config,
+            sessions,
+            train_refs,
+            train_names,
+            val_refs,
+            val_names,
+            key=_config_key(config, stage="style"),
+            report=report,
+            say=say,
+        )
     summary = {
-        "steps": step, "style_steps": config.style_steps, "config": config.to_dict(),
+        "steps": step,
+        "style_steps": config.style_steps,
+        "config": config.to_dict(),
         "parameters": model.parameter_count(),
         "songs": {"training": len(train_names), "validation": len(val_names)},
         "references": {"training": len(train_refs), "validation": len(val_refs)},
-        "validation": evaluate_loss(model, sampler, val_refs, val_names, config) if config.steps == 0 or style_history
+        "validation": evaluate_loss(model, sampler, val_refs, val_names, config)
+        if config.steps == 0 or style_history
         else (history[-1]["validation"] if history else None),
         "history": [{"step": h["step"], "total": h["total"], "validation": h["validation"]["total"]} for h in history],
         "style_history": style_history,
@@ -332,13 +413,18 @@ def _load_init(model: MixController, path: Path) -> dict[str, Any]:
 
     loaded = load_controller(path)
     if loaded.config.to_dict() != model.config.to_dict():
-        raise InvalidParameterError(f"{path}: a controller of another shape ({loaded.config.to_dict()}); "
-                                    f"the config's [model] says {model.config.to_dict()}")
+        raise InvalidParameterError(
+            f"{path}: a controller of another shape ({loaded.config.to_dict()}); "
+            f"the config's [model] says {model.config.to_dict()}"
+        )
     model.load_state_dict(loaded.state_dict())
     sidecar = path.with_suffix(".json")
     meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            **{k: meta[k] for k in ("steps", "history", "validation") if k in meta}}
+    return {
+        "path": str(path),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        **{k: meta[k] for k in ("steps", "history", "validation") if k in meta},
+    }
 
 
 def export(model: MixController, config: TrainConfig, summary: dict[str, Any]) -> Path:
@@ -346,10 +432,17 @@ def export(model: MixController, config: TrainConfig, summary: dict[str, Any]) -
     out = Path(config.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    torch.save({"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                "model_config": config.model.to_dict(), "format": 1}, buffer)
+    torch.save(
+        {
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "model_config": config.model.to_dict(),
+            "format": 1,
+        },
+        buffer,
+    )
     data = buffer.getvalue()
     write_bytes_atomic(out, data)
-    write_json_atomic(out.with_suffix(".json"), {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                                                 **summary})
+    write_json_atomic(
+        out.with_suffix(".json"), {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), **summary}
+    )
     return out

@@ -130,25 +130,39 @@ class StyleSessions:
         n = tracks[0].shape[-1]
         length = min(n, int(round(self.excerpt_s * sr)))
         start = int(rng.integers(0, n - length + 1))
-        audio = [torch.from_numpy(tracks[i][:, start:start + length]) for i in live]
+        audio = [torch.from_numpy(tracks[i][:, start : start + length]) for i in live]
         names = [song.names[i] for i in live]
-        sub = MixParams(names, tracks={k: params.tracks[k] for k in names}, reverb=params.reverb,
-                        master={**params.master, "limiter_ceiling_dbtp": None, "output_gain_db": 0.0},
-                        reverb_seed=params.reverb_seed)
+        sub = MixParams(
+            names,
+            tracks={k: params.tracks[k] for k in names},
+            reverb=params.reverb,
+            master={**params.master, "limiter_ceiling_dbtp": None, "output_gain_db": 0.0},
+            reverb_seed=params.reverb_seed,
+        )
         glue = -float(params.master["comp_threshold_db"]) - 6.0 if (params.master["comp_ratio"] or 1.0) > 1.0 else None
         rv, _, mv, mm = buses
         item = {
             "tracks": song.vectors[live],
             "summed": summary_vector(sum_stats([song.stats[i] for i in live])),
-            "reference": ref.summary, "has_reference": True,
-            "track_target": np.stack([rows[i][0] for i in live]), "track_weight": np.stack([rows[i][1] for i in live]),
-            "reverb_target": rv, "master_target": mv, "master_weight": mm,
+            "reference": ref.summary,
+            "has_reference": True,
+            "track_target": np.stack([rows[i][0] for i in live]),
+            "track_weight": np.stack([rows[i][1] for i in live]),
+            "reverb_target": rv,
+            "master_target": mv,
+            "master_weight": mm,
         }
         pans = torch.tensor([float(sub.get(k, "pan") or 0.0) for k in names], dtype=torch.float64)
         return StyleSession(
-            item=item, audio=audio, sample_rate=sr, truth=ConsoleSettings.from_params(sub), glue_depth=glue,
+            item=item,
+            audio=audio,
+            sample_rate=sr,
+            truth=ConsoleSettings.from_params(sub),
+            glue_depth=glue,
             input_lufs=torch.tensor(song.approx_lufs[live], dtype=torch.float64),
-            peak_db=torch.tensor([20.0 * math.log10(max(song.stats[i].peak, 1e-12)) for i in live], dtype=torch.float64),
+            peak_db=torch.tensor(
+                [20.0 * math.log10(max(song.stats[i].peak, 1e-12)) for i in live], dtype=torch.float64
+            ),
             stereo=torch.tensor([bool(song.stats[i].stereo) for i in live]),
             low_source=torch.tensor([is_low_source(k, song.roles.get(k, "chords")) for k in names]),
             pan_sign=torch.where(pans < 0, -1.0, 1.0),
@@ -167,15 +181,19 @@ class StyleSessions:
         """Style features of the excerpt mixed with the true settings (no gradient)."""
         sr = session.sample_rate
         with torch.no_grad():
-            mix, _ = self.console(sr).render_tensors(session.audio, session.truth, glue_below_peak_db=session.glue_depth)
+            mix, _ = self.console(sr).render_tensors(
+                session.audio, session.truth, glue_below_peak_db=session.glue_depth
+            )
             return style_features_torch(mix, sr)
 
-    def render_prediction(self, session: StyleSession, track_out: torch.Tensor, reverb_out: torch.Tensor,
-                          master_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    def render_prediction(
+        self, session: StyleSession, track_out: torch.Tensor, reverb_out: torch.Tensor, master_out: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """Style features of the excerpt mixed with the predicted settings (outputs in [0, 1],
         ``(tracks, outputs)`` and the two bus vectors), differentiable."""
-        decoded = decode_tracks(track_out.double(), session.input_lufs, session.peak_db, session.stereo,
-                                session.low_source)
+        decoded = decode_tracks(
+            track_out.double(), session.input_lufs, session.peak_db, session.stereo, session.low_source
+        )
         decoded["pan"] = decoded["pan"] * session.pan_sign
         track = dict(session.truth.track)
         for name, value in decoded.items():
@@ -185,15 +203,21 @@ class StyleSessions:
         master_all.update({k: v.to(torch.float32) for k, v in master.items()})
         reverb_all = dict(session.truth.reverb)
         reverb_all.update({k: v.to(torch.float32) for k, v in reverb.items()})
-        settings = ConsoleSettings(track=track, reverb=reverb_all, master=master_all, reverb_seed=session.truth.reverb_seed)
+        settings = ConsoleSettings(
+            track=track, reverb=reverb_all, master=master_all, reverb_seed=session.truth.reverb_seed
+        )
         glue = depth if bool(master["comp_ratio"] > 1.0) else None
         sr = session.sample_rate
         mix, _ = self.console(sr).render_tensors(session.audio, settings, glue_below_peak_db=glue)
         return style_features_torch(mix, sr)
 
 
-def style_loss(sessions: StyleSessions, batch: list[StyleSession], out: dict[str, torch.Tensor],
-               targets: list[dict[str, torch.Tensor]] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+def style_loss(
+    sessions: StyleSessions,
+    batch: list[StyleSession],
+    out: dict[str, torch.Tensor],
+    targets: list[dict[str, torch.Tensor]] | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Mean style distance over the batch's sessions (differentiable) and its mean terms."""
     totals, terms = [], {t: 0.0 for t in STYLE_TERMS}
     track, reverb, master = torch.sigmoid(out["track"]), torch.sigmoid(out["reverb"]), torch.sigmoid(out["master"])
@@ -208,9 +232,19 @@ def style_loss(sessions: StyleSessions, batch: list[StyleSession], out: dict[str
     return torch.stack(totals).mean(), terms
 
 
-def run_style_stage(model: MixController, config: Any, sessions: StyleSessions, train_refs: list[Any],
-                    train_names: list[str], val_refs: list[Any], val_names: list[str], *, key: str,
-                    report: Progress, say: Callable[[str], None]) -> list[dict[str, Any]]:
+def run_style_stage(
+    model: MixController,
+    config: Any,
+    sessions: StyleSessions,
+    train_refs: list[Any],
+    train_names: list[str],
+    val_refs: list[Any],
+    val_names: list[str],
+    *,
+    key: str,
+    report: Progress,
+    say: Callable[[str], None],
+) -> list[dict[str, Any]]:
     """Fine-tune ``model`` in place for ``config.style_steps`` steps (resumable); returns the
     stage's history (one entry per checkpoint, with validation)."""
     from mixassist.train.loop import collate, loss_terms, restore_checkpoint, save_checkpoint
@@ -225,8 +259,10 @@ def run_style_stage(model: MixController, config: Any, sessions: StyleSessions, 
     validation = _validation(sessions, val_refs, val_names, config)
     if not history:
         history.append({"step": 0, "validation": _validate(model, sessions, validation)})
-        say(f"style stage start: validation style {history[0]['validation']['style']:.3f} dB, "
-            f"parameter loss {history[0]['validation']['parameter']:.4f}")
+        say(
+            f"style stage start: validation style {history[0]['validation']['style']:.3f} dB, "
+            f"parameter loss {history[0]['validation']['parameter']:.4f}"
+        )
     log_path = work / "log.jsonl"
     every = config.style_checkpoint_every
     window: dict[str, float] = {}
@@ -253,28 +289,38 @@ def run_style_stage(model: MixController, config: Any, sessions: StyleSessions, 
             window[k] = window.get(k, 0.0) + v
         seen += 1
         if step % every == 0 or step == config.style_steps:
-            entry = {"stage": "style", "step": step, "seconds": round(time.time() - t0, 1),
-                     **{k: v / seen for k, v in window.items()},
-                     "validation": _validate(model, sessions, validation)}
+            entry = {
+                "stage": "style",
+                "step": step,
+                "seconds": round(time.time() - t0, 1),
+                **{k: v / seen for k, v in window.items()},
+                "validation": _validate(model, sessions, validation),
+            }
             window, seen = {}, 0
             history.append(entry)
             save_checkpoint(checkpoint, key, model, optimiser, step, history)
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(entry) + "\n")
-            say(f"style step {step}: style {entry['style']:.3f} dB, parameter {entry['parameter']:.4f}; validation "
-                f"style {entry['validation']['style']:.3f} dB, parameter {entry['validation']['parameter']:.4f}")
+            say(
+                f"style step {step}: style {entry['style']:.3f} dB, parameter {entry['parameter']:.4f}; validation "
+                f"style {entry['validation']['style']:.3f} dB, parameter {entry['validation']['parameter']:.4f}"
+            )
         report("style fine-tuning", step, config.style_steps)
     return history
 
 
-def _validation(sessions: StyleSessions, refs: list[Any], names: list[str], config: Any) -> list[tuple[StyleSession, dict]]:
+def _validation(
+    sessions: StyleSessions, refs: list[Any], names: list[str], config: Any
+) -> list[tuple[StyleSession, dict]]:
     """Fixed validation sessions (unseen songs and their references) with their true renders."""
     rng = np.random.default_rng([config.seed, 888_888])
     drawn = sessions.draw(refs, names, config.style_validation_sessions, rng)
     return [(s, sessions.render_truth(s)) for s in drawn]
 
 
-def _validate(model: MixController, sessions: StyleSessions, validation: list[tuple[StyleSession, dict]]) -> dict[str, float]:
+def _validate(
+    model: MixController, sessions: StyleSessions, validation: list[tuple[StyleSession, dict]]
+) -> dict[str, float]:
     from mixassist.train.loop import collate, loss_terms
 
     was_training = model.training

@@ -166,7 +166,9 @@ def peaking_sos(freq_hz, gain_db, q, sample_rate: float) -> torch.Tensor:
     6.0
     """
     sr = _check_sample_rate(sample_rate)
-    f, g, qq = _broadcast(freq_hz=_as_param("freq_hz", freq_hz), gain_db=_as_param("gain_db", gain_db), q=_as_param("q", q))
+    f, g, qq = _broadcast(
+        freq_hz=_as_param("freq_hz", freq_hz), gain_db=_as_param("gain_db", gain_db), q=_as_param("q", q)
+    )
     _check_q(qq)
     cos_w0, alpha = _omega(f, qq, sr)
     amp = torch.pow(10.0, g / 40.0)  # exactly 1.0 at 0 dB, so b == a bit for bit
@@ -176,7 +178,9 @@ def peaking_sos(freq_hz, gain_db, q, sample_rate: float) -> torch.Tensor:
 
 def _shelf(freq_hz, gain_db, q, sample_rate, high: bool) -> torch.Tensor:
     sr = _check_sample_rate(sample_rate)
-    f, g, qq = _broadcast(freq_hz=_as_param("freq_hz", freq_hz), gain_db=_as_param("gain_db", gain_db), q=_as_param("q", q))
+    f, g, qq = _broadcast(
+        freq_hz=_as_param("freq_hz", freq_hz), gain_db=_as_param("gain_db", gain_db), q=_as_param("q", q)
+    )
     _check_q(qq)
     cos_w0, alpha = _omega(f, qq, sr)
     amp = torch.pow(10.0, g / 40.0)
@@ -830,7 +834,9 @@ def _check_sos(sos, tracks: int) -> torch.Tensor:
     if sos.dim() == 2:
         sos = sos[None]
     if sos.dim() != 3 or sos.shape[-1] != 6:
-        raise InvalidParameterError(f"sos has shape {tuple(sos.shape)}; expected (tracks, sections, 6) in scipy sos layout")
+        raise InvalidParameterError(
+            f"sos has shape {tuple(sos.shape)}; expected (tracks, sections, 6) in scipy sos layout"
+        )
     if sos.shape[0] not in (1, tracks):
         raise InvalidParameterError(
             f"sos has {sos.shape[0]} tracks but the audio has {tracks}; give one cascade per track (or one for all)"

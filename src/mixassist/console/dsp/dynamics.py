@@ -270,7 +270,9 @@ def _apply_block(x2, y2, row, channels, b0, nb, makeup_gain, s_row, g):
 
 
 @njit(**_KOPT)
-def _compressor_forward_group(x2, channels, t0, nt, thr, ratio, knee, a_att, a_rel, makeup_gain, s_init, y2, s_out, s_all):
+def _compressor_forward_group(
+    x2, channels, t0, nt, thr, ratio, knee, a_att, a_rel, makeup_gain, s_init, y2, s_out, s_all
+):
     """Tracks ``t0 .. t0 + nt - 1`` (``nt <= _LANES``) of the forward pass, block by block."""
     length = x2.shape[1]
     save = s_all.shape[0] > 0
@@ -311,12 +313,27 @@ def _compressor_forward_parallel(x2, channels, thr, ratio, knee, a_att, a_rel, m
     for grp in prange((tracks + _LANES - 1) // _LANES):
         t0 = grp * _LANES
         _compressor_forward_group(
-            x2, channels, t0, min(_LANES, tracks - t0), thr, ratio, knee, a_att, a_rel, makeup_gain, s_init, y2, s_out, s_all
+            x2,
+            channels,
+            t0,
+            min(_LANES, tracks - t0),
+            thr,
+            ratio,
+            knee,
+            a_att,
+            a_rel,
+            makeup_gain,
+            s_init,
+            y2,
+            s_out,
+            s_all,
         )
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-def _compressor_backward_group(x2, gy2, channels, t0, nt, s_all, s_init, thr, ratio, knee, a_att, a_rel, makeup_gain, gx2, gparams):
+def _compressor_backward_group(
+    x2, gy2, channels, t0, nt, s_all, s_init, thr, ratio, knee, a_att, a_rel, makeup_gain, gx2, gparams
+):
     """Adjoint of :func:`_compressor_forward_group` for tracks ``t0 .. t0 + nt - 1``.
 
     Blocks are visited last to first; within a block the branch taken at each sample is
@@ -451,12 +468,28 @@ def _compressor_backward_group(x2, gy2, channels, t0, nt, s_all, s_init, thr, ra
 
 
 @njit(parallel=True, **_KOPT)
-def _compressor_backward_parallel(x2, gy2, channels, s_all, s_init, thr, ratio, knee, a_att, a_rel, makeup_gain, gx2, gparams):
+def _compressor_backward_parallel(
+    x2, gy2, channels, s_all, s_init, thr, ratio, knee, a_att, a_rel, makeup_gain, gx2, gparams
+):
     tracks = thr.shape[0]
     for grp in prange((tracks + _LANES - 1) // _LANES):
         t0 = grp * _LANES
         _compressor_backward_group(
-            x2, gy2, channels, t0, min(_LANES, tracks - t0), s_all, s_init, thr, ratio, knee, a_att, a_rel, makeup_gain, gx2, gparams
+            x2,
+            gy2,
+            channels,
+            t0,
+            min(_LANES, tracks - t0),
+            s_all,
+            s_init,
+            thr,
+            ratio,
+            knee,
+            a_att,
+            a_rel,
+            makeup_gain,
+            gx2,
+            gparams,
         )
 
 
@@ -526,7 +559,9 @@ class _CompressorFunction(torch.autograd.Function):
 
 def _check_audio(x, name: str = "x") -> None:
     if not isinstance(x, torch.Tensor):
-        raise InvalidAudioError(f"{name} must be a torch.Tensor shaped (tracks, channels, samples), got {type(x).__name__}")
+        raise InvalidAudioError(
+            f"{name} must be a torch.Tensor shaped (tracks, channels, samples), got {type(x).__name__}"
+        )
     if x.dim() != 3:
         raise InvalidAudioError(f"{name} has shape {tuple(x.shape)}; expected (tracks, channels, samples)")
     if x.dtype not in (torch.float32, torch.float64):
@@ -952,8 +987,13 @@ class _TruePeakFunction(torch.autograd.Function):
         tracks, channels, total = xn.shape
         gxe = torch.zeros(tracks * channels, total, dtype=torch.float64)
         _tp_backward_kernel(
-            xn.numpy().reshape(tracks * channels, total), ctx.hist, channels, _TAPS,
-            code.numpy(), gpeak.contiguous().to(torch.float64).numpy(), gxe.numpy(),
+            xn.numpy().reshape(tracks * channels, total),
+            ctx.hist,
+            channels,
+            _TAPS,
+            code.numpy(),
+            gpeak.contiguous().to(torch.float64).numpy(),
+            gxe.numpy(),
         )
         return gxe.reshape(tracks, channels, total).to(ctx.dtype), None, None
 
@@ -1097,9 +1137,17 @@ class _LimiterGainFunction(torch.autograd.Function):
         ar = a_rel.detach().contiguous()
         avg_hist = avg_hist.detach().contiguous()
         _limiter_gain_kernel(
-            pk.numpy(), ceiling.detach().contiguous().numpy(), ar.numpy(),
-            red_hist.detach().contiguous().numpy(), s0.numpy(), avg_hist.numpy(),
-            red_ext.numpy(), held.numpy(), released.numpy(), gain.numpy(), s_out.numpy(),
+            pk.numpy(),
+            ceiling.detach().contiguous().numpy(),
+            ar.numpy(),
+            red_hist.detach().contiguous().numpy(),
+            s0.numpy(),
+            avg_hist.numpy(),
+            red_ext.numpy(),
+            held.numpy(),
+            released.numpy(),
+            gain.numpy(),
+            s_out.numpy(),
         )
         red_tail = red_ext[:, length:].clone()
         avg_tail = torch.cat([avg_hist, released], dim=1)[:, length:].clone()
@@ -1114,8 +1162,16 @@ class _LimiterGainFunction(torch.autograd.Function):
         gpeak = torch.empty_like(pk)
         gparams = torch.zeros(pk.shape[0], 2, dtype=torch.float64)
         _limiter_gain_backward_kernel(
-            pk.numpy(), ar.numpy(), s0.numpy(), red_ext.numpy(), held.numpy(), released.numpy(),
-            gain.numpy(), ggain.contiguous().to(torch.float64).numpy(), gpeak.numpy(), gparams.numpy(),
+            pk.numpy(),
+            ar.numpy(),
+            s0.numpy(),
+            red_ext.numpy(),
+            held.numpy(),
+            released.numpy(),
+            gain.numpy(),
+            ggain.contiguous().to(torch.float64).numpy(),
+            gpeak.numpy(),
+            gparams.numpy(),
         )
         needs = ctx.needs_input_grad
         return (
@@ -1240,11 +1296,16 @@ def limiter(
     record = torch.is_grad_enabled()  # needs_input_grad ignores no_grad; save nothing then
     peak = _TruePeakFunction.apply(xe, hist, record)
     gain, red_tail, s_last, avg_tail = _LimiterGainFunction.apply(
-        peak, ceiling, time_constant_coefficient(rel, sr),
-        state.reduction_history, state.release_db, state.average_history, record,
+        peak,
+        ceiling,
+        time_constant_coefficient(rel, sr),
+        state.reduction_history,
+        state.release_db,
+        state.average_history,
+        record,
     )
     start = hist - (_FUTURE + look)
-    y = xe[..., start:start + length] * gain.to(x.dtype)[:, None, :]
+    y = xe[..., start : start + length] * gain.to(x.dtype)[:, None, :]
     new_state = LimiterState(xe[..., -hist:].detach().clone(), red_tail, s_last, avg_tail)
     if device.type != "cpu":
         y = y.to(device)

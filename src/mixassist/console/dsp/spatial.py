@@ -87,9 +87,7 @@ def _check_range(v: torch.Tensor, name: str, lo: float, hi: float) -> None:
 
 
 # --------------------------------------------------------------------------- gain, polarity
-def gain_polarity(
-    x: torch.Tensor, gain_db: torch.Tensor | float, polarity: torch.Tensor | float = 1.0
-) -> torch.Tensor:
+def gain_polarity(x: torch.Tensor, gain_db: torch.Tensor | float, polarity: torch.Tensor | float = 1.0) -> torch.Tensor:
     """Scale each track by ``10 ** (gain_db / 20) * polarity``.
 
     Parameters
