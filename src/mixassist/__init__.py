@@ -24,10 +24,10 @@ from mixassist.errors import (
     MixAssistError,
     OutputError,
 )
-
-__version__ = "0.1.0"
+from mixassist.version import __version__
 
 __all__ = [
+    "__version__",
     "AudioFileError",
     "InvalidAudioError",
     "InvalidParameterError",

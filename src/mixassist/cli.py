@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from mixassist import __version__
 from mixassist.errors import MixAssistError
+from mixassist.version import __version__
 
 app = typer.Typer(
     name="mixassist",

@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from mixassist import __version__
 from mixassist.audio.io import check_sample_rate, load_audio
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.console.schema import params_for
 from mixassist.errors import MixAssistError, OutputError, RecipeError
 from mixassist.fileio import write_text_atomic
+from mixassist.version import __version__
 
 __all__ = ["RECIPE_VERSION", "Recipe"]
 

@@ -25,6 +25,7 @@ from mixassist.audio.meter import integrated_loudness
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
+from mixassist.roles import ROLES
 
 __all__ = [
     "Style",
@@ -38,8 +39,6 @@ __all__ = [
     "role_map",
 ]
 
-#: Roles a stem can have (set by the synthesiser, or inferred later by mixers).
-ROLES = ("lead", "bass", "drums", "percussion", "chords", "pad", "arp", "fx")
 
 Range = tuple[float, float]
 

@@ -2,7 +2,7 @@
 
 Roles drive every knowledge-based decision (priority in the balance, whether a track may be
 high-passed or panned, compression and reverb by role).  They are the roles of the
-synthesised data (:data:`mixassist.data.styles.ROLES`), so inference can be measured against
+synthesised data (:data:`mixassist.roles.ROLES`), so inference can be measured against
 ground truth.
 
 Inference, in order: a user's ``--role name=role``; keywords in the track name (``vox``,
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from mixassist.data.styles import ROLES
 from mixassist.errors import InvalidParameterError
+from mixassist.roles import ROLES
 
 __all__ = ["ROLES", "PRIORITY", "RoleGuess", "infer_role", "parse_role_overrides", "is_low_source", "is_centre_source"]
 

@@ -29,6 +29,7 @@ import scipy.signal
 import torch
 
 from mixassist.audio.meter import _k_weighting_sos
+from mixassist.roles import ROLES
 
 __all__ = [
     "WINDOWS",
@@ -51,7 +52,7 @@ BAND_EDGES_HZ = np.geomspace(30.0, 18000.0, 21)
 _BANDS = len(BAND_EDGES_HZ) - 1
 _COARSE = ((0, 5), (5, 10), (10, 15), (15, 20))  # band index ranges of the four movement bands
 #: Roles in the order of the one-hot part of a track's vector (the rules mixer's roles).
-ROLE_NAMES = ("lead", "bass", "drums", "percussion", "chords", "pad", "arp", "fx")
+ROLE_NAMES = ROLES  # the one-hot order of the shipped weights
 _FLOOR = 1e-12
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from mixassist.data.synth.drums import Hit, Kit, Loop
 from mixassist.data.synth.midi import Part
+from mixassist.roles import ROLES
 
 __all__ = [
     "ROLES",
@@ -26,8 +27,6 @@ __all__ = [
     "key_name",
 ]
 
-#: Roles a stem can have (``song.json`` ``stems[].role``).
-ROLES = ("lead", "bass", "drums", "percussion", "chords", "pad", "arp", "fx")
 #: Song kinds: music21 scores and four procedural styles.
 KINDS = ("score", "pop", "rock", "electronic", "jazz")
 #: How a part's stereo render becomes a stem: ``mono`` (L+R)/2, ``native`` (fluidsynth's
