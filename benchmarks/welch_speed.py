@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Long-term spectrum speed: ``mixassist.audio.spectrum.welch_psd`` beside ``scipy.signal.welch``.
+"""Long-term spectrum speed: ``mixassist.measure.spectrum.welch_psd`` beside ``scipy.signal.welch``.
 
 What it measures
 ----------------
@@ -32,7 +32,7 @@ def main() -> int:
     import scipy
     import scipy.signal
 
-    from mixassist.audio.spectrum import welch_psd
+    from mixassist.measure.spectrum import welch_psd
 
     sr, segment = 44100, 8192
     x = np.random.default_rng(0).standard_normal(int(args.seconds * sr))

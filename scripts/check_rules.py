@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from mixassist.api import mix
-from mixassist.audio.meter import correlation, integrated_loudness, true_peak
-from mixassist.audio.perception import masking_measure, phon_to_sone
+from mixassist.measure.meter import correlation, integrated_loudness, true_peak
+from mixassist.measure.perception import masking_measure, phon_to_sone
 from mixassist.console.console import Console
 from mixassist.data.references import load_song
 from mixassist.mixers.rules import ROLE_WINDOW_PHON

@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 
-from mixassist.audio import meter
-from mixassist.audio.perception import SILENT_SONE, MixLoudness, band_powers, loudness_in_mix
+from mixassist.measure import meter
+from mixassist.measure.perception import SILENT_SONE, MixLoudness, band_powers, loudness_in_mix
 from mixassist.console.params import MixParams
 from mixassist.data.references import load_song
 from mixassist.evaluate.harness import equal_loudness_params, mix_masking, mix_sources, source_groups

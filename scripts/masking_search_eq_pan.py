@@ -35,8 +35,8 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from mixassist.audio import meter
-from mixassist.audio.perception import SILENT_SONE, band_powers, loudness_in_mix
+from mixassist.measure import meter
+from mixassist.measure.perception import SILENT_SONE, band_powers, loudness_in_mix
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS
 from mixassist.data.references import load_song

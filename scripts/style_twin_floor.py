@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from mixassist.audio.io import load_audio
-from mixassist.audio.meter import integrated_loudness
+from mixassist.measure.meter import integrated_loudness
 from mixassist.console.console import Console
 from mixassist.data.references import alignment_truth, hit_loudness, load_song
 from mixassist.data.styles import StyleDraw, role_map, style_params

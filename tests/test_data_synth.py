@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mixassist.audio.meter import integrated_loudness
+from mixassist.measure.meter import integrated_loudness
 from mixassist.data.synth import (
     KINDS,
     ROLES,

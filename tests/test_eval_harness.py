@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mixassist.audio.io import load_audio, save_audio
-from mixassist.audio.meter import integrated_loudness, true_peak
+from mixassist.measure.meter import integrated_loudness, true_peak
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.references import load_song, make_references

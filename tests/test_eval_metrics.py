@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from mixassist.audio import meter
+from mixassist.measure import meter
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.evaluate import metrics

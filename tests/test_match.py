@@ -9,7 +9,7 @@ import pytest
 
 from mixassist.api import mix
 from mixassist.audio.io import save_audio
-from mixassist.audio.meter import integrated_loudness, true_peak
+from mixassist.measure.meter import integrated_loudness, true_peak
 from mixassist.audio.multitrack import Multitrack
 from mixassist.cli import main
 from mixassist.console.console import Console

@@ -1,4 +1,4 @@
-"""Tests of mixassist.audio.meter against the published standards and independent references.
+"""Tests of mixassist.measure.meter against the published standards and independent references.
 
 Every test signal is synthesised here from its published definition:
 
@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from pyloudnorm.iirfilter import IIRfilter
 
-from mixassist.audio import meter
-from mixassist.audio.meter import (
+from mixassist.measure import meter
+from mixassist.measure.meter import (
     LoudnessReport,
     correlation,
     integrated_and_short_term,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mixassist.audio.io import save_audio
-from mixassist.audio.meter import integrated_loudness, true_peak
+from mixassist.measure.meter import integrated_loudness, true_peak
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from mixassist.audio import perception as pc
-from mixassist.audio.perception import (
+from mixassist.measure import perception as pc
+from mixassist.measure.perception import (
     CAM_STEP,
     ERB_BANDS,
     MixLoudness,
@@ -409,7 +409,7 @@ def test_masking_measure_silent_or_short_mix_is_all_none():
 
 
 def test_phon_to_sone_inverts_sone_to_phon():
-    from mixassist.audio.perception import phon_to_sone, sone_to_phon
+    from mixassist.measure.perception import phon_to_sone, sone_to_phon
 
     sone = np.array([0.0, 0.001, 0.05, 0.5, 1.0, 2.0, 37.0])
     np.testing.assert_allclose(phon_to_sone(sone_to_phon(sone)), sone, rtol=1e-9, atol=1e-12)

@@ -10,9 +10,9 @@ import pytest
 
 import mixassist
 from mixassist.api import mix
-from mixassist.audio import perception
-from mixassist.audio.perception import phon_to_sone
-from mixassist.audio.meter import correlation, integrated_loudness, true_peak
+from mixassist.measure import perception
+from mixassist.measure.perception import phon_to_sone
+from mixassist.measure.meter import correlation, integrated_loudness, true_peak
 from mixassist.audio.multitrack import Multitrack, load_multitrack
 from mixassist.console.console import Console
 from mixassist.mixers.rules import ROLE_WINDOW_PHON, RulesMixer, estimate_tempo_bpm

@@ -1,8 +1,8 @@
 """Audio in and out: decoding, resampling, multitrack sessions, atomic writing and metering."""
 
 from mixassist.audio.io import load_audio, resample, save_audio
-from mixassist.audio.meter import LoudnessReport, measure
 from mixassist.audio.multitrack import Multitrack, Track, load_multitrack
+from mixassist.measure.meter import LoudnessReport, measure
 
 __all__ = [
     "LoudnessReport",

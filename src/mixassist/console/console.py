@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from mixassist.audio.meter import integrated_loudness
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.dsp.biquad import (
     biquad_cascade,
@@ -46,6 +45,7 @@ from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_w
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
+from mixassist.measure.meter import integrated_loudness
 
 __all__ = ["Bus", "Console", "RenderResult", "ConsoleSettings"]
 

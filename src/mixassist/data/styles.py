@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from mixassist.audio.meter import integrated_loudness
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
+from mixassist.measure.meter import integrated_loudness
 from mixassist.roles import ROLES
 
 __all__ = [

@@ -9,7 +9,7 @@ For each song and method the harness records wall time and computes the metrics 
 :mod:`mixassist.evaluate.metrics` against ``target_mix`` (the same song in the reference's
 style: the fair yardstick) and against the reference itself. For methods that return console
 settings it also measures, on an absolute scale, how much of each track the rest of the mix
-masks (:func:`mixassist.audio.perception.masking_measure`: 1 − partial/solo loudness after
+masks (:func:`mixassist.measure.perception.masking_measure`: 1 − partial/solo loudness after
 Moore, Glasberg & Baer 1997; Wichern et al. 2016's loudness loss).
 """
 
@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 
 from mixassist.audio.io import load_audio
-from mixassist.audio.meter import integrated_loudness
 from mixassist.audio.multitrack import Multitrack
-from mixassist.audio.perception import MASKING_REFERENCE, masking_measure
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.references import hit_loudness, load_song, write_json_atomic
 from mixassist.errors import InvalidParameterError, RecipeError
+from mixassist.measure.meter import integrated_loudness
+from mixassist.measure.perception import MASKING_REFERENCE, masking_measure
 
 __all__ = [
     "SongContext",
@@ -232,7 +232,7 @@ def mix_masking(
     Re-renders the console (one extra render per song and method: the methods return only their
     mix) and passes each source's contribution to the mix bus (:func:`mix_sources`: tracks in
     one of ``groups``, e.g. kick in/out, summed into one source) to
-    :func:`~mixassist.audio.perception.masking_measure`, at −23 LUFS.
+    :func:`~mixassist.measure.perception.masking_measure`, at −23 LUFS.
     The result is absolute (no comparison with the target): ``masking_fraction`` is the mean
     over audible sources of ``1 − partial / solo`` loudness, lower is better; ``per_track``
     maps source names (``"kick_in+kick_out"`` for a group) to their fraction (``None`` for
@@ -437,7 +437,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         "Mean over audible sources of 1 − partial/solo loudness at −23 LUFS: the share of each source's",
         "loudness the rest of the mix masks (declared multi-mic tracks of one source are summed first;",
         "Wichern et al. 2016, loudness loss; partial loudness after",
-        "Moore, Glasberg & Baer 1997, JAES 45(4), ANSI S3.4-2007 constants; `mixassist.audio.perception`).",
+        "Moore, Glasberg & Baer 1997, JAES 45(4), ANSI S3.4-2007 constants; `mixassist.measure.perception`).",
         "— = the method returns no console settings.",
         "",
         "| method | masked fraction |",

@@ -29,7 +29,7 @@ Third-octave bands
     the Nyquist frequency reads the floor and is left out of every distance.
 Loudness normalisation
     Where a metric compares levels "after loudness normalisation", each signal is scaled by the
-    gain that brings its BS.1770-4 integrated loudness (:mod:`mixassist.audio.meter`) to
+    gain that brings its BS.1770-4 integrated loudness (:mod:`mixassist.measure.meter`) to
     :data:`NORMALISATION_LUFS` (-23 LUFS, EBU R128). Gains act on the measured powers exactly,
     so no scaled copy of the audio is made.
 
@@ -54,14 +54,13 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from mixassist.audio import meter
+from mixassist.console.schema import EQ_BANDS, params_for
+from mixassist.errors import InvalidAudioError, InvalidParameterError
 
 # The meter's own validation, so that every mixassist function refuses bad audio with the same
 # messages (NaN/Inf samples, wrong layout, integer PCM, absurd sample rates).
-from mixassist.audio.meter import _as_audio, _check_sample_rate
-from mixassist.audio.spectrum import welch_psd
-from mixassist.console.schema import EQ_BANDS, params_for
-from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.measure import as_audio, check_sample_rate, meter
+from mixassist.measure.spectrum import welch_psd
 from mixassist.style.features import (
     THIRD_OCTAVE_CENTRES_HZ,  # one definition: the style features own the bands
 )
@@ -149,7 +148,7 @@ _Which = Literal["mid", "side"]
 
 def _stereo(audio: Any) -> np.ndarray:
     """Validated float64 ``(2, samples)``; mono is duplicated (L = R)."""
-    x, _ = _as_audio(audio)
+    x, _ = as_audio(audio)
     x = np.asarray(x, dtype=np.float64)
     return np.repeat(x, 2, axis=0) if x.shape[0] == 1 else x
 
@@ -276,7 +275,7 @@ def third_octave_band_db(
     Raises
     ------
     InvalidAudioError, InvalidParameterError
-        As :func:`mixassist.audio.meter.integrated_loudness`, or for an unknown ``which``.
+        As :func:`mixassist.measure.meter.integrated_loudness`, or for an unknown ``which``.
 
     Examples
     --------
@@ -287,7 +286,7 @@ def third_octave_band_db(
     (1000, True)
     """
     which = _check_which(which)
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     x = _stereo(audio)
     powers = _third_octave_powers(_mid_side_spectra(x, rate), rate)[which]
     if normalise:
@@ -381,7 +380,7 @@ def loudness_error_lu(mix: np.ndarray, ref: np.ndarray, sample_rate: float) -> f
     >>> round(loudness_error_lu(noise * 2.0, noise, 48000), 3)  # +6.021 dB of gain
     6.021
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     x, y = _stereo(mix), _stereo(ref)
     return _explain(
         "loudness_error_lu", _loudness_error(_loudness_of(x, rate, "mix"), _loudness_of(y, rate, "reference"))
@@ -438,7 +437,7 @@ def spectral_balance_distance_db(
     True
     """
     which = _check_which(which)
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     x, y = _stereo(mix), _stereo(ref)
     result = _spectral_distance(
         _third_octave_powers(_mid_side_spectra(x, rate), rate)[which],
@@ -482,7 +481,7 @@ def width_db(audio: np.ndarray, sample_rate: float) -> dict[str, float] | None:
     >>> width_db(left, 48000)  # mono
     {'low': -60.0, 'mid': -60.0, 'high': -60.0}
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     return _explain("width_db", _width_of(*_width_powers(_mid_side_spectra(_stereo(audio), rate), rate)))
 
 
@@ -496,7 +495,7 @@ def width_error_bands_db(mix: np.ndarray, ref: np.ndarray, sample_rate: float) -
     dict of str to float, or None
         ``{"low": dB, "mid": dB, "high": dB}``; None when either signal is silent.
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     w_mix = _width_of(*_width_powers(_mid_side_spectra(_stereo(mix), rate), rate))
     w_ref = _width_of(*_width_powers(_mid_side_spectra(_stereo(ref), rate), rate))
     return _explain("width_error_bands_db", _width_diff(w_mix, w_ref))
@@ -560,7 +559,7 @@ def _true_peak_of(x: np.ndarray, rate: float) -> _Result:
 def true_peak_dbtp(audio: np.ndarray, sample_rate: float) -> float | None:
     """Maximum true peak, ITU-R BS.1770-4 Annex 2 (4x oversampling), dBTP.
 
-    A wrapper of :func:`mixassist.audio.meter.true_peak`; None for empty or all-zero audio.
+    A wrapper of :func:`mixassist.measure.meter.true_peak`; None for empty or all-zero audio.
 
     Examples
     --------
@@ -569,7 +568,7 @@ def true_peak_dbtp(audio: np.ndarray, sample_rate: float) -> float | None:
     >>> round(true_peak_dbtp(0.5 * np.sin(2 * np.pi * 997 * t), 48000), 1)
     -6.0
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     return _explain("true_peak_dbtp", _true_peak_of(_stereo(audio), rate))
 
 
@@ -582,7 +581,7 @@ def plr_db(audio: np.ndarray, sample_rate: float) -> float | None:
         PLR in dB (about 8-12 dB for a mastered pop song, more for a dynamic mix); None when
         the loudness is undefined (silent or shorter than 400 ms).
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     x = _stereo(audio)
     return _explain("plr_db", _plr_of(_true_peak_of(x, rate), _loudness_of(x, rate)))
 
@@ -619,7 +618,7 @@ def short_term_spread_lu(audio: np.ndarray, sample_rate: float) -> float | None:
     """Spread of the short-term loudness: standard deviation of the gated 3 s values, LU.
 
     The short-term loudness series (EBU Tech 3341: 3 s windows every 100 ms, from
-    :func:`mixassist.audio.meter.short_term_loudness`) is gated as for loudness range
+    :func:`mixassist.measure.meter.short_term_loudness`) is gated as for loudness range
     (EBU Tech 3342: -70 LUFS absolute, then -20 LU relative to the power mean of what passed);
     the spread is the population standard deviation of the remaining values. Unlike LRA
     (a percentile range) it weighs every window, so it moves smoothly with compression.
@@ -630,7 +629,7 @@ def short_term_spread_lu(audio: np.ndarray, sample_rate: float) -> float | None:
         Standard deviation in LU (0 for steady noise); None when the signal is shorter than 3 s,
         silent, or leaves fewer than 2 windows after gating.
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     return _explain("short_term_spread_lu", _spread_of(_stereo(audio), rate))
 
 
@@ -644,7 +643,7 @@ def dynamics_error(mix: np.ndarray, ref: np.ndarray, sample_rate: float) -> dict
         ``st_spread_error_lu`` (:func:`short_term_spread_lu`); each None where either
         signal's value is undefined. All three are independent of the overall gain.
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     x, y = _stereo(mix), _stereo(ref)
     results = _dynamics_results(
         x, y, rate, _loudness_of(x, rate, "mix"), _loudness_of(y, rate, "reference"),
@@ -732,9 +731,9 @@ def mrstft_distance(
     InvalidAudioError
         If the two signals differ in length (the distance needs sample-aligned signals).
     """
-    _check_sample_rate(sample_rate)
-    x, _ = _as_audio(mix)
-    y, _ = _as_audio(target)
+    check_sample_rate(sample_rate)
+    x, _ = as_audio(mix)
+    y, _ = as_audio(target)
     if x.shape[-1] != y.shape[-1]:
         raise InvalidAudioError(
             f"mix has {x.shape[-1]} samples and target {y.shape[-1]}; the MRSTFT distance "
@@ -958,7 +957,7 @@ def diffmst_af_features(
     >>> round(float(diffmst_af_features(x, 44100)["imbalance"]), 1)  # (4 - 1) / (4 + 1)
     0.6
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     x = _stereo(audio)
     gain = _af_gain(_loudness_of(x, rate), target_lufs)
     if gain is None:
@@ -1030,7 +1029,7 @@ def diffmst_af_metric(
         ``af_bark_side``, ``af_total`` (dimensionless weighted losses, lower is better, 0 for
         identical signals). All None when a loudness needed for normalisation is undefined.
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     x, y = _stereo(mix), _stereo(ref)
     results = _af_metric(
         _af_raw(x, rate),
@@ -1198,7 +1197,7 @@ def compare_with_reasons(
         For each key whose value is None, why (e.g. ``"mix loudness undefined: mix is silent:
         below the -70 LUFS absolute gate"``).
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     x, y = _stereo(mix), _stereo(ref)
     l_x, l_y = _loudness_of(x, rate, "mix"), _loudness_of(y, rate, "reference")
     spectra_x, spectra_y = _mid_side_spectra(x, rate), _mid_side_spectra(y, rate)

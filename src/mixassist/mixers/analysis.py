@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mixassist.audio.meter import correlation, integrated_and_short_term
 from mixassist.audio.multitrack import Multitrack
-from mixassist.audio.spectrum import welch_psd
+from mixassist.measure.meter import correlation, integrated_and_short_term
+from mixassist.measure.spectrum import welch_psd
 
 __all__ = ["TrackAnalysis", "analyse_track", "analyse_multitrack", "long_term_spectrum"]
 

@@ -21,7 +21,7 @@ The order of decisions (each one uses the previous ones):
    where a track masks a higher-priority one, measured on the ERB scale with the tracks placed
    as they will be;
 8. balance: every track's *partial loudness in the mix* (Moore–Glasberg model,
-   :mod:`mixassist.audio.perception`) brought to its role's target, relative to the mix;
+   :mod:`mixassist.measure.perception`) brought to its role's target, relative to the mix;
 8b. separation (:mod:`mixassist.mixers.separation`): the free pans, stereo widths and EQ band
    gains searched together, by gradient descent on a differentiable twin of the same loudness
    model, for the lowest mean masked fraction; then the balance again at the new placement;
@@ -42,12 +42,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from mixassist.audio import perception
-from mixassist.audio.meter import integrated_loudness
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
+from mixassist.measure import perception
+from mixassist.measure.meter import integrated_loudness
 from mixassist.mixers.analysis import TrackAnalysis, analyse_multitrack
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons

@@ -6,7 +6,7 @@ it masks another (Hafezi & Reiss 2015), or search pans and EQ together against a
 (Ronan, Ma, Mac Namee, Reiss & Hettiarachchi 2018: "optimisation of equalisation and panning to
 minimise masking"). This module is the last: every free pan and free EQ band gain of every
 source is moved together, by gradient descent on the partial-loudness model
-(:mod:`mixassist.mixers.loudness_model`, the same Moore–Glasberg model the balance and the
+(:mod:`mixassist.measure.loudness_model`, the same Moore–Glasberg model the balance and the
 evaluation harness use), to lower the sources' mean masked fraction
 (``1 − partial / solo`` loudness, Wichern et al. 2016).
 
@@ -38,11 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mixassist.audio.perception import SILENT_SONE, band_centres_hz
 from mixassist.console.dsp.biquad import high_shelf_sos, low_shelf_sos, peaking_sos, sos_response_db
 from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
-from mixassist.mixers.loudness_model import loudness_in_mix_torch
+from mixassist.measure.loudness_model import loudness_in_mix_torch
+from mixassist.measure.perception import SILENT_SONE, band_centres_hz
 
 __all__ = [
     "EQ_SLOTS",

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.signal
 import torch
 
-from mixassist.audio.meter import _k_weighting_sos
+from mixassist.measure import k_weighting_sos
 from mixassist.roles import ROLES
 
 __all__ = [
@@ -97,7 +97,7 @@ def _plan(sample_rate: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     for b in range(_BANDS):
         inside = (freqs >= BAND_EDGES_HZ[b]) & (freqs < BAND_EDGES_HZ[b + 1])
         bands[inside, b] = scale[inside]
-    _, h = scipy.signal.sosfreqz(_k_weighting_sos(float(sample_rate)), worN=freqs, fs=sample_rate)
+    _, h = scipy.signal.sosfreqz(k_weighting_sos(float(sample_rate)), worN=freqs, fs=sample_rate)
     k2 = (np.abs(h) ** 2 * scale).astype(np.float64)
     return window, bands.astype(np.float32), k2.astype(np.float32)
 

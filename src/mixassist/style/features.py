@@ -21,7 +21,7 @@ Mid and side
     :mod:`mixassist.evaluate.metrics`).
 ``loudness_lufs``
     Integrated loudness, ITU-R BS.1770-4, gated exactly as
-    :func:`mixassist.audio.meter.integrated_loudness` (pyloudnorm's 400 ms blocks at 100 ms steps,
+    :func:`mixassist.measure.meter.integrated_loudness` (pyloudnorm's 400 ms blocks at 100 ms steps,
     -70 LUFS absolute gate, -10 LU relative gate). K-weighting uses the meter's biquads, applied
     by overlap-save FFT convolution with their exact frequency response (the impulse response is
     below 1e-16 of its peak after 0.16 s; the overlap is at least 0.2 s), so the figure equals the
@@ -54,7 +54,7 @@ Mid and side
     low at ``p = 1024``, where its gradient is nearly the hard maximum's.
 ``short_term_spread_lu``
     Population standard deviation of the short-term loudness (3 s windows every 100 ms, EBU Tech
-    3341, as :func:`mixassist.audio.meter.short_term_loudness`) after the Tech 3342 gates
+    3341, as :func:`mixassist.measure.meter.short_term_loudness`) after the Tech 3342 gates
     (-70 LUFS absolute, then 20 LU below the power mean of what passed); at least 2 windows must
     pass. The same definition as :func:`mixassist.evaluate.metrics.short_term_spread_lu`.
 
@@ -83,12 +83,11 @@ import numpy as np
 import scipy.signal
 import torch
 
-from mixassist.audio import meter
+from mixassist.errors import InvalidAudioError, InvalidParameterError
 
 # The meter's validation and K-weighting biquads, so that the loudness here weights and refuses
 # audio exactly as the meter does.
-from mixassist.audio.meter import _as_audio, _check_sample_rate, _k_weighting_sos
-from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.measure import as_audio, check_sample_rate, k_weighting_sos, meter
 
 __all__ = [
     "DEFAULT_BLOCK_SAMPLES",
@@ -345,7 +344,7 @@ def _k_fft_size(history: int, n: int) -> int:
 @functools.lru_cache(maxsize=16)
 def _k_response(sample_rate: float, n_fft: int, dtype: torch.dtype) -> torch.Tensor:
     """Exact frequency response of the meter's K-weighting biquads on the ``n_fft`` rfft grid."""
-    sos = _k_weighting_sos(sample_rate)
+    sos = k_weighting_sos(sample_rate)
     z = np.exp(-2j * np.pi * np.arange(n_fft // 2 + 1) / n_fft)
     response = np.ones_like(z)
     for b0, b1, b2, a0, a1, a2 in sos:
@@ -597,7 +596,7 @@ def style_features_torch(audio: torch.Tensor, sample_rate: float) -> dict[str, t
     (torch.Size([1, 27]), True)
     >>> f["spectral_mid_db"].mean().backward()
     """
-    rate = _check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate)
     if not isinstance(audio, torch.Tensor):
         raise InvalidAudioError(
             f"audio must be a torch.Tensor shaped (..., channels, samples), got {type(audio).__name__}; "
@@ -651,7 +650,7 @@ def style_features(
     Raises
     ------
     InvalidAudioError, InvalidParameterError
-        As :func:`mixassist.audio.meter.integrated_loudness`, or for a bad ``block_samples``.
+        As :func:`mixassist.measure.meter.integrated_loudness`, or for a bad ``block_samples``.
 
     Examples
     --------
@@ -662,8 +661,8 @@ def style_features(
     >>> round(f.crest_db, 2), float(f.spectral_side_db.max())
     (3.01, -60.0)
     """
-    rate = _check_sample_rate(sample_rate)
-    x, _ = _as_audio(audio)
+    rate = check_sample_rate(sample_rate)
+    x, _ = as_audio(audio)
     samples = x.shape[-1]
     plan = _make_plan(rate, samples)
     block = _check_block(block_samples, plan.step)

@@ -117,11 +117,11 @@ def _cache_song(songs_dir: str, name: str, out: str) -> str:
 
 
 def _render_reference(songs_dir: str, song: str, index: int, seed: int, seconds: float, out: str) -> int:
-    from mixassist.audio.meter import integrated_loudness
     from mixassist.audio.multitrack import Multitrack
     from mixassist.console.console import Console
     from mixassist.data.references import alignment_truth, hit_loudness, load_song
     from mixassist.data.styles import draw_style, role_map, style_params
+    from mixassist.measure.meter import integrated_loudness
 
     stems, meta = load_song(Path(songs_dir) / song)
     length = int(seconds * stems.sample_rate)

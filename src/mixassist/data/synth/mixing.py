@@ -11,8 +11,8 @@ import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 from scipy.signal import butter, sosfilt, sosfiltfilt
 
-from mixassist.audio.meter import integrated_loudness
 from mixassist.errors import InvalidParameterError
+from mixassist.measure.meter import integrated_loudness
 
 __all__ = [
     "LEVEL_RANGE_LUFS",

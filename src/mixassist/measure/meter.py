@@ -28,14 +28,13 @@ import dataclasses
 import functools
 import logging
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 import scipy.signal
-from pyloudnorm.iirfilter import IIRfilter
 
-from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.measure.validate import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, as_audio, check_sample_rate
+from mixassist.measure.weighting import k_weighting_sos
 
 __all__ = [
     "ABSOLUTE_GATE_LUFS",
@@ -62,10 +61,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MIN_SAMPLE_RATE = 8000
-"""Lowest accepted sample rate, Hz."""
-MAX_SAMPLE_RATE = 384000
-"""Highest accepted sample rate, Hz."""
 ABSOLUTE_GATE_LUFS = -70.0
 """Absolute gate of BS.1770-4 (integrated loudness) and Tech 3342 (loudness range)."""
 LRA_RELATIVE_GATE_LU = -20.0
@@ -86,7 +81,6 @@ below 96 kHz and allows less above; always using 4x is at least as accurate)."""
 
 # A sample this large is no audio scale at all; refusing it keeps every sum of squares below the
 # float64 overflow, so no figure can come out infinite. float32's largest value (3.4e38) passes.
-_MAX_ABS_SAMPLE = 1e100
 # BS.1770-4 eq. 2: L = -0.691 + 10 log10(sum_i G_i z_i); G = 1 for left, right and mono.
 _LOUDNESS_OFFSET_DB = -0.691
 _FLOOR_ENERGY = 10.0 ** ((LOUDNESS_FLOOR_LUFS - _LOUDNESS_OFFSET_DB) / 10.0)
@@ -114,99 +108,14 @@ _REASON_FLOOR = f"silent: no window above the {LOUDNESS_FLOOR_LUFS:g} LUFS floor
 _Result = tuple[float | None, str | None]
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def _check_sample_rate(sample_rate: Any) -> float:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
-        raise InvalidParameterError(f"sample_rate={sample_rate!r} is not a number; pass the rate in Hz, e.g. 48000")
-    rate = float(sample_rate)
-    if not math.isfinite(rate) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        raise InvalidAudioError(
-            f"sample_rate={sample_rate!r} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz; "
-            "resample the audio to a supported rate (e.g. 48000 Hz)"
-        )
-    return rate
-
-
-def _as_audio(audio: Any) -> tuple[np.ndarray, float]:
-    """Validate ``audio`` and return it as a ``(channels, samples)`` view and its sample peak."""
-    try:
-        array = np.asarray(audio)
-    except Exception as exc:  # ragged lists and the like
-        raise InvalidParameterError(
-            f"audio could not be read as an array ({exc}); pass a numpy array shaped (channels, samples)"
-        ) from exc
-    if not np.issubdtype(array.dtype, np.floating):
-        hint = (
-            " (integer PCM: divide by the full-scale value, e.g. audio / 32768.0)"
-            if np.issubdtype(array.dtype, np.integer)
-            else ""
-        )
-        raise InvalidParameterError(
-            f"audio has dtype {array.dtype}; pass floating-point samples with full scale ±1.0" + hint
-        )
-    if array.ndim == 1:
-        array = array[np.newaxis, :]
-    elif array.ndim != 2:
-        raise InvalidParameterError(
-            f"audio has shape {array.shape}; pass a 1-D mono array or a 2-D array shaped (channels, samples)"
-        )
-    channels, samples = array.shape
-    if channels == 0:
-        raise InvalidParameterError(
-            f"audio has shape {array.shape}: no channels; pass (channels, samples) with 1 or 2 channels"
-        )
-    if channels > 2:
-        hint = (
-            "; it looks like (samples, channels): pass audio.T"
-            if samples <= 2 < channels
-            else "; downmix to stereo or split it into mono/stereo signals"
-        )
-        raise InvalidAudioError(f"audio has {channels} channels (shape {array.shape}); the meter takes 1 or 2" + hint)
-    if samples == 0:
-        return array, 0.0
-    high = float(array.max())
-    low = float(array.min())
-    if not (math.isfinite(high) and math.isfinite(low)):
-        bad = ~np.isfinite(array)
-        index = int(np.flatnonzero(bad.any(axis=0))[0])
-        channel = int(np.flatnonzero(bad[:, index])[0])
-        raise InvalidAudioError(
-            f"audio has a non-finite sample ({array[channel, index]}) at sample index {index} "
-            f"(channel {channel}); repair or remove it (e.g. numpy.nan_to_num) before metering"
-        )
-    peak = max(high, -low)
-    if peak > _MAX_ABS_SAMPLE:
-        index = int(np.flatnonzero((np.abs(array) > _MAX_ABS_SAMPLE).any(axis=0))[0])
-        raise InvalidAudioError(
-            f"audio has a sample of magnitude {peak:.3g} (first at sample index {index}); "
-            "that is no audio scale: normalise to full scale ±1.0"
-        )
-    return array, peak
-
-
 # --------------------------------------------------------------------------- K-weighting
-
-
-@functools.lru_cache(maxsize=16)
-def _k_weighting_sos(sample_rate: float) -> np.ndarray:
-    # pyloudnorm's K-weighting (its Meter applies 'high_shelf' then 'high_pass' with lfilter);
-    # the same biquads run here as second-order sections.
-    stages = (
-        IIRfilter(4.0, 1.0 / np.sqrt(2.0), 1500.0, sample_rate, "high_shelf"),
-        IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"),
-    )
-    sos = np.array([np.concatenate([stage.passband_gain * stage.b, stage.a]) for stage in stages])
-    sos.flags.writeable = False
-    return sos
 
 
 def _k_weight(x: np.ndarray, sample_rate: float) -> np.ndarray:
     """K-weighted copy of ``x`` in float64, shape ``(channels, samples)``."""
     if x.shape[-1] == 0:
         return np.zeros(x.shape)  # sosfilt refuses empty input
-    sos = _k_weighting_sos(sample_rate).copy()  # sosfilt wants a writable array
+    sos = k_weighting_sos(sample_rate).copy()  # sosfilt wants a writable array
     # sosfilt filters a float64 copy of its own (result dtype of sos and x)
     return scipy.signal.sosfilt(sos, x, axis=-1)
 
@@ -523,8 +432,8 @@ def integrated_loudness(audio: np.ndarray, sample_rate: float) -> float | None:
     >>> round(integrated_loudness(np.stack([tone, tone]), 48000), 1)
     -23.0
     """
-    rate = _check_sample_rate(sample_rate)
-    x, _ = _as_audio(audio)
+    rate = check_sample_rate(sample_rate)
+    x, _ = as_audio(audio)
     if x.shape[-1] < 0.4 * rate:  # no need to filter what cannot be measured
         return _explain("integrated_loudness", _integrated_from_weighted(x, rate))
     return _explain("integrated_loudness", _integrated_from_weighted(_k_weight(x, rate), rate))
@@ -563,8 +472,8 @@ def momentary_loudness(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     >>> momentary_loudness(np.zeros(48000), 48000)
     array([-200., -200., -200., -200., -200., -200., -200.])
     """
-    rate = _check_sample_rate(sample_rate)
-    x, _ = _as_audio(audio)
+    rate = check_sample_rate(sample_rate)
+    x, _ = as_audio(audio)
     return _window_loudness(*_hop_energies(_k_weight(x, rate), rate), MOMENTARY_WINDOW_MS)
 
 
@@ -598,8 +507,8 @@ def short_term_loudness(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     >>> short_term_loudness(np.zeros(48000), 48000).shape
     (0,)
     """
-    rate = _check_sample_rate(sample_rate)
-    x, _ = _as_audio(audio)
+    rate = check_sample_rate(sample_rate)
+    x, _ = as_audio(audio)
     return _window_loudness(*_hop_energies(_k_weight(x, rate), rate), SHORT_TERM_WINDOW_MS)
 
 
@@ -615,8 +524,8 @@ def integrated_and_short_term(audio: np.ndarray, sample_rate: float) -> tuple[fl
     (float or None, numpy.ndarray)
         Integrated loudness in LUFS, and the short-term loudness every 100 ms.
     """
-    rate = _check_sample_rate(sample_rate)
-    x, _ = _as_audio(audio)
+    rate = check_sample_rate(sample_rate)
+    x, _ = as_audio(audio)
     weighted = _k_weight(x, rate)
     integrated = _explain("integrated_loudness", _integrated_from_weighted(weighted, rate))
     return integrated, _window_loudness(*_hop_energies(weighted, rate), SHORT_TERM_WINDOW_MS)
@@ -658,8 +567,8 @@ def loudness_range(audio: np.ndarray, sample_rate: float) -> float | None:
     >>> round(loudness_range(np.stack([tone, tone]), 48000), 1)
     10.0
     """
-    rate = _check_sample_rate(sample_rate)
-    x, _ = _as_audio(audio)
+    rate = check_sample_rate(sample_rate)
+    x, _ = as_audio(audio)
     short_term = _window_loudness(*_hop_energies(_k_weight(x, rate), rate), SHORT_TERM_WINDOW_MS)
     return _explain("loudness_range", _lra_from_short_term(short_term))
 
@@ -703,8 +612,8 @@ def true_peak(audio: np.ndarray, sample_rate: float) -> float | None:
     >>> round(sample_peak_dbfs(tone), 1), round(true_peak(tone, 48000), 1)
     (-9.0, -6.0)
     """
-    _check_sample_rate(sample_rate)
-    x, peak = _as_audio(audio)
+    check_sample_rate(sample_rate)
+    x, peak = as_audio(audio)
     return _explain("true_peak", _true_peak_of(x, peak))
 
 
@@ -732,7 +641,7 @@ def sample_peak_dbfs(audio: np.ndarray) -> float | None:
     >>> round(sample_peak_dbfs(np.array([0.0, -0.5, 0.25])), 2)
     -6.02
     """
-    x, peak = _as_audio(audio)
+    x, peak = as_audio(audio)
     return _explain("sample_peak_dbfs", _sample_peak_of(x, peak))
 
 
@@ -765,7 +674,7 @@ def correlation(audio: np.ndarray) -> float | None:
     >>> round(correlation(np.stack([left, -left])), 4)
     -1.0
     """
-    x, _ = _as_audio(audio)
+    x, _ = as_audio(audio)
     moments = _stereo_moments(x) if x.shape[0] == 2 else None
     return _explain("correlation", _correlation_of(x, moments))
 
@@ -799,7 +708,7 @@ def side_mid_db(audio: np.ndarray) -> float | None:
     >>> round(side_mid_db(np.stack([left, 0.5 * left])), 2)  # S/M = 0.25 / 0.75
     -9.54
     """
-    x, _ = _as_audio(audio)
+    x, _ = as_audio(audio)
     moments = _stereo_moments(x) if x.shape[0] == 2 else None
     return _explain("side_mid_db", _side_mid_of(x, moments))
 
@@ -909,8 +818,8 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
     >>> report.reasons["side_mid_db"]
     'mono: no side signal'
     """
-    rate = _check_sample_rate(sample_rate)
-    x, peak = _as_audio(audio)
+    rate = check_sample_rate(sample_rate)
+    x, peak = as_audio(audio)
     results: dict[str, _Result] = {}
     if x.shape[-1] == 0:
         results = {name: (None, _REASON_EMPTY) for name in _REPORT_DECIMALS}

@@ -1,4 +1,4 @@
-"""A differentiable twin of :func:`mixassist.audio.perception.loudness_in_mix`, in PyTorch.
+"""A differentiable twin of :func:`mixassist.measure.perception.loudness_in_mix`, in PyTorch.
 
 The rules mixer's separation stage (:mod:`mixassist.mixers.separation`) moves pans, EQ gains and
 faders to lower the masking between tracks. The numba kernel behind ``loudness_in_mix`` is fast
@@ -8,7 +8,7 @@ Glasberg & Baer (1997) eqs. (3), (17) and (18) with ANSI S3.4-2007's level-depen
 filters, both ears summed — with torch operations, so that autograd gives the gradient of any
 function of them with respect to the band powers (and so to the settings that scale them).
 
-It reads its constants from :mod:`mixassist.audio.perception` (one model, two implementations)
+It reads its constants from :mod:`mixassist.measure.perception` (one model, two implementations)
 and is tested against the kernel there (``tests/test_loudness_model.py``). It differs from the
 kernel only in precision: float64 throughout (the kernel computes per-track terms in float32).
 
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mixassist.audio import perception as _p
 from mixassist.errors import InvalidParameterError
+from mixassist.measure import perception as _p
 
 __all__ = ["LoudnessInMix", "loudness_in_mix_torch"]
 
@@ -108,10 +108,10 @@ def _spreading(total: torch.Tensor) -> torch.Tensor:
 def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
     """Solo and partial loudness of every track of a mix, differentiable in the band powers.
 
-    Same model and conventions as :func:`mixassist.audio.perception.loudness_in_mix`: for track
+    Same model and conventions as :func:`mixassist.measure.perception.loudness_in_mix`: for track
     ``i`` at each ear the masker's excitation is the mix's minus the track's, with auditory
     filters shaped by the whole mix; the two ears are summed; values are means over the frames
-    in which the mix's loudness exceeds :data:`~mixassist.audio.perception.MIX_GATE_SONE` (the
+    in which the mix's loudness exceeds :data:`~mixassist.measure.perception.MIX_GATE_SONE` (the
     choice of frames carries no gradient).
 
     Parameters

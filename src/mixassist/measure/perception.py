@@ -69,8 +69,8 @@ import scipy.sparse
 from numba import njit, prange
 
 from mixassist._bitcast import _bits_f32, _bits_f64, _f32_bits, _f64_bits
-from mixassist.audio.meter import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, integrated_loudness
 from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.measure.meter import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, integrated_loudness
 
 __all__ = [
     "CAM_STEP",
@@ -1122,7 +1122,7 @@ def masking_measure(stems: np.ndarray, sample_rate: int, *, level_lufs: float = 
     """How much of each track the rest of the mix masks, as a strict-JSON-safe dict.
 
     All stems are scaled by one common gain so that their sum measures ``level_lufs``
-    (ITU-R BS.1770-4 integrated loudness, :func:`mixassist.audio.meter.integrated_loudness`),
+    (ITU-R BS.1770-4 integrated loudness, :func:`mixassist.measure.meter.integrated_loudness`),
     which makes the figures independent of the mix's level; then :func:`loudness_in_mix`
     gives every track's solo and partial loudness.
 
