@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo demo-data data clean bench
+.PHONY: venv test lint demo demo-data data clean bench
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_APT := fluidsynth fluid-soundfont-gm hydrogen-drumkits
@@ -20,8 +20,15 @@ $(STAMP): requirements.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The house rules (docs/architecture.md): import direction (import-linter), lint and format (ruff), types (mypy).
+lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check src
+	$(BIN)/ruff format --check src
+	$(BIN)/mypy
 
 # Mixes the bundled demo with the knowledge-based mixer (mix.wav, recipe.json, report.md), then
 # re-renders the recipe to show it reproduces the mix, and measures the mix beside the reference;
@@ -54,4 +61,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/match_speed.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
