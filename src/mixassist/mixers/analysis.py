@@ -12,12 +12,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.measure.meter import correlation, integrated_and_short_term
-from mixassist.measure.spectrum import welch_psd
+from mixassist.measure import correlation, integrated_and_short_term, long_term_spectrum
 
 __all__ = ["TrackAnalysis", "analyse_track", "analyse_multitrack", "long_term_spectrum"]
 
-_WELCH_SEGMENT_S = 0.1856  # 8192 samples at 44.1 kHz: 5.4 Hz bins, fine enough for a high-pass corner
 _LOW_CUT_SHARE = 1e-3  # "lowest useful content": the frequency below which 0.1 % (-30 dB) of the power lies
 
 
@@ -43,16 +41,6 @@ class TrackAnalysis:
             if isinstance(v, float):
                 out[k] = round(v, 3) if math.isfinite(v) else None
         return out
-
-
-def long_term_spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Welch power spectrum of the mono sum: ``(freqs_hz, power)``."""
-    mono = np.mean(audio, axis=0, dtype=np.float64)
-    nper = int(2 ** round(math.log2(_WELCH_SEGMENT_S * sample_rate)))
-    nper = max(256, min(nper, mono.size)) if mono.size >= 256 else mono.size
-    if nper < 16:
-        return np.zeros(1), np.zeros(1)
-    return welch_psd(mono, sample_rate, nper)
 
 
 def _onsets_per_s(mono: np.ndarray, sample_rate: int) -> float:
