@@ -188,7 +188,7 @@ def third_octave_band_db(
 
 def long_term_spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """Welch power spectrum of the mono sum: ``(freqs_hz, power)``, segments of about 0.19 s."""
-    mono = np.mean(audio, axis=0, dtype=np.float64)
+    mono = cast(np.ndarray, np.mean(audio, axis=0, dtype=np.float64))  # axis=0 of 2-D audio: an array
     nper = int(2 ** round(math.log2(_LONG_TERM_SEGMENT_S * sample_rate)))
     nper = max(256, min(nper, mono.size)) if mono.size >= 256 else mono.size
     if nper < 16:

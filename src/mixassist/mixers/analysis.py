@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def analyse_track(name: str, audio: np.ndarray, sample_rate: int) -> TrackAnalys
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if lufs is None or peak == 0.0:
         return TrackAnalysis(name, channels, True, None, None, None, None, 0.0, None, None, None)
-    mono = np.mean(audio, axis=0, dtype=np.float64)
+    mono = cast(np.ndarray, np.mean(audio, axis=0, dtype=np.float64))  # axis=0 of 2-D audio: an array
     block = max(1, int(0.4 * sample_rate))
     nblocks = mono.size // block
     if nblocks >= 2:

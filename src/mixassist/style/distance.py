@@ -132,15 +132,15 @@ def style_distance(
         else:
             diff = (fa - fb).abs()
         defined = ta[DEFINED_FLAGS[feature]] & tb[DEFINED_FLAGS[feature]]
-        value = torch.where(defined, diff, torch.zeros_like(diff))
-        terms[term] = value
+        term_value = torch.where(defined, diff, torch.zeros_like(diff))
+        terms[term] = term_value
         if merged[term]:
-            total = total + merged[term] * value
+            total = total + merged[term] * term_value
     if plain:
         out: dict[str, Any] = {}
         for term, feature in _TERMS.items():
-            defined = getattr(a, feature) is not None and getattr(b, feature) is not None
-            out[term] = float(terms[term]) if defined else None
+            both = getattr(a, feature) is not None and getattr(b, feature) is not None
+            out[term] = float(terms[term]) if both else None
         out["total"] = float(total)
         return out
     terms["total"] = total if isinstance(total, torch.Tensor) else torch.zeros((), dtype=torch.float64)

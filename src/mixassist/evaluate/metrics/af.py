@@ -11,6 +11,7 @@ import functools
 import math
 import types
 from collections.abc import Mapping
+from typing import TypedDict
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from mixassist.measure import (
     stft_magnitudes,
 )
 
-__all__ = ["AF_SIDE_FLOOR_DB", "AF_WEIGHTS", "af_raw", "af_terms", "diffmst_af_features", "diffmst_af_metric"]
+__all__ = ["AF_SIDE_FLOOR_DB", "AF_WEIGHTS", "AfRaw", "af_raw", "af_terms", "diffmst_af_features", "diffmst_af_metric"]
 
 AF_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
     {"rms": 0.1, "crest": 0.001, "width": 1.0, "imbalance": 1.0, "bark": 0.1}
@@ -99,7 +100,18 @@ def _mean_magnitude(signal: np.ndarray) -> np.ndarray:
     return total / max(frames, 1)
 
 
-def af_raw(x: np.ndarray, rate: float) -> dict[str, np.ndarray]:
+class AfRaw(TypedDict):
+    """Gain-free statistics of one stereo signal (:func:`af_raw`)."""
+
+    mean_square: np.ndarray  # (2,) L, R
+    peak: np.ndarray  # (2,)
+    sum_square: np.float64
+    diff_square: np.float64
+    bark_mid: np.ndarray  # (24,)
+    bark_side: np.ndarray  # (24,)
+
+
+def af_raw(x: np.ndarray, rate: float) -> AfRaw:
     """Gain-free statistics of stereo ``x`` from which the AF features at any gain follow exactly."""
     bank = _bark_filterbank(float(rate))
     if x.shape[-1] == 0:  # empty: every statistic is 0 (the features then read their clamps)
@@ -114,7 +126,7 @@ def af_raw(x: np.ndarray, rate: float) -> dict[str, np.ndarray]:
     }
 
 
-def _af_features(raw: Mapping[str, np.ndarray], gain: float, side_eps: np.ndarray | float) -> dict[str, np.ndarray]:
+def _af_features(raw: AfRaw, gain: float, side_eps: np.ndarray | float) -> dict[str, np.ndarray | np.float64]:
     """Diff-MST's five features of ``gain * x`` (see :func:`diffmst_af_features`)."""
     g2 = gain * gain
     mean_square = raw["mean_square"] * g2
@@ -130,7 +142,7 @@ def _af_features(raw: Mapping[str, np.ndarray], gain: float, side_eps: np.ndarra
     }
 
 
-def _side_eps(raw_ref: Mapping[str, np.ndarray], gain_ref: float, side_floor_db: float | None) -> np.ndarray | float:
+def _side_eps(raw_ref: AfRaw, gain_ref: float, side_floor_db: float | None) -> np.ndarray | float:
     """Per-band side floor: ``side_floor_db`` below the (normalised) reference's mid, Bark units."""
     if side_floor_db is None:
         return 0.0
@@ -149,8 +161,8 @@ _AF_KEYS = ("af_rms", "af_crest", "af_width", "af_imbalance", "af_bark", "af_bar
 
 
 def af_terms(
-    raw_mix: Mapping[str, np.ndarray],
-    raw_ref: Mapping[str, np.ndarray],
+    raw_mix: AfRaw,
+    raw_ref: AfRaw,
     l_mix: Measured,
     l_ref: Measured,
     target_lufs: float | None,
@@ -189,7 +201,7 @@ def diffmst_af_features(
     *,
     target_lufs: float | None = NORMALISATION_LUFS,
     side_floor_db: float | None = None,
-) -> dict[str, np.ndarray] | None:
+) -> dict[str, np.ndarray | np.float64] | None:
     """The five audio-production features of Diff-MST's AF metric, for one signal.
 
     Computed on the signal scaled to ``target_lufs`` (BS.1770-4 integrated loudness):
