@@ -13,7 +13,7 @@ import torch
 from mixassist.errors import InvalidParameterError
 from mixassist.style.result import BANDED_FEATURES, DEFINED_FLAGS, SCALAR_FEATURES, StyleFeatures
 
-__all__ = ["DEFAULT_WEIGHTS", "style_distance"]
+__all__ = ["DEFAULT_WEIGHTS", "DISTANCE_TERMS", "style_distance"]
 
 DEFAULT_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
     {
@@ -26,7 +26,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
     }
 )
 """Weights of the terms of :func:`style_distance`'s ``total`` (every term is in dB or LU)."""
-_TERMS = {  # distance term -> feature
+DISTANCE_TERMS = {  # distance term -> feature
     "loudness_lu": "loudness_lufs",
     "spectral_mid_db": "spectral_mid_db",
     "spectral_side_db": "spectral_side_db",
@@ -34,6 +34,7 @@ _TERMS = {  # distance term -> feature
     "crest_db": "crest_db",
     "short_term_spread_lu": "short_term_spread_lu",
 }
+"""Distance term -> the feature it compares."""
 
 
 def _as_tensors(features: StyleFeatures | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -56,7 +57,7 @@ def _as_tensors(features: StyleFeatures | Mapping[str, torch.Tensor]) -> dict[st
         out["width_defined"] = torch.tensor(features.width_db is not None)
         return out
     if isinstance(features, Mapping):
-        needed = {"band_centres_hz", *_TERMS.values()} | {DEFINED_FLAGS[f] for f in _TERMS.values()}
+        needed = {"band_centres_hz", *DISTANCE_TERMS.values()} | {DEFINED_FLAGS[f] for f in DISTANCE_TERMS.values()}
         missing = sorted(needed - set(features))
         if missing:
             raise InvalidParameterError(
@@ -125,7 +126,7 @@ def style_distance(
     ia_t, ib_t = torch.from_numpy(ia), torch.from_numpy(ib)
     terms: dict[str, Any] = {}
     total: torch.Tensor | float = 0.0
-    for term, feature in _TERMS.items():
+    for term, feature in DISTANCE_TERMS.items():
         fa, fb = ta[feature], tb[feature]
         if feature in BANDED_FEATURES:
             diff = (fa.index_select(-1, ia_t) - fb.index_select(-1, ib_t)).abs().mean(-1)
@@ -138,7 +139,7 @@ def style_distance(
             total = total + merged[term] * term_value
     if plain:
         out: dict[str, Any] = {}
-        for term, feature in _TERMS.items():
+        for term, feature in DISTANCE_TERMS.items():
             both = getattr(a, feature) is not None and getattr(b, feature) is not None
             out[term] = float(terms[term]) if both else None
         out["total"] = float(total)

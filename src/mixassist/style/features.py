@@ -89,12 +89,14 @@ from mixassist.style.blockstats import (
     k_fft_size,
     make_plan,
 )
-from mixassist.style.distance import DEFAULT_WEIGHTS, style_distance
+from mixassist.style.distance import DEFAULT_WEIGHTS, DISTANCE_TERMS, style_distance
 from mixassist.style.result import DEFINED_FLAGS, StyleFeatures
 
 __all__ = [
     "DEFAULT_BLOCK_SAMPLES",
     "DEFAULT_WEIGHTS",
+    "DEFINED_FLAGS",
+    "DISTANCE_TERMS",
     "SOFT_PEAK_ORDER",
     "SPECTRAL_FLOOR_DB",
     "THIRD_OCTAVE_CENTRES_HZ",
