@@ -266,13 +266,13 @@ def test_ten_minutes_are_processed_in_bounded_blocks(rng, monkeypatch) -> None:
     x[1] = 0.5 * x[0] + rng.standard_normal(n, dtype=np.float32)
     x *= 0.05
     seen: list[int] = []
-    original = features_module._block_stats
+    original = features_module.block_stats
 
     def spy(ctx, start, stop, plan):
         seen.append(ctx.shape[-1])
         return original(ctx, start, stop, plan)
 
-    monkeypatch.setattr(features_module, "_block_stats", spy)
+    monkeypatch.setattr(features_module, "block_stats", spy)
     block = features_module.DEFAULT_BLOCK_SAMPLES
     f = style_features(x, sample_rate, block_samples=block)
     assert len(seen) == -(-n // block)

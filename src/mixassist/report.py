@@ -12,37 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from mixassist.measure.meter import measure
-from mixassist.mixers.analysis import long_term_spectrum
+from mixassist.measure import measure, spectral_tilt_db_per_octave
 
 __all__ = ["mix_measurements", "spectral_tilt_db_per_octave", "render_report", "style_section", "style_plot"]
 
 # Settings shown in the per-track table: (title, params, format).
 _EQ_BANDS = ("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf")
-
-
-def spectral_tilt_db_per_octave(audio: np.ndarray, sample_rate: int) -> float | None:
-    """Least-squares slope of the octave-smoothed long-term spectrum, 100 Hz–10 kHz (dB/octave).
-
-    Per-octave band *power* (so pink noise reads 0 dB/octave, white noise +3 dB/octave);
-    commercial mixes typically read about −1 to −3 dB/octave.
-    """
-    freqs, power = long_term_spectrum(audio, sample_rate)
-    top = min(10000.0, 0.45 * sample_rate)
-    if power.sum() <= 0 or top <= 200:
-        return None
-    edges = 100.0 * 2.0 ** np.arange(0, math.log2(top / 100.0) + 1e-9, 1 / 3)
-    centres, levels = [], []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=False):
-        sel = (freqs >= lo) & (freqs < hi)
-        if sel.any() and power[sel].sum() > 0:
-            # power per octave: band power divided by the band's width in octaves
-            levels.append(10 * math.log10(float(power[sel].sum()) / math.log2(hi / lo)))
-            centres.append(math.log2(math.sqrt(lo * hi)))
-    if len(levels) < 3:
-        return None
-    slope = float(np.polyfit(np.array(centres), np.array(levels), 1)[0])
-    return slope
 
 
 def mix_measurements(mix: np.ndarray, sample_rate: int) -> dict[str, Any]:

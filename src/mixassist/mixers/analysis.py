@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import numpy as np
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.measure.meter import correlation, integrated_and_short_term
-from mixassist.measure.spectrum import welch_psd
+from mixassist.measure import correlation, integrated_and_short_term, long_term_spectrum
 
 __all__ = ["TrackAnalysis", "analyse_track", "analyse_multitrack", "long_term_spectrum"]
 
-_WELCH_SEGMENT_S = 0.1856  # 8192 samples at 44.1 kHz: 5.4 Hz bins, fine enough for a high-pass corner
 _LOW_CUT_SHARE = 1e-3  # "lowest useful content": the frequency below which 0.1 % (-30 dB) of the power lies
 
 
@@ -45,16 +44,6 @@ class TrackAnalysis:
         return out
 
 
-def long_term_spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Welch power spectrum of the mono sum: ``(freqs_hz, power)``."""
-    mono = np.mean(audio, axis=0, dtype=np.float64)
-    nper = int(2 ** round(math.log2(_WELCH_SEGMENT_S * sample_rate)))
-    nper = max(256, min(nper, mono.size)) if mono.size >= 256 else mono.size
-    if nper < 16:
-        return np.zeros(1), np.zeros(1)
-    return welch_psd(mono, sample_rate, nper)
-
-
 def _onsets_per_s(mono: np.ndarray, sample_rate: int) -> float:
     hop = max(1, int(0.01 * sample_rate))
     frames = mono.size // hop
@@ -76,7 +65,7 @@ def analyse_track(name: str, audio: np.ndarray, sample_rate: int) -> TrackAnalys
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if lufs is None or peak == 0.0:
         return TrackAnalysis(name, channels, True, None, None, None, None, 0.0, None, None, None)
-    mono = np.mean(audio, axis=0, dtype=np.float64)
+    mono = cast(np.ndarray, np.mean(audio, axis=0, dtype=np.float64))  # axis=0 of 2-D audio: an array
     block = max(1, int(0.4 * sample_rate))
     nblocks = mono.size // block
     if nblocks >= 2:

@@ -47,9 +47,9 @@ from mixassist.mixers.decisions import Proposal
 from mixassist.mixers.deliver import deliver_loudness
 from mixassist.mixers.rules import RulesMixer
 from mixassist.style.descriptors import FEATURE_SOURCES, feature_value
+from mixassist.style.features import DEFINED_FLAGS as _DEFINED
+from mixassist.style.features import DISTANCE_TERMS as _TERMS
 from mixassist.style.features import (
-    _DEFINED,
-    _TERMS,
     StyleFeatures,
     style_distance,
     style_features,

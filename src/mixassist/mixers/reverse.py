@@ -52,6 +52,7 @@ from mixassist.console.dsp.biquad import sos_response_db
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.measure import mrstft_distance
 from mixassist.mixers.constraints import Constraints
 
 __all__ = ["ReverseResult", "reverse_mix", "mrstft_loss", "FIT_TRACK", "FIT_MASTER", "LENGTH_SLACK_S"]
@@ -631,7 +632,6 @@ def _reverse_mix(
     # ---------------------------------------------------------------- final render
     report("rendering the mix", 0.0)
     rendered = console.render(multitrack, params).mix
-    from mixassist.evaluate.metrics import mrstft_distance
 
     distance = mrstft_distance(rendered, mix, sr)
     report("rendering the mix", 1.0)

@@ -23,6 +23,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import scipy.signal
@@ -135,9 +136,10 @@ def sum_stats(parts: Sequence[WindowStats], gains_db: Sequence[float] | None = N
     if not parts:
         raise ValueError("sum_stats needs at least one part")
     gains = [10 ** (g / 10) for g in gains_db] if gains_db is not None else [1.0] * len(parts)
-    mid = sum(g * p.mid for g, p in zip(gains, parts))
-    side = sum(g * p.side for g, p in zip(gains, parts))
-    k = sum(g * p.k_power for g, p in zip(gains, parts))
+    # sum() starts at the int 0; with at least one part the results are arrays
+    mid = cast(np.ndarray, sum(g * p.mid for g, p in zip(gains, parts)))
+    side = cast(np.ndarray, sum(g * p.side for g, p in zip(gains, parts)))
+    k = cast(np.ndarray, sum(g * p.k_power for g, p in zip(gains, parts)))
     peak = float(sum(math.sqrt(g) * p.peak for g, p in zip(gains, parts)))
     return WindowStats(mid, side, k, peak, any(p.stereo for p in parts))
 
