@@ -32,7 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     import pyloudnorm
 
-    from mixassist.measure.meter import integrated_loudness
+    from mixassist.measure import integrated_loudness
 
     sr = 44100
     rng = np.random.default_rng(0)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mixassist.measure.meter import measure
+from mixassist.measure import measure
 from mixassist.mixers.analysis import long_term_spectrum
 
 __all__ = ["mix_measurements", "spectral_tilt_db_per_octave", "render_report", "style_section", "style_plot"]

@@ -54,12 +54,13 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
+from mixassist import measure as meter
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 
 # The meter's own validation, so that every mixassist function refuses bad audio with the same
 # messages (NaN/Inf samples, wrong layout, integer PCM, absurd sample rates).
-from mixassist.measure import as_audio, check_sample_rate, meter
+from mixassist.measure import as_audio, check_sample_rate
 from mixassist.measure.spectrum import welch_psd
 from mixassist.style.features import (
     THIRD_OCTAVE_CENTRES_HZ,  # one definition: the style features own the bands

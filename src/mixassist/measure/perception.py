@@ -70,7 +70,8 @@ from numba import njit, prange
 
 from mixassist._bitcast import _bits_f32, _bits_f64, _f32_bits, _f64_bits
 from mixassist.errors import InvalidAudioError, InvalidParameterError
-from mixassist.measure.meter import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, integrated_loudness
+from mixassist.measure.loudness import integrated_loudness
+from mixassist.measure.validate import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 __all__ = [
     "CAM_STEP",

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.measure.meter import correlation, integrated_and_short_term
+from mixassist.measure import correlation, integrated_and_short_term
 from mixassist.measure.spectrum import welch_psd
 
 __all__ = ["TrackAnalysis", "analyse_track", "analyse_multitrack", "long_term_spectrum"]

@@ -83,11 +83,11 @@ import numpy as np
 import scipy.signal
 import torch
 
-from mixassist.errors import InvalidAudioError, InvalidParameterError
-
 # The meter's validation and K-weighting biquads, so that the loudness here weights and refuses
 # audio exactly as the meter does.
-from mixassist.measure import as_audio, check_sample_rate, k_weighting_sos, meter
+from mixassist import measure as meter
+from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.measure import as_audio, check_sample_rate, k_weighting_sos
 
 __all__ = [
     "DEFAULT_BLOCK_SAMPLES",
