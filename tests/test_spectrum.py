@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from mixassist.measure.spectrum import welch_psd
+from mixassist.measure import welch_psd
 from mixassist.errors import InvalidParameterError
 
 
