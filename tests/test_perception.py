@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import scipy.signal
 
+from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.measure import perception as pc
-from mixassist.measure.perception import stft
 from mixassist.measure.perception import (
     CAM_STEP,
     ERB_BANDS,
@@ -34,8 +34,8 @@ from mixassist.measure.perception import (
     partial_loudness,
     sone_to_phon,
     specific_loudness,
+    stft,
 )
-from mixassist.errors import InvalidAudioError, InvalidParameterError
 
 SAMPLE_RATES = [22050, 44100, 48000]
 

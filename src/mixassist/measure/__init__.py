@@ -1,7 +1,10 @@
 """The one public measurement layer: validation, K-weighting, spectra, loudness, peaks, stereo, perception.
 
 Every layer above (console, style, neural, mixers, evaluation, reports) measures through the names
-exported here; nothing below this package's public names is imported from outside it.
+exported here; nothing below this package's public names is imported from outside it. Three parts
+that need numba or torch are imported by their own names, so that importing this package loads
+neither: :mod:`mixassist.measure.perception` (the loudness model), :mod:`mixassist.measure.loudness_model`
+(its torch twin) and :mod:`mixassist.measure.bits` (bit casts for numba kernels).
 """
 
 from mixassist.measure.loudness import (
