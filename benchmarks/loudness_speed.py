@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integrated loudness speed: ``mixassist.measure.meter.integrated_loudness`` beside pyloudnorm.
+"""Integrated loudness speed: ``mixassist.measure.integrated_loudness`` beside pyloudnorm.
 
 What it measures
 ----------------
@@ -32,7 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     import pyloudnorm
 
-    from mixassist.measure.meter import integrated_loudness
+    from mixassist.measure import integrated_loudness
 
     sr = 44100
     rng = np.random.default_rng(0)

@@ -32,7 +32,7 @@ def main() -> int:
     import scipy
     import scipy.signal
 
-    from mixassist.measure.spectrum import welch_psd
+    from mixassist.measure import welch_psd
 
     sr, segment = 44100, 8192
     x = np.random.default_rng(0).standard_normal(int(args.seconds * sr))

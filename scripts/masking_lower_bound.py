@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 
-from mixassist.measure import meter
+from mixassist import measure as meter
 from mixassist.measure.perception import SILENT_SONE, MixLoudness, band_powers, loudness_in_mix
 from mixassist.console.params import MixParams
 from mixassist.data.references import load_song

@@ -35,7 +35,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from mixassist.measure import meter
+from mixassist import measure as meter
 from mixassist.measure.perception import SILENT_SONE, band_powers, loudness_in_mix
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS

@@ -25,10 +25,10 @@ from scipy.ndimage import gaussian_filter1d
 
 from mixassist.api import mix
 from mixassist.audio.io import load_audio
-from mixassist.measure.meter import integrated_loudness
 from mixassist.console.console import Console
 from mixassist.data.references import load_song
 from mixassist.evaluate.harness import equal_loudness_params
+from mixassist.measure import integrated_loudness
 from mixassist.style import style_features
 
 

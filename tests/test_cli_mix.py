@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mixassist.measure.meter import integrated_loudness, true_peak
+from mixassist.measure import integrated_loudness, true_peak
 
 SR = 44100
 

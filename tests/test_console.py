@@ -180,8 +180,8 @@ def test_limiter_holds_true_peak_on_real_music():
     """The demo stems pushed +12 dB into a -1 dBTP ceiling: true peak ≤ ceiling + 0.1 dB."""
     from pathlib import Path
 
-    from mixassist.measure.meter import true_peak
     from mixassist.audio.multitrack import load_multitrack
+    from mixassist.measure import true_peak
 
     stems = load_multitrack(Path(__file__).resolve().parents[1] / "examples" / "demo" / "stems")
     params = MixParams(

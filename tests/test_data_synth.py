@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mixassist.measure.meter import integrated_loudness
 from mixassist.data.synth import (
     KINDS,
     ROLES,
@@ -82,6 +81,7 @@ from mixassist.data.synth.scores import (
 )
 from mixassist.data.synth.theory import Chord, swing, voice_chord
 from mixassist.errors import InvalidParameterError, MissingDependencyError, OutputError
+from mixassist.measure import integrated_loudness
 
 SR = 22050  # the stub-rendered tests run at a low rate to stay fast
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from mixassist import load_multitrack
-from mixassist.measure.meter import integrated_loudness
+from mixassist.measure import integrated_loudness
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo"
 STEMS = sorted((DEMO / "stems").glob("*.flac"))

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from mixassist.audio.io import load_audio, save_audio
-from mixassist.measure.meter import integrated_loudness, true_peak
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.references import load_song, make_references
 from mixassist.data.styles import STYLES, draw_style, style_params
 from mixassist.errors import InvalidParameterError
+from mixassist.measure import integrated_loudness, true_peak
 
 SR = 22050
 SECONDS = 3.0

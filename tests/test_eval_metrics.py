@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from mixassist.measure import meter, stft_magnitudes
+from mixassist import measure as meter
+from mixassist.measure import stft_magnitudes
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.evaluate import metrics

@@ -3,18 +3,17 @@ descriptor word moves its measured feature by at least the documented amount."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from mixassist.api import mix
 from mixassist.audio.io import save_audio
-from mixassist.measure.meter import integrated_loudness, true_peak
 from mixassist.audio.multitrack import Multitrack
 from mixassist.cli import main
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
+from mixassist.measure import integrated_loudness, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.match import AUTO_STEPS, MatchMixer, select_excerpts, solve_decimation
 from mixassist.style import style_distance

@@ -1,4 +1,4 @@
-"""Tests of mixassist.measure.meter against the published standards and independent references.
+"""Tests of mixassist.measure (loudness, peaks, stereo, the report) against the published standards and independent references.
 
 Every test signal is synthesised here from its published definition:
 
@@ -27,21 +27,22 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from pyloudnorm.iirfilter import IIRfilter
 
-from mixassist.measure import meter
-from mixassist.measure.meter import (
+from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.measure import (
     LoudnessReport,
     correlation,
     integrated_and_short_term,
     integrated_loudness,
+    loudness,
     loudness_range,
     measure,
     momentary_loudness,
+    peak,
     sample_peak_dbfs,
     short_term_loudness,
     side_mid_db,
     true_peak,
 )
-from mixassist.errors import InvalidAudioError, InvalidParameterError
 
 REPORT_FIELDS = (
     "integrated_lufs",
@@ -218,7 +219,7 @@ def test_true_peak_of_a_tone_is_its_amplitude_within_the_4x_grid_error(
 def test_true_peak_equals_full_upfirdn_reference(rng: np.random.Generator, samples: int) -> None:
     # The chunked, row-skipping evaluation must equal a plain 4x polyphase upsampling of the
     # whole (zero-extended) signal with the same prototype filter, chunk edges included.
-    taps = meter._true_peak_filter()
+    taps = peak._true_peak_filter()
     signals = [
         0.3 * rng.standard_normal(samples),
         0.9 * np.sign(rng.standard_normal(samples)),  # square-ish: large inter-sample peaks
@@ -230,7 +231,7 @@ def test_true_peak_equals_full_upfirdn_reference(rng: np.random.Generator, sampl
 
 
 def test_true_peak_prototype_is_an_interpolator() -> None:
-    taps = meter._true_peak_filter()
+    taps = peak._true_peak_filter()
     centre = taps.size // 2
     phase_zero = taps[centre % 4 :: 4]
     # phase 0 passes the samples through unchanged
@@ -310,7 +311,7 @@ def test_momentary_loudness_equals_blockwise_reference(
     for start in range(0, audio.shape[-1] - window + 1, hop):
         mean_square = np.mean(weighted[:, start : start + window] ** 2, axis=-1).sum()
         expected.append(-0.691 + 10 * np.log10(max(mean_square, 1e-300)))
-    expected = np.maximum(expected, meter.LOUDNESS_FLOOR_LUFS)
+    expected = np.maximum(expected, loudness.LOUDNESS_FLOOR_LUFS)
     got = momentary_loudness(audio, sample_rate)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-6)
@@ -343,7 +344,7 @@ def test_silence_gives_none_with_reasons() -> None:
     assert_report_is_clean(report)
     # the windowed series stay finite, at the documented floor
     momentary = momentary_loudness(np.zeros((2, 48000)), 48000)
-    assert np.all(momentary == meter.LOUDNESS_FLOOR_LUFS)
+    assert np.all(momentary == loudness.LOUDNESS_FLOOR_LUFS)
     assert integrated_loudness(np.zeros(48000), 48000) is None
     assert true_peak(np.zeros(48000), 48000) is None
     assert sample_peak_dbfs(np.zeros(48000)) is None
@@ -550,7 +551,7 @@ def test_vectorised_gating_equals_pyloudnorm_loop(rng: np.random.Generator, samp
     envelope = np.pad(envelope, (0, n - envelope.size), mode="edge")
     weighted = rng.standard_normal((2, n)) * envelope
     expected = _pyloudnorm_gating(weighted, sample_rate)
-    got, _ = meter._integrated_from_weighted(weighted, sample_rate)
+    got, _ = loudness.integrated_from_weighted(weighted, sample_rate)
     if not np.isfinite(expected):
         assert got is None
     else:
@@ -559,9 +560,9 @@ def test_vectorised_gating_equals_pyloudnorm_loop(rng: np.random.Generator, samp
 
 def test_vectorised_gating_silence_and_gate_edges() -> None:
     sr = 48000
-    assert meter._integrated_from_weighted(np.zeros((2, sr)), sr)[0] is None
+    assert loudness.integrated_from_weighted(np.zeros((2, sr)), sr)[0] is None
     tiny = np.full((1, sr), 10 ** ((-70.0 + 0.691 - 0.5) / 20))  # every block below the absolute gate
-    assert meter._integrated_from_weighted(tiny, sr)[0] is None
+    assert loudness.integrated_from_weighted(tiny, sr)[0] is None
     assert not np.isfinite(_pyloudnorm_gating(tiny, sr))
 
 

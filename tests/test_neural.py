@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from mixassist.audio.io import save_audio
-from mixassist.measure.meter import integrated_loudness, true_peak
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
+from mixassist.measure import integrated_loudness, true_peak
 from mixassist.neural.features import (
     SUMMARY_DIM,
     TRACK_DIM,

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from mixassist.measure import perception
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.dsp.spatial import pan_width
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
 from mixassist.evaluate.harness import mix_masking
-from mixassist.mixers.constraints import Constraints
+from mixassist.measure import perception
 from mixassist.measure.loudness_model import loudness_in_mix_torch
+from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.rules import RulesMixer
 from mixassist.mixers.separation import SeparationModel, pan_power, separate, stereo_reach
 

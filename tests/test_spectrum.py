@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from mixassist.measure.spectrum import welch_psd
 from mixassist.errors import InvalidParameterError
+from mixassist.measure import welch_psd
 
 
 @pytest.mark.parametrize(("samples", "segment"), [(100_000, 8192), (10_001, 1000), (5000, 999), (8192, 8192),

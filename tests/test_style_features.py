@@ -1,6 +1,6 @@
 """Style features: against the meter, scipy's Welch spectrum, physics, and themselves.
 
-Independent references: :func:`mixassist.measure.meter.integrated_loudness` (pyloudnorm's gating
+Independent references: :func:`mixassist.measure.integrated_loudness` (pyloudnorm's gating
 over an IIR K-weighting), :func:`mixassist.evaluate.metrics.third_octave_band_db` (scipy.signal.welch),
 :func:`mixassist.evaluate.metrics.crest_db` / ``short_term_spread_lu``, a scipy ``sosfilt`` shelf
 with its analytic response, and finite differences.
@@ -18,7 +18,7 @@ import scipy.signal
 import soundfile
 import torch
 
-from mixassist.measure import meter
+from mixassist import measure as meter
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.evaluate import metrics
 from mixassist.style import (

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from mixassist.audio.multitrack import Multitrack
     from mixassist.console.console import RenderResult
     from mixassist.console.params import MixParams
-    from mixassist.measure.meter import LoudnessReport
+    from mixassist.measure import LoudnessReport
     from mixassist.mixers.decisions import Proposal
     from mixassist.recipe import Recipe
     from mixassist.style.target import StyleTarget
@@ -35,7 +35,7 @@ def analyze(audio: np.ndarray, sample_rate: int) -> LoudnessReport:
     Undefined measures (silence, too short, mono) are ``None`` with a reason in
     ``report.reasons``; no ``-inf`` or NaN is ever returned.
     """
-    from mixassist.measure.meter import measure
+    from mixassist.measure import measure
 
     return measure(audio, sample_rate)
 

@@ -2,7 +2,7 @@
 
 from mixassist.audio.io import load_audio, resample, save_audio
 from mixassist.audio.multitrack import Multitrack, Track, load_multitrack
-from mixassist.measure.meter import LoudnessReport, measure
+from mixassist.measure import LoudnessReport, measure
 
 __all__ = [
     "LoudnessReport",

@@ -23,13 +23,16 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from mixassist import measure
 from mixassist.errors import (
     AudioFileError,
     InvalidAudioError,
     InvalidParameterError,
     MissingDependencyError,
+    MixAssistError,
     OutputError,
 )
+from mixassist.measure import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 __all__ = [
     "MIN_SAMPLE_RATE",
@@ -45,8 +48,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MIN_SAMPLE_RATE = 8_000
-MAX_SAMPLE_RATE = 384_000
 #: Files with more channels than this are rejected outright, even with ``downmix=True``.
 MAX_CHANNELS = 64
 #: Upper bound on decoded float32 audio held in memory for one file (4 GiB).
@@ -61,13 +62,18 @@ _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "MPEG_LAYER_I", "MPEG_LAYER_II",
 
 
 def check_sample_rate(sample_rate: float, path: str | os.PathLike[str] | None = None) -> int:
-    """Return ``sample_rate`` as an int, or raise if it lies outside 8–384 kHz."""
-    if not np.isfinite(sample_rate) or not (MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE):
+    """Return ``sample_rate`` as an int, or raise :class:`AudioFileError` (naming ``path``) if it is no
+    whole number of Hz within 8–384 kHz (the range :func:`mixassist.measure.check_sample_rate` accepts)."""
+    try:
+        measure.check_sample_rate(sample_rate)
+    except InvalidParameterError as err:  # not a number
+        raise AudioFileError(err.reason, path) from err
+    except InvalidAudioError as err:
         raise AudioFileError(
             f"sample rate {sample_rate:g} Hz is outside the supported "
             f"{MIN_SAMPLE_RATE // 1000}-{MAX_SAMPLE_RATE // 1000} kHz range",
             path,
-        )
+        ) from err
     if sample_rate != int(sample_rate):
         raise AudioFileError(f"sample rate {sample_rate} Hz is not a whole number", path)
     return int(sample_rate)
@@ -270,8 +276,8 @@ def _decode_ffmpeg(path: Path, stream: int) -> tuple[np.ndarray, int]:
         check=False,
     )
     if proc.returncode != 0:
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise AudioFileError(f"ffmpeg failed ({detail[-1] if detail else 'unknown error'})", path)
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise AudioFileError(f"ffmpeg failed ({lines[-1] if lines else 'unknown error'})", path)
     if len(proc.stdout) > MAX_DECODED_BYTES:
         raise AudioFileError("decoded audio exceeds the memory budget", path)
     data = np.frombuffer(proc.stdout, dtype="<f4")
@@ -318,8 +324,12 @@ def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarra
         If either rate is outside 8–384 kHz.
     """
     for rate in (sample_rate, target_rate):
-        if not (MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE):
-            raise InvalidParameterError(f"sample_rate={rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+        try:
+            measure.check_sample_rate(rate)
+        except MixAssistError as err:
+            raise InvalidParameterError(
+                f"sample_rate={rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
+            ) from err
     if sample_rate == target_rate:
         return audio
     if audio.shape[-1] == 0:
@@ -384,8 +394,10 @@ def save_audio(
     if suffix == ".flac" and bit_depth == 32:
         raise OutputError("FLAC cannot hold 32-bit float; use bit_depth=24 or a .wav file", path)
     rate = int(sample_rate)
-    if not (MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE):
-        raise OutputError(f"sample rate {sample_rate} Hz is outside 8-384 kHz", path)
+    try:
+        measure.check_sample_rate(rate)
+    except MixAssistError as err:
+        raise OutputError(f"sample rate {sample_rate} Hz is outside 8-384 kHz", path) from err
     audio = np.asarray(audio)
     if audio.ndim == 1:
         audio = audio[None, :]

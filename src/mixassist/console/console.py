@@ -45,7 +45,7 @@ from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_w
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
-from mixassist.measure.meter import integrated_loudness
+from mixassist.measure import integrated_loudness
 
 __all__ = ["Bus", "Console", "RenderResult", "ConsoleSettings"]
 

@@ -30,7 +30,7 @@ from mixassist.console.params import MixParams
 from mixassist.data.styles import draw_style, role_map, style_params
 from mixassist.errors import InvalidParameterError, RecipeError
 from mixassist.fileio import write_json_atomic as _write_json_atomic
-from mixassist.measure.meter import integrated_loudness, true_peak
+from mixassist.measure import integrated_loudness, true_peak
 
 __all__ = ["load_song", "hit_loudness", "make_references", "alignment_truth", "write_json_atomic"]
 

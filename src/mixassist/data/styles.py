@@ -24,7 +24,7 @@ import numpy as np
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
-from mixassist.measure.meter import integrated_loudness
+from mixassist.measure import integrated_loudness
 from mixassist.roles import ROLES
 
 __all__ = [

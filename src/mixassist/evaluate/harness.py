@@ -34,7 +34,7 @@ from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.references import hit_loudness, load_song, write_json_atomic
 from mixassist.errors import InvalidParameterError, RecipeError
-from mixassist.measure.meter import integrated_loudness
+from mixassist.measure import integrated_loudness
 from mixassist.measure.perception import MASKING_REFERENCE, masking_measure
 
 __all__ = [

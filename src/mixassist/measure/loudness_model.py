@@ -8,7 +8,7 @@ Glasberg & Baer (1997) eqs. (3), (17) and (18) with ANSI S3.4-2007's level-depen
 filters, both ears summed — with torch operations, so that autograd gives the gradient of any
 function of them with respect to the band powers (and so to the settings that scale them).
 
-It reads its constants from :mod:`mixassist.measure.perception` (one model, two implementations)
+It reads its constants from :mod:`mixassist.measure.perception.model` (one model, two implementations)
 and is tested against the kernel there (``tests/test_loudness_model.py``). It differs from the
 kernel only in precision: float64 throughout (the kernel computes per-track terms in float32).
 
@@ -26,7 +26,9 @@ import numpy as np
 import torch
 
 from mixassist.errors import InvalidParameterError
-from mixassist.measure import perception as _p
+from mixassist.measure.perception.erb import ERB_BANDS
+from mixassist.measure.perception.mix import MIX_GATE_SONE
+from mixassist.measure.perception.model import ABS_DEV, BAND, BAND_SCALE, LOWER, PL_PER_DB, PU, W_LEVEL, W_UPPER
 
 __all__ = ["LoudnessInMix", "loudness_in_mix_torch"]
 
@@ -34,7 +36,7 @@ _TINY = 1e-20  # powers and excitations below this count as 0 (as the kernel's f
 
 
 def _constants() -> dict[str, torch.Tensor]:
-    b = _p._BAND
+    b = BAND
     values = {
         "g": b["g"],
         "a": b["a"],
@@ -43,12 +45,12 @@ def _constants() -> dict[str, torch.Tensor]:
         "k": b["k"],
         "a_alpha": b["a_alpha"],
         "thr_alpha": b["thr_alpha"],
-        "pu": _p._PU,
-        "pl_per_db": _p._PL_PER_DB,
-        "w_upper": _p._W_UPPER,
-        "w_level": _p._W_LEVEL,
-        "abs_dev": _p._ABS_DEV,
-        "lower": _p._LOWER.astype(np.float64),
+        "pu": PU,
+        "pl_per_db": PL_PER_DB,
+        "w_upper": W_UPPER,
+        "w_level": W_LEVEL,
+        "abs_dev": ABS_DEV,
+        "lower": LOWER.astype(np.float64),
     }
     return {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in values.items()}
 
@@ -131,9 +133,9 @@ def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
     >>> bool(0.3 < float(m.masked_fraction[0]) < 0.9)
     True
     """
-    if placed.ndim != 4 or placed.shape[1] != 2 or placed.shape[-1] != _p.ERB_BANDS:
+    if placed.ndim != 4 or placed.shape[1] != 2 or placed.shape[-1] != ERB_BANDS:
         raise InvalidParameterError(
-            f"placed has shape {tuple(placed.shape)}; expected (tracks, 2, frames, {_p.ERB_BANDS})"
+            f"placed has shape {tuple(placed.shape)}; expected (tracks, 2, frames, {ERB_BANDS})"
         )
     c = _C
     p = placed.to(torch.float64)
@@ -142,7 +144,7 @@ def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
     w = _spreading(total)  # (2, F, B, B)
     e_own = torch.einsum("tefi,efij->tefj", p, w)
     e_mix = e_own.sum(0)
-    mix = (_specific(e_mix).sum(-1)).sum(0) * _p._SCALE  # (F,)
+    mix = (_specific(e_mix).sum(-1)).sum(0) * BAND_SCALE  # (F,)
     e_s = torch.where(e_own > _TINY, e_own, torch.zeros_like(e_own))
     e_n = (e_mix - e_s).clamp_min(0.0)
     solo_spec = _specific(e_s)
@@ -160,9 +162,9 @@ def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
     )
     part_spec = torch.clamp(torch.where(high, n_high, n_low), min=0.0)
     part_spec = torch.where(e_n > 0, part_spec, solo_spec)  # no masker: eqs. 17/18 reduce to eq. 3
-    solo = solo_spec.sum(-1).sum(1) * _p._SCALE  # (T, F)
-    partial = part_spec.sum(-1).sum(1) * _p._SCALE
-    active = (mix > _p.MIX_GATE_SONE).detach()
+    solo = solo_spec.sum(-1).sum(1) * BAND_SCALE  # (T, F)
+    partial = part_spec.sum(-1).sum(1) * BAND_SCALE
+    active = (mix > MIX_GATE_SONE).detach()
     count = int(active.sum())
     if count == 0:
         zeros = torch.zeros(p.shape[0], dtype=torch.float64)

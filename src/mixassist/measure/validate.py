@@ -13,12 +13,14 @@ import numpy as np
 
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 
-__all__ = ["MAX_SAMPLE_RATE", "MIN_SAMPLE_RATE", "as_audio", "check_sample_rate"]
+__all__ = ["MAX_SAMPLE_RATE", "MIN_SAMPLE_RATE", "as_audio", "as_sample_array", "check_sample_rate"]
 
 MIN_SAMPLE_RATE = 8000
 """Lowest accepted sample rate, Hz."""
 MAX_SAMPLE_RATE = 384000
 """Highest accepted sample rate, Hz."""
+# A sample this large is no audio scale at all; refusing it keeps every sum of squares below the
+# float64 overflow, so no figure can come out infinite. float32's largest value (3.4e38) passes.
 _MAX_ABS_SAMPLE = 1e100
 
 
@@ -94,3 +96,28 @@ def as_audio(audio: Any) -> tuple[np.ndarray, float]:
             "that is no audio scale: normalise to full scale ±1.0"
         )
     return array, peak
+
+
+def as_sample_array(audio: Any) -> np.ndarray:
+    """Validate float audio of any layout ``(..., channels, samples)`` (1-D = mono) and return it as an array.
+
+    Unlike :func:`as_audio` it takes any number of leading axes and channels (stems of a mix, say),
+    so it checks only the type and the samples: floating point, at least 1-D, finite and below 1e100.
+    """
+    try:
+        array = np.asarray(audio)
+    except Exception as exc:  # ragged lists and the like
+        raise InvalidParameterError(f"audio could not be read as an array ({exc}); pass (channels, samples)") from exc
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InvalidParameterError(f"audio has dtype {array.dtype}; pass floating-point samples with full scale ±1.0")
+    if array.ndim == 0:
+        raise InvalidParameterError("audio is a scalar; pass an array shaped (channels, samples)")
+    if array.ndim == 1:
+        array = array[None]
+    if array.size:
+        peak = float(np.max(np.abs(array)))
+        if not math.isfinite(peak):
+            raise InvalidAudioError("audio contains NaN or Inf samples; remove or repair them before measuring")
+        if peak > _MAX_ABS_SAMPLE:
+            raise InvalidAudioError("audio has samples beyond 1e100; it is not audio at full scale ±1.0")
+    return array

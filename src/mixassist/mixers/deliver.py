@@ -25,7 +25,7 @@ import numpy as np
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Bus, Console
 from mixassist.console.params import MixParams
-from mixassist.measure.meter import integrated_loudness, true_peak
+from mixassist.measure import integrated_loudness, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 

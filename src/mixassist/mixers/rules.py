@@ -46,8 +46,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
-from mixassist.measure import perception
-from mixassist.measure.meter import integrated_loudness
+from mixassist.measure import integrated_loudness, perception
 from mixassist.mixers.analysis import TrackAnalysis, analyse_multitrack
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons

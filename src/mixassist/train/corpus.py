@@ -121,7 +121,7 @@ def _render_reference(songs_dir: str, song: str, index: int, seed: int, seconds:
     from mixassist.console.console import Console
     from mixassist.data.references import alignment_truth, hit_loudness, load_song
     from mixassist.data.styles import draw_style, role_map, style_params
-    from mixassist.measure.meter import integrated_loudness
+    from mixassist.measure import integrated_loudness
 
     stems, meta = load_song(Path(songs_dir) / song)
     length = int(seconds * stems.sample_rate)

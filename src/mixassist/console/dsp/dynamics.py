@@ -37,8 +37,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from mixassist._bitcast import _bits_f64, _f64_bits
 from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.measure.bits import bits_f64, f64_bits
 
 __all__ = [
     "compressor",
@@ -167,8 +167,8 @@ _PARALLEL_MIN_WORK = 1 << 20
 @njit(**_INLINE)
 def _ln(p):
     """Natural log of a positive normal float64 (abs. error < 2e-11); vectorisable."""
-    b = _f64_bits(p)
-    m = _bits_f64((b & _MANTISSA) | _ONE_BITS)  # mantissa in [1, 2)
+    b = f64_bits(p)
+    m = bits_f64((b & _MANTISSA) | _ONE_BITS)  # mantissa in [1, 2)
     big = m > _SQRT2
     e = float((b >> 52) - 1023) + (1.0 if big else 0.0)
     m = m * (0.5 if big else 1.0)  # now in [sqrt(1/2), sqrt(2)]
@@ -198,7 +198,7 @@ def _exp2_nonpos(t):
     q = _fma(q, r, 0.5)
     q = _fma(q, r, 1.0)
     q = _fma(q, r, 1.0)
-    return q * _bits_f64((np.int64(n) + 1023) << 52)
+    return q * bits_f64((np.int64(n) + 1023) << 52)
 
 
 # --------------------------------------------------------------------------------------------

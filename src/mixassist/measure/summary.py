@@ -1,0 +1,177 @@
+"""Every meter reading of one signal at once (:func:`measure`), K-weighting it once.
+
+Loudness (:mod:`~mixassist.measure.loudness`), peaks (:mod:`~mixassist.measure.peak`) and the
+stereo image (:mod:`~mixassist.measure.stereo`) in one :class:`LoudnessReport`, whose ``reasons``
+say why any figure is None.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import numpy as np
+
+from mixassist.measure.loudness import (
+    MOMENTARY_WINDOW_MS,
+    REASON_SHORT_MOMENTARY,
+    REASON_SHORT_TERM,
+    SHORT_TERM_WINDOW_MS,
+    hop_energies,
+    integrated_from_weighted,
+    k_weight,
+    lra_from_short_term,
+    series_max,
+    window_loudness,
+)
+from mixassist.measure.peak import sample_peak_of, true_peak_of
+from mixassist.measure.reading import REASON_EMPTY, Reading
+from mixassist.measure.stereo import correlation_of, side_mid_of, stereo_moments
+from mixassist.measure.validate import as_audio, check_sample_rate
+
+__all__ = ["LoudnessReport", "measure"]
+
+logger = logging.getLogger(__name__)
+
+_REPORT_DECIMALS = {
+    "integrated_lufs": 2,
+    "loudness_range_lu": 2,
+    "true_peak_dbtp": 2,
+    "sample_peak_dbfs": 2,
+    "momentary_max_lufs": 2,
+    "short_term_max_lufs": 2,
+    "plr_db": 2,
+    "correlation": 4,
+    "side_mid_db": 2,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LoudnessReport:
+    """Every meter reading of one signal, as returned by :func:`measure`.
+
+    Attributes
+    ----------
+    integrated_lufs : float or None
+        Integrated loudness, ITU-R BS.1770-4, LUFS.
+    loudness_range_lu : float or None
+        Loudness range, EBU Tech 3342, LU.
+    true_peak_dbtp : float or None
+        Maximum true peak, BS.1770-4 Annex 2 (4x), dBTP.
+    sample_peak_dbfs : float or None
+        Maximum absolute sample value, dBFS.
+    momentary_max_lufs : float or None
+        Maximum momentary (400 ms) loudness, EBU Tech 3341, LUFS.
+    short_term_max_lufs : float or None
+        Maximum short-term (3 s) loudness, EBU Tech 3341, LUFS.
+    plr_db : float or None
+        Peak-to-loudness ratio ``true_peak_dbtp - integrated_lufs``, dB.
+    correlation : float or None
+        Stereo correlation, -1...1; 1.0 for mono.
+    side_mid_db : float or None
+        Side-to-mid energy ratio, dB.
+    reasons : dict of str to str
+        For each field that is None, a short human reason (e.g. ``"mono: no side signal"``).
+    """
+
+    integrated_lufs: float | None
+    loudness_range_lu: float | None
+    true_peak_dbtp: float | None
+    sample_peak_dbfs: float | None
+    momentary_max_lufs: float | None
+    short_term_max_lufs: float | None
+    plr_db: float | None
+    correlation: float | None
+    side_mid_db: float | None
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The nine readings, rounded (2 decimals; correlation 4), plus ``"reasons"``.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable with ``json.dumps(..., allow_nan=False)``: every reading is a
+            finite float or None.
+        """
+        out: dict[str, Any] = {}
+        for name, decimals in _REPORT_DECIMALS.items():
+            value = getattr(self, name)
+            # + 0.0 turns a rounded -0.0 into 0.0
+            out[name] = None if value is None else round(float(value), decimals) + 0.0
+        out["reasons"] = dict(self.reasons)
+        return out
+
+
+def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
+    """Every meter reading of a signal, K-weighting it once.
+
+    Parameters
+    ----------
+    audio : numpy.ndarray
+        Float samples shaped ``(channels, samples)`` with 1 or 2 channels, or 1-D mono;
+        full scale ±1.0. Zero-length audio gives a report of all None, not an error.
+    sample_rate : float
+        Sample rate in Hz, 8000-384000.
+
+    Returns
+    -------
+    LoudnessReport
+        Readings per :func:`integrated_loudness`, :func:`loudness_range`, :func:`true_peak`,
+        :func:`sample_peak_dbfs`, :func:`momentary_loudness` (max),
+        :func:`short_term_loudness` (max), :func:`correlation` and :func:`side_mid_db`, with
+        ``plr_db = true_peak_dbtp - integrated_lufs``; ``reasons`` explains every None.
+
+    Raises
+    ------
+    InvalidAudioError, InvalidParameterError
+        As :func:`integrated_loudness`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(10 * 48000) / 48000
+    >>> tone = 10 ** (-23 / 20) * np.sin(2 * np.pi * 1000 * t)
+    >>> report = measure(tone, 48000)  # mono
+    >>> round(report.integrated_lufs, 1), report.correlation, report.side_mid_db
+    (-26.0, 1.0, None)
+    >>> report.reasons["side_mid_db"]
+    'mono: no side signal'
+    """
+    rate = check_sample_rate(sample_rate)
+    x, peak = as_audio(audio)
+    results: dict[str, Reading] = {}
+    if x.shape[-1] == 0:
+        results = {name: (None, REASON_EMPTY) for name in _REPORT_DECIMALS}
+    else:
+        weighted = k_weight(x, rate)
+        results["integrated_lufs"] = integrated_from_weighted(weighted, rate)
+        hop_energy, edges = hop_energies(weighted, rate)
+        del weighted
+        momentary = window_loudness(hop_energy, edges, MOMENTARY_WINDOW_MS)
+        short_term = window_loudness(hop_energy, edges, SHORT_TERM_WINDOW_MS)
+        results["loudness_range_lu"] = lra_from_short_term(short_term)
+        results["true_peak_dbtp"] = true_peak_of(x, peak)
+        results["sample_peak_dbfs"] = sample_peak_of(x, peak)
+        results["momentary_max_lufs"] = series_max(momentary, REASON_SHORT_MOMENTARY)
+        results["short_term_max_lufs"] = series_max(short_term, REASON_SHORT_TERM)
+        moments = stereo_moments(x) if x.shape[0] == 2 else None
+        results["correlation"] = correlation_of(x, moments)
+        results["side_mid_db"] = side_mid_of(x, moments)
+        tp, loudness = results["true_peak_dbtp"][0], results["integrated_lufs"][0]
+        if tp is not None and loudness is not None:
+            results["plr_db"] = (tp - loudness, None)
+        else:
+            missing = [name for name, value in (("true_peak_dbtp", tp), ("integrated_lufs", loudness)) if value is None]
+            results["plr_db"] = (
+                None,
+                f"needs true_peak_dbtp and integrated_lufs; {' and '.join(missing)} "
+                + ("is" if len(missing) == 1 else "are")
+                + " None",
+            )
+    values = {name: results[name][0] for name in _REPORT_DECIMALS}
+    reasons = {name: str(results[name][1]) for name in _REPORT_DECIMALS if results[name][0] is None}
+    for name, reason in reasons.items():
+        logger.debug("%s is None: %s", name, reason)
+    return LoudnessReport(**values, reasons=reasons)
