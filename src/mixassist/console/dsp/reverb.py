@@ -28,6 +28,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from mixassist.console.dsp.arguments import parameter_sample_rate
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay
 from mixassist.errors import InvalidParameterError
 
@@ -53,7 +54,6 @@ _FADE_IN_MS = 1.5
 _FLATTEN_ROUNDS = 3  # envelope-flattening iterations on each band of noise
 _FLATTEN_OVERSAMPLE = 2  # the flattening grid oversamples each band this many times
 _MIN_NOISE_LENGTH = 1 << 14
-_MIN_SAMPLE_RATE, _MAX_SAMPLE_RATE = 8_000, 384_000
 _SEGMENT = 1 << 22  # input samples per overlap-add pass (bounds the memory of long inputs)
 _MIN_FRAME_FFT = 1 << 12
 
@@ -226,7 +226,10 @@ def reverb_ir(
     >>> ir.shape, round(float((ir**2).sum(-1)[0]), 6)
     (torch.Size([2, 107378]), 1.0)
     """
-    sample_rate = _check_sample_rate(sample_rate)
+    rate = parameter_sample_rate(sample_rate)
+    if rate != int(rate):  # the noise cache and the band split take whole-Hz rates
+        raise InvalidParameterError(f"sample_rate={sample_rate!r} must be a whole number of Hz")
+    sample_rate = int(rate)
     args = {"rt60_low_s": rt60_low_s, "rt60_mid_s": rt60_mid_s, "rt60_high_s": rt60_high_s, "predelay_ms": predelay_ms}
     dtype = torch.get_default_dtype()
     for v in args.values():
@@ -294,19 +297,6 @@ def _as_tensor(v: torch.Tensor | float, dtype: torch.dtype) -> torch.Tensor:
         return torch.tensor(float(v), dtype=dtype)
     except (TypeError, ValueError):
         raise InvalidParameterError(f"expected a number or a tensor, got {v!r}") from None
-
-
-def _check_sample_rate(sample_rate: float) -> int:
-    try:
-        ok = float(sample_rate) == int(sample_rate) and _MIN_SAMPLE_RATE <= int(sample_rate) <= _MAX_SAMPLE_RATE
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise InvalidParameterError(
-            f"sample_rate={sample_rate!r} must be a whole number of Hz in "
-            f"{_MIN_SAMPLE_RATE // 1000}-{_MAX_SAMPLE_RATE // 1000} kHz"
-        )
-    return int(sample_rate)
 
 
 # --------------------------------------------------------------------------- convolution
