@@ -190,7 +190,7 @@ class MixParams:
         params = SECTIONS[section]
         rows: Iterable[Mapping[str, float | None]]
         rows = [self.tracks[t] for t in self.track_names] if section == "track" else [getattr(self, section)]
-        vals = [[0.0 if r[p.name] is None else float(p.to_normalised(r[p.name])) for p in params] for r in rows]
+        vals = [[0.0 if (v := r[p.name]) is None else float(p.to_normalised(v)) for p in params] for r in rows]
         act = [[r[p.name] is not None for p in params] for r in rows]
         values = torch.tensor(vals, dtype=torch.float32).reshape(len(vals), len(params))
         active = torch.tensor(act, dtype=torch.bool).reshape(len(vals), len(params))

@@ -93,6 +93,18 @@ def _normalised(b0, b1, b2, a0, a1, a2) -> torch.Tensor:
     return torch.stack([b0 / a0, b1 / a0, b2 / a0, one, a1 / a0, a2 / a0], dim=-1)[:, None, :]
 
 
+def _gain_section(freq_hz, gain_db, q, sample_rate) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``cos(w0)``, ``alpha`` and ``A = 10^(gain_db/40)`` of a peaking or shelving section, checked."""
+    sr = parameter_sample_rate(sample_rate)
+    f, g, qq = _broadcast(
+        freq_hz=_as_param("freq_hz", freq_hz), gain_db=_as_param("gain_db", gain_db), q=_as_param("q", q)
+    )
+    _check_q(qq)
+    cos_w0, alpha = _omega(f, qq, sr)
+    amp = torch.pow(10.0, g / 40.0)  # exactly 1.0 at 0 dB, so b == a bit for bit
+    return cos_w0, alpha, amp
+
+
 def peaking_sos(freq_hz, gain_db, q, sample_rate: float) -> torch.Tensor:
     """Peaking EQ section (RBJ Audio-EQ-Cookbook "peakingEQ").
 
@@ -126,25 +138,13 @@ def peaking_sos(freq_hz, gain_db, q, sample_rate: float) -> torch.Tensor:
     >>> round(sos_response_db(sos, torch.tensor([1000.0]), 44100)[0, 0].item(), 6)
     6.0
     """
-    sr = parameter_sample_rate(sample_rate)
-    f, g, qq = _broadcast(
-        freq_hz=_as_param("freq_hz", freq_hz), gain_db=_as_param("gain_db", gain_db), q=_as_param("q", q)
-    )
-    _check_q(qq)
-    cos_w0, alpha = _omega(f, qq, sr)
-    amp = torch.pow(10.0, g / 40.0)  # exactly 1.0 at 0 dB, so b == a bit for bit
+    cos_w0, alpha, amp = _gain_section(freq_hz, gain_db, q, sample_rate)
     a1 = -2.0 * cos_w0
     return _normalised(1.0 + alpha * amp, a1, 1.0 - alpha * amp, 1.0 + alpha / amp, a1, 1.0 - alpha / amp)
 
 
 def _shelf(freq_hz, gain_db, q, sample_rate, high: bool) -> torch.Tensor:
-    sr = parameter_sample_rate(sample_rate)
-    f, g, qq = _broadcast(
-        freq_hz=_as_param("freq_hz", freq_hz), gain_db=_as_param("gain_db", gain_db), q=_as_param("q", q)
-    )
-    _check_q(qq)
-    cos_w0, alpha = _omega(f, qq, sr)
-    amp = torch.pow(10.0, g / 40.0)
+    cos_w0, alpha, amp = _gain_section(freq_hz, gain_db, q, sample_rate)
     ap1 = amp + 1.0
     am1 = amp - 1.0  # exactly 0 at 0 dB: every b then equals its a bit for bit
     k = 2.0 * torch.sqrt(amp) * alpha

@@ -388,9 +388,9 @@ def fft_convolve(
     if state is None:
         state = x.new_zeros((*out_shape, tail))
     elif not isinstance(state, torch.Tensor) or tuple(state.shape) != (*out_shape, tail):
-        got = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
+        got_state = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
         raise InvalidParameterError(
-            f"fft_convolve: state {got} does not fit; expected {(*out_shape, tail)} "
+            f"fft_convolve: state {got_state} does not fit; expected {(*out_shape, tail)} "
             "(pass the state returned by the previous call with the same IR)"
         )
     else:
