@@ -512,8 +512,9 @@ def biquad_cascade(x: torch.Tensor, sos, state: torch.Tensor | None = None) -> t
         devices are copied there and back).
     sos : torch.Tensor
         ``(tracks, sections, 6)`` in scipy sos layout ``[b0, b1, b2, a0, a1, a2]``, as returned
-        by the design functions (combine them with :func:`cascade_sections`); ``(1, sections,
-        6)`` or ``(sections, 6)`` applies one cascade to every track.  ``a0`` may differ from 1
+        by the designs of :mod:`mixassist.console.dsp.biquad` (combine them with its
+        ``cascade_sections``); ``(1, sections, 6)`` or ``(sections, 6)`` applies one cascade to
+        every track.  ``a0`` may differ from 1
         (the section is divided by it); every section must be stable.
     state : torch.Tensor, optional
         float64 ``(tracks, channels, sections, 2)`` returned by the previous call on the
@@ -544,6 +545,7 @@ def biquad_cascade(x: torch.Tensor, sos, state: torch.Tensor | None = None) -> t
 
     Examples
     --------
+    >>> from mixassist.console.dsp.biquad import cascade_sections, highpass_sos, peaking_sos
     >>> x = torch.randn(2, 2, 44100) * 0.1
     >>> sos = cascade_sections(highpass_sos(torch.tensor([30.0, 80.0]), 44100),
     ...                        peaking_sos(torch.tensor([250.0, 3000.0]), -3.0, 1.0, 44100))

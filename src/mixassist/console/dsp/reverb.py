@@ -1,17 +1,9 @@
 """The reverb bus: a seeded, frequency-dependent impulse response and FFT convolution.
 
-* :func:`reverb_ir` builds a deterministic stereo impulse response from seeded noise: two
-  decorrelated noise channels are split into octave bands (62.5 Hz … 16 kHz) by zero-phase
-  FFT-domain masks that sum to one, each band gets an exponential envelope with its own
-  RT60, and the bands are summed again; then a short fade-in, the pre-delay, and
-  normalisation to unit energy per channel.
-* :func:`fft_convolve` convolves a bus with it (``torch.fft``, overlap-add), causally, with
-  the tail carried in a state so that chunked rendering equals rendering whole.
-
-The RT60 of each band is interpolated log-log in frequency between three anchors: ``rt60_low_s``
-at 125 Hz and below, ``rt60_mid_s`` at 1 kHz and ``rt60_high_s`` at 8 kHz and above.  The
-energy envelope of a band with decay time ``T`` is ``exp(−2·ln(1000)·t/T)``, i.e. −60 dB after
-``T`` seconds [1]_.
+:func:`reverb_ir` builds a deterministic, decorrelated stereo impulse response from seeded
+noise with an RT60 per octave band (interpolated from three anchors, see docs/console-dsp.md);
+:func:`fft_convolve` convolves a bus with it causally (overlap-add), the tail carried in a
+state so that chunked rendering equals rendering whole.
 
 References
 ----------
