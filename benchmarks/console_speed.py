@@ -146,7 +146,7 @@ def _place(loop: np.ndarray, start: int, sound: np.ndarray) -> None:
 
 def _noise(rng: np.random.Generator, n: int, band_hz: tuple[float, float] | None, spread: float) -> np.ndarray:
     """Stereo band-limited noise ``(2, n)``; ``spread`` 0 = identical channels, 1 = independent."""
-    from scipy import signal
+    from scipy import signal  # lazy: phases measure their own peak RSS
 
     common = rng.standard_normal(n)
     noise = np.stack([common * (1 - spread) + rng.standard_normal(n) * spread for _ in range(2)])
@@ -305,8 +305,8 @@ def demo_stem_tracks(n_tracks: int, num_samples: int) -> dict[str, np.ndarray] |
     files = sorted(DEMO_STEMS.glob("*.flac"))
     if not files:
         return None
-    import soundfile
-    import soxr
+    import soundfile  # lazy: only for the demo stems
+    import soxr  # lazy: only for the demo stems
 
     loops = []
     for path in files:
@@ -401,7 +401,7 @@ def reverb_ir_length(reverb: dict[str, float]) -> int:
 
 def numpy_reverb_ir(reverb: dict[str, float], seed: int = SEED) -> np.ndarray:
     """Stereo decaying-noise IR ``(2, samples)`` float32 with three-band RT60s (for pedalboard)."""
-    from scipy import signal
+    from scipy import signal  # lazy: phases measure their own peak RSS
 
     n = reverb_ir_length(reverb)
     pre = int(reverb["predelay_ms"] / 1000.0 * SAMPLE_RATE)
@@ -424,15 +424,15 @@ def _db(value_db: float) -> float:
 
 # =============================================================================== ours
 def _ours_params(audios: dict[str, np.ndarray], scene: dict[str, Any]):
-    from mixassist.console.params import MixParams
+    from mixassist.console.params import MixParams  # lazy: phases measure their own peak RSS
 
     return MixParams(list(audios), tracks=scene["tracks"], reverb=scene["reverb"], master=scene["master"])
 
 
 def ours_forward(audios: dict[str, np.ndarray], scene: dict[str, Any]) -> Callable[[], np.ndarray]:
     """``Console.render``: the full-length, chunked, no-gradient render."""
-    from mixassist.audio.multitrack import Multitrack
-    from mixassist.console.console import Console
+    from mixassist.audio.multitrack import Multitrack  # lazy: phases measure their own peak RSS
+    from mixassist.console.console import Console  # lazy: phases measure their own peak RSS
 
     multitrack = Multitrack.from_arrays(audios, SAMPLE_RATE)
     params = _ours_params(audios, scene)
@@ -456,10 +456,10 @@ def ours_forward_backward(audios: dict[str, np.ndarray], scene: dict[str, Any]) 
     Every tunable schema parameter that is switched on (track, reverb and master) is a leaf
     tensor with ``requires_grad``; the loss is :func:`mix_loss`.
     """
-    import torch
+    import torch  # lazy: phases measure their own peak RSS
 
-    from mixassist.console.console import Console, ConsoleSettings
-    from mixassist.console.schema import SECTIONS
+    from mixassist.console.console import Console, ConsoleSettings  # lazy: phases measure their own peak RSS
+    from mixassist.console.schema import SECTIONS  # lazy: phases measure their own peak RSS
 
     params = _ours_params(audios, scene)
     tensors = [torch.from_numpy(a) for a in audios.values()]
@@ -484,7 +484,7 @@ def ours_forward_backward(audios: dict[str, np.ndarray], scene: dict[str, Any]) 
 
 
 def _grad_summary(leaves, loss) -> dict[str, Any]:
-    import torch
+    import torch  # lazy: phases measure their own peak RSS
 
     grads = [g.grad for g in leaves if g.grad is not None]  # None: the engine ignores that setting
     return {
@@ -513,7 +513,7 @@ def pedalboard_forward(audios: dict[str, np.ndarray], scene: dict[str, Any]) -> 
     ``Compressor``, ``Gain``, ``Limiter`` at -1 dB (sample peak; pedalboard has no true-peak
     limiter).
     """
-    import pedalboard as pb
+    import pedalboard as pb  # lazy: benchmark-only peer, loaded by its phase
 
     def eq(p: dict[str, float]) -> list:
         return [
@@ -590,9 +590,9 @@ def dasp_setup(audios: dict[str, np.ndarray], scene: dict[str, Any], requires_gr
     ``compressor``, ``gain``, and a ``compressor`` at ratio 20 with 0.1 ms attack standing in
     for the limiter (dasp has none).  The alignment delay has no dasp processor and is left out.
     """
-    import torch
-    import dasp_pytorch.functional as F
-    import dasp_pytorch.signal as S
+    import dasp_pytorch.functional as F  # lazy: benchmark-only peer, loaded by its phase
+    import dasp_pytorch.signal as S  # lazy: benchmark-only peer, loaded by its phase
+    import torch  # lazy: phases measure their own peak RSS
 
     names = list(audios)
     rows = [scene["tracks"][n] for n in names]
@@ -681,8 +681,8 @@ def _dasp_fft_reverb(x, band_gains, band_decays, ir_samples: int):
     On CPU that convolution runs at well under 1 GMAC/s and would take minutes per pass
     here, which would measure a PyTorch convolution corner case rather than dasp's design.
     """
-    import torch
-    import dasp_pytorch.signal as S
+    import dasp_pytorch.signal as S  # lazy: benchmark-only peer, loaded by its phase
+    import torch  # lazy: phases measure their own peak RSS
 
     n_taps = 1023
     filters = S.octave_band_filterbank(n_taps, SAMPLE_RATE).type_as(x)
@@ -699,7 +699,7 @@ def _dasp_fft_reverb(x, band_gains, band_decays, ir_samples: int):
 
 
 def dasp_forward(audios: dict[str, np.ndarray], scene: dict[str, Any], reverb_mode: str = "fft") -> Callable[[], Any]:
-    import torch
+    import torch  # lazy: phases measure their own peak RSS
 
     render, _, _ = dasp_setup(audios, scene, requires_grad=False, reverb_mode=reverb_mode)
 
@@ -901,7 +901,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
+    import torch  # lazy: phases measure their own peak RSS
 
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     load_start = _load_average()

@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixassist.console.dsp.biquad import (
-    biquad_cascade,
     cascade_sections,
     high_shelf_sos,
     highpass_sos,
@@ -26,6 +25,7 @@ from mixassist.console.dsp.biquad import (
     peaking_sos,
     sos_response_db,
 )
+from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 
 SAMPLE_RATES = (44100, 48000)

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from mixassist.console.dsp.biquad import biquad_cascade, cascade_sections, highpass_sos, peaking_sos
-from mixassist.console.dsp.dynamics import compressor, limiter
+from mixassist.console.dsp.biquad import cascade_sections, highpass_sos, peaking_sos
+from mixassist.console.dsp.cascade import biquad_cascade
+from mixassist.console.dsp.compressor import compressor
+from mixassist.console.dsp.limiter import limiter
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
 from mixassist.console.dsp.spatial import fractional_delay, gain_polarity, pan_width
 

@@ -10,16 +10,10 @@ import pytest
 import torch
 from scipy.signal import butter, resample_poly, sosfilt
 
-from mixassist.console.dsp import dynamics
-from mixassist.console.dsp.dynamics import (
-    LimiterState,
-    amplitude_to_db,
-    compressor,
-    db_to_amplitude,
-    limiter,
-    limiter_latency,
-    time_constant_coefficient,
-)
+from mixassist.console.dsp import compressor as compressor_module
+from mixassist.console.dsp.compressor import compressor
+from mixassist.console.dsp.levels import amplitude_to_db, db_to_amplitude, time_constant_coefficient
+from mixassist.console.dsp.limiter import LimiterState, limiter, limiter_latency
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 
 SAMPLE_RATES = (22050, 44100, 48000)
@@ -276,7 +270,7 @@ def test_compressor_parallel_path_equals_serial_path(rng, monkeypatch):
         return y.detach(), s, grads
 
     serial = run()
-    monkeypatch.setattr(dynamics, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(compressor_module, "_PARALLEL_MIN_WORK", 0)
     parallel = run()
     assert torch.equal(serial[0], parallel[0]) and torch.equal(serial[1], parallel[1])
     for a, b in zip(serial[2], parallel[2]):

@@ -32,14 +32,10 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.dsp.biquad import (
-    biquad_cascade,
-    high_shelf_sos,
-    highpass_sos,
-    low_shelf_sos,
-    peaking_sos,
-)
-from mixassist.console.dsp.dynamics import compressor, limiter, limiter_latency
+from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, peaking_sos
+from mixassist.console.dsp.cascade import biquad_cascade
+from mixassist.console.dsp.compressor import compressor
+from mixassist.console.dsp.limiter import limiter, limiter_latency
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
 from mixassist.console.params import MixParams
@@ -47,7 +43,7 @@ from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
 from mixassist.measure import integrated_loudness
 
-__all__ = ["Bus", "Console", "RenderResult", "ConsoleSettings"]
+__all__ = ["Bus", "Console", "ConsoleSettings", "RenderResult", "eq_sos"]
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +151,12 @@ def _db(v: torch.Tensor) -> torch.Tensor:
     return torch.pow(10.0, v / 20.0)
 
 
-def _eq_sos(p: Tensors, sample_rate: int, *, hpf: bool) -> torch.Tensor:
-    """``(batch, sections, 6)``: optional 4th-order high-pass, then the six EQ bands."""
+def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool) -> torch.Tensor:
+    """The EQ of a strip as ``(batch, sections, 6)`` sos: optional 4th-order high-pass, then the six bands.
+
+    ``p`` maps the schema's EQ (and, with ``hpf``, ``hpf_hz``) names to ``(batch,)`` tensors;
+    a NaN ``hpf_hz`` (bypassed) gives an identity section.
+    """
     sections = []
     if hpf:
         hz = p["hpf_hz"]
@@ -182,6 +182,23 @@ def _eq_is_flat(p: Tensors, *, hpf: bool) -> bool:
 def _is_neutral_comp(p: Tensors) -> bool:
     return not any(p[k].requires_grad for k in ("comp_ratio", "comp_makeup_db")) and bool(
         (p["comp_ratio"] == 1).all() and (p["comp_makeup_db"] == 0).all()
+    )
+
+
+def _compress(
+    x: torch.Tensor, p: Tensors, sample_rate: int, state: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The compressor with the ``comp_*`` settings of ``p`` (a strip's or the master's glue)."""
+    return compressor(
+        x,
+        sample_rate,
+        threshold_db=p["comp_threshold_db"],
+        ratio=p["comp_ratio"],
+        knee_db=p["comp_knee_db"],
+        attack_ms=p["comp_attack_ms"],
+        release_ms=p["comp_release_ms"],
+        makeup_db=p["comp_makeup_db"],
+        state=state,
     )
 
 
@@ -321,19 +338,9 @@ class Console:
         if plan["use_delay"]:
             x, state["delay"] = fractional_delay(x, p["delay_ms"] * (sr / 1000.0), state.get("delay"))
         if not _eq_is_flat(p, hpf=plan["use_hpf"]):
-            x, state["eq"] = biquad_cascade(x, _eq_sos(p, sr, hpf=plan["use_hpf"]), state.get("eq"))
+            x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, hpf=plan["use_hpf"]), state.get("eq"))
         if not _is_neutral_comp(p):
-            x, state["comp"] = compressor(
-                x,
-                sr,
-                threshold_db=p["comp_threshold_db"],
-                ratio=p["comp_ratio"],
-                knee_db=p["comp_knee_db"],
-                attack_ms=p["comp_attack_ms"],
-                release_ms=p["comp_release_ms"],
-                makeup_db=p["comp_makeup_db"],
-                state=state.get("comp"),
-            )
+            x, state["comp"] = _compress(x, p, sr, state.get("comp"))
         x = x * _db(p["gain_db"])[:, None, None].to(x.dtype)
         return pan_width(x, p["pan"], p["width"]), state
 
@@ -350,19 +357,9 @@ class Console:
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
         if not _eq_is_flat(batch, hpf=False):
-            y, state["eq"] = biquad_cascade(y, _eq_sos(batch, sr, hpf=False), state.get("eq"))
+            y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False), state.get("eq"))
         if not _is_neutral_comp(batch):
-            y, state["comp"] = compressor(
-                y,
-                sr,
-                threshold_db=batch["comp_threshold_db"],
-                ratio=batch["comp_ratio"],
-                knee_db=batch["comp_knee_db"],
-                attack_ms=batch["comp_attack_ms"],
-                release_ms=batch["comp_release_ms"],
-                makeup_db=batch["comp_makeup_db"],
-                state=state.get("comp"),
-            )
+            y, state["comp"] = _compress(y, batch, sr, state.get("comp"))
         return y[0], state
 
     def _master_tail(

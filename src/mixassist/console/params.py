@@ -18,7 +18,7 @@ import torch
 from mixassist.console.schema import SECTIONS, Param, params_for
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["MixParams", "validate_value"]
+__all__ = ["MixParams", "check_name", "validate_value"]
 
 
 def validate_value(param: Param, value: Any, where: str) -> float | None:
@@ -47,7 +47,8 @@ def validate_value(param: Param, value: Any, where: str) -> float | None:
     return min(max(value, param.minimum), param.maximum)
 
 
-def _check_name(name: str, section: str, where: str) -> Param:
+def check_name(name: str, section: str, where: str) -> Param:
+    """The schema's :class:`Param` called ``name`` in ``section``, or raise with a "did you mean"."""
     table = params_for(section)
     if name in table:
         return table[name]
@@ -116,14 +117,14 @@ class MixParams:
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise InvalidParameterError(f"unknown track '{track}'{hint} (tracks: {', '.join(self.track_names)})")
         where = f"track '{track}'"
-        self.tracks[track][name] = validate_value(_check_name(name, "track", where), value, where)
+        self.tracks[track][name] = validate_value(check_name(name, "track", where), value, where)
 
     def set_bus(self, bus: str, name: str, value: Any) -> None:
         """Set one ``"reverb"`` or ``"master"`` parameter (validated)."""
         if bus not in ("reverb", "master"):
             raise InvalidParameterError(f"unknown bus '{bus}'; use 'reverb' or 'master'")
         where = f"{bus} bus"
-        getattr(self, bus)[name] = validate_value(_check_name(name, bus, where), value, where)
+        getattr(self, bus)[name] = validate_value(check_name(name, bus, where), value, where)
 
     def copy(self) -> MixParams:
         return MixParams.from_dict(self.to_dict())
@@ -189,7 +190,7 @@ class MixParams:
         params = SECTIONS[section]
         rows: Iterable[Mapping[str, float | None]]
         rows = [self.tracks[t] for t in self.track_names] if section == "track" else [getattr(self, section)]
-        vals = [[0.0 if r[p.name] is None else float(p.to_normalised(r[p.name])) for p in params] for r in rows]
+        vals = [[0.0 if (v := r[p.name]) is None else float(p.to_normalised(v)) for p in params] for r in rows]
         act = [[r[p.name] is not None for p in params] for r in rows]
         values = torch.tensor(vals, dtype=torch.float32).reshape(len(vals), len(params))
         active = torch.tensor(act, dtype=torch.bool).reshape(len(vals), len(params))

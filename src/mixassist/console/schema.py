@@ -86,17 +86,19 @@ class Param:
     def to_normalised(self, value: float | torch.Tensor) -> float | torch.Tensor:
         """Physical value → [0, 1] (log-spaced for ``scale="log"``)."""
         lo, hi = self.minimum, self.maximum
+        if self.scale == "log" and isinstance(value, torch.Tensor):
+            return (torch.log(value) - math.log(lo)) / (math.log(hi) - math.log(lo))
         if self.scale == "log":
-            log = torch.log if isinstance(value, torch.Tensor) else math.log
-            return (log(value) - math.log(lo)) / (math.log(hi) - math.log(lo))
+            return (math.log(value) - math.log(lo)) / (math.log(hi) - math.log(lo))
         return (value - lo) / (hi - lo)
 
     def from_normalised(self, value: float | torch.Tensor) -> float | torch.Tensor:
         """[0, 1] → physical value (inverse of :meth:`to_normalised`)."""
         lo, hi = self.minimum, self.maximum
+        if self.scale == "log" and isinstance(value, torch.Tensor):
+            return torch.exp(math.log(lo) + value * (math.log(hi) - math.log(lo)))
         if self.scale == "log":
-            exp = torch.exp if isinstance(value, torch.Tensor) else math.exp
-            return exp(math.log(lo) + value * (math.log(hi) - math.log(lo)))
+            return math.exp(math.log(lo) + value * (math.log(hi) - math.log(lo)))
         return lo + value * (hi - lo)
 
     def describe_range(self) -> str:

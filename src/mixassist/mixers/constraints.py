@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mixassist.console.params import MixParams, _check_name, validate_value
+from mixassist.console.params import MixParams, check_name, validate_value
 from mixassist.console.schema import params_for
 from mixassist.errors import InvalidParameterError
 
@@ -114,7 +114,7 @@ class Constraints:
                         )
                     chosen = list(table)
                 else:
-                    _check_name(param, kind, where)
+                    check_name(param, kind, where)
                     chosen = [param]
                 for p in chosen:
                     if value_text and param != "*":
@@ -137,7 +137,7 @@ class Constraints:
                 raise InvalidParameterError(f"{where}: write it as TRACK.PARAM=LOW:HIGH (e.g. vocals.gain_db=-6:0)")
             for section in _match_sections(section_pattern, names, where):
                 kind = section if section in BUSES else "track"
-                spec_param = _check_name(param, kind, where)
+                spec_param = check_name(param, kind, where)
                 lo = validate_value(spec_param, _parse_value(lo_text, where), where)
                 hi = validate_value(spec_param, _parse_value(hi_text, where), where)
                 if lo is None or hi is None or lo > hi:

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.console import Console, ConsoleSettings, _eq_sos
+from mixassist.console.console import Console, ConsoleSettings, eq_sos
 from mixassist.console.dsp.biquad import sos_response_db
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, params_for
@@ -264,7 +264,7 @@ def _band_shapes(sample_rate: int, freqs: torch.Tensor) -> torch.Tensor:
             for k, v in p.items()
         }
         settings[f"eq_{band}_db"] = torch.tensor([6.0], dtype=torch.float64)
-        shapes.append(sos_response_db(_eq_sos(settings, sample_rate, hpf=False), freqs, sample_rate)[0] / 6.0)
+        shapes.append(sos_response_db(eq_sos(settings, sample_rate, hpf=False), freqs, sample_rate)[0] / 6.0)
     return torch.stack(shapes)
 
 
@@ -809,7 +809,7 @@ def _fit_gain_eq(
         p = dict(base)
         for c, k in enumerate(EQ_GAINS, start=1):
             p[k] = vals[:, c].clamp(-18.0, 18.0)
-        resp = sos_response_db(_eq_sos(p, sample_rate, hpf=hpf), freqs, sample_rate)  # (N, F)
+        resp = sos_response_db(eq_sos(p, sample_rate, hpf=hpf), freqs, sample_rate)  # (N, F)
         err = tdb - (vals[:, :1] + resp)
         data = (w * err**2).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)
         return data.sum() + EQ_RIDGE * (vals[:, 1:] ** 2).sum()

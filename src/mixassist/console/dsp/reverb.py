@@ -1,17 +1,9 @@
 """The reverb bus: a seeded, frequency-dependent impulse response and FFT convolution.
 
-* :func:`reverb_ir` builds a deterministic stereo impulse response from seeded noise: two
-  decorrelated noise channels are split into octave bands (62.5 Hz … 16 kHz) by zero-phase
-  FFT-domain masks that sum to one, each band gets an exponential envelope with its own
-  RT60, and the bands are summed again; then a short fade-in, the pre-delay, and
-  normalisation to unit energy per channel.
-* :func:`fft_convolve` convolves a bus with it (``torch.fft``, overlap-add), causally, with
-  the tail carried in a state so that chunked rendering equals rendering whole.
-
-The RT60 of each band is interpolated log-log in frequency between three anchors: ``rt60_low_s``
-at 125 Hz and below, ``rt60_mid_s`` at 1 kHz and ``rt60_high_s`` at 8 kHz and above.  The
-energy envelope of a band with decay time ``T`` is ``exp(−2·ln(1000)·t/T)``, i.e. −60 dB after
-``T`` seconds [1]_.
+:func:`reverb_ir` builds a deterministic, decorrelated stereo impulse response from seeded
+noise with an RT60 per octave band (interpolated from three anchors, see docs/console-dsp.md);
+:func:`fft_convolve` convolves a bus with it causally (overlap-add), the tail carried in a
+state so that chunked rendering equals rendering whole.
 
 References
 ----------
@@ -28,6 +20,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from mixassist.console.dsp.arguments import parameter_sample_rate
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay
 from mixassist.errors import InvalidParameterError
 
@@ -53,7 +46,6 @@ _FADE_IN_MS = 1.5
 _FLATTEN_ROUNDS = 3  # envelope-flattening iterations on each band of noise
 _FLATTEN_OVERSAMPLE = 2  # the flattening grid oversamples each band this many times
 _MIN_NOISE_LENGTH = 1 << 14
-_MIN_SAMPLE_RATE, _MAX_SAMPLE_RATE = 8_000, 384_000
 _SEGMENT = 1 << 22  # input samples per overlap-add pass (bounds the memory of long inputs)
 _MIN_FRAME_FFT = 1 << 12
 
@@ -226,7 +218,10 @@ def reverb_ir(
     >>> ir.shape, round(float((ir**2).sum(-1)[0]), 6)
     (torch.Size([2, 107378]), 1.0)
     """
-    sample_rate = _check_sample_rate(sample_rate)
+    rate = parameter_sample_rate(sample_rate)
+    if rate != int(rate):  # the noise cache and the band split take whole-Hz rates
+        raise InvalidParameterError(f"sample_rate={sample_rate!r} must be a whole number of Hz")
+    sample_rate = int(rate)
     args = {"rt60_low_s": rt60_low_s, "rt60_mid_s": rt60_mid_s, "rt60_high_s": rt60_high_s, "predelay_ms": predelay_ms}
     dtype = torch.get_default_dtype()
     for v in args.values():
@@ -294,19 +289,6 @@ def _as_tensor(v: torch.Tensor | float, dtype: torch.dtype) -> torch.Tensor:
         return torch.tensor(float(v), dtype=dtype)
     except (TypeError, ValueError):
         raise InvalidParameterError(f"expected a number or a tensor, got {v!r}") from None
-
-
-def _check_sample_rate(sample_rate: float) -> int:
-    try:
-        ok = float(sample_rate) == int(sample_rate) and _MIN_SAMPLE_RATE <= int(sample_rate) <= _MAX_SAMPLE_RATE
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise InvalidParameterError(
-            f"sample_rate={sample_rate!r} must be a whole number of Hz in "
-            f"{_MIN_SAMPLE_RATE // 1000}-{_MAX_SAMPLE_RATE // 1000} kHz"
-        )
-    return int(sample_rate)
 
 
 # --------------------------------------------------------------------------- convolution
@@ -398,9 +380,9 @@ def fft_convolve(
     if state is None:
         state = x.new_zeros((*out_shape, tail))
     elif not isinstance(state, torch.Tensor) or tuple(state.shape) != (*out_shape, tail):
-        got = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
+        got_state = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
         raise InvalidParameterError(
-            f"fft_convolve: state {got} does not fit; expected {(*out_shape, tail)} "
+            f"fft_convolve: state {got_state} does not fit; expected {(*out_shape, tail)} "
             "(pass the state returned by the previous call with the same IR)"
         )
     else:
