@@ -44,7 +44,7 @@ import torch
 
 from mixassist.console.console import Console, ConsoleSettings
 from mixassist.console.params import MixParams
-from mixassist.data.styles import StyleDraw, style_params
+from mixassist.data.priors import PriorDraw, prior_params
 from mixassist.mixers.roles import is_low_source
 from mixassist.neural.features import sum_stats, summary_vector
 from mixassist.neural.layout import decode_buses, decode_tracks
@@ -61,9 +61,9 @@ _WEIGHTS = {"loudness_lu": 0.0}
 
 def true_params(ref_draw: dict[str, Any], ref_seed: int, song: Any) -> MixParams:
     """The settings of a reference's style on a cached song (as the training targets use them)."""
-    draw = StyleDraw(**ref_draw)
+    draw = PriorDraw(**ref_draw)
     seed = int(np.random.SeedSequence([ref_seed, zlib.crc32(song.name.encode())]).generate_state(1)[0])
-    return style_params(draw, song.levels, song.roles, seed=seed, fixed=song.fixed)
+    return prior_params(draw, song.levels, song.roles, seed=seed, fixed=song.fixed)
 
 
 @dataclass

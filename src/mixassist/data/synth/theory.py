@@ -17,6 +17,7 @@ __all__ = [
     "scale_pitches",
     "swing",
     "humanise",
+    "choose",
 ]
 
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -147,3 +148,8 @@ def humanise(
         v = int(np.clip(round(vel + (rng.normal(0.0, velocity_sd) if velocity_sd > 0 else 0.0)), 1, 127))
         out.append((max(0.0, start + shift), dur, pitch, v))
     return out
+
+
+def choose(rng: np.random.Generator, items: Sequence):
+    """One of ``items``, drawn uniformly with one ``rng.integers`` call."""
+    return items[int(rng.integers(len(items)))]
