@@ -29,17 +29,15 @@ from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.priors import draw_prior, prior_params, role_map
 from mixassist.errors import InvalidParameterError, RecipeError
-from mixassist.fileio import write_json_atomic as _write_json_atomic
-from mixassist.measure.meter import integrated_loudness, true_peak
+from mixassist.fileio import write_json_atomic
+from mixassist.measure import integrated_loudness, true_peak
+from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.decisions import Reasons
+from mixassist.mixers.deliver import deliver_loudness
 
-__all__ = ["load_song", "hit_loudness", "make_references", "alignment_truth", "write_json_atomic"]
+__all__ = ["load_song", "hit_loudness", "make_references", "alignment_truth"]
 
 log = logging.getLogger(__name__)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Strict JSON (no NaN), written to a temporary file in the same folder then renamed."""
-    _write_json_atomic(path, data)
 
 
 def load_song(song_dir: str | os.PathLike[str], sample_rate: int | None = None) -> tuple[Multitrack, dict[str, Any]]:
@@ -82,10 +80,6 @@ def hit_loudness(
     limiter ceiling is lowered by any true-peak overshoot so the truth stays at or below the
     ceiling it asks for.  Returns the settings and the final mix (bit-identical to a render).
     """
-    from mixassist.mixers.constraints import Constraints
-    from mixassist.mixers.decisions import Reasons
-    from mixassist.mixers.deliver import deliver_loudness
-
     params = params.copy()
     depth = -float(params.master["comp_threshold_db"] or 0.0) - 6.0
     bus = console.render_bus(stems, params)

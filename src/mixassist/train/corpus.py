@@ -27,9 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console
+from mixassist.data.priors import draw_prior, prior_params, role_map, track_levels
+from mixassist.data.references import alignment_truth, hit_loudness, load_song
 from mixassist.errors import InvalidParameterError
 from mixassist.fileio import write_bytes_atomic
-from mixassist.neural.features import WindowStats, summary_vector, track_vector, window_stats
+from mixassist.measure import integrated_loudness
+from mixassist.mixers.roles import infer_role
+from mixassist.neural.features import WindowStats, approx_loudness, summary_vector, track_vector, window_stats
 
 __all__ = ["SongEntry", "ReferenceEntry", "training_songs", "cache_songs", "render_references", "load_corpus"]
 
@@ -84,10 +90,6 @@ def _save_npz(path: Path, **arrays: Any) -> None:
 
 
 def _cache_song(songs_dir: str, name: str, out: str) -> str:
-    from mixassist.data.priors import role_map, track_levels
-    from mixassist.data.references import alignment_truth, load_song
-    from mixassist.mixers.roles import infer_role
-    from mixassist.neural.features import approx_loudness
 
     stems, meta = load_song(Path(songs_dir) / name)
     sr = stems.sample_rate
@@ -117,11 +119,6 @@ def _cache_song(songs_dir: str, name: str, out: str) -> str:
 
 
 def _render_reference(songs_dir: str, song: str, index: int, seed: int, seconds: float, out: str) -> int:
-    from mixassist.audio.multitrack import Multitrack
-    from mixassist.console.console import Console
-    from mixassist.data.priors import draw_prior, prior_params, role_map
-    from mixassist.data.references import alignment_truth, hit_loudness, load_song
-    from mixassist.measure.meter import integrated_loudness
 
     stems, meta = load_song(Path(songs_dir) / song)
     length = int(seconds * stems.sample_rate)

@@ -1,6 +1,6 @@
 """The style stage: the controller fine-tuned with the style loss rendered through the console.
 
-The parameter loss (:func:`mixassist.train.loop.loss_terms`) scores every setting by its
+The parameter loss (:func:`mixassist.train.loss.loss_terms`) scores every setting by its
 distance in the normalised space, whether or not it changes what one hears.  This stage adds
 the distance one hears: each session's predicted settings are decoded differentiably
 (:func:`mixassist.neural.layout.decode_tracks`), an excerpt of the song is rendered through the
@@ -45,11 +45,15 @@ import torch
 from mixassist.console.console import Console, ConsoleSettings
 from mixassist.console.params import MixParams
 from mixassist.data.priors import PriorDraw, prior_params
+from mixassist.data.references import load_song
+from mixassist.mixers.match import solve_decimation
 from mixassist.mixers.roles import is_low_source
 from mixassist.neural.features import sum_stats, summary_vector
 from mixassist.neural.layout import decode_buses, decode_tracks
 from mixassist.neural.model import MixController
 from mixassist.style.features import DEFAULT_WEIGHTS, style_distance, style_features_torch
+from mixassist.train.checkpoint import restore_checkpoint, save_checkpoint
+from mixassist.train.loss import collate, loss_terms
 
 __all__ = ["StyleSession", "StyleSessions", "style_loss", "STYLE_TERMS"]
 
@@ -69,7 +73,7 @@ def true_params(ref_draw: dict[str, Any], ref_seed: int, song: Any) -> MixParams
 @dataclass
 class StyleSession:
     """One session of the style stage: the model's inputs and targets (an item for
-    :func:`mixassist.train.loop.collate`) and what it takes to render it."""
+    :func:`mixassist.train.loss.collate`) and what it takes to render it."""
 
     item: dict[str, Any]
     audio: list[torch.Tensor]  # the excerpt of each track, (channels, samples), at the reduced rate
@@ -101,9 +105,6 @@ class StyleSessions:
     def audio(self, name: str) -> tuple[list[np.ndarray], int]:
         """A song's tracks at the solver's reduced rate (loaded once)."""
         if name not in self._audio:
-            from mixassist.data.references import load_song
-            from mixassist.mixers.match import solve_decimation
-
             stems, _ = load_song(self.songs_dir / name)
             factor = solve_decimation(stems.sample_rate)
             sr = stems.sample_rate // factor
@@ -247,7 +248,6 @@ def run_style_stage(
 ) -> list[dict[str, Any]]:
     """Fine-tune ``model`` in place for ``config.style_steps`` steps (resumable); returns the
     stage's history (one entry per checkpoint, with validation)."""
-    from mixassist.train.loop import collate, loss_terms, restore_checkpoint, save_checkpoint
 
     work = Path(config.work_dir)
     checkpoint = work / "style_checkpoint.pt"
@@ -321,7 +321,6 @@ def _validation(
 def _validate(
     model: MixController, sessions: StyleSessions, validation: list[tuple[StyleSession, dict]]
 ) -> dict[str, float]:
-    from mixassist.train.loop import collate, loss_terms
 
     was_training = model.training
     model.eval()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 from scipy.signal import lfilter
 
 from mixassist.audio.io import resample
@@ -585,8 +586,6 @@ def render_loop(
     pass_s = beats * 60.0 / tempo_bpm
     # varispeed: resample so the loop lasts exactly pass_s seconds at sample_rate
     target_len = int(round(pass_s * sample_rate))
-    import soxr
-
     y = soxr.resample(x.T, rate, rate * target_len / x.shape[1], quality="HQ").T
     y = np.ascontiguousarray(y[:, :target_len], dtype=np.float32)
     out = np.zeros((2, n), np.float32)

@@ -12,7 +12,7 @@ from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 from scipy.signal import butter, sosfilt, sosfiltfilt
 
 from mixassist.errors import InvalidParameterError
-from mixassist.measure.meter import integrated_loudness
+from mixassist.measure import integrated_loudness
 
 __all__ = [
     "LEVEL_RANGE_LUFS",
