@@ -92,12 +92,12 @@ def parse_strengths(spec: str | Mapping[str, float] | None) -> dict[str, float]:
         for part in spec.split(","):
             if not part.strip():
                 continue
-            name, eq, value = part.partition("=")
+            name, eq, text = part.partition("=")
             if not eq:
                 raise InvalidParameterError(
                     f"--match '{part.strip()}': write ATTRIBUTE=STRENGTH, e.g. tone=1,width=0.5"
                 )
-            pairs.append((name.strip(), value.strip()))
+            pairs.append((name.strip(), text.strip()))
         items = pairs
     else:
         items = spec.items()

@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -63,14 +63,14 @@ class Sampler:
         key = (ref.index, song.name)
         if key not in self._targets:
             params = true_params(ref.draw, ref.seed, song)
-            rows = []
+            rows: list[tuple[np.ndarray, np.ndarray] | None] = []
             for i, name in enumerate(song.names):
                 lufs, peak_db, channels = song.levels[name]
                 if lufs is None or not math.isfinite(song.approx_lufs[i]):
                     rows.append(None)
                     continue
                 rows.append(track_targets(params.tracks[name], float(song.approx_lufs[i]), peak_db, channels == 2))
-            glue_depth = -float(params.master["comp_threshold_db"]) - 6.0
+            glue_depth = -float(cast(float, params.master["comp_threshold_db"])) - 6.0  # never None on the master
             self._targets[key] = (rows, bus_targets(params.reverb, params.master, glue_depth))
             if len(self._targets) > 200_000:
                 self._targets.clear()
@@ -89,7 +89,7 @@ class Sampler:
             live = [(song, i, rows[i]) for i in range(len(song.names)) if rows[i] is not None]
             picked += [live[j] for j in rng.permutation(len(live))]
         picked = picked[:tracks]
-        rv, _, mv, mm = buses
+        rv, _, mv, mm = cast(tuple, buses)  # set: the candidates are never empty
         t_rows = [row for _, _, row in picked]
         return {
             "tracks": np.stack([s.vectors[i] for s, i, _ in picked]),
@@ -217,7 +217,8 @@ def train(
         init = _load_init(model, Path(config.init_weights))
         say(f"starting from {config.init_weights}")
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    step, history = 0, []
+    step = 0
+    history: list[dict[str, Any]] = []
     checkpoint = work / "checkpoint.pt"
     if checkpoint.exists() and config.steps > 0:
         step, history = restore_checkpoint(checkpoint, key, model, optimiser, "a run")
@@ -242,7 +243,7 @@ def train(
             window[k] = window.get(k, 0.0) + float(v.detach())
         seen += 1
         if step % config.log_every == 0 or step == config.steps:
-            entry = {
+            entry: dict[str, Any] = {
                 "step": step,
                 "lr": _lr(config, step - 1),
                 "seconds": round(time.time() - t0, 1),

@@ -36,7 +36,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import soxr
@@ -140,7 +140,11 @@ class StyleSessions:
             master={**params.master, "limiter_ceiling_dbtp": None, "output_gain_db": 0.0},
             reverb_seed=params.reverb_seed,
         )
-        glue = -float(params.master["comp_threshold_db"]) - 6.0 if (params.master["comp_ratio"] or 1.0) > 1.0 else None
+        glue = (
+            -float(cast(float, params.master["comp_threshold_db"])) - 6.0
+            if (params.master["comp_ratio"] or 1.0) > 1.0
+            else None
+        )
         rv, _, mv, mm = buses
         item = {
             "tracks": song.vectors[live],
@@ -252,7 +256,8 @@ def run_style_stage(
     work = Path(config.work_dir)
     checkpoint = work / "style_checkpoint.pt"
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.style_learning_rate, weight_decay=config.weight_decay)
-    step, history = 0, []
+    step = 0
+    history: list[dict[str, Any]] = []
     if checkpoint.exists():
         step, history = restore_checkpoint(checkpoint, key, model, optimiser, "a style stage")
         say(f"style stage resumed at step {step}")
@@ -289,7 +294,7 @@ def run_style_stage(
             window[k] = window.get(k, 0.0) + v
         seen += 1
         if step % every == 0 or step == config.style_steps:
-            entry = {
+            entry: dict[str, Any] = {
                 "stage": "style",
                 "step": step,
                 "seconds": round(time.time() - t0, 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -131,13 +132,12 @@ def drum_events(
             k = 0
             while k * step < (2 if fill else 4):
                 b = k * step
-                if use_ride:
+                if use_ride and ride is not None:  # (use_ride implies a ride)
                     ev.append((b0 + b, 96 if b % 1 == 0 else 76, ride, ride_pan))
                 elif hat_c:
                     open_hat = hat_o is not None and b == 3.5 and bar % 2 == 1
-                    ev.append(
-                        (b0 + b, 90 if open_hat else (96 if b % 1 == 0 else 66), hat_o if open_hat else hat_c, 0.0)
-                    )
+                    slot = cast(str, hat_o if open_hat else hat_c)  # open_hat implies an open hat
+                    ev.append((b0 + b, 90 if open_hat else (96 if b % 1 == 0 else 66), slot, 0.0))
                 k += 1
             if fill:
                 voices = toms if toms else ([snare] if snare else [])

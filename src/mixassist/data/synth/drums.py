@@ -184,11 +184,11 @@ def _read_kit(kit_dir: Path, stanzas: list[tuple[list[str], str]]) -> Kit | None
             multi = multi or len(layers) > 1
     slots: dict[str, tuple[Layer, ...]] = {}
     for slot, pattern in SLOT_PATTERNS:
-        for name, layers in instruments.items():
-            if any(layers is used for used in slots.values()):
+        for name, kit_layers in instruments.items():
+            if any(kit_layers is used for used in slots.values()):
                 continue
             if re.search(pattern, name.lower()):
-                slots[slot] = layers
+                slots[slot] = kit_layers
                 break
     credit = (
         f"Drum samples: Hydrogen drum kit '{kit_dir.name}' by {author}, {licence} (Debian package hydrogen-drumkits)."

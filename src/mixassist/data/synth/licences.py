@@ -91,16 +91,16 @@ def licence_verdict(xml_licence: str | None, debian_licence: str | None) -> tupl
         (src, classify_licence(text))
         for src, text in (("drumkit.xml", xml_licence), ("debian/copyright", debian_licence))
     ]
-    found = [(src, lic) for src, lic in found if lic is not None]
-    if not found:
+    present = [(src, lic) for src, lic in found if lic is not None]
+    if not present:
         return False, "unknown", "no licence in drumkit.xml nor in Debian's copyright file, left out"
     reasons = []
-    for src, lic in found:
+    for src, lic in present:
         ok, why = _verdict_one(lic)
         if not ok:
             return False, lic, f"{src}: {why}"
         reasons.append(f"{src}: {lic}")
-    licence = found[-1][1]
+    licence = present[-1][1]
     return True, licence, f"{_verdict_one(licence)[1]} ({'; '.join(reasons)})"
 
 

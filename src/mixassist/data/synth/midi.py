@@ -148,7 +148,7 @@ def write_multiplexed_midi(
     for k, part in enumerate(parts):
         base = k * period_beats * TICKS_PER_BEAT
         if part.percussion:
-            voices = [(_DRUM_CHANNEL, None, 64, part.detune_cents)]
+            voices: list[tuple[int, int | None, int, float]] = [(_DRUM_CHANNEL, None, 64, part.detune_cents)]
         elif part.layer_cents > 0:
             voices = [
                 (0, part.program, 0, part.detune_cents + part.layer_cents),

@@ -53,6 +53,7 @@ def bass_notes(
     notes: list[tuple[float, float, int, int]] = []
     pattern = int(rng.integers(3))
     previous = None
+    b: float  # beat offset within the chord: whole beats (jazz, electronic) or eighths (rock, pop)
     for idx, (start, dur, chord) in enumerate(timeline):
         sec = section_at(sections, int(start // 4))
         if sec.name == "intro" and sec.density < 0.32:
@@ -134,14 +135,14 @@ def chord_notes(
         previous = voicing
         hits: list[tuple[float, float, int]]  # (offset, duration, velocity)
         if inst.comping == "block":
-            options = [
+            options: list[list[tuple[float, float, int]]] = [
                 [(0, 1.9, 84), (2, 1.9, 76)],
                 [(0, 1.4, 86), (1.5, 1.0, 72), (2.5, 1.4, 76)],
                 [(0, 0.9, 84), (1, 0.9, 70), (2, 0.9, 78), (3, 0.9, 70)],
             ]
             hits = options[rhythm_choice] if sec.density >= 0.45 else [(0, dur - 0.1, 74)]
         elif inst.comping == "strum":
-            eighths = [0, 1, 1.5, 2.5, 3, 3.5] if sec.density >= 0.7 else [0, 1.5, 2.5]
+            eighths: list[float] = [0, 1, 1.5, 2.5, 3, 3.5] if sec.density >= 0.7 else [0, 1.5, 2.5]
             hits = [(b, 0.45 if b % 1 else 0.9, 88 if b % 1 == 0 else 70) for b in eighths]
         elif inst.comping == "power":
             if sec.density >= 0.7:
@@ -257,7 +258,7 @@ def lead_notes(
             for i, (onset, dur) in enumerate(events):
                 beat = bar * 4 + onset
                 chord = chord_at(timeline, beat)
-                target = pitch + steps[i % len(steps)] * 2
+                target: float = pitch + steps[i % len(steps)] * 2
                 if target > inst.high - 2 or target < inst.low + 2:
                     target = centre
                 if float(onset).is_integer():

@@ -257,13 +257,13 @@ def arrange_procedural(
         if candidates:
             loop, beats = candidates[int(rng.integers(len(candidates)))]
             whole = rng.random() < 0.5
-            active = [
+            spans = [
                 (s.start_bar * 4.0, (s.start_bar + s.bars) * 4.0)
                 for s in sections
                 if whole or s.name in ("chorus", "bridge")
             ]
-            if active:
-                loops.append(LoopStem("loop", loop, beats, active))
+            if spans:
+                loops.append(LoopStem("loop", loop, beats, spans))
                 credit = sonic_pi_licences().get(loop.name, f"'{loop.name}'")
                 licences.append(f"Loop from Sonic Pi (Debian package sonic-pi-samples), freesound.org: {credit}.")
     return Arrangement(

@@ -363,7 +363,7 @@ def _orchestrate(score, rel: str, category: Category, seconds: float, rng: np.ra
     names, parts, bars, length = _extract(score)
     _, excerpt = _window(parts, bars, length, window_ql + 1.0, rng)
     ensemble = category.ensembles[int(rng.integers(len(category.ensembles)))]
-    keep = []
+    keep: list[int] = []
     for i, notes in enumerate(excerpt):
         if not notes:
             continue

@@ -65,7 +65,7 @@ def chord_pcs(chord: Chord) -> tuple[int, ...]:
     return tuple((chord.root + i) % 12 for i in QUALITIES[chord.quality])
 
 
-def nearest_pitch(pc: int, target: float, low: int = 0, high: int = 127) -> int:
+def nearest_pitch(pc: int, target: float | np.integer, low: int = 0, high: int = 127) -> int:
     """The MIDI pitch of class ``pc`` nearest to ``target`` within ``[low, high]``."""
     candidates = [p for p in range(low, high + 1) if p % 12 == pc % 12]
     if not candidates:
@@ -111,7 +111,7 @@ def voice_chord(
                 prev = sorted(previous)
                 k = min(len(prev), len(voicing))
                 cost = float(sum(abs(a - b) for a, b in zip(voicing[:k], prev[:k])))
-                cost += 0.1 * abs(np.mean(voicing) - centre)
+                cost += float(0.1 * abs(np.mean(voicing) - centre))
             else:
                 cost = abs(float(np.mean(voicing)) - centre)
             if best is None or cost < best[0]:
