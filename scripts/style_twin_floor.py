@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from mixassist.audio.io import load_audio
-from mixassist.measure.meter import integrated_loudness
 from mixassist.console.console import Console
-from mixassist.data.references import alignment_truth, hit_loudness, load_song
 from mixassist.data.priors import PriorDraw, prior_params, role_map
+from mixassist.data.references import alignment_truth, hit_loudness, load_song
 from mixassist.evaluate.harness import SUMMARY_METRICS, abs_if_signed
 from mixassist.evaluate.metrics import compare
+from mixassist.measure.meter import integrated_loudness
 
 #: Twin seeds start here (``make_references`` draws the truth from ``song_seed + 2``, a 32-bit
 #: value, so these small seeds never repeat it).
