@@ -1,86 +1,68 @@
 #!/usr/bin/env python3
-"""Regenerate the bundled demo multitrack in ``examples/demo/``.
+"""Regenerate the bundled demo multitrack (``examples/demo/`` by default) with the package's own tools.
 
 What it makes
 -------------
 * ``stems/*.flac`` -- eight dry stems (44.1 kHz, 16-bit FLAC, all the same length) of one
   short song ("Lantern", D minor, 116 BPM, the 4-bar progression Dm7-Bb-F-C played three
-  times plus a final chord, ~26.7 s). Drums are real recorded one-shot samples placed on a
-  humanised pattern (kick, snare, hats; mono). Bass, guitar and lead (alto sax) are mono,
-  keys (stereo grand piano) and pad stereo, all General-MIDI instruments rendered by
-  fluidsynth with reverb and chorus off. Levels are deliberately unequal, as in a real
-  session: a hot bass peaking at -0.3 dBFS (about -16 LUFS), two quiet stems (hats
-  -33 LUFS, pad -31 LUFS) and the rest between -19 and -25 LUFS; no stem clips.
-  Arrangement: keys lay out in bars 5-8, where the lead and the guitar come in.
+  times plus a final chord, ~26.7 s). Drums are real recorded one-shot samples of the
+  ``rumpf_kit_z01_h2`` Hydrogen kit placed on a humanised pattern (kick, snare, hats; mono);
+  bass, guitar and lead (alto sax) are mono, keys (stereo grand piano) and pad stereo, all
+  General-MIDI instruments rendered by fluidsynth with reverb and chorus off. Levels are
+  deliberately unequal, as in a real session: a hot bass peaking at -0.3 dBFS, two quiet
+  stems (hats -33 LUFS, pad -31 LUFS) and the rest between -19 and -25 LUFS.
 * ``reference.flac`` -- a finished stereo mix of a *different* piece ("Neon Parade",
   A major, 128 BPM, I-V-vi-IV, ~20.4 s) in a bright, wide, loud and compressed modern-pop
-  style (-9.5 LUFS integrated, -1.2 dBTP), mixed here with plain numpy/scipy: RBJ biquad
-  EQ (+5 dB high shelf on the bus), kick side-chain pumping, RMS compressors, a tanh drum
-  clipper, a ping-pong delay and a noise-burst convolution reverb, Haas and mid/side
-  widening of keys/pad/arp, a soft-knee clipper and a look-ahead true-peak limiter.
-* ``midi/song.mid`` and ``midi/reference.mid`` -- the procedurally written scores
-  (Standard MIDI File type 1; drums written on channel 10 for documentation only --
-  the drum audio comes from the samples, not from the soundfont).
+  style, mixed by the package's console (:class:`mixassist.console.Console`): track EQ and
+  compression, pans and widths, a reverb send, a bright master EQ with glue compression,
+  driven to -9.5 LUFS into the true-peak limiter (:func:`mixassist.data.references.hit_loudness`).
+* ``midi/song.mid`` and ``midi/reference.mid`` -- the scores (type-1 SMF, one track per part;
+  drums on channel 10 for documentation only -- the drum audio comes from the samples).
 
-Everything is deterministic for a given ``--seed`` (humanised timing and velocity come
-from ``numpy.random.default_rng``).
+The parts are :class:`mixassist.data.synth.midi.Part` rendered by
+:class:`mixassist.data.synth.FluidSynthRenderer`, drums placed by
+:func:`mixassist.data.synth.drums.place_hits`, levels set by
+:func:`mixassist.data.synth.mixing.set_level` and measured by :mod:`mixassist.measure`.
+Everything is deterministic for a given ``--seed``.
 
 How to run
 ----------
 ::
 
     apt-get install fluidsynth fluid-soundfont-gm hydrogen-drumkits   # as root
-    make venv        # in the repository root: .venv with numpy, scipy, soundfile, soxr, pyloudnorm
+    make venv
     .venv/bin/python scripts/make_demo_data.py [--out examples/demo] [--seed 7]
 
-``--out`` defaults to ``examples/demo`` of this repository (wherever it is run from);
-``--seed`` (default 7) drives the humanisation. A run takes about half a minute.
-
-It needs only the project venv (numpy, scipy, soundfile, soxr, pyloudnorm) plus three
-Debian packages: ``fluidsynth`` (the CLI renderer), ``fluid-soundfont-gm``
-(``/usr/share/sounds/sf2/FluidR3_GM.sf2``) and ``hydrogen-drumkits`` (the drum kit
-``rumpf_kit_z01_h2`` by Emanuel Rumpf, CC-BY 3.0). No extra Python package is used: the
-MIDI files are written by the tiny writer below, so no separate venv is needed.
-
-It prints only a short summary: one line per stem (name, channels, seconds, integrated
-LUFS, sample peak dBFS) and one for the reference (LUFS, true peak, stereo character).
-Licences of every source are in ``examples/demo/LICENSE.md``.
+It prints one line per stem (name, channels, seconds, integrated LUFS, sample peak dBFS) and
+one for the reference (LUFS, true peak, stereo character). Licences of every source are in
+``examples/demo/LICENSE.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import struct
-import subprocess
 import sys
-import tempfile
-import time
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mixassist.audio.io import save_audio
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console import Console, MixParams
+from mixassist.data.references import hit_loudness
+from mixassist.data.synth.drums import Hit, kit_samples, place_hits, usable_kits
+from mixassist.data.synth.midi import Part, write_score_midi
+from mixassist.data.synth.mixing import fade_edges, set_level
+from mixassist.data.synth.render import SOUNDFONTS, FluidSynthRenderer
+from mixassist.errors import MixAssistError
+from mixassist.measure import correlation, integrated_loudness, sample_peak_dbfs, side_mid_db, true_peak
+
 SR = 44100
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
-KIT_DIR = Path("/usr/share/hydrogen/data/drumkits/rumpf_kit_z01_h2")
-# Samples of the rumpf_kit_z01 kit (Emanuel Rumpf, CC-BY 3.0); the names in brackets are
-# the kit's own instrument names in its drumkit.xml.
-KIT_SAMPLES = {
-    "kick": "beats_06-38.flac",  # "c3 - bass drum 1"
-    "kick2": "beats_06-46.flac",  # "f3 - bass drum 2"
-    "snare": "beats_01-21.flac",  # "d3 - snare 1"
-    "clap": "beats_01-26.flac",  # "d#3 - clap"
-    "hat_closed": "beats_09-10.flac",  # "f#3 - hi-hat closed"
-    "hat_open": "beats_09-11.flac",  # unmapped sample of the kit: a ringing open hi-hat
-}
+KIT = "rumpf_kit_z01_h2"  # Emanuel Rumpf, CC-BY 3.0
+SOUNDFONT = next(f for f in SOUNDFONTS if f.key == "FluidR3_GM")
 PRE_ROLL = 0.1  # seconds of silence before bar 1 in every file
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "examples" / "demo"
-
-# --------------------------------------------------------------------------------------
-# Checks
-# --------------------------------------------------------------------------------------
+CHOKE = {"hat_open": {"hat_closed", "hat_open"}}
 
 
 def die(msg: str) -> None:
@@ -88,226 +70,9 @@ def die(msg: str) -> None:
     raise SystemExit(1)
 
 
-def check_requirements() -> str:
-    exe = shutil.which("fluidsynth")
-    if exe is None:
-        die("the fluidsynth CLI is missing; install it with: apt-get install fluidsynth")
-    if not SOUNDFONT.is_file():
-        die(f"soundfont {SOUNDFONT} is missing; install it with: apt-get install fluid-soundfont-gm")
-    missing = [n for n in KIT_SAMPLES.values() if not (KIT_DIR / n).is_file()]
-    if missing:
-        die(
-            f"drum kit samples missing in {KIT_DIR} ({', '.join(missing)}); "
-            "install them with: apt-get install hydrogen-drumkits"
-        )
-    return exe
+def _part(name: str, program: int, role: str, instrument: str, channels: int = 1) -> Part:
+    return Part(name, role, instrument, program, channels=channels)
 
-
-# --------------------------------------------------------------------------------------
-# Standard MIDI file writer (type 1)
-# --------------------------------------------------------------------------------------
-
-TPB = 480  # ticks per beat
-
-
-@dataclass
-class Part:
-    """One instrument part: notes as (start_beat, dur_beats, pitch, velocity)."""
-
-    name: str
-    program: int  # General MIDI program 0..127 (ignored for channel 9)
-    channel: int
-    notes: list[tuple[float, float, int, int]] = field(default_factory=list)
-    pan: int = 64
-    volume: int = 100
-
-
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    return bytes(reversed(out))
-
-
-def _track(events: list[tuple[int, int, bytes]]) -> bytes:
-    # events: (tick, order, data); order puts note-offs before note-ons on the same tick.
-    data = bytearray()
-    last = 0
-    for tick, _, ev in sorted(events, key=lambda e: (e[0], e[1])):
-        data += _vlq(tick - last) + ev
-        last = tick
-    return b"MTrk" + struct.pack(">I", len(data)) + bytes(data)
-
-
-def _part_events(part: Part, offset_beats: float, end_tick: int) -> list[tuple[int, int, bytes]]:
-    ch = part.channel
-    ev: list[tuple[int, int, bytes]] = []
-    name = part.name.encode()
-    ev.append((0, 0, b"\xff\x03" + _vlq(len(name)) + name))
-    if ch != 9:
-        ev.append((0, 1, bytes([0xC0 | ch, part.program])))
-    for cc, val in ((7, part.volume), (10, part.pan), (11, 127), (91, 0), (93, 0)):
-        ev.append((0, 1, bytes([0xB0 | ch, cc, val])))
-    for start, dur, pitch, vel in part.notes:
-        on = int(round((start + offset_beats) * TPB))
-        off = max(on + 1, int(round((start + dur + offset_beats) * TPB)))
-        if off >= end_tick:  # nothing may follow the end-of-track event
-            raise ValueError(f"{part.name}: note at beat {start:.2f} ends after the end of the file")
-        ev.append((on, 3, bytes([0x90 | ch, pitch, int(np.clip(vel, 1, 127))])))
-        ev.append((off, 2, bytes([0x80 | ch, pitch, 0])))
-    ev.append((end_tick, 9, b"\xff\x2f\x00"))
-    return ev
-
-
-def write_midi(path: Path, parts: list[Part], bpm: float, end_beats: float) -> None:
-    """Write a type-1 SMF: a tempo track plus one track per part."""
-    offset = PRE_ROLL * bpm / 60.0
-    end_tick = int(round((end_beats + offset) * TPB))
-    tempo = int(round(60_000_000 / bpm))
-    tracks = [_track([(0, 0, b"\xff\x51\x03" + tempo.to_bytes(3, "big")),
-                      (0, 0, b"\xff\x58\x04\x04\x02\x18\x08"),
-                      (end_tick, 9, b"\xff\x2f\x00")])]
-    tracks += [_track(_part_events(p, offset, end_tick)) for p in parts]
-    header = b"MThd" + struct.pack(">IHHH", 6, 1, len(tracks), TPB)
-    path.write_bytes(header + b"".join(tracks))
-
-
-# --------------------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------------------
-
-
-def render_part(exe: str, part: Part, bpm: float, end_beats: float, tmp: Path, n: int) -> np.ndarray:
-    """Render one part with fluidsynth (reverb and chorus off) to a float (n, 2) array."""
-    import soundfile as sf
-
-    mid = tmp / f"{part.name}.mid"
-    wav = tmp / f"{part.name}.wav"
-    write_midi(mid, [part], bpm, end_beats)
-    cmd = [exe, "-ni", "-q", "-g", "0.5", "-r", str(SR), "-R", "0", "-C", "0",
-           "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0",
-           "-T", "wav", "-O", "float", "-F", str(wav), str(SOUNDFONT), str(mid)]
-    # Guard against a runaway render (fluidsynth renders until its MIDI player stops):
-    # kill it once the file is clearly longer than the score.
-    limit = 2 * (n + 10 * SR) * 2 * 4
-    with open(tmp / f"{part.name}.log", "w+") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        while proc.poll() is None:
-            if wav.is_file() and wav.stat().st_size > limit:
-                proc.kill()
-                proc.wait()
-                die(f"fluidsynth kept rendering {part.name} past the end of its MIDI file")
-            time.sleep(0.05)
-        log.seek(0)
-        msg = log.read().strip()
-    if proc.returncode != 0 or not wav.is_file():
-        die(f"fluidsynth failed on {part.name}: {msg}")
-    x, sr = sf.read(wav, dtype="float64", always_2d=True)
-    if sr != SR:
-        die(f"fluidsynth rendered {sr} Hz instead of {SR} Hz")
-    out = np.zeros((n, 2))
-    m = min(n, len(x))
-    out[:m] = x[:m, :2]
-    return out
-
-
-def load_kit() -> dict[str, np.ndarray]:
-    """Read the kit's samples, mono, resampled to 44.1 kHz, leading silence trimmed."""
-    import soundfile as sf
-    import soxr
-
-    kit = {}
-    for key, fname in KIT_SAMPLES.items():
-        x, sr = sf.read(KIT_DIR / fname, dtype="float64", always_2d=True)
-        x = x.mean(axis=1)
-        if sr != SR:
-            x = soxr.resample(x, sr, SR, quality="VHQ")
-        thr = np.max(np.abs(x)) * 10 ** (-40 / 20)
-        onset = int(np.argmax(np.abs(x) > thr))
-        x = x[max(0, onset - int(0.001 * SR)):]
-        fade = int(0.005 * SR)
-        x[-fade:] *= np.linspace(1.0, 0.0, fade)
-        kit[key] = x / np.max(np.abs(x))
-    return kit
-
-
-def _soft_lowpass(x: np.ndarray, vel: float) -> np.ndarray:
-    """Softer hits are darker: a one-pole low-pass whose cutoff falls with velocity."""
-    from scipy.signal import lfilter
-
-    fc = 2500.0 * (8.0 ** (vel / 127.0))  # 2.5 kHz at vel 0 ... 20 kHz at vel 127
-    if fc >= 18000:
-        return x
-    a = np.exp(-2 * np.pi * fc / SR)
-    return lfilter([1 - a], [1, -a], x)
-
-
-def place_hits(n: int, hits: list[tuple[float, float, str]], kit: dict[str, np.ndarray],
-               choke: dict[str, set[str]] | None = None, lowpass: bool = True) -> np.ndarray:
-    """Mix kit samples at (time_s, velocity, sample_key); ``choke`` cuts ringing samples."""
-    out = np.zeros(n)
-    hits = sorted(hits)
-    for i, (t, vel, key) in enumerate(hits):
-        s = kit[key] * (vel / 127.0) ** 1.7
-        if lowpass:
-            s = _soft_lowpass(s, vel)
-        start = int(round(t * SR))
-        if choke and key in choke:
-            nxt = next((h for h in hits[i + 1:] if h[2] in choke[key]), None)
-            if nxt is not None:
-                stop = int(round(nxt[0] * SR)) - start
-                if 0 < stop < len(s):
-                    fade = min(int(0.012 * SR), len(s) - stop)
-                    s = s.copy()
-                    s[stop:stop + fade] *= np.linspace(1, 0, fade)
-                    s[stop + fade:] = 0
-        end = min(n, start + len(s))
-        if start < n:
-            out[start:end] += s[: end - start]
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# Helpers for levels
-# --------------------------------------------------------------------------------------
-
-
-def lufs(x: np.ndarray) -> float:
-    import pyloudnorm as pyln
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(pyln.Meter(SR).integrated_loudness(x))
-
-
-def peak_db(x: np.ndarray) -> float:
-    return float(20 * np.log10(np.max(np.abs(x)) + 1e-12))
-
-
-def true_peak_db(x: np.ndarray) -> float:
-    from scipy.signal import resample_poly
-
-    y = resample_poly(x, 4, 1, axis=0)
-    return float(20 * np.log10(np.max(np.abs(y)) + 1e-12))
-
-
-def fade_edges(x: np.ndarray, fade_in: float = 0.002, fade_out: float = 0.6) -> np.ndarray:
-    x = x.copy()
-    a, b = int(fade_in * SR), int(fade_out * SR)
-    ramp_in = np.linspace(0, 1, a)
-    ramp_out = np.cos(np.linspace(0, np.pi / 2, b)) ** 2
-    if x.ndim == 2:
-        ramp_in, ramp_out = ramp_in[:, None], ramp_out[:, None]
-    x[:a] *= ramp_in
-    x[-b:] *= ramp_out
-    return x
-
-
-# --------------------------------------------------------------------------------------
-# The demo song: "Lantern", D minor, 116 BPM
-# --------------------------------------------------------------------------------------
 
 SONG_BPM = 116.0
 SONG_BARS = 12  # three passes of the 4-bar progression, then one final chord (bar 13)
@@ -321,14 +86,41 @@ SONG_CHORDS = [
 ]
 # lead melody, bars 5-13 (bar index, beat, duration, pitch)
 SONG_MELODY = [
-    (4, 0, 1.5, 69), (4, 1.5, 0.5, 67), (4, 2, 1, 65), (4, 3, 0.5, 64), (4, 3.5, 0.5, 65),
-    (5, 0, 2, 62), (5, 2, 0.5, 65), (5, 2.5, 0.5, 67), (5, 3, 1, 69),
-    (6, 0, 1.5, 72), (6, 1.5, 0.5, 69), (6, 2, 1, 67), (6, 3, 1, 65),
-    (7, 0, 1.5, 64), (7, 1.5, 0.5, 67), (7, 2, 1.5, 64), (7, 3.5, 0.5, 62),
-    (8, 0, 1.5, 74), (8, 1.5, 0.5, 72), (8, 2, 1, 69), (8, 3, 0.5, 65), (8, 3.5, 0.5, 69),
-    (9, 0, 1.5, 70), (9, 1.5, 0.5, 69), (9, 2, 1, 65), (9, 3, 1, 62),
-    (10, 0, 1, 72), (10, 1, 0.5, 69), (10, 1.5, 0.5, 72), (10, 2, 1.5, 77), (10, 3.5, 0.5, 76),
-    (11, 0, 1.5, 76), (11, 1.5, 0.5, 74), (11, 2, 1, 72), (11, 3, 1, 76),
+    (4, 0, 1.5, 69),
+    (4, 1.5, 0.5, 67),
+    (4, 2, 1, 65),
+    (4, 3, 0.5, 64),
+    (4, 3.5, 0.5, 65),
+    (5, 0, 2, 62),
+    (5, 2, 0.5, 65),
+    (5, 2.5, 0.5, 67),
+    (5, 3, 1, 69),
+    (6, 0, 1.5, 72),
+    (6, 1.5, 0.5, 69),
+    (6, 2, 1, 67),
+    (6, 3, 1, 65),
+    (7, 0, 1.5, 64),
+    (7, 1.5, 0.5, 67),
+    (7, 2, 1.5, 64),
+    (7, 3.5, 0.5, 62),
+    (8, 0, 1.5, 74),
+    (8, 1.5, 0.5, 72),
+    (8, 2, 1, 69),
+    (8, 3, 0.5, 65),
+    (8, 3.5, 0.5, 69),
+    (9, 0, 1.5, 70),
+    (9, 1.5, 0.5, 69),
+    (9, 2, 1, 65),
+    (9, 3, 1, 62),
+    (10, 0, 1, 72),
+    (10, 1, 0.5, 69),
+    (10, 1.5, 0.5, 72),
+    (10, 2, 1.5, 77),
+    (10, 3.5, 0.5, 76),
+    (11, 0, 1.5, 76),
+    (11, 1.5, 0.5, 74),
+    (11, 2, 1, 72),
+    (11, 3, 1, 76),
     (12, 0, 2.8, 74),
 ]
 
@@ -338,11 +130,11 @@ def _hum(rng: np.random.Generator, beat: float, vel: int, t_sd: float = 0.008, v
 
 
 def song_parts(rng: np.random.Generator) -> list[Part]:
-    bass = Part("bass", 33, 0)  # Electric Bass (finger)
-    keys = Part("keys", 0, 1)  # Acoustic Grand Piano (stereo samples)
-    pad = Part("pad", 89, 2)  # Pad 2 (warm)
-    guitar = Part("guitar", 27, 3)  # Electric Guitar (clean)
-    lead = Part("lead", 65, 4)  # Alto Sax
+    bass = _part("bass", 33, "bass", "electric bass (finger)")
+    keys = _part("keys", 0, "chords", "acoustic grand piano", 2)
+    pad = _part("pad", 89, "pad", "warm pad", 2)
+    guitar = _part("guitar", 27, "chords", "clean electric guitar")
+    lead = _part("lead", 65, "lead", "alto sax")
     for bar in range(SONG_BARS + 1):
         root, kv, pv, gv = SONG_CHORDS[bar % 4]
         b0 = bar * 4.0
@@ -357,8 +149,13 @@ def song_parts(rng: np.random.Generator) -> list[Part]:
         # bass: root, pushed root, fifth, octave, approach
         nxt = SONG_CHORDS[(bar + 1) % 4][0]
         approach = nxt - 1 if bar % 2 else nxt + 2
-        for beat, dur, pitch, vel in ((0, 0.9, root, 104), (1.5, 0.45, root, 84), (2, 0.9, root + 7, 96),
-                                      (3, 0.45, root + 12, 88), (3.5, 0.45, approach, 80)):
+        for beat, dur, pitch, vel in (
+            (0, 0.9, root, 104),
+            (1.5, 0.45, root, 84),
+            (2, 0.9, root + 7, 96),
+            (3, 0.45, root + 12, 88),
+            (3.5, 0.45, approach, 80),
+        ):
             s, v = _hum(rng, b0 + beat, vel)
             bass.notes.append((s, dur, pitch, v))
         # keys: comping on 1, the and of 2, and 4 (light strum); they lay out in bars 5-8
@@ -432,49 +229,6 @@ SONG_LEVELS = {
 MAX_PEAK_DB = -1.0  # ceiling for every stem but the hot one
 
 
-def make_song(exe: str, kit: dict[str, np.ndarray], seed: int, tmp: Path, out: Path) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng([seed, 1])
-    n = int(round((PRE_ROLL + SONG_BARS * 4 * 60.0 / SONG_BPM + SONG_TAIL) * SR))
-    end_beats = SONG_BARS * 4 + SONG_TAIL * SONG_BPM / 60.0
-    parts = song_parts(rng)
-    drums = song_drums(rng)
-    drum_part = Part("drums", 0, 9)
-    gm = {"kick": 36, "snare": 38, "hat_closed": 42, "hat_open": 46}
-    for hits in drums.values():
-        for t, v, key in hits:
-            drum_part.notes.append(((t - PRE_ROLL) * SONG_BPM / 60.0, 0.25, gm[key], int(v)))
-    write_midi(out / "midi" / "song.mid", parts + [drum_part], SONG_BPM, end_beats)
-
-    raw: dict[str, np.ndarray] = {}
-    for key in ("kick", "snare", "hats"):
-        raw[key] = place_hits(n, drums[key], kit, choke={"hat_open": {"hat_closed", "hat_open"}},
-                              lowpass=key != "kick")
-    for part in parts:
-        x = render_part(exe, part, SONG_BPM, end_beats, tmp, n)
-        if SONG_LEVELS[part.name][0] == 1:
-            x = x.mean(axis=1)
-        elif part.name == "keys":
-            # FluidR3's grand piano is a spaced pair (L/R nearly uncorrelated); blend the
-            # two sides a little, like a nearer mic pair, for a realistic stereo image.
-            x = (x + 0.5 * x[:, ::-1]) / 1.5
-        raw[part.name] = x
-
-    stems = {}
-    for name, (_, (kind, target)) in SONG_LEVELS.items():
-        x = fade_edges(raw[name])
-        if kind == "lufs":
-            for _ in range(3):  # repeat: the -70 LUFS gate depends on the absolute level
-                x = x * 10 ** ((target - lufs(x)) / 20)
-            if peak_db(x) > MAX_PEAK_DB:
-                x = x * 10 ** ((MAX_PEAK_DB - peak_db(x)) / 20)
-        else:
-            x = x * 10 ** ((target - peak_db(x)) / 20)
-        stems[name] = x
-    return stems
-
-
-# --------------------------------------------------------------------------------------
-# The reference: "Neon Parade", A major, 128 BPM, mixed loud, bright and wide
 # --------------------------------------------------------------------------------------
 
 REF_BPM = 128.0
@@ -488,17 +242,27 @@ REF_CHORDS = [
     (38, (66, 69, 74, 78), (57, 62, 66, 69)),  # D
 ]
 REF_HOOK = [  # (beat within 2-bar phrase, duration, pitch), sung-like synth hook
-    (0, 0.5, 76), (0.5, 0.5, 76), (1, 0.5, 73), (1.5, 1.0, 76), (2.5, 0.5, 78), (3, 1.0, 80),
-    (4, 0.5, 81), (4.5, 0.5, 80), (5, 0.5, 78), (5.5, 1.0, 76), (6.5, 0.5, 73), (7, 1.0, 71),
+    (0, 0.5, 76),
+    (0.5, 0.5, 76),
+    (1, 0.5, 73),
+    (1.5, 1.0, 76),
+    (2.5, 0.5, 78),
+    (3, 1.0, 80),
+    (4, 0.5, 81),
+    (4.5, 0.5, 80),
+    (5, 0.5, 78),
+    (5.5, 1.0, 76),
+    (6.5, 0.5, 73),
+    (7, 1.0, 71),
 ]
 
 
 def ref_parts(rng: np.random.Generator) -> list[Part]:
-    bass = Part("ref_bass", 38, 0)  # Synth Bass 1
-    keys = Part("ref_keys", 5, 1)  # Electric Piano 2
-    pad = Part("ref_pad", 90, 2)  # Pad 3 (polysynth)
-    lead = Part("ref_lead", 81, 3)  # Lead 2 (sawtooth)
-    pluck = Part("ref_pluck", 11, 4)  # Vibraphone, 16th-note arpeggio sparkle
+    bass = _part("ref_bass", 38, "bass", "synth bass 1")
+    keys = _part("ref_keys", 5, "chords", "electric piano 2", 2)
+    pad = _part("ref_pad", 90, "pad", "polysynth pad", 2)
+    lead = _part("ref_lead", 81, "lead", "saw lead")
+    pluck = _part("ref_pluck", 11, "arp", "vibraphone")  # 16th-note sparkle
     for bar in range(REF_BARS + 1):
         root, kv, pv = REF_CHORDS[bar % 4]
         b0 = bar * 4.0
@@ -558,283 +322,187 @@ def ref_drums(rng: np.random.Generator) -> tuple[dict[str, list], list[float]]:
     return {"kick": kick, "snare": snare, "hats": hats}, [t for t, _, _ in kick]
 
 
-def biquad(kind: str, f0: float, gain_db: float = 0.0, q: float = 0.707) -> tuple[np.ndarray, np.ndarray]:
-    """RBJ audio-EQ-cookbook biquads: 'hp', 'lp', 'peak', 'lowshelf', 'highshelf'."""
-    a_ = 10 ** (gain_db / 40)
-    w0 = 2 * np.pi * f0 / SR
-    cw, sw = np.cos(w0), np.sin(w0)
-    alpha = sw / (2 * q)
-    if kind == "hp":
-        b = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]
-        a = [1 + alpha, -2 * cw, 1 - alpha]
-    elif kind == "lp":
-        b = [(1 - cw) / 2, 1 - cw, (1 - cw) / 2]
-        a = [1 + alpha, -2 * cw, 1 - alpha]
-    elif kind == "peak":
-        b = [1 + alpha * a_, -2 * cw, 1 - alpha * a_]
-        a = [1 + alpha / a_, -2 * cw, 1 - alpha / a_]
-    else:
-        sq = 2 * np.sqrt(a_) * alpha
-        if kind == "lowshelf":
-            b = [a_ * ((a_ + 1) - (a_ - 1) * cw + sq), 2 * a_ * ((a_ - 1) - (a_ + 1) * cw),
-                 a_ * ((a_ + 1) - (a_ - 1) * cw - sq)]
-            a = [(a_ + 1) + (a_ - 1) * cw + sq, -2 * ((a_ - 1) + (a_ + 1) * cw), (a_ + 1) + (a_ - 1) * cw - sq]
+# --------------------------------------------------------------------------------------
+# Rendering with the package
+# --------------------------------------------------------------------------------------
+
+
+def render(parts: list[Part], bpm: float, end_beats: float, n: int) -> dict[str, np.ndarray]:
+    """Render parts (shifted by the pre-roll) with fluidsynth: ``{name: (2, n)}``."""
+    offset = PRE_ROLL * bpm / 60.0
+    shifted = [
+        Part(p.name, p.role, p.instrument, p.program, [(s + offset, d, k, v) for s, d, k, v in p.notes], p.channels)
+        for p in parts
+    ]
+    audio = FluidSynthRenderer().render(
+        shifted, tempo_bpm=bpm, song_beats=end_beats + offset, seconds=n / SR, sample_rate=SR, soundfont=SOUNDFONT
+    )
+    return {p.name: np.asarray(x, np.float64) for p, x in zip(parts, audio)}
+
+
+def drum_tracks(drums: dict[str, list[tuple[float, float, str]]], n: int, seed: int) -> dict[str, np.ndarray]:
+    """Place the kit's one-shots at the hits' times: ``{stem: (n,)}`` (the kick undarkened)."""
+    kit = usable_kits().get(KIT)
+    if kit is None:
+        die(f"the drum kit {KIT} is missing; install it with: apt-get install hydrogen-drumkits")
+    assert kit is not None
+    samples = kit_samples(kit, sorted({slot for hits in drums.values() for _, _, slot in hits}), SR)
+    rng = np.random.default_rng([seed, 3])
+    return {
+        stem: place_hits(
+            n, [Hit(t, v, slot) for t, v, slot in hits], samples, SR, rng=rng, choke=CHOKE, darken=stem != "kick"
+        )[0].astype(np.float64)
+        for stem, hits in drums.items()
+    }
+
+
+def score(
+    path: Path, parts: list[Part], drums: dict[str, list[tuple[float, float, str]]], bpm: float, end: float
+) -> None:
+    """The documentation MIDI file: the parts plus the drums on channel 10."""
+    gm = {"kick": 36, "snare": 38, "clap": 39, "hat_closed": 42, "hat_open": 46}
+    drum = Part("drums", "drums", "drum kit", 0, percussion=True)
+    for hits in drums.values():
+        drum.notes += [((t - PRE_ROLL) * bpm / 60.0, 0.25, gm[slot], int(v)) for t, v, slot in hits]
+    write_score_midi(path, [*parts, drum], bpm, end)
+
+
+def make_song(seed: int, out: Path) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([seed, 1])
+    n = int(round((PRE_ROLL + SONG_BARS * 4 * 60.0 / SONG_BPM + SONG_TAIL) * SR))
+    end_beats = SONG_BARS * 4 + SONG_TAIL * SONG_BPM / 60.0
+    parts = song_parts(rng)
+    drums = song_drums(rng)
+    score(out / "midi" / "song.mid", parts, drums, SONG_BPM, end_beats)
+    raw = drum_tracks(drums, n, seed)
+    for name, x in render(parts, SONG_BPM, end_beats, n).items():
+        if SONG_LEVELS[name][0] == 1:
+            x = x.mean(axis=0)
+        elif name == "keys":
+            # FluidR3's grand piano is a spaced pair (L/R nearly uncorrelated); blend the
+            # two sides a little, like a nearer mic pair, for a realistic stereo image.
+            x = (x + 0.5 * x[::-1]) / 1.5
+        raw[name] = x
+    stems = {}
+    for name, (_, (kind, target)) in SONG_LEVELS.items():
+        x = fade_edges(raw[name], SR, fade_in_ms=2.0, fade_out_ms=600.0)
+        if kind == "lufs":
+            x, _ = set_level(x, SR, target, ceiling_dbfs=MAX_PEAK_DB)
         else:
-            b = [a_ * ((a_ + 1) + (a_ - 1) * cw + sq), -2 * a_ * ((a_ - 1) + (a_ + 1) * cw),
-                 a_ * ((a_ + 1) + (a_ - 1) * cw - sq)]
-            a = [(a_ + 1) - (a_ - 1) * cw + sq, 2 * ((a_ - 1) - (a_ + 1) * cw), (a_ + 1) - (a_ - 1) * cw - sq]
-    b, a = np.asarray(b), np.asarray(a)
-    return b / a[0], a / a[0]
+            x = x * np.float32(10 ** ((target - (sample_peak_dbfs(x) or 0.0)) / 20))
+        stems[name] = x
+    return stems
 
 
-def eq(x: np.ndarray, *bands: tuple) -> np.ndarray:
-    from scipy.signal import lfilter
-
-    for band in bands:
-        b, a = biquad(*band)
-        x = lfilter(b, a, x, axis=0)
-    return x
-
-
-def _smooth_ar(target_db: np.ndarray, attack_s: float, release_s: float, block: int = 16) -> np.ndarray:
-    """Attack/release smoothing of a gain curve in dB, at a control rate of ``block`` samples."""
-    nb = -(-len(target_db) // block)
-    pad = np.full(nb * block - len(target_db), target_db[-1])
-    ctrl = np.concatenate([target_db, pad]).reshape(nb, block).min(axis=1).tolist()
-    aa = float(np.exp(-block / (attack_s * SR)))
-    ar = float(np.exp(-block / (release_s * SR)))
-    y = ctrl[0]
-    out = [0.0] * nb
-    for i, v in enumerate(ctrl):
-        c = aa if v < y else ar
-        y = c * y + (1 - c) * v
-        out[i] = y
-    return np.interp(np.arange(len(target_db)), np.arange(nb) * block + block / 2, out)
+def _eq(*bands: tuple[str, float, float, float]) -> dict[str, float]:
+    """Console EQ settings from ``(band, Hz, dB, Q)``."""
+    out: dict[str, float] = {}
+    for band, hz, db, q in bands:
+        out |= {f"eq_{band}_hz": hz, f"eq_{band}_db": db, f"eq_{band}_q": q}
+    return out
 
 
-def compress(x: np.ndarray, threshold_db: float, ratio: float, attack_s: float, release_s: float) -> np.ndarray:
-    """Feed-forward compressor on a 5 ms RMS detector (stereo-linked), hard knee."""
-    from scipy.signal import lfilter
-
-    p = x**2 if x.ndim == 1 else np.mean(x**2, axis=1)
-    a = np.exp(-1 / (0.005 * SR))
-    lvl = 10 * np.log10(lfilter([1 - a], [1, -a], p) + 1e-12)
-    over = np.maximum(lvl - threshold_db, 0)
-    gr = -over * (1 - 1 / ratio)
-    g = 10 ** (_smooth_ar(gr, attack_s, release_s) / 20)
-    return x * (g[:, None] if x.ndim == 2 else g)
+def _comp(threshold_db: float, ratio: float, attack_ms: float, release_ms: float) -> dict[str, float]:
+    return {
+        "comp_threshold_db": threshold_db,
+        "comp_ratio": ratio,
+        "comp_attack_ms": attack_ms,
+        "comp_release_ms": release_ms,
+    }
 
 
-def duck(n: int, triggers: list[float], depth_db: float, release_s: float) -> np.ndarray:
-    """Kick-keyed side-chain pumping envelope (linear gain per sample)."""
-    from scipy.signal import fftconvolve
-
-    env = np.zeros(n)
-    idx = np.array([int(round(t * SR)) for t in triggers if t * SR < n])
-    env[idx] = 1.0
-    t = np.arange(int(release_s * 4 * SR)) / SR
-    shape = np.exp(-t / release_s)
-    attack = int(0.004 * SR)
-    shape[:attack] *= np.linspace(0, 1, attack)
-    env = np.minimum(fftconvolve(env, shape)[:n], 1.0)
-    return 10 ** (depth_db * env / 20)
-
-
-def limiter(x: np.ndarray, ceiling_db: float, lookahead_s: float = 0.002, release_s: float = 0.06) -> np.ndarray:
-    """Look-ahead brick-wall limiter with 4x oversampled (true-peak) detection: the needed
-    gain reduction is held over the look-ahead window, released exponentially, then
-    smoothed by a moving average no longer than the hold, so every peak stays covered."""
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-    from scipy.signal import resample_poly
-
-    n = len(x)
-    os4 = resample_poly(x, 4, 1, axis=0)
-    pk = np.abs(os4).max(axis=1)[: 4 * n].reshape(n, 4).max(axis=1)
-    req = np.minimum(0.0, ceiling_db - 20 * np.log10(pk + 1e-12))
-    la = max(2, int(lookahead_s * SR))
-    held = minimum_filter1d(req, size=2 * la + 1, mode="nearest")
-    rel = _smooth_ar(held, 1e-6, release_s, block=1 if n < 2000 else 8)
-    rel = np.minimum(rel, held)
-    g = uniform_filter1d(rel, size=la, mode="nearest")
-    g = np.minimum(g, held)
-    return x * 10 ** (g / 20)[:, None]
-
-
-def soft_clip(x: np.ndarray, shave_db: float) -> np.ndarray:
-    """tanh soft clipper, 4x oversampled, driven so that the highest peak drops ~shave_db."""
-    from scipy.optimize import brentq
-    from scipy.signal import resample_poly
-
-    pk = np.max(np.abs(x))
-    # the peak p maps to c * tanh(p / c); pick the drive d = p / c with tanh(d) / d = 10^(-shave/20)
-
-    d = brentq(lambda v: np.tanh(v) / v - 10 ** (-shave_db / 20), 1e-6, 50.0)
-    c = pk / d
-    y = resample_poly(x, 4, 1, axis=0)
-    y = c * np.tanh(y / c)
-    return resample_poly(y, 1, 4, axis=0)[: len(x)]
+#: The reference's console: per track (level LUFS before processing, settings).
+REF_TRACKS: dict[str, tuple[float, dict[str, float]]] = {
+    "kick": (
+        -16.0,
+        {"hpf_hz": 35.0, **_eq(("low_shelf", 70.0, 3.0, 0.707), ("peak2", 3500.0, 3.0, 1.0)), **_comp(-20, 4, 8, 80)},
+    ),
+    "snare": (
+        -19.0,
+        {
+            "hpf_hz": 150.0,
+            **_eq(("peak1", 200.0, 2.0, 1.0), ("high_shelf", 6000.0, 4.0, 0.707)),
+            **_comp(-22, 4, 3, 100),
+            "reverb_send_db": -15.0,
+        },
+    ),
+    "hats": (-26.0, {"hpf_hz": 500.0, **_eq(("high_shelf", 9000.0, 3.0, 0.707)), "pan": 0.35}),
+    "bass": (-16.5, {"hpf_hz": 32.0, **_eq(("low_shelf", 90.0, 2.0, 0.707)), **_comp(-20, 4, 10, 100)}),
+    "keys": (
+        -22.0,
+        {"hpf_hz": 180.0, **_eq(("high_shelf", 5000.0, 3.0, 0.707)), "width": 1.8, "reverb_send_db": -18.0},
+    ),
+    "pad": (-22.0, {"hpf_hz": 220.0, **_eq(("high_shelf", 7000.0, 4.0, 0.707)), "width": 2.0}),
+    "lead": (
+        -17.5,
+        {"hpf_hz": 250.0, **_eq(("peak3", 3000.0, 3.0, 0.8)), **_comp(-18, 3, 5, 120), "reverb_send_db": -13.0},
+    ),
+    "pluck": (-27.0, {"hpf_hz": 400.0, **_eq(("high_shelf", 8000.0, 4.0, 0.707)), "pan": -0.3}),
+}
+REF_MASTER = {
+    **_eq(("low_shelf", 90.0, 1.5, 0.707), ("peak2", 3200.0, 1.5, 0.9), ("high_shelf", 7500.0, 5.0, 0.7)),
+    "comp_ratio": 2.5,
+    "comp_threshold_db": -11.0,  # glue 5 dB below the bus peak (hit_loudness places it)
+    "comp_attack_ms": 12.0,
+    "comp_release_ms": 160.0,
+    "limiter_ceiling_dbtp": -1.2,
+}
+REF_REVERB = {"rt60_mid_s": 1.6, "rt60_low_s": 1.9, "rt60_high_s": 1.0, "predelay_ms": 20.0}
 
 
-def knee_clip(x: np.ndarray, ceiling_db: float, knee_db: float) -> np.ndarray:
-    """Soft-knee clipper (4x oversampled): linear up to ``knee_db`` below the ceiling, then a
-    tanh curve that approaches the ceiling. The loud-master trick before the limiter."""
-    from scipy.signal import resample_poly
-
-    c = 10 ** (ceiling_db / 20)
-    k = c * 10 ** (-knee_db / 20)
-    y = resample_poly(x, 4, 1, axis=0)
-    a = np.abs(y)
-    over = a > k
-    y[over] = np.sign(y[over]) * (k + (c - k) * np.tanh((a[over] - k) / (c - k)))
-    return resample_poly(y, 1, 4, axis=0)[: len(x)]
-
-
-def reverb_ir(seed: int, seconds: float = 1.8, rt60: float = 1.6, predelay: float = 0.02) -> np.ndarray:
-    """Stereo decorrelated exponentially decaying noise, darkened over time."""
-    rng = np.random.default_rng([seed, 99])
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    env = 10 ** (-3 * t / rt60)
-    ir = rng.standard_normal((n, 2)) * env[:, None]
-    ir = eq(ir, ("lp", 6000.0), ("hp", 250.0))
-    ir = np.vstack([np.zeros((int(predelay * SR), 2)), ir])
-    return ir / np.sqrt(np.sum(ir**2) / 2)
-
-
-def widen(x: np.ndarray, haas_ms: float, width: float) -> np.ndarray:
-    """Mono or stereo in -> wide stereo out: Haas offset on the right, then M/S width."""
-    if x.ndim == 1:
-        x = np.stack([x, x], axis=1)
-    d = int(haas_ms * 1e-3 * SR)
-    r = np.concatenate([np.zeros(d), x[:-d, 1]]) if d else x[:, 1]
-    y = np.stack([x[:, 0], r], axis=1)
-    mid, side = (y[:, 0] + y[:, 1]) / 2, (y[:, 0] - y[:, 1]) / 2
-    side = side * width
-    return np.stack([mid + side, mid - side], axis=1)
-
-
-def pan(x: np.ndarray, pos: float) -> np.ndarray:
-    """Constant-power pan of a mono signal, pos in [-1, 1]."""
-    th = (pos + 1) * np.pi / 4
-    return np.stack([x * np.cos(th), x * np.sin(th)], axis=1) * np.sqrt(2)
-
-
-def make_reference(exe: str, kit: dict[str, np.ndarray], seed: int, tmp: Path, out: Path) -> np.ndarray:
-    from scipy.signal import fftconvolve
-
+def make_reference(seed: int, out: Path) -> np.ndarray:
     rng = np.random.default_rng([seed, 2])
     n = int(round((PRE_ROLL + REF_BARS * 4 * 60.0 / REF_BPM + REF_TAIL) * SR))
     end_beats = REF_BARS * 4 + REF_TAIL * REF_BPM / 60.0
     parts = ref_parts(rng)
-    drums, kick_times = ref_drums(rng)
-    drum_part = Part("ref_drums", 0, 9)
-    gm = {"kick2": 36, "snare": 38, "clap": 39, "hat_closed": 42, "hat_open": 46}
-    for hits in drums.values():
-        for t, v, key in hits:
-            drum_part.notes.append(((t - PRE_ROLL) * REF_BPM / 60.0, 0.25, gm[key], int(v)))
-    write_midi(out / "midi" / "reference.mid", parts + [drum_part], REF_BPM, end_beats)
-
-    r = {p.name: render_part(exe, p, REF_BPM, end_beats, tmp, n) for p in parts}
-    choke = {"hat_open": {"hat_closed", "hat_open"}}
-    kick = place_hits(n, drums["kick"], kit, lowpass=False)
-    snare = place_hits(n, drums["snare"], kit)
-    hats = place_hits(n, drums["hats"], kit, choke=choke)
-    pump = duck(n, kick_times, -6.0, 0.09)
-
-    def norm(x: np.ndarray, target: float) -> np.ndarray:
-        return x * 10 ** ((target - lufs(x)) / 20)
-
-    kick = compress(eq(kick, ("hp", 35.0), ("lowshelf", 70.0, 3.0), ("peak", 3500.0, 3.0, 1.0)),
-                    -20, 4, 0.008, 0.08)
-    snare = compress(eq(snare, ("hp", 150.0), ("peak", 200.0, 2.0, 1.0), ("highshelf", 6000.0, 4.0)),
-                     -22, 4, 0.003, 0.1)
-    hats = eq(hats, ("hp", 500.0), ("highshelf", 9000.0, 3.0))
-    bass = compress(eq(r["ref_bass"].mean(axis=1), ("hp", 32.0), ("lowshelf", 90.0, 2.0)), -20, 4, 0.01, 0.1) * pump
-    keys = eq(r["ref_keys"], ("hp", 180.0), ("highshelf", 5000.0, 3.0)) * pump[:, None]
-    pad = eq(r["ref_pad"], ("hp", 220.0), ("highshelf", 7000.0, 4.0)) * pump[:, None]
-    lead = compress(eq(r["ref_lead"].mean(axis=1), ("hp", 250.0), ("peak", 3000.0, 3.0, 0.8)), -18, 3, 0.005, 0.12)
-    pluck = eq(r["ref_pluck"].mean(axis=1), ("hp", 400.0), ("highshelf", 8000.0, 4.0))
-
-    # drum bus: kick, snare/clap and hats into a 4x-oversampled soft clipper (shaves ~6 dB off the loudest hit)
-    drums = pan(norm(kick, -16.0), 0.0) + pan(norm(snare, -19.0), 0.0) + pan(norm(hats, -26.0), 0.35)
-    mix = soft_clip(drums, 6.0)
-    mix = mix + (pan(norm(bass, -16.5), 0.0)
-                 + widen(norm(keys, -22.0), 14.0, 1.8)
-                 + widen(norm(pad, -22.0), 22.0, 2.2)
-                 + widen(norm(pluck, -27.0), 9.0, 1.6)
-                 + pan(norm(lead, -17.5), 0.0))
-    # sends: stereo ping-pong delay on the lead, convolution reverb on lead/snare/keys
-    dly = int(0.75 * 60.0 / REF_BPM * SR)
-    lead_n = norm(lead, -17.5)
-    echo = np.zeros((n, 2))
-    echo[dly:, 0] = lead_n[:-dly] * 0.28
-    echo[2 * dly:, 1] = lead_n[:-2 * dly] * 0.2
-    mix += eq(echo, ("hp", 400.0), ("lp", 7000.0))
-    send = pan(lead_n, 0.0) * 0.22 + pan(norm(snare, -19.0), 0.0) * 0.18 + norm(keys, -22.0) * 0.12
-    mix += fftconvolve(send, reverb_ir(seed), axes=0)[:n] * 0.5
-
-    # master bus: tilt bright, glue compression, then loudness into a true-peak limiter
-    mix = eq(mix, ("hp", 28.0), ("lowshelf", 90.0, 1.5), ("peak", 3200.0, 1.5, 0.9),
-             ("highshelf", 7500.0, 5.0, 0.7))
-    mix = mix * 10 ** ((-14.0 - lufs(mix)) / 20)
-    mix = compress(mix, -19.0, 2.5, 0.012, 0.16)
-    mix = fade_edges(mix, 0.002, 0.5)
-    target, ceiling = -9.5, -1.2
-    lo, hi = target - lufs(mix), target - lufs(mix) + 12.0  # pre-limiter gain bracket (dB)
-    for _ in range(14):  # bisection: loudness after the limiter grows with the gain
-        gain = (lo + hi) / 2
-        y = limiter(knee_clip(mix * 10 ** (gain / 20), -0.6, 6.0), ceiling)
-        err = target - lufs(y)
-        if abs(err) < 0.02:
-            break
-        lo, hi = (gain, hi) if err > 0 else (lo, gain)
-    tp = true_peak_db(y)
-    if tp > -1.0:
-        y = y * 10 ** ((-1.0 - tp) / 20)
-    return y
-
-
-# --------------------------------------------------------------------------------------
-# Main
-# --------------------------------------------------------------------------------------
+    drums, _ = ref_drums(rng)
+    drums = {stem: [(t, v, "kick" if slot == "kick2" else slot) for t, v, slot in hits] for stem, hits in drums.items()}
+    score(out / "midi" / "reference.mid", parts, drums, REF_BPM, end_beats)
+    tracks = drum_tracks(drums, n, seed)
+    for name, x in render(parts, REF_BPM, end_beats, n).items():
+        tracks[name.removeprefix("ref_")] = x if name in ("ref_keys", "ref_pad") else x.mean(axis=0)
+    stems = Multitrack.from_arrays(tracks, SR)
+    settings = {}
+    for name, (level, values) in REF_TRACKS.items():
+        lufs = integrated_loudness(stems[name].audio, SR)
+        settings[name] = {
+            "gain_db": float(np.clip(level - (lufs if lufs is not None else level), -60.0, 24.0)),
+            **values,
+        }
+    params = MixParams(stems.names, tracks=settings, reverb=REF_REVERB, master=REF_MASTER, reverb_seed=seed)
+    _, mix = hit_loudness(Console(SR), stems, params, -9.5)
+    return mix
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: examples/demo)")
     ap.add_argument("--seed", type=int, default=7, help="random seed for humanisation (default: 7)")
     args = ap.parse_args(argv)
-
-    exe = check_requirements()
-    import soundfile as sf
-
     out: Path = args.out
     (out / "stems").mkdir(parents=True, exist_ok=True)
     (out / "midi").mkdir(parents=True, exist_ok=True)
-    kit = load_kit()
-    with tempfile.TemporaryDirectory(prefix="mixassist-demo-") as td:
-        tmp = Path(td)
-        stems = make_song(exe, kit, args.seed, tmp, out)
-        ref = make_reference(exe, kit, args.seed, tmp, out)
+    try:
+        stems = make_song(args.seed, out)
+        ref = make_reference(args.seed, out)
+    except MixAssistError as err:
+        die(str(err))
 
     for old in (out / "stems").glob("*.flac"):
         if old.stem not in stems:
             old.unlink()
     print(f"{'stem':<10} {'ch':>2} {'seconds':>7} {'LUFS':>7} {'peak dBFS':>9}")
     for name, x in stems.items():
-        path = out / "stems" / f"{name}.flac"
-        sf.write(path, x, SR, format="FLAC", subtype="PCM_16")
-        y, _ = sf.read(path, dtype="float64")
-        ch = 1 if y.ndim == 1 else y.shape[1]
-        print(f"{name:<10} {ch:>2} {len(y) / SR:>7.2f} {lufs(y):>7.1f} {peak_db(y):>9.1f}")
-    path = out / "reference.flac"
-    sf.write(path, ref, SR, format="FLAC", subtype="PCM_16")
-    y, _ = sf.read(path, dtype="float64")
-    mid, side = (y[:, 0] + y[:, 1]) / 2, (y[:, 0] - y[:, 1]) / 2
-    corr = float(np.corrcoef(y[:, 0], y[:, 1])[0, 1])
-    sm = 10 * np.log10(np.sum(side**2) / np.sum(mid**2))
-    print(f"reference: 2 ch {len(y) / SR:.2f} s, {lufs(y):.1f} LUFS, true peak {true_peak_db(y):.1f} dBTP, "
-          f"L/R correlation {corr:.2f}, side/mid {sm:.1f} dB")
+        y = np.atleast_2d(x)
+        save_audio(out / "stems" / f"{name}.flac", y, SR, 16, overwrite=True)
+        lufs, peak = integrated_loudness(y, SR), sample_peak_dbfs(y)
+        print(f"{name:<10} {y.shape[0]:>2} {y.shape[1] / SR:>7.2f} {lufs or -np.inf:>7.1f} {peak or -np.inf:>9.1f}")
+    save_audio(out / "reference.flac", ref, SR, 16, overwrite=True)
+    print(
+        f"reference: 2 ch {ref.shape[1] / SR:.2f} s, {integrated_loudness(ref, SR) or -np.inf:.1f} LUFS, "
+        f"true peak {true_peak(ref, SR) or -np.inf:.1f} dBTP, L/R correlation {correlation(ref) or 0.0:.2f}, "
+        f"side/mid {side_mid_db(ref) or -np.inf:.1f} dB"
+    )
     return 0
 
 

@@ -2,7 +2,7 @@
 """The noise floor of the style-transfer benchmark: how far is a *perfect* style transfer?
 
 ``target_mix`` is the song mixed in the reference's style, but a style fixes only part of a mix:
-:func:`mixassist.data.styles.style_params` draws each song's pans, high-pass corners, EQ jitter,
+:func:`mixassist.data.priors.prior_params` draws each song's pans, high-pass corners, EQ jitter,
 track compressor times and ratios, stereo widths, reverb sends and reverb seed at random on top
 of it. No method can recover those choices from a reference that is a different song. This
 script renders **style twins** — the same song, the *same* style draw (read from ``truth.json``:
@@ -14,7 +14,7 @@ criterion below it is out of reach of a method that guesses the per-song choices
 A twin is not a strict lower bound: a method can do better than another *draw* by guessing the
 middle of every range (crest of the shipped controller is already below its twin floor).
 ``--central`` renders that guess instead — the same style draw, every per-song choice at the
-middle of its range (``style_params(..., central=True)``), ``--twins`` reverb noises — which
+middle of its range (``prior_params(..., central=True)``), ``--twins`` reverb noises — which
 estimates the floor of any method that knew the style exactly. The generator alternates pan
 sides in track order, a convention no reference reveals; ``--random-sides`` puts every panned
 track on a random side per twin (a method that cannot know the convention).
@@ -38,8 +38,8 @@ import numpy as np
 
 from mixassist.audio.io import load_audio
 from mixassist.console.console import Console
+from mixassist.data.priors import PriorDraw, prior_params, role_map
 from mixassist.data.references import alignment_truth, hit_loudness, load_song
-from mixassist.data.styles import StyleDraw, role_map, style_params
 from mixassist.evaluate.harness import SUMMARY_METRICS, abs_if_signed
 from mixassist.evaluate.metrics import compare
 from mixassist.measure import integrated_loudness
@@ -62,11 +62,11 @@ def twins_of(song_dir: Path, seeds: Sequence[int], *, central: bool = False,
     reference, _ = load_audio(song_dir / "reference.wav", sample_rate=sr)
     target, _ = load_audio(song_dir / "target_mix.wav", sample_rate=sr)
     loudness = integrated_loudness(reference, sr)
-    draw = StyleDraw(**truth["style"])
+    draw = PriorDraw(**truth["style"])
     console = Console(sr)
     rows = []
     for seed in seeds:
-        params = style_params(draw, stems, role_map(meta["stems"]), seed=seed, fixed=alignment_truth(meta), central=central)
+        params = prior_params(draw, stems, role_map(meta["stems"]), seed=seed, fixed=alignment_truth(meta), central=central)
         if random_sides:
             flips = np.random.default_rng(seed).choice([-1.0, 1.0], size=len(stems.names))
             for name, flip in zip(stems.names, flips):

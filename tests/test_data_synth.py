@@ -32,16 +32,18 @@ from mixassist.data.synth import (
 from mixassist.data.synth import drums as drums_mod
 from mixassist.data.synth import song as song_mod
 from mixassist.data.synth.arrangement import Section
+from mixassist.data.synth.drum_patterns import drum_events
 from mixassist.data.synth.drums import (
     Hit,
     Kit,
     Layer,
-    classify_licence,
-    licence_verdict,
     place_hits,
     scan_kits,
     usable_kits,
 )
+from mixassist.data.synth.form import chord_timeline, plan_sections
+from mixassist.data.synth.genres import GENRES, TEMPO_RANGES_BPM
+from mixassist.data.synth.licences import classify_licence, licence_verdict
 from mixassist.data.synth.midi import (
     TICKS_PER_BEAT,
     Part,
@@ -57,15 +59,8 @@ from mixassist.data.synth.mixing import (
     set_level,
     spaced_pair,
 )
-from mixassist.data.synth.procedural import (
-    STYLES,
-    TEMPO_RANGES_BPM,
-    arrange_procedural,
-    bass_notes,
-    chord_timeline,
-    drum_events,
-    plan_sections,
-)
+from mixassist.data.synth.players import bass_notes
+from mixassist.data.synth.procedural import arrange_procedural
 from mixassist.data.synth.render import (
     SOUNDFONTS,
     FluidSynthRenderer,
@@ -261,7 +256,7 @@ def test_sections_cover_the_song_and_vary_density(rng):
     assert dens["chorus"] > dens["verse"]
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", GENRES)
 def test_procedural_arrangement_is_plausible_and_deterministic(style, fake_kit):
     kits = {"fakekit": fake_kit}
     arr = arrange_procedural(style, 20.0, np.random.default_rng(3), kits, loops_available=False)

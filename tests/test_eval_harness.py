@@ -13,8 +13,8 @@ import pytest
 from mixassist.audio.io import load_audio, save_audio
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
+from mixassist.data.priors import PRIORS, draw_prior, prior_params
 from mixassist.data.references import load_song, make_references
-from mixassist.data.styles import STYLES, draw_style, style_params
 from mixassist.errors import InvalidParameterError
 from mixassist.measure import integrated_loudness, true_peak
 
@@ -95,18 +95,18 @@ def test_references_are_resumable_and_deterministic(dataset):
 
 
 def test_style_draws_are_deterministic_and_in_range():
-    a, b = draw_style(None, 3), draw_style(None, 3)
+    a, b = draw_prior(None, 3), draw_prior(None, 3)
     assert a == b
-    for name, style in STYLES.items():
-        d = draw_style(name, 1)
+    for name, style in PRIORS.items():
+        d = draw_prior(name, 1)
         assert style.loudness_lufs[0] <= d.loudness_lufs <= style.loudness_lufs[1]
     with pytest.raises(InvalidParameterError, match="unknown style"):
-        draw_style("polka", 0)
+        draw_prior("polka", 0)
 
 
 def test_style_params_never_high_pass_bass_or_kick(dataset):
     stems, meta = load_song(dataset / "song_000")
-    params = style_params(draw_style("dense_rock", 0), stems, {s["name"]: s["role"] for s in meta["stems"]}, seed=0)
+    params = prior_params(draw_prior("dense_rock", 0), stems, {s["name"]: s["role"] for s in meta["stems"]}, seed=0)
     assert params.get("bass", "hpf_hz") is None and params.get("kick_in", "hpf_hz") is None
     assert params.get("lead", "hpf_hz") is not None and params.get("lead", "pan") == 0.0
 
@@ -115,13 +115,13 @@ def test_central_style_params_sit_in_the_middle_of_every_draw(dataset):
     """``central=True`` (the benchmark-floor oracle): every per-song choice at its range's middle,
     the same for any seed; the drawn settings scatter around it."""
     stems, meta = load_song(dataset / "song_000")
-    roles, draw = {s["name"]: s["role"] for s in meta["stems"]}, draw_style("dense_rock", 0)
-    a = style_params(draw, stems, roles, seed=1, central=True)
-    b = style_params(draw, stems, roles, seed=2, central=True)
+    roles, draw = {s["name"]: s["role"] for s in meta["stems"]}, draw_prior("dense_rock", 0)
+    a = prior_params(draw, stems, roles, seed=1, central=True)
+    b = prior_params(draw, stems, roles, seed=2, central=True)
     assert a.tracks == b.tracks and a.reverb_seed != b.reverb_seed
     assert a.get("lead", "hpf_hz") == pytest.approx(110.0)
     assert a.get("lead", "eq_peak2_db") == 0.0
-    drawn = [style_params(draw, stems, roles, seed=k) for k in range(40)]
+    drawn = [prior_params(draw, stems, roles, seed=k) for k in range(40)]
     for name in stems.names:
         send = a.get(name, "reverb_send_db")
         if send is not None:
@@ -229,7 +229,7 @@ def test_masking_search_model_matches_the_harness_and_its_moves_act(dataset):
     import importlib.util
 
     from mixassist.data.references import load_song
-    from mixassist.evaluate.harness import equal_loudness_params, mix_masking, source_groups
+    from mixassist.evaluate.harness import equal_loudness_params, mix_masking
 
     spec = importlib.util.spec_from_file_location("masking_search", Path(__file__).parents[1] / "scripts" / "masking_search_eq_pan.py")
     search = importlib.util.module_from_spec(spec)

@@ -2,7 +2,7 @@
 
 * :mod:`mixassist.data.synth` — dry multitrack songs from scores, procedural arrangements and
   real drum samples (needs fluidsynth and soundfonts; music21 for scores: ``mixassist[data]``);
-* :mod:`mixassist.data.styles` — realistic mix-style priors turned into console settings;
+* :mod:`mixassist.data.priors` — realistic mix-style priors turned into console settings;
 * :mod:`mixassist.data.references` — per song, a reference mix of another song and the
   song's own ``target_mix`` in that style, with every setting in ``truth.json``.
 """

@@ -1,6 +1,6 @@
 """Ground truth for style transfer: a reference from another song, the target mix, the settings.
 
-For song *i* of a dataset, one style is drawn (:func:`mixassist.data.styles.draw_style`) and
+For song *i* of a dataset, one style is drawn (:func:`mixassist.data.priors.draw_prior`) and
 applied to two multitracks:
 
 * ``reference.wav`` — a *different* song *j* mixed in that style (what a user would bring);
@@ -27,19 +27,17 @@ from mixassist.audio.io import load_audio, save_audio
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
-from mixassist.data.styles import draw_style, role_map, style_params
+from mixassist.data.priors import draw_prior, prior_params, role_map
 from mixassist.errors import InvalidParameterError, RecipeError
-from mixassist.fileio import write_json_atomic as _write_json_atomic
+from mixassist.fileio import write_json_atomic
 from mixassist.measure import integrated_loudness, true_peak
+from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.decisions import Reasons
+from mixassist.mixers.deliver import deliver_loudness
 
-__all__ = ["load_song", "hit_loudness", "make_references", "alignment_truth", "write_json_atomic"]
+__all__ = ["load_song", "hit_loudness", "make_references", "alignment_truth"]
 
 log = logging.getLogger(__name__)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Strict JSON (no NaN), written to a temporary file in the same folder then renamed."""
-    _write_json_atomic(path, data)
 
 
 def load_song(song_dir: str | os.PathLike[str], sample_rate: int | None = None) -> tuple[Multitrack, dict[str, Any]]:
@@ -82,10 +80,6 @@ def hit_loudness(
     limiter ceiling is lowered by any true-peak overshoot so the truth stays at or below the
     ceiling it asks for.  Returns the settings and the final mix (bit-identical to a render).
     """
-    from mixassist.mixers.constraints import Constraints
-    from mixassist.mixers.decisions import Reasons
-    from mixassist.mixers.deliver import deliver_loudness
-
     params = params.copy()
     depth = -float(params.master["comp_threshold_db"] or 0.0) - 6.0
     bus = console.render_bus(stems, params)
@@ -137,16 +131,16 @@ def make_references(
         song_seed = int(np.random.SeedSequence([seed, i, 7]).generate_state(1)[0])
         rng = np.random.default_rng(song_seed)
         j = (i + 1 + int(rng.integers(len(names) - 1))) % len(names)
-        draw = draw_style(None, song_seed)
+        draw = draw_prior(None, song_seed)
         stems, meta = load_song(song_dir)
         ref_stems, ref_meta = load_song(root / names[j], sample_rate=stems.sample_rate)
         console = Console(stems.sample_rate)
 
-        ref_params = style_params(
+        ref_params = prior_params(
             draw, ref_stems, role_map(ref_meta["stems"]), seed=song_seed + 1, fixed=alignment_truth(ref_meta)
         )
         ref_params, ref_mix = hit_loudness(console, ref_stems, ref_params, draw.loudness_lufs)
-        tgt_params = style_params(draw, stems, role_map(meta["stems"]), seed=song_seed + 2, fixed=alignment_truth(meta))
+        tgt_params = prior_params(draw, stems, role_map(meta["stems"]), seed=song_seed + 2, fixed=alignment_truth(meta))
         # The target is delivered at the loudness the reference *reached*: a sparse, peaky song
         # may not reach a loud style's number at -1 dBTP (the output gain tops out with the
         # limiter taking ~18 dB), and the loudness the user hears in the reference is the style.

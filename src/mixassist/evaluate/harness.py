@@ -32,8 +32,9 @@ from mixassist.audio.io import load_audio
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
-from mixassist.data.references import hit_loudness, load_song, write_json_atomic
+from mixassist.data.references import hit_loudness, load_song
 from mixassist.errors import InvalidParameterError, RecipeError
+from mixassist.fileio import write_json_atomic
 from mixassist.measure import integrated_loudness
 from mixassist.measure.perception import MASKING_REFERENCE, masking_measure
 

@@ -40,6 +40,7 @@ from mixassist.neural.features import (
 )
 from mixassist.neural.layout import apply_buses, apply_track, assign_sides
 from mixassist.neural.model import MixController, ModelConfig
+from mixassist.neural.reference import reference_summary
 from mixassist.style.target import StyleTarget
 
 __all__ = ["NeuralMixer", "load_controller", "DEFAULT_WEIGHTS"]
@@ -132,7 +133,7 @@ class NeuralMixer:
         if not live:
             return {"tracks": {}, "reverb": None, "master": None, "stats": stats, "live": live, "loudness": loudness}
         vectors = np.stack([track_vector(stats[n], roles[n]) for n in live])
-        reference = self.target.controller_summary()
+        reference = reference_summary([(r.audio, r.sample_rate, r.weight) for r in self.target.references])
         has_reference = reference is not None
         summed = summary_vector(sum_stats([stats[n] for n in live]))
         model = load_controller(self.weights)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import torch
 
 from mixassist.console.params import MixParams
-from mixassist.console.schema import MASTER_PARAMS, REVERB_PARAMS, TRACK_PARAMS
+from mixassist.console.schema import MASTER_PARAMS, REVERB_PARAMS, TRACK_PARAMS, Param
 
 __all__ = [
     "TRACK_OUTPUTS",
@@ -88,6 +89,11 @@ def _unlin(u, lo: float, hi: float):  # numbers or tensors
     return lo + u * (hi - lo)
 
 
+def _decode(param: Param, u: torch.Tensor) -> torch.Tensor:
+    """``param.from_normalised`` on a tensor, which gives a tensor."""
+    return cast(torch.Tensor, param.from_normalised(u))
+
+
 def _norm(param, value: float) -> float:
     return float(np.clip(param.to_normalised(float(np.clip(value, param.minimum, param.maximum))), 0.0, 1.0))
 
@@ -104,6 +110,9 @@ def track_targets(
         value = settings.get(name, _P[name].default)
         return _P[name].default if value is None and not _P[name].optional else value
 
+    def number(name: str) -> float:  # a setting that is never None (not optional: its default stands in)
+        return float(cast(float, get(name)))
+
     t = np.zeros(len(TRACK_OUTPUTS), dtype=np.float32)
     m = np.ones(len(TRACK_OUTPUTS), dtype=np.float32)
     idx = {n: i for i, n in enumerate(TRACK_OUTPUTS)}
@@ -116,22 +125,22 @@ def track_targets(
         else:
             t[idx[name]] = _norm(_P[name], value)
 
-    t[idx["level"]] = _lin(float(get("gain_db")) + input_lufs, *LEVEL_RANGE)
+    t[idx["level"]] = _lin(number("gain_db") + input_lufs, *LEVEL_RANGE)
     optional("hpf_on", "hpf_hz")
     for name in _EQ:
-        t[idx[name]] = _norm(_P[name], float(get(name)))
-    ratio = float(get("comp_ratio"))
+        t[idx[name]] = _norm(_P[name], number(name))
+    ratio = number("comp_ratio")
     on = ratio > _COMP_ON
     t[idx["comp_on"]] = 1.0 if on else 0.0
-    t[idx["comp_depth"]] = _lin(peak_db - float(get("comp_threshold_db")), *COMP_DEPTH_RANGE)
+    t[idx["comp_depth"]] = _lin(peak_db - number("comp_threshold_db"), *COMP_DEPTH_RANGE)
     for name in _COMP:
-        t[idx[name]] = _norm(_P[name], float(get(name)))
+        t[idx[name]] = _norm(_P[name], number(name))
     if not on:
         for name in ("comp_depth", *_COMP):
             m[idx[name]] = 0.0
-    t[idx["comp_makeup_db"]] = _norm(_P["comp_makeup_db"], float(get("comp_makeup_db")))
-    t[idx["pan_abs"]] = abs(float(get("pan")))
-    t[idx["width"]] = _norm(_P["width"], float(get("width")))
+    t[idx["comp_makeup_db"]] = _norm(_P["comp_makeup_db"], number("comp_makeup_db"))
+    t[idx["pan_abs"]] = abs(number("pan"))
+    t[idx["width"]] = _norm(_P["width"], number("width"))
     if not stereo:
         m[idx["width"]] = 0.0
     optional("send_on", "reverb_send_db")
@@ -143,7 +152,10 @@ def bus_targets(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Reverb and master target vectors and masks; ``glue_depth_db`` = bus peak − glue threshold."""
     rv = np.array(
-        [_norm(_R[n], float(reverb.get(n) if reverb.get(n) is not None else _R[n].default)) for n in REVERB_OUTPUTS],
+        [
+            _norm(_R[n], float(cast(float, reverb.get(n) if reverb.get(n) is not None else _R[n].default)))
+            for n in REVERB_OUTPUTS
+        ],
         dtype=np.float32,
     )
     mv = np.zeros(len(MASTER_OUTPUTS), dtype=np.float32)
@@ -154,7 +166,7 @@ def bus_targets(
             mv[i] = _lin(glue_depth_db, *GLUE_DEPTH_RANGE)
         else:
             value = master.get(name)
-            mv[i] = _norm(_M[name], float(value if value is not None else _M[name].default))
+            mv[i] = _norm(_M[name], float(cast(float, value if value is not None else _M[name].default)))
         if ratio <= _COMP_ON and name in ("glue_depth", *_COMP):
             mm[i] = 0.0
     return rv, np.ones_like(rv), mv, mm
@@ -178,25 +190,25 @@ def decode_tracks(
     nan = torch.full_like(o["level"], float("nan"))
 
     def default(name: str) -> torch.Tensor:
-        return torch.full_like(o["level"], float(_P[name].default))
+        return torch.full_like(o["level"], float(cast(float, _P[name].default)))
 
     v: dict[str, torch.Tensor] = {}
     v["gain_db"] = torch.clamp(_unlin(o["level"], *LEVEL_RANGE) - input_lufs, -60.0, 24.0)
-    v["hpf_hz"] = torch.where((o["hpf_on"] >= 0.5) & ~low_source, _P["hpf_hz"].from_normalised(o["hpf_hz"]), nan)
+    v["hpf_hz"] = torch.where((o["hpf_on"] >= 0.5) & ~low_source, _decode(_P["hpf_hz"], o["hpf_hz"]), nan)
     for name in _EQ:
-        v[name] = _P[name].from_normalised(o[name])
+        v[name] = _decode(_P[name], o[name])
     on = o["comp_on"] >= 0.5
-    ratio = torch.clamp(_P["comp_ratio"].from_normalised(o["comp_ratio"]), min=_COMP_ON + 0.05)
+    ratio = torch.clamp(_decode(_P["comp_ratio"], o["comp_ratio"]), min=_COMP_ON + 0.05)
     v["comp_ratio"] = torch.where(on, ratio, torch.ones_like(ratio))
     threshold = torch.clamp(peak_db - _unlin(o["comp_depth"], *COMP_DEPTH_RANGE), -60.0, 0.0)
     v["comp_threshold_db"] = torch.where(on, threshold, default("comp_threshold_db"))
     for name in ("comp_attack_ms", "comp_release_ms", "comp_knee_db"):
-        v[name] = torch.where(on, _P[name].from_normalised(o[name]), default(name))
-    v["comp_makeup_db"] = _P["comp_makeup_db"].from_normalised(o["comp_makeup_db"])
+        v[name] = torch.where(on, _decode(_P[name], o[name]), default(name))
+    v["comp_makeup_db"] = _decode(_P["comp_makeup_db"], o["comp_makeup_db"])
     v["pan"] = torch.clamp(o["pan_abs"], 0.0, 1.0)
-    v["width"] = torch.where(stereo, _P["width"].from_normalised(o["width"]), default("width"))
+    v["width"] = torch.where(stereo, _decode(_P["width"], o["width"]), default("width"))
     v["reverb_send_db"] = torch.where(
-        (o["send_on"] >= 0.5) & ~low_source, _P["reverb_send_db"].from_normalised(o["reverb_send_db"]), nan
+        (o["send_on"] >= 0.5) & ~low_source, _decode(_P["reverb_send_db"], o["reverb_send_db"]), nan
     )
     return v
 
@@ -207,14 +219,14 @@ def decode_buses(
     """Physical reverb and master settings and the glue depth (dB below the bus peak) from the
     bus outputs (``(..., len(REVERB_OUTPUTS))``, ``(..., len(MASTER_OUTPUTS))``), differentiable;
     a glue ratio at or below the "off" threshold reads 1.  :func:`apply_buses` is this on numbers."""
-    reverb = {n: _R[n].from_normalised(reverb_out[..., i]) for i, n in enumerate(REVERB_OUTPUTS)}
+    reverb = {n: _decode(_R[n], reverb_out[..., i]) for i, n in enumerate(REVERB_OUTPUTS)}
     master: dict[str, torch.Tensor] = {}
     depth = torch.zeros_like(master_out[..., 0])
     for i, name in enumerate(MASTER_OUTPUTS):
         if name == "glue_depth":
             depth = _unlin(master_out[..., i], *GLUE_DEPTH_RANGE)
         else:
-            master[name] = _M[name].from_normalised(master_out[..., i])
+            master[name] = _decode(_M[name], master_out[..., i])
     ratio = master["comp_ratio"]
     master["comp_ratio"] = torch.where(ratio <= _COMP_ON, torch.ones_like(ratio), ratio)
     return reverb, master, depth

@@ -17,6 +17,7 @@ and ``TRACK back`` (also ``up``/``down``, ``louder``/``quieter``) name a track o
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -205,7 +206,7 @@ def feature_value(feature: str, features: Any) -> Any:
         centres = np.asarray(get("band_centres_hz"), dtype=float)
         inside = (centres >= lo) & (centres < hi)
         if tensor:
-            import torch
+            import torch  # lazy: torch costs about a second at start-up; only tensor inputs need it
 
             mask = torch.from_numpy(inside)
             return value[..., mask].mean(-1) - value[..., ~mask].mean(-1)
@@ -249,8 +250,6 @@ def parse_description(text: str, track_names: Sequence[str] | None = ()) -> list
     ["'brighter': mean of the mid band levels at and above 4 kHz (dB re total mid power) +3.0 dB",
      "'a bit wider': overall side-to-mid power ratio (dB) +1.5 dB"]
     """
-    import fnmatch
-
     if not isinstance(text, str):
         raise InvalidParameterError(f"describe: expected words such as 'brighter, wider', got {text!r}")
     names = list(track_names) if track_names is not None else []

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from mixassist.audio.io import load_audio
 from mixassist.errors import InvalidParameterError
 from mixassist.style.descriptors import BAND_REGIONS_HZ, Move, parse_description
 from mixassist.style.features import StyleFeatures, style_features
@@ -42,6 +43,7 @@ __all__ = [
     "STRENGTH_FIELDS",
     "TONE_SMOOTHING_BANDS",
     "WIDTH_SMOOTHING_BANDS",
+    "Reference",
     "ResolvedTarget",
     "StyleTarget",
     "parse_reference_spec",
@@ -90,12 +92,12 @@ def parse_strengths(spec: str | Mapping[str, float] | None) -> dict[str, float]:
         for part in spec.split(","):
             if not part.strip():
                 continue
-            name, eq, value = part.partition("=")
+            name, eq, text = part.partition("=")
             if not eq:
                 raise InvalidParameterError(
                     f"--match '{part.strip()}': write ATTRIBUTE=STRENGTH, e.g. tone=1,width=0.5"
                 )
-            pairs.append((name.strip(), value.strip()))
+            pairs.append((name.strip(), text.strip()))
         items = pairs
     else:
         items = spec.items()
@@ -127,11 +129,15 @@ def parse_reference_spec(spec: str) -> tuple[str, float]:
 
 
 @dataclass(frozen=True)
-class _Reference:
+class Reference:
+    """One reference mix: its style features, weight and label, and its audio (kept for the
+    neural controller, which summarises it on its own side: :mod:`mixassist.neural.reference`)."""
+
     features: StyleFeatures
     weight: float
     label: str
-    summary: np.ndarray | None = None  # what the neural controller reads (mixassist.neural.features)
+    audio: np.ndarray
+    sample_rate: float
 
 
 @dataclass
@@ -174,7 +180,7 @@ class StyleTarget:
     -16.0
     """
 
-    references: list[_Reference] = field(default_factory=list)
+    references: list[Reference] = field(default_factory=list)
     strengths: dict[str, float] = field(default_factory=lambda: parse_strengths(None))
     description: str = ""
     loudness_lufs: float | None = None
@@ -210,16 +216,13 @@ class StyleTarget:
             or not (math.isfinite(weight) and weight > 0)
         ):
             raise InvalidParameterError(f"{label}: weight={weight!r}; pass a positive number")
-        from mixassist.neural.features import summary_vector, window_stats
-
         features = style_features(np.asarray(audio), sample_rate)
         if features.loudness_lufs is None or features.spectral_mid_db is None:
             raise InvalidParameterError(
                 f"{label}: the reference is silent or shorter than 0.4 s; it has no style to match"
             )
-        summary = summary_vector(window_stats(np.asarray(audio), sample_rate))
         return StyleTarget(
-            [*self.references, _Reference(features, float(weight), label, summary)],
+            [*self.references, Reference(features, float(weight), label, np.asarray(audio), sample_rate)],
             dict(self.strengths),
             self.description,
             self.loudness_lufs,
@@ -227,8 +230,6 @@ class StyleTarget:
 
     def add_file(self, path: str | os.PathLike[str], *, weight: float = 1.0) -> StyleTarget:
         """A copy with one more reference read from ``path``."""
-        from mixassist.audio.io import load_audio
-
         audio, rate = load_audio(path)
         return self.add_reference(audio, rate, weight=weight, label=str(path))
 
@@ -280,13 +281,6 @@ class StyleTarget:
             if m.descriptor.feature == "loudness":
                 value += m.amount
         return float(np.clip(value, -40.0, -5.0))
-
-    def controller_summary(self) -> np.ndarray | None:
-        """The references' summaries for the neural controller, weighted (None without references)."""
-        if not self.references:
-            return None
-        weights = np.array([r.weight for r in self.references])
-        return np.einsum("r,rd->d", weights / weights.sum(), np.stack([r.summary for r in self.references]))
 
     def reference_features(self) -> StyleFeatures | None:
         """The weighted blend of the references' features (None without references)."""

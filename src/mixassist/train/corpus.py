@@ -10,7 +10,7 @@ atomically: a killed run leaves whole files or none, and a re-run skips what exi
    and loudness delivery as the evaluation's references), summarised as the controller sees it.
 
 Targets are not stored: for reference *r* and any other song *A*, the true settings are
-:func:`mixassist.data.styles.style_params` of *r*'s style on *A* — cheap from the cached levels.
+:func:`mixassist.data.priors.prior_params` of *r*'s style on *A* — cheap from the cached levels.
 """
 
 from __future__ import annotations
@@ -27,9 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console
+from mixassist.data.priors import draw_prior, prior_params, role_map, track_levels
+from mixassist.data.references import alignment_truth, hit_loudness, load_song
 from mixassist.errors import InvalidParameterError
 from mixassist.fileio import write_bytes_atomic
-from mixassist.neural.features import WindowStats, summary_vector, track_vector, window_stats
+from mixassist.measure import integrated_loudness
+from mixassist.mixers.roles import infer_role
+from mixassist.neural.features import WindowStats, approx_loudness, summary_vector, track_vector, window_stats
 
 __all__ = ["SongEntry", "ReferenceEntry", "training_songs", "cache_songs", "render_references", "load_corpus"]
 
@@ -84,10 +90,6 @@ def _save_npz(path: Path, **arrays: Any) -> None:
 
 
 def _cache_song(songs_dir: str, name: str, out: str) -> str:
-    from mixassist.data.references import alignment_truth, load_song
-    from mixassist.data.styles import role_map, track_levels
-    from mixassist.mixers.roles import infer_role
-    from mixassist.neural.features import approx_loudness
 
     stems, meta = load_song(Path(songs_dir) / name)
     sr = stems.sample_rate
@@ -117,19 +119,14 @@ def _cache_song(songs_dir: str, name: str, out: str) -> str:
 
 
 def _render_reference(songs_dir: str, song: str, index: int, seed: int, seconds: float, out: str) -> int:
-    from mixassist.audio.multitrack import Multitrack
-    from mixassist.console.console import Console
-    from mixassist.data.references import alignment_truth, hit_loudness, load_song
-    from mixassist.data.styles import draw_style, role_map, style_params
-    from mixassist.measure import integrated_loudness
 
     stems, meta = load_song(Path(songs_dir) / song)
     length = int(seconds * stems.sample_rate)
     if stems.num_samples > length:  # a random excerpt: references are shorter or longer than the songs they steer
         start = int(np.random.default_rng([seed, 5]).integers(stems.num_samples - length))
         stems = Multitrack.from_arrays({t.name: t.audio[:, start : start + length] for t in stems}, stems.sample_rate)
-    draw = draw_style(None, seed)
-    params = style_params(draw, stems, role_map(meta["stems"]), seed=seed + 1, fixed=alignment_truth(meta))
+    draw = draw_prior(None, seed)
+    params = prior_params(draw, stems, role_map(meta["stems"]), seed=seed + 1, fixed=alignment_truth(meta))
     params, mix = hit_loudness(Console(stems.sample_rate), stems, params, draw.loudness_lufs)
     lufs = integrated_loudness(mix, stems.sample_rate)
     summary = summary_vector(window_stats(mix, stems.sample_rate))

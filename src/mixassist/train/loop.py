@@ -6,9 +6,8 @@ follows the config's curriculum; a session larger than one song takes tracks fro
 mixed in the same style.  Every step's sessions come from a generator seeded with
 ``[seed, step]``, so a resumed run draws exactly what an uninterrupted one would.
 
-Loss (in the normalised space of :mod:`mixassist.neural.layout`): masked smooth-L1 on the
-regressed outputs (the fader level weighted ×4: balance matters most), binary cross-entropy on
-the on/off switches; ambiguous outputs are masked (see the layout module).
+The parameter loss is :mod:`mixassist.train.loss`; checkpoints are
+:mod:`mixassist.train.checkpoint`; the style stage that follows is :mod:`mixassist.train.style_stage`.
 """
 
 from __future__ import annotations
@@ -19,19 +18,20 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from mixassist.data.synth import synthesize_dataset
 from mixassist.errors import InvalidParameterError
 from mixassist.fileio import write_bytes_atomic, write_json_atomic
-from mixassist.neural.features import TRACK_DIM, sum_stats, summary_vector
-from mixassist.neural.layout import SWITCHES, TRACK_OUTPUTS, bus_targets, track_targets
+from mixassist.mixers.neural import load_controller
+from mixassist.neural.features import sum_stats, summary_vector
+from mixassist.neural.layout import bus_targets, track_targets
 from mixassist.neural.model import MixController
+from mixassist.train.checkpoint import restore_checkpoint, save_checkpoint
 from mixassist.train.config import TrainConfig
 from mixassist.train.corpus import (
     ReferenceEntry,
@@ -42,28 +42,12 @@ from mixassist.train.corpus import (
     render_references,
     training_songs,
 )
+from mixassist.train.loss import Batch, collate, loss_terms
 from mixassist.train.style_stage import StyleSessions, run_style_stage, true_params
 
-__all__ = ["train", "Batch", "Sampler", "loss_terms", "save_checkpoint", "restore_checkpoint"]
+__all__ = ["train", "Sampler", "evaluate_loss", "export"]
 
 Progress = Callable[[str, int, int], None]
-_SWITCH_IDX = [TRACK_OUTPUTS.index(s) for s in SWITCHES]
-_REG_IDX = [i for i, n in enumerate(TRACK_OUTPUTS) if n not in SWITCHES]
-_TRACK_WEIGHTS = torch.tensor([4.0 if n == "level" else 1.0 for n in TRACK_OUTPUTS])
-
-
-@dataclass
-class Batch:
-    tracks: torch.Tensor  # (B, T, TRACK_DIM)
-    mask: torch.Tensor  # (B, T) bool
-    reference: torch.Tensor  # (B, SUMMARY_DIM)
-    has_reference: torch.Tensor  # (B,)
-    summed: torch.Tensor  # (B, SUMMARY_DIM)
-    track_target: torch.Tensor  # (B, T, O)
-    track_weight: torch.Tensor  # (B, T, O) mask (0 for padding and ambiguous outputs)
-    reverb_target: torch.Tensor
-    master_target: torch.Tensor
-    master_weight: torch.Tensor
 
 
 class Sampler:
@@ -79,14 +63,14 @@ class Sampler:
         key = (ref.index, song.name)
         if key not in self._targets:
             params = true_params(ref.draw, ref.seed, song)
-            rows = []
+            rows: list[tuple[np.ndarray, np.ndarray] | None] = []
             for i, name in enumerate(song.names):
                 lufs, peak_db, channels = song.levels[name]
                 if lufs is None or not math.isfinite(song.approx_lufs[i]):
                     rows.append(None)
                     continue
                 rows.append(track_targets(params.tracks[name], float(song.approx_lufs[i]), peak_db, channels == 2))
-            glue_depth = -float(params.master["comp_threshold_db"]) - 6.0
+            glue_depth = -float(cast(float, params.master["comp_threshold_db"])) - 6.0  # never None on the master
             self._targets[key] = (rows, bus_targets(params.reverb, params.master, glue_depth))
             if len(self._targets) > 200_000:
                 self._targets.clear()
@@ -105,7 +89,7 @@ class Sampler:
             live = [(song, i, rows[i]) for i in range(len(song.names)) if rows[i] is not None]
             picked += [live[j] for j in rng.permutation(len(live))]
         picked = picked[:tracks]
-        rv, _, mv, mm = buses
+        rv, _, mv, mm = cast(tuple, buses)  # set: the candidates are never empty
         t_rows = [row for _, _, row in picked]
         return {
             "tracks": np.stack([s.vectors[i] for s, i, _ in picked]),
@@ -135,56 +119,6 @@ class Sampler:
         return collate(items)
 
 
-def collate(items: list[dict[str, Any]]) -> Batch:
-    b, t = len(items), max(len(it["tracks"]) for it in items)
-    tracks = np.zeros((b, t, TRACK_DIM), np.float32)
-    mask = np.zeros((b, t), bool)
-    tt = np.zeros((b, t, len(TRACK_OUTPUTS)), np.float32)
-    tw = np.zeros_like(tt)
-    for k, it in enumerate(items):
-        n = len(it["tracks"])
-        tracks[k, :n], mask[k, :n], tt[k, :n], tw[k, :n] = it["tracks"], True, it["track_target"], it["track_weight"]
-
-    def stack(key: str) -> torch.Tensor:
-        return torch.from_numpy(np.stack([it[key] for it in items]).astype(np.float32))
-
-    return Batch(
-        torch.from_numpy(tracks),
-        torch.from_numpy(mask),
-        stack("reference"),
-        torch.tensor([it["has_reference"] for it in items]),
-        stack("summed"),
-        torch.from_numpy(tt),
-        torch.from_numpy(tw),
-        stack("reverb_target"),
-        stack("master_target"),
-        stack("master_weight"),
-    )
-
-
-def loss_terms(
-    model: MixController, batch: Batch, *, out: dict[str, torch.Tensor] | None = None
-) -> dict[str, torch.Tensor]:
-    """``{"track", "switch", "reverb", "master", "total"}`` losses of one batch (``out``: the
-    model's outputs on it, when already computed)."""
-    if out is None:
-        out = model(batch.tracks, batch.mask, batch.reference, batch.has_reference, batch.summed)
-    pred = torch.sigmoid(out["track"])
-    w = batch.track_weight * _TRACK_WEIGHTS
-    reg = F.smooth_l1_loss(pred[..., _REG_IDX], batch.track_target[..., _REG_IDX], reduction="none", beta=0.05)
-    track = (reg * w[..., _REG_IDX]).sum() / w[..., _REG_IDX].sum().clamp_min(1.0)
-    sw = batch.track_weight[..., _SWITCH_IDX]
-    bce = F.binary_cross_entropy_with_logits(
-        out["track"][..., _SWITCH_IDX], batch.track_target[..., _SWITCH_IDX], reduction="none"
-    )
-    switch = (bce * sw).sum() / sw.sum().clamp_min(1.0)
-    reverb = F.smooth_l1_loss(torch.sigmoid(out["reverb"]), batch.reverb_target, beta=0.05)
-    mr = F.smooth_l1_loss(torch.sigmoid(out["master"]), batch.master_target, reduction="none", beta=0.05)
-    master = (mr * batch.master_weight).sum() / batch.master_weight.sum().clamp_min(1.0)
-    total = track + 0.2 * switch + reverb + master
-    return {"track": track, "switch": switch, "reverb": reverb, "master": master, "total": total}
-
-
 _STYLE_KEYS = (
     "style_steps",
     "style_batch",
@@ -209,48 +143,6 @@ def _config_key(config: TrainConfig, *, stage: str = "parameter") -> str:
     if config.init_weights:
         d["init_sha256"] = hashlib.sha256(Path(config.init_weights).read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _save_torch(path: Path, obj: Any) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def save_checkpoint(
-    path: Path,
-    key: str,
-    model: MixController,
-    optimiser: torch.optim.Optimizer,
-    step: int,
-    history: list[dict[str, Any]],
-) -> None:
-    """Everything a resumed run needs to equal an uninterrupted one (written atomically)."""
-    _save_torch(
-        path,
-        {
-            "model": model.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "step": step,
-            "history": history,
-            "config_key": key,
-            "torch_rng": torch.get_rng_state(),
-        },
-    )
-
-
-def restore_checkpoint(
-    path: Path, key: str, model: MixController, optimiser: torch.optim.Optimizer, what: str
-) -> tuple[int, list[dict[str, Any]]]:
-    """Load a :func:`save_checkpoint` file into ``model`` and ``optimiser`` (and torch's RNG);
-    returns its step and history.  A checkpoint of another configuration is refused."""
-    state = torch.load(path, weights_only=False)
-    if state.get("config_key") != key:
-        raise InvalidParameterError(f"{path.parent}: holds {what} made with another configuration; use a new work_dir")
-    model.load_state_dict(state["model"])
-    optimiser.load_state_dict(state["optimiser"])
-    torch.set_rng_state(state["torch_rng"])
-    return int(state["step"]), list(state["history"])
 
 
 def _lr(config: TrainConfig, step: int) -> float:
@@ -286,7 +178,6 @@ def train(
     config: TrainConfig, *, progress: Progress | None = None, log: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Run (or resume) a training run; returns its summary (also written next to the weights)."""
-    from mixassist.data.synth import synthesize_dataset
 
     report = progress or (lambda stage, done, total: None)
     say = log or (lambda text: None)
@@ -326,7 +217,8 @@ def train(
         init = _load_init(model, Path(config.init_weights))
         say(f"starting from {config.init_weights}")
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    step, history = 0, []
+    step = 0
+    history: list[dict[str, Any]] = []
     checkpoint = work / "checkpoint.pt"
     if checkpoint.exists() and config.steps > 0:
         step, history = restore_checkpoint(checkpoint, key, model, optimiser, "a run")
@@ -351,7 +243,7 @@ def train(
             window[k] = window.get(k, 0.0) + float(v.detach())
         seen += 1
         if step % config.log_every == 0 or step == config.steps:
-            entry = {
+            entry: dict[str, Any] = {
                 "step": step,
                 "lr": _lr(config, step - 1),
                 "seconds": round(time.time() - t0, 1),
@@ -409,7 +301,6 @@ def train(
 def _load_init(model: MixController, path: Path) -> dict[str, Any]:
     """Load weights to start from (checked against their SHA-256 sidecar); returns what the
     summary records about them: their checksum and their own training history."""
-    from mixassist.mixers.neural import load_controller
 
     loaded = load_controller(path)
     if loaded.config.to_dict() != model.config.to_dict():

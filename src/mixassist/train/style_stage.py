@@ -1,6 +1,6 @@
 """The style stage: the controller fine-tuned with the style loss rendered through the console.
 
-The parameter loss (:func:`mixassist.train.loop.loss_terms`) scores every setting by its
+The parameter loss (:func:`mixassist.train.loss.loss_terms`) scores every setting by its
 distance in the normalised space, whether or not it changes what one hears.  This stage adds
 the distance one hears: each session's predicted settings are decoded differentiably
 (:func:`mixassist.neural.layout.decode_tracks`), an excerpt of the song is rendered through the
@@ -36,7 +36,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import soxr
@@ -44,12 +44,16 @@ import torch
 
 from mixassist.console.console import Console, ConsoleSettings
 from mixassist.console.params import MixParams
-from mixassist.data.styles import StyleDraw, style_params
+from mixassist.data.priors import PriorDraw, prior_params
+from mixassist.data.references import load_song
+from mixassist.mixers.match import solve_decimation
 from mixassist.mixers.roles import is_low_source
 from mixassist.neural.features import sum_stats, summary_vector
 from mixassist.neural.layout import decode_buses, decode_tracks
 from mixassist.neural.model import MixController
 from mixassist.style.features import DEFAULT_WEIGHTS, style_distance, style_features_torch
+from mixassist.train.checkpoint import restore_checkpoint, save_checkpoint
+from mixassist.train.loss import collate, loss_terms
 
 __all__ = ["StyleSession", "StyleSessions", "style_loss", "STYLE_TERMS"]
 
@@ -61,15 +65,15 @@ _WEIGHTS = {"loudness_lu": 0.0}
 
 def true_params(ref_draw: dict[str, Any], ref_seed: int, song: Any) -> MixParams:
     """The settings of a reference's style on a cached song (as the training targets use them)."""
-    draw = StyleDraw(**ref_draw)
+    draw = PriorDraw(**ref_draw)
     seed = int(np.random.SeedSequence([ref_seed, zlib.crc32(song.name.encode())]).generate_state(1)[0])
-    return style_params(draw, song.levels, song.roles, seed=seed, fixed=song.fixed)
+    return prior_params(draw, song.levels, song.roles, seed=seed, fixed=song.fixed)
 
 
 @dataclass
 class StyleSession:
     """One session of the style stage: the model's inputs and targets (an item for
-    :func:`mixassist.train.loop.collate`) and what it takes to render it."""
+    :func:`mixassist.train.loss.collate`) and what it takes to render it."""
 
     item: dict[str, Any]
     audio: list[torch.Tensor]  # the excerpt of each track, (channels, samples), at the reduced rate
@@ -101,9 +105,6 @@ class StyleSessions:
     def audio(self, name: str) -> tuple[list[np.ndarray], int]:
         """A song's tracks at the solver's reduced rate (loaded once)."""
         if name not in self._audio:
-            from mixassist.data.references import load_song
-            from mixassist.mixers.match import solve_decimation
-
             stems, _ = load_song(self.songs_dir / name)
             factor = solve_decimation(stems.sample_rate)
             sr = stems.sample_rate // factor
@@ -139,7 +140,11 @@ class StyleSessions:
             master={**params.master, "limiter_ceiling_dbtp": None, "output_gain_db": 0.0},
             reverb_seed=params.reverb_seed,
         )
-        glue = -float(params.master["comp_threshold_db"]) - 6.0 if (params.master["comp_ratio"] or 1.0) > 1.0 else None
+        glue = (
+            -float(cast(float, params.master["comp_threshold_db"])) - 6.0
+            if (params.master["comp_ratio"] or 1.0) > 1.0
+            else None
+        )
         rv, _, mv, mm = buses
         item = {
             "tracks": song.vectors[live],
@@ -247,12 +252,12 @@ def run_style_stage(
 ) -> list[dict[str, Any]]:
     """Fine-tune ``model`` in place for ``config.style_steps`` steps (resumable); returns the
     stage's history (one entry per checkpoint, with validation)."""
-    from mixassist.train.loop import collate, loss_terms, restore_checkpoint, save_checkpoint
 
     work = Path(config.work_dir)
     checkpoint = work / "style_checkpoint.pt"
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.style_learning_rate, weight_decay=config.weight_decay)
-    step, history = 0, []
+    step = 0
+    history: list[dict[str, Any]] = []
     if checkpoint.exists():
         step, history = restore_checkpoint(checkpoint, key, model, optimiser, "a style stage")
         say(f"style stage resumed at step {step}")
@@ -289,7 +294,7 @@ def run_style_stage(
             window[k] = window.get(k, 0.0) + v
         seen += 1
         if step % every == 0 or step == config.style_steps:
-            entry = {
+            entry: dict[str, Any] = {
                 "stage": "style",
                 "step": step,
                 "seconds": round(time.time() - t0, 1),
@@ -321,7 +326,6 @@ def _validation(
 def _validate(
     model: MixController, sessions: StyleSessions, validation: list[tuple[StyleSession, dict]]
 ) -> dict[str, float]:
-    from mixassist.train.loop import collate, loss_terms
 
     was_training = model.training
     model.eval()

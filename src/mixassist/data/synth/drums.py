@@ -16,7 +16,6 @@ single-layer kits, hi-hat choke, spaced-pair stereo for overheads).
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import logging
 import re
@@ -27,9 +26,17 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 from scipy.signal import lfilter
 
 from mixassist.audio.io import resample
+from mixassist.data.synth.licences import (
+    classify_licence,
+    debian_licence_for,
+    debian_stanzas,
+    licence_verdict,
+    parse_debian_copyright,
+)
 from mixassist.errors import MissingDependencyError
 
 __all__ = [
@@ -41,8 +48,6 @@ __all__ = [
     "Hit",
     "Loop",
     "LOOPS",
-    "classify_licence",
-    "licence_verdict",
     "scan_kits",
     "usable_kits",
     "sonic_pi_kit",
@@ -130,147 +135,6 @@ class Kit:
         return f"Kit({self.name!r}, licence={self.licence!r}, allowed={self.allowed}, slots={sorted(self.slots)})"
 
 
-# --------------------------------------------------------------------------------------
-# Licences
-# --------------------------------------------------------------------------------------
-
-
-def classify_licence(text: str | None) -> str | None:
-    """A short identifier for a free-text licence statement, or None when it says nothing.
-
-    >>> classify_licence("cc-by ==> http://creativecommons.org/licenses/by/3.0/")
-    'CC-BY-3.0'
-    >>> classify_licence("Creative Commons - Attribution-ShareAlike 3.0 Unported")
-    'CC-BY-SA-3.0'
-    >>> classify_licence("GPL-2+ with composition exception")
-    'GPL-2.0-or-later WITH composition-exception'
-    """
-    if text is None or not text.strip():
-        return None
-    t = " ".join(text.lower().split())
-    version = re.search(r"(\d\.\d)", t)
-    ver = version.group(1) if version else "3.0"
-    if re.search(r"\bcc0\b|creative commons 0|publicdomain/zero|public domain", t):
-        return "CC0-1.0"
-    noncommercial = re.search(r"non-?commercial|\bnc\b|-nc\b", t)
-    noderivs = re.search(r"no-?deriv|\bnd\b|-nd\b", t)
-    if re.search(r"creative commons|\bcc\b|cc-by|attribution", t):
-        if noncommercial or noderivs:
-            return f"CC-BY-NC/ND-{ver}"
-        if re.search(r"share-?\s?alike|\bsa\b|-sa\b|by-sa", t):
-            return f"CC-BY-SA-{ver}"
-        return f"CC-BY-{ver}"
-    if re.search(r"\bgpl\b|gpl-|general public licen", t):
-        m = re.search(r"gpl-?v?(\d)", t) or re.search(r"version (\d)", t)
-        later = bool(re.search(r"gpl-?v?\d\+|any later version|or later", t))
-        base = "GPL" if m is None else f"GPL-{m.group(1)}.0-{'or-later' if later else 'only'}"
-        if "composition" in t and "exception" in t:
-            return f"{base} WITH composition-exception"
-        return base
-    return text.strip()
-
-
-def _verdict_one(licence: str) -> tuple[bool, str]:
-    if licence == "CC0-1.0":
-        return True, "CC0: public-domain dedication, no conditions"
-    if licence.startswith("CC-BY-NC/ND"):
-        return False, "non-commercial or no-derivatives terms forbid training data redistribution"
-    if licence.startswith("CC-BY-SA"):
-        return True, "CC BY-SA: derived audio may be redistributed under the same licence, with credit"
-    if licence.startswith("CC-BY"):
-        return True, "CC BY: derived audio may be redistributed with credit"
-    if "composition-exception" in licence:
-        return True, "GPL with a composition exception: compositions using the samples are not covered by the GPL"
-    if licence.startswith("GPL"):
-        return False, "plain GPL: no clear terms for audio rendered from the samples, left out"
-    return False, f"unrecognised licence {licence!r}, left out"
-
-
-def licence_verdict(xml_licence: str | None, debian_licence: str | None) -> tuple[bool, str, str]:
-    """Decide whether audio rendered from a kit may be redistributed.
-
-    Parameters
-    ----------
-    xml_licence, debian_licence : str or None
-        The ``<license>`` text of the kit's ``drumkit.xml`` and the ``License:`` field (plus
-        its paragraph) that Debian's copyright file gives for the kit's archive.
-
-    Returns
-    -------
-    (allowed, licence, reason)
-        Both statements that are present must allow it (the stricter wins); a kit with
-        neither is refused.  ``licence`` is Debian's identifier when there is one.
-    """
-    found = [
-        (src, classify_licence(text))
-        for src, text in (("drumkit.xml", xml_licence), ("debian/copyright", debian_licence))
-    ]
-    found = [(src, lic) for src, lic in found if lic is not None]
-    if not found:
-        return False, "unknown", "no licence in drumkit.xml nor in Debian's copyright file, left out"
-    reasons = []
-    for src, lic in found:
-        ok, why = _verdict_one(lic)
-        if not ok:
-            return False, lic, f"{src}: {why}"
-        reasons.append(f"{src}: {lic}")
-    licence = found[-1][1]
-    return True, licence, f"{_verdict_one(licence)[1]} ({'; '.join(reasons)})"
-
-
-def _debian_stanzas(path: Path) -> list[dict[str, str | list[str]]]:
-    """Every ``Files:`` stanza of a DEP-5 copyright file: patterns, licence, copyright, source."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return []
-    stanzas: list[dict[str, str | list[str]]] = []
-    for block in re.split(r"\n\s*\n", text):
-        fields: dict[str, list[str]] = {}
-        key = None
-        for line in block.splitlines():
-            m = re.match(r"^([A-Za-z-]+):\s*(.*)$", line)
-            if m and not line.startswith(" "):
-                key = m.group(1).lower()
-                fields[key] = [m.group(2)]
-            elif key is not None:
-                fields[key].append(line.strip())
-        if "files" in fields and "license" in fields:
-            stanzas.append(
-                {
-                    "patterns": " ".join(fields["files"]).split(),
-                    "licence": " ".join(
-                        fields["license"] + fields.get("license-grant", []) + fields.get("license-reference", [])
-                    ),
-                    "copyright": " ".join(fields.get("copyright", [])).strip(),
-                    "source": " ".join(fields.get("source", [])).strip(),
-                }
-            )
-    return stanzas
-
-
-def _parse_debian_copyright(path: Path) -> list[tuple[list[str], str]]:
-    """(file patterns, licence paragraph) of every ``Files:`` stanza of a DEP-5 file."""
-    return [(list(st["patterns"]), str(st["licence"])) for st in _debian_stanzas(path)]
-
-
-def _debian_licence_for(kit_dir: Path, stanzas: list[tuple[list[str], str]]) -> str | None:
-    name = kit_dir.name
-    best: tuple[int, str] | None = None
-    for patterns, licence in stanzas:
-        for pattern in patterns:
-            if not pattern.startswith("drumkits/") or not pattern.endswith(".h2drumkit"):
-                continue
-            stem = pattern[len("drumkits/") : -len(".h2drumkit")]
-            if fnmatch.fnmatchcase(name, stem):
-                return licence
-            # "circAfrique v4" is shipped as "circAfrique.h2drumkit"
-            plain = stem.replace("?", " ")
-            if name.startswith(plain) and (best is None or len(plain) > best[0]):
-                best = (len(plain), licence)
-    return best[1] if best else None
-
-
 def _strip_ns(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -290,7 +154,7 @@ def _read_kit(kit_dir: Path, stanzas: list[tuple[list[str], str]]) -> Kit | None
         return None
     xml_licence = _child_text(root, "license")
     author = (_child_text(root, "author") or "unknown author").strip()
-    debian = _debian_licence_for(kit_dir, stanzas)
+    debian = debian_licence_for(kit_dir, stanzas)
     allowed, licence, reason = licence_verdict(xml_licence, debian)
     instruments: dict[str, tuple[Layer, ...]] = {}
     multi = False
@@ -320,11 +184,11 @@ def _read_kit(kit_dir: Path, stanzas: list[tuple[list[str], str]]) -> Kit | None
             multi = multi or len(layers) > 1
     slots: dict[str, tuple[Layer, ...]] = {}
     for slot, pattern in SLOT_PATTERNS:
-        for name, layers in instruments.items():
-            if any(layers is used for used in slots.values()):
+        for name, kit_layers in instruments.items():
+            if any(kit_layers is used for used in slots.values()):
                 continue
             if re.search(pattern, name.lower()):
-                slots[slot] = layers
+                slots[slot] = kit_layers
                 break
     credit = (
         f"Drum samples: Hydrogen drum kit '{kit_dir.name}' by {author}, {licence} (Debian package hydrogen-drumkits)."
@@ -335,7 +199,7 @@ def _read_kit(kit_dir: Path, stanzas: list[tuple[list[str], str]]) -> Kit | None
 @functools.lru_cache(maxsize=4)
 def scan_kits(root: Path = KIT_ROOT, copyright_file: Path = DEBIAN_COPYRIGHT) -> tuple[Kit, ...]:
     """Every Hydrogen kit under ``root`` with its licence verdict, sorted by name."""
-    stanzas = _parse_debian_copyright(copyright_file)
+    stanzas = parse_debian_copyright(copyright_file)
     if not Path(root).is_dir():
         return ()
     kits = []
@@ -396,7 +260,7 @@ def sonic_pi_licences(root: Path | None = None, copyright_file: Path | None = No
 @functools.lru_cache(maxsize=4)
 def _sonic_pi_licences(root: Path, copyright_file: Path) -> dict[str, str]:
     out: dict[str, str] = {}
-    stanzas = _debian_stanzas(copyright_file)
+    stanzas = debian_stanzas(copyright_file)
     if stanzas:
         for st in stanzas:
             allowed, licence, _ = licence_verdict(None, str(st["licence"]))
@@ -722,8 +586,6 @@ def render_loop(
     pass_s = beats * 60.0 / tempo_bpm
     # varispeed: resample so the loop lasts exactly pass_s seconds at sample_rate
     target_len = int(round(pass_s * sample_rate))
-    import soxr
-
     y = soxr.resample(x.T, rate, rate * target_len / x.shape[1], quality="HQ").T
     y = np.ascontiguousarray(y[:, :target_len], dtype=np.float32)
     out = np.zeros((2, n), np.float32)

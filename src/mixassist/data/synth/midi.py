@@ -22,6 +22,7 @@ __all__ = [
     "quantise_tempo_bpm",
     "segment_beats",
     "write_multiplexed_midi",
+    "write_score_midi",
 ]
 
 #: MIDI resolution (ticks per quarter note).
@@ -148,7 +149,7 @@ def write_multiplexed_midi(
     for k, part in enumerate(parts):
         base = k * period_beats * TICKS_PER_BEAT
         if part.percussion:
-            voices = [(_DRUM_CHANNEL, None, 64, part.detune_cents)]
+            voices: list[tuple[int, int | None, int, float]] = [(_DRUM_CHANNEL, None, 64, part.detune_cents)]
         elif part.layer_cents > 0:
             voices = [
                 (0, part.program, 0, part.detune_cents + part.layer_cents),
@@ -173,10 +174,49 @@ def write_multiplexed_midi(
             ev.append((stop, 4, bytes([0xB0 | channel, 120, 0])))  # all sound off
     end = len(parts) * period_beats * TICKS_PER_BEAT
     ev.append((end, 9, b"\xff\x2f\x00"))
+    path.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_BEAT) + _track(ev))
+
+
+def _track(ev: list[tuple[int, int, bytes]]) -> bytes:
+    """An ``MTrk`` chunk from ``(tick, order, payload)`` events (order sorts events on one tick)."""
     data = bytearray()
     last = 0
     for tick, _, payload in sorted(ev, key=lambda e: (e[0], e[1])):
         data += _vlq(tick - last) + payload
         last = tick
-    track = b"MTrk" + struct.pack(">I", len(data)) + bytes(data)
-    path.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_BEAT) + track)
+    return b"MTrk" + struct.pack(">I", len(data)) + bytes(data)
+
+
+def write_score_midi(path: Path, parts: list[Part], tempo_bpm: float, end_beats: float) -> None:
+    """Write a type-1 SMF to read or import (not for rendering): a tempo track and one track per part.
+
+    Melodic part ``k`` plays on channel ``k`` (channel 10 skipped), percussion parts on
+    channel 10; notes start at their beat and are cut at ``end_beats``, where every track ends.
+    """
+    end = int(round(end_beats * TICKS_PER_BEAT))
+    tracks = [
+        _track(
+            [
+                (0, 0, b"\xff\x51\x03" + _tempo_us(tempo_bpm).to_bytes(3, "big")),
+                (0, 0, b"\xff\x58\x04\x04\x02\x18\x08"),  # 4/4
+                (end, 9, b"\xff\x2f\x00"),
+            ]
+        )
+    ]
+    melodic = [c for c in range(16) if c != _DRUM_CHANNEL]
+    for k, part in enumerate(parts):
+        channel = _DRUM_CHANNEL if part.percussion else melodic[k % len(melodic)]
+        name = part.name.encode()
+        ev = [(0, 0, b"\xff\x03" + _vlq(len(name)) + name)]
+        ev += _setup_events(0, channel, None if part.percussion else part.program, 64, part.detune_cents)
+        for start, dur, pitch, vel in part.notes:
+            on = max(0, int(round(start * TICKS_PER_BEAT)))
+            off = min(end, max(on + 1, int(round((start + dur) * TICKS_PER_BEAT))))
+            if on >= end:
+                continue
+            key = min(127, max(0, int(pitch)))
+            ev.append((on, 3, bytes([0x90 | channel, key, min(127, max(1, int(vel)))])))
+            ev.append((off, 2, bytes([0x80 | channel, key, 0])))
+        ev.append((end, 9, b"\xff\x2f\x00"))
+        tracks.append(_track(ev))
+    path.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 1, len(tracks), TICKS_PER_BEAT) + b"".join(tracks))

@@ -44,7 +44,7 @@ _INSTALL = "install it with: pip install 'mixassist[data]'"
 def music21_available() -> bool:
     """True when music21 can be imported."""
     try:
-        import music21  # noqa: F401
+        import music21  # noqa: F401  # lazy: music21 is an optional dependency (the data extra)
     except ImportError:
         return False
     return True
@@ -52,7 +52,7 @@ def music21_available() -> bool:
 
 def _music21():
     try:
-        import music21
+        import music21  # lazy: music21 is an optional dependency (the data extra)
     except ImportError as err:
         raise MissingDependencyError(f"music21 is needed to synthesise songs from scores; {_INSTALL}") from err
     return music21
@@ -363,7 +363,7 @@ def _orchestrate(score, rel: str, category: Category, seconds: float, rng: np.ra
     names, parts, bars, length = _extract(score)
     _, excerpt = _window(parts, bars, length, window_ql + 1.0, rng)
     ensemble = category.ensembles[int(rng.integers(len(category.ensembles)))]
-    keep = []
+    keep: list[int] = []
     for i, notes in enumerate(excerpt):
         if not notes:
             continue

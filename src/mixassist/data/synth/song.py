@@ -334,8 +334,16 @@ def _render_stems(
             x = _stem_from_part(np.asarray(x, np.float32), ps, rate, rng)
             program = None if ps.part.percussion else ps.part.program
             raw.append(_Stem(ps.part.name, ps.part.role, ps.part.instrument, program, x))
-    for stem in arr.samples:
-        raw.append(_Stem(stem.name, stem.role, stem.instrument, None, _render_samples(stem, n, rate, rng)))
+    for sample_stem in arr.samples:
+        raw.append(
+            _Stem(
+                sample_stem.name,
+                sample_stem.role,
+                sample_stem.instrument,
+                None,
+                _render_samples(sample_stem, n, rate, rng),
+            )
+        )
     for loop in arr.loops:
         x = render_loop(loop.loop, loop.beats, arr.tempo_bpm, n, rate, loop.active)
         raw.append(_Stem(loop.name, loop.role, loop.loop.instrument, None, x))
@@ -343,11 +351,11 @@ def _render_stems(
     # drop silent stems (a part may have no note inside the excerpt), fade the edges
     kept: list[_Stem] = []
     for stem in raw:
-        audio = fade_edges(remove_dc(stem.audio, rate), rate)
-        if float(np.max(np.abs(audio), initial=0.0)) < 1e-5:
+        faded = fade_edges(remove_dc(stem.audio, rate), rate)
+        if float(np.max(np.abs(faded), initial=0.0)) < 1e-5:
             log.debug("%s: silent in this excerpt, left out", stem.name)
             continue
-        stem.audio = audio
+        stem.audio = faded
         kept.append(stem)
 
     # multi-microphone pairs of one source

@@ -17,6 +17,7 @@ __all__ = [
     "scale_pitches",
     "swing",
     "humanise",
+    "choose",
 ]
 
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -64,7 +65,7 @@ def chord_pcs(chord: Chord) -> tuple[int, ...]:
     return tuple((chord.root + i) % 12 for i in QUALITIES[chord.quality])
 
 
-def nearest_pitch(pc: int, target: float, low: int = 0, high: int = 127) -> int:
+def nearest_pitch(pc: int, target: float | np.integer, low: int = 0, high: int = 127) -> int:
     """The MIDI pitch of class ``pc`` nearest to ``target`` within ``[low, high]``."""
     candidates = [p for p in range(low, high + 1) if p % 12 == pc % 12]
     if not candidates:
@@ -110,7 +111,7 @@ def voice_chord(
                 prev = sorted(previous)
                 k = min(len(prev), len(voicing))
                 cost = float(sum(abs(a - b) for a, b in zip(voicing[:k], prev[:k])))
-                cost += 0.1 * abs(np.mean(voicing) - centre)
+                cost += float(0.1 * abs(np.mean(voicing) - centre))
             else:
                 cost = abs(float(np.mean(voicing)) - centre)
             if best is None or cost < best[0]:
@@ -147,3 +148,8 @@ def humanise(
         v = int(np.clip(round(vel + (rng.normal(0.0, velocity_sd) if velocity_sd > 0 else 0.0)), 1, 127))
         out.append((max(0.0, start + shift), dur, pitch, v))
     return out
+
+
+def choose(rng: np.random.Generator, items: Sequence):
+    """One of ``items``, drawn uniformly with one ``rng.integers`` call."""
+    return items[int(rng.integers(len(items)))]

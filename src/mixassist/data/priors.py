@@ -1,8 +1,8 @@
-"""Realistic mix-style priors: draw console settings that sound like a style.
+"""Mix priors: draw realistic console settings that sound like a mix style.
 
-A *style* is a set of ranges (see :data:`STYLES`); :func:`draw_style` turns it into one concrete
-:class:`StyleDraw` (e.g. "this bright pop mix has +3.4 dB of air, leads 4.1 dB above the
-band, wide pads"), and :func:`style_params` applies that draw to any multitrack, so two
+A *prior* is a set of ranges (see :data:`PRIORS`); :func:`draw_prior` turns it into one concrete
+:class:`PriorDraw` (e.g. "this bright pop mix has +3.4 dB of air, leads 4.1 dB above the
+band, wide pads"), and :func:`prior_params` applies that draw to any multitrack, so two
 different songs mixed with one draw share the style but not the content — exactly the
 reference / ``target_mix`` pair of the evaluation data.
 
@@ -28,14 +28,13 @@ from mixassist.measure import integrated_loudness
 from mixassist.roles import ROLES
 
 __all__ = [
-    "Style",
-    "StyleDraw",
-    "STYLES",
-    "ROLES",
-    "draw_style",
-    "style_params",
+    "MixPrior",
+    "PriorDraw",
+    "PRIORS",
+    "draw_prior",
+    "prior_params",
     "track_levels",
-    "blend_styles",
+    "blend_priors",
     "role_map",
 ]
 
@@ -44,7 +43,7 @@ Range = tuple[float, float]
 
 
 @dataclass(frozen=True)
-class Style:
+class MixPrior:
     """Ranges a style's settings are drawn from (uniformly; dB, Hz, s as named).
 
     ``balance_lu`` gives, per role, the loudness of that role's stems relative to the
@@ -80,8 +79,8 @@ _BAL_DEFAULT = {
     "fx": (-9.0, -5.0),
 }
 
-STYLES: dict[str, Style] = {
-    "bright_pop": Style(
+PRIORS: dict[str, MixPrior] = {
+    "bright_pop": MixPrior(
         "bright_pop",
         loudness_lufs=(-10.0, -8.0),
         air_db=(2.5, 5.0),
@@ -98,7 +97,7 @@ STYLES: dict[str, Style] = {
         rt60_mid_s=(0.8, 1.4),
         balance_lu={**_BAL_DEFAULT, "lead": (4.0, 7.0)},
     ),
-    "dark_jazz": Style(
+    "dark_jazz": MixPrior(
         "dark_jazz",
         loudness_lufs=(-20.0, -16.0),
         air_db=(-5.0, -2.0),
@@ -115,7 +114,7 @@ STYLES: dict[str, Style] = {
         rt60_mid_s=(1.2, 2.0),
         balance_lu={**_BAL_DEFAULT, "drums": (-3.0, 0.0), "bass": (1.0, 4.0)},
     ),
-    "dense_rock": Style(
+    "dense_rock": MixPrior(
         "dense_rock",
         loudness_lufs=(-11.0, -9.0),
         air_db=(0.5, 2.5),
@@ -132,7 +131,7 @@ STYLES: dict[str, Style] = {
         rt60_mid_s=(0.6, 1.1),
         balance_lu={**_BAL_DEFAULT, "drums": (3.0, 6.0)},
     ),
-    "roomy_orchestral": Style(
+    "roomy_orchestral": MixPrior(
         "roomy_orchestral",
         loudness_lufs=(-23.0, -18.0),
         air_db=(-1.0, 1.5),
@@ -153,8 +152,8 @@ STYLES: dict[str, Style] = {
 
 
 @dataclass(frozen=True)
-class StyleDraw:
-    """One concrete style: every value drawn from a :class:`Style` (or a blend of two)."""
+class PriorDraw:
+    """One concrete style: every value drawn from a :class:`MixPrior` (or a blend of two)."""
 
     name: str
     loudness_lufs: float
@@ -178,7 +177,7 @@ class StyleDraw:
         return asdict(self)
 
 
-def blend_styles(a: Style, b: Style, weight: float) -> Style:
+def blend_priors(a: MixPrior, b: MixPrior, weight: float) -> MixPrior:
     """A style whose ranges interpolate ``a`` (weight 0) and ``b`` (weight 1)."""
 
     def mix(x: Range, y: Range) -> Range:
@@ -186,36 +185,38 @@ def blend_styles(a: Style, b: Style, weight: float) -> Style:
 
     fields = {
         k: mix(getattr(a, k), getattr(b, k))
-        for k in Style.__dataclass_fields__
+        for k in MixPrior.__dataclass_fields__
         if k not in ("name", "balance_lu", "eq_jitter_db")
     }
     balance = {r: mix(a.balance_lu.get(r, (0, 0)), b.balance_lu.get(r, (0, 0))) for r in ROLES}
-    return Style(f"{a.name}+{b.name}@{weight:.2f}", balance_lu=balance, eq_jitter_db=a.eq_jitter_db, **fields)
+    return MixPrior(f"{a.name}+{b.name}@{weight:.2f}", balance_lu=balance, eq_jitter_db=a.eq_jitter_db, **fields)
 
 
-def draw_style(name: str | None, seed: int) -> StyleDraw:
+def draw_prior(name: str | None, seed: int) -> PriorDraw:
     """Draw one concrete style; ``name=None`` picks a named style or a random blend of two."""
     rng = np.random.default_rng(seed)
     if name is None:
-        names = sorted(STYLES)
+        names = sorted(PRIORS)
         if rng.random() < 0.3:
             a, b = rng.choice(len(names), size=2, replace=False)
-            style = blend_styles(STYLES[names[a]], STYLES[names[b]], float(rng.uniform(0.25, 0.75)))
+            style = blend_priors(PRIORS[names[a]], PRIORS[names[b]], float(rng.uniform(0.25, 0.75)))
         else:
-            style = STYLES[names[int(rng.integers(len(names)))]]
-    elif name in STYLES:
-        style = STYLES[name]
+            style = PRIORS[names[int(rng.integers(len(names)))]]
+    elif name in PRIORS:
+        style = PRIORS[name]
     else:
-        raise InvalidParameterError(f"unknown style '{name}'; styles are: {', '.join(sorted(STYLES))}")
+        raise InvalidParameterError(f"unknown style '{name}'; styles are: {', '.join(sorted(PRIORS))}")
 
     def u(r: Range) -> float:
         return float(rng.uniform(r[0], r[1]))
 
     values = {
-        k: u(getattr(style, k)) for k in Style.__dataclass_fields__ if k not in ("name", "balance_lu", "eq_jitter_db")
+        k: u(getattr(style, k))
+        for k in MixPrior.__dataclass_fields__
+        if k not in ("name", "balance_lu", "eq_jitter_db")
     }
     balance = {role: u(style.balance_lu.get(role, (0.0, 0.0))) for role in ROLES}
-    return StyleDraw(name=style.name, balance_lu=balance, eq_jitter_db=style.eq_jitter_db, seed=seed, **values)
+    return PriorDraw(name=style.name, balance_lu=balance, eq_jitter_db=style.eq_jitter_db, seed=seed, **values)
 
 
 def _peak_db(audio: np.ndarray) -> float:
@@ -224,14 +225,14 @@ def _peak_db(audio: np.ndarray) -> float:
 
 
 def track_levels(multitrack: Multitrack) -> dict[str, tuple[float | None, float, int]]:
-    """``{track: (integrated loudness or None, sample peak dB, channels)}``: what :func:`style_params`
+    """``{track: (integrated loudness or None, sample peak dB, channels)}``: what :func:`prior_params`
     reads from the audio (precompute it once to draw many styles for one song)."""
     sr = multitrack.sample_rate
     return {t.name: (integrated_loudness(t.audio, sr), _peak_db(t.audio), t.channels) for t in multitrack}
 
 
-def style_params(
-    draw: StyleDraw,
+def prior_params(
+    draw: PriorDraw,
     multitrack: Multitrack | Mapping[str, tuple[float | None, float, int]],
     roles: Mapping[str, str],
     *,
@@ -243,7 +244,7 @@ def style_params(
 
     Parameters
     ----------
-    draw : StyleDraw
+    draw : PriorDraw
     multitrack : Multitrack or mapping
         The session, or its :func:`track_levels` (same result, no audio read).
     roles : mapping
@@ -322,7 +323,7 @@ def style_params(
 
 
 class _Middle:
-    """Stands in for the generator in :func:`style_params`: every draw at its range's middle."""
+    """Stands in for the generator in :func:`prior_params`: every draw at its range's middle."""
 
     @staticmethod
     def uniform(low: float, high: float) -> float:
