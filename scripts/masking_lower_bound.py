@@ -60,8 +60,8 @@ class GainModel:
         n_src, n = sources.shape[0], sources.shape[-1]
         self.powers = band_powers(sources, sr)  # (sources, 2, frames, bands)
         # The meter has no public K-weighting; _k_weight is the filter integrated_loudness uses.
-        kw = np.stack([meter._k_weight(s.astype(np.float64), sr) for s in sources])
-        # 400 ms blocks with 75 % overlap as four 100 ms segments (meter._gating_block_energies),
+        kw = np.stack([meter.k_weight(s.astype(np.float64), sr) for s in sources])
+        # 400 ms blocks with 75 % overlap as four 100 ms segments (the loudness module's gating block energies),
         # but as channel-summed Gram matrices so that any weighted sum's block energy is a^T G a.
         blocks = int(np.round((n / sr - 0.4) / (0.4 * 0.25))) + 1
         starts = (0.4 * (np.arange(blocks + 4) * 0.25) * sr).astype(np.int64)

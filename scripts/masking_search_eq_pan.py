@@ -70,7 +70,7 @@ class Model:
     def __init__(self, sources: np.ndarray, stereo: np.ndarray, sr: int, eq_db: float, pan: bool):
         self.sr, self.eq_db, self.pan, self.stereo = sr, eq_db, pan, stereo
         self.powers = band_powers(sources, sr)  # (S, 2, F, B)
-        kw = np.stack([meter._k_weight(s.astype(np.float64), sr) for s in sources])
+        kw = np.stack([meter.k_weight(s.astype(np.float64), sr) for s in sources])
         self.k_power = band_powers(kw, sr).sum(axis=2)  # (S, 2, B): K-weighted energy per ear and band
         self.lufs0 = meter.integrated_loudness(sources.sum(0, dtype=np.float64), sr)
         self.k0 = float(self.k_power.sum())
