@@ -1,7 +1,8 @@
 """The evaluation harness: every registered method on every song, one comparable table.
 
 A *method* is a function ``method(stems, context) -> MethodOutput`` registered by name with
-:func:`register_method`; later mixers plug in the same way, and so can outside code
+:func:`register_method`: the baselines here, every mixing method of the one registry
+(:data:`mixassist.mixers.base.MIXERS`, through :func:`mixer_method`), and outside code
 (``mixassist eval --plugin FILE``; that is how GPL baselines such as matchering stay out of the
 package).  A method sees the stems and the reference — never ``target_mix`` or ``truth.json``.
 
