@@ -89,3 +89,24 @@ def test_existing_output_is_refused_and_kept(stems, tmp_path):
 def test_missing_stems_folder(tmp_path):
     proc = run("mix", str(tmp_path / "nowhere"), "-o", str(tmp_path / "o"))
     assert proc.returncode == 2 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_mix_request_is_checked_once_with_methods_from_the_registry():
+    import dataclasses
+
+    from mixassist import InvalidParameterError
+    from mixassist.api import METHODS, mix, mix_request
+    from mixassist.audio.multitrack import Multitrack
+    from mixassist.mixers.base import MIXERS
+
+    assert METHODS == tuple(MIXERS) == ("rules", "match", "neural", "auto")
+    assert mix_request().method == "rules" and mix_request(describe="brighter").method == "auto"
+    with pytest.raises(InvalidParameterError, match="unknown method 'magic'; methods are: rules, match, neural, auto"):
+        mix_request(method="magic")
+    request = mix_request(lock=["vocals.gain_db=-3"], roles={"keys": "pad"}, out_dir="o")
+    assert request.lock == ("vocals.gain_db=-3",) and request.mixer.name == "rules"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.method = "match"  # type: ignore[misc]
+    tone = Multitrack.from_arrays({"vocals": np.zeros(SR, dtype=np.float32)}, SR)
+    with pytest.raises(InvalidParameterError, match="not both"):
+        mix(tone, request, seed=1)

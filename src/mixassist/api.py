@@ -4,29 +4,59 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 
 from mixassist.audio.io import load_audio, save_audio
 from mixassist.errors import InvalidParameterError, OutputError
 from mixassist.fileio import write_text_atomic
+from mixassist.measure import measure
+from mixassist.mixers.base import MIXERS, Mixer, MixRequest, Progress, build_mixer
+from mixassist.report import mix_measurements, render_report, style_plot
 
 if TYPE_CHECKING:
     from mixassist.audio.multitrack import Multitrack
     from mixassist.console.console import RenderResult
     from mixassist.console.params import MixParams
     from mixassist.measure import LoudnessReport
+    from mixassist.mixers.constraints import Constraints
     from mixassist.mixers.decisions import Proposal
+    from mixassist.mixers.reverse import ReverseResult
     from mixassist.recipe import Recipe
     from mixassist.style.target import StyleTarget
 
-__all__ = ["analyze", "analyze_file", "render", "render_recipe", "mix", "style_target", "MixResult", "METHODS"]
+    #: One reference: a path, ``(path, weight)``, ``(audio, sample_rate)`` or ``(audio, sample_rate, weight)``.
+    ReferenceItem: TypeAlias = (
+        str
+        | os.PathLike[str]
+        | tuple[str | os.PathLike[str], float]
+        | tuple[np.ndarray, int]
+        | tuple[np.ndarray, int, float]
+    )
+    #: What ``mix(reference=...)`` accepts: a ready target, one reference, or several.
+    References: TypeAlias = StyleTarget | ReferenceItem | Iterable[ReferenceItem]
 
-#: Mixing methods ``mix(method=...)`` accepts.
-METHODS = ("rules", "match", "neural", "auto")
+__all__ = [
+    "analyze",
+    "analyze_file",
+    "render",
+    "render_recipe",
+    "mix",
+    "mix_request",
+    "MixRequest",
+    "style_target",
+    "check_mix_outputs",
+    "MixResult",
+    "ReverseMixResult",
+    "reverse",
+    "METHODS",
+]
+
+#: Mixing methods ``mix(method=...)`` accepts (the names in :data:`mixassist.mixers.base.MIXERS`).
+METHODS = tuple(MIXERS)
 
 
 def analyze(audio: np.ndarray, sample_rate: int) -> LoudnessReport:
@@ -35,8 +65,6 @@ def analyze(audio: np.ndarray, sample_rate: int) -> LoudnessReport:
     Undefined measures (silence, too short, mono) are ``None`` with a reason in
     ``report.reasons``; no ``-inf`` or NaN is ever returned.
     """
-    from mixassist.measure import measure
-
     return measure(audio, sample_rate)
 
 
@@ -54,7 +82,7 @@ def render(
     progress: Callable[[int, int], None] | None = None,
 ) -> RenderResult:
     """Render ``multitrack`` through the console with ``params`` (full length, no gradients)."""
-    from mixassist.console.console import Console
+    from mixassist.console.console import Console  # lazy: torch, seconds at `import mixassist`
 
     return Console(multitrack.sample_rate).render(multitrack, params, want_stems=want_stems, progress=progress)
 
@@ -72,7 +100,7 @@ def render_recipe(
 
     ``save_recipe`` also writes the recipe there, its stem paths rewritten for its folder.
     """
-    from mixassist.recipe import Recipe
+    from mixassist.recipe import Recipe  # lazy: torch (see render)
 
     recipe = Recipe.load(recipe_path)
     stems = recipe.load_stems()
@@ -125,8 +153,6 @@ class MixResult:
 
     def report(self) -> str:
         """``report.md`` as text."""
-        from mixassist.report import render_report
-
         return render_report(self.recipe.to_dict(), self.measured)
 
     def save(self, out_dir: str | os.PathLike[str], *, overwrite: bool = False, bit_depth: int = 24) -> dict[str, Path]:
@@ -151,8 +177,6 @@ class MixResult:
         )
         context = self.recipe.extra.get("context") or {}
         if context.get("style"):
-            from mixassist.report import style_plot
-
             style_path = out / "style.png"
             _check_output(style_path, protect, overwrite=overwrite)
             if style_plot(context, style_path):
@@ -162,8 +186,7 @@ class MixResult:
     _stem_audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
-def mix(
-    multitrack: Multitrack,
+def mix_request(
     *,
     loudness_lufs: float | None = None,
     true_peak_dbtp: float = -1.0,
@@ -173,8 +196,56 @@ def mix(
     method: str | None = None,
     align: bool = True,
     start: MixParams | None = None,
-    progress: Callable[[str, float], None] | None = None,
-    reference: Any = None,
+    reference: References | None = None,
+    describe: str | None = None,
+    match: str | Mapping[str, float] | None = None,
+    time_budget_s: float | None = None,
+    seed: int = 0,
+    out_dir: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    bit_depth: int = 24,
+) -> MixRequest:
+    """A :class:`~mixassist.mixers.base.MixRequest` from :func:`mix`'s arguments, checked once
+    before any audio is loaded: references, words and strengths (:func:`style_target`) and the
+    method (default: ``"auto"`` with a reference or words, else ``"rules"``).
+    ``out_dir``, ``overwrite`` and ``bit_depth`` say where and how :meth:`MixResult.save` writes."""
+    items = [] if reference is None or _is_target(reference) else _reference_items(reference)  # read once
+    target = style_target(reference if _is_target(reference) else items, describe=describe, match=match)
+    if method is None:
+        method = "auto" if not target.is_empty else "rules"
+    return MixRequest(
+        target=target,
+        method=method,
+        loudness_lufs=loudness_lufs,
+        true_peak_dbtp=true_peak_dbtp,
+        lock=tuple(lock or ()),
+        roles=dict(roles) if isinstance(roles, Mapping) else tuple(roles or ()),
+        ranges=tuple(ranges or ()),
+        align=align,
+        start=start,
+        time_budget_s=time_budget_s,
+        seed=seed,
+        reference_files=tuple(_reference_files(items)),
+        out_dir=None if out_dir is None else Path(out_dir),
+        overwrite=overwrite,
+        bit_depth=bit_depth,
+    )
+
+
+def mix(
+    multitrack: Multitrack,
+    request: MixRequest | None = None,
+    *,
+    loudness_lufs: float | None = None,
+    true_peak_dbtp: float = -1.0,
+    lock: Iterable[str] | None = None,
+    roles: Mapping[str, str] | Iterable[str] | None = None,
+    ranges: Iterable[str] | None = None,
+    method: str | None = None,
+    align: bool = True,
+    start: MixParams | None = None,
+    progress: Progress | None = None,
+    reference: References | None = None,
     describe: str | None = None,
     match: str | Mapping[str, float] | None = None,
     time_budget_s: float | None = None,
@@ -185,6 +256,9 @@ def mix(
     Parameters
     ----------
     multitrack : Multitrack
+    request : MixRequest, optional
+        Everything below, built and checked by :func:`mix_request` (the CLI's way); pass either
+        a request or the keyword settings, not both.
     loudness_lufs : float, optional
         Integrated loudness of the result. Default: the references' loudness (and loudness words) with a reference or words,
         −14 LUFS (streaming level) otherwise. An explicit value overrides references and words.
@@ -202,8 +276,8 @@ def mix(
         ``"rules"`` (knowledge-based), ``"match"`` (rules, then solved toward the style of
         ``reference`` and ``describe``), ``"neural"`` (the trained controller, one pass) or
         ``"auto"`` (the controller's mix, refined by the ``match`` solver for words, strengths
-        below 1 and locks). Default: ``"auto"`` when a reference or words are given, else
-        ``"rules"``.
+        below 1 and locks): the names in :data:`mixassist.mixers.base.MIXERS`. Default:
+        ``"auto"`` when a reference or words are given, else ``"rules"``.
     align : bool
         Detect and correct multi-mic delay and polarity.
     start : MixParams, optional
@@ -228,46 +302,44 @@ def mix(
     >>> result = mixassist.mix(stems, loudness_lufs=-14, lock=["lead.pan=0"])  # doctest: +SKIP
     >>> result.save("demo-out/")                                             # doctest: +SKIP
     """
-    from mixassist.console.console import Console
-    from mixassist.mixers.constraints import Constraints
-    from mixassist.mixers.rules import RulesMixer
-    from mixassist.recipe import Recipe
-    from mixassist.report import mix_measurements
-
-    target = style_target(reference, describe=describe, match=match)
-    if target.description:  # words that name tracks are checked now, not after the work
-        from mixassist.style.descriptors import parse_description
-
-        parse_description(target.description, multitrack.names)
-    if method is None:
-        method = "auto" if not target.is_empty else "rules"
-    if method not in METHODS:
-        raise InvalidParameterError(f"unknown method '{method}'; methods are: {', '.join(METHODS)}")
-    constraints = Constraints.parse(multitrack.names, lock=lock, roles=roles, ranges=ranges, start=start)
-    if method in ("match", "auto"):
-        from mixassist.mixers.match import AUTO_STEPS, STEPS, MatchMixer
-
-        mixer: Any = MatchMixer(
-            target,
+    settings = (loudness_lufs, lock, roles, ranges, method, start, reference, describe, match, time_budget_s)
+    if request is None:
+        request = mix_request(
             loudness_lufs=loudness_lufs,
             true_peak_dbtp=true_peak_dbtp,
+            lock=lock,
+            roles=roles,
+            ranges=ranges,
+            method=method,
             align=align,
+            start=start,
+            reference=reference,
+            describe=describe,
+            match=match,
             time_budget_s=time_budget_s,
             seed=seed,
-            start_method="neural" if method == "auto" else "rules",
-            steps=AUTO_STEPS if method == "auto" else STEPS,
         )
-    elif method == "neural":
-        from mixassist.mixers.neural import NeuralMixer
+    elif any(v is not None for v in settings) or true_peak_dbtp != -1.0 or align is not True or seed != 0:
+        raise InvalidParameterError("mix(): pass a MixRequest or keyword settings, not both")
+    return _mix(multitrack, request, progress)
 
-        mixer = NeuralMixer(target, loudness_lufs=loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align)
-    else:
-        mixer = RulesMixer(
-            loudness_lufs=-14.0 if loudness_lufs is None else loudness_lufs, true_peak_dbtp=true_peak_dbtp, align=align
-        )
-    proposal = mixer.propose(multitrack, constraints, start=start, progress=progress)
-    if method == "rules" and not target.is_empty:
-        proposal.reasons.notes.append("--method rules: the reference and the words were not used")
+
+def _mix(multitrack: Multitrack, request: MixRequest, progress: Progress | None) -> MixResult:
+    """:func:`mix` of a checked request."""
+    from mixassist.console.console import Console  # lazy: torch (see render)
+    from mixassist.mixers.constraints import Constraints  # lazy: torch (see render)
+    from mixassist.style.descriptors import parse_description  # lazy: torch (see render)
+
+    target = request.target
+    if target.description:  # words that name tracks are checked now, not after the work
+        parse_description(target.description, multitrack.names)
+    constraints = Constraints.parse(
+        multitrack.names, lock=request.lock, roles=request.roles, ranges=request.ranges, start=request.start
+    )
+    mixer: Mixer = build_mixer(request)
+    proposal = mixer.propose(multitrack, constraints, start=request.start, progress=progress)
+    if not request.mixer.reads_style and not target.is_empty:
+        proposal.reasons.notes.append(f"--method {request.method}: the reference and the words were not used")
     if progress:
         progress("rendering the mix", 1.0)
     # The written mix must be bit-equal to what `mixassist render recipe.json` produces: the
@@ -276,24 +348,48 @@ def mix(
     if rendered_mix is None:
         rendered_mix = Console(multitrack.sample_rate).render(multitrack, proposal.params).mix
     measured = mix_measurements(rendered_mix, multitrack.sample_rate)
-    files = _stem_files(multitrack)
-    locked = _locked_sections(constraints, multitrack.names)
     extra: dict[str, Any] = {"context": proposal.context, "result": measured, "notes": list(proposal.reasons.notes)}
     if proposal.alignment is not None:
         extra["alignment"] = proposal.alignment
-    recipe = Recipe(
-        sample_rate=multitrack.sample_rate,
-        files=files,
-        params=proposal.params,
-        base_dir=Path.cwd(),
-        extra=extra,
+    recipe, stem_audio = _session_recipe(
+        multitrack,
+        constraints,
+        proposal.params,
+        extra,
         why=dict(proposal.reasons.why),
-        locked=locked,
         roles={n: r["role"] for n, r in proposal.roles.items()},
         measured=proposal.measured,
     )
-    stem_audio = {t.name: t.audio for t in multitrack if t.source is None}
     return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio)
+
+
+def _session_recipe(
+    multitrack: Multitrack,
+    constraints: Constraints,
+    params: MixParams,
+    extra: dict[str, Any],
+    *,
+    why: dict[str, dict[str, str]],
+    roles: dict[str, str] | None = None,
+    measured: dict[str, dict[str, Any]] | None = None,
+) -> tuple[Recipe, dict[str, np.ndarray]]:
+    """The recipe of a session (stem paths, locks, the working folder) and the audio of its
+    stems that have no file yet (written by :func:`_save_session`)."""
+    from mixassist.mixers.decisions import locked_sections  # lazy: torch (see render)
+    from mixassist.recipe import Recipe  # lazy: torch (see render)
+
+    recipe = Recipe(
+        sample_rate=multitrack.sample_rate,
+        files=_stem_files(multitrack),
+        params=params,
+        base_dir=Path.cwd(),
+        extra=extra,
+        why=why,
+        locked=locked_sections(constraints, multitrack.names),
+        roles=roles if roles is not None else {},
+        measured=measured if measured is not None else {},
+    )
+    return recipe, {t.name: t.audio for t in multitrack if t.source is None}
 
 
 def _stem_files(multitrack: Multitrack) -> dict[str, Path]:
@@ -305,10 +401,6 @@ def _stem_files(multitrack: Multitrack) -> dict[str, Path]:
         )
         for t in multitrack
     }
-
-
-def _locked_sections(constraints: Any, names: Iterable[str]) -> dict[str, list[str]]:
-    return {s: constraints.locked_names(s) for s in [*names, "reverb", "master"] if constraints.locked_names(s)}
 
 
 def _save_session(
@@ -325,8 +417,6 @@ def _save_session(
 ) -> dict[str, Path]:
     """Write ``mix.wav``, ``recipe.json`` and ``report.md`` (and stems that have no file yet, to
     ``out/stems/``) atomically; refuse existing outputs unless ``overwrite``, and inputs always."""
-    from mixassist.recipe import Recipe
-
     paths = check_mix_outputs(out, protect, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     if stem_audio:
@@ -336,17 +426,7 @@ def _save_session(
             target = out / "stems" / f"{name}.wav"
             save_audio(target, audio, sample_rate, 32, overwrite=overwrite, protect=protect)
             files[name] = Path(os.path.relpath(target.resolve(), recipe.base_dir))
-        recipe = Recipe(
-            recipe.sample_rate,
-            files,
-            recipe.params,
-            recipe.base_dir,
-            recipe.extra,
-            recipe.why,
-            recipe.locked,
-            recipe.roles,
-            recipe.measured,
-        )
+        recipe = replace(recipe, files=files)
     save_audio(paths["mix"], mix_audio, sample_rate, bit_depth, overwrite=overwrite, protect=protect)
     recipe.save(paths["recipe"], overwrite=overwrite)
     write_text_atomic(paths["report"], report, overwrite=overwrite)
@@ -370,27 +450,46 @@ def check_mix_outputs(
     return paths
 
 
+def _reference_items(reference: References | None) -> list[ReferenceItem]:
+    """``reference`` (not a target) as a list of items: one path or array tuple, or several."""
+    if reference is None:
+        return []
+    if isinstance(reference, (str, os.PathLike)) or (
+        isinstance(reference, tuple) and len(reference) in (2, 3) and isinstance(reference[0], np.ndarray)
+    ):
+        return [cast("ReferenceItem", reference)]
+    return list(cast("Iterable[ReferenceItem]", reference))
+
+
+def _reference_files(items: Iterable[ReferenceItem]) -> list[Path]:
+    """The files among reference items (inputs a mix must never overwrite)."""
+    files = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)):
+            files.append(Path(item))
+        elif isinstance(item, tuple) and isinstance(item[0], (str, os.PathLike)):
+            files.append(Path(item[0]))
+    return files
+
+
+def _is_target(reference: object) -> bool:
+    from mixassist.style.target import StyleTarget  # lazy: torch (see render)
+
+    return isinstance(reference, StyleTarget)
+
+
 def style_target(
-    reference: Any = None, *, describe: str | None = None, match: str | Mapping[str, float] | None = None
+    reference: References | None = None, *, describe: str | None = None, match: str | Mapping[str, float] | None = None
 ) -> StyleTarget:
     """A :class:`~mixassist.style.target.StyleTarget` from ``mix()``'s ``reference``, ``describe``
     and ``match`` arguments (see :func:`mix`)."""
-    from mixassist.style.target import StyleTarget
+    from mixassist.style.target import StyleTarget  # lazy: torch (see render)
 
     if isinstance(reference, StyleTarget):
         target = reference
     else:
         target = StyleTarget()
-        items: list[Any]
-        if reference is None:
-            items = []
-        elif isinstance(reference, (str, os.PathLike)) or (
-            isinstance(reference, tuple) and len(reference) in (2, 3) and isinstance(reference[0], np.ndarray)
-        ):
-            items = [reference]
-        else:
-            items = list(reference)
-        for item in items:
+        for item in _reference_items(reference):
             if isinstance(item, (str, os.PathLike)):
                 target = target.add_file(item)
             elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (str, os.PathLike)):
@@ -421,7 +520,7 @@ class ReverseMixResult:
     sample_rate : int
     """
 
-    result: Any
+    result: ReverseResult
     recipe: Recipe
     sample_rate: int
     _stem_audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -441,8 +540,8 @@ class ReverseMixResult:
 
     def report(self) -> str:
         """``report.md`` as text: per track, each recovered setting and its confidence."""
-        from mixassist.console.schema import params_for
-        from mixassist.mixers.reverse import FIT_TRACK
+        from mixassist.console.schema import params_for  # lazy: torch (see render)
+        from mixassist.mixers.reverse import FIT_TRACK  # lazy: torch (see render)
 
         r = self.result
         table = params_for("track")
@@ -513,7 +612,7 @@ def reverse(
     time_budget_s: float | None = None,
     steps: int = 80,
     mix_path: str | os.PathLike[str] | None = None,
-    progress: Callable[[str, float], None] | None = None,
+    progress: Progress | None = None,
     **options: Any,
 ) -> ReverseMixResult:
     """Recover console settings that make our console reproduce ``mix_audio`` from the stems.
@@ -552,10 +651,8 @@ def reverse(
     >>> result = reverse(stems, mix_audio, 44100, lock=["vocals.pan=0"])     # doctest: +SKIP
     >>> result.save("song/reversed/")                                        # doctest: +SKIP
     """
-    from mixassist.mixers.constraints import Constraints
-    from mixassist.mixers.reverse import reverse_mix
-    from mixassist.recipe import Recipe
-    from mixassist.report import mix_measurements
+    from mixassist.mixers.constraints import Constraints  # lazy: torch (see render)
+    from mixassist.mixers.reverse import reverse_mix  # lazy: torch (see render)
 
     constraints = Constraints.parse(multitrack.names, lock=lock)
     result = reverse_mix(
@@ -571,8 +668,6 @@ def reverse(
     )
     measured = mix_measurements(result.mix, multitrack.sample_rate)
     measured_vs = {"mrstft_vs_given_mix": result.mrstft}
-    files = _stem_files(multitrack)
-    locked = _locked_sections(constraints, multitrack.names)
     context: dict[str, Any] = {"method": "reverse", "seed": seed, "steps": steps, "locks": list(constraints.specs)}
     if mix_path is not None:
         context["given_mix"] = str(mix_path)
@@ -583,15 +678,8 @@ def reverse(
         "confidence": result.confidence,
         "loss_history": [round(v, 6) for v in result.loss_history],
     }
-    recipe = Recipe(
-        sample_rate=multitrack.sample_rate,
-        files=files,
-        params=result.params,
-        base_dir=Path.cwd(),
-        extra=extra,
-        why={s: dict(v) for s, v in result.why.items() if v},
-        locked=locked,
+    recipe, stem_audio = _session_recipe(
+        multitrack, constraints, result.params, extra, why={s: dict(v) for s, v in result.why.items() if v}
     )
-    stem_audio = {t.name: t.audio for t in multitrack if t.source is None}
     protect = [Path(mix_path).resolve()] if mix_path is not None else []
     return ReverseMixResult(result, recipe, multitrack.sample_rate, stem_audio, protect)

@@ -10,14 +10,27 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console as Terminal
 from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
+from mixassist.api import analyze_file, check_mix_outputs, mix, mix_request, render_recipe, reverse
+from mixassist.audio.io import load_audio
+from mixassist.audio.multitrack import load_multitrack
 from mixassist.errors import MixAssistError
+from mixassist.mixers.base import MIXERS
 from mixassist.version import __version__
 
 app = typer.Typer(
@@ -27,8 +40,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Terminal()  # results, on stdout (rich's terminal, not the mixing console)
+err = Terminal(stderr=True)  # progress, log and errors, on stderr
 
 EXIT_USER_ERROR = 2
 
@@ -78,7 +91,6 @@ def analyze(
     ] = False,
 ) -> None:
     """Measure loudness (BS.1770 / EBU R128), true peak, PLR and stereo image of each FILE."""
-    from mixassist.api import analyze_file
 
     rows = []
     for path in files:
@@ -102,6 +114,24 @@ def analyze(
             out.print(f"[dim]{Path(row['file']).name}: {key} undefined: {reason}[/dim]", highlight=False)
 
 
+def _stage_bar() -> Progress:
+    """A transient bar on stderr that names the stage a long job is in (mix, reverse)."""
+    return Progress(
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _method_help() -> str:
+    """``--method``'s help, from the one registry of mixers."""
+    named = [f"{e.name} ({e.summary})" for e in MIXERS.values()]
+    return f"{', '.join(named[:-1])} or {named[-1]}; default: auto when --reference or --describe is given, else rules."
+
+
 @app.command()
 def render(
     recipe: Annotated[
@@ -120,9 +150,6 @@ def render(
     ] = None,
 ) -> None:
     """Render exactly what RECIPE says and write the mix."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from mixassist.api import render_recipe
 
     with Progress(
         TextColumn("rendering"),
@@ -203,7 +230,7 @@ def mix_command(
         str | None,
         typer.Option(
             "--method",
-            help="rules, match (rules solved toward the style), neural (trained controller, one pass) or auto (neural, refined by the solver for words, --match strengths and locks); default: auto when --reference or --describe is given, else rules.",
+            help=_method_help(),
             show_default=False,
         ),
     ] = None,
@@ -218,45 +245,42 @@ def mix_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
 ) -> None:
     """Mix STEMS: propose console settings with a reason for each, render, and report."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from mixassist.style.target import parse_reference_spec  # lazy: the style package pulls in torch
 
-    from mixassist.api import check_mix_outputs, mix, style_target
-    from mixassist.audio.multitrack import load_multitrack
-    from mixassist.style.target import parse_reference_spec
-
-    # Every user input is checked before the stems are loaded and the work starts.
-    refs = [parse_reference_spec(spec) for spec in reference or []]
-    target = style_target([(path, weight) for path, weight in refs], describe=describe, match=match)
-    multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)
-    will_match = method in ("match", "auto") or (method is None and not target.is_empty)
-    check_mix_outputs(
-        out_dir, [*multitrack.sources, *(Path(p) for p, _ in refs)], overwrite=overwrite, style=will_match
+    # Every user input is checked, once, before the stems are loaded and the work starts.
+    request = mix_request(
+        reference=[parse_reference_spec(spec) for spec in reference or []],
+        describe=describe,
+        match=match,
+        method=method,
+        loudness_lufs=loudness,
+        true_peak_dbtp=true_peak,
+        lock=lock,
+        roles=role,
+        ranges=value_range,
+        align=not no_align,
+        time_budget_s=time_budget,
+        seed=seed,
+        out_dir=out_dir,
+        overwrite=overwrite,
+        bit_depth=bit_depth,
     )
-    with Progress(
-        TextColumn("{task.description:<34}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)
+    check_mix_outputs(
+        out_dir,
+        [*multitrack.sources, *request.reference_files],
+        overwrite=request.overwrite,
+        style=request.mixer.plots_style,
+    )
+    with _stage_bar() as bar:
         task = bar.add_task("measuring tracks", total=1.0)
         result = mix(
             multitrack,
-            loudness_lufs=loudness,
-            true_peak_dbtp=true_peak,
-            lock=lock,
-            roles=role,
-            ranges=value_range,
-            method=method,
-            align=not no_align,
-            reference=target,
-            time_budget_s=time_budget,
-            seed=seed,
+            request,
             progress=lambda stage, fraction: bar.update(task, description=stage[:34], completed=fraction),
         )
         bar.update(task, description="writing", completed=1.0)
-        paths = result.save(out_dir, overwrite=overwrite, bit_depth=bit_depth)
+        paths = result.save(out_dir, overwrite=request.overwrite, bit_depth=request.bit_depth)
     m = result.measured
     fmt = lambda v, spec: "—" if v is None else spec.format(v)  # noqa: E731
     out.print(
@@ -276,7 +300,7 @@ def list_params(
     section: Annotated[str | None, typer.Argument(help="track, reverb or master (default: all).")] = None,
 ) -> None:
     """List every console parameter: name, range, default and meaning."""
-    from mixassist.console.schema import SECTIONS
+    from mixassist.console.schema import SECTIONS  # lazy: the console package pulls in torch
 
     if section is not None and section not in SECTIONS:
         raise typer.BadParameter(f"'{section}' is not one of {', '.join(SECTIONS)}")
@@ -296,9 +320,7 @@ data_app = typer.Typer(help="Synthesise evaluation/training data.", no_args_is_h
 app.add_typer(data_app, name="data")
 
 
-def _progress_bar(label: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def _progress_bar(label: str) -> Progress:
     return Progress(
         TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False
     )
@@ -317,6 +339,7 @@ def data_synth(
     workers: Annotated[int | None, typer.Option("--workers", help="Parallel songs (default: CPU cores).")] = None,
 ) -> None:
     """Synthesise dry multitrack songs, then a reference and a ground-truth target mix for each."""
+    # lazy (this block): the synthesiser pulls in torch and the console; `--help` stays fast
     from mixassist.data.references import make_references
     from mixassist.data.synth import synthesize_dataset
 
@@ -350,14 +373,13 @@ def evaluate(
     ] = None,
 ) -> None:
     """Run mixing methods and baselines on every song and compare them in one table."""
-    from mixassist.evaluate.harness import evaluate_dataset, load_plugin
+    from mixassist.evaluate.harness import SUMMARY_METRICS, evaluate_dataset, load_plugin  # lazy: torch
 
     for path in plugin or []:
         load_plugin(path)
     names = [m.strip() for m in methods.split(",") if m.strip()]
     with err.status("evaluating") as status:
         results = evaluate_dataset(dataset, names, out_dir, progress=lambda what: status.update(f"evaluating {what}"))
-    from mixassist.evaluate.harness import SUMMARY_METRICS
 
     table = Table(title=f"mean over {len(results['songs'])} songs, against target_mix", header_style="bold")
     table.add_column("metric")
@@ -401,16 +423,7 @@ def train_command(
     ] = None,
 ) -> None:
     """Train the neural controller (resumes from the work folder's checkpoint)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from mixassist.train import load_config, train
+    from mixassist.train import load_config, train  # lazy: training pulls in torch; `--help` stays fast
 
     cfg = load_config(config, steps=steps, work_dir=work_dir, output=output)
     with Progress(
@@ -422,7 +435,7 @@ def train_command(
         console=err,
         transient=False,
     ) as bar:
-        tasks: dict[str, Any] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -470,23 +483,10 @@ def reverse_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
 ) -> None:
     """Recover the console settings that reproduce MIX from STEMS, with a confidence for each."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from mixassist.api import check_mix_outputs, reverse
-    from mixassist.audio.io import load_audio
-    from mixassist.audio.multitrack import load_multitrack
-
     mix_audio, mix_rate = load_audio(mix_file, downmix=downmix)
     multitrack = load_multitrack(stems, sample_rate=sample_rate or mix_rate, downmix=downmix)
     check_mix_outputs(out_dir, [*multitrack.sources, mix_file], overwrite=overwrite)  # fail before the work
-    with Progress(
-        TextColumn("{task.description:<34}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with _stage_bar() as bar:
         task = bar.add_task("closed-form estimate", total=1.0)
         result = reverse(
             multitrack,

@@ -6,12 +6,15 @@ rendered mix, nothing is restated by hand.
 
 from __future__ import annotations
 
+import io
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from mixassist.fileio import write_bytes_atomic
 from mixassist.measure import measure, spectral_tilt_db_per_octave
 
 __all__ = ["mix_measurements", "spectral_tilt_db_per_octave", "render_report", "style_section", "style_plot"]
@@ -219,17 +222,17 @@ def style_section(ctx: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def style_plot(ctx: Mapping[str, Any], path: Any) -> bool:
+def style_plot(ctx: Mapping[str, Any], path: str | os.PathLike[str]) -> bool:
     """Write a PNG of mid spectrum and width per band (start, target, mix, reference); False
     when there is no style to plot or matplotlib is missing."""
     style = ctx.get("style")
     if not style:
         return False
     try:
-        import matplotlib
+        import matplotlib  # lazy: optional dependency (and 0.5 s to import)
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # lazy: optional dependency
     except ImportError:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -252,12 +255,8 @@ def style_plot(ctx: Mapping[str, Any], path: Any) -> bool:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    from mixassist.fileio import write_bytes_atomic
-
     write_bytes_atomic(path, buffer.getvalue(), overwrite=True)
     return True

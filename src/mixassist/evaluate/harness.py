@@ -1,7 +1,8 @@
 """The evaluation harness: every registered method on every song, one comparable table.
 
 A *method* is a function ``method(stems, context) -> MethodOutput`` registered by name with
-:func:`register_method`; later mixers plug in the same way, and so can outside code
+:func:`register_method`: the baselines here, every mixing method of the one registry
+(:data:`mixassist.mixers.base.MIXERS`, through :func:`mixer_method`), and outside code
 (``mixassist eval --plugin FILE``; that is how GPL baselines such as matchering stay out of the
 package).  A method sees the stems and the reference — never ``target_mix`` or ``truth.json``.
 
@@ -24,25 +25,29 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from mixassist.api import mix
 from mixassist.audio.io import load_audio
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.references import hit_loudness, load_song
 from mixassist.errors import InvalidParameterError, RecipeError
+from mixassist.evaluate.metrics import THIRD_OCTAVE_CENTRES_HZ, compare, parameter_error, third_octave_band_db
 from mixassist.fileio import write_json_atomic
 from mixassist.measure import integrated_loudness
 from mixassist.measure.perception import MASKING_REFERENCE, masking_measure
+from mixassist.mixers.base import MIXERS
 
 __all__ = [
     "SongContext",
     "MethodOutput",
     "METHODS",
     "register_method",
+    "mixer_method",
     "load_plugin",
     "evaluate_dataset",
     "mix_masking",
@@ -148,45 +153,31 @@ def equal_loudness_matched(stems: Multitrack, ctx: SongContext) -> MethodOutput:
     return MethodOutput(mix, params)
 
 
-@register_method("rules")
-def rules(stems: Multitrack, ctx: SongContext) -> MethodOutput:
-    """The knowledge-based mixer (:mod:`mixassist.mixers.rules`), roles inferred from names
-    and audio (not read from the song's metadata), delivered at the reference's loudness."""
-    from mixassist.api import mix
+def mixer_method(name: str) -> Method:
+    """The harness method of the mixing method ``name`` (:data:`mixassist.mixers.base.MIXERS`).
 
-    target = integrated_loudness(ctx.reference, ctx.sample_rate)
-    loudness = float(np.clip(target, -40.0, -5.0)) if target is not None else -14.0
-    result = mix(stems, loudness_lufs=loudness)
-    return MethodOutput(result.mix, result.params)
+    A mixer that reads the style mixes toward the reference (default strengths, seed 0; loudness
+    from the reference); one that does not (``rules``: roles inferred from names and audio, not
+    read from the song's metadata) is delivered at the reference's loudness.
+    """
+    entry = MIXERS[name]
 
+    def run(stems: Multitrack, ctx: SongContext) -> MethodOutput:
+        if entry.reads_style:
+            result = mix(stems, reference=[(ctx.reference, ctx.sample_rate)], method=name)
+        else:
+            target = integrated_loudness(ctx.reference, ctx.sample_rate)
+            loudness = float(np.clip(target, -40.0, -5.0)) if target is not None else -14.0
+            result = mix(stems, loudness_lufs=loudness, method=name)
+        return MethodOutput(result.mix, result.params)
 
-@register_method("match")
-def match(stems: Multitrack, ctx: SongContext) -> MethodOutput:
-    """Style match (:mod:`mixassist.mixers.match`): rules, then solved toward the reference's
-    style (default strengths, seed 0); loudness from the reference."""
-    from mixassist.api import mix
-
-    result = mix(stems, reference=[(ctx.reference, ctx.sample_rate)], method="match")
-    return MethodOutput(result.mix, result.params)
-
-
-@register_method("neural")
-def neural(stems: Multitrack, ctx: SongContext) -> MethodOutput:
-    """The trained controller (:mod:`mixassist.mixers.neural`), one pass from the reference;
-    loudness from the reference."""
-    from mixassist.api import mix
-
-    result = mix(stems, reference=[(ctx.reference, ctx.sample_rate)], method="neural")
-    return MethodOutput(result.mix, result.params)
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = f"``mix(method={name!r})``: {entry.summary}."
+    return run
 
 
-@register_method("auto")
-def auto(stems: Multitrack, ctx: SongContext) -> MethodOutput:
-    """The controller's mix refined by the style solver (``method="auto"``, seed 0)."""
-    from mixassist.api import mix
-
-    result = mix(stems, reference=[(ctx.reference, ctx.sample_rate)], method="auto")
-    return MethodOutput(result.mix, result.params)
+for _name in MIXERS:
+    register_method(_name)(mixer_method(_name))
 
 
 # ---------------------------------------------------------------------- running
@@ -217,12 +208,13 @@ def mix_sources(
     ``want_stems=True``.
     """
     rendered = Console(stems.sample_rate).render(stems, params, want_stems=True)
+    track_audio = cast(np.ndarray, rendered.stems)  # want_stems=True: never None
     names = params.track_names
     grouped = [list(g) for g in groups if all(n in names for n in g)]
     in_group = {n for g in grouped for n in g}
     units = [[n] for n in names if n not in in_group] + grouped
     index = {n: i for i, n in enumerate(names)}
-    return units, np.stack([rendered.stems[[index[n] for n in unit]].sum(axis=0) for unit in units])
+    return units, np.stack([track_audio[[index[n] for n in unit]].sum(axis=0) for unit in units])
 
 
 def mix_masking(
@@ -303,8 +295,6 @@ def evaluate_dataset(
     (:func:`mix_masking`); so are the ground-truth settings behind ``target_mix``, as a
     reference row. Methods without ``params`` get ``None``.
     """
-    from mixassist.evaluate.metrics import compare, parameter_error
-
     root, out = Path(dataset), Path(out)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -473,14 +463,13 @@ def markdown_report(results: dict[str, Any]) -> str:
 
 def _plots(results: dict[str, Any], spectra: dict[str, dict[str, np.ndarray]], folder: Path, songs: list[str]) -> None:
     try:
-        import matplotlib
+        import matplotlib  # lazy: optional dependency (and 0.5 s to import)
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # lazy: optional dependency
     except ImportError:  # plots are a convenience; the numbers are in results.json
         log.warning("matplotlib is not installed: skipping plots")
         return
-    from mixassist.evaluate.metrics import THIRD_OCTAVE_CENTRES_HZ, third_octave_band_db
 
     folder.mkdir(parents=True, exist_ok=True)
     methods = results["methods"]

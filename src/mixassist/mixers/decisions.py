@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from mixassist.console.params import MixParams
 from mixassist.mixers.constraints import BUSES, Constraints
 
-__all__ = ["Reasons", "Proposal"]
+__all__ = ["Reasons", "Proposal", "locked_sections"]
+
+
+def locked_sections(constraints: Constraints, names: Iterable[str]) -> dict[str, list[str]]:
+    """``{section: [locked setting names]}`` for the tracks ``names`` and the buses, locked ones only."""
+    return {s: constraints.locked_names(s) for s in [*names, *BUSES] if constraints.locked_names(s)}
 
 
 @dataclass
@@ -80,17 +87,15 @@ class Proposal:
     context: dict[str, Any]
     alignment: dict[str, Any] | None = None
     method: str = "rules"
-    mix: Any = None  # the final mix the mixer rendered while delivering, float32 (2, samples), or None
+    mix: np.ndarray | None = None  # the final mix the mixer rendered while delivering, float32 (2, samples), or None
     mix_of: MixParams | None = None
 
-    def rendered(self) -> Any:
+    def rendered(self) -> np.ndarray | None:
         """``mix`` if it is the render of ``params`` as they stand, else ``None``."""
         return self.mix if self.mix is not None and self.mix_of is not None and self.mix_of == self.params else None
 
     def locked(self, constraints: Constraints) -> dict[str, list[str]]:
-        return {
-            s: constraints.locked_names(s) for s in [*self.params.track_names, *BUSES] if constraints.locked_names(s)
-        }
+        return locked_sections(constraints, self.params.track_names)
 
     def why(self, section: str) -> Mapping[str, str]:
         return self.reasons.for_section(section)

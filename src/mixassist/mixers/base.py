@@ -1,0 +1,186 @@
+"""The mixer contract: what a mix is asked for (:class:`MixRequest`), what answers it
+(:class:`Mixer`) and which mixers there are (:data:`MIXERS`, the one registry that ``mix()``,
+the CLI's ``--method`` and the evaluation harness read).
+
+A mixer follows scikit-learn's estimator contract (Buitinck et al. 2013, "API design for
+machine learning software"): the constructor only stores settings; :meth:`Mixer.propose`
+does the work and returns a :class:`~mixassist.mixers.decisions.Proposal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from mixassist.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from mixassist.audio.multitrack import Multitrack
+    from mixassist.console.params import MixParams
+    from mixassist.mixers.constraints import Constraints
+    from mixassist.mixers.decisions import Proposal
+    from mixassist.style.target import StyleTarget
+
+__all__ = ["Progress", "Mixer", "MixRequest", "MixerEntry", "MIXERS", "method_names", "build_mixer"]
+
+#: ``progress(stage, fraction)``: what a mixer reports while it works.
+Progress = Callable[[str, float], None]
+
+
+class Mixer(Protocol):
+    """A strategy that proposes console settings for a multitrack under constraints."""
+
+    def propose(
+        self,
+        multitrack: Multitrack,
+        constraints: Constraints | None = None,
+        *,
+        start: MixParams | None = None,
+        progress: Progress | None = None,
+    ) -> Proposal:
+        """Settings, reasons and measurements for ``multitrack`` (locks in ``constraints`` kept)."""
+        ...
+
+
+@dataclass(frozen=True)
+class MixRequest:
+    """Everything a mix is asked for, checked once (build it with :func:`mixassist.api.mix_request`).
+
+    Attributes
+    ----------
+    target : StyleTarget
+        References with weights, words and strengths (empty: no style to match).
+    method : str
+        A name in :data:`MIXERS` (the default is resolved when the request is built).
+    loudness_lufs : float or None
+        Explicit integrated loudness of the mix (``None``: the target's, else −14 LUFS).
+    true_peak_dbtp : float
+        True-peak ceiling.
+    lock, roles, ranges : tuple of str (``roles`` may be a mapping)
+        Locks, role overrides and ranges, as :meth:`Constraints.parse` reads them.
+    align : bool
+        Correct multi-mic delay and polarity.
+    start : MixParams or None
+        Settings to start from.
+    time_budget_s : float or None
+        Most seconds the style solver may optimise.
+    seed : int
+        Seed of the style solver.
+    reference_files : tuple of Path
+        The reference files (inputs never to be overwritten).
+    out_dir : Path or None
+        Folder for ``mix.wav``, ``recipe.json`` and ``report.md``.
+    overwrite : bool
+        Replace existing outputs (never an input).
+    bit_depth : int
+        Bit depth of ``mix.wav``.
+    """
+
+    target: StyleTarget
+    method: str
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float = -1.0
+    lock: tuple[str, ...] = ()
+    roles: Mapping[str, str] | tuple[str, ...] = ()
+    ranges: tuple[str, ...] = ()
+    align: bool = True
+    start: MixParams | None = None
+    time_budget_s: float | None = None
+    seed: int = 0
+    reference_files: tuple[Path, ...] = ()
+    out_dir: Path | None = None
+    overwrite: bool = False
+    bit_depth: int = 24
+
+    def __post_init__(self) -> None:
+        if self.method not in MIXERS:
+            raise InvalidParameterError(f"unknown method '{self.method}'; methods are: {', '.join(MIXERS)}")
+
+    @property
+    def mixer(self) -> MixerEntry:
+        """The registry entry of :attr:`method`."""
+        return MIXERS[self.method]
+
+
+@dataclass(frozen=True)
+class MixerEntry:
+    """One mixing method: its name, a line for the help, and how to build it from a request.
+
+    ``reads_style``: the mixer reads the request's references and words (``rules`` does not);
+    ``plots_style``: its proposal carries the style comparison that ``style.png`` shows.
+    """
+
+    name: str
+    summary: str
+    build: Callable[[MixRequest], Mixer]
+    reads_style: bool
+    plots_style: bool
+
+
+def _rules(request: MixRequest) -> Mixer:
+    from mixassist.mixers.rules import RulesMixer  # lazy: torch; the CLI reads MIXERS at start-up
+
+    loudness = -14.0 if request.loudness_lufs is None else request.loudness_lufs
+    return RulesMixer(loudness_lufs=loudness, true_peak_dbtp=request.true_peak_dbtp, align=request.align)
+
+
+def _match(request: MixRequest, *, auto: bool) -> Mixer:
+    from mixassist.mixers.match import AUTO_STEPS, STEPS, MatchMixer  # lazy: torch (see _rules)
+
+    return MatchMixer(
+        request.target,
+        loudness_lufs=request.loudness_lufs,
+        true_peak_dbtp=request.true_peak_dbtp,
+        align=request.align,
+        time_budget_s=request.time_budget_s,
+        seed=request.seed,
+        start_method="neural" if auto else "rules",
+        steps=AUTO_STEPS if auto else STEPS,
+    )
+
+
+def _neural(request: MixRequest) -> Mixer:
+    from mixassist.mixers.neural import NeuralMixer  # lazy: torch (see _rules)
+
+    return NeuralMixer(
+        request.target,
+        loudness_lufs=request.loudness_lufs,
+        true_peak_dbtp=request.true_peak_dbtp,
+        align=request.align,
+    )
+
+
+#: The mixing methods by name, in the order the help lists them.
+MIXERS: dict[str, MixerEntry] = {
+    entry.name: entry
+    for entry in (
+        MixerEntry("rules", "knowledge-based", _rules, reads_style=False, plots_style=False),
+        MixerEntry(
+            "match",
+            "rules solved toward the style",
+            lambda request: _match(request, auto=False),
+            reads_style=True,
+            plots_style=True,
+        ),
+        MixerEntry("neural", "trained controller, one pass", _neural, reads_style=True, plots_style=False),
+        MixerEntry(
+            "auto",
+            "neural, refined by the solver for words, --match strengths and locks",
+            lambda request: _match(request, auto=True),
+            reads_style=True,
+            plots_style=True,
+        ),
+    )
+}
+
+
+def method_names() -> tuple[str, ...]:
+    """The names in :data:`MIXERS`."""
+    return tuple(MIXERS)
+
+
+def build_mixer(request: MixRequest) -> Mixer:
+    """The mixer ``request.method`` names, built with the request's settings."""
+    return request.mixer.build(request)
