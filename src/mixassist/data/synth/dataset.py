@@ -17,10 +17,10 @@ from mixassist.data.synth.render import Renderer
 from mixassist.data.synth.song import (
     SONG_VERSION,
     SongSpec,
-    _write_json,
     synthesize_song,
 )
 from mixassist.errors import InvalidParameterError, OutputError
+from mixassist.fileio import write_json_atomic
 
 __all__ = ["DATASET_VERSION", "song_seed", "song_names", "is_complete", "synthesize_dataset"]
 
@@ -197,5 +197,5 @@ def synthesize_dataset(
                     done += 1
                     if progress is not None:
                         progress(done, total)
-    _write_json(index_file, {"version": DATASET_VERSION, **settings, "songs": names})
+    write_json_atomic(index_file, {"version": DATASET_VERSION, **settings, "songs": names})
     return folders

@@ -203,10 +203,6 @@ def _pair_kind(name: str, role: str, instrument: str) -> str | None:
     return None
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    write_json_atomic(path, data)
-
-
 def _round(x: float | None, digits: int = 2) -> float | None:
     return None if x is None else round(float(x), digits) + 0.0
 
@@ -481,5 +477,5 @@ def _write_song(
         ],
         "licences": licences,
     }
-    _write_json(folder / "song.json", meta)
+    write_json_atomic(folder / "song.json", meta)
     return meta
