@@ -86,12 +86,17 @@ def _unexplained_lazy_imports(path: Path) -> list[str]:
     for func in ast.walk(tree):
         if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
-        for node in ast.walk(func):
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                here = lines[node.lineno - 1]
-                above = lines[node.lineno - 2] if node.lineno >= 2 else ""
-                if "# lazy:" not in here and "# lazy:" not in above:
-                    found.append(f"{path.name}:{node.lineno}: {here.strip()}")
+        imports = [node for node in ast.walk(func) if isinstance(node, ast.Import | ast.ImportFrom)]
+        covered = {n for node in imports for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+        for node in imports:
+            # A run of consecutive imports may share one comment above its first line.
+            first = node.lineno
+            while first - 1 in covered:
+                first -= 1
+            own = lines[node.lineno - 1 : node.end_lineno or node.lineno]
+            above = lines[first - 2] if first >= 2 else ""
+            if not any("# lazy:" in line for line in [*own, above]):
+                found.append(f"{path.name}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     return found
 
 
@@ -129,7 +134,10 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
         "def f():\n"
         "    import json\n"
         "    import math  # lazy: an explained one\n"
-        "    return json, math\n"
+        "    # lazy: a run of two explained by one comment\n"
+        "    import os\n"
+        "    import sys\n"
+        "    return json, math, os, sys\n"
     )
     global SRC, PACKAGE
     saved = SRC, PACKAGE

@@ -339,7 +339,7 @@ def data_synth(
     workers: Annotated[int | None, typer.Option("--workers", help="Parallel songs (default: CPU cores).")] = None,
 ) -> None:
     """Synthesise dry multitrack songs, then a reference and a ground-truth target mix for each."""
-    # lazy (this block): the synthesiser pulls in torch and the console; `--help` stays fast
+    # lazy: the synthesiser pulls in torch and the console; `--help` stays fast
     from mixassist.data.references import make_references
     from mixassist.data.synth import synthesize_dataset
 
