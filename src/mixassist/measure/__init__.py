@@ -68,7 +68,8 @@ from mixassist.measure.mrstft import (
     mrstft_distance,
     stft_magnitudes,
 )
-from mixassist.measure.reasons import Measured, as_stereo, explain, loudness_with_reason
+from mixassist.measure.reading import Measured, explain
+from mixassist.measure.reasons import as_stereo, loudness_with_reason
 from mixassist.measure.width import WIDTH_BANDS_HZ, WIDTH_LIMIT_DB, width_band_powers, width_db, width_with_reason
 
 __all__ = [

@@ -18,7 +18,8 @@ from mixassist.measure import (
     short_term_loudness,
     true_peak,
 )
-from mixassist.measure.reasons import Measured, as_stereo, explain, loudness_with_reason
+from mixassist.measure.reading import Measured, explain
+from mixassist.measure.reasons import as_stereo, loudness_with_reason
 
 __all__ = [
     "MIN_SPREAD_WINDOWS",

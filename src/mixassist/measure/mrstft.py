@@ -18,7 +18,7 @@ import scipy.signal
 
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.measure import as_audio, check_sample_rate
-from mixassist.measure.reasons import explain
+from mixassist.measure.reading import explain
 
 __all__ = [
     "MRSTFT_FFT_SIZES",

@@ -8,8 +8,9 @@ it, so that :class:`~mixassist.measure.summary.LoudnessReport` can say why in ``
 from __future__ import annotations
 
 import logging
+from typing import Any, TypeVar
 
-__all__ = ["REASON_EMPTY", "REASON_SILENT_GATE", "REASON_ZERO", "Reading", "explain"]
+__all__ = ["REASON_EMPTY", "REASON_SILENT_GATE", "REASON_ZERO", "Measured", "Reading", "explain"]
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +23,13 @@ REASON_ZERO = "silent: all samples are zero"
 
 Reading = tuple[float | None, str | None]
 """A value and None, or None and the reason the value does not exist."""
+Measured = tuple[Any, str | None]
+"""The same pair for a value of any type (a number, an array of band values, a mapping)."""
+
+T = TypeVar("T")
 
 
-def explain(name: str, result: Reading) -> float | None:
+def explain(name: str, result: tuple[T | None, str | None]) -> T | None:
     """The value of ``result``; a missing one is logged (debug) with its reason, under ``name``."""
     value, reason = result
     if value is None:

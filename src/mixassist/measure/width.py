@@ -15,7 +15,8 @@ import numpy as np
 
 from mixassist.measure import check_sample_rate
 from mixassist.measure.bands import MidSideSpectra, band_matrix, mid_side_spectra, power_db
-from mixassist.measure.reasons import Measured, as_stereo, explain
+from mixassist.measure.reading import Measured, explain
+from mixassist.measure.reasons import as_stereo
 
 __all__ = ["WIDTH_BANDS_HZ", "WIDTH_LIMIT_DB", "width_band_powers", "width_db", "width_with_reason"]
 
