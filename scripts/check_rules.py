@@ -21,7 +21,7 @@ from mixassist.measure.meter import correlation, integrated_loudness, true_peak
 from mixassist.measure.perception import masking_measure, phon_to_sone
 from mixassist.console.console import Console
 from mixassist.data.references import load_song
-from mixassist.mixers.rules import ROLE_WINDOW_PHON
+from mixassist.mixers.balance import ROLE_WINDOW_PHON
 
 
 def check_song(folder: Path, loudness_lufs: float) -> dict:

@@ -40,6 +40,7 @@ from mixassist.measure.perception import SILENT_SONE, band_centres_hz
 
 __all__ = [
     "EQ_SLOTS",
+    "MAX_FRAMES",
     "STEREO_REACH",
     "Separation",
     "SeparationModel",
@@ -55,7 +56,8 @@ EQ_SLOTS: tuple[tuple[str, Callable[..., torch.Tensor]], ...] = tuple(
 )
 log = logging.getLogger(__name__)
 
-_MAX_FRAMES = 128  # frames the search looks at (evenly spaced): the gradient's cost grows with them
+#: Frames the search looks at (evenly spaced): the gradient's cost grows with them.
+MAX_FRAMES = 128
 #: How far a stereo stem may be panned (balance law) at width 0 and at width 1 or more: a wide
 #: stem panned hard would lose one channel, so it is narrowed before it goes further out.
 STEREO_REACH = (1.0, 0.6)
@@ -151,7 +153,7 @@ class SeparationModel:
     ----------
     parts : numpy.ndarray
         ``(sources, 3, frames, bands)``: ``A``, ``S``, ``D`` above, scaled to the listening
-        level; at most :data:`_MAX_FRAMES` evenly spaced frames are kept.
+        level; at most :data:`MAX_FRAMES` evenly spaced frames are kept.
     start_width : numpy.ndarray
         ``(sources,)`` the width the parts were rendered at (1 for mono sources).
     eq_freq_hz, eq_q : numpy.ndarray
@@ -164,7 +166,7 @@ class SeparationModel:
     ) -> None:
         if parts.ndim != 4 or parts.shape[1] != 3:
             raise InvalidParameterError(f"parts has shape {parts.shape}; expected (sources, 3, frames, bands)")
-        step = max(1, math.ceil(parts.shape[2] / _MAX_FRAMES))
+        step = max(1, math.ceil(parts.shape[2] / MAX_FRAMES))
         self.parts = torch.as_tensor(np.ascontiguousarray(parts[:, :, ::step]), dtype=torch.float64)
         self.start_width = torch.as_tensor(start_width, dtype=torch.float64)
         self.start_power = self._power(torch.ones(len(self.parts), dtype=torch.float64))
