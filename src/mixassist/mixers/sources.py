@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: Tracks rendered at once when measuring processed stems (bounds memory).
-GROUP_SIZE = 16  # tracks rendered at once when measuring processed stems (bounds memory)
+GROUP_SIZE = 16
 
 
 @dataclass
