@@ -110,3 +110,7 @@ def test_master_defaults():
     text = row("master")
     assert number(text, r"\(default (-[\d.]+) LUFS\)") == default(RulesMixer, "loudness_lufs")
     assert number(text, r"\(default (-[\d.]+) dBTP\)") == default(RulesMixer, "true_peak_dbtp")
+
+
+def test_unmasking_cut_depth():
+    assert number(row("unmasking"), r"peaking cuts of [\d.]+–([\d.]+) dB") == corrective.MAX_CUT_DB
