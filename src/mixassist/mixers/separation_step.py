@@ -188,7 +188,7 @@ def search_separation(
 
 def separation_model(plan: dict[str, Any], gains: dict[str, float]) -> SeparationModel:
     """The units' band-power parts (:class:`SeparationModel`) at ``gains``, heard at
-    :data:`LISTENING_LUFS`: multi-mic members summed coherently, as in the balance."""
+    :data:`~mixassist.mixers.balance.LISTENING_LUFS`: multi-mic members summed coherently, as in the balance."""
     units, members, placed, mid_side = plan["units"], plan["members"], plan["placed"], plan["mid_side"]
     parts = []
     for u in units:
