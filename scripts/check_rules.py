@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from mixassist.api import mix
-from mixassist.console.console import Console
-from mixassist.data.references import load_song
 from mixassist.measure import correlation, integrated_loudness, true_peak
 from mixassist.measure.perception import masking_measure, phon_to_sone
-from mixassist.mixers.rules import ROLE_WINDOW_PHON
+from mixassist.console.console import Console
+from mixassist.data.references import load_song
+from mixassist.mixers.balance import ROLE_WINDOW_PHON
 
 
 def check_song(folder: Path, loudness_lufs: float) -> dict:

@@ -11,7 +11,7 @@ reduction of the mean masked fraction against the equal-loudness sum.
     .venv/bin/python scripts/check_separation.py data/heldout [song_001 ...] \
         [--eq-db 6] [--eq-cost 0.1] [--tone-cost 0.5] [--fixed-bands]
 
-The options set the separation's constants in ``mixers/rules.py`` for this run (how the
+The options set the separation's constants in ``mixers/separation_step.py`` for this run (how the
 alternatives in ``docs/mixing.md`` were measured).
 """
 
@@ -27,7 +27,7 @@ import scipy.signal
 
 from mixassist.data.references import load_song
 from mixassist.evaluate.harness import equal_loudness_params, mix_masking, source_groups
-from mixassist.mixers import rules
+from mixassist.mixers import separation_step as rules  # the separation constants live in separation_step.py
 from mixassist.mixers.rules import RulesMixer
 from mixassist.mixers.separation import EQ_SLOTS
 

@@ -105,7 +105,7 @@ def test_delay_and_polarity_of_a_filtered_noisy_copy(sample_rate, delay_ms, pola
     assert measured == pytest.approx(delay_ms, abs=TOLERANCE_MS)
     assert sign == polarity
     # the earlier (close) microphone is delayed to meet the later one, which stays as it is
-    assert [g.reference for g in report.groups] == ["far"]
+    assert [g.anchor for g in report.groups] == ["far"]
     assert set(report.settings) == {"close"}
     assert report.settings["close"]["delay_ms"] == pytest.approx(delay_ms, abs=TOLERANCE_MS)
     assert report.settings["close"]["polarity"] == float(polarity)
@@ -117,7 +117,7 @@ def test_the_earlier_track_is_delayed_whichever_comes_first(rng):
     pair = mic_pair(sample_rate, 3.3, 1, rng)
     report = detect_alignment(multitrack({"far": pair["far"], "close": pair["close"]}, sample_rate))
     assert as_measured(report, "close", "far") == (pytest.approx(3.3, abs=TOLERANCE_MS), 1)
-    assert set(report.settings) == {"close"} and report.groups[0].reference == "far"
+    assert set(report.settings) == {"close"} and report.groups[0].anchor == "far"
 
 
 def test_stereo_tracks_are_downmixed(rng):
@@ -160,7 +160,7 @@ def test_rendered_alignment_removes_the_comb_filter(delay_ms, polarity, rng):
     assert np.dot(a, b) / math.sqrt(np.dot(a, a) * np.dot(b, b)) > 0.8
 
 
-def test_three_microphones_make_one_group_with_one_reference(rng):
+def test_three_microphones_make_one_group_with_one_anchor(rng):
     sample_rate = 44100
     x = drum_source(sample_rate, 2.0, rng)
     arrays = {
@@ -174,7 +174,7 @@ def test_three_microphones_make_one_group_with_one_reference(rng):
     assert len(report.groups) == 1
     group = report.groups[0]
     assert group.tracks == ("kick_in", "kick_out", "kick_sub") and list(group) == list(group.tracks)
-    assert group.reference == "kick_sub" and "other" not in group
+    assert group.anchor == "kick_sub" and "other" not in group
     settings = report.settings
     assert set(settings) == {"kick_in", "kick_out"}
     assert all(v["delay_ms"] >= 0 for v in settings.values())
@@ -275,7 +275,7 @@ def test_a_copy_beyond_max_delay_is_reported_unrelated(rng):
 # --------------------------------------------------------------------------------------
 
 
-def test_a_locked_non_reference_track_is_left_alone(rng):
+def test_a_locked_non_anchor_track_is_left_alone(rng):
     sample_rate = 44100
     mt = multitrack(mic_pair(sample_rate, 2.2, -1, rng), sample_rate)
     report = detect_alignment(mt, locked=["close"])
@@ -286,7 +286,7 @@ def test_a_locked_non_reference_track_is_left_alone(rng):
     assert "locked" in report.reasons["close"]
 
 
-def test_a_locked_reference_does_not_stop_alignment(rng):
+def test_a_locked_anchor_does_not_stop_alignment(rng):
     sample_rate = 44100
     mt = multitrack(mic_pair(sample_rate, 2.2, -1, rng), sample_rate)
     free = detect_alignment(mt)

@@ -161,7 +161,7 @@ def test_word_values_in_the_solver_equal_the_descriptors_measure(session):
     the plain ones (one function, tensors in, tensors out)."""
     import torch
 
-    from mixassist.mixers.match import _WORD_FEATURES
+    from mixassist.mixers.match_loss import WORD_FEATURES as _WORD_FEATURES
     from mixassist.style.features import style_features, style_features_torch
 
     mix = Console(SR).render(session, MixParams(session.names)).mix

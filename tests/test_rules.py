@@ -10,11 +10,14 @@ import pytest
 
 import mixassist
 from mixassist.api import mix
+from mixassist.measure import perception
+from mixassist.measure.perception import phon_to_sone
+from mixassist.measure import correlation, integrated_loudness, true_peak
 from mixassist.audio.multitrack import Multitrack, load_multitrack
 from mixassist.console.console import Console
-from mixassist.measure import correlation, integrated_loudness, perception, true_peak
-from mixassist.measure.perception import phon_to_sone
-from mixassist.mixers.rules import ROLE_WINDOW_PHON, RulesMixer, estimate_tempo_bpm
+from mixassist.mixers.balance import ROLE_WINDOW_PHON
+from mixassist.mixers.reverb import estimate_tempo_bpm
+from mixassist.mixers.rules import RulesMixer
 from mixassist.recipe import Recipe
 
 DEMO = Path(__file__).parent.parent / "examples" / "demo" / "stems"

@@ -25,6 +25,7 @@ from mixassist.measure.peak import TRUE_PEAK_OVERSAMPLING, sample_peak_dbfs, tru
 from mixassist.measure.spectrum import welch_psd
 from mixassist.measure.stereo import correlation, side_mid_db
 from mixassist.measure.summary import LoudnessReport, measure
+from mixassist.measure.tempo import tempo_bpm
 from mixassist.measure.validate import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, as_audio, check_sample_rate
 from mixassist.measure.weighting import k_weighting_sos
 
@@ -131,6 +132,7 @@ __all__ = [
     "third_octave_band_db",
     "third_octave_edges",
     "third_octave_powers",
+    "tempo_bpm",
     "true_peak",
     "true_peak_dbtp",
     "true_peak_with_reason",

@@ -24,11 +24,12 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from mixassist.console.params import MixParams, check_name, validate_value
 from mixassist.console.schema import params_for
 from mixassist.errors import InvalidParameterError
+from mixassist.mixers.roles import parse_role_overrides
 
 __all__ = ["Constraints", "BUSES"]
 
@@ -89,8 +90,6 @@ class Constraints:
         start : MixParams, optional
             Where a lock without a value takes its value from (neutral defaults otherwise).
         """
-        from mixassist.mixers.roles import parse_role_overrides
-
         names = list(track_names)
         base = start if start is not None else MixParams(names)
         out = cls(roles=parse_role_overrides(roles if roles is not None else None, names))
@@ -158,6 +157,10 @@ class Constraints:
     def locked_names(self, section: str) -> list[str]:
         return sorted(self.locks.get(section, {}))
 
+    @overload
+    def clip(self, section: str, param: str, value: float) -> float: ...
+    @overload
+    def clip(self, section: str, param: str, value: None) -> None: ...
     def clip(self, section: str, param: str, value: float | None) -> float | None:
         """``value`` inside the user's range for it (unchanged when there is none)."""
         if value is None or param not in self.ranges.get(section, {}):

@@ -117,7 +117,9 @@ def deliver_loudness(
         linear = loudness_lufs - pre_lufs  # reaches the target if the limiter does nothing
         limiting = (previous or {}).get("limiting_db")
         known = limiting is not None and np.isfinite(limiting)
-        gain = linear + (float(np.clip(limiting, 0.0, PLAUSIBLE_LIMITING_DB)) if known else 0.0)
+        gain = linear + (
+            float(np.clip(limiting, 0.0, PLAUSIBLE_LIMITING_DB)) if known and limiting is not None else 0.0
+        )
     ceiling = params.master["limiter_ceiling_dbtp"]
     # (gain, ceiling, master output, its loudness and true peak)
     rendered: tuple[float, float | None, np.ndarray, float | None, float | None] | None = None
@@ -137,7 +139,7 @@ def deliver_loudness(
         error = loudness_lufs - lufs
         over = (tp - true_peak_dbtp) if tp is not None else 0.0
         lowered = over > 0.0 and ceiling is not None and not constraints.is_locked("master", "limiter_ceiling_dbtp")
-        if lowered:
+        if lowered and ceiling is not None:  # (lowered implies a ceiling; said again for the type checker)
             ceiling = float(max(-12.0, ceiling - over - 0.05))
             params.set_bus("master", "limiter_ceiling_dbtp", ceiling)
             reasons.add(

@@ -31,7 +31,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import soxr
@@ -45,10 +45,9 @@ from mixassist.errors import InvalidParameterError
 from mixassist.mixers.constraints import BUSES, Constraints
 from mixassist.mixers.decisions import Proposal
 from mixassist.mixers.deliver import deliver_loudness
+from mixassist.mixers.match_loss import WORD_FEATURES, WORD_WEIGHT, as_features, shift_features, solver_loss
+from mixassist.mixers.neural import NeuralMixer
 from mixassist.mixers.rules import RulesMixer
-from mixassist.style.descriptors import FEATURE_SOURCES, feature_value
-from mixassist.style.features import DEFINED_FLAGS as _DEFINED
-from mixassist.style.features import DISTANCE_TERMS as _TERMS
 from mixassist.style.features import (
     StyleFeatures,
     style_distance,
@@ -256,8 +255,6 @@ class MatchMixer:
         began = time.perf_counter()
         loudness = self.expected_loudness()
         if self.start_method == "neural":
-            from mixassist.mixers.neural import NeuralMixer
-
             first: Any = NeuralMixer(
                 self._controller_target(), loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align
             )
@@ -318,7 +315,8 @@ class MatchMixer:
             reasons.notes.append("no free setting to solve (all locked): the style match changed nothing")
         self._settings_moves(params, constraints, reasons, resolved)
         report("master: loudness and true peak", 0.9)
-        target_lufs = float(resolved.features.loudness_lufs)
+        # a resolved target always carries a loudness (float(None) would raise here as before)
+        target_lufs = float(cast(float, resolved.features.loudness_lufs))
         unchanged = (
             self.start_method == "neural"
             and steps_run == 0
@@ -406,8 +404,6 @@ class MatchMixer:
         locked = any(constraints.locks.values()) or any(constraints.ranges.values())  # ranges constrain too
         if not (partial or locked):
             return None, ""
-        from mixassist.mixers.neural import NeuralMixer
-
         unlocked = Constraints(roles=dict(constraints.roles))
         sr = multitrack.sample_rate
 
@@ -497,7 +493,7 @@ class MatchMixer:
             value = torch.clamp(f.start + z[k] * f.step, f.low, f.high)
             if f.section == "master":
                 if (f.section, f.name) in _NORMALISED:
-                    value = params_for("master")[f.name].from_normalised(value)
+                    value = cast(torch.Tensor, params_for("master")[f.name].from_normalised(value))
                 master[f.name] = value.to(torch.float32)
             elif f.section == "reverb":
                 reverb[f.name] = value.to(torch.float32)
@@ -537,11 +533,11 @@ class MatchMixer:
         tol = torch.tensor([f.tolerance for f in free], dtype=torch.float64)
         with torch.no_grad():  # the excerpt at the start settings: aim it by what the song needs
             mix, _ = console.render_tensors(tracks, self._settings(base, names, free, z))
-            aim = _shift(_as_features(style_features_torch(mix, sr)), resolved.start, resolved.features)
+            aim = shift_features(as_features(style_features_torch(mix, sr)), resolved.start, resolved.features)
             for k, f in enumerate(free):  # words with a starting move (bright: a master shelf …)
                 if (f.section, f.name) in seeds:
                     z[k] = seeds[(f.section, f.name)] / f.step
-        words = sorted({m.descriptor.feature for m in resolved.word_moves} & set(_WORD_FEATURES))
+        words = sorted({m.descriptor.feature for m in resolved.word_moves} & set(WORD_FEATURES))
         optimiser = torch.optim.Adam([z], lr=_LR)
         best, best_z, stale, history = math.inf, z.detach().clone(), 0, []
         began = time.perf_counter()
@@ -572,7 +568,8 @@ class MatchMixer:
                     break
             loss.backward()
             with torch.no_grad():
-                z.grad = torch.nan_to_num(z.grad, nan=0.0, posinf=0.0, neginf=0.0)
+                # backward() has just filled the gradient
+                z.grad = torch.nan_to_num(cast(torch.Tensor, z.grad), nan=0.0, posinf=0.0, neginf=0.0)
             optimiser.step()
         values = np.array([min(max(f.start + float(best_z[k]) * f.step, f.low), f.high) for k, f in enumerate(free)])
         return values, history, steps_run
@@ -596,8 +593,8 @@ class MatchMixer:
                 if f.section == "reverb"
                 else params.get(f.section, f.name)
             )
-            new = float(p.from_normalised(value)) if (f.section, f.name) in _NORMALISED else float(value)
-            new = validate_value(p, round(new, 3), f.section)
+            chosen = float(p.from_normalised(value)) if (f.section, f.name) in _NORMALISED else float(value)
+            new = validate_value(p, round(chosen, 3), f.section)
             if old is None or new is None or abs(new - old) < (0.02 if p.unit == "" else 0.1):
                 continue
             before = reasons.get(f.section, f.name)
@@ -680,72 +677,3 @@ class MatchMixer:
                     value = float(np.clip((params.get(t, "reverb_send_db") or -60.0) + rest, -60.0, 6.0))
                     constraints.choose(params, t, "reverb_send_db", value)
                     reasons.add(t, "reverb_send_db", f"'{text}': send {rest:+.1f} dB (the return is at its limit)")
-
-
-HUBER_DB = 0.3
-"""Scale of the solver's pseudo-Huber penalty per feature difference, dB or LU."""
-WORD_WEIGHT = 1.0
-"""Weight of each descriptor word's own feature in :func:`solver_loss`, as one more term."""
-#: Feature words the solver weighs as terms of their own (loudness is delivered, not solved).
-_WORD_FEATURES = tuple(f for f in FEATURE_SOURCES if f != "loudness")
-
-
-def _pseudo_huber(diff: torch.Tensor) -> torch.Tensor:
-    return HUBER_DB**2 * (torch.sqrt(1.0 + torch.square(diff / HUBER_DB)) - 1.0)
-
-
-def solver_loss(
-    feats: dict[str, torch.Tensor], aim: StyleFeatures, words: tuple[str, ...] | list[str] = ()
-) -> torch.Tensor:
-    """The smooth stand-in for :func:`style_distance` the solver descends.
-
-    The same terms (band means for banded features), each difference through a pseudo-Huber
-    ``δ² (sqrt(1 + (x/δ)²) - 1)``, δ = :data:`HUBER_DB`: quadratic near zero, linear (like the
-    distance) far away. The plain distance is an absolute value: at a target met exactly it has
-    a kink, so a step that improves one term by a little costs every met term its full slope
-    and the descent stalls at the start; the quadratic floor removes that.
-
-    ``words``: the descriptor features asked for (``"high"``, ``"width"`` …, of
-    ``_WORD_FEATURES``); each adds its own feature's difference as one more term, weighted
-    :data:`WORD_WEIGHT`. The aim already holds the word's change, but inside the tone term
-    "bright" is 5 bands of ~27 and weighs a fifth of a term: from a start already near the
-    reference (``auto``) the solver then kept the start (bright moved −0.17 dB of +1.5).
-    """
-    total = torch.zeros((), dtype=torch.float64)
-    for name in _TERMS.values():
-        target = getattr(aim, name)
-        if target is None or not bool(feats[_DEFINED[name]]):
-            continue
-        huber = _pseudo_huber(feats[name] - torch.as_tensor(np.asarray(target), dtype=torch.float64))
-        total = total + (huber.mean() if huber.ndim else huber)
-    for feature in words:
-        wanted = feature_value(feature, aim)
-        if wanted is None or not bool(feats[_DEFINED[FEATURE_SOURCES[feature]]]):
-            continue
-        total = total + WORD_WEIGHT * _pseudo_huber(feature_value(feature, feats) - wanted)
-    return total
-
-
-def _as_features(feats: dict[str, torch.Tensor]) -> StyleFeatures:
-    """Detached :class:`StyleFeatures` from a :func:`style_features_torch` result (no batch)."""
-    values: dict[str, Any] = {}
-    for name, flag in _DEFINED.items():
-        value = feats[name].detach().cpu().numpy()
-        values[name] = None if not bool(feats[flag]) else (value.copy() if value.ndim else float(value))
-    return StyleFeatures(band_centres_hz=feats["band_centres_hz"].numpy().copy(), **values)
-
-
-def _shift(excerpt: StyleFeatures, song_start: StyleFeatures, song_target: StyleFeatures) -> StyleFeatures:
-    """``excerpt + (target - start)`` feature by feature (undefined stays as the excerpt has it)."""
-    values: dict[str, Any] = {}
-    # the excerpt may be measured at a lower rate: shift the bands it has (song bands are a superset)
-    pick = np.searchsorted(song_start.band_centres_hz, excerpt.band_centres_hz)
-    for name in _DEFINED:
-        e, s, t = getattr(excerpt, name), getattr(song_start, name), getattr(song_target, name)
-        if e is None or s is None or t is None:
-            values[name] = e
-        elif isinstance(e, np.ndarray):
-            values[name] = e + (np.asarray(t) - np.asarray(s))[pick]
-        else:
-            values[name] = float(e + t - s)
-    return StyleFeatures(band_centres_hz=excerpt.band_centres_hz, **values)

@@ -15,6 +15,7 @@ they load offline, and a file that does not match its checksum is refused.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
+from mixassist.console.params import MixParams
+from mixassist.console.schema import EQ_BANDS, SECTIONS
 from mixassist.errors import InvalidParameterError, MissingDependencyError
 from mixassist.mixers.align import align_session
 from mixassist.mixers.constraints import Constraints
@@ -69,8 +72,6 @@ def load_controller(path: str | Path | None = None) -> MixController:
             raise InvalidParameterError(
                 f"{path}: the weights do not match the SHA-256 in {sidecar.name}; the file is damaged"
             )
-    import io
-
     try:
         state = torch.load(io.BytesIO(data), weights_only=True)
         model = MixController(ModelConfig(**state["model_config"]))
@@ -164,8 +165,6 @@ class NeuralMixer:
         progress: Progress | None = None,
     ) -> Proposal:
         """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target."""
-        from mixassist.console.params import MixParams
-
         constraints = constraints or Constraints()
         report = progress or (lambda stage, fraction: None)
         constraints.require_tracks(multitrack.names)
@@ -291,8 +290,6 @@ def tidy(values: dict[str, Any], section: str) -> dict[str, Any]:
     """Settings as a person would write them: near-flat EQ bands flat, values rounded
     (0.01 dB, 0.1 Hz, 0.1 ms, 0.01 s, ratio 0.01, Q and width 0.001) — far below what the ear or
     the controller's accuracy resolves, and a recipe that reads cleanly."""
-    from mixassist.console.schema import EQ_BANDS, SECTIONS
-
     defaults = {p.name: p.default for p in SECTIONS[section]}
     out = dict(values)
     for band, *_ in EQ_BANDS:

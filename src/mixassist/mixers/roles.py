@@ -13,8 +13,9 @@ Each result carries the reason it was chosen.
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,13 +237,11 @@ def session_roles(multitrack: Any, user_roles: Mapping[str, str]) -> dict[str, R
     }
 
 
-def parse_role_overrides(items: Mapping[str, str] | list[str] | None, track_names: list[str]) -> dict[str, str]:
+def parse_role_overrides(items: Mapping[str, str] | Iterable[str] | None, track_names: list[str]) -> dict[str, str]:
     """``["vocals=lead", ...]`` or ``{"vocals": "lead"}`` → ``{track: role}``, validated.
 
     Names may use shell-style wildcards (``'gtr*=chords'``).
     """
-    import fnmatch
-
     if not items:
         return {}
     pairs: list[tuple[str, str]] = []

@@ -10,13 +10,7 @@ source is moved together, by gradient descent on the partial-loudness model
 evaluation harness use), to lower the sources' mean masked fraction
 (``1 − partial / solo`` loudness, Wichern et al. 2016).
 
-The model: each source's band powers at each ear (its strip rendered centred, at its fader) are
-scaled per band by the EQ's response at the band centres (the console's own biquads) and per
-ear by the console's pan law. EQ is asked to *shape*, not to level: each source's power is
-held constant whatever its EQ, so a boost everywhere buys nothing; levels stay the balance's
-job, which runs again afterwards. Plausibility is held by bounds (pans of non-anchor sources,
-EQ gains within ±``eq_limit_db``), a cost on EQ gain (small moves are preferred) and a cost on
-left/right imbalance of the whole mix (not everything piled on one side).
+The model and its costs are described in ``docs/mixing.md`` (the separation step).
 
 References
 ----------
@@ -46,6 +40,7 @@ from mixassist.measure.perception import SILENT_SONE, band_centres_hz
 
 __all__ = [
     "EQ_SLOTS",
+    "MAX_FRAMES",
     "STEREO_REACH",
     "Separation",
     "SeparationModel",
@@ -61,7 +56,8 @@ EQ_SLOTS: tuple[tuple[str, Callable[..., torch.Tensor]], ...] = tuple(
 )
 log = logging.getLogger(__name__)
 
-_MAX_FRAMES = 128  # frames the search looks at (evenly spaced): the gradient's cost grows with them
+#: Frames the search looks at (evenly spaced): the gradient's cost grows with them.
+MAX_FRAMES = 128
 #: How far a stereo stem may be panned (balance law) at width 0 and at width 1 or more: a wide
 #: stem panned hard would lose one channel, so it is narrowed before it goes further out.
 STEREO_REACH = (1.0, 0.6)
@@ -157,7 +153,7 @@ class SeparationModel:
     ----------
     parts : numpy.ndarray
         ``(sources, 3, frames, bands)``: ``A``, ``S``, ``D`` above, scaled to the listening
-        level; at most :data:`_MAX_FRAMES` evenly spaced frames are kept.
+        level; at most :data:`MAX_FRAMES` evenly spaced frames are kept.
     start_width : numpy.ndarray
         ``(sources,)`` the width the parts were rendered at (1 for mono sources).
     eq_freq_hz, eq_q : numpy.ndarray
@@ -170,7 +166,7 @@ class SeparationModel:
     ) -> None:
         if parts.ndim != 4 or parts.shape[1] != 3:
             raise InvalidParameterError(f"parts has shape {parts.shape}; expected (sources, 3, frames, bands)")
-        step = max(1, math.ceil(parts.shape[2] / _MAX_FRAMES))
+        step = max(1, math.ceil(parts.shape[2] / MAX_FRAMES))
         self.parts = torch.as_tensor(np.ascontiguousarray(parts[:, :, ::step]), dtype=torch.float64)
         self.start_width = torch.as_tensor(start_width, dtype=torch.float64)
         self.start_power = self._power(torch.ones(len(self.parts), dtype=torch.float64))
@@ -297,15 +293,14 @@ def separate(
         The best settings seen (lowest objective), never worse than the start.
     """
     n = model.parts.shape[0]
-    f64 = {"dtype": torch.float64}
-    pan_lo, pan_hi = (torch.as_tensor(pan_bounds[:, k], **f64) for k in (0, 1))
-    w_lo, w_hi = (torch.as_tensor(width_bounds[:, k], **f64) for k in (0, 1))
-    eq_lo, eq_hi = (torch.as_tensor(eq_bounds[..., k], **f64) for k in (0, 1))
+    pan_lo, pan_hi = (torch.as_tensor(pan_bounds[:, k], dtype=torch.float64) for k in (0, 1))
+    w_lo, w_hi = (torch.as_tensor(width_bounds[:, k], dtype=torch.float64) for k in (0, 1))
+    eq_lo, eq_hi = (torch.as_tensor(eq_bounds[..., k], dtype=torch.float64) for k in (0, 1))
     coupled = torch.as_tensor(stereo if stereo is not None else np.zeros(n, bool))
     pan_free, w_free, eq_free = pan_hi > pan_lo, w_hi > w_lo, eq_hi > eq_lo
-    pan0 = torch.as_tensor(start_pan, **f64).clamp(pan_lo, pan_hi)
+    pan0 = torch.as_tensor(start_pan, dtype=torch.float64).clamp(pan_lo, pan_hi)
     w0 = model.start_width.clamp(w_lo, w_hi)
-    eq0 = torch.as_tensor(start_eq_db, **f64).clamp(eq_lo, eq_hi)
+    eq0 = torch.as_tensor(start_eq_db, dtype=torch.float64).clamp(eq_lo, eq_hi)
     audible = torch.as_tensor(model.solo_sone() >= SILENT_SONE)
 
     def logit(value: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
@@ -362,27 +357,29 @@ def separate(
 
     with torch.no_grad():
         start_loss, start_frac = objective(pan0, w0, eq0)
-        best = (
+        freq0, q0 = tuned()
+        best: tuple[float, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] = (
             float(start_loss),
             pan0.clone(),
             w0.clone(),
             eq0.clone(),
             start_frac.clone(),
-            *(t.detach() for t in tuned()),
+            freq0.detach(),
+            q0.detach(),
         )
         # A free pan that starts exactly centred sits on a saddle when the rest of the mix is
         # symmetric (the gradient is 0 there): the search starts it a little to whichever side
         # masks less, one source after another (judged without the balance cost: one source
         # moved alone always unbalances the mix, and the search rebalances it with the others).
         # The given start stays the reference the result must beat.
-        for k in np.nonzero((pan_free & (pan0.abs() < 1e-9)).numpy())[0]:
+        for s in np.nonzero((pan_free & (pan0.abs() < 1e-9)).numpy())[0]:
             trials = []
             for side in (-1.0, 1.0):
                 trial = pan0.clone()
-                trial[k] = torch.tensor(side * _NUDGE, **f64).clamp(pan_lo[k], pan_hi[k])
+                trial[s] = torch.tensor(side * _NUDGE, dtype=torch.float64).clamp(pan_lo[s], pan_hi[s])
                 trials.append((float(objective(trial, w0, eq0, balance=False)[0]), side))
-            pan0[k] = torch.tensor(min(trials)[1] * _NUDGE, **f64).clamp(pan_lo[k], pan_hi[k])
-            z_pan.data[k] = torch.atanh(pan0[k] / stereo_reach(w0[k])) if coupled[k] else logit(pan0, pan_lo, pan_hi)[k]
+            pan0[s] = torch.tensor(min(trials)[1] * _NUDGE, dtype=torch.float64).clamp(pan_lo[s], pan_hi[s])
+            z_pan.data[s] = torch.atanh(pan0[s] / stereo_reach(w0[s])) if coupled[s] else logit(pan0, pan_lo, pan_hi)[s]
     free = [
         z for z, f in ((z_pan, pan_free), (z_w, w_free), (z_eq, eq_free), (z_f, tune), (z_q, tune)) if bool(f.any())
     ]
@@ -397,13 +394,15 @@ def separate(
                 log.warning("separation: the objective became %s at step %d; keeping the best settings so far", loss, k)
                 break
             if float(loss.detach()) < best[0]:
+                freq_now, q_now = tuned()
                 best = (
                     float(loss.detach()),
                     pan.detach().clone(),
                     width.detach().clone(),
                     eq.detach().clone(),
                     frac.detach().clone(),
-                    *(t.detach().clone() for t in tuned()),
+                    freq_now.detach().clone(),
+                    q_now.detach().clone(),
                 )
             loss.backward()
             opt.step()

@@ -1,0 +1,66 @@
+"""Compression of the rules mixer: ratio, threshold and timing from the measured crest factor.
+
+After Ma, De Man, Pestana, Black & Reiss (2015), "Intelligent multitrack dynamic range
+compression": compress when a track's crest factor exceeds its role's typical value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mixassist.console.params import MixParams
+from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.decisions import Reasons
+from mixassist.mixers.sources import RuleTrack
+
+__all__ = ["COMP_BY_ROLE", "compress"]
+
+#: Compression by role: (ratio, attack_ms, release_ms, target crest factor in dB).
+COMP_BY_ROLE: dict[str, tuple[float, float, float, float]] = {
+    "lead": (3.0, 5.0, 120.0, 12.0),
+    "bass": (4.0, 10.0, 150.0, 10.0),
+    "drums": (3.0, 15.0, 120.0, 16.0),
+    "chords": (2.0, 15.0, 200.0, 13.0),
+    "arp": (2.0, 10.0, 150.0, 13.0),
+    "percussion": (2.5, 10.0, 120.0, 16.0),
+    "pad": (1.5, 30.0, 300.0, 12.0),
+}
+
+
+def compress(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons: Reasons) -> None:
+    a, role = tr.analysis, tr.role.role
+    if role not in COMP_BY_ROLE or a.crest_db is None or a.peak_dbfs is None:
+        reasons.add(tr.name, "comp_ratio", f"no compression for a {role} track")
+        return
+    ratio, attack, release, target_crest = COMP_BY_ROLE[role]
+    excess = a.crest_db - target_crest
+    if excess < 1.0:
+        reasons.add(
+            tr.name,
+            "comp_ratio",
+            f"no compression: crest factor {a.crest_db:.1f} dB is already within the {target_crest:.0f} dB "
+            f"typical of a controlled {role} track",
+        )
+        return
+    depth = float(np.clip(excess / (1 - 1 / ratio) + 3.0, 3.0, 18.0))
+    threshold = float(np.clip(a.peak_dbfs - depth, -60.0, 0.0))
+    facts = f"crest factor {a.crest_db:.1f} dB is {excess:.1f} dB above the {target_crest:.0f} dB of a controlled {role} track"
+    reasons.set(params, constraints, tr.name, "comp_ratio", ratio, f"{ratio:g}:1 — {facts}")
+    reasons.set(
+        params,
+        constraints,
+        tr.name,
+        "comp_threshold_db",
+        round(threshold, 1),
+        f"{depth:.1f} dB below the track's peak ({a.peak_dbfs:.1f} dBFS), so the loudest {depth:.0f} dB are reduced",
+    )
+    reasons.set(
+        params,
+        constraints,
+        tr.name,
+        "comp_attack_ms",
+        attack,
+        f"{attack:g} ms attack: {'lets the transient through' if attack >= 10 else 'catches peaks early'} ({role})",
+    )
+    reasons.set(params, constraints, tr.name, "comp_release_ms", release, f"{release:g} ms release, typical for {role}")
+    reasons.set(params, constraints, tr.name, "comp_knee_db", 6.0, "6 dB soft knee: gentle onset of gain reduction")

@@ -1,0 +1,127 @@
+"""The rules mixer's sources: tracks with their analysis and role, multi-mic units, band powers.
+
+The balance and the separation both work on *units* (a single track, or a multi-mic group as
+one source) and on each track's band powers after its channel strip; both are formed here, in
+one place, so the two steps see the same sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console
+from mixassist.console.params import MixParams
+from mixassist.measure import integrated_loudness, perception
+from mixassist.mixers.analysis import TrackAnalysis
+from mixassist.mixers.roles import PRIORITY, RoleGuess
+
+__all__ = [
+    "GROUP_SIZE",
+    "RuleTrack",
+    "excerpt",
+    "level_offset",
+    "processed_powers",
+    "source_units",
+    "unit_power",
+    "unit_role",
+]
+
+#: Tracks rendered at once when measuring processed stems (bounds memory).
+GROUP_SIZE = 16
+
+
+@dataclass
+class RuleTrack:
+    """A non-silent track as the rules mixer sees it: analysis, role, priority, multi-mic group."""
+
+    name: str
+    analysis: TrackAnalysis
+    role: RoleGuess
+    priority: int
+    group: str | None = None  # multi-mic group id
+
+
+def excerpt(multitrack: Multitrack, seconds: float, *, pieces: int = 4) -> Multitrack:
+    """The whole multitrack if it is at most ``seconds`` long, else ``pieces`` evenly spaced
+    excerpts joined (used to measure long songs in bounded time and memory)."""
+    n = multitrack.num_samples
+    total = int(seconds * multitrack.sample_rate)
+    if n <= total:
+        return multitrack
+    piece = total // pieces
+    starts = np.linspace(0.05 * n, 0.95 * n - piece, pieces).astype(int)
+    arrays = {t.name: np.concatenate([t.audio[:, s : s + piece] for s in starts], axis=1) for t in multitrack}
+    return Multitrack.from_arrays(arrays, multitrack.sample_rate)
+
+
+def source_units(tracks: dict[str, RuleTrack]) -> dict[str, list[str]]:
+    """Sources of the balance and the separation, in track order: single tracks, and multi-mic
+    groups as one source (their members are aligned, so they add coherently, and keep their
+    relative levels): ``{unit: [track, ...]}``."""
+    members: dict[str, list[str]] = {}
+    for name, tr in tracks.items():
+        members.setdefault(tr.group or name, []).append(name)
+    return members
+
+
+def unit_role(tracks: dict[str, RuleTrack], members: list[str]) -> str:
+    """A unit's role: its members' highest-priority one."""
+    return max((tracks[n].role.role for n in members), key=lambda r: PRIORITY[r])
+
+
+def unit_power(placed: dict[str, np.ndarray], members: list[str], gains_db: dict[str, float]) -> np.ndarray:
+    """``(2, frames, bands)`` band powers of a unit's members at ``gains_db``, summed coherently."""
+    # ``members`` is never empty, so the sum is an array (never the start value 0)
+    return cast(np.ndarray, sum(np.sqrt(placed[n] * 10 ** (gains_db[n] / 10)) for n in members) ** 2)
+
+
+def processed_powers(
+    ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray, *, mid_side: bool = False
+) -> tuple[dict[str, np.ndarray], float, dict[str, np.ndarray]]:
+    """Band powers at each ear of every track after its strip (HPF, EQ, compressor, pan)
+    with the fader at 0 dB, no reverb, no master; and the calibration between summed band
+    power and loudness: band power of the mix at ``gains_db`` per unit of 10^(LUFS/10).
+    Third: with ``mid_side``, ``{track: (2, frames, bands)}`` band powers of ``(L + R)/2`` and
+    ``(L − R)/2`` of every stereo track (else empty)."""
+    console = Console(ex.sample_rate)
+    out: dict[str, np.ndarray] = {}
+    ms_out: dict[str, np.ndarray] = {}
+    mix = np.zeros((2, ex.num_samples), np.float64)
+    for i in range(0, len(names), GROUP_SIZE):
+        group = names[i : i + GROUP_SIZE]
+        sub = MixParams(group, tracks={n: {**params.tracks[n], "gain_db": 0.0, "reverb_send_db": None} for n in group})
+        sub_mt = Multitrack.from_arrays({n: ex[n].audio for n in group}, ex.sample_rate)
+        stems = console.render(sub_mt, sub, want_stems=True).stems
+        if stems is None:  # pragma: no cover - render always returns stems when asked
+            raise RuntimeError("console returned no stems")
+        for j, n in enumerate(group):
+            out[n] = perception.band_powers(stems[j], ex.sample_rate)
+            if mid_side and ex[n].audio.shape[0] == 2:
+                left, right = stems[j].astype(np.float64)
+                ms_out[n] = perception.band_powers(np.stack([(left + right) / 2, (left - right) / 2]), ex.sample_rate)
+            mix += stems[j] * 10 ** (gains_db[i + j] / 20)
+    lufs = integrated_loudness(mix, ex.sample_rate)
+    total = sum(float(out[n].sum(dtype=np.float64)) * 10 ** (g / 10) for n, g in zip(names, gains_db, strict=True))
+    calibration = 1.0 if lufs is None or total <= 0 else total / 10 ** (lufs / 10)
+    return out, calibration, ms_out
+
+
+def level_offset(ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray) -> float:
+    """Common fader shift that puts the summed tracks near -20 LUFS (headroom for the master)."""
+    trial = params.copy()
+    for n, g in zip(names, gains_db, strict=True):
+        trial.set(n, "gain_db", float(np.clip(g, -60, 24)))
+    bare = MixParams(
+        trial.track_names, tracks={n: {**trial.tracks[n], "reverb_send_db": None} for n in trial.track_names}
+    )
+    lufs = integrated_loudness(Console(ex.sample_rate).render(ex, bare).mix, ex.sample_rate)
+    if lufs is None:
+        return 0.0
+    shift = -20.0 - lufs
+    hi = 24.0 - float(np.max(gains_db))
+    lo = -60.0 - float(np.min(gains_db))
+    return float(np.clip(shift, lo, hi))
