@@ -78,7 +78,8 @@ def pan_tracks(
             reasons.add(tr.name, "pan", "locked by you")
         else:
             prof = profiles[tr.name]
-            assert load is not None  # a track to place has a profile
+            if load is None:  # a track to place has a profile, so the load exists
+                raise RuntimeError(f"panning: no spectral load to place {tr.name!r} against")
             overlap = {side: float(np.minimum(prof, load[side]).sum()) for side in (-1.0, 1.0)}
             side = -1.0 if overlap[-1.0] <= overlap[1.0] else 1.0
             pan = round(side * PAN_BY_ROLE.get(role, 0.5), 2)

@@ -503,7 +503,8 @@ def _reverse_mix(
                 done += 1
                 report("confidence", done / max(todo, 1))
             if fit_master:
-                assert zm_best is not None  # the master is fitted: its tensor exists
+                if zm_best is None:  # the master is fitted, so its tensor exists
+                    raise RuntimeError("reverse: the fitted master settings are missing")
                 for c in torch.nonzero(fit.free_master).flatten().tolist():
                     conf["master"][FIT_MASTER[c]] = probe(lambda zz: float(loss_of(z_best, zz)), zm_best, (c,), base)
                     done += 1

@@ -372,14 +372,13 @@ def _plan(rows: int, length: int, sections: int) -> tuple[tuple[float, ...], boo
     threads = max(1, numba.get_num_threads())
     if rows * length * sections < _PARALLEL_MIN_WORK:
         threads = 1
-    best: tuple[float, tuple[float, ...], bool] | None = None
+    choices = []
     for lanes, cost in _LANE_CHOICES:
         groups = math.ceil(rows / len(lanes))
-        rounds = math.ceil(groups / threads) * cost
-        if best is None or rounds < best[0]:
-            best = (rounds, lanes, threads > 1 and groups > 1)
-    assert best is not None  # _LANE_CHOICES is not empty
-    return best[1], best[2]
+        choices.append((math.ceil(groups / threads) * cost, lanes, threads > 1 and groups > 1))
+    # min() keeps the first of equal costs, as the strict "<" comparison did
+    _, lanes, parallel = min(choices, key=lambda choice: choice[0])
+    return lanes, parallel
 
 
 def _run_forward(xn: torch.Tensor, coef: torch.Tensor, s_in: torch.Tensor, save: bool):
