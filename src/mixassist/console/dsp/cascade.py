@@ -16,7 +16,7 @@ import torch
 from numba import njit, prange
 from torch.autograd.function import once_differentiable
 
-from mixassist.console.dsp.arguments import check_audio
+from mixassist.console.dsp.arguments import check_audio, sos_tensor
 from mixassist.console.dsp.jit import JitOptions, jit_options
 from mixassist.errors import InvalidParameterError
 
@@ -456,10 +456,7 @@ class _CascadeFunction(torch.autograd.Function):
 
 
 def _check_sos(sos, tracks: int) -> torch.Tensor:
-    if not isinstance(sos, torch.Tensor):
-        sos = torch.as_tensor(np.asarray(sos, dtype=np.float64))
-    if sos.dim() == 2:
-        sos = sos[None]
+    sos = sos_tensor(sos)
     if sos.dim() != 3 or sos.shape[-1] != 6:
         raise InvalidParameterError(
             f"sos has shape {tuple(sos.shape)}; expected (tracks, sections, 6) in scipy sos layout"
