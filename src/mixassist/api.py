@@ -130,9 +130,8 @@ class MixResult:
 
     Attributes
     ----------
-    mix : np.ndarray
-        float32 ``(2, samples)``.
-    sample_rate : int
+    mix, sample_rate
+        The mix, float32 ``(2, samples)``, and its rate in Hz.
     proposal : Proposal
         Settings (``proposal.params``), reasons, roles, measurements.
     recipe : Recipe
@@ -615,24 +614,15 @@ def reverse(
     progress: Progress | None = None,
     **options: Any,
 ) -> ReverseMixResult:
-    """Recover console settings that make our console reproduce ``mix_audio`` from the stems.
+    """:func:`mixassist.mixers.reverse.reverse_mix` (console settings that make our console
+    reproduce ``mix_audio`` from the stems) as a result that saves like a mix, with its recipe.
 
     Parameters
     ----------
-    multitrack : Multitrack
-        The stems, sample-aligned with the mix.
-    mix_audio : np.ndarray
-        The finished mix, ``(channels, samples)``, mono or stereo.
-    sample_rate : int
-        The mix's rate in Hz; must equal ``multitrack.sample_rate``.
+    multitrack, mix_audio, sample_rate, seed, time_budget_s, steps
+        As in :func:`~mixassist.mixers.reverse.reverse_mix`; ``sample_rate`` is required here.
     lock : iterable of str
         Settings to keep exactly (see :mod:`mixassist.mixers.constraints`).
-    seed : int
-        Same seed, same result.
-    time_budget_s : float, optional
-        Wall-clock budget for the refinement.
-    steps : int
-        Refinement steps.
     mix_path : path, optional
         Where the mix came from (protected from being overwritten, named in the recipe).
     progress : callable, optional

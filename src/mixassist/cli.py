@@ -19,6 +19,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -44,6 +45,16 @@ out = Terminal()  # results, on stdout (rich's terminal, not the mixing console)
 err = Terminal(stderr=True)  # progress, log and errors, on stderr
 
 EXIT_USER_ERROR = 2
+
+# Options that more than one command takes, spelled once.
+_BitDepthOption = Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")]
+_OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")]
+_LockOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable."
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -114,16 +125,14 @@ def analyze(
             out.print(f"[dim]{Path(row['file']).name}: {key} undefined: {reason}[/dim]", highlight=False)
 
 
+def _bar(label: TextColumn, clock: ProgressColumn) -> Progress:
+    """A transient progress bar on stderr: ``label``, the bar, the percentage done and ``clock``."""
+    return Progress(label, BarColumn(), TextColumn("{task.percentage:>3.0f}%"), clock, console=err, transient=True)
+
+
 def _stage_bar() -> Progress:
     """A transient bar on stderr that names the stage a long job is in (mix, reverse)."""
-    return Progress(
-        TextColumn("{task.description:<34}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
+    return _bar(TextColumn("{task.description:<34}"), TimeElapsedColumn())
 
 
 def _method_help() -> str:
@@ -140,7 +149,7 @@ def render(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Mix file to write (.wav or .flac).", show_default=False)
     ],
-    bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
+    bit_depth: _BitDepthOption = 24,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (never an input).")
     ] = False,
@@ -151,14 +160,7 @@ def render(
 ) -> None:
     """Render exactly what RECIPE says and write the mix."""
 
-    with Progress(
-        TextColumn("rendering"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with _bar(TextColumn("rendering"), TimeRemainingColumn()) as bar:
         task = bar.add_task("render", total=1.0)
         result = render_recipe(
             recipe,
@@ -210,12 +212,7 @@ def mix_command(
         float | None, typer.Option("--time-budget", help="Most seconds the style solver may optimise.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the style solver (same inputs and seed, same mix).")] = 0,
-    lock: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable."
-        ),
-    ] = None,
+    lock: _LockOption = None,
     role: Annotated[
         list[str] | None,
         typer.Option(
@@ -241,8 +238,8 @@ def mix_command(
     downmix: Annotated[
         bool, typer.Option("--downmix", help="Average stems with more than 2 channels to mono.")
     ] = False,
-    bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
+    bit_depth: _BitDepthOption = 24,
+    overwrite: _OverwriteOption = False,
 ) -> None:
     """Mix STEMS: propose console settings with a reason for each, render, and report."""
     from mixassist.style.target import parse_reference_spec  # lazy: the style package pulls in torch
@@ -320,9 +317,10 @@ data_app = typer.Typer(help="Synthesise evaluation/training data.", no_args_is_h
 app.add_typer(data_app, name="data")
 
 
-def _progress_bar(label: str) -> Progress:
+def _progress_bar(label: str, *more: ProgressColumn) -> Progress:
+    """A lasting bar on stderr: ``label``, the bar, items done of all, the time taken and ``more``."""
     return Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), *more, console=err, transient=False
     )
 
 
@@ -426,15 +424,7 @@ def train_command(
     from mixassist.train import load_config, train  # lazy: training pulls in torch; `--help` stays fast
 
     cfg = load_config(config, steps=steps, work_dir=work_dir, output=output)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    ) as bar:
+    with _progress_bar("{task.description}", TimeRemainingColumn()) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -462,12 +452,7 @@ def reverse_command(
             "--output", "-o", help="Folder for recipe.json, mix.wav (re-render) and report.md.", show_default=False
         ),
     ],
-    lock: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--lock", help="Keep a setting: TRACK.PARAM=VALUE, TRACK.PARAM, 'TRACK.*', master.PARAM=VALUE. Repeatable."
-        ),
-    ] = None,
+    lock: _LockOption = None,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same result.")] = 0,
     time_budget: Annotated[
         float | None, typer.Option("--time-budget", help="Seconds to spend refining (default: all steps).")
@@ -479,8 +464,8 @@ def reverse_command(
     downmix: Annotated[
         bool, typer.Option("--downmix", help="Average files with more than 2 channels to mono.")
     ] = False,
-    bit_depth: Annotated[int, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV).")] = 24,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
+    bit_depth: _BitDepthOption = 24,
+    overwrite: _OverwriteOption = False,
 ) -> None:
     """Recover the console settings that reproduce MIX from STEMS, with a confidence for each."""
     mix_audio, mix_rate = load_audio(mix_file, downmix=downmix)

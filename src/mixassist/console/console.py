@@ -428,9 +428,9 @@ class Console:
 
         Parameters
         ----------
-        multitrack : Multitrack
-            Must have the console's sample rate and the tracks ``params`` names.
-        params : MixParams
+        multitrack, params
+            The stems (at the console's sample rate, holding every track ``params`` names) and the
+            settings.
         want_stems : bool
             Also return each track's processed stereo contribution.
         progress : callable, optional

@@ -14,9 +14,11 @@ The priors are documented in ``docs/data.md``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -68,87 +70,20 @@ class MixPrior:
     eq_jitter_db: float = 2.0
 
 
-_BAL_DEFAULT = {
-    "lead": (3.0, 6.0),
-    "bass": (0.0, 3.0),
-    "drums": (1.0, 4.0),
-    "percussion": (-6.0, -2.0),
-    "chords": (0.0, 0.0),
-    "pad": (-7.0, -3.0),
-    "arp": (-5.0, -2.0),
-    "fx": (-9.0, -5.0),
-}
+def _load_priors() -> dict[str, MixPrior]:
+    """The styles of ``priors.json``; each style's ``balance_lu`` overrides the shared default."""
+    table = json.loads(resources.files(__package__).joinpath("priors.json").read_text(encoding="utf-8"))
+    default = {role: tuple(r) for role, r in table["balance_lu_default"].items()}
+    priors = {}
+    for name, ranges in table["priors"].items():
+        balance = {**default, **{role: tuple(r) for role, r in ranges.pop("balance_lu").items()}}
+        fields: dict[str, Any] = {k: tuple(r) for k, r in ranges.items()}  # JSON lists to Range tuples
+        priors[name] = MixPrior(name, **fields, balance_lu=balance)
+    return priors
 
-PRIORS: dict[str, MixPrior] = {
-    "bright_pop": MixPrior(
-        "bright_pop",
-        loudness_lufs=(-10.0, -8.0),
-        air_db=(2.5, 5.0),
-        air_hz=(7000, 11000),
-        low_db=(0.5, 2.5),
-        mud_db=(-3.0, -1.0),
-        glue_ratio=(2.0, 3.0),
-        glue_depth_db=(4.0, 7.0),
-        track_ratio=(2.5, 5.0),
-        track_depth_db=(8.0, 14.0),
-        pan_spread=(0.5, 0.8),
-        stereo_width=(1.3, 1.8),
-        reverb_send_db=(-22.0, -14.0),
-        rt60_mid_s=(0.8, 1.4),
-        balance_lu={**_BAL_DEFAULT, "lead": (4.0, 7.0)},
-    ),
-    "dark_jazz": MixPrior(
-        "dark_jazz",
-        loudness_lufs=(-20.0, -16.0),
-        air_db=(-5.0, -2.0),
-        air_hz=(5000, 8000),
-        low_db=(0.0, 2.0),
-        mud_db=(-1.0, 1.0),
-        glue_ratio=(1.0, 1.3),
-        glue_depth_db=(2.0, 4.0),
-        track_ratio=(1.0, 1.8),
-        track_depth_db=(2.0, 6.0),
-        pan_spread=(0.3, 0.6),
-        stereo_width=(0.8, 1.1),
-        reverb_send_db=(-16.0, -10.0),
-        rt60_mid_s=(1.2, 2.0),
-        balance_lu={**_BAL_DEFAULT, "drums": (-3.0, 0.0), "bass": (1.0, 4.0)},
-    ),
-    "dense_rock": MixPrior(
-        "dense_rock",
-        loudness_lufs=(-11.0, -9.0),
-        air_db=(0.5, 2.5),
-        air_hz=(4000, 7000),
-        low_db=(1.0, 3.0),
-        mud_db=(-4.0, -1.5),
-        glue_ratio=(3.0, 5.0),
-        glue_depth_db=(6.0, 10.0),
-        track_ratio=(4.0, 8.0),
-        track_depth_db=(12.0, 20.0),
-        pan_spread=(0.6, 0.9),
-        stereo_width=(1.0, 1.3),
-        reverb_send_db=(-26.0, -18.0),
-        rt60_mid_s=(0.6, 1.1),
-        balance_lu={**_BAL_DEFAULT, "drums": (3.0, 6.0)},
-    ),
-    "roomy_orchestral": MixPrior(
-        "roomy_orchestral",
-        loudness_lufs=(-23.0, -18.0),
-        air_db=(-1.0, 1.5),
-        air_hz=(6000, 10000),
-        low_db=(-1.0, 1.0),
-        mud_db=(-1.5, 0.5),
-        glue_ratio=(1.0, 1.5),
-        glue_depth_db=(2.0, 4.0),
-        track_ratio=(1.0, 1.5),
-        track_depth_db=(2.0, 5.0),
-        pan_spread=(0.4, 0.8),
-        stereo_width=(1.0, 1.5),
-        reverb_send_db=(-8.0, -3.0),
-        rt60_mid_s=(2.0, 3.2),
-        balance_lu={**_BAL_DEFAULT, "lead": (1.0, 3.0), "drums": (-2.0, 1.0)},
-    ),
-}
+
+#: The mix styles (ranges in ``priors.json``, documented in ``docs/data.md``).
+PRIORS: dict[str, MixPrior] = _load_priors()
 
 
 @dataclass(frozen=True)

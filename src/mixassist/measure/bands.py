@@ -143,12 +143,11 @@ def third_octave_band_db(
 
     Parameters
     ----------
-    audio : numpy.ndarray
-        Float samples shaped ``(channels, samples)`` (1 or 2 channels) or 1-D mono.
-    sample_rate : float
-        Sample rate in Hz, 8000-384000.
+    audio, sample_rate
+        As :func:`mixassist.measure.integrated_loudness` (which also lists the errors raised).
     which : {"mid", "side"}
-        Which signal to analyse. The side of a mono signal is silence: every band at the floor.
+        Which signal to analyse (another value raises InvalidParameterError). The side of a
+        mono signal is silence: every band at the floor.
     normalise : bool
         Scale to :data:`NORMALISATION_LUFS` (-23 LUFS integrated) first. A signal whose loudness
         is undefined (silent, or shorter than 400 ms) is left unscaled.
@@ -159,11 +158,6 @@ def third_octave_band_db(
         Shape ``(27,)``, band levels in dB re full-scale sine (a full-scale sine inside one band
         reads 0 dB), floored at :data:`BAND_FLOOR_DB` (-120 dB, absolute). Bands whose upper
         edge lies above the Nyquist frequency read the floor.
-
-    Raises
-    ------
-    InvalidAudioError, InvalidParameterError
-        As :func:`mixassist.measure.integrated_loudness`, or for an unknown ``which``.
 
     Examples
     --------

@@ -242,12 +242,8 @@ def momentary_loudness(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     window ending at ``(k + 4) * 100 ms``; only windows that lie wholly inside the signal are
     reported. The signal is K-weighted once and the windows are summed from per-hop energies.
 
-    Parameters
-    ----------
-    audio : numpy.ndarray
-        Float samples shaped ``(channels, samples)`` (1 or 2 channels) or 1-D mono.
-    sample_rate : float
-        Sample rate in Hz, 8000-384000.
+    Parameters, raises
+        As :func:`integrated_loudness`.
 
     Returns
     -------
@@ -255,11 +251,6 @@ def momentary_loudness(audio: np.ndarray, sample_rate: float) -> np.ndarray:
         Float64 loudness in LUFS, shape ``(windows,)``; empty when the signal is shorter than
         400 ms. Every value is finite: windows of digital silence read
         :data:`LOUDNESS_FLOOR_LUFS`.
-
-    Raises
-    ------
-    InvalidAudioError, InvalidParameterError
-        As :func:`integrated_loudness`.
 
     Examples
     --------
@@ -275,24 +266,8 @@ def short_term_loudness(audio: np.ndarray, sample_rate: float) -> np.ndarray:
 
     Element ``k`` covers samples ``round(k * 0.1 * sample_rate)`` to
     ``round((k + 30) * 0.1 * sample_rate)``; only windows wholly inside the signal are reported.
-
-    Parameters
-    ----------
-    audio : numpy.ndarray
-        Float samples shaped ``(channels, samples)`` (1 or 2 channels) or 1-D mono.
-    sample_rate : float
-        Sample rate in Hz, 8000-384000.
-
-    Returns
-    -------
-    numpy.ndarray
-        Float64 loudness in LUFS, shape ``(windows,)``; empty when the signal is shorter than
-        3 s. Windows of digital silence read :data:`LOUDNESS_FLOOR_LUFS`.
-
-    Raises
-    ------
-    InvalidAudioError, InvalidParameterError
-        As :func:`integrated_loudness`.
+    Parameters, errors and result as :func:`momentary_loudness`; the result is empty when the
+    signal is shorter than 3 s.
 
     Examples
     --------
@@ -331,23 +306,14 @@ def loudness_range(audio: np.ndarray, sample_rate: float) -> float | None:
     interpolation between ranks). Unlike ``pyloudnorm.Meter.loudness_range`` no silence is
     appended and the step is exactly 100 ms.
 
-    Parameters
-    ----------
-    audio : numpy.ndarray
-        Float samples shaped ``(channels, samples)`` (1 or 2 channels) or 1-D mono.
-    sample_rate : float
-        Sample rate in Hz, 8000-384000.
+    Parameters, raises
+        As :func:`integrated_loudness`.
 
     Returns
     -------
     float or None
         Loudness range in LU; None when the signal is shorter than 3 s, silent (below the
         absolute gate) or leaves fewer than 2 short-term windows after gating.
-
-    Raises
-    ------
-    InvalidAudioError, InvalidParameterError
-        As :func:`integrated_loudness`.
 
     Examples
     --------

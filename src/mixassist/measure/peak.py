@@ -145,23 +145,14 @@ def true_peak(audio: np.ndarray, sample_rate: float) -> float | None:
     continuous-time peak up to 0.45 ``sample_rate`` (the under-read is the 4x grid's, largest
     near Nyquist).
 
-    Parameters
-    ----------
-    audio : numpy.ndarray
-        Float samples shaped ``(channels, samples)`` (1 or 2 channels) or 1-D mono.
-    sample_rate : float
-        Sample rate in Hz, 8000-384000; validated only, as the interpolator works in
-        normalised frequency.
+    Parameters, raises
+        As :func:`integrated_loudness`; ``sample_rate`` is validated only, as the interpolator
+        works in normalised frequency.
 
     Returns
     -------
     float or None
         True peak in dBTP; None for empty or all-zero input.
-
-    Raises
-    ------
-    InvalidAudioError, InvalidParameterError
-        As :func:`integrated_loudness`.
 
     Examples
     --------
@@ -178,22 +169,11 @@ def true_peak(audio: np.ndarray, sample_rate: float) -> float | None:
 
 
 def sample_peak_dbfs(audio: np.ndarray) -> float | None:
-    """Largest absolute sample value over all channels, in dBFS (a full-scale sine reads 0).
+    """Largest absolute sample value over all channels, in dBFS (a full-scale sine reads 0);
+    None for empty or all-zero input.
 
-    Parameters
-    ----------
-    audio : numpy.ndarray
-        Float samples shaped ``(channels, samples)`` (1 or 2 channels) or 1-D mono.
-
-    Returns
-    -------
-    float or None
-        Sample peak in dBFS; None for empty or all-zero input.
-
-    Raises
-    ------
-    InvalidAudioError, InvalidParameterError
-        As :func:`integrated_loudness`.
+    Parameters, raises
+        As :func:`integrated_loudness` (``audio`` only).
 
     Examples
     --------

@@ -77,21 +77,14 @@ def correlation(audio: np.ndarray) -> float | None:
     +1 for identical channels, 0 for unrelated ones, -1 for opposite polarity. A mono signal
     reads 1.0: it feeds both loudspeakers identically.
 
-    Parameters
-    ----------
-    audio : numpy.ndarray
-        Float samples shaped ``(channels, samples)`` (1 or 2 channels) or 1-D mono.
+    Parameters, raises
+        As :func:`integrated_loudness` (``audio`` only).
 
     Returns
     -------
     float or None
         Correlation in [-1, 1]; None when a channel (or the mono signal) is silent or the
         input is empty.
-
-    Raises
-    ------
-    InvalidAudioError, InvalidParameterError
-        As :func:`integrated_loudness`.
 
     Examples
     --------
@@ -111,21 +104,15 @@ def side_mid_db(audio: np.ndarray) -> float | None:
     Very negative for near-mono material, 0 dB for unrelated channels of equal level,
     positive when the channels are mostly out of phase.
 
-    Parameters
-    ----------
-    audio : numpy.ndarray
-        Float samples shaped ``(2, samples)``; mono input is accepted and gives None.
+    Parameters, raises
+        As :func:`integrated_loudness`: ``audio`` is meant to be stereo, ``(2, samples)``; mono
+        input is accepted and gives None.
 
     Returns
     -------
     float or None
         Ratio in dB; None for mono input, identical channels (no side signal), exactly
         opposite channels (no mid signal), silence or empty input.
-
-    Raises
-    ------
-    InvalidAudioError, InvalidParameterError
-        As :func:`integrated_loudness`.
 
     Examples
     --------

@@ -107,13 +107,9 @@ class LoudnessReport:
 def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
     """Every meter reading of a signal, K-weighting it once.
 
-    Parameters
-    ----------
-    audio : numpy.ndarray
-        Float samples shaped ``(channels, samples)`` with 1 or 2 channels, or 1-D mono;
-        full scale ±1.0. Zero-length audio gives a report of all None, not an error.
-    sample_rate : float
-        Sample rate in Hz, 8000-384000.
+    Parameters, raises
+        As :func:`integrated_loudness`, except that zero-length audio gives a report of all
+        None, not an error.
 
     Returns
     -------
@@ -122,11 +118,6 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
         :func:`sample_peak_dbfs`, :func:`momentary_loudness` (max),
         :func:`short_term_loudness` (max), :func:`correlation` and :func:`side_mid_db`, with
         ``plr_db = true_peak_dbtp - integrated_lufs``; ``reasons`` explains every None.
-
-    Raises
-    ------
-    InvalidAudioError, InvalidParameterError
-        As :func:`integrated_loudness`.
 
     Examples
     --------

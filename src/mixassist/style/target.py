@@ -36,6 +36,7 @@ from mixassist.audio.io import load_audio
 from mixassist.errors import InvalidParameterError
 from mixassist.style.descriptors import BAND_REGIONS_HZ, Move, parse_description
 from mixassist.style.features import StyleFeatures, style_features
+from mixassist.style.result import DEFINED_FLAGS
 
 __all__ = [
     "ATTRIBUTES",
@@ -305,16 +306,8 @@ class StyleTarget:
                 return np.sum([w * v for v, w in zip(picked, weights)], axis=0) / sum(weights)
             return float(sum(w * v for v, w in zip(values, weights)) / sum(weights))
 
-        return StyleFeatures(
-            loudness_lufs=blend("loudness_lufs"),
-            spectral_mid_db=blend("spectral_mid_db"),
-            spectral_side_db=blend("spectral_side_db"),
-            width_db=blend("width_db"),
-            width_overall_db=blend("width_overall_db"),
-            crest_db=blend("crest_db"),
-            short_term_spread_lu=blend("short_term_spread_lu"),
-            band_centres_hz=np.array(centres),
-        )
+        # every feature, blended in the order of its field
+        return StyleFeatures(**{name: blend(name) for name in DEFINED_FLAGS}, band_centres_hz=np.array(centres))
 
     def resolve(
         self, start: StyleFeatures, track_names: Sequence[str] = (), *, reference: StyleFeatures | None = None

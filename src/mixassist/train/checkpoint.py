@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from mixassist.errors import InvalidParameterError
 from mixassist.fileio import write_bytes_atomic
 from mixassist.neural.model import MixController
 
-__all__ = ["save_checkpoint", "restore_checkpoint"]
+__all__ = ["append_log_entry", "save_checkpoint", "restore_checkpoint"]
 
 
 def _save_torch(path: Path, obj: Any) -> None:
@@ -55,3 +56,9 @@ def restore_checkpoint(
     optimiser.load_state_dict(state["optimiser"])
     torch.set_rng_state(state["torch_rng"])
     return int(state["step"]), list(state["history"])
+
+
+def append_log_entry(log_path: Path, entry: dict[str, Any]) -> None:
+    """Append ``entry`` as one JSON line to the training log ``log_path`` (``log.jsonl``)."""
+    with open(log_path, "a") as fh:
+        fh.write(json.dumps(entry) + "\n")

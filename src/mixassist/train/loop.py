@@ -31,7 +31,7 @@ from mixassist.mixers.neural import load_controller
 from mixassist.neural.features import sum_stats, summary_vector
 from mixassist.neural.layout import bus_targets, track_targets
 from mixassist.neural.model import MixController
-from mixassist.train.checkpoint import restore_checkpoint, save_checkpoint
+from mixassist.train.checkpoint import append_log_entry, restore_checkpoint, save_checkpoint
 from mixassist.train.config import TrainConfig
 from mixassist.train.corpus import (
     ReferenceEntry,
@@ -254,8 +254,7 @@ def train(
                 entry["validation"] = evaluate_loss(model, sampler, val_refs, val_names, config)
                 history.append(entry)
                 save_checkpoint(checkpoint, key, model, optimiser, step, history)
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps(entry) + "\n")
+            append_log_entry(log_path, entry)
             say(
                 f"step {step}: loss {entry['total']:.4f}"
                 + (f", validation {entry['validation']['total']:.4f}" if "validation" in entry else "")

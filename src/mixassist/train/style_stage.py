@@ -29,7 +29,6 @@ optimiser and the torch RNG, so a resumed stage equals an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import zlib
@@ -52,7 +51,7 @@ from mixassist.neural.features import sum_stats, summary_vector
 from mixassist.neural.layout import decode_buses, decode_tracks
 from mixassist.neural.model import MixController
 from mixassist.style.features import DEFAULT_WEIGHTS, style_distance, style_features_torch
-from mixassist.train.checkpoint import restore_checkpoint, save_checkpoint
+from mixassist.train.checkpoint import append_log_entry, restore_checkpoint, save_checkpoint
 from mixassist.train.loss import collate, loss_terms
 
 __all__ = ["StyleSession", "StyleSessions", "style_loss", "STYLE_TERMS"]
@@ -304,8 +303,7 @@ def run_style_stage(
             window, seen = {}, 0
             history.append(entry)
             save_checkpoint(checkpoint, key, model, optimiser, step, history)
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps(entry) + "\n")
+            append_log_entry(log_path, entry)
             say(
                 f"style step {step}: style {entry['style']:.3f} dB, parameter {entry['parameter']:.4f}; validation "
                 f"style {entry['validation']['style']:.3f} dB, parameter {entry['validation']['parameter']:.4f}"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.measure import check_sample_rate
 
-__all__ = ["check_audio", "parameter_sample_rate", "positive_sample_rate", "to_cpu", "track_param"]
+__all__ = ["check_audio", "parameter_sample_rate", "positive_sample_rate", "sos_tensor", "to_cpu", "track_param"]
 
 
 def check_audio(x, name: str = "x") -> None:
@@ -71,3 +72,12 @@ def track_param(name: str, value, tracks: int, *, low: float | None = None, low_
 def to_cpu(x: torch.Tensor) -> torch.Tensor:
     """``x`` itself on the CPU, else a CPU copy."""
     return x if x.device.type == "cpu" else x.cpu()
+
+
+def sos_tensor(sos) -> torch.Tensor:
+    """``sos`` as a tensor (an array-like as float64), a ``(sections, 6)`` one given a tracks axis."""
+    if not isinstance(sos, torch.Tensor):
+        sos = torch.as_tensor(np.asarray(sos, dtype=np.float64))
+    if sos.dim() == 2:
+        sos = sos[None]
+    return sos

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import torch
 
-from mixassist.console.dsp.arguments import parameter_sample_rate
+from mixassist.console.dsp.arguments import parameter_sample_rate, sos_tensor
 from mixassist.errors import InvalidParameterError
 
 __all__ = [
@@ -170,22 +170,8 @@ def low_shelf_sos(freq_hz, gain_db, q, sample_rate: float) -> torch.Tensor:
     gain ``gain_db`` at DC, 0 dB at Nyquist, ``gain_db / 2`` at ``freq_hz``.  ``q = 1/√2`` is the
     steepest shelf without overshoot (cookbook slope ``S = 1``).
 
-    Parameters
-    ----------
-    freq_hz : float or torch.Tensor
-        Shelf midpoint in Hz, shape ``()`` or ``(tracks,)``; clamped to
-        ``[1, 0.4999 * sample_rate]``.
-    gain_db : float or torch.Tensor
-        Shelf gain in dB (console range ±18); 0 gives an exact identity section.
-    q : float or torch.Tensor
-        Quality factor > 0 (console range 0.1…10).
-    sample_rate : float
-        Hz.
-
-    Returns
-    -------
-    torch.Tensor
-        float64 ``(tracks, 1, 6)`` sos, ``a0 = 1``.
+    Parameters and result as in :func:`peaking_sos`, with ``freq_hz`` the shelf midpoint and
+    ``gain_db`` the shelf gain.
 
     Examples
     --------
@@ -202,15 +188,7 @@ def high_shelf_sos(freq_hz, gain_db, q, sample_rate: float) -> torch.Tensor:
     ``H(s) = A (A s^2 + (√A/Q) s + 1) / (s^2 + (√A/Q) s + A)``, ``A = 10^(gain_db/40)``:
     0 dB at DC, gain ``gain_db`` at Nyquist, ``gain_db / 2`` at ``freq_hz``.
 
-    Parameters
-    ----------
-    freq_hz, gain_db, q, sample_rate
-        As in :func:`low_shelf_sos`.
-
-    Returns
-    -------
-    torch.Tensor
-        float64 ``(tracks, 1, 6)`` sos, ``a0 = 1``.
+    Parameters and result as in :func:`low_shelf_sos`.
 
     Examples
     --------
@@ -292,10 +270,7 @@ def cascade_sections(*sos_list: torch.Tensor) -> torch.Tensor:
         raise InvalidParameterError("cascade_sections needs at least one sos tensor")
     parts = []
     for i, s in enumerate(sos_list):
-        if not isinstance(s, torch.Tensor):
-            s = torch.as_tensor(np.asarray(s, dtype=np.float64))
-        if s.dim() == 2:
-            s = s[None]
+        s = sos_tensor(s)
         if s.dim() != 3 or s.shape[-1] != 6:
             raise InvalidParameterError(
                 f"sos #{i} has shape {tuple(s.shape)}; expected (tracks, sections, 6) or (sections, 6)"

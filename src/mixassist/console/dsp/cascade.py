@@ -16,7 +16,7 @@ import torch
 from numba import njit, prange
 from torch.autograd.function import once_differentiable
 
-from mixassist.console.dsp.arguments import check_audio
+from mixassist.console.dsp.arguments import check_audio, sos_tensor
 from mixassist.console.dsp.jit import JitOptions, jit_options
 from mixassist.errors import InvalidParameterError
 
@@ -47,78 +47,69 @@ _PARALLEL_MIN_WORK = 1 << 21  # rows x samples x sections below which one thread
 
 
 @njit(**jit_options(_KOPT, inline="always"))
-def _fwd_quad(w, buf, lanes):
-    """Four consecutive samples of one section on every lane, in place in ``buf``.
+def _slots5(w, c, L, first):
+    """Slots ``first .. first + 4`` of lane ``c`` (the coefficients at 0, the accumulators at 9)."""
+    return (
+        w[c + _U(first * L)],
+        w[c + _U((first + 1) * L)],
+        w[c + _U((first + 2) * L)],
+        w[c + _U((first + 3) * L)],
+        w[c + _U((first + 4) * L)],
+    )
 
-    ``w`` starts at the section's first slot, ``buf`` at the first sample's row.  (Views, not
-    offsets: with offsets that step downwards LLVM gives up vectorising the lane loop.)
+
+@njit(**jit_options(_KOPT, inline="always"))
+def _slots2(w, c, L, first):
+    """Slots ``first`` and ``first + 1`` of lane ``c`` (the states at 5, the adjoint states at 7)."""
+    return w[c + _U(first * L)], w[c + _U((first + 1) * L)]
+
+
+@njit(**jit_options(_KOPT, inline="always"))
+def _set_slots2(w, c, L, first, v0, v1):
+    """Store ``v0, v1`` in slots ``first`` and ``first + 1`` of lane ``c``."""
+    w[c + _U(first * L)] = v0
+    w[c + _U((first + 1) * L)] = v1
+
+
+# ``keep`` below is a tuple whose length is a compile-time constant (like ``lanes``): ``_IN_PLACE``
+# (forward pass) or ``_KEEP`` (backward scratch), so each use compiles only its own stores.
+_IN_PLACE = ()
+_KEEP = (0.0,)
+
+
+@njit(**jit_options(_KOPT, inline="always"))
+def _section_quad(w, ue, lanes, keep):
+    """Four consecutive samples of one section on every lane.
+
+    ``w`` starts at the section's first slot, ``ue`` at the first sample's row.  (Views, not
+    offsets: with offsets that step downwards LLVM gives up vectorising the lane loop.)  In
+    place (``keep`` empty) the output overwrites the input; on the backward scratch it reads
+    ``u_k`` and writes the residual ``e_k`` one region on and the section output ``u_{k+1}``
+    two regions on.
     """
-    L = len(lanes)
-    for j in range(L):
-        c = _U(j)
-        d0 = w[c]
-        d1 = w[c + _U(L)]
-        d2 = w[c + _U(2 * L)]
-        a1 = w[c + _U(3 * L)]
-        a2 = w[c + _U(4 * L)]
-        s1 = w[c + _U(5 * L)]
-        s2 = w[c + _U(6 * L)]
-        for i in range(4):
-            p = _U(i * L + j)
-            u = buf[p]
-            e = d0 * u + s1
-            s1 = (d1 * u + s2) - a1 * e
-            s2 = d2 * u - a2 * e
-            buf[p] = u + e
-        w[c + _U(5 * L)] = s1
-        w[c + _U(6 * L)] = s2
-
-
-@njit(**jit_options(_KOPT, inline="always"))
-def _fwd_one(w, buf, lanes):
-    """One sample of one section on every lane (block tails)."""
-    L = len(lanes)
-    for j in range(L):
-        c = _U(j)
-        p = _U(j)
-        u = buf[p]
-        e = w[c] * u + w[c + _U(5 * L)]
-        w[c + _U(5 * L)] = (w[c + _U(L)] * u + w[c + _U(6 * L)]) - w[c + _U(3 * L)] * e
-        w[c + _U(6 * L)] = w[c + _U(2 * L)] * u - w[c + _U(4 * L)] * e
-        buf[p] = u + e
-
-
-@njit(**jit_options(_KOPT, inline="always"))
-def _keep_quad(w, ue, lanes):
-    """:func:`_fwd_quad` on the backward scratch: reads ``u_k`` from ``ue`` (starting at the
-    section's region and the first sample) and writes the residual ``e_k`` one region on and
-    the section output ``u_{k+1}`` two regions on."""
     L = len(lanes)
     reg = _U(_BLOCK * L)
     for j in range(L):
         c = _U(j)
-        d0 = w[c]
-        d1 = w[c + _U(L)]
-        d2 = w[c + _U(2 * L)]
-        a1 = w[c + _U(3 * L)]
-        a2 = w[c + _U(4 * L)]
-        s1 = w[c + _U(5 * L)]
-        s2 = w[c + _U(6 * L)]
+        d0, d1, d2, a1, a2 = _slots5(w, c, L, 0)
+        s1, s2 = _slots2(w, c, L, 5)
         for i in range(4):
             p = _U(i * L + j)
             u = ue[p]
             e = d0 * u + s1
             s1 = (d1 * u + s2) - a1 * e
             s2 = d2 * u - a2 * e
-            ue[p + reg] = e
-            ue[p + reg + reg] = u + e
-        w[c + _U(5 * L)] = s1
-        w[c + _U(6 * L)] = s2
+            if len(keep):
+                ue[p + reg] = e
+                ue[p + reg + reg] = u + e
+            else:
+                ue[p] = u + e
+        _set_slots2(w, c, L, 5, s1, s2)
 
 
 @njit(**jit_options(_KOPT, inline="always"))
-def _keep_one(w, ue, lanes):
-    """:func:`_keep_quad` for a single sample (block tails)."""
+def _section_one(w, ue, lanes, keep):
+    """:func:`_section_quad` for a single sample (block tails)."""
     L = len(lanes)
     reg = _U(_BLOCK * L)
     for j in range(L):
@@ -128,8 +119,11 @@ def _keep_one(w, ue, lanes):
         e = w[c] * u + w[c + _U(5 * L)]
         w[c + _U(5 * L)] = (w[c + _U(L)] * u + w[c + _U(6 * L)]) - w[c + _U(3 * L)] * e
         w[c + _U(6 * L)] = w[c + _U(2 * L)] * u - w[c + _U(4 * L)] * e
-        ue[p + reg] = e
-        ue[p + reg + reg] = u + e
+        if len(keep):
+            ue[p + reg] = e
+            ue[p + reg + reg] = u + e
+        else:
+            ue[p] = u + e
 
 
 @njit(**jit_options(_KOPT, inline="always"))
@@ -147,18 +141,9 @@ def _bwd_quad(w, ue, lanes):
     reg = _U(_BLOCK * L)
     for j in range(L):
         c = _U(j)
-        d0 = w[c]
-        d1 = w[c + _U(L)]
-        d2 = w[c + _U(2 * L)]
-        a1 = w[c + _U(3 * L)]
-        a2 = w[c + _U(4 * L)]
-        l1 = w[c + _U(7 * L)]
-        l2 = w[c + _U(8 * L)]
-        c0 = w[c + _U(9 * L)]
-        c1 = w[c + _U(10 * L)]
-        c2 = w[c + _U(11 * L)]
-        c3 = w[c + _U(12 * L)]
-        c4 = w[c + _U(13 * L)]
+        d0, d1, d2, a1, a2 = _slots5(w, c, L, 0)
+        c0, c1, c2, c3, c4 = _slots5(w, c, L, 9)
+        l1, l2 = _slots2(w, c, L, 7)
         for ii in range(4):
             p = _U((3 - ii) * L + j)
             u = ue[p]
@@ -173,12 +158,9 @@ def _bwd_quad(w, ue, lanes):
             ue[p] = ((g + d0 * lam) + d1 * l1) + d2 * l2
             l2 = l1
             l1 = lam
-        w[c + _U(7 * L)] = l1
-        w[c + _U(8 * L)] = l2
-        w[c + _U(9 * L)] = c0
-        w[c + _U(10 * L)] = c1
-        w[c + _U(11 * L)] = c2
-        w[c + _U(12 * L)] = c3
+        _set_slots2(w, c, L, 7, l1, l2)
+        _set_slots2(w, c, L, 9, c0, c1)
+        _set_slots2(w, c, L, 11, c2, c3)
         w[c + _U(13 * L)] = c4
 
 
@@ -219,28 +201,26 @@ def _flush(w, sections, slots, first, lanes):
             w[o + _U(j)] = v if abs(v) >= _FLUSH else 0.0
 
 
-@njit(**jit_options(_KOPT, inline="always"))
-def _gather(src, r0, nl, b0, nb, buf, at, lanes):
-    """``buf[at + n * L + j] = src[r0 + j, b0 + n]`` (float64) for the block's rows."""
-    L = len(lanes)
-    for j in range(nl):
-        row = src[r0 + j]
-        base = _U(at + j)
-        ub = _U(b0)
-        for n in range(nb):
-            buf[base + _U(n * L)] = row[ub + _U(n)]
+# ``into`` below, like ``keep``: ``_INTO_BUFFER`` gathers rows into a block buffer, ``_FROM_BUFFER``
+# scatters it back.
+_INTO_BUFFER = (0.0,)
+_FROM_BUFFER = ()
 
 
 @njit(**jit_options(_KOPT, inline="always"))
-def _scatter(buf, at, dst, r0, nl, b0, nb, lanes):
-    """Inverse of :func:`_gather` (rounded to the dtype of ``dst``)."""
+def _move(buf, at, rows, r0, nl, b0, nb, lanes, into):
+    """``buf[at + n * L + j] = rows[r0 + j, b0 + n]`` (float64) for the block's rows, or the
+    inverse (rounded to the dtype of ``rows``) when ``into`` is empty."""
     L = len(lanes)
     for j in range(nl):
-        row = dst[r0 + j]
+        row = rows[r0 + j]
         base = _U(at + j)
         ub = _U(b0)
         for n in range(nb):
-            row[ub + _U(n)] = buf[base + _U(n * L)]
+            if len(into):
+                buf[base + _U(n * L)] = row[ub + _U(n)]
+            else:
+                row[ub + _U(n)] = buf[base + _U(n * L)]
 
 
 @njit(**jit_options(_KOPT, inline="always"))
@@ -277,16 +257,16 @@ def _forward_group(x2, coef, channels, s_in, y2, s_out, ckpt, r0, lanes):
                 for k in range(sections):
                     ckpt[r0 + j, bi, k, 0] = w[(k * slots + 5) * L + j]
                     ckpt[r0 + j, bi, k, 1] = w[(k * slots + 6) * L + j]
-        _gather(x2, r0, nl, b0, nb, buf, 0, lanes)
+        _move(buf, 0, x2, r0, nl, b0, nb, lanes, _INTO_BUFFER)
         n4 = nb - nb % 4
         for n in range(0, n4, 4):
             for k in range(sections):
-                _fwd_quad(w[k * slots * L :], buf[n * L :], lanes)
+                _section_quad(w[k * slots * L :], buf[n * L :], lanes, _IN_PLACE)
         for n in range(n4, nb):
             for k in range(sections):
-                _fwd_one(w[k * slots * L :], buf[n * L :], lanes)
+                _section_one(w[k * slots * L :], buf[n * L :], lanes, _IN_PLACE)
         _flush(w, sections, slots, 5, lanes)
-        _scatter(buf, 0, y2, r0, nl, b0, nb, lanes)
+        _move(buf, 0, y2, r0, nl, b0, nb, lanes, _FROM_BUFFER)
     for j in range(nl):
         for k in range(sections):
             s_out[r0 + j, k, 0] = w[(k * slots + 5) * L + j]
@@ -316,7 +296,7 @@ def _backward_group(x2, gy2, coef, channels, ckpt, gx2, gcoef, r0, lanes):
     slots = _BWD_SLOTS
     nl = min(L, rows - r0)
     w = np.zeros(sections * slots * L)
-    # scratch regions of _BLOCK * L: u_0, e_0, u_1, e_1, ..., u_K (see _keep_quad/_bwd_quad)
+    # scratch regions of _BLOCK * L: u_0, e_0, u_1, e_1, ..., u_K (see _section_quad/_bwd_quad)
     ue = np.zeros((2 * sections + 1) * _BLOCK * L)
     top = 2 * sections * _BLOCK * L
     _load_coefficients(w, coef, channels, r0, nl, slots, lanes)
@@ -327,15 +307,15 @@ def _backward_group(x2, gy2, coef, channels, ckpt, gx2, gcoef, r0, lanes):
             for k in range(sections):
                 w[(k * slots + 5) * L + j] = ckpt[r0 + j, bi, k, 0]
                 w[(k * slots + 6) * L + j] = ckpt[r0 + j, bi, k, 1]
-        _gather(x2, r0, nl, b0, nb, ue, 0, lanes)
+        _move(ue, 0, x2, r0, nl, b0, nb, lanes, _INTO_BUFFER)
         n4 = nb - nb % 4
         for n in range(0, n4, 4):
             for k in range(sections):
-                _keep_quad(w[k * slots * L :], ue[(2 * k * _BLOCK + n) * L :], lanes)
+                _section_quad(w[k * slots * L :], ue[(2 * k * _BLOCK + n) * L :], lanes, _KEEP)
         for n in range(n4, nb):
             for k in range(sections):
-                _keep_one(w[k * slots * L :], ue[(2 * k * _BLOCK + n) * L :], lanes)
-        _gather(gy2, r0, nl, b0, nb, ue, top, lanes)
+                _section_one(w[k * slots * L :], ue[(2 * k * _BLOCK + n) * L :], lanes, _KEEP)
+        _move(ue, top, gy2, r0, nl, b0, nb, lanes, _INTO_BUFFER)
         for n in range(nb - 1, n4 - 1, -1):
             for k in range(sections - 1, -1, -1):
                 _bwd_one(w[k * slots * L :], ue[(2 * k * _BLOCK + n) * L :], lanes)
@@ -343,7 +323,7 @@ def _backward_group(x2, gy2, coef, channels, ckpt, gx2, gcoef, r0, lanes):
             for k in range(sections - 1, -1, -1):
                 _bwd_quad(w[k * slots * L :], ue[(2 * k * _BLOCK + n) * L :], lanes)
         _flush(w, sections, slots, 7, lanes)
-        _scatter(ue, 0, gx2, r0, nl, b0, nb, lanes)
+        _move(ue, 0, gx2, r0, nl, b0, nb, lanes, _FROM_BUFFER)
     for j in range(nl):
         for k in range(sections):
             for i in range(5):
@@ -381,6 +361,17 @@ def _plan(rows: int, length: int, sections: int) -> tuple[tuple[float, ...], boo
     return lanes, parallel
 
 
+def _run_lane_groups(kernel, group, args: tuple, rows: int, length: int, sections: int) -> None:
+    """``group(*args, r0, lanes)`` for every lane group of ``rows``, through the threaded ``kernel``
+    when :func:`_plan` says so."""
+    lanes, parallel = _plan(rows, length, sections)
+    if parallel:
+        kernel(*args, lanes)
+    else:
+        for r0 in range(0, rows, len(lanes)):
+            group(*args, r0, lanes)
+
+
 def _run_forward(xn: torch.Tensor, coef: torch.Tensor, s_in: torch.Tensor, save: bool):
     tracks, channels, length = xn.shape
     rows = tracks * channels
@@ -398,12 +389,7 @@ def _run_forward(xn: torch.Tensor, coef: torch.Tensor, s_in: torch.Tensor, save:
         s_out.view(rows, sections, 2).numpy(),
         ckpt.numpy(),
     )
-    lanes, parallel = _plan(rows, length, sections)
-    if parallel:
-        _cascade_forward_kernel(*args, lanes)
-    else:
-        for r0 in range(0, rows, len(lanes)):
-            _forward_group(*args, r0, lanes)
+    _run_lane_groups(_cascade_forward_kernel, _forward_group, args, rows, length, sections)
     return y, s_out, ckpt
 
 
@@ -440,12 +426,7 @@ class _CascadeFunction(torch.autograd.Function):
             gx.view(rows, length).numpy(),
             gc.numpy(),
         )
-        lanes, parallel = _plan(rows, length, sections)
-        if parallel:
-            _cascade_backward_kernel(*args, lanes)
-        else:
-            for r0 in range(0, rows, len(lanes)):
-                _backward_group(*args, r0, lanes)
+        _run_lane_groups(_cascade_backward_kernel, _backward_group, args, rows, length, sections)
         needs = ctx.needs_input_grad
         return (
             gx if needs[0] else None,
@@ -455,10 +436,7 @@ class _CascadeFunction(torch.autograd.Function):
 
 
 def _check_sos(sos, tracks: int) -> torch.Tensor:
-    if not isinstance(sos, torch.Tensor):
-        sos = torch.as_tensor(np.asarray(sos, dtype=np.float64))
-    if sos.dim() == 2:
-        sos = sos[None]
+    sos = sos_tensor(sos)
     if sos.dim() != 3 or sos.shape[-1] != 6:
         raise InvalidParameterError(
             f"sos has shape {tuple(sos.shape)}; expected (tracks, sections, 6) in scipy sos layout"

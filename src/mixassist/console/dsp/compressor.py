@@ -145,21 +145,9 @@ def _compressor_forward_parallel(x2, channels, thr, ratio, knee, a_att, a_rel, m
     tracks = thr.shape[0]
     for grp in prange((tracks + _LANES - 1) // _LANES):
         t0 = grp * _LANES
+        nt = min(_LANES, tracks - t0)
         _compressor_forward_group(
-            x2,
-            channels,
-            t0,
-            min(_LANES, tracks - t0),
-            thr,
-            ratio,
-            knee,
-            a_att,
-            a_rel,
-            makeup_gain,
-            s_init,
-            y2,
-            s_out,
-            s_all,
+            x2, channels, t0, nt, thr, ratio, knee, a_att, a_rel, makeup_gain, s_init, y2, s_out, s_all
         )
 
 
@@ -307,22 +295,9 @@ def _compressor_backward_parallel(
     tracks = thr.shape[0]
     for grp in prange((tracks + _LANES - 1) // _LANES):
         t0 = grp * _LANES
+        nt = min(_LANES, tracks - t0)
         _compressor_backward_group(
-            x2,
-            gy2,
-            channels,
-            t0,
-            min(_LANES, tracks - t0),
-            s_all,
-            s_init,
-            thr,
-            ratio,
-            knee,
-            a_att,
-            a_rel,
-            makeup_gain,
-            gx2,
-            gparams,
+            x2, gy2, channels, t0, nt, s_all, s_init, thr, ratio, knee, a_att, a_rel, makeup_gain, gx2, gparams
         )
 
 

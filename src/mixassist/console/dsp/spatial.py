@@ -263,6 +263,14 @@ def _fir_row(src, s, w, out, acc):  # pragma: no cover - compiled
         out[b0 : b0 + bn] = a
 
 
+@numba.njit(inline="always", nogil=True, boundscheck=False)
+def _row(r, n_ch, starts, a, b):  # pragma: no cover - compiled
+    """Row ``r = t·channels + c``: ``t``, ``c``, the track's start ``starts[t]``, ``a[t, c]`` and ``b[t, c]``."""
+    t = r // n_ch
+    c = r % n_ch
+    return t, c, starts[t], a[t, c], b[t, c]
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _fir_forward(first, step, hist, x, starts, w, delta, lat, out):  # pragma: no cover - compiled
     """``out[t, c, n] = Σ_k w[t, k] · z[t, c, starts[t] + n + k]`` with ``z = hist ++ x``,
@@ -274,11 +282,7 @@ def _fir_forward(first, step, hist, x, starts, w, delta, lat, out):  # pragma: n
     h = hist.shape[2]
     k_len = w.shape[1]
     for r in range(first, x.shape[0] * n_ch, step):
-        t = r // n_ch
-        c = r % n_ch
-        s = starts[t]
-        hr = hist[t, c]
-        xr = x[t, c]
+        t, c, s, hr, xr = _row(r, n_ch, starts, hist, x)
         orow = out[t, c]
         if delta[t]:
             j0 = s + lat  # z index of out[0]
@@ -309,11 +313,7 @@ def _fir_adjoint(first, step, gy, starts, w, gz):  # pragma: no cover - compiled
     n_ch, n = gy.shape[1], gy.shape[2]
     k_len = w.shape[1]
     for r in range(first, gy.shape[0] * n_ch, step):
-        t = r // n_ch
-        c = r % n_ch
-        s = starts[t]
-        g = gy[t, c]
-        zr = gz[t, c]
+        t, c, s, g, zr = _row(r, n_ch, starts, gy, gz)
         for b0 in range(0, n, _BLOCK):
             bn = min(_BLOCK, n - b0)
             for k in range(k_len):
@@ -331,11 +331,7 @@ def _fir_taps_grad(first, step, gy, z, starts, k_len, gw):  # pragma: no cover -
     """``gw[t, c, k] = Σ_n gy[t, c, n] · z[t, c, starts[t] + n + k]`` (float64 accumulation)."""
     n_ch, n = gy.shape[1], gy.shape[2]
     for r in range(first, gy.shape[0] * n_ch, step):
-        t = r // n_ch
-        c = r % n_ch
-        s = starts[t]
-        g = gy[t, c]
-        zr = z[t, c]
+        t, c, s, g, zr = _row(r, n_ch, starts, gy, z)
         for k in range(k_len):
             acc = 0.0
             for i in range(n):

@@ -30,6 +30,7 @@ import soxr
 from scipy.signal import lfilter
 
 from mixassist.audio.io import resample
+from mixassist.data.synth.genres import load_table
 from mixassist.data.synth.licences import (
     classify_licence,
     debian_licence_for,
@@ -495,20 +496,8 @@ class Loop:
 #: Loops with a clear beat count (checked by onset autocorrelation).  The 97-BPM set by hullum
 #: has no stanza of its own in Debian's copyright file, so it is only used where that file is
 #: absent and the samples' README (CC0 for the whole folder) is relied on.
-LOOPS: tuple[Loop, ...] = (
-    Loop("loop_amen", 4, "breakbeat loop"),
-    Loop("loop_amen_full", 16, "breakbeat loop"),
-    Loop("loop_breakbeat", 4, "breakbeat loop"),
-    Loop("loop_garzul", 16, "electronic loop"),
-    Loop("loop_mika", 16, "electronic loop"),
-    Loop("loop_safari", 16, "percussion loop"),
-    Loop("loop_electric", 4, "electronic loop"),
-    Loop("loop_perc1", 4, "percussion loop"),
-    Loop("loop_perc2", 4, "percussion loop"),
-    Loop("loop_mehackit1", 4, "percussion loop"),
-    Loop("loop_mehackit2", 4, "percussion loop"),
-    Loop("loop_weirdo", 8, "electronic loop"),
-)
+#: (The table is ``loops.json``: name, beats, instrument per loop.)
+LOOPS: tuple[Loop, ...] = tuple(Loop(name, beats, instrument) for name, beats, instrument in load_table("loops.json"))
 
 
 def loop_tempo_bpm(loop: Loop, root: Path | None = None) -> float | None:

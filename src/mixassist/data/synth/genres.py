@@ -34,10 +34,12 @@ __all__ = [
     "FX",
     "Feel",
     "FEELS",
+    "load_table",
 ]
 
 
-def _load(name: str) -> Any:
+def load_table(name: str) -> Any:
+    """The JSON table ``name`` shipped in this package (``genres.json``, ``loops.json`` …), parsed."""
     return json.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
@@ -61,8 +63,8 @@ class Instrument:
 Progression = list[tuple[int, str]]
 RhythmCell = list[tuple[float, float]]
 
-_GENRES = _load("genres.json")
-_INSTRUMENTS = _load("instruments.json")
+_GENRES = load_table("genres.json")
+_INSTRUMENTS = load_table("instruments.json")
 
 #: The procedural genres (song kinds).
 GENRES: tuple[str, ...] = tuple(_GENRES["genres"])

@@ -17,7 +17,9 @@ from mixassist.data.synth.genres import RHYTHM_CELLS, Instrument
 from mixassist.data.synth.theory import Chord, choose, nearest_pitch, scale_pitches, voice_chord
 
 __all__ = [
+    "Note",
     "PERC_KEYS",
+    "Timeline",
     "bass_notes",
     "chord_notes",
     "pad_notes",
@@ -25,6 +27,11 @@ __all__ = [
     "lead_notes",
     "percussion_notes",
 ]
+
+Note = tuple[float, float, int, int]
+"""One note: ``(start_beats, dur_beats, pitch, velocity)``."""
+Timeline = Sequence[tuple[float, float, Chord]]
+"""The chords of a song: ``(start_beats, dur_beats, chord)`` each."""
 
 # GM percussion (channel 10) keys
 PERC_KEYS = {
@@ -42,15 +49,15 @@ PERC_KEYS = {
 
 def bass_notes(
     genre: str,
-    timeline: Sequence[tuple[float, float, Chord]],
+    timeline: Timeline,
     sections: Sequence[Section],
     rng: np.random.Generator,
     low: int = 28,
     high: int = 55,
-) -> list[tuple[float, float, int, int]]:
+) -> list[Note]:
     """A bass line: root-based eighths (pop/rock), off-beat or sustained synth bass
     (electronic), or a walking line with chromatic approach notes (jazz)."""
-    notes: list[tuple[float, float, int, int]] = []
+    notes: list[Note] = []
     pattern = int(rng.integers(3))
     previous = None
     b: float  # beat offset within the chord: whole beats (jazz, electronic) or eighths (rock, pop)
@@ -115,12 +122,12 @@ def bass_notes(
 def chord_notes(
     inst: Instrument,
     genre: str,
-    timeline: Sequence[tuple[float, float, Chord]],
+    timeline: Timeline,
     sections: Sequence[Section],
     rng: np.random.Generator,
-) -> list[tuple[float, float, int, int]]:
+) -> list[Note]:
     """Comping: block chords, strums, power chords, synth stabs, sustained organ or jazz comping."""
-    notes: list[tuple[float, float, int, int]] = []
+    notes: list[Note] = []
     previous: list[int] | None = None
     rhythm_choice = int(rng.integers(3))
     for start, dur, chord in timeline:
@@ -174,11 +181,9 @@ def chord_notes(
     return notes
 
 
-def pad_notes(
-    inst: Instrument, timeline: Sequence[tuple[float, float, Chord]], sections: Sequence[Section], active: set[str]
-) -> list[tuple[float, float, int, int]]:
+def pad_notes(inst: Instrument, timeline: Timeline, sections: Sequence[Section], active: set[str]) -> list[Note]:
     """Sustained chords, legato, in the sections named in ``active``."""
-    notes: list[tuple[float, float, int, int]] = []
+    notes: list[Note] = []
     previous = None
     for start, dur, chord in timeline:
         sec = section_at(sections, int(start // 4))
@@ -191,12 +196,12 @@ def pad_notes(
 
 def arp_notes(
     inst: Instrument,
-    timeline: Sequence[tuple[float, float, Chord]],
+    timeline: Timeline,
     sections: Sequence[Section],
     active: set[str],
     tempo_bpm: float,
     rng: np.random.Generator,
-) -> list[tuple[float, float, int, int]]:
+) -> list[Note]:
     """Chord-tone arpeggios (sixteenths, or eighths above 125 BPM), up, down or up-down."""
     step = 0.5 if tempo_bpm > 125 else 0.25
     shape = int(rng.integers(3))
@@ -222,13 +227,13 @@ def arp_notes(
 def lead_notes(
     inst: Instrument,
     genre: str,
-    timeline: Sequence[tuple[float, float, Chord]],
+    timeline: Timeline,
     sections: Sequence[Section],
     active: set[str],
     tonic: int,
     mode: str,
     rng: np.random.Generator,
-) -> list[tuple[float, float, int, int]]:
+) -> list[Note]:
     """A melody of two-bar phrases: a motif (rhythm and contour) repeated and varied.
 
     Notes on the beat snap to chord tones, off-beat notes move by scale steps; every phrase
@@ -273,9 +278,7 @@ def lead_notes(
     return notes
 
 
-def percussion_notes(
-    instrument: str, sections: Sequence[Section], active: set[str]
-) -> list[tuple[float, float, int, int]]:
+def percussion_notes(instrument: str, sections: Sequence[Section], active: set[str]) -> list[Note]:
     """GM-percussion patterns: shaker sixteenths, tambourine on 2 and 4 plus eighths, conga tumbao."""
     notes = []
     for sec in sections:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mixassist.data.synth.arrangement import Arrangement, PartStem
+from mixassist.data.synth.genres import load_table
 from mixassist.data.synth.midi import Part, quantise_tempo_bpm
 from mixassist.data.synth.theory import humanise
 from mixassist.errors import MissingDependencyError
@@ -96,48 +97,11 @@ CATEGORIES: tuple[Category, ...] = (
     ),
 )
 
-# (program, instrument, stem base name) per ensemble, from the top voice down; the last entry
-# is repeated for extra lower parts.
+# (program, instrument, stem base name) per ensemble (table: ensembles.json), from the top
+# voice down; the last entry is repeated for extra lower parts.
 ENSEMBLES: dict[str, list[tuple[int, str, str]]] = {
-    "choir": [
-        (52, "choir aahs (soprano)", "soprano"),
-        (52, "choir aahs (alto)", "alto"),
-        (52, "choir aahs (tenor)", "tenor"),
-        (52, "choir aahs (bass)", "bass_voice"),
-    ],
-    "voices": [
-        (53, "voice oohs (soprano)", "soprano"),
-        (53, "voice oohs (alto)", "alto"),
-        (53, "voice oohs (tenor)", "tenor"),
-        (53, "voice oohs (bass)", "bass_voice"),
-    ],
-    "organ": [
-        (19, "church organ", "organ_soprano"),
-        (19, "church organ", "organ_alto"),
-        (19, "church organ", "organ_tenor"),
-        (19, "church organ", "organ_pedal"),
-    ],
-    "winds": [
-        (68, "oboe", "oboe"),
-        (71, "clarinet", "clarinet"),
-        (69, "english horn", "english_horn"),
-        (70, "bassoon", "bassoon"),
-    ],
-    "brass": [
-        (56, "trumpet", "trumpet"),
-        (60, "french horn", "horn"),
-        (57, "trombone", "trombone"),
-        (58, "tuba", "tuba"),
-    ],
-    "strings": [(40, "violin", "violin"), (40, "violin", "violin"), (41, "viola", "viola"), (42, "cello", "cello")],
-    "recorders": [
-        (74, "recorder", "recorder"),
-        (74, "recorder", "recorder"),
-        (74, "recorder", "recorder"),
-        (74, "recorder", "recorder"),
-        (70, "bassoon", "bassoon"),
-    ],
-    "quartet": [(40, "violin", "violin"), (40, "violin", "violin"), (41, "viola", "viola"), (42, "cello", "cello")],
+    name: [(program, instrument, stem) for program, instrument, stem in members]
+    for name, members in load_table("ensembles.json").items()
 }
 _VOICE_NAMES = (
     "soprano",

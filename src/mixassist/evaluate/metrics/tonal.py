@@ -68,10 +68,8 @@ def spectral_balance_distance_db(
 
     Parameters
     ----------
-    mix, ref : numpy.ndarray
-        Float samples shaped ``(channels, samples)`` (1 or 2 channels) or 1-D mono.
-    sample_rate : float
-        Sample rate of both, Hz.
+    mix, ref, sample_rate
+        As :func:`~mixassist.evaluate.metrics.levels.loudness_error_lu`.
     which : {"mid", "side"}
         Compare the mid ``(L+R)/2`` or the side ``(L-R)/2`` spectrum.
     floor_db : float
