@@ -110,6 +110,14 @@ class MixParams:
     def get(self, track: str, name: str) -> float | None:
         return self.tracks[track][name]
 
+    def value(self, section: str, name: str) -> float | None:
+        """The setting ``name`` of ``section``: a track's name, ``"reverb"`` or ``"master"``."""
+        if section == "master":
+            return self.master[name]
+        if section == "reverb":
+            return self.reverb[name]
+        return self.get(section, name)
+
     def set(self, track: str, name: str, value: Any) -> None:
         """Set one track parameter (validated)."""
         if track not in self.tracks:

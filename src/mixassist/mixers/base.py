@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -158,17 +159,13 @@ MIXERS: dict[str, MixerEntry] = {
     for entry in (
         MixerEntry("rules", "knowledge-based", _rules, reads_style=False, plots_style=False),
         MixerEntry(
-            "match",
-            "rules solved toward the style",
-            lambda request: _match(request, auto=False),
-            reads_style=True,
-            plots_style=True,
+            "match", "rules solved toward the style", partial(_match, auto=False), reads_style=True, plots_style=True
         ),
         MixerEntry("neural", "trained controller, one pass", _neural, reads_style=True, plots_style=False),
         MixerEntry(
             "auto",
             "neural, refined by the solver for words, --match strengths and locks",
-            lambda request: _match(request, auto=True),
+            partial(_match, auto=True),
             reads_style=True,
             plots_style=True,
         ),

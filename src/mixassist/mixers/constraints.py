@@ -119,13 +119,7 @@ class Constraints:
                     if value_text and param != "*":
                         value = validate_value(table[p], _parse_value(value_text, where), where)
                     else:
-                        value = (
-                            base.master[p]
-                            if section == "master"
-                            else base.reverb[p]
-                            if section == "reverb"
-                            else base.get(section, p)
-                        )
+                        value = base.value(section, p)
                     out.locks.setdefault(section, {})[p] = value
         for spec in ranges or []:
             target, eq, bounds = spec.partition("=")

@@ -39,13 +39,7 @@ class Reasons:
             self.add(section, param, "locked by you")
             return False
         constraints.choose(params, section, param, value)
-        clipped = (
-            params.master[param]
-            if section == "master"
-            else params.reverb[param]
-            if section == "reverb"
-            else params.get(section, param)
-        )
+        clipped = params.value(section, param)
         if value is not None and clipped is not None and abs(float(clipped) - float(value)) > 1e-9:
             why = f"{why} (kept inside your range: {value:.3g} → {clipped:.3g})"
         self.add(section, param, why)

@@ -436,13 +436,7 @@ class MatchMixer:
                 return
             kind = section if section in BUSES else "track"
             p = params_for(kind)[name]
-            value = (
-                params.master[name]
-                if section == "master"
-                else params.reverb[name]
-                if section == "reverb"
-                else params.get(section, name)
-            )
+            value = params.value(section, name)
             if value is None:
                 return
             lo, hi = p.minimum, p.maximum

@@ -54,25 +54,15 @@ def pan_tracks(
             continue
         if tr.group is not None and tr.group in group_pan:
             pan = group_pan[tr.group]
-            reasons.set(
-                params,
-                constraints,
-                tr.name,
-                "pan",
-                pan,
-                f"panned with its multi-mic partner(s) ({pan:+.2f}) so the source stays in one place",
-            )
+            why = f"panned with its multi-mic partner(s) ({pan:+.2f}) so the source stays in one place"
+            reasons.set(params, constraints, tr.name, "pan", pan, why)
             continue
         if is_centre_source(tr.name, role) or PAN_BY_ROLE.get(role, 0.5) == 0.0:
             pan = 0.0
-            reasons.set(
-                params,
-                constraints,
-                tr.name,
-                "pan",
-                0.0,
-                f"centred: a {role} anchor ({tr.name}) stays in the middle, where low end and the focus of the mix live",
+            why = (
+                f"centred: a {role} anchor ({tr.name}) stays in the middle, where low end and the focus of the mix live"
             )
+            reasons.set(params, constraints, tr.name, "pan", 0.0, why)
         elif constraints.is_locked(tr.name, "pan"):
             pan = float(params.get(tr.name, "pan") or 0.0)
             reasons.add(tr.name, "pan", "locked by you")
@@ -84,15 +74,11 @@ def pan_tracks(
             side = -1.0 if overlap[-1.0] <= overlap[1.0] else 1.0
             pan = round(side * PAN_BY_ROLE.get(role, 0.5), 2)
             word = "left" if side < 0 else "right"
-            reasons.set(
-                params,
-                constraints,
-                tr.name,
-                "pan",
-                pan,
+            why = (
                 f"{abs(pan):.2f} {word}: spread away from the centre as a {role} part, to the side whose tracks "
-                f"share less of its spectrum (overlap {overlap[side]:.2f} vs {overlap[-side]:.2f})",
+                f"share less of its spectrum (overlap {overlap[side]:.2f} vs {overlap[-side]:.2f})"
             )
+            reasons.set(params, constraints, tr.name, "pan", pan, why)
         if pan != 0.0 and load is not None:
             theta = (pan + 1) * math.pi / 4
             load[-1.0] += profiles[tr.name] * math.cos(theta) ** 2
