@@ -14,141 +14,58 @@ Each result carries the reason it was chosen.
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import numpy as np
 
+from mixassist.audio.multitrack import AUDIO_SUFFIXES
 from mixassist.errors import InvalidParameterError
 from mixassist.roles import ROLES
 
-__all__ = ["ROLES", "PRIORITY", "RoleGuess", "infer_role", "parse_role_overrides", "is_low_source", "is_centre_source"]
+__all__ = [
+    "KIT_FAMILIES",
+    "ROLES",
+    "PRIORITY",
+    "RoleGuess",
+    "infer_role",
+    "is_centre_source",
+    "is_kick",
+    "is_low_source",
+    "mic_source_key",
+    "multi_mic_candidates",
+    "name_family",
+    "name_tokens",
+    "parse_role_overrides",
+    "split_side",
+]
 
 #: Balance priority (higher is more important): the order in which tracks claim the
 #: spectrum when masking is resolved.
 PRIORITY: dict[str, int] = {"lead": 7, "drums": 6, "bass": 5, "chords": 4, "arp": 3, "percussion": 3, "pad": 2, "fx": 1}
 
-# Keyword → role, tried in order (first match wins); word parts of the lower-cased name.
-_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "lead",
-        (
-            "vocal",
-            "vocals",
-            "vox",
-            "voc",
-            "voice",
-            "lead",
-            "leadvox",
-            "sing",
-            "singer",
-            "melody",
-            "solo",
-            "soprano",
-            "violin1",
-            "flute",
-            "whistle",
-            "rap",
-            "mc",
-            "narrator",
-            "host",
-            "speech",
-            "dialog",
-            "dialogue",
-        ),
-    ),
-    ("bass", ("bass", "sub", "808", "contrabass", "upright", "pedal", "tuba", "cello")),
-    (
-        "drums",
-        (
-            "kick",
-            "kik",
-            "bd",
-            "snare",
-            "sn",
-            "snr",
-            "tom",
-            "toms",
-            "hat",
-            "hats",
-            "hh",
-            "hihat",
-            "overhead",
-            "overheads",
-            "oh",
-            "cymbal",
-            "cymbals",
-            "ride",
-            "crash",
-            "drum",
-            "drums",
-            "drumkit",
-        ),
-    ),
-    (
-        "percussion",
-        (
-            "perc",
-            "percussion",
-            "shaker",
-            "conga",
-            "congas",
-            "bongo",
-            "bongos",
-            "tamb",
-            "tambourine",
-            "clap",
-            "claps",
-            "cowbell",
-            "djembe",
-            "cajon",
-            "loop",
-            "loops",
-            "timbale",
-            "triangle",
-        ),
-    ),
-    ("pad", ("pad", "pads", "strings", "string", "choir", "ambient", "ambience", "atmo", "drone", "organ")),
-    ("arp", ("arp", "arpeggio", "pluck", "seq", "sequence")),
-    ("fx", ("fx", "sfx", "riser", "sweep", "noise", "impact", "whoosh")),
-    (
-        "chords",
-        (
-            "gtr",
-            "guitar",
-            "guitars",
-            "piano",
-            "keys",
-            "rhodes",
-            "epiano",
-            "wurli",
-            "synth",
-            "chord",
-            "chords",
-            "violin2",
-            "viola",
-            "alto",
-            "tenor",
-            "horn",
-            "horns",
-            "brass",
-            "sax",
-            "trumpet",
-            "trombone",
-            "clarinet",
-            "oboe",
-            "bassoon",
-            "vibes",
-            "marimba",
-            "harp",
-            "accordion",
-            "banjo",
-            "mandolin",
-        ),
-    ),
+#: The name table (``role_names.json``, documented in ``docs/mixing.md``, "Roles from names").
+_TABLE: dict[str, Any] = json.loads(
+    resources.files(__package__).joinpath("role_names.json").read_text(encoding="utf-8")
 )
+_RULES: tuple[tuple[str, tuple[tuple[str, ...], ...], frozenset[str]], ...] = tuple(
+    (r["role"], tuple(tuple(p) for p in r["phrases"]), frozenset(r["words"])) for r in _TABLE["rules"]
+)
+_AMBIGUOUS: dict[str, tuple[str, str]] = {k: (v[0], v[1]) for k, v in _TABLE["ambiguous"].items()}
+_SIDE_WORDS: dict[str, str] = dict(_TABLE["side_words"])
+_POSITION_WORDS: frozenset[str] = frozenset(_TABLE["position_words"])
+_FAMILIES: tuple[tuple[str, tuple[tuple[str, ...], ...], frozenset[str], bool], ...] = tuple(
+    (f, tuple(tuple(p) for p in v["phrases"]), frozenset(v["words"]), bool(v["one_source"]))
+    for f, v in _TABLE["families"].items()
+)
+KIT_FAMILIES: frozenset[str] = frozenset(_TABLE["kit_families"])
+"""Families that make up a multi-mic drum kit (kick, snare, toms, hats, overheads, room)."""
+_KICK_WORDS = ("kick", "kicks", "kik", "bd", "bassdrum", "kickdrum")
+_EXTENSION = re.compile(r"\.(?:" + "|".join(s.lstrip(".") for s in AUDIO_SUFFIXES) + r")$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -160,21 +77,121 @@ class RoleGuess:
     reason: str
 
 
-def _words(name: str) -> list[str]:
-    # "LeadVox_01" -> ["lead", "vox", "01", "leadvox"]; "snare_top" -> ["snare", "top"]
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    parts = [p for p in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if p]
-    joined = re.sub(r"[^a-z0-9]", "", name.lower())
-    return [*parts, joined, *(re.sub(r"\d+$", "", p) for p in parts)]
+def name_tokens(name: str) -> list[str]:
+    """A track name as lower-case words: extension dropped, split at separators (``_ - .``
+    and spaces), CamelCase and letter/digit boundaries.
+
+    >>> name_tokens("BackingVox_02.wav")
+    ['backing', 'vox', '02']
+    >>> name_tokens("808Kick")
+    ['808', 'kick']
+    """
+    stem = _EXTENSION.sub("", name.strip())
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", stem)
+    spaced = re.sub(r"([A-Za-z])(\d)|(\d)([A-Za-z])", r"\1\3 \2\4", spaced)
+    return [p for p in re.split(r"[^a-z0-9]+", spaced.lower()) if p]
+
+
+def _words(name: str) -> set[str]:
+    # every token, plus the separator-split parts ("violin1"), the joined name ("leadvox")
+    stem = _EXTENSION.sub("", name.strip())
+    parts = [p for p in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", stem).lower()) if p]
+    joined = re.sub(r"[^a-z0-9]", "", stem.lower())
+    return {*name_tokens(name), *parts, joined, re.sub(r"\d+$", "", joined)}
+
+
+def _has_phrase(tokens: list[str], phrase: tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(tuple(tokens[i : i + n]) == phrase for i in range(len(tokens) - n + 1))
+
+
+def _match(
+    tokens: list[str], words: set[str], phrases: tuple[tuple[str, ...], ...], keys: frozenset[str]
+) -> str | None:
+    for phrase in phrases:
+        if _has_phrase(tokens, phrase):
+            return " ".join(phrase)
+    hits = sorted(k for k in keys if k in words)
+    return hits[0] if hits else None
 
 
 def _from_name(name: str) -> tuple[str, str] | None:
+    tokens = name_tokens(name)
     words = _words(name)
-    for role, keys in _KEYWORDS:
-        for key in keys:
-            if key in words:
-                return role, key
+    for role, phrases, keys in _RULES:
+        key = _match(tokens, words, phrases, keys)
+        if key is not None:
+            return role, key
     return None
+
+
+def _ambiguous(name: str) -> tuple[str, tuple[str, str]] | None:
+    words = _words(name)
+    for key, roles in _AMBIGUOUS.items():
+        if key in words:
+            return key, roles
+    return None
+
+
+def is_kick(name: str) -> bool:
+    """True when the name says kick drum ("Kick In", "BD", "Bass Drum", "808 Kick")."""
+    words = _words(name)
+    return any(k in words for k in _KICK_WORDS) or _has_phrase(name_tokens(name), ("bass", "drum"))
+
+
+def split_side(name: str) -> tuple[str, str | None]:
+    """``(base, side)``: the name without a trailing left/right word, and ``"L"``/``"R"`` or None.
+
+    >>> split_side("OH_left")
+    ('oh', 'L')
+    >>> split_side("Piano")
+    ('piano', None)
+    """
+    tokens = name_tokens(name)
+    if len(tokens) > 1 and tokens[-1] in _SIDE_WORDS:
+        return " ".join(tokens[:-1]), _SIDE_WORDS[tokens[-1]]
+    return " ".join(tokens), None
+
+
+def name_family(name: str) -> str | None:
+    """The source family a name belongs to (``kick``, ``snare``, ``toms``, ``hats``,
+    ``overheads``, ``room``, ``bass``, ``guitar``), or None."""
+    tokens = name_tokens(name)
+    words = _words(name)
+    for family, phrases, keys, _ in _FAMILIES:
+        if _match(tokens, words, phrases, keys) is not None:
+            return family
+    return None
+
+
+def mic_source_key(name: str) -> str:
+    """The name with digits, side and microphone-position words removed: "Kick In" and
+    "Kick_Out" share the key ``kick``; "Tom 1" and "Tom 2" share ``tom``."""
+    tokens = [t for t in name_tokens(name) if not t.isdigit() and t not in _SIDE_WORDS and t not in _POSITION_WORDS]
+    return " ".join(tokens)
+
+
+def multi_mic_candidates(names: Iterable[str]) -> list[tuple[str, str]]:
+    """Pairs of tracks whose names say they are two microphones on one source.
+
+    Two names qualify when they belong to the same one-source family (kick, snare, bass,
+    guitar), differ only in microphone-position words, digits or nothing else (``Kick In`` /
+    ``Kick Out`` / ``Kick Sub``, ``Snare Top`` / ``Snare Bottom``, ``Bass DI`` / ``Bass Amp``),
+    and are not a left/right pair.  These are *hints*: the alignment step measures every
+    hinted pair in full and groups it only when the audio confirms it.
+    """
+    info = []
+    for n in names:
+        family = name_family(n)
+        one_source = any(f == family and single for f, _, _, single in _FAMILIES)
+        if one_source:
+            info.append((n, family, mic_source_key(n), split_side(n)[1]))
+    pairs = []
+    for i, (a, fa, ka, sa) in enumerate(info):
+        for b, fb, kb, sb in info[i + 1 :]:
+            if fa == fb and (ka == kb or not ka or not kb) and not (sa and sb and sa != sb):
+                pairs.append((a, b))
+    return pairs
 
 
 def infer_role(name: str, audio: np.ndarray, sample_rate: int) -> RoleGuess:
@@ -192,7 +209,37 @@ def infer_role(name: str, audio: np.ndarray, sample_rate: int) -> RoleGuess:
     if found is not None:
         role, key = found
         return RoleGuess(role, "name", f"the name '{name}' contains '{key}'")
+    ambiguous = _ambiguous(name)
+    if ambiguous is not None:
+        return _decide_ambiguous(name, ambiguous[0], ambiguous[1], audio, sample_rate)
     return _from_audio(audio, sample_rate)
+
+
+def _decide_ambiguous(name: str, key: str, roles: tuple[str, str], audio: np.ndarray, sample_rate: int) -> RoleGuess:
+    """A name word that means either of two roles ("808": a bass line or a kick) is decided by
+    how long the sound holds: notes that sustain are the bass, short decaying hits the drum."""
+    sustained, what = _sustain_share(audio, sample_rate)
+    if sustained is None:
+        return RoleGuess(roles[0], "name", f"the name '{name}' contains '{key}' (silent; read as {roles[0]})")
+    role = roles[0] if sustained >= 0.5 else roles[1]
+    return RoleGuess(role, "name", f"the name '{name}' contains '{key}', and the sound {what}")
+
+
+def _sustain_share(audio: np.ndarray, sample_rate: int) -> tuple[float | None, str]:
+    """Share of the sounding time (frames within 40 dB of the loudest) that stays within
+    12 dB of the loudest frames (their 95th percentile); ``None`` when silent."""
+    mono = np.mean(audio, axis=0, dtype=np.float64)
+    hop = max(1, sample_rate // 100)  # 10 ms frames
+    frames = mono.size // hop
+    if frames == 0 or not np.any(mono):
+        return None, "is silent"
+    energy = np.mean(mono[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-30
+    level_db = 10 * np.log10(energy)
+    top = float(np.percentile(level_db, 95))
+    sounding = level_db > top - 40.0
+    share = float(np.mean(level_db[sounding] > top - 12.0))
+    verb = "sustains like a bass line" if share >= 0.5 else "is short decaying hits"
+    return share, f"{verb} ({100 * share:.0f} % of its sounding time within 12 dB of its peak level)"
 
 
 def _from_audio(audio: np.ndarray, sample_rate: int) -> RoleGuess:
@@ -266,12 +313,18 @@ def parse_role_overrides(items: Mapping[str, str] | Iterable[str] | None, track_
 
 
 def is_low_source(name: str, role: str) -> bool:
-    """Bass-range sources never get a high-pass: the bass role and kick drums."""
+    """Bass-range sources never get a high-pass: the bass role and kick drums (and 808s, subs)."""
     words = _words(name)
-    return role == "bass" or any(k in words for k in ("kick", "kik", "bd", "808", "sub"))
+    return role == "bass" or is_kick(name) or any(k in words for k in ("808", "sub"))
 
 
 def is_centre_source(name: str, role: str) -> bool:
-    """Sources kept in the centre: lead, bass, kick and snare (the mix's anchor)."""
+    """Sources kept in the centre: lead, bass, kick and snare (the mix's anchor).
+
+    Backing vocals (role ``chords`` from their name: "BVs", "Harmony Vox") are not centred,
+    and neither is a left/right half of a pair ("OH L").
+    """
     words = _words(name)
-    return role in ("lead", "bass") or any(k in words for k in ("kick", "kik", "bd", "snare", "sn", "snr"))
+    if split_side(name)[1] is not None and role not in ("lead", "bass"):
+        return False
+    return role in ("lead", "bass") or is_kick(name) or any(k in words for k in ("snare", "sn", "snr"))
