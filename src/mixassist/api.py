@@ -162,7 +162,9 @@ class MixResult:
         overwritten; existing outputs are refused unless ``overwrite``.
         """
         out = Path(out_dir)
-        protect = [self.recipe.resolve(n).resolve() for n in self.recipe.files if n not in self._stem_audio]
+        protect = [
+            p.resolve() for p in self.recipe.stem_paths(n for n in self.recipe.files if n not in self._stem_audio)
+        ]
         paths = _save_session(
             out,
             self.recipe,
@@ -380,6 +382,7 @@ def _session_recipe(
     recipe = Recipe(
         sample_rate=multitrack.sample_rate,
         files=_stem_files(multitrack),
+        right_files={t.name: Path(os.path.relpath(t.source_right.resolve())) for t in multitrack if t.source_right},
         params=params,
         base_dir=Path.cwd(),
         extra=extra,
@@ -585,7 +588,7 @@ class ReverseMixResult:
         refused unless ``overwrite``.  Stems that came from arrays go to ``out_dir/stems/``.
         """
         protect = [
-            *(self.recipe.resolve(n).resolve() for n in self.recipe.files if n not in self._stem_audio),
+            *(p.resolve() for p in self.recipe.stem_paths(n for n in self.recipe.files if n not in self._stem_audio)),
             *self._protect,
         ]
         return _save_session(

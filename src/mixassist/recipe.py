@@ -14,7 +14,8 @@ and the top-level ``context``, are still read)::
      "context": {"method": "rules", "loudness_lufs": -14.0, ...},
      "alignment": {...}, "result": {"integrated_lufs": -14.0, ...}, "notes": ["..."]}
 
-File paths are relative to the recipe's folder; missing parameters take their neutral
+A track merged from a left/right pair of mono files names both, left first:
+``"file": ["stems/piano_L.wav", "stems/piano_R.wav"]``.  File paths are relative to the recipe's folder; missing parameters take their neutral
 defaults; unknown names and out-of-range values are refused with the allowed range; a
 ``why`` or ``locked`` entry must name a real parameter.  Written as strict JSON (no
 NaN/Infinity), atomically.  ``mixassist render recipe.json`` renders ``params`` and nothing
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from mixassist.audio.io import check_sample_rate, load_audio
-from mixassist.audio.multitrack import Multitrack
+from mixassist.audio.multitrack import Multitrack, merge_pair
 from mixassist.console.params import MixParams
 from mixassist.console.schema import params_for
 from mixassist.errors import MixAssistError, OutputError, RecipeError
@@ -58,7 +59,8 @@ class Recipe:
     sample_rate : int
         Session rate in Hz; stems at other rates are resampled on load.
     files : dict of str to Path
-        Track name → stem file (absolute, or relative to ``base_dir``).
+        Track name → stem file (absolute, or relative to ``base_dir``); for a track merged
+        from a left/right pair, the left file.
     params : MixParams
         Every setting; track order is console order.
     base_dir : Path
@@ -71,6 +73,8 @@ class Recipe:
         ``{track: role}``.
     measured : dict
         ``{track: {...}}``: the measurements behind the decisions.
+    right_files : dict of str to Path
+        Track name → the right-channel file of a track merged from a left/right pair.
     extra : dict
         Other top-level keys (``context``, ``alignment``, ``result``, ``notes``; kept on save).
     """
@@ -84,6 +88,7 @@ class Recipe:
     locked: dict[str, list[str]] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
     measured: dict[str, dict[str, Any]] = field(default_factory=dict)
+    right_files: dict[str, Path] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -125,18 +130,23 @@ class Recipe:
         if not isinstance(tracks, list) or not tracks:
             raise RecipeError("'tracks' must be a non-empty list")
         files: dict[str, Path] = {}
+        right_files: dict[str, Path] = {}
         settings: dict[str, Mapping[str, Any]] = {}
         why: dict[str, dict[str, str]] = {}
         locked: dict[str, list[str]] = {}
         roles: dict[str, str] = {}
         measured: dict[str, dict[str, Any]] = {}
         for i, entry in enumerate(tracks):
+            file = entry.get("file") if isinstance(entry, Mapping) else None
+            pair = isinstance(file, list) and len(file) == 2 and all(isinstance(f, str) for f in file)
             if (
                 not isinstance(entry, Mapping)
                 or not isinstance(entry.get("name"), str)
-                or not isinstance(entry.get("file"), str)
+                or not (isinstance(file, str) or pair)
             ):
-                raise RecipeError(f"tracks[{i}] needs a string 'name' and a string 'file'")
+                raise RecipeError(
+                    f"tracks[{i}] needs a string 'name' and a 'file': a path, or a list of two (left, right)"
+                )
             name = entry["name"]
             if name in files:
                 raise RecipeError(f"track name '{name}' appears twice")
@@ -144,7 +154,10 @@ class Recipe:
             unknown = set(entry) - allowed
             if unknown:
                 raise RecipeError(f"tracks[{i}] ('{name}'): unknown key(s) {', '.join(sorted(unknown))}")
-            files[name] = Path(entry["file"])
+            if isinstance(file, list):
+                files[name], right_files[name] = Path(file[0]), Path(file[1])
+            else:
+                files[name] = Path(file)
             settings[name] = _section(entry.get("params", {}), f"track '{name}'")
             _annotations(entry, name, "track", why, locked)
             if "role" in entry:
@@ -182,6 +195,7 @@ class Recipe:
             locked=locked,
             roles=roles,
             measured=measured,
+            right_files=right_files,
         )
 
     def resolve(self, name: str) -> Path:
@@ -189,14 +203,35 @@ class Recipe:
         f = self.files[name]
         return f if f.is_absolute() else self.base_dir / f
 
+    def resolve_right(self, name: str) -> Path | None:
+        """Like :meth:`resolve`, for the right-channel file of a merged pair (else None)."""
+        f = self.right_files.get(name)
+        if f is None:
+            return None
+        return f if f.is_absolute() else self.base_dir / f
+
+    def stem_paths(self, names: Iterable[str] | None = None) -> list[Path]:
+        """Every stem file the recipe reads for ``names`` (default: all tracks), both files of
+        a merged pair."""
+        chosen = self.files if names is None else names
+        return [p for n in chosen for p in (self.resolve(n), self.resolve_right(n)) if p is not None]
+
     def load_stems(self, *, downmix: bool = False) -> Multitrack:
         """Decode every stem at the recipe's sample rate, zero-padded to the longest."""
-        arrays, sources = {}, {}
+        arrays, sources, right_sources = {}, {}, {}
         for name in self.params.track_names:
             path = self.resolve(name)
             arrays[name], _ = load_audio(path, sample_rate=self.sample_rate, downmix=downmix)
             sources[name] = path
-        return Multitrack.from_arrays(arrays, self.sample_rate, sources)
+            right = self.resolve_right(name)
+            if right is not None:
+                audio, _ = load_audio(right, sample_rate=self.sample_rate, downmix=downmix)
+                try:
+                    arrays[name] = merge_pair(arrays[name], audio, name)
+                except MixAssistError as err:
+                    raise RecipeError(f"{err.reason}; the recipe names them as one stereo track", right) from err
+                right_sources[name] = right
+        return Multitrack.from_arrays(arrays, self.sample_rate, sources, right_sources)
 
     # ------------------------------------------------------------------ writing
     def to_dict(self, relative_to: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -204,13 +239,21 @@ class Recipe:
         rewritten to be relative to that folder (absolute paths stay absolute)."""
         p = self.params.to_dict()
         files = dict(self.files)
+        right_files = dict(self.right_files)
         if relative_to is not None:
             for name, f in files.items():
                 if not f.is_absolute():
                     files[name] = Path(os.path.relpath(self.resolve(name), relative_to))
+            for name, f in right_files.items():
+                right = self.resolve_right(name)
+                if not f.is_absolute() and right is not None:
+                    right_files[name] = Path(os.path.relpath(right, relative_to))
 
         def track(n: str) -> dict[str, Any]:
-            entry: dict[str, Any] = {"name": n, "file": files[n].as_posix()}
+            file: str | list[str] = files[n].as_posix()
+            if n in right_files:
+                file = [files[n].as_posix(), right_files[n].as_posix()]
+            entry: dict[str, Any] = {"name": n, "file": file}
             if n in self.roles:
                 entry["role"] = self.roles[n]
             entry["params"] = p["tracks"][n]

@@ -17,7 +17,7 @@ import numpy as np
 from mixassist.audio.io import check_sample_rate, load_audio, resample
 from mixassist.errors import AudioFileError, InvalidAudioError, InvalidParameterError
 
-__all__ = ["AUDIO_SUFFIXES", "Track", "Multitrack", "load_multitrack"]
+__all__ = ["AUDIO_SUFFIXES", "Track", "Multitrack", "load_multitrack", "merge_pair", "side_of"]
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,22 @@ AUDIO_SUFFIXES = (
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Track:
-    """One stem: a name, float32 audio shaped ``(channels, samples)`` and where it came from."""
+    """One stem: a name, float32 audio shaped ``(channels, samples)`` and where it came from.
+
+    ``source`` is its file; a stereo track merged from a left/right pair of mono files
+    (``piano_L.wav`` + ``piano_R.wav``) has the left file in ``source`` and the right one in
+    ``source_right``; ``files`` lists both.
+    """
 
     name: str
     audio: np.ndarray
     source: Path | None = field(default=None)
+    source_right: Path | None = field(default=None)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file the track was read from (two for a merged left/right pair)."""
+        return tuple(p for p in (self.source, self.source_right) if p is not None)
 
     @property
     def channels(self) -> int:
@@ -63,6 +74,8 @@ class Track:
 
     def __repr__(self) -> str:
         src = f", source='{self.source}'" if self.source else ""
+        if self.source_right is not None:
+            src += f", source_right='{self.source_right}'"
         return f"Track('{self.name}', channels={self.channels}, samples={self.num_samples}{src})"
 
 
@@ -105,8 +118,12 @@ class Multitrack:
         arrays: Mapping[str, np.ndarray],
         sample_rate: int,
         sources: Mapping[str, Path | None] | None = None,
+        right_sources: Mapping[str, Path] | None = None,
     ) -> Multitrack:
-        """Build from ``{name: (channels, samples) or (samples,)}``, zero-padding to the longest."""
+        """Build from ``{name: (channels, samples) or (samples,)}``, zero-padding to the longest.
+
+        ``sources`` names each track's file; ``right_sources`` the right-channel file of a
+        track merged from a left/right pair."""
         items = []
         for name, audio in arrays.items():
             audio = np.asarray(audio, dtype=np.float32)
@@ -118,7 +135,8 @@ class Multitrack:
                 raise InvalidAudioError(f"track '{name}' contains NaN/Inf samples")
             items.append((name, audio))
         length = max((a.shape[1] for _, a in items), default=0)
-        tracks = [Track(name, _pad(audio, length), (sources or {}).get(name)) for name, audio in items]
+        right = right_sources or {}
+        tracks = [Track(name, _pad(audio, length), (sources or {}).get(name), right.get(name)) for name, audio in items]
         return cls(tracks, sample_rate)
 
     @property
@@ -128,7 +146,7 @@ class Multitrack:
     @property
     def sources(self) -> list[Path]:
         """Files the tracks were loaded from (to protect them from being overwritten)."""
-        return [t.source for t in self.tracks if t.source is not None]
+        return [f for t in self.tracks for f in t.files]
 
     @property
     def num_samples(self) -> int:
@@ -193,6 +211,67 @@ def _track_name(path: Path) -> str:
     return re.sub(r"\s+", "_", name.strip()) or "track"
 
 
+_SIDE = re.compile(r"^(?P<base>.*?[^\s_.\-])[\s_.\-]+(?P<side>l|r|left|right|lt|rt)$", re.IGNORECASE)
+
+
+def side_of(name: str) -> tuple[str, str | None]:
+    """``(base, "L" | "R")`` for a name ending in a separated left/right word (``piano_L``,
+    ``Piano R``, ``OH_left``), else ``(name, None)``."""
+    m = _SIDE.match(name)
+    if m is None:
+        return name, None
+    return m["base"], "L" if m["side"].lower().startswith("l") else "R"
+
+
+def merge_pair(left: np.ndarray, right: np.ndarray, name: str) -> np.ndarray:
+    """One stereo ``(2, samples)`` array from two mono ``(1, samples)`` halves of equal length.
+
+    Raises
+    ------
+    InvalidAudioError
+        When either half is not mono or their lengths differ.
+    """
+    if left.shape[0] != 1 or right.shape[0] != 1:
+        raise InvalidAudioError(
+            f"'{name}': a left/right pair must be two mono files, got {left.shape[0]} and {right.shape[0]} channels"
+        )
+    if left.shape[1] != right.shape[1]:
+        raise InvalidAudioError(
+            f"'{name}': the left and right files differ in length ({left.shape[1]} and {right.shape[1]} samples)"
+        )
+    return np.ascontiguousarray(np.concatenate([left, right], axis=0), dtype=np.float32)
+
+
+def _pair_sides(decoded: list[tuple[str, np.ndarray, int, Path]]) -> dict[int, int]:
+    """``{index of a left file: index of its right file}`` for the pairs that can be merged:
+    one left and one right of the same base name, both mono, at one rate, of one length."""
+    sides: dict[str, dict[str, list[int]]] = {}
+    for i, (name, _, _, path) in enumerate(decoded):
+        base, side = side_of(name)
+        if side is not None and not path.name.lower().endswith(".stem.mp4"):
+            sides.setdefault(base.lower(), {}).setdefault(side, []).append(i)
+    pairs: dict[int, int] = {}
+    for found in sides.values():
+        lefts, rights = found.get("L", []), found.get("R", [])
+        if len(lefts) != 1 or len(rights) != 1:
+            continue
+        (li, left, lrate, lpath), (ri, right, rrate, rpath) = (
+            (lefts[0], *decoded[lefts[0]][1:]),
+            (rights[0], *decoded[rights[0]][1:]),
+        )
+        if left.shape[0] != 1 or right.shape[0] != 1:
+            why = f"not both mono ({left.shape[0]} and {right.shape[0]} channels)"
+        elif lrate != rrate:
+            why = f"their sample rates differ ({lrate} and {rrate} Hz)"
+        elif left.shape[1] != right.shape[1]:
+            why = f"their lengths differ ({left.shape[1]} and {right.shape[1]} samples)"
+        else:
+            pairs[li] = ri
+            continue
+        log.info("%s and %s kept as two tracks, not merged into one stereo track: %s", lpath, rpath, why)
+    return pairs
+
+
 def _unique(names: list[str]) -> list[str]:
     seen: Counter[str] = Counter()
     taken = set(names)
@@ -248,7 +327,11 @@ def load_multitrack(
     -------
     Multitrack
         Mono stems stay mono and stereo stay stereo; shorter stems are zero-padded at
-        the end; names come from file names, made unique (``vox``, ``vox_2``).
+        the end; names come from file names, made unique (``vox``, ``vox_2``).  A left/right
+        pair of mono files of one rate and length (``piano_L.wav`` + ``piano_R.wav``,
+        ``OH left``/``OH right``) becomes one stereo track named without the side
+        (``piano``) whose ``source``/``source_right`` are the two files; a pair that differs in
+        channels, rate or length stays two tracks, with a logged note.
 
     Raises
     ------
@@ -277,15 +360,26 @@ def load_multitrack(
     rates = Counter(rate for _, _, rate, _ in decoded)
     if sample_rate is None:
         sample_rate = max(rates, key=lambda r: (rates[r], r))
-    names = _unique([name for name, _, _, _ in decoded])
-    arrays, sources = {}, {}
-    for name, (_, audio, rate, path) in zip(names, decoded):
+    pairs = _pair_sides(decoded)
+    right_halves = set(pairs.values())
+    kept = [i for i in range(len(decoded)) if i not in right_halves]
+    names = _unique([side_of(decoded[i][0])[0] if i in pairs else decoded[i][0] for i in kept])
+    arrays, sources, right_sources = {}, {}, {}
+    for name, i in zip(names, kept):
+        _, audio, rate, path = decoded[i]
         if rate != sample_rate:
             log.info("%s: resampling %d Hz -> %d Hz", path, rate, sample_rate)
             audio = resample(audio, rate, sample_rate)
+        if i in pairs:
+            _, right, _, right_path = decoded[pairs[i]]
+            if rate != sample_rate:
+                right = resample(right, rate, sample_rate)
+            log.info("%s + %s: merged into one stereo track '%s'", path, right_path, name)
+            audio = merge_pair(audio, right, name)
+            right_sources[name] = right_path
         arrays[name] = audio
         sources[name] = path
     lengths = {a.shape[1] for a in arrays.values()}
     if len(lengths) > 1:
         log.info("stems differ in length (%d-%d samples); zero-padding to the longest", min(lengths), max(lengths))
-    return Multitrack.from_arrays(arrays, sample_rate, sources)
+    return Multitrack.from_arrays(arrays, sample_rate, sources, right_sources)

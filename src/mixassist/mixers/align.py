@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -37,6 +38,7 @@ from mixassist.console.schema import params_for
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.mixers.align_report import AlignmentGroup, AlignmentReport, PairAlignment, TrackAlignment
 from mixassist.mixers.gcc_phat import cross_spectra, frame_length, gcc_stats, peak_rms, window_overlap
+from mixassist.mixers.roles import multi_mic_candidates
 
 __all__ = [
     "align_session",
@@ -71,6 +73,7 @@ def detect_alignment(
     min_correlation: float = 0.4,
     min_peak_ratio: float = 2.0,
     locked: Iterable[str] = (),
+    hints: Iterable[tuple[str, str]] = (),
 ) -> AlignmentReport:
     """Find tracks that share a source and the delay/polarity that put them in phase.
 
@@ -89,6 +92,11 @@ def detect_alignment(
     locked : iterable of str
         Tracks whose ``delay_ms``/``polarity`` the user locked: never changed.  A locked
         group anchor is fine; a locked non-anchor member is reported and skipped.
+    hints : iterable of (str, str)
+        Pairs whose names say they are two microphones on one source
+        (:func:`mixassist.mixers.roles.multi_mic_candidates`): each is measured in full even when
+        the coarse pass would drop it, and grouped only if it passes the same decision rule,
+        so a name never forces a group.
 
     Returns
     -------
@@ -190,9 +198,12 @@ def detect_alignment(
         fine=False,
     )
     del g
-    candidate = (np.abs(coarse.correlation) >= _PREFILTER_CORRELATION * min_correlation) & (
-        coarse.peak_ratio >= min(_PREFILTER_PEAK_RATIO, min_peak_ratio)
-    )
+    hinted = {frozenset(pair) for pair in hints}
+    named = np.array([frozenset((names[a], names[b])) in hinted for a, b in zip(first, second)], dtype=bool)
+    candidate = (
+        (np.abs(coarse.correlation) >= _PREFILTER_CORRELATION * min_correlation)
+        & (coarse.peak_ratio >= min(_PREFILTER_PEAK_RATIO, min_peak_ratio))
+    ) | named
     first, second = first[candidate], second[candidate]
     log.debug(
         "alignment coarse pass: %d tracks, %d frames of %d samples, %d of %d pairs are candidates (%.2f s)",
@@ -237,6 +248,9 @@ def detect_alignment(
                 min_correlation=float(min_correlation),
                 min_peak_ratio=float(min_peak_ratio),
             )
+            if frozenset((pair.first, pair.second)) in hinted:
+                note = "confirmed by the audio" if pair.related else "not confirmed by the audio, left apart"
+                pair = dataclasses.replace(pair, reason=f"{pair.reason}; the names say one source, {note}")
             (related if pair.related else unrelated).append(pair)
     report.pairs = related + unrelated
 
@@ -395,7 +409,7 @@ def align_session(
         return None
     locked = [n for n in names if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
     active = Multitrack.from_arrays({n: multitrack[n].audio for n in names}, multitrack.sample_rate)
-    found = detect_alignment(active, locked=locked)
+    found = detect_alignment(active, locked=locked, hints=multi_mic_candidates(names))
     for name, values in found.settings.items():
         why = found.reasons.get(name, "aligned to its multi-mic partner")
         for p, v in values.items():
