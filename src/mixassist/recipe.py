@@ -156,7 +156,7 @@ class Recipe:
                 raise RecipeError(f"tracks[{i}] ('{name}'): unknown key(s) {', '.join(sorted(unknown))}")
             if isinstance(file, list):
                 files[name], right_files[name] = Path(file[0]), Path(file[1])
-            else:
+            elif isinstance(file, str):
                 files[name] = Path(file)
             settings[name] = _section(entry.get("params", {}), f"track '{name}'")
             _annotations(entry, name, "track", why, locked)

@@ -228,7 +228,7 @@ def _decide_ambiguous(name: str, key: str, roles: tuple[str, str], audio: np.nda
 def _sustain_share(audio: np.ndarray, sample_rate: int) -> tuple[float | None, str]:
     """Share of the sounding time (frames within 40 dB of the loudest) that stays within
     12 dB of the loudest frames (their 95th percentile); ``None`` when silent."""
-    mono = np.mean(audio, axis=0, dtype=np.float64)
+    mono = np.asarray(np.mean(audio, axis=0, dtype=np.float64))
     hop = max(1, sample_rate // 100)  # 10 ms frames
     frames = mono.size // hop
     if frames == 0 or not np.any(mono):
