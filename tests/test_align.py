@@ -397,8 +397,16 @@ def offline_kit(tmp_path_factory, monkeypatch):
     for kind, decay in (("snare", 15), ("hat", 40), ("cymbal", 3)):
         sounds[kind] = noise.standard_normal(t.size) * np.exp(-decay * t)
     slots_kinds = {
-        "kick": "kick", "snare": "snare", "clap": "snare", "hat_closed": "hat", "hat_open": "cymbal",
-        "hat_pedal": "hat", "tom_high": "tom", "tom_mid": "tom", "tom_low": "tom", "crash": "cymbal",
+        "kick": "kick",
+        "snare": "snare",
+        "clap": "snare",
+        "hat_closed": "hat",
+        "hat_open": "cymbal",
+        "hat_pedal": "hat",
+        "tom_high": "tom",
+        "tom_mid": "tom",
+        "tom_low": "tom",
+        "crash": "cymbal",
         "ride": "cymbal",
     }
     slots = {}
@@ -420,14 +428,26 @@ def offline_kit(tmp_path_factory, monkeypatch):
 # their phases disagree: only the main-lobe check tells them apart from a delayed copy).
 @pytest.mark.parametrize(
     "seed, sample_rate, expect_pairs",
-    [(0, 44100, True), (1, 44100, True), (3, 44100, True), (19, 44100, True), (21, 44100, True),
-     (118, 48000, True), (130, 48000, True), (104, 48000, False)],
+    [
+        (0, 44100, True),
+        (1, 44100, True),
+        (3, 44100, True),
+        (19, 44100, True),
+        (21, 44100, True),
+        (118, 48000, True),
+        (130, 48000, True),
+        (104, 48000, False),
+    ],
 )
 def test_synthesised_songs_pairs_are_found_and_nothing_else(seed, sample_rate, expect_pairs, tmp_path, offline_kit):
     from mixassist.data.synth import KINDS, synthesize_song
 
     meta = synthesize_song(
-        tmp_path / "song", seed=seed, seconds=3.0, sample_rate=sample_rate, renderer=SineRenderer(),
+        tmp_path / "song",
+        seed=seed,
+        seconds=3.0,
+        sample_rate=sample_rate,
+        renderer=SineRenderer(),
         kind=KINDS[1 + seed % 4],
     )
     assert bool(meta["multi_mic"]) == expect_pairs, "the synthesiser no longer draws the song this test expects"
@@ -442,3 +462,22 @@ def test_synthesised_songs_pairs_are_found_and_nothing_else(seed, sample_rate, e
     for pair in report.pairs:
         assert pair.related == (frozenset((pair.first, pair.second)) in declared), pair
     assert {frozenset(g.tracks) for g in report.groups} == declared
+
+
+def test_names_hint_a_pair_that_the_audio_then_confirms(rng):
+    pair = mic_pair(22050, 2.4, -1, rng)
+    mt = multitrack({"Kick In": pair["close"], "Kick Out": pair["far"]}, 22050)
+    report = detect_alignment(mt, hints=[("Kick In", "Kick Out")])
+    found = report.pair("Kick In", "Kick Out")
+    assert found is not None and found.related and "confirmed by the audio" in found.reason
+    assert len(report.groups) == 1
+
+
+def test_names_never_force_a_group_the_audio_does_not_confirm(rng):
+    mt = multitrack(
+        {"Snare Top": rng.standard_normal(2 * 22050), "Snare Bottom": rng.standard_normal(2 * 22050)}, 22050
+    )
+    report = detect_alignment(mt, hints=[("Snare Top", "Snare Bottom")])
+    found = report.pair("Snare Top", "Snare Bottom")
+    assert found is not None and not found.related and "not confirmed" in found.reason
+    assert report.groups == [] and report.settings == {}
