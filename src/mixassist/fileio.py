@@ -127,8 +127,9 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: 
     temporary file is left behind).
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputError("already exists; choose another name or pass --overwrite", path)
+    with writing(path):
+        if path.exists() and not overwrite:
+            raise OutputError("already exists; choose another name or pass --overwrite", path)
     folder = path.parent if str(path.parent) else Path(".")
     tmp: str | None = None
     try:
@@ -186,7 +187,8 @@ def check_output_folder(folder: str | os.PathLike[str], names: Iterable[str] = (
         Naming the folder (or file) and the reason.
     """
     folder = Path(folder) if str(folder) else Path(".")
-    base = _existing_ancestor(folder)
+    with writing(folder):  # stat itself fails on a name too long
+        base = _existing_ancestor(folder)
     try:
         name_max = os.pathconf(base, "PC_NAME_MAX")
     except (OSError, ValueError):
@@ -348,6 +350,10 @@ class OutputSet:
     def check(self) -> None:
         """Refuse now (before any work) a target that is an input, a folder, or exists
         without ``overwrite``."""
+        with writing(self.folder):
+            self._check()
+
+    def _check(self) -> None:
         if self.folder.exists() and not self.folder.is_dir():
             raise OutputError("exists and is not a folder; choose another output folder", self.folder)
         for name in self.names:
@@ -361,9 +367,9 @@ class OutputSet:
                 raise OutputError("already exists; choose another name or pass --overwrite", path)
 
     def __enter__(self) -> OutputSet:
-        if self.folder.is_dir():
-            clean_stale_temporaries(self.folder, [*self.names, *self.retire])
         with writing(self.folder):
+            if self.folder.is_dir():
+                clean_stale_temporaries(self.folder, [*self.names, *self.retire])
             missing = []
             current = self.folder
             while not current.exists() and current.parent != current:
@@ -394,6 +400,8 @@ class OutputSet:
                 self._commit()
         finally:
             self._close(failed=exc_type is not None)
+        if isinstance(exc, OSError) and not isinstance(exc, MixAssistError):
+            raise output_error(exc, self.folder) from exc  # a writer's own OSError: one line too
 
     def _commit(self) -> None:
         if self.staging is None:

@@ -421,19 +421,20 @@ def save_audio(
     for other in protect:
         if _same_file(path, Path(other)):
             raise OutputError(f"refusing to overwrite the input file {os.fspath(other)}", path)
-    if path.exists() or path.is_symlink():
-        if not overwrite:
-            raise OutputError("already exists; choose another name or allow overwriting", path)
-        if path.is_dir():
-            raise OutputError("is a folder", path)
+    with writing(path):  # stat itself fails on a name too long
+        if path.exists() or path.is_symlink():
+            if not overwrite:
+                raise OutputError("already exists; choose another name or allow overwriting", path)
+            if path.is_dir():
+                raise OutputError("is a folder", path)
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise OutputError(f"folder {folder} does not exist", path)
 
     data, clipped = _quantise(audio, bit_depth, dither=dither, seed=seed)
     fmt = "FLAC" if suffix == ".flac" else "WAV"
     if fmt == "WAV" and data.nbytes > 0xFFFFFFFF - 1024:
         fmt = "RF64"  # plain RIFF sizes are 32-bit
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"folder {folder} does not exist", path)
     tmp_name: str | None = None
     try:
         with writing(path):
@@ -468,7 +469,7 @@ def check_output_format(path: str | os.PathLike[str], bit_depth: int) -> None:
     if suffix not in (".wav", ".flac"):
         raise OutputError("output must end in .wav or .flac", path)
     if isinstance(bit_depth, bool) or bit_depth not in _BIT_DEPTHS:
-        raise OutputError(f"bit depth {bit_depth} is not one of 16, 24, 32 (--bit-depth)", path)
+        raise OutputError(f"bit_depth={bit_depth} is not one of 16, 24, 32 (--bit-depth)", path)
     if suffix == ".flac" and bit_depth == 32:
         raise OutputError("FLAC cannot hold 32-bit float; use bit_depth=24 or a .wav file", path)
 
