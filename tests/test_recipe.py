@@ -131,7 +131,7 @@ def test_saved_copy_elsewhere_still_finds_its_stems(session, tmp_path_factory):
     ],
 )
 def test_parser_refuses_wrong_types_and_absurd_nesting_in_one_line(tmp_path, text, reason):
-    from mixassist import RecipeError
+    from mixassist.errors import RecipeError
     from mixassist.recipe import Recipe
 
     path = tmp_path / "r.json"
