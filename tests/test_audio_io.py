@@ -390,3 +390,43 @@ def test_pcm24_write_clips_within_range(tmp_path_factory, audio):
     assert np.all(np.abs(y) <= 1.0)
     expected = np.clip(audio, -1.0, 1.0)
     assert np.max(np.abs(y - expected)) <= 1.5 * 2.0**-23 + 1e-7
+
+
+def test_fifo_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(AudioFileError, match="not a regular file"):
+        load_audio(fifo)
+
+
+def test_unreadable_stem_says_permission_denied(tmp_path):
+    p = tmp_path / "locked.wav"
+    sf.write(p, np.zeros(100, np.float32), 22050)
+    p.chmod(0)
+    try:
+        if os.access(p, os.R_OK):
+            pytest.skip("running as root: chmod does not stop reads")
+        with pytest.raises(AudioFileError, match="permission denied"):
+            load_audio(p)
+    finally:
+        p.chmod(0o644)
+
+
+def test_same_file_twice_is_mixed_once_with_a_warning(tmp_path, caplog):
+    p = tmp_path / "a.wav"
+    sf.write(p, np.zeros(100, np.float32), 22050)
+    (tmp_path / "link.wav").symlink_to(p)
+    with caplog.at_level(logging.WARNING):
+        multitrack = load_multitrack([p, tmp_path / "link.wav", p])
+    assert multitrack.names == ["a"]
+    assert "given twice; mixing it once" in caplog.text
+
+
+def test_downmix_applies_to_references(tmp_path, rng):
+    from mixassist.api import mix_request
+
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, (rng.standard_normal((22050, 6)) * 0.05).astype(np.float32), 22050)
+    with pytest.raises(InvalidAudioError, match="pass --downmix"):
+        mix_request(reference=ref)
+    assert not mix_request(reference=ref, downmix=True).target.is_empty

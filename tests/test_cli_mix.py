@@ -110,3 +110,19 @@ def test_mix_request_is_checked_once_with_methods_from_the_registry():
     tone = Multitrack.from_arrays({"vocals": np.zeros(SR, dtype=np.float32)}, SR)
     with pytest.raises(InvalidParameterError, match="not both"):
         mix(tone, request, seed=1)
+
+
+def test_output_problems_fail_first_in_one_line(stems, tmp_path):
+    import time
+
+    start = time.monotonic()
+    proc = run("mix", str(tmp_path / "not-loaded-yet.wav"), "-o", str(tmp_path / "o"), "--bit-depth", "8")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 2 and proc.stderr.startswith("mixassist: error: ")  # no blank line first
+    assert proc.stderr.strip().splitlines() == [f"mixassist: error: {tmp_path / 'o' / 'mix.wav'}: bit_depth=8 is not one of 16, 24, 32 (--bit-depth)"]
+    assert not (tmp_path / "o").exists()
+    print(f"--bit-depth 8 refused in {elapsed:.2f} s (process start included)")
+    (tmp_path / "file").write_text("x")
+    proc = run("mix", str(stems), "-o", str(tmp_path / "file" / "sub"))
+    assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

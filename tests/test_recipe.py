@@ -120,3 +120,22 @@ def test_saved_copy_elsewhere_still_finds_its_stems(session, tmp_path_factory):
     assert copy.resolve("vox").resolve() == (session / "stems" / "vox.wav").resolve()
     assert not copy.files["vox"].is_absolute()
     assert copy.load_stems().names == ["vox", "pad"]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"version": 2, "sample_rate": 44100, "tracks": [{"name": "a", "file": "a.wav"}], "reverb": {"seed": "x"}}',
+         "'seed' must be a whole number"),
+        ("[" * 100_000 + "]" * 100_000, "nested 100000 levels deep"),
+    ],
+)
+def test_parser_refuses_wrong_types_and_absurd_nesting_in_one_line(tmp_path, text, reason):
+    from mixassist.errors import RecipeError
+    from mixassist.recipe import Recipe
+
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    with pytest.raises(RecipeError, match=reason) as caught:
+        Recipe.load(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -10,9 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 
-from mixassist.audio.io import load_audio, save_audio
-from mixassist.errors import InvalidParameterError, OutputError
-from mixassist.fileio import write_text_atomic
+from mixassist.audio.io import check_output_format, load_audio, save_audio
+from mixassist.errors import InvalidParameterError
+from mixassist.fileio import OutputSet, check_output_folder, write_text_atomic
 from mixassist.measure import measure
 from mixassist.mixers.base import MIXERS, Mixer, MixRequest, Progress, build_mixer
 from mixassist.report import mix_measurements, render_report, style_plot
@@ -49,6 +50,8 @@ __all__ = [
     "MixRequest",
     "style_target",
     "check_mix_outputs",
+    "mix_size_bytes",
+    "SESSION_FILES",
     "MixResult",
     "ReverseMixResult",
     "reverse",
@@ -103,25 +106,33 @@ def render_recipe(
     from mixassist.recipe import Recipe  # lazy: torch (see render)
 
     recipe = Recipe.load(recipe_path)
+    output = Path(output)
+    stem_paths = list(recipe.stem_paths())
+    protect = [*stem_paths, Path(recipe_path)]
+    # Refuse a bad output before loading and rendering anything.
+    check_output_format(output, bit_depth)
+    groups: dict[Path, list[str]] = {output.parent: [output.name]}
+    if save_recipe is not None:
+        groups.setdefault(Path(save_recipe).parent, []).append(Path(save_recipe).name)
+    for folder, names in groups.items():
+        OutputSet(folder, names, overwrite=overwrite, protect=protect)
+        check_output_folder(folder, names)
     stems = recipe.load_stems()
-    protect = [*stems.sources, Path(recipe_path)]
-    # Refuse a bad output before spending time on the render.
-    _check_output(Path(output), protect, overwrite=overwrite)
-    if save_recipe is not None:
-        _check_output(Path(save_recipe), protect, overwrite=overwrite)
     result = render(stems, recipe.params, progress=progress)
-    save_audio(output, result.mix, result.sample_rate, bit_depth, overwrite=overwrite, protect=protect)
-    if save_recipe is not None:
-        recipe.save(save_recipe, overwrite=overwrite)
+    for folder, names in groups.items():  # each folder's outputs swapped in together
+        with OutputSet(folder, names, overwrite=overwrite, protect=protect) as outputs:
+            if output.name in names and folder == output.parent:
+                save_audio(outputs.path(output.name), result.mix, result.sample_rate, bit_depth)
+            if save_recipe is not None and folder == Path(save_recipe).parent:
+                _write_recipe(outputs.path(Path(save_recipe).name), recipe, folder)
     return result
 
 
-def _check_output(path: Path, protect: list[Path], *, overwrite: bool) -> None:
-    for p in protect:
-        if path.exists() and os.path.samefile(path, p):
-            raise OutputError(f"refusing to overwrite the input file {p}", path)
-    if path.exists() and not overwrite:
-        raise OutputError("already exists; choose another name or pass --overwrite", path)
+def _write_recipe(path: Path, recipe: Recipe, folder: Path) -> None:
+    """``recipe`` as strict JSON at ``path`` (a staged file), stem paths relative to ``folder``
+    (where it will live)."""
+    text = json.dumps(recipe.to_dict(relative_to=folder), indent=2, allow_nan=False) + "\n"
+    write_text_atomic(path, text)
 
 
 @dataclass
@@ -165,7 +176,8 @@ class MixResult:
         protect = [
             p.resolve() for p in self.recipe.stem_paths(n for n in self.recipe.files if n not in self._stem_audio)
         ]
-        paths = _save_session(
+        context = self.recipe.extra.get("context") or {}
+        return _save_session(
             out,
             self.recipe,
             self._stem_audio,
@@ -175,14 +187,8 @@ class MixResult:
             protect,
             overwrite=overwrite,
             bit_depth=bit_depth,
+            style=context if context.get("style") else None,
         )
-        context = self.recipe.extra.get("context") or {}
-        if context.get("style"):
-            style_path = out / "style.png"
-            _check_output(style_path, protect, overwrite=overwrite)
-            if style_plot(context, style_path):
-                paths["style"] = style_path
-        return paths
 
     _stem_audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -205,13 +211,17 @@ def mix_request(
     out_dir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     bit_depth: int = 24,
+    downmix: bool = False,
 ) -> MixRequest:
     """A :class:`~mixassist.mixers.base.MixRequest` from :func:`mix`'s arguments, checked once
     before any audio is loaded: references, words and strengths (:func:`style_target`) and the
     method (default: ``"auto"`` with a reference or words, else ``"rules"``).
-    ``out_dir``, ``overwrite`` and ``bit_depth`` say where and how :meth:`MixResult.save` writes."""
+    ``out_dir``, ``overwrite`` and ``bit_depth`` say where and how :meth:`MixResult.save` writes;
+    ``downmix`` averages reference files with more than two channels to mono."""
     items = [] if reference is None or _is_target(reference) else _reference_items(reference)  # read once
-    target = style_target(reference if _is_target(reference) else items, describe=describe, match=match)
+    target = style_target(
+        reference if _is_target(reference) else items, describe=describe, match=match, downmix=downmix
+    )
     if method is None:
         method = "auto" if not target.is_empty else "rules"
     return MixRequest(
@@ -416,40 +426,62 @@ def _save_session(
     *,
     overwrite: bool,
     bit_depth: int,
+    style: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write ``mix.wav``, ``recipe.json`` and ``report.md`` (and stems that have no file yet, to
-    ``out/stems/``) atomically; refuse existing outputs unless ``overwrite``, and inputs always."""
-    paths = check_mix_outputs(out, protect, overwrite=overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    if stem_audio:
-        files = dict(recipe.files)
-        (out / "stems").mkdir(exist_ok=True)
-        for name, audio in stem_audio.items():
-            target = out / "stems" / f"{name}.wav"
-            save_audio(target, audio, sample_rate, 32, overwrite=overwrite, protect=protect)
-            files[name] = Path(os.path.relpath(target.resolve(), recipe.base_dir))
-        recipe = replace(recipe, files=files)
-    save_audio(paths["mix"], mix_audio, sample_rate, bit_depth, overwrite=overwrite, protect=protect)
-    recipe.save(paths["recipe"], overwrite=overwrite)
-    write_text_atomic(paths["report"], report, overwrite=overwrite)
+    """Write ``mix.wav``, ``recipe.json`` and ``report.md`` (``style.png`` with ``style``, and
+    stems that have no file yet, to ``out/stems/``) as one :class:`~mixassist.fileio.OutputSet`:
+    staged, then swapped in together, so a failure leaves the previous outputs whole; existing
+    outputs are refused unless ``overwrite``, inputs always."""
+    stems = {name: f"stems/{name}.wav" for name in stem_audio}
+    names = [*SESSION_FILES.values(), *(["style.png"] if style is not None else []), *stems.values()]
+    check_output_format(out / SESSION_FILES["mix"], bit_depth)
+    paths = {key: out / name for key, name in SESSION_FILES.items()}
+    with OutputSet(out, names, overwrite=overwrite, protect=protect, retire=["style.png"]) as outputs:
+        if stem_audio:
+            files = dict(recipe.files)
+            for name, audio in stem_audio.items():
+                save_audio(outputs.path(stems[name]), audio, sample_rate, 32)
+                files[name] = Path(os.path.relpath(outputs.target(stems[name]).resolve(), recipe.base_dir))
+            recipe = replace(recipe, files=files)
+        save_audio(outputs.path(SESSION_FILES["mix"]), mix_audio, sample_rate, bit_depth)
+        _write_recipe(outputs.path(SESSION_FILES["recipe"]), recipe, out)
+        write_text_atomic(outputs.path(SESSION_FILES["report"]), report)
+        if style is not None and style_plot(dict(style), outputs.path("style.png")):
+            paths["style"] = out / "style.png"
     return paths
+
+
+#: The files :meth:`MixResult.save` and :meth:`ReverseMixResult.save` write, by key.
+SESSION_FILES = {"mix": "mix.wav", "recipe": "recipe.json", "report": "report.md"}
 
 
 def check_mix_outputs(
-    out_dir: str | os.PathLike[str], protect: Iterable[Path] = (), *, overwrite: bool = False, style: bool = False
+    out_dir: str | os.PathLike[str],
+    protect: Iterable[Path] = (),
+    *,
+    overwrite: bool = False,
+    style: bool = False,
+    bit_depth: int = 24,
+    needed_bytes: int = 0,
 ) -> dict[str, Path]:
     """The files :meth:`MixResult.save` writes into ``out_dir``; raises ``OutputError`` now
-    (before any work) if one exists and ``overwrite`` is false, or would replace an input.
+    (before any work) if one exists and ``overwrite`` is false, would replace an input, or
+    cannot be written: a file in the folder's way, an unwritable folder, a name too long,
+    a bit depth other than 16/24/32, or less free space than ``needed_bytes``.
     ``style``: also ``style.png`` (the ``match`` method's plot)."""
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError("exists and is not a folder", out)
-    paths = {"mix": out / "mix.wav", "recipe": out / "recipe.json", "report": out / "report.md"}
-    if style:
-        paths["style"] = out / "style.png"
-    for p in paths.values():
-        _check_output(p, list(protect), overwrite=overwrite)
-    return paths
+    names = {**SESSION_FILES, **({"style": "style.png"} if style else {})}
+    check_output_format(out / SESSION_FILES["mix"], bit_depth)
+    OutputSet(out, names.values(), overwrite=overwrite, protect=protect)
+    check_output_folder(out, names.values(), needed_bytes=needed_bytes)
+    return {key: out / name for key, name in names.items()}
+
+
+def mix_size_bytes(frames: int, bit_depth: int, *, channels: int = 2, stems: int = 0) -> int:
+    """Estimated bytes a mix of ``frames`` at ``bit_depth`` writes (plus ``stems`` 32-bit stems
+    of ``channels``), with room for the recipe, report and a plot."""
+    audio = frames * channels * (bit_depth // 8)
+    return audio + stems * frames * channels * 4 + 4 * 1024 * 1024
 
 
 def _reference_items(reference: References | None) -> list[ReferenceItem]:
@@ -481,10 +513,15 @@ def _is_target(reference: object) -> bool:
 
 
 def style_target(
-    reference: References | None = None, *, describe: str | None = None, match: str | Mapping[str, float] | None = None
+    reference: References | None = None,
+    *,
+    describe: str | None = None,
+    match: str | Mapping[str, float] | None = None,
+    downmix: bool = False,
 ) -> StyleTarget:
     """A :class:`~mixassist.style.target.StyleTarget` from ``mix()``'s ``reference``, ``describe``
-    and ``match`` arguments (see :func:`mix`)."""
+    and ``match`` arguments (see :func:`mix`); ``downmix`` averages reference files with more
+    than two channels to mono (as for stems)."""
     from mixassist.style.target import StyleTarget  # lazy: torch (see render)
 
     if isinstance(reference, StyleTarget):
@@ -492,10 +529,12 @@ def style_target(
     else:
         target = StyleTarget()
         for item in _reference_items(reference):
-            if isinstance(item, (str, os.PathLike)):
-                target = target.add_file(item)
-            elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (str, os.PathLike)):
-                target = target.add_file(item[0], weight=item[1])
+            if isinstance(item, (str, os.PathLike)) or (
+                isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (str, os.PathLike))
+            ):
+                path, weight = (item, 1.0) if isinstance(item, (str, os.PathLike)) else item
+                audio, rate = load_audio(path, downmix=downmix)
+                target = target.add_reference(audio, rate, weight=float(weight), label=str(path))
             elif isinstance(item, tuple) and len(item) in (2, 3) and isinstance(item[0], np.ndarray):
                 weight = item[2] if len(item) == 3 else 1.0
                 target = target.add_reference(

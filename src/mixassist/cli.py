@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console as Terminal
@@ -27,7 +28,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mixassist.api import analyze_file, check_mix_outputs, mix, mix_request, render_recipe, reverse
+from mixassist.api import (
+    analyze_file,
+    check_mix_outputs,
+    mix,
+    mix_request,
+    mix_size_bytes,
+    render_recipe,
+    reverse,
+)
 from mixassist.audio.io import load_audio
 from mixassist.audio.multitrack import load_multitrack
 from mixassist.errors import MixAssistError
@@ -127,7 +136,16 @@ def analyze(
 
 def _bar(label: TextColumn, clock: ProgressColumn) -> Progress:
     """A transient progress bar on stderr: ``label``, the bar, the percentage done and ``clock``."""
-    return Progress(label, BarColumn(), TextColumn("{task.percentage:>3.0f}%"), clock, console=err, transient=True)
+    # Off where stderr is no terminal: a transient bar there leaves a blank line (before errors too).
+    return Progress(
+        label,
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        clock,
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
 
 
 def _stage_bar() -> Progress:
@@ -242,6 +260,8 @@ def mix_command(
     overwrite: _OverwriteOption = False,
 ) -> None:
     """Mix STEMS: propose console settings with a reason for each, render, and report."""
+    # The outputs are checked first: a bad bit depth or folder fails in a moment, not after the mix.
+    check_mix_outputs(out_dir, overwrite=overwrite, bit_depth=bit_depth)
     from mixassist.style.target import parse_reference_spec  # lazy: the style package pulls in torch
 
     # Every user input is checked, once, before the stems are loaded and the work starts.
@@ -261,6 +281,7 @@ def mix_command(
         out_dir=out_dir,
         overwrite=overwrite,
         bit_depth=bit_depth,
+        downmix=downmix,
     )
     multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)
     check_mix_outputs(
@@ -268,6 +289,8 @@ def mix_command(
         [*multitrack.sources, *request.reference_files],
         overwrite=request.overwrite,
         style=request.mixer.plots_style,
+        bit_depth=request.bit_depth,
+        needed_bytes=mix_size_bytes(multitrack.num_samples, request.bit_depth),
     )
     with _stage_bar() as bar:
         task = bar.add_task("measuring tracks", total=1.0)
@@ -468,9 +491,16 @@ def reverse_command(
     overwrite: _OverwriteOption = False,
 ) -> None:
     """Recover the console settings that reproduce MIX from STEMS, with a confidence for each."""
+    check_mix_outputs(out_dir, [mix_file], overwrite=overwrite, bit_depth=bit_depth)  # fail before the work
     mix_audio, mix_rate = load_audio(mix_file, downmix=downmix)
     multitrack = load_multitrack(stems, sample_rate=sample_rate or mix_rate, downmix=downmix)
-    check_mix_outputs(out_dir, [*multitrack.sources, mix_file], overwrite=overwrite)  # fail before the work
+    check_mix_outputs(
+        out_dir,
+        [*multitrack.sources, mix_file],
+        overwrite=overwrite,
+        bit_depth=bit_depth,
+        needed_bytes=mix_size_bytes(multitrack.num_samples, bit_depth),
+    )
     with _stage_bar() as bar:
         task = bar.add_task("closed-form estimate", total=1.0)
         result = reverse(
@@ -496,16 +526,46 @@ def reverse_command(
         out.print(f"wrote {paths[key]}")
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds like ``KeyboardInterrupt`` (outputs being written are
+    discarded on the way out), then :func:`main` prints one line and exits ``128 + signal``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+_SIGNAL_WORDS = {signal.SIGINT.value: "interrupted", signal.SIGTERM.value: "terminated"}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mixassist`` console script."""
+    previous: dict[int, Any] = {}
+    for signum in _SIGNAL_WORDS:
+        try:
+            previous[signum] = signal.signal(signum, _on_signal)
+        except ValueError:  # not the main thread (an embedding program): leave its handlers
+            pass
     try:
         app(args=argv, prog_name="mixassist")
     except MixAssistError as exc:
         err.print(f"mixassist: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
-        err.print("mixassist: interrupted", markup=False)
-        sys.exit(130)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        number = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT.value
+        err.print(f"mixassist: {_SIGNAL_WORDS.get(number, 'interrupted')}", markup=False, highlight=False)
+        sys.exit(128 + number)
+    except OSError as exc:  # a system error no check foresaw: still one line, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"mixassist: error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USER_ERROR)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

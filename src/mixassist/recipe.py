@@ -48,6 +48,8 @@ RECIPE_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 _TRACK_KEYS = {"name", "file", "params", "role", "why", "locked", "measured"}
 _BUS_KEYS = {"params", "why", "locked", "seed"}
+#: Deepest JSON nesting a recipe file may have (a real one has about 6 levels).
+MAX_NESTING = 64
 
 
 @dataclass
@@ -101,12 +103,15 @@ class Recipe:
             raise RecipeError("no such recipe file", path) from err
         except (OSError, UnicodeDecodeError) as err:
             raise RecipeError(f"cannot read ({err})", path) from err
+        depth = _nesting_depth(text)
+        if depth > MAX_NESTING:
+            raise RecipeError(f"JSON nested {depth} levels deep; a recipe needs at most {MAX_NESTING}", path)
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as err:
             raise RecipeError(f"not valid JSON: line {err.lineno} column {err.colno}: {err.msg}", path) from err
-        except ValueError as err:
-            raise RecipeError(str(err), path) from err
+        except (ValueError, RecursionError) as err:
+            raise RecipeError(str(err) or "not valid JSON", path) from err
         try:
             return cls.from_dict(data, base_dir=path.parent)
         except MixAssistError as err:
@@ -182,7 +187,7 @@ class Recipe:
             tracks=settings,
             reverb=_section(reverb.get("params", {}), "reverb"),
             master=_section(master.get("params", {}), "master"),
-            reverb_seed=int(reverb.get("seed", 0)),
+            reverb_seed=_seed(reverb.get("seed", 0)),
         )
         extra = {k: v for k, v in data.items() if k not in {"version", "sample_rate", "tracks", "reverb", "master"}}
         return cls(
@@ -332,6 +337,36 @@ def _strict(value: Any) -> Any:
         return float(value) if math.isfinite(float(value)) else None
     if isinstance(value, Path):
         return value.as_posix()
+    return value
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest ``[``/``{`` nesting in JSON text (brackets inside strings not counted), found
+    without recursion, so absurd nesting is refused before the parser recurses."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _seed(value: Any) -> int:
+    """The reverb's seed: a whole number 0 … 2**32 − 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+        raise RecipeError(f"reverb: 'seed' must be a whole number from 0 to {2**32 - 1}, got {value!r}")
     return value
 
 

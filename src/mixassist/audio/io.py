@@ -10,9 +10,11 @@ instead of wrapping, and never replaces an input file.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
@@ -32,6 +34,7 @@ from mixassist.errors import (
     MixAssistError,
     OutputError,
 )
+from mixassist.fileio import FILE_MODE, output_error, temp_prefix, writing
 from mixassist.measure import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "load_audio",
     "resample",
     "save_audio",
+    "check_output_format",
     "check_sample_rate",
 ]
 
@@ -127,7 +131,19 @@ def load_audio(
         raise AudioFileError("no such file", path)
     if path.is_dir():
         raise AudioFileError("is a folder, not an audio file", path)
-    if path.stat().st_size == 0:
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise AudioFileError("not a regular file (a pipe, device or socket); give an audio file", path)
+        with open(path, "rb"):
+            pass
+    except PermissionError as err:
+        raise AudioFileError("permission denied; make the file readable (chmod u+r)", path) from err
+    except OSError as err:
+        if isinstance(err, MixAssistError):
+            raise
+        raise AudioFileError(f"cannot open ({err.strerror or err})", path) from err
+    if info.st_size == 0:
         raise AudioFileError("file is empty (0 bytes)", path)
 
     if path.name.lower().endswith(FFMPEG_SUFFIXES):
@@ -386,13 +402,8 @@ def save_audio(
         Non-finite samples.
     """
     path = Path(path)
+    check_output_format(path, bit_depth)
     suffix = path.suffix.lower()
-    if suffix not in (".wav", ".flac"):
-        raise OutputError("output must end in .wav or .flac", path)
-    if bit_depth not in _BIT_DEPTHS:
-        raise OutputError(f"bit_depth={bit_depth} is not one of 16, 24, 32", path)
-    if suffix == ".flac" and bit_depth == 32:
-        raise OutputError("FLAC cannot hold 32-bit float; use bit_depth=24 or a .wav file", path)
     rate = int(sample_rate)
     try:
         measure.check_sample_rate(rate)
@@ -410,38 +421,78 @@ def save_audio(
     for other in protect:
         if _same_file(path, Path(other)):
             raise OutputError(f"refusing to overwrite the input file {os.fspath(other)}", path)
-    if path.exists() or path.is_symlink():
-        if not overwrite:
-            raise OutputError("already exists; choose another name or allow overwriting", path)
-        if path.is_dir():
-            raise OutputError("is a folder", path)
+    with writing(path):  # stat itself fails on a name too long
+        if path.exists() or path.is_symlink():
+            if not overwrite:
+                raise OutputError("already exists; choose another name or allow overwriting", path)
+            if path.is_dir():
+                raise OutputError("is a folder", path)
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise OutputError(f"folder {folder} does not exist", path)
 
     data, clipped = _quantise(audio, bit_depth, dither=dither, seed=seed)
     fmt = "FLAC" if suffix == ".flac" else "WAV"
     if fmt == "WAV" and data.nbytes > 0xFFFFFFFF - 1024:
         fmt = "RF64"  # plain RIFF sizes are 32-bit
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"folder {folder} does not exist", path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    tmp_name: str | None = None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            with sf.SoundFile(fh, "w", rate, data.shape[1], _BIT_DEPTHS[bit_depth], format=fmt) as out:
+        with writing(path):
+            fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=folder)
+            os.close(fd)
+            # libsndfile opens the file by name, so a failed write is its error (or a short
+            # count), never an exception lost inside a Python I/O callback.
+            with sf.SoundFile(tmp_name, "w", rate, data.shape[1], _BIT_DEPTHS[bit_depth], format=fmt) as out:
                 out.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
+            fd = os.open(tmp_name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(tmp_name, FILE_MODE)
+            os.replace(tmp_name, path)
     except BaseException as err:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(err, (OSError, RuntimeError, sf.LibsndfileError)):
-            raise OutputError(f"could not write ({err})", path) from err
+        _discard(tmp_name)
+        if isinstance(err, (AssertionError, RuntimeError)):  # soundfile: short write, LibsndfileError
+            raise _write_failure(err, folder, path) from err
         raise
     if clipped:
         log.warning("%s: %d samples beyond full scale were clipped", path, clipped)
     return clipped
+
+
+def check_output_format(path: str | os.PathLike[str], bit_depth: int) -> None:
+    """Refuse, before any work, an output :func:`save_audio` cannot write: an extension other
+    than ``.wav``/``.flac``, a bit depth other than 16, 24 or 32, or 32-bit FLAC."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".wav", ".flac"):
+        raise OutputError("output must end in .wav or .flac", path)
+    if isinstance(bit_depth, bool) or bit_depth not in _BIT_DEPTHS:
+        raise OutputError(f"bit_depth={bit_depth} is not one of 16, 24, 32 (--bit-depth)", path)
+    if suffix == ".flac" and bit_depth == 32:
+        raise OutputError("FLAC cannot hold 32-bit float; use bit_depth=24 or a .wav file", path)
+
+
+def _discard(name: str | None) -> None:
+    if name is not None:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+
+
+def _write_failure(err: BaseException, folder: Path, path: Path) -> OutputError:
+    """soundfile reports a full disk as a short write (``AssertionError``) or a
+    ``LibsndfileError``; name the cause when the disk is (nearly) full."""
+    try:
+        full = shutil.disk_usage(folder).free < 1024 * 1024
+    except OSError:
+        full = False
+    if full or "space" in str(err).lower():
+        return output_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path)
+    detail = str(err).strip() or "the audio library wrote fewer frames than asked"
+    return OutputError(f"cannot write: {detail}", path)
 
 
 def _same_file(a: Path, b: Path) -> bool:

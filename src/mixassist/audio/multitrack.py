@@ -199,7 +199,26 @@ def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             files.extend(found)
         else:
             files.append(p)
-    return files
+    return _once(files)
+
+
+def _once(files: list[Path]) -> list[Path]:
+    """``files`` without repeats (the same file given twice, by another path or a link, is
+    mixed once, with a warning)."""
+    kept: list[Path] = []
+    seen: dict[tuple[int, int] | str, Path] = {}
+    for f in files:
+        try:
+            info = f.stat()
+            key: tuple[int, int] | str = (info.st_dev, info.st_ino)
+        except OSError:
+            key = os.path.abspath(f)  # missing: load_audio names the problem
+        if key in seen:
+            log.warning("%s: the same file as %s, given twice; mixing it once", f, seen[key])
+            continue
+        seen[key] = f
+        kept.append(f)
+    return kept
 
 
 def _track_name(path: Path) -> str:
