@@ -146,3 +146,53 @@ def test_a_locked_pan_is_not_limited():
     params.set("hats", "pan", -1.0)
     assert not limit_pan(track("hats", "drums"), params, Constraints.parse(["hats"], ["hats.pan"]), Reasons())
     assert params.get("hats", "pan") == -1.0
+
+
+def test_report_gives_one_line_per_eq_band_and_per_compressor():
+    from mixassist.report import decision_lines
+
+    why = {
+        "comp_ratio": "3:1 — crest factor high",
+        "comp_threshold_db": "18 dB below the peak",
+        "comp_attack_ms": "15 ms attack",
+        "eq_peak2_db": "-5.0 dB cut at 1403 Hz: separation",
+        "eq_peak2_hz": "1403 Hz: separation (from 800 Hz)",
+        "eq_peak2_q": "Q 0.50: separation",
+        "pan": "0.60 left",
+    }
+    params = {
+        "comp_ratio": 3.0,
+        "comp_threshold_db": -25.7,
+        "comp_attack_ms": 15.0,
+        "comp_release_ms": 120.0,
+        "comp_knee_db": 6.0,
+        "eq_peak2_db": -5.0,
+        "eq_peak2_hz": 1402.9,
+        "eq_peak2_q": 0.5,
+        "pan": -0.6,
+    }
+    lines = decision_lines(why, params)
+    assert lines == [
+        "- compressor = 3:1 @ -25.7 dB, 15/120 ms, knee 6 dB: 3:1 — crest factor high; 18 dB below the peak; "
+        "15 ms attack",
+        "- `eq_peak2` = -5.0 dB @ 1403 Hz, Q 0.5: -5.0 dB cut at 1403 Hz: separation",
+        "- `pan` = -0.6: 0.60 left",
+    ]
+
+
+def test_report_names_the_start_method_and_the_limiter_reduction():
+    from mixassist.report import render_report
+
+    features = {"loudness_lufs": -14.0}
+    recipe = {
+        "tracks": [],
+        "context": {
+            "method": "auto",
+            "start": "neural",
+            "result": {"limiter_reduction_db": {"max": 3.4, "mean": 0.8}},
+            "style": {"start": features, "target": features, "result": features},
+        },
+    }
+    text = render_report(recipe, {})
+    assert "| limiter gain reduction | max 3.4 dB, mean 0.8 dB | |" in text
+    assert "start (neural)" in text and "start (rules)" not in text

@@ -212,9 +212,7 @@ def deliver_loudness(
     }
 
 
-def limiter_reduction(
-    pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_rate: float
-) -> dict[str, float] | None:
+def limiter_reduction(pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_rate: float) -> dict[str, float] | None:
     """The limiter's gain reduction in ``mix``: ``{"max", "mean"}`` in dB (0 = untouched).
 
     ``pre`` is the master before its output gain (:meth:`Console.master_pre`'s song), ``mix`` the
