@@ -99,9 +99,9 @@ def test_a_steady_lead_still_gets_a_gentle_compressor():
     compress(tr, params, Constraints(), reasons)
     assert params.get("lead", "comp_ratio") == 3.0
     assert params.get("lead", "comp_attack_ms") == 10.0
-    # loud phrases at RMS (-12 dBFS) + 3 = -9 dBFS; 3:1 takes 4 dB off a level 6 dB over the threshold
+    # loud phrases' peaks at -3 dBFS - 6 LU / 2 = -6 dBFS; 3:1 takes 4 dB off a level 6 dB over the threshold
     over = LEAD_GAIN_REDUCTION_DB / (1 - 1 / 3)
-    assert params.get("lead", "comp_threshold_db") == pytest.approx(-9.0 - over, abs=0.05)
+    assert params.get("lead", "comp_threshold_db") == pytest.approx(-6.0 - over, abs=0.05)
     for p in ("comp_ratio", "comp_threshold_db", "comp_attack_ms", "comp_release_ms", "comp_knee_db"):
         assert reasons.get("lead", p)
     assert "gentle lead compression" in reasons.get("lead", "comp_ratio")

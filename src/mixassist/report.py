@@ -108,7 +108,8 @@ def decision_lines(why: Mapping[str, str], params: Mapping[str, Any]) -> list[st
                 f"{_fmt(params.get('comp_attack_ms'), '{:g}')}/{_fmt(params.get('comp_release_ms'), '{:g}')} ms, "
                 f"knee {_fmt(params.get('comp_knee_db'), '{:g}')} dB"
             )
-            lines.append(f"- compressor = {shown}: " + "; ".join(why[k] for k in _COMP_KEYS if k in why))
+            said = dict.fromkeys(why[k] for k in _COMP_KEYS if k in why)  # "predicted from …" once, not five times
+            lines.append(f"- compressor = {shown}: " + "; ".join(said))
         else:
             lines.append(f"- `{param}` = {_shown(params.get(param))}: {text}")
     return lines

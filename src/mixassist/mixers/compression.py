@@ -75,14 +75,14 @@ def compress(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons
 
 def _gentle_lead(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons: Reasons) -> None:
     """A lead already within its typical crest factor: 3:1 with the threshold under its loud
-    phrases (RMS plus half the short-term loudness spread), so they get about
-    :data:`LEAD_GAIN_REDUCTION_DB` of gain reduction and the quiet ones are left alone."""
+    phrases, so they get about :data:`LEAD_GAIN_REDUCTION_DB` of gain reduction and the quiet ones
+    are left alone. The console's detector reads peaks, so the loud phrases' level is the track's
+    peak less half its short-term loudness spread (the loud phrases sit within the top half of it)."""
     a = tr.analysis
     crest, peak = float(a.crest_db or 0.0), float(a.peak_dbfs or 0.0)
     ratio, attack, release, _ = COMP_BY_ROLE["lead"]
     spread = float(a.short_term_spread_lu or 0.0)
-    rms = peak - crest
-    loud = rms + spread / 2
+    loud = peak - spread / 2
     over = LEAD_GAIN_REDUCTION_DB / (1 - 1 / ratio)
     threshold = round(float(np.clip(loud - over, peak - 18.0, peak - 3.0)), 1)
     facts = f"crest factor {crest:.1f} dB, short-term loudness spread {spread:.1f} LU"
@@ -100,8 +100,9 @@ def _gentle_lead(tr: RuleTrack, params: MixParams, constraints: Constraints, rea
         tr.name,
         "comp_threshold_db",
         threshold,
-        f"{threshold:.1f} dBFS: {loud - threshold:.1f} dB under the loud phrases (RMS {rms:.1f} dBFS plus half "
-        f"the spread), about {LEAD_GAIN_REDUCTION_DB:g} dB of gain reduction there, the quiet phrases untouched",
+        f"{threshold:.1f} dBFS: {loud - threshold:.1f} dB under the loud phrases' peaks (the track's {peak:.1f} dBFS "
+        f"peak less half the spread), about {LEAD_GAIN_REDUCTION_DB:g} dB of gain reduction there, the quiet "
+        f"phrases untouched",
     )
     reasons.set(
         params,

@@ -294,7 +294,7 @@ def merge_close_bands(
         constraints.choose(params, track, f"eq_{keep}_hz", round(centre, 1))
         constraints.choose(params, track, f"eq_{keep}_q", q)
         reasons.set(params, constraints, track, f"eq_{keep}_db", gain, why)
-        reasons.set(params, constraints, track, f"eq_{free}_db", 0.0, f"flat: merged into eq_{keep} ({centre:.0f} Hz)")
+        reasons.set(params, constraints, track, f"eq_{free}_db", 0.0, f"merged into eq_{keep} ({centre:.0f} Hz)")
         for slot in (keep, free):  # the band's line (its gain) says where and how wide
             reasons.drop(track, f"eq_{slot}_hz")
             reasons.drop(track, f"eq_{slot}_q")
