@@ -11,7 +11,7 @@ from mixassist.console.params import MixParams
 from mixassist.measure import integrated_loudness, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
-from mixassist.mixers.deliver import deliver_loudness, mix_bus
+from mixassist.mixers.deliver import deliver_loudness, limiter_reduction, mix_bus
 
 SR = 22050
 
@@ -84,3 +84,24 @@ def test_proposal_hands_out_its_mix_only_for_the_settings_it_renders(session):
     assert proposal.rendered() is result["mix"]
     params.set("pad", "gain_db", -1.0)
     assert proposal.rendered() is None
+
+
+def test_limiter_reduction_reads_a_known_gain_envelope():
+    t = np.arange(SR) / SR
+    pre = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 440 * t)]) * 0.5
+    envelope = np.where(t < 0.5, 1.0, 0.5)  # the second half turned down by 6.02 dB
+    mix = pre * 2.0 * envelope  # +6.02 dB of output gain before it
+    found = limiter_reduction(pre, mix, 20 * np.log10(2.0), SR)
+    assert found["max"] == pytest.approx(20 * np.log10(2.0), abs=0.01)
+    assert found["mean"] == pytest.approx(20 * np.log10(2.0) / 2, abs=0.05)
+    assert limiter_reduction(np.zeros((2, SR)), np.zeros((2, SR)), 0.0, SR) is None
+
+
+def test_delivery_reports_more_limiting_for_a_louder_target(session):
+    light, heavy = (
+        deliver_loudness(session, _params(session), Constraints(), Reasons(), loudness_lufs=t, true_peak_dbtp=-1.0)
+        for t in (-20.0, -8.0)
+    )
+    assert heavy["limiter_reduction_db"]["max"] > light["limiter_reduction_db"]["max"]
+    assert heavy["limiter_reduction_db"]["mean"] > 1.0  # the limiter works hard at -8 LUFS
+    assert 0.0 <= heavy["limiter_reduction_db"]["mean"] <= heavy["limiter_reduction_db"]["max"]

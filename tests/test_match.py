@@ -85,6 +85,8 @@ def test_every_changed_setting_says_why(matched):
     assert changed, "the solve changed no track setting"
     for t, p in changed:
         assert "→" in matched.reasons.get(t, p)
+        # the sentence names what it moved toward (a reference without a file name: "the reference")
+        assert matched.reasons.get(t, p).endswith("toward the style of the reference"), matched.reasons.get(t, p)
 
 
 def test_locks_are_kept_exactly(session, reference):

@@ -17,10 +17,19 @@ import numpy as np
 from mixassist.fileio import write_bytes_atomic
 from mixassist.measure import measure, spectral_tilt_db_per_octave
 
-__all__ = ["mix_measurements", "spectral_tilt_db_per_octave", "render_report", "style_section", "style_plot"]
+__all__ = [
+    "decision_lines",
+    "mix_measurements",
+    "spectral_tilt_db_per_octave",
+    "render_report",
+    "style_section",
+    "style_plot",
+]
 
 # Settings shown in the per-track table: (title, params, format).
 _EQ_BANDS = ("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf")
+#: A compressor's settings: one decision, one line in the report.
+_COMP_KEYS = ("comp_ratio", "comp_threshold_db", "comp_attack_ms", "comp_release_ms", "comp_knee_db")
 
 
 def mix_measurements(mix: np.ndarray, sample_rate: int) -> dict[str, Any]:
@@ -52,10 +61,58 @@ def _comp_summary(params: Mapping[str, Any]) -> str:
     return f"{ratio:g}:1 @ {params.get('comp_threshold_db'):.1f} dB"
 
 
+def _reduction_text(reduction: Mapping[str, float] | None) -> str:
+    if not reduction:
+        return "—"
+    return f"max {reduction['max']:.1f} dB, mean {reduction['mean']:.1f} dB"
+
+
+def _start_label(ctx: Mapping[str, Any]) -> str:
+    """The style table's first column: the method the mix started from (``auto`` starts from ``neural``)."""
+    return f"start ({ctx.get('start') or 'rules'})"
+
+
 def _pan_text(pan: float | None) -> str:
     if not pan:
         return "C"
     return f"{abs(pan) * 100:.0f}{'L' if pan < 0 else 'R'}"
+
+
+def _shown(value: Any) -> str:
+    return "off" if value is None else f"{value:g}"
+
+
+def decision_lines(why: Mapping[str, str], params: Mapping[str, Any]) -> list[str]:
+    """One line per decision: an EQ band's gain, frequency and Q are one line (the gain's reason),
+    and so are a compressor's five settings; every other setting is a line of its own."""
+    lines: list[str] = []
+    done: set[str] = set()
+    for param, text in why.items():
+        if param in done:
+            continue
+        band = next((b for b in _EQ_BANDS if param.startswith(f"eq_{b}_")), None)
+        if band is not None and f"eq_{band}_db" in why:
+            keys = [f"eq_{band}_{k}" for k in ("db", "hz", "q")]
+            done.update(keys)
+            gain, hz, q = (params.get(k) for k in keys)
+            shown = "flat" if not gain else f"{gain:+.1f} dB @ {_fmt(hz, '{:.0f}', ' Hz')}, Q {_fmt(q, '{:g}')}"
+            lines.append(f"- `eq_{band}` = {shown}: {why[keys[0]]}")
+        elif param in _COMP_KEYS and "comp_ratio" in why:
+            done.update(_COMP_KEYS)
+            ratio = params.get("comp_ratio") or 1.0
+            if ratio <= 1.0:
+                lines.append(f"- compressor = off: {why['comp_ratio']}")
+                continue
+            shown = (
+                f"{ratio:g}:1 @ {_fmt(params.get('comp_threshold_db'), unit=' dB')}, "
+                f"{_fmt(params.get('comp_attack_ms'), '{:g}')}/{_fmt(params.get('comp_release_ms'), '{:g}')} ms, "
+                f"knee {_fmt(params.get('comp_knee_db'), '{:g}')} dB"
+            )
+            said = dict.fromkeys(why[k] for k in _COMP_KEYS if k in why)  # "predicted from …" once, not five times
+            lines.append(f"- compressor = {shown}: " + "; ".join(said))
+        else:
+            lines.append(f"- `{param}` = {_shown(params.get(param))}: {text}")
+    return lines
 
 
 def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *, title: str = "Mix report") -> str:
@@ -79,6 +136,7 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
         f"| peak-to-loudness ratio | {_fmt(measured_mix.get('plr_db'), unit=' dB')} | |",
         f"| stereo correlation | {_fmt(measured_mix.get('correlation'), '{:+.2f}')} | > 0 (mono-compatible) |",
         f"| width (side/mid energy) | {_fmt(measured_mix.get('side_mid_db'), unit=' dB')} | |",
+        f"| limiter gain reduction | {_reduction_text((ctx.get('result') or {}).get('limiter_reduction_db'))} | |",
         f"| spectral tilt, 100 Hz–10 kHz | {_fmt(measured_mix.get('spectral_tilt_db_per_octave'), '{:+.1f}', ' dB/octave')} | about −1…−3 for a typical mix |",
         "",
     ]
@@ -114,20 +172,14 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
         locked = set(t.get("locked", []))
         if locked:
             lines.append(f"- **locked by you:** {', '.join(sorted(locked))}")
-        for param, why in (t.get("why") or {}).items():
-            value = t.get("params", {}).get(param)
-            shown = "off" if value is None else f"{value:g}"
-            lines.append(f"- `{param}` = {shown}: {why}")
+        lines += decision_lines(t.get("why") or {}, t.get("params", {}))
         lines.append("")
     for bus in ("reverb", "master"):
         section = recipe.get(bus, {}) or {}
         if not section.get("why"):
             continue
         lines += [f"### {bus} bus", ""]
-        for param, why in section["why"].items():
-            value = section.get("params", {}).get(param)
-            shown = "off" if value is None else f"{value:g}"
-            lines.append(f"- `{param}` = {shown}: {why}")
+        lines += decision_lines(section["why"], section.get("params", {}))
         lines.append("")
     lines += style_section(ctx)
     align = recipe.get("alignment")
@@ -173,7 +225,7 @@ def style_section(ctx: Mapping[str, Any]) -> list[str]:
     style = ctx.get("style")
     if not style:
         return []
-    cols = [("start (rules)", style.get("start")), ("target", style.get("target")), ("this mix", style.get("result"))]
+    cols = [(_start_label(ctx), style.get("start")), ("target", style.get("target")), ("this mix", style.get("result"))]
     if style.get("reference"):
         cols.append(("reference", style["reference"]))
     head = "| attribute | " + " | ".join(c for c, _ in cols) + " |"
@@ -237,7 +289,7 @@ def style_plot(ctx: Mapping[str, Any], path: str | os.PathLike[str]) -> bool:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, key, fmt in (
-        ("start (rules)", "start", ":"),
+        (_start_label(ctx), "start", ":"),
         ("target", "target", "--"),
         ("this mix", "result", "-"),
         ("reference", "reference", "-."),

@@ -1,7 +1,9 @@
 """Compression of the rules mixer: ratio, threshold and timing from the measured crest factor.
 
 After Ma, De Man, Pestana, Black & Reiss (2015), "Intelligent multitrack dynamic range
-compression": compress when a track's crest factor exceeds its role's typical value.
+compression": compress when a track's crest factor exceeds its role's typical value. A lead is
+always compressed: below its typical crest factor it gets a gentle 3:1 set from its measured
+dynamics, so that it stays steady in front of the mix.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 from mixassist.mixers.sources import RuleTrack
 
-__all__ = ["COMP_BY_ROLE", "compress"]
+__all__ = ["COMP_BY_ROLE", "LEAD_GAIN_REDUCTION_DB", "compress"]
 
 #: Compression by role: (ratio, attack_ms, release_ms, target crest factor in dB).
 COMP_BY_ROLE: dict[str, tuple[float, float, float, float]] = {
-    "lead": (3.0, 5.0, 120.0, 12.0),
+    "lead": (3.0, 10.0, 120.0, 12.0),
     "bass": (4.0, 10.0, 150.0, 10.0),
     "drums": (3.0, 15.0, 120.0, 16.0),
     "chords": (2.0, 15.0, 200.0, 13.0),
@@ -25,6 +27,8 @@ COMP_BY_ROLE: dict[str, tuple[float, float, float, float]] = {
     "percussion": (2.5, 10.0, 120.0, 16.0),
     "pad": (1.5, 30.0, 300.0, 12.0),
 }
+#: Gain reduction (dB) the gentle lead compressor aims at on the lead's loud phrases.
+LEAD_GAIN_REDUCTION_DB = 4.0
 
 
 def compress(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons: Reasons) -> None:
@@ -34,6 +38,9 @@ def compress(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons
         return
     ratio, attack, release, target_crest = COMP_BY_ROLE[role]
     excess = a.crest_db - target_crest
+    if excess < 1.0 and role == "lead":
+        _gentle_lead(tr, params, constraints, reasons)
+        return
     if excess < 1.0:
         reasons.add(
             tr.name,
@@ -63,4 +70,54 @@ def compress(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons
         f"{attack:g} ms attack: {'lets the transient through' if attack >= 10 else 'catches peaks early'} ({role})",
     )
     reasons.set(params, constraints, tr.name, "comp_release_ms", release, f"{release:g} ms release, typical for {role}")
+    reasons.set(params, constraints, tr.name, "comp_knee_db", 6.0, "6 dB soft knee: gentle onset of gain reduction")
+
+
+def _gentle_lead(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons: Reasons) -> None:
+    """A lead already within its typical crest factor: 3:1 with the threshold under its loud
+    phrases, so they get about :data:`LEAD_GAIN_REDUCTION_DB` of gain reduction and the quiet ones
+    are left alone. The console's detector reads peaks, so the loud phrases' level is the track's
+    peak less half its short-term loudness spread (the loud phrases sit within the top half of it)."""
+    a = tr.analysis
+    crest, peak = float(a.crest_db or 0.0), float(a.peak_dbfs or 0.0)
+    ratio, attack, release, _ = COMP_BY_ROLE["lead"]
+    spread = float(a.short_term_spread_lu or 0.0)
+    loud = peak - spread / 2
+    over = LEAD_GAIN_REDUCTION_DB / (1 - 1 / ratio)
+    threshold = round(float(np.clip(loud - over, peak - 18.0, peak - 3.0)), 1)
+    facts = f"crest factor {crest:.1f} dB, short-term loudness spread {spread:.1f} LU"
+    reasons.set(
+        params,
+        constraints,
+        tr.name,
+        "comp_ratio",
+        ratio,
+        f"{ratio:g}:1 gentle lead compression ({facts}): holds the lead steady in front of the mix",
+    )
+    reasons.set(
+        params,
+        constraints,
+        tr.name,
+        "comp_threshold_db",
+        threshold,
+        f"{threshold:.1f} dBFS: {loud - threshold:.1f} dB under the loud phrases' peaks (the track's {peak:.1f} dBFS "
+        f"peak less half the spread), about {LEAD_GAIN_REDUCTION_DB:g} dB of gain reduction there, the quiet "
+        f"phrases untouched",
+    )
+    reasons.set(
+        params,
+        constraints,
+        tr.name,
+        "comp_attack_ms",
+        attack,
+        f"{attack:g} ms attack: medium, so note and consonant onsets keep their edge",
+    )
+    reasons.set(
+        params,
+        constraints,
+        tr.name,
+        "comp_release_ms",
+        release,
+        f"{release:g} ms release: recovers between words and notes",
+    )
     reasons.set(params, constraints, tr.name, "comp_knee_db", 6.0, "6 dB soft knee: gentle onset of gain reduction")

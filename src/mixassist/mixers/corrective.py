@@ -11,8 +11,11 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
+from mixassist.console.dsp.biquad import peaking_sos, sos_response_db
 from mixassist.console.params import MixParams
+from mixassist.console.schema import EQ_BANDS
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 from mixassist.mixers.roles import is_low_source
@@ -21,8 +24,10 @@ from mixassist.mixers.sources import RuleTrack
 __all__ = [
     "HPF_CAP_HZ",
     "MAX_CUT_DB",
+    "MERGE_OCTAVES",
     "PEAK_SLOTS",
     "high_pass",
+    "merge_close_bands",
     "octave_levels",
     "peak_freq",
     "place",
@@ -46,6 +51,8 @@ HPF_CAP_HZ: dict[str, float] = {
 PEAK_SLOTS = (("peak1", 20.0, 2000.0), ("peak2", 50.0, 5000.0), ("peak3", 200.0, 12000.0), ("peak4", 500.0, 20000.0))
 #: Deepest unmasking cut (dB).
 MAX_CUT_DB = 4.5
+#: Two peaking bands of one track closer than this (octaves) that push the same way are merged.
+MERGE_OCTAVES = 1 / 3
 
 
 def power_db(x: float) -> float:
@@ -246,3 +253,72 @@ def peak_freq(powers: np.ndarray, centres: np.ndarray, lo: float, hi: float) -> 
     if sel.size == 0:
         return math.sqrt(lo * hi)
     return float(centres[sel[int(np.argmax(p[sel]))]])
+
+
+def merge_close_bands(
+    track: str, params: MixParams, constraints: Constraints, reasons: Reasons, sample_rate: float
+) -> int:
+    """Merge ``track``'s peaking bands that push the same way within :data:`MERGE_OCTAVES`.
+
+    Two such bands act as one wider, deeper band placed twice; the pair becomes one band at the
+    gain-weighted centre (in octaves), with the gain-weighted Q, whose gain is the pair's summed
+    response at that centre (so the centre hears the same), within the gain's range. The freed
+    slot goes flat. Bands with a locked setting are left alone; shelves are never merged (another
+    shape). Returns how many merges were made.
+    """
+    merges = 0
+    while (pair := _close_pair(track, params, constraints)) is not None:
+        (s1, f1, g1, q1), (s2, f2, g2, q2) = pair
+        w1, w2 = abs(g1), abs(g2)
+        centre = 2 ** ((w1 * math.log2(f1) + w2 * math.log2(f2)) / (w1 + w2))
+        q = round((w1 * q1 + w2 * q2) / (w1 + w2), 2)
+        sos = peaking_sos(
+            torch.tensor([f1, f2], dtype=torch.float64),
+            torch.tensor([g1, g2], dtype=torch.float64),
+            torch.tensor([q1, q2], dtype=torch.float64),
+            sample_rate,
+        )
+        at_centre = float(sos_response_db(sos.reshape(1, 2, 6), [centre], sample_rate).reshape(-1)[0])
+        keep, free = (s1, s2) if w1 >= w2 else (s2, s1)
+        ranges = {band: (lo, hi) for band, lo, hi, *_ in EQ_BANDS}
+        if not ranges[keep][0] <= centre <= ranges[keep][1] and ranges[free][0] <= centre <= ranges[free][1]:
+            keep, free = free, keep
+        stronger = reasons.get(track, f"eq_{keep}_db") or ""
+        purpose = stronger.split(": ", 1)[-1].split(";", 1)[0]
+        gain = round(float(np.clip(at_centre, -18.0, 18.0)), 1)
+        why = (
+            f"{gain:+.1f} dB {'cut' if gain < 0 else 'lift'} at {centre:.0f} Hz, Q {q:g}: one band for two that pushed "
+            f"the same way within a third of an octave ({g1:+.1f} dB at {f1:.0f} Hz and {g2:+.1f} dB at {f2:.0f} Hz), "
+            f"the same {at_centre:+.1f} dB at the centre" + (f"; {purpose}" if purpose else "")
+        )
+        constraints.choose(params, track, f"eq_{keep}_hz", round(centre, 1))
+        constraints.choose(params, track, f"eq_{keep}_q", q)
+        reasons.set(params, constraints, track, f"eq_{keep}_db", gain, why)
+        reasons.set(params, constraints, track, f"eq_{free}_db", 0.0, f"merged into eq_{keep} ({centre:.0f} Hz)")
+        for slot in (keep, free):  # the band's line (its gain) says where and how wide
+            reasons.drop(track, f"eq_{slot}_hz")
+            reasons.drop(track, f"eq_{slot}_q")
+        merges += 1
+    return merges
+
+
+def _close_pair(
+    track: str, params: MixParams, constraints: Constraints
+) -> tuple[tuple[str, float, float, float], tuple[str, float, float, float]] | None:
+    """The closest pair of ``track``'s free, active peaking bands within :data:`MERGE_OCTAVES`
+    that push the same way: ``((slot, Hz, dB, Q), (slot, Hz, dB, Q))``, or None."""
+    active = []
+    for slot, _, _ in PEAK_SLOTS:
+        keys = (f"eq_{slot}_hz", f"eq_{slot}_db", f"eq_{slot}_q")
+        if any(constraints.is_locked(track, k) for k in keys):
+            continue
+        hz, db, q = (params.get(track, k) for k in keys)
+        if db and hz and q:
+            active.append((slot, float(hz), float(db), float(q)))
+    best, gap = None, MERGE_OCTAVES
+    for i, a in enumerate(active):
+        for b in active[i + 1 :]:
+            distance = abs(math.log2(a[1] / b[1]))
+            if a[2] * b[2] > 0 and distance < gap:
+                best, gap = (a, b), distance
+    return best

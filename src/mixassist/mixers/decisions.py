@@ -29,6 +29,10 @@ class Reasons:
     def add(self, section: str, param: str, text: str) -> None:
         self.why.setdefault(section, {})[param] = text
 
+    def drop(self, section: str, param: str) -> None:
+        """Forget the reason for ``param`` (a setting that no longer does anything, e.g. a merged EQ band's frequency)."""
+        self.why.get(section, {}).pop(param, None)
+
     def get(self, section: str, param: str) -> str | None:
         return self.why.get(section, {}).get(param)
 

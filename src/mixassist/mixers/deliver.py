@@ -29,7 +29,7 @@ from mixassist.measure import integrated_loudness, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 
-__all__ = ["deliver_loudness", "mix_bus"]
+__all__ = ["deliver_loudness", "limiter_reduction", "mix_bus"]
 
 #: Most loudness (LU) an earlier delivery's limiting is trusted to predict for the first trial.
 PLAUSIBLE_LIMITING_DB = 12.0
@@ -38,6 +38,9 @@ PLAUSIBLE_LIMITING_DB = 12.0
 #: concave in the gain (the limiter takes a growing share of each dB), so secant steps from
 #: below never overshoot and a low floor is safe; a hard-limited master measures ~0.1.
 MIN_SLOPE = 0.05
+
+#: Block (s) over which the limiter's gain reduction is read (its release is slower than this).
+REDUCTION_BLOCK_S = 0.01
 
 
 def mix_bus(multitrack: Multitrack, params: MixParams, constraints: Constraints, ceiling_dbtp: float) -> Bus:
@@ -94,7 +97,9 @@ def deliver_loudness(
         ``integrated_lufs``, ``true_peak_dbtp`` of the final mix, ``pre_master_lufs``,
         ``limiting_db`` (loudness the limiter took: the gain's worth minus what arrived),
         ``slope`` (LU per dB of gain near the answer, 1 without limiting),
-        ``trials`` (master runs tried), ``mix``: the final mix, float32 ``(2, samples)``, and
+        ``trials`` (master runs tried), ``limiter_reduction_db`` (``{"max", "mean"}`` dB of gain
+        reduction of the limiter in the final mix, :func:`limiter_reduction`; None when the limiter
+        is off or the mix is silent), ``mix``: the final mix, float32 ``(2, samples)``, and
         ``settings``: a copy of ``params`` as delivered, of which ``mix`` is bit-identical to
         the full render ``Console.render(multitrack, settings).mix``.
     """
@@ -189,6 +194,11 @@ def deliver_loudness(
             + (" (the master output gain is locked)" if locked_gain else "")
         )
     limiting = (pre_lufs + final_gain - lufs) if pre_lufs is not None and lufs is not None else None
+    reduction = (
+        limiter_reduction(pre.song, final, final_gain, sr)
+        if params.master["limiter_ceiling_dbtp"] is not None
+        else None
+    )
     return {
         "integrated_lufs": lufs,
         "true_peak_dbtp": tp,
@@ -196,9 +206,34 @@ def deliver_loudness(
         "limiting_db": limiting,
         "slope": slope,
         "trials": trials,
+        "limiter_reduction_db": reduction,
         "mix": final,
         "settings": params.copy(),
     }
+
+
+def limiter_reduction(pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_rate: float) -> dict[str, float] | None:
+    """The limiter's gain reduction in ``mix``: ``{"max", "mean"}`` in dB (0 = untouched).
+
+    ``pre`` is the master before its output gain (:meth:`Console.master_pre`'s song), ``mix`` the
+    master's output, latency-compensated, so sample ``n`` of one is sample ``n`` of the other; the
+    gain and the limiter are all that lie between them. Read per 10 ms block as the ratio of RMS
+    (the limiter's gain is a smooth envelope, linked across channels), over the blocks within
+    60 dB of the loudest; None for a silent mix.
+    """
+    block = max(1, int(round(REDUCTION_BLOCK_S * sample_rate)))
+    n = min(pre.shape[-1], mix.shape[-1]) // block * block
+    if n == 0:
+        return None
+    gained = pre[:, :n].astype(np.float64) * 10 ** (gain_db / 20)
+    before = np.mean(gained.reshape(gained.shape[0], -1, block) ** 2, axis=(0, 2))
+    after = np.mean(mix[:, :n].astype(np.float64).reshape(mix.shape[0], -1, block) ** 2, axis=(0, 2))
+    active = before > before.max() * 1e-6
+    if not active.any():
+        return None
+    reduction = 10 * np.log10(before[active] / np.maximum(after[active], 1e-30))
+    reduction = np.maximum(reduction, 0.0)
+    return {"max": round(float(reduction.max()), 2), "mean": round(float(reduction.mean()), 2)}
 
 
 def _with_gain(params: MixParams, gain_db: float) -> MixParams:

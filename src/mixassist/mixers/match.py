@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -286,10 +287,12 @@ class MatchMixer:
             aim, toward = self._auto_aim(multitrack, constraints, start_features, loudness, report)
             solver_target = self.target.with_strengths({a: 1.0 if aim is not None else 0.0 for a in _ATTRIBUTES})
         else:
-            aim, toward, solver_target = None, "the reference", self.target
+            aim, toward, solver_target = None, self._reference_names(), self.target
         resolved = solver_target.resolve(start_features, multitrack.names, reference=aim)
         if resolved.reference is None:
             toward = "the words asked for"
+        elif not toward:  # auto with nothing to aim at but the references: they are the style
+            toward = self._reference_names()
         pulled = resolved.reference is not None and any(solver_target.strengths[a] > 0 for a in _ATTRIBUTES)
         free = self._free_settings(multitrack, params, constraints)
         windows = select_excerpts(start_mix, sr, self.excerpts, self.excerpt_s)
@@ -377,6 +380,14 @@ class MatchMixer:
         return proposal
 
     # ------------------------------------------------------------------ pieces
+    def _reference_names(self) -> str:
+        """The references by file name (``"the reference"`` when one has no name): what a style
+        note says the mix moved toward."""
+        names = [os.path.basename(r.label) or r.label for r in self.target.references if r.label]
+        if not names or names == ["reference"]:
+            return "the reference"
+        return ", ".join(names)
+
     def _controller_target(self) -> StyleTarget:
         """The target as the controller reads it: references and loudness, no words (the solve
         applies those; the controller's own note about unread words would mislead here)."""

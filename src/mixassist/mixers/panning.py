@@ -17,7 +17,7 @@ from mixassist.mixers.decisions import Reasons
 from mixassist.mixers.roles import is_centre_source
 from mixassist.mixers.sources import RuleTrack
 
-__all__ = ["PAN_BY_ROLE", "pan_tracks", "profile", "stereo_image"]
+__all__ = ["PAN_BY_ROLE", "PAN_LIMIT_BY_ROLE", "limit_pan", "pan_limit", "pan_tracks", "profile", "stereo_image"]
 
 #: Pan magnitude by role for sources that are not anchors (0: centred).
 PAN_BY_ROLE: dict[str, float] = {
@@ -30,6 +30,37 @@ PAN_BY_ROLE: dict[str, float] = {
     "lead": 0.0,
     "bass": 0.0,
 }
+#: Furthest a role may be panned (|pan|), whatever the separation finds: a part that keeps
+#: time or fills the chords never sits in one ear only. Anchors (lead, bass, kick, snare) stay centred.
+PAN_LIMIT_BY_ROLE: dict[str, float] = {
+    "drums": 0.6,
+    "percussion": 0.6,
+    "chords": 0.8,
+    "pad": 0.8,
+    "arp": 0.8,
+    "fx": 1.0,
+    "lead": 0.0,
+    "bass": 0.0,
+}
+
+
+def pan_limit(name: str, role: str) -> float:
+    """The furthest ``name`` (a ``role`` track) may be panned: 0 for anchors."""
+    return 0.0 if is_centre_source(name, role) else PAN_LIMIT_BY_ROLE.get(role, 1.0)
+
+
+def limit_pan(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons: Reasons) -> bool:
+    """Bring ``tr``'s pan back within its role's limit (unless locked), saying so; True if it moved."""
+    pan = float(params.get(tr.name, "pan") or 0.0)
+    limit = pan_limit(tr.name, tr.role.role)
+    if abs(pan) <= limit + 1e-9 or constraints.is_locked(tr.name, "pan"):
+        return False
+    before = (reasons.get(tr.name, "pan") or "").split(": ", 1)[-1]
+    clipped = math.copysign(limit, pan)
+    word = "left" if pan < 0 else "right"
+    why = f"{limit:.2f} {word}: held to a {tr.role.role} part's limit of {limit:.2f} (it was {abs(pan):.2f} {word})"
+    reasons.set(params, constraints, tr.name, "pan", clipped, f"{why}; {before}" if before else why)
+    return True
 
 
 def pan_tracks(

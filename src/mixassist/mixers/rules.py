@@ -26,10 +26,10 @@ from mixassist.mixers.analysis import analyse_multitrack
 from mixassist.mixers.balance import balance
 from mixassist.mixers.compression import compress
 from mixassist.mixers.constraints import Constraints
-from mixassist.mixers.corrective import high_pass, tone_eq, unmask
+from mixassist.mixers.corrective import high_pass, merge_close_bands, tone_eq, unmask
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, mix_bus
-from mixassist.mixers.panning import pan_tracks
+from mixassist.mixers.panning import limit_pan, pan_tracks
 from mixassist.mixers.reverb import reverb_settings
 from mixassist.mixers.roles import PRIORITY, session_roles
 from mixassist.mixers.separation_reasons import explain_separation
@@ -165,6 +165,8 @@ class RulesMixer:
         tone_eq(tracks, raw_powers, centres, params, constraints, reasons)
         if not self.separation:  # else the separation stage (8b) does the masking-aware EQ
             unmask(tracks, raw_powers, centres, params, constraints, reasons)
+        for name in tracks:
+            merge_close_bands(name, params, constraints, reasons, sr)
 
         report("balance (loudness in the mix)", 0.45)
         measured: dict[str, dict[str, Any]] = {
@@ -185,6 +187,9 @@ class RulesMixer:
                 report("balance again, after separation", 0.65)
                 balance(tracks, ex, params, constraints, reasons, measured)
                 explain_separation(plan, params, reasons, measured)
+        for name, tr in tracks.items():  # the separation's result obeys the same craft rules
+            merge_close_bands(name, params, constraints, reasons, sr)
+            limit_pan(tr, params, constraints, reasons)
 
         report("reverb", 0.7)
         reverb_settings(tracks, multitrack, params, constraints, reasons)

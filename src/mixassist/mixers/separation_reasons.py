@@ -71,11 +71,13 @@ def explain_separation(
             without = model.masked(p, w, e, *tuned)[0].numpy()
         gain = np.where(audible, without - now, -np.inf)
         best = int(np.argmax(gain))
-        return (
-            f"without this move the sources' mean masked fraction would be {float(without[audible].mean()):.3f} "
-            f"instead of {mean_now:.3f}, and {label[best]} gains most from it ({without[best]:.2f} → "
-            f"{now[best]:.2f} masked)"
-        )
+        mean_without = float(without[audible].mean())
+        if f"{without[best]:.2f}" == f"{now[best]:.2f}":
+            return "a fine touch of the search: on its own it changes no source's masking by 0.01 or more"
+        said = f"{label[best]} is less masked with it ({without[best]:.2f} → {now[best]:.2f})"
+        if f"{mean_without:.3f}" != f"{mean_now:.3f}":
+            said += f"; the sources' mean masked fraction {mean_without:.3f} → {mean_now:.3f}"
+        return said
 
     for k, u in enumerate(units):
         for n in members[u]:
@@ -86,7 +88,7 @@ def explain_separation(
                     n,
                     "pan",
                     f"{abs(value):.2f} {side}: separation, placed where it masks and is masked "
-                    f"least (role pan {plan['start_pan'][k]:+.2f}); {undone(k, 'pan')}",
+                    f"least (from the role pan {plan['start_pan'][k]:+.2f}); {undone(k, 'pan')}",
                 )
             if plan["width_moved"][k]:
                 reasons.add(
@@ -100,22 +102,23 @@ def explain_separation(
                 if plan["eq_moved"][k, j]:
                     value, hz, q = float(eq[k, j]), float(tuned[0][k, j]), float(tuned[1][k, j])
                     why = (
-                        f"{value:+.1f} dB {'cut' if value < 0 else 'lift'} at {hz:.0f} Hz: separation, shapes {n} "
-                        f"to share the spectrum with the others; {undone(k, 'eq', j)}"
+                        f"{value:+.1f} dB {'cut' if value < 0 else 'lift'} at {hz:.0f} Hz: separation, makes room "
+                        f"between {n} and the others; {undone(k, 'eq', j)}"
                     )
                     reasons.add(n, f"eq_{slot}_db", why)
                     if reasons.get(n, f"eq_{slot}_hz") == "separation":
+                        was_hz, was_q = f"{plan['freq'][k, j]:.0f}", f"{plan['q'][k, j]:.2f}"
                         reasons.add(
                             n,
                             f"eq_{slot}_hz",
-                            f"{hz:.0f} Hz: separation, where this band does most "
-                            f"against masking (from {plan['freq'][k, j]:.0f} Hz)",
+                            f"{hz:.0f} Hz: separation, where this band does most against masking"
+                            + (f" (from {was_hz} Hz)" if was_hz != f"{hz:.0f}" else ""),
                         )
                         reasons.add(
                             n,
                             f"eq_{slot}_q",
-                            f"Q {q:.2f}: separation, the band's width for the same "
-                            f"purpose (from {plan['q'][k, j]:.2f})",
+                            f"Q {q:.2f}: separation, the band's width for the same purpose"
+                            + (f" (from {was_q})" if was_q != f"{q:.2f}" else ""),
                         )
             measured[n]["separation"] = {
                 "masked_fraction_model": round(float(now[k]), 3) if audible[k] else None,

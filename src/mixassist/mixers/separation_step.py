@@ -18,7 +18,7 @@ from mixassist.console.params import MixParams
 from mixassist.mixers.balance import LISTENING_LUFS
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
-from mixassist.mixers.panning import PAN_BY_ROLE
+from mixassist.mixers.panning import PAN_BY_ROLE, pan_limit
 from mixassist.mixers.roles import is_centre_source
 from mixassist.mixers.separation import EQ_SLOTS, STEREO_REACH, SeparationModel, separate
 from mixassist.mixers.sources import RuleTrack, processed_powers, source_units, unit_power, unit_role
@@ -87,6 +87,7 @@ def search_separation(
             # a stereo stem's reach follows its width (separate's `stereo`); a group with one
             # stays within the reach of a full-width stem
             reach = STEREO_REACH[1] if not stereo[k] and any(tracks[n].analysis.channels == 2 for n in ms) else 1.0
+            reach = min([reach, *(pan_limit(n, tracks[n].role.role) for n in ms)])  # the roles' pan limits
             pan_bounds[k] = (
                 max(constraints.clip(n, "pan", -reach) for n in ms),
                 min(constraints.clip(n, "pan", reach) for n in ms),
