@@ -19,9 +19,7 @@ def timed(fn: Callable[[], Any], repeats: int, digits: int = 4) -> tuple[dict, A
     return {k: round(v, digits) for k, v in stats.items()}, value
 
 
-def timed_side_by_side(
-    sides: dict[str, Callable[[], Any]], repeats: int, digits: int = 4
-) -> dict[str, dict]:
+def timed_side_by_side(sides: dict[str, Callable[[], Any]], repeats: int, digits: int = 4) -> dict[str, dict]:
     """Like for like: one untimed warm-up run of every side, then ``repeats`` rounds that run each
     side once in turn, so that a change of load on a shared machine falls on every side alike.
 

@@ -56,7 +56,7 @@ def build(tracks: int, seconds: float):
         audio, _ = load_audio(sources[i % len(sources)], sample_rate=SAMPLE_RATE)
         offset = int(3.7 * SAMPLE_RATE) * (i // len(sources))
         reps = -(-(n + offset) // audio.shape[-1])
-        x = np.tile(audio, (1, reps))[:, offset:offset + n] * 10 ** (-(i % 7) / 20)
+        x = np.tile(audio, (1, reps))[:, offset : offset + n] * 10 ** (-(i % 7) / 20)
         if i % 3 == 0 and x.shape[0] == 1:
             x = np.concatenate([x, np.roll(x, 13, axis=-1)])
         arrays[f"{sources[i % len(sources)].stem}_{i:02d}"] = x.astype(np.float32)
@@ -125,7 +125,9 @@ def main() -> int:
     result = {
         "session": {"tracks": args.tracks, "seconds": args.seconds, "sample_rate": SAMPLE_RATE},
         "machine": {
-            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
             "load_avg_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         },
         "parameters": model.parameter_count(),
