@@ -2,10 +2,16 @@
 
 Signal flow per track (mono tracks stay mono until the panner)::
 
-    polarity → delay → high-pass + 6-band EQ → compressor → fader (gain_db) → pan/width ─┬─▶ mix bus
-                                                                     reverb_send_db ──┴─▶ reverb bus
+    DC blocker → polarity → delay → high-pass + 6-band EQ → compressor → fader (gain_db) → pan/width ─┬─▶ mix bus
+                                                                                  reverb_send_db ──┴─▶ reverb bus
     reverb bus → FFT convolution with the seeded IR → return_db ─▶ mix bus
-    mix bus → EQ → glue compressor → output_gain_db → true-peak limiter → out
+    mix bus → DC blocker → EQ → glue compressor → output_gain_db → true-peak limiter → out
+
+The DC blockers (:mod:`mixassist.console.dsp.dc`, 2nd-order high-pass at 5 Hz) run when
+:attr:`ConsoleSettings.dc_block` is on (every new mix; recipes of version 1 and 2 turn it off so
+they render as they always did).  In a strip the blocker is the first section of the EQ cascade:
+polarity and delay are linear and time-invariant, so running it after them is the same signal
+as running it before them, and it costs one biquad section instead of another pass.
 
 Every processor is stateful (see :mod:`mixassist.console.dsp`), so :meth:`Console.render`
 runs the *same* :meth:`Console.process` chunk by chunk in bounded memory, and a chunked render
@@ -35,6 +41,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, peaking_sos
 from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
+from mixassist.console.dsp.dc import dc_block_sos
 from mixassist.console.dsp.limiter import limiter, limiter_latency
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
@@ -119,7 +126,9 @@ class ConsoleSettings:
     """Physical-unit tensors for one render: ``track`` values are ``(tracks,)``, buses scalars.
 
     Optional (bypassable) settings are NaN where bypassed.  Build from :class:`MixParams`
-    with :meth:`from_params`, or from differentiable tensors when optimising.
+    with :meth:`from_params`, or from differentiable tensors when optimising.  ``dc_block``
+    switches the DC blockers of every strip and the master (on for new mixes; off to render
+    recipes of version 1 and 2 as they were).
     """
 
     track: dict[str, torch.Tensor]
@@ -127,6 +136,7 @@ class ConsoleSettings:
     master: dict[str, torch.Tensor]
     reverb_seed: int = 0
     channels: list[int] = field(default_factory=list)
+    dc_block: bool = True
 
     @classmethod
     def from_params(cls, params: MixParams, dtype: torch.dtype = torch.float32) -> ConsoleSettings:
@@ -135,6 +145,7 @@ class ConsoleSettings:
             reverb=params.bus_tensors("reverb", dtype),
             master=params.bus_tensors("master", dtype),
             reverb_seed=params.reverb_seed,
+            dc_block=params.dc_block,
         )
 
 
@@ -151,13 +162,16 @@ def _db(v: torch.Tensor) -> torch.Tensor:
     return torch.pow(10.0, v / 20.0)
 
 
-def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool) -> torch.Tensor:
-    """The EQ of a strip as ``(batch, sections, 6)`` sos: optional 4th-order high-pass, then the six bands.
+def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool, dc: bool = False) -> torch.Tensor:
+    """The EQ of a strip as ``(batch, sections, 6)`` sos: with ``dc`` the DC blocker, then the
+    optional 4th-order high-pass, then the six bands.
 
     ``p`` maps the schema's EQ (and, with ``hpf``, ``hpf_hz``) names to ``(batch,)`` tensors;
     a NaN ``hpf_hz`` (bypassed) gives an identity section.
     """
     sections = []
+    if dc:
+        sections.append(dc_block_sos(sample_rate, tracks=p["eq_low_shelf_db"].shape[0]))
     if hpf:
         hz = p["hpf_hz"]
         on = _active(hz)
@@ -173,7 +187,9 @@ def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool) -> torch.Tensor:
     return torch.cat(sections, dim=1)
 
 
-def _eq_is_flat(p: Tensors, *, hpf: bool) -> bool:
+def _eq_is_flat(p: Tensors, *, hpf: bool, dc: bool = False) -> bool:
+    if dc:
+        return False
     if hpf and bool(_active(p["hpf_hz"]).any()):
         return False
     return all(not p[f"eq_{band}_db"].requires_grad and bool((p[f"eq_{band}_db"] == 0).all()) for band, *_ in EQ_BANDS)
@@ -249,6 +265,7 @@ class Console:
         return {
             "use_delay": use_delay,
             "use_hpf": bool(_active(t["hpf_hz"]).any()),
+            "dc_block": bool(settings.dc_block),
             "use_reverb": use_reverb,
             "use_limiter": use_limiter,
             "latency": latency,
@@ -337,8 +354,9 @@ class Console:
         x = x * p["polarity"][:, None, None].to(x.dtype)
         if plan["use_delay"]:
             x, state["delay"] = fractional_delay(x, p["delay_ms"] * (sr / 1000.0), state.get("delay"))
-        if not _eq_is_flat(p, hpf=plan["use_hpf"]):
-            x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, hpf=plan["use_hpf"]), state.get("eq"))
+        hpf, dc = plan["use_hpf"], plan["dc_block"]
+        if not _eq_is_flat(p, hpf=hpf, dc=dc):
+            x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, hpf=hpf, dc=dc), state.get("eq"))
         if not _is_neutral_comp(p):
             x, state["comp"] = _compress(x, p, sr, state.get("comp"))
         x = x * _db(p["gain_db"])[:, None, None].to(x.dtype)
@@ -348,16 +366,18 @@ class Console:
         self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         state = dict(state or {})
-        y, state = self._master_pre(x, p, state)
+        y, state = self._master_pre(x, p, state, dc=plan["dc_block"])
         return self._master_tail(y, p, plan["use_limiter"], state)
 
-    def _master_pre(self, x: torch.Tensor, p: Tensors, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Master EQ and glue compressor on one ``(2, samples)`` block."""
+    def _master_pre(
+        self, x: torch.Tensor, p: Tensors, state: dict[str, Any], *, dc: bool
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Master DC blocker (with ``dc``), EQ and glue compressor on one ``(2, samples)`` block."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
-        if not _eq_is_flat(batch, hpf=False):
-            y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False), state.get("eq"))
+        if not _eq_is_flat(batch, hpf=False, dc=dc):
+            y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False, dc=dc), state.get("eq"))
         if not _is_neutral_comp(batch):
             y, state["comp"] = _compress(y, batch, sr, state.get("comp"))
         return y[0], state
@@ -572,7 +592,7 @@ class Console:
         for start in range(0, bus.audio.shape[1], bus.chunk):
             y = torch.from_numpy(bus.audio[:, start : start + bus.chunk])
             if pre:
-                y, pre_state = self._master_pre(y, master, pre_state)
+                y, pre_state = self._master_pre(y, master, pre_state, dc=params.dc_block)
             if tail:
                 y, tail_state = self._master_tail(y, master, use_limiter, tail_state)
             out[:, start : start + y.shape[1]] = y.numpy()
