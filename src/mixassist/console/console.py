@@ -9,9 +9,8 @@ Signal flow per track (mono tracks stay mono until the panner)::
 
 The DC blockers (:mod:`mixassist.console.dsp.dc`, 2nd-order high-pass at 5 Hz) run when
 :attr:`ConsoleSettings.dc_block` is on (every new mix; recipes of version 1 and 2 turn it off so
-they render as they always did).  In a strip the blocker is the first section of the EQ cascade:
-polarity and delay are linear and time-invariant, so running it after them is the same signal
-as running it before them, and it costs one biquad section instead of another pass.
+they render as they always did).  Each blocker starts settled on its input's first sample, so a stem that
+starts on an offset gives no step at all (and no transient for the limiter to shape).
 
 Every processor is stateful (see :mod:`mixassist.console.dsp`), so :meth:`Console.render`
 runs the *same* :meth:`Console.process` chunk by chunk in bounded memory, and a chunked render
@@ -41,7 +40,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, peaking_sos
 from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
-from mixassist.console.dsp.dc import dc_block_sos
+from mixassist.console.dsp.dc import dc_block
 from mixassist.console.dsp.limiter import limiter, limiter_latency
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
@@ -162,16 +161,13 @@ def _db(v: torch.Tensor) -> torch.Tensor:
     return torch.pow(10.0, v / 20.0)
 
 
-def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool, dc: bool = False) -> torch.Tensor:
-    """The EQ of a strip as ``(batch, sections, 6)`` sos: with ``dc`` the DC blocker, then the
-    optional 4th-order high-pass, then the six bands.
+def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool) -> torch.Tensor:
+    """The EQ of a strip as ``(batch, sections, 6)`` sos: optional 4th-order high-pass, then the six bands.
 
     ``p`` maps the schema's EQ (and, with ``hpf``, ``hpf_hz``) names to ``(batch,)`` tensors;
     a NaN ``hpf_hz`` (bypassed) gives an identity section.
     """
     sections = []
-    if dc:
-        sections.append(dc_block_sos(sample_rate, tracks=p["eq_low_shelf_db"].shape[0]))
     if hpf:
         hz = p["hpf_hz"]
         on = _active(hz)
@@ -187,9 +183,7 @@ def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool, dc: bool = False) -> torc
     return torch.cat(sections, dim=1)
 
 
-def _eq_is_flat(p: Tensors, *, hpf: bool, dc: bool = False) -> bool:
-    if dc:
-        return False
+def _eq_is_flat(p: Tensors, *, hpf: bool) -> bool:
     if hpf and bool(_active(p["hpf_hz"]).any()):
         return False
     return all(not p[f"eq_{band}_db"].requires_grad and bool((p[f"eq_{band}_db"] == 0).all()) for band, *_ in EQ_BANDS)
@@ -351,12 +345,13 @@ class Console:
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         state = dict(state or {})
         sr = self.sample_rate
+        if plan["dc_block"]:
+            x, state["dc"] = dc_block(x, sr, state=state.get("dc"))
         x = x * p["polarity"][:, None, None].to(x.dtype)
         if plan["use_delay"]:
             x, state["delay"] = fractional_delay(x, p["delay_ms"] * (sr / 1000.0), state.get("delay"))
-        hpf, dc = plan["use_hpf"], plan["dc_block"]
-        if not _eq_is_flat(p, hpf=hpf, dc=dc):
-            x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, hpf=hpf, dc=dc), state.get("eq"))
+        if not _eq_is_flat(p, hpf=plan["use_hpf"]):
+            x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, hpf=plan["use_hpf"]), state.get("eq"))
         if not _is_neutral_comp(p):
             x, state["comp"] = _compress(x, p, sr, state.get("comp"))
         x = x * _db(p["gain_db"])[:, None, None].to(x.dtype)
@@ -376,8 +371,10 @@ class Console:
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
-        if not _eq_is_flat(batch, hpf=False, dc=dc):
-            y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False, dc=dc), state.get("eq"))
+        if dc:
+            y, state["dc"] = dc_block(y, sr, state=state.get("dc"))
+        if not _eq_is_flat(batch, hpf=False):
+            y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False), state.get("eq"))
         if not _is_neutral_comp(batch):
             y, state["comp"] = _compress(y, batch, sr, state.get("comp"))
         return y[0], state

@@ -8,9 +8,14 @@ zero area, so the offset's mean is gone once the ringing has decayed (about 5 τ
 At 5 Hz the filter costs −0.26 dB at 10 Hz, −0.017 dB at 20 Hz and nothing audible above.
 
 :func:`dc_block_sos` is :func:`~mixassist.console.dsp.biquad.highpass_sos` with ``order=2`` (one
-RBJ section, equal to ``scipy.signal.butter(2, corner_hz, "highpass", fs=sample_rate)``), so
-the console prepends it to the strip's and the master's EQ cascade and it costs one more
-section there; :func:`dc_block` runs it on its own.
+RBJ section, equal to ``scipy.signal.butter(2, corner_hz, "highpass", fs=sample_rate)``);
+:func:`dc_block` runs it through :func:`~mixassist.console.dsp.cascade.biquad_cascade`.
+
+Settled start.  With no state, :func:`dc_block` starts as if its input had held its first
+sample forever (``scipy.signal.sosfilt_zi(sos) * x[0]``): a stem that starts on an offset gives
+no step at all, so nothing downstream (compressor, limiter) shapes a transient that would leave
+part of the offset behind.  A stem that starts in silence starts from rest, as every other
+processor does.
 """
 
 from __future__ import annotations
@@ -61,8 +66,9 @@ def dc_block(
     corner_hz : float, default 5
         −3 dB frequency of the 2nd-order Butterworth high-pass, Hz.
     state : torch.Tensor, optional
-        From the previous call on the preceding chunk (``None``: silence before the first
-        sample); chunked processing equals one-shot processing.
+        From the previous call on the preceding chunk; ``None`` (the first chunk) starts
+        settled on the first sample (see the module's notes).  Chunked processing equals
+        one-shot processing.
 
     Returns
     -------
@@ -75,7 +81,28 @@ def dc_block(
     --------
     >>> x = torch.full((1, 1, 48000), 0.5)
     >>> y, _ = dc_block(x, 48000)
-    >>> abs(float(y[0, 0, -1])) < 1e-6
+    >>> float(y.abs().max()) < 1e-7
     True
     """
-    return biquad_cascade(x, dc_block_sos(sample_rate, corner_hz=corner_hz, tracks=x.shape[0]), state)
+    sos = dc_block_sos(sample_rate, corner_hz=corner_hz, tracks=x.shape[0])
+    if state is not None or x.shape[-1] == 0:
+        return biquad_cascade(x, sos, state)
+    # Settled on c = x[..., 0]: by linearity the output is the filter from rest of x - c (exact
+    # gradients through c), and the state to carry on is that filter's state plus the state of
+    # a filter that has seen c forever.
+    c = x[..., :1]
+    y, state = biquad_cascade(x - c, sos, None)
+    return y, state + _settled_state(sos, c.detach()[..., 0])
+
+
+def _settled_state(sos: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """The cascade state of the section after a constant input ``c`` ``(tracks, channels)`` forever.
+
+    :func:`biquad_cascade` keeps transposed-direct-form-II states of the residual ``e = y - u``
+    (``e = (b0 - 1) u + s1``, ``s1' = (b1 - a1) u + s2 - a1 e``, ``s2' = (b2 - a2) u - a2 e``).  At
+    a constant input ``c`` a high-pass outputs 0, so ``e = -c``, ``s2 = b2 c`` and ``s1 = -b0 c``
+    (which equals ``(b1 + b2) c`` because ``b0 + b1 + b2 = 0``).
+    """
+    c = c.to(device="cpu", dtype=torch.float64)
+    b0, b2 = sos[:, 0, 0, None], sos[:, 0, 2, None]  # (tracks, 1)
+    return torch.stack([-b0 * c, b2 * c], dim=-1)[:, :, None, :]
