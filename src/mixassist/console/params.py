@@ -252,8 +252,4 @@ class MixParams:
         return "MixParams(\n" + "\n".join(rows) + "\n)"
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, MixParams)
-            and self.dc_block == other.dc_block
-            and self.to_dict() == other.to_dict()
-        )
+        return isinstance(other, MixParams) and self.dc_block == other.dc_block and self.to_dict() == other.to_dict()
