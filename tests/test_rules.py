@@ -242,3 +242,26 @@ def test_bass_and_kick_get_no_high_pass_but_their_dc_is_named():
         hpf, why, _ = _high_pass_of(name, role, _tone_mix([45.0, 90.0]) + 0.01)
         assert hpf is None
         assert "DC blocker" in why and "+0.0100" in why
+
+
+@pytest.mark.slow  # a whole rules mix (about 30 s of CPU); test_console checks the console alone fast
+def test_a_stem_with_half_full_scale_dc_leaves_no_dc_in_the_rules_mix():
+    """Issue 20: a stem with +0.5 DC gave a mix with +0.507 DC at -14.8 LUFS; now the mix's mean
+    is below -80 dBFS on both channels and the loudness target is met."""
+    sr, n = 22050, 4 * 22050
+    rng = np.random.default_rng(3)
+    t = np.arange(n) / sr
+    env = np.exp(-((t % 0.5) * 8))
+    stems = Multitrack.from_arrays(
+        {
+            "pad": (0.5 + 0.1 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(n)).astype(np.float32),
+            "hats": (0.2 * rng.standard_normal(n) * env).astype(np.float32),
+            "keys": (0.15 * np.sin(2 * np.pi * 660 * t) * (1 + env)).astype(np.float32),
+        },
+        sr,
+    )
+    result = mix(stems, method="rules", align=False)
+    offset = result.mix.astype(np.float64).mean(axis=1)
+    assert np.all(20 * np.log10(np.abs(offset)) < -80), offset
+    assert integrated_loudness(result.mix, sr) == pytest.approx(-14.0, abs=0.5)
+    assert result.params.dc_block
