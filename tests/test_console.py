@@ -10,9 +10,10 @@ import torch
 
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console, ConsoleSettings
+from mixassist.console.dsp.dc import dc_block_sos
 from mixassist.console.params import MixParams
 from mixassist.console.schema import SECTIONS
-from mixassist.errors import InvalidParameterError
+from mixassist.errors import InvalidParameterError, MixAssistError
 
 SR = 44100
 
@@ -67,8 +68,9 @@ def busy_params(names: list[str]) -> MixParams:
 
 
 def test_gain_only_is_scaled_and_panned_nothing_else(rng):
+    """Without the DC blockers (how recipes of version 1 and 2 render)."""
     stems = make_stems(rng)
-    params = MixParams(stems.names, tracks={"kick": {"gain_db": -6.0}, "keys": {"gain_db": 3.0}})
+    params = MixParams(stems.names, tracks={"kick": {"gain_db": -6.0}, "keys": {"gain_db": 3.0}}, dc_block=False)
     out = Console(SR).render(stems, params, want_stems=True)
     g = lambda db: 10 ** (db / 20)  # noqa: E731
     expected = (
@@ -81,10 +83,60 @@ def test_gain_only_is_scaled_and_panned_nothing_else(rng):
 
 
 def test_default_params_leave_stereo_stem_bit_exact(rng):
+    """Without the DC blockers (how recipes of version 1 and 2 render) a neutral strip is exact."""
     stems = make_stems(rng)
     keys_only = Multitrack([stems["keys"]], SR)
-    out = Console(SR).render(keys_only, MixParams(["keys"]))
+    out = Console(SR).render(keys_only, MixParams(["keys"], dc_block=False))
     np.testing.assert_array_equal(out.mix, stems["keys"].audio)
+
+
+def _blocked(x: np.ndarray) -> np.ndarray:
+    """``x`` ``(channels, samples)`` through the DC blocker's design by scipy (2nd-order
+    Butterworth high-pass, 5 Hz), started settled on the first sample (``sosfilt_zi``)."""
+    import scipy.signal  # lazy: only the reference needs it
+
+    sos = scipy.signal.butter(2, 5.0, "highpass", fs=SR, output="sos")
+    x = x.astype(np.float64)
+    zi = scipy.signal.sosfilt_zi(sos)[:, None, :] * x[None, :, :1]
+    return scipy.signal.sosfilt(sos, x, zi=zi)[0]
+
+
+def test_gain_only_with_dc_blockers_equals_scipy_reference(rng):
+    """New mixes: each strip's blocker, the panner and fader, then the master's blocker."""
+    stems = make_stems(rng)
+    params = MixParams(stems.names, tracks={"kick": {"gain_db": -6.0}, "keys": {"gain_db": 3.0}})
+    assert params.dc_block
+    out = Console(SR).render(stems, params)
+    g = lambda db: 10 ** (db / 20)  # noqa: E731
+    bus = (
+        np.repeat(_blocked(stems["kick"].audio), 2, axis=0) * g(-6.0) * math.sqrt(0.5)
+        + np.repeat(_blocked(stems["bass"].audio), 2, axis=0) * math.sqrt(0.5)
+        + _blocked(stems["keys"].audio) * g(3.0)
+    )
+    np.testing.assert_allclose(out.mix, _blocked(bus), atol=3e-7)
+
+
+def test_dc_offset_is_removed_from_the_mix(rng):
+    """A stem with +0.5 DC (and one with -0.2) gives a mix whose mean is below -80 dBFS.
+
+    (The mean of a finite window of any tone is of the order of ``A / (2 pi f T)`` however well
+    DC is removed, hence a 1 kHz tone here: a 220 Hz one at +8 dB reads about -78 dBFS.)
+    """
+    n = 2 * SR
+    t = np.arange(n) / SR
+    stems = Multitrack.from_arrays(
+        {
+            "tone": 0.5 + 0.2 * np.sin(2 * np.pi * 1000 * t),
+            "pad": -0.2 + 0.1 * rng.standard_normal((2, n)),
+        },
+        SR,
+    )
+    params = MixParams(stems.names, tracks={"tone": {"pan": -0.9}}, master={"output_gain_db": 8.0})
+    mix = Console(SR).render(stems, params).mix
+    mean_db = 20 * np.log10(np.abs(mix.astype(np.float64).mean(axis=1)))
+    assert np.all(mean_db < -80), mean_db
+    old = Console(SR).render(stems, MixParams(stems.names, tracks={"tone": {"pan": -0.9}}, dc_block=False)).mix
+    assert np.abs(old.mean(axis=1)).max() > 0.1  # without the blockers the offset reaches the mix
 
 
 @pytest.mark.parametrize("chunk_s", [0.05, 0.3117, 10.0])
@@ -111,7 +163,8 @@ def test_latency_is_compensated(rng):
     out = Console(SR, chunk_s=0.1).render(stems, params)
     peak = int(np.argmax(np.abs(out.mix[0])))
     assert peak == 1010  # the requested 10-sample delay, nothing more
-    assert out.mix[0, peak] == pytest.approx(0.5 * math.sqrt(0.5), rel=1e-4)
+    b0 = float(dc_block_sos(SR)[0, 0, 0])  # the strip's and the master's DC blockers pass b0 of a click
+    assert out.mix[0, peak] == pytest.approx(0.5 * math.sqrt(0.5) * b0**2, rel=1e-4)
 
 
 def test_processed_stems_sum_to_the_dry_mix(rng):
@@ -120,6 +173,10 @@ def test_processed_stems_sum_to_the_dry_mix(rng):
     for name in stems.names:
         params.set(name, "reverb_send_db", None)
     params = MixParams.from_dict({**params.to_dict(), "master": {}})
+    out = Console(SR).render(stems, params, want_stems=True)
+    # The stems are taken before the master, whose only processing left is its DC blocker.
+    np.testing.assert_allclose(_blocked(out.stems.sum(axis=0)), out.mix, atol=1e-5)
+    params.dc_block = False
     out = Console(SR).render(stems, params, want_stems=True)
     np.testing.assert_allclose(out.stems.sum(axis=0), out.mix, atol=1e-5)
 
@@ -234,3 +291,33 @@ def test_render_master_refuses_a_bus_that_does_not_fit(rng):
         console.master_pre(console.master_pre(bus, params), params)
     with pytest.raises(InvalidParameterError, match="stage"):
         console.render_master(bus, params, stage="pre")
+
+
+def test_recipe_versions_switch_the_dc_blockers(rng, tmp_path):
+    """Version 1-2 recipes render as they always did (no DC blockers, bit for bit); version 3
+    records ``dc_block`` and new mixes have it on."""
+    from mixassist.recipe import RECIPE_VERSION, Recipe  # lazy: the recipe layer sits above the console
+
+    stems = make_stems(rng)
+    old = {
+        "version": 2,
+        "sample_rate": SR,
+        "tracks": [{"name": n, "file": f"{n}.wav", "params": {"gain_db": -3.0}} for n in stems.names],
+    }
+    recipe = Recipe.from_dict(old, base_dir=tmp_path)
+    assert recipe.params.dc_block is False
+    plain = MixParams(stems.names, tracks={n: {"gain_db": -3.0} for n in stems.names}, dc_block=False)
+    np.testing.assert_array_equal(Console(SR).render(stems, recipe.params).mix, Console(SR).render(stems, plain).mix)
+    assert RECIPE_VERSION == 3
+    saved = recipe.to_dict()
+    assert saved["version"] == 3 and saved["dc_block"] is False  # re-saved, it keeps rendering the same
+    assert Recipe.from_dict(saved, base_dir=tmp_path).params.dc_block is False
+    new = Recipe.from_dict({**old, "version": 3}, base_dir=tmp_path)
+    assert new.params.dc_block is True
+    assert new.to_dict()["dc_block"] is True
+    with pytest.raises(MixAssistError, match="dc_block"):
+        Recipe.from_dict({**old, "version": 3, "dc_block": "yes"}, base_dir=tmp_path)
+    with pytest.raises(MixAssistError, match="version 3"):
+        Recipe.from_dict({**old, "dc_block": True}, base_dir=tmp_path)
+    assert MixParams(["a"]).dc_block and MixParams(["a"]).copy().dc_block
+    assert not MixParams(["a"], dc_block=False).copy().dc_block

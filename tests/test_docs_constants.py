@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mixassist.mixers import balance, compression, corrective, panning, reverb, separation, separation_step
+from mixassist.mixers import analysis, balance, compression, corrective, panning, reverb, separation, separation_step
 from mixassist.mixers.rules import RulesMixer
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "mixing.md"
@@ -42,6 +42,16 @@ def test_high_pass_caps():
     assert number(text, r"lead (\d+) Hz") == corrective.HPF_CAP_HZ["lead"]
     cap = number(text, r"chords/pads (\d+) Hz")
     assert cap == corrective.HPF_CAP_HZ["chords"] == corrective.HPF_CAP_HZ["pad"]
+
+
+def test_high_pass_floors():
+    text = row("high-pass")
+    floors = text[text.index("role's floor") :]
+    assert number(floors, r"lead (\d+) Hz") == corrective.HPF_MIN_HZ["lead"]
+    assert number(floors, r"chords/pads (\d+) Hz") == corrective.HPF_MIN_HZ["chords"] == corrective.HPF_MIN_HZ["pad"]
+    for role in ("arp", "percussion", "drums", "fx"):
+        assert number(floors, rf"{role} (\d+) Hz") == corrective.HPF_MIN_HZ[role]
+    assert number(text, r"without the power below (\d+) Hz") == analysis.LOW_CUT_FROM_HZ
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import torch
 from mixassist.console.dsp.biquad import cascade_sections, highpass_sos, peaking_sos
 from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
+from mixassist.console.dsp.dc import dc_block
 from mixassist.console.dsp.limiter import limiter
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
 from mixassist.console.dsp.spatial import fractional_delay, gain_polarity, pan_width
@@ -34,6 +35,8 @@ def make(name: str, tracks: int) -> Run:
         return lambda x, s: (gain_polarity(x, _per_track([-6.0, 3.0], tracks), _per_track([1.0, -1.0], tracks)), s)
     if name == "fractional_delay":
         return lambda x, s: fractional_delay(x, _per_track([0.0, 2.5, 7.25], tracks), s)
+    if name == "dc_block":
+        return lambda x, s: dc_block(x, SR, state=s)
     if name == "eq":
         sos = cascade_sections(
             highpass_sos(_per_track([40.0, 90.0], tracks), SR),
@@ -56,7 +59,7 @@ def make(name: str, tracks: int) -> Run:
     raise KeyError(name)
 
 
-PROCESSORS = ["gain_polarity", "fractional_delay", "eq", "compressor", "limiter", "pan_width", "reverb"]
+PROCESSORS = ["gain_polarity", "fractional_delay", "dc_block", "eq", "compressor", "limiter", "pan_width", "reverb"]
 # The limiter and reverb delay their output (look-ahead / pre-delay): compare after the fact.
 STATELESS = {"gain_polarity", "pan_width"}
 

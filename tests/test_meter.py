@@ -118,8 +118,10 @@ def assert_report_is_clean(report: LoudnessReport) -> None:
             assert math.isfinite(value), (name, value)
     assert set(report.reasons) == none_fields
     assert all(isinstance(r, str) and r for r in report.reasons.values())
+    assert len(report.dc_offset) == len(report.dc_offset_dbfs)
+    assert all(math.isfinite(v) for v in (*report.dc_offset, *report.dc_offset_dbfs))
     as_dict = report.to_dict()
-    assert set(as_dict) == set(REPORT_FIELDS) | {"reasons"}
+    assert set(as_dict) == set(REPORT_FIELDS) | {"dc_offset", "dc_offset_dbfs", "reasons"}
     json.dumps(as_dict, allow_nan=False)
 
 
@@ -443,7 +445,7 @@ def test_side_mid_is_none_without_side_or_mid(rng: np.random.Generator) -> None:
 
 def test_report_fields_and_json() -> None:
     fields = [f.name for f in dataclasses.fields(LoudnessReport)]
-    assert fields == [*REPORT_FIELDS, "reasons"]
+    assert fields == [*REPORT_FIELDS, "dc_offset", "dc_offset_dbfs", "reasons"]
     report = measure(stepped_sine([(-23.0, 5.0)]), 48000)
     with pytest.raises(dataclasses.FrozenInstanceError):
         report.integrated_lufs = 0.0  # type: ignore[misc]
@@ -573,3 +575,57 @@ def test_integrated_and_short_term_equal_the_separate_meters(rng, seconds) -> No
     integrated, short = integrated_and_short_term(x, 44100)
     assert integrated == integrated_loudness(x, 44100)
     np.testing.assert_array_equal(short, short_term_loudness(x, 44100))
+
+
+# --------------------------------------------------------------------------- DC offset
+
+
+def test_dc_offset_is_the_mean_of_each_channel(rng) -> None:
+    from mixassist.measure import DC_FLOOR_DBFS, dc_offset, dc_offset_dbfs
+
+    n = 22050
+    t = np.arange(n) / 22050
+    audio = np.stack([0.022 + 0.3 * np.sin(2 * np.pi * 100 * t), -0.0077 + 0.01 * rng.standard_normal(n)])
+    offset = dc_offset(audio.astype(np.float32))
+    assert offset.shape == (2,)
+    assert offset[0] == pytest.approx(0.022, abs=1e-6)  # 100 whole cycles of the tone average to 0
+    assert offset[1] == pytest.approx(-0.0077, abs=5 * 0.01 / math.sqrt(n))  # within 5 sigma of the noise mean
+    np.testing.assert_allclose(dc_offset_dbfs(offset), 20 * np.log10(np.abs(offset)))
+    assert dc_offset(np.full(100, -0.5)).tolist() == [-0.5]
+    assert dc_offset_dbfs(np.zeros(2)).tolist() == [DC_FLOOR_DBFS, DC_FLOOR_DBFS]
+    assert dc_offset(np.zeros((2, 0))).tolist() == [0.0, 0.0]
+
+
+def test_report_carries_the_dc_offset_per_channel() -> None:
+    n = 3 * 48000
+    t = np.arange(n) / 48000
+    tone = 0.1 * np.sin(2 * np.pi * 1000 * t)
+    report = measure(np.stack([tone + 0.048, tone + 0.0077]), 48000)
+    assert report.dc_offset == pytest.approx((0.048, 0.0077), abs=1e-7)
+    assert report.dc_offset_dbfs == pytest.approx((20 * math.log10(0.048), 20 * math.log10(0.0077)), abs=1e-4)
+    as_dict = report.to_dict()
+    assert as_dict["dc_offset"] == pytest.approx([0.048, 0.0077], abs=1e-7)
+    assert as_dict["dc_offset_dbfs"] == [-26.4, -42.3]
+    assert measure(np.zeros((2, 0)), 48000).dc_offset == ()
+    assert measure(np.zeros((2, 48000)), 48000).dc_offset_dbfs == (-200.0, -200.0)
+
+
+def test_analyze_prints_the_dc_offset(tmp_path) -> None:
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from mixassist.cli import app
+
+    n = 44100
+    t = np.arange(n) / 44100
+    tone = 0.1 * np.sin(2 * np.pi * 1000 * t)
+    sf.write(tmp_path / "offset.wav", np.stack([tone + 0.048, tone - 0.0077]).T, 44100, subtype="FLOAT")
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path / "offset.wav")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "DC offset" in line]
+    assert len(lines) == 2, result.output
+    assert "L -26.4 R -42.3" in lines[0] and "dBFS" in lines[0]
+    assert "L +0.048000 R -0.007700" in lines[1] and "linear" in lines[1]
+    result = CliRunner().invoke(app, ["analyze", "--json", str(tmp_path / "offset.wav")])
+    row = json.loads(result.output)[0]
+    assert row["dc_offset"] == pytest.approx([0.048, -0.0077], abs=1e-7)

@@ -156,7 +156,9 @@ def test_recipe_v2_round_trips_reasons_locks_roles(tmp_path):
     again = Recipe.load(tmp_path / "out.json")
     assert again.why == r.why and again.locked == r.locked and again.params == r.params
     assert again.extra["context"] == {"method": "rules"}
-    assert json.loads((tmp_path / "out.json").read_text())["version"] == 2
+    saved = json.loads((tmp_path / "out.json").read_text())
+    # Issue 20: saved as version 3, with the DC blockers off as the version 2 mix had them.
+    assert saved["version"] == 3 and saved["dc_block"] is False
 
 
 @pytest.mark.parametrize(

@@ -194,3 +194,28 @@ def test_cli_missing_mix_file_is_one_line_and_exit_2(tmp_path: Path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nope.wav" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_rerender_stays_within_the_ceiling():
+    """Issue 20: a given mix that peaks over the ceiling (no limiter, +6 dB out) used to be
+    re-rendered clipping; the re-render runs the limiter at -1 dBTP and says so."""
+    from mixassist.measure import true_peak
+    from mixassist.mixers.reverse import CEILING_DBTP
+
+    stems = _stems()
+    loud = MixParams(stems.names, tracks=TRUTH, master={"output_gain_db": 12.0})
+    mix = Console(SR).render(stems, loud).mix
+    assert true_peak(mix, SR) > 0.0  # the given mix itself is over full scale
+    result = reverse_mix(stems, mix, seed=0, steps=4, excerpt_s=1.0, confidence=False)
+    assert CEILING_DBTP == -1.0
+    assert result.params.master["limiter_ceiling_dbtp"] == -1.0
+    assert true_peak(result.mix, SR) <= -1.0
+    assert "limiter at -1 dBTP" in result.why["master"]["limiter_ceiling_dbtp"]
+    assert any("limiter at -1 dBTP" in n for n in result.notes)
+    # a lock on the ceiling is kept
+    locked = reverse_mix(
+        stems, mix, seed=0, steps=2, excerpt_s=1.0, confidence=False,
+        constraints=Constraints.parse(stems.names, lock=["master.limiter_ceiling_dbtp=-3"]),
+    )
+    assert locked.params.master["limiter_ceiling_dbtp"] == -3.0
+    assert true_peak(locked.mix, SR) <= -3.0

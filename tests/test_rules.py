@@ -89,7 +89,8 @@ def test_saved_recipe_rerenders_the_same_audio(demo, tmp_path):
     paths = result.save(tmp_path / "out")
     assert {p.name for p in paths.values()} == {"mix.wav", "recipe.json", "report.md"}
     data = json.loads(paths["recipe"].read_text())
-    assert data["version"] == 2 and data["context"]["method"] == "rules"
+    assert data["version"] == 3 and data["context"]["method"] == "rules"  # version 3 (issue 20): dc_block
+    assert data["dc_block"] is True
     assert all(t["why"] for t in data["tracks"])
     recipe = Recipe.load(paths["recipe"])
     again = Console(recipe.sample_rate).render(recipe.load_stems(), recipe.params).mix
@@ -171,3 +172,96 @@ def test_bad_settings_are_refused(rng):
         mix(mt, method="magic")
     with pytest.raises(mixassist.InvalidParameterError, match="no track matches"):
         mix(mt, lock=["vocals.gain_db=0"])
+
+
+# --------------------------------------------------------------------------- the high-pass (issue 20)
+
+
+def _high_pass_of(name: str, role: str, audio: np.ndarray, sample_rate: int = 22050):
+    """Run the rules mixer's high-pass decision on one synthetic track: (hpf_hz, reason)."""
+    from mixassist.console.params import MixParams
+    from mixassist.mixers.analysis import analyse_track
+    from mixassist.mixers.constraints import Constraints
+    from mixassist.mixers.corrective import high_pass
+    from mixassist.mixers.decisions import Reasons
+    from mixassist.mixers.roles import RoleGuess
+    from mixassist.mixers.sources import RuleTrack
+
+    track = RuleTrack(name, analyse_track(name, audio, sample_rate), RoleGuess(role, "user", "test"), 1)
+    params, reasons = MixParams([name]), Reasons()
+    high_pass(track, params, Constraints(), reasons)
+    return params.get(name, "hpf_hz"), reasons.get(name, "hpf_hz"), track.analysis
+
+
+def _tone_mix(freqs_hz: list[float], seconds: float = 2.0, sample_rate: int = 22050) -> np.ndarray:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return sum(0.2 * np.sin(2 * np.pi * f * t) for f in freqs_hz)[None]
+
+
+def test_dc_offset_is_rumble_not_content():
+    """pad.flac's case: +0.022 DC used to read as "useful content down to 0 Hz" and skip the high-pass."""
+    audio = _tone_mix([220.0, 330.0, 440.0]) + 0.022
+    hpf, why, analysis = _high_pass_of("pad", "pad", audio)
+    assert analysis.low_cut_hz is not None and analysis.low_cut_hz > 150  # DC is not content
+    assert analysis.dc_offset == pytest.approx(0.022, abs=1e-4)
+    assert hpf is not None and 80.0 <= hpf <= 200.0
+    assert "DC offset (+0.0220" in why
+
+
+def test_rumble_below_the_role_floor_is_cut():
+    """The snare's case: energy down to ~27 Hz is rumble under a snare, not a reason to skip the
+    high-pass; the corner is at least the role's floor and the reason says so."""
+    from mixassist.mixers.corrective import HPF_MIN_HZ
+
+    audio = _tone_mix([27.0, 200.0, 1800.0])
+    hpf, why, analysis = _high_pass_of("snare", "drums", audio)
+    assert analysis.low_cut_hz < 40
+    assert hpf == HPF_MIN_HZ["drums"] == 60.0
+    assert "lowest corner for a drums track" in why and "rumble" in why
+    hpf, why, _ = _high_pass_of("pad", "pad", _tone_mix([30.0, 220.0]))
+    assert hpf == HPF_MIN_HZ["pad"]
+
+
+def test_infrasonic_power_is_named_in_the_reason():
+    audio = _tone_mix([8.0, 440.0, 880.0])  # 8 Hz: one third of the power, far below any part
+    hpf, why, analysis = _high_pass_of("keys", "chords", audio)
+    assert analysis.sub_20hz_percent == pytest.approx(100 / 3, abs=3)
+    assert analysis.low_cut_hz > 300
+    assert hpf == 200.0  # 0.8 x ~440 Hz, capped for chords
+    assert "of its power below 20 Hz" in why
+
+
+def test_content_above_the_floor_sets_the_corner_as_before():
+    hpf, why, _ = _high_pass_of("lead", "lead", _tone_mix([125.0, 250.0, 500.0]))
+    assert 90.0 <= hpf <= 120.0  # 0.8 x the lowest useful content (~118 Hz with the Welch leakage), under the cap
+    assert "only 0.1 %" in why
+
+
+def test_bass_and_kick_get_no_high_pass_but_their_dc_is_named():
+    for name, role in (("bass", "bass"), ("kick", "drums")):
+        hpf, why, _ = _high_pass_of(name, role, _tone_mix([45.0, 90.0]) + 0.01)
+        assert hpf is None
+        assert "DC blocker" in why and "+0.0100" in why
+
+
+@pytest.mark.slow  # a whole rules mix (about 30 s of CPU); test_console checks the console alone fast
+def test_a_stem_with_half_full_scale_dc_leaves_no_dc_in_the_rules_mix():
+    """Issue 20: a stem with +0.5 DC gave a mix with +0.507 DC at -14.8 LUFS; now the mix's mean
+    is below -80 dBFS on both channels and the loudness target is met."""
+    sr, n = 22050, 4 * 22050
+    rng = np.random.default_rng(3)
+    t = np.arange(n) / sr
+    env = np.exp(-((t % 0.5) * 8))
+    stems = Multitrack.from_arrays(
+        {
+            "pad": (0.5 + 0.1 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(n)).astype(np.float32),
+            "hats": (0.2 * rng.standard_normal(n) * env).astype(np.float32),
+            "keys": (0.15 * np.sin(2 * np.pi * 660 * t) * (1 + env)).astype(np.float32),
+        },
+        sr,
+    )
+    result = mix(stems, method="rules", align=False)
+    offset = result.mix.astype(np.float64).mean(axis=1)
+    assert np.all(20 * np.log10(np.abs(offset)) < -80), offset
+    assert integrated_loudness(result.mix, sr) == pytest.approx(-14.0, abs=0.5)
+    assert result.params.dc_block

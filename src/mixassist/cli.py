@@ -110,7 +110,7 @@ def analyze(
         bool, typer.Option("--downmix", help="Average files with more than 2 channels to mono.")
     ] = False,
 ) -> None:
-    """Measure loudness (BS.1770 / EBU R128), true peak, PLR and stereo image of each FILE."""
+    """Measure loudness (BS.1770 / EBU R128), true peak, PLR, stereo image and DC offset of each FILE."""
 
     rows = []
     for path in files:
@@ -128,10 +128,21 @@ def analyze(
             table.add_column(Path(row["file"]).name, justify="right", overflow="fold")
         for title, unit, key, fmt in _MEASURES:
             table.add_row(title, unit, *("—" if r[key] is None else fmt.format(r[key]) for r in group))
+        table.add_row("DC offset", "dBFS", *(_per_channel(r["dc_offset_dbfs"], "{:.1f}") for r in group))
+        table.add_row("DC offset", "linear", *(_per_channel(r["dc_offset"], "{:+.6f}") for r in group))
         out.print(table)
     for row in rows:
         for key, reason in row["reasons"].items():
             out.print(f"[dim]{Path(row['file']).name}: {key} undefined: {reason}[/dim]", highlight=False)
+
+
+def _per_channel(values: list[float], fmt: str) -> str:
+    """One reading per channel: ``L … R …`` for stereo, the bare value for mono."""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return " ".join(f"{side} {fmt.format(v)}" for side, v in zip("LR", values, strict=False))
 
 
 def _bar(label: TextColumn, clock: ProgressColumn) -> Progress:

@@ -1,9 +1,10 @@
 """The JSON mix recipe: the contract with the user and with other tools.
 
-Version 2 (version 1 files, which lack the ``why``/``locked``/``role``/``measured`` keys
-and the top-level ``context``, are still read)::
+Version 3 (version 2 files, which lack ``dc_block``, and version 1 files, which also lack the
+``why``/``locked``/``role``/``measured`` keys and the top-level ``context``, are still read and
+render as they always did: without the console's DC blockers)::
 
-    {"version": 2, "sample_rate": 44100, "mixassist": "0.1.0",
+    {"version": 3, "sample_rate": 44100, "mixassist": "0.1.0", "dc_block": true,
      "tracks": [{"name": "vox", "file": "stems/vox.wav", "role": "lead",
                  "params": {"gain_db": -3.0, "pan": 0.0},
                  "why": {"gain_db": "-3.0 dB puts vox -4.1 phon relative to the mix ..."},
@@ -44,8 +45,10 @@ from mixassist.version import __version__
 
 __all__ = ["RECIPE_VERSION", "Recipe"]
 
-RECIPE_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
+RECIPE_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
+#: The first version whose mixes run the console's DC blockers (``dc_block``, on unless it says false).
+_DC_BLOCK_VERSION = 3
 _TRACK_KEYS = {"name", "file", "params", "role", "why", "locked", "measured"}
 _BUS_KEYS = {"params", "why", "locked", "seed"}
 #: Deepest JSON nesting a recipe file may have (a real one has about 6 levels).
@@ -188,8 +191,10 @@ class Recipe:
             reverb=_section(reverb.get("params", {}), "reverb"),
             master=_section(master.get("params", {}), "master"),
             reverb_seed=_seed(reverb.get("seed", 0)),
+            dc_block=_dc_block(data, version),
         )
-        extra = {k: v for k, v in data.items() if k not in {"version", "sample_rate", "tracks", "reverb", "master"}}
+        core = {"version", "sample_rate", "tracks", "reverb", "master", "dc_block"}
+        extra = {k: v for k, v in data.items() if k not in core}
         return cls(
             sample_rate=rate,
             files=files,
@@ -273,6 +278,7 @@ class Recipe:
                 "version": RECIPE_VERSION,
                 "sample_rate": self.sample_rate,
                 "mixassist": __version__,
+                "dc_block": self.params.dc_block,
                 "tracks": [track(n) for n in self.params.track_names],
                 "reverb": {"seed": self.params.reverb_seed, "params": p["reverb"], **self._notes_for("reverb")},
                 "master": {"params": p["master"], **self._notes_for("master")},
@@ -299,6 +305,19 @@ class Recipe:
             raise OutputError("already exists; choose another name or allow overwriting", path)
         folder = path.parent if str(path.parent) else Path(".")
         write_text_atomic(path, json.dumps(self.to_dict(relative_to=folder), indent=2, allow_nan=False) + "\n")
+
+
+def _dc_block(data: Mapping[str, Any], version: int) -> bool:
+    """Whether the recipe's mix runs the DC blockers: never before version 3 (so old recipes
+    render bit for bit as they did), from version 3 as ``dc_block`` says (default true)."""
+    if version < _DC_BLOCK_VERSION:
+        if "dc_block" in data:
+            raise RecipeError(f"'dc_block' needs recipe version {_DC_BLOCK_VERSION}; this file says {version}")
+        return False
+    value = data.get("dc_block", True)
+    if not isinstance(value, bool):
+        raise RecipeError(f"dc_block={value!r} must be true or false")
+    return value
 
 
 def _annotations(entry: Mapping[str, Any], section: str, kind: str, why: dict, locked: dict) -> None:

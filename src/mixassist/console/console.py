@@ -2,10 +2,15 @@
 
 Signal flow per track (mono tracks stay mono until the panner)::
 
-    polarity → delay → high-pass + 6-band EQ → compressor → fader (gain_db) → pan/width ─┬─▶ mix bus
-                                                                     reverb_send_db ──┴─▶ reverb bus
+    DC blocker → polarity → delay → high-pass + 6-band EQ → compressor → fader (gain_db) → pan/width ─┬─▶ mix bus
+                                                                                  reverb_send_db ──┴─▶ reverb bus
     reverb bus → FFT convolution with the seeded IR → return_db ─▶ mix bus
-    mix bus → EQ → glue compressor → output_gain_db → true-peak limiter → out
+    mix bus → DC blocker → EQ → glue compressor → output_gain_db → true-peak limiter → out
+
+The DC blockers (:mod:`mixassist.console.dsp.dc`, 2nd-order high-pass at 5 Hz) run when
+:attr:`ConsoleSettings.dc_block` is on (every new mix; recipes of version 1 and 2 turn it off so
+they render as they always did).  Each blocker starts settled on its input's first sample, so a stem that
+starts on an offset gives no step at all (and no transient for the limiter to shape).
 
 Every processor is stateful (see :mod:`mixassist.console.dsp`), so :meth:`Console.render`
 runs the *same* :meth:`Console.process` chunk by chunk in bounded memory, and a chunked render
@@ -35,6 +40,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, peaking_sos
 from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
+from mixassist.console.dsp.dc import dc_block
 from mixassist.console.dsp.limiter import limiter, limiter_latency
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
@@ -119,7 +125,9 @@ class ConsoleSettings:
     """Physical-unit tensors for one render: ``track`` values are ``(tracks,)``, buses scalars.
 
     Optional (bypassable) settings are NaN where bypassed.  Build from :class:`MixParams`
-    with :meth:`from_params`, or from differentiable tensors when optimising.
+    with :meth:`from_params`, or from differentiable tensors when optimising.  ``dc_block``
+    switches the DC blockers of every strip and the master (on for new mixes; off to render
+    recipes of version 1 and 2 as they were).
     """
 
     track: dict[str, torch.Tensor]
@@ -127,6 +135,7 @@ class ConsoleSettings:
     master: dict[str, torch.Tensor]
     reverb_seed: int = 0
     channels: list[int] = field(default_factory=list)
+    dc_block: bool = True
 
     @classmethod
     def from_params(cls, params: MixParams, dtype: torch.dtype = torch.float32) -> ConsoleSettings:
@@ -135,6 +144,7 @@ class ConsoleSettings:
             reverb=params.bus_tensors("reverb", dtype),
             master=params.bus_tensors("master", dtype),
             reverb_seed=params.reverb_seed,
+            dc_block=params.dc_block,
         )
 
 
@@ -249,6 +259,7 @@ class Console:
         return {
             "use_delay": use_delay,
             "use_hpf": bool(_active(t["hpf_hz"]).any()),
+            "dc_block": bool(settings.dc_block),
             "use_reverb": use_reverb,
             "use_limiter": use_limiter,
             "latency": latency,
@@ -334,6 +345,8 @@ class Console:
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         state = dict(state or {})
         sr = self.sample_rate
+        if plan["dc_block"]:
+            x, state["dc"] = dc_block(x, sr, state=state.get("dc"))
         x = x * p["polarity"][:, None, None].to(x.dtype)
         if plan["use_delay"]:
             x, state["delay"] = fractional_delay(x, p["delay_ms"] * (sr / 1000.0), state.get("delay"))
@@ -348,14 +361,18 @@ class Console:
         self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         state = dict(state or {})
-        y, state = self._master_pre(x, p, state)
+        y, state = self._master_pre(x, p, state, dc=plan["dc_block"])
         return self._master_tail(y, p, plan["use_limiter"], state)
 
-    def _master_pre(self, x: torch.Tensor, p: Tensors, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Master EQ and glue compressor on one ``(2, samples)`` block."""
+    def _master_pre(
+        self, x: torch.Tensor, p: Tensors, state: dict[str, Any], *, dc: bool
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Master DC blocker (with ``dc``), EQ and glue compressor on one ``(2, samples)`` block."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
+        if dc:
+            y, state["dc"] = dc_block(y, sr, state=state.get("dc"))
         if not _eq_is_flat(batch, hpf=False):
             y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False), state.get("eq"))
         if not _is_neutral_comp(batch):
@@ -572,7 +589,7 @@ class Console:
         for start in range(0, bus.audio.shape[1], bus.chunk):
             y = torch.from_numpy(bus.audio[:, start : start + bus.chunk])
             if pre:
-                y, pre_state = self._master_pre(y, master, pre_state)
+                y, pre_state = self._master_pre(y, master, pre_state, dc=params.dc_block)
             if tail:
                 y, tail_state = self._master_tail(y, master, use_limiter, tail_state)
             out[:, start : start + y.shape[1]] = y.numpy()

@@ -74,6 +74,10 @@ class MixParams:
         ``{param: value}`` for the buses.
     reverb_seed : int
         Seed of the reverb's impulse response (part of the mix: same seed, same reverb).
+    dc_block : bool, default True
+        Whether the console's DC blockers run (every strip and the master; see
+        :mod:`mixassist.console.dsp.dc`).  Recipes of version 1 and 2 load with it off, so they
+        render as they did.
 
     Examples
     --------
@@ -89,12 +93,16 @@ class MixParams:
         reverb: Mapping[str, Any] | None = None,
         master: Mapping[str, Any] | None = None,
         reverb_seed: int = 0,
+        dc_block: bool = True,
     ) -> None:
         names = list(track_names)
         if len(set(names)) != len(names):
             raise InvalidParameterError("track names must be unique")
+        if not isinstance(dc_block, bool):
+            raise InvalidParameterError(f"dc_block={dc_block!r} must be true or false")
         self.track_names = names
         self.reverb_seed = int(reverb_seed)
+        self.dc_block = dc_block
         self.tracks: dict[str, dict[str, float | None]] = {n: _defaults("track") for n in names}
         self.reverb: dict[str, float | None] = _defaults("reverb")
         self.master: dict[str, float | None] = _defaults("master")
@@ -135,7 +143,9 @@ class MixParams:
         getattr(self, bus)[name] = validate_value(check_name(name, bus, where), value, where)
 
     def copy(self) -> MixParams:
-        return MixParams.from_dict(self.to_dict())
+        out = MixParams.from_dict(self.to_dict())
+        out.dc_block = self.dc_block
+        return out
 
     # ------------------------------------------------------------------ dict form
     def to_dict(self) -> dict[str, Any]:
@@ -242,4 +252,4 @@ class MixParams:
         return "MixParams(\n" + "\n".join(rows) + "\n)"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, MixParams) and self.to_dict() == other.to_dict()
+        return isinstance(other, MixParams) and self.dc_block == other.dc_block and self.to_dict() == other.to_dict()

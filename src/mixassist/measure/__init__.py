@@ -7,6 +7,7 @@ neither: :mod:`mixassist.measure.perception` (the loudness model), :mod:`mixassi
 (its torch twin) and :mod:`mixassist.measure.bits` (bit casts for numba kernels).
 """
 
+from mixassist.measure.dc import DC_FLOOR_DBFS, dc_offset, dc_offset_dbfs
 from mixassist.measure.loudness import (
     ABSOLUTE_GATE_LUFS,
     LOUDNESS_FLOOR_LUFS,
@@ -74,6 +75,9 @@ from mixassist.measure.reasons import as_stereo, loudness_with_reason
 from mixassist.measure.width import WIDTH_BANDS_HZ, WIDTH_LIMIT_DB, width_band_powers, width_db, width_with_reason
 
 __all__ = [
+    "DC_FLOOR_DBFS",
+    "dc_offset",
+    "dc_offset_dbfs",
     "ABSOLUTE_GATE_LUFS",
     "BAND_FLOOR_DB",
     "LOUDNESS_FLOOR_LUFS",

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mixassist.measure.dc import dc_offset, dc_offset_dbfs
 from mixassist.measure.loudness import (
     MOMENTARY_WINDOW_MS,
     REASON_SHORT_MOMENTARY,
@@ -71,8 +72,12 @@ class LoudnessReport:
         Stereo correlation, -1...1; 1.0 for mono.
     side_mid_db : float or None
         Side-to-mid energy ratio, dB.
+    dc_offset : tuple of float
+        DC offset (mean sample value) of each channel, linear full scale; empty for empty audio.
+    dc_offset_dbfs : tuple of float
+        The same in dBFS (``20 log10 |offset|``, floored at -200 dBFS).
     reasons : dict of str to str
-        For each field that is None, a short human reason (e.g. ``"mono: no side signal"``).
+        For each reading that is None, a short human reason (e.g. ``"mono: no side signal"``).
     """
 
     integrated_lufs: float | None
@@ -84,10 +89,13 @@ class LoudnessReport:
     plr_db: float | None
     correlation: float | None
     side_mid_db: float | None
+    dc_offset: tuple[float, ...] = ()
+    dc_offset_dbfs: tuple[float, ...] = ()
     reasons: dict[str, str] = dataclasses.field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The nine readings, rounded (2 decimals; correlation 4), plus ``"reasons"``.
+        """The nine readings, rounded (2 decimals; correlation 4), the DC offsets per channel
+        (``dc_offset`` to 7 decimals, ``dc_offset_dbfs`` to 1), plus ``"reasons"``.
 
         Returns
         -------
@@ -100,6 +108,8 @@ class LoudnessReport:
             value = getattr(self, name)
             # + 0.0 turns a rounded -0.0 into 0.0
             out[name] = None if value is None else round(float(value), decimals) + 0.0
+        out["dc_offset"] = [round(float(v), 7) + 0.0 for v in self.dc_offset]
+        out["dc_offset_dbfs"] = [round(float(v), 1) + 0.0 for v in self.dc_offset_dbfs]
         out["reasons"] = dict(self.reasons)
         return out
 
@@ -117,7 +127,8 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
         Readings per :func:`integrated_loudness`, :func:`loudness_range`, :func:`true_peak`,
         :func:`sample_peak_dbfs`, :func:`momentary_loudness` (max),
         :func:`short_term_loudness` (max), :func:`correlation` and :func:`side_mid_db`, with
-        ``plr_db = true_peak_dbtp - integrated_lufs``; ``reasons`` explains every None.
+        ``plr_db = true_peak_dbtp - integrated_lufs``, and :func:`dc_offset` per channel;
+        ``reasons`` explains every None.
 
     Examples
     --------
@@ -165,4 +176,10 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
     reasons = {name: str(results[name][1]) for name in _REPORT_DECIMALS if results[name][0] is None}
     for name, reason in reasons.items():
         logger.debug("%s is None: %s", name, reason)
-    return LoudnessReport(**values, reasons=reasons)
+    offset = dc_offset(x) if x.shape[-1] else np.zeros(0)
+    return LoudnessReport(
+        **values,
+        dc_offset=tuple(float(v) for v in offset),
+        dc_offset_dbfs=tuple(float(v) for v in dc_offset_dbfs(offset)),
+        reasons=reasons,
+    )

@@ -13,11 +13,14 @@ from typing import cast
 import numpy as np
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.measure import correlation, integrated_and_short_term, long_term_spectrum
+from mixassist.measure import correlation, dc_offset, integrated_and_short_term, long_term_spectrum
 
-__all__ = ["TrackAnalysis", "analyse_track", "analyse_multitrack", "long_term_spectrum"]
+__all__ = ["LOW_CUT_FROM_HZ", "TrackAnalysis", "analyse_track", "analyse_multitrack", "long_term_spectrum"]
 
 _LOW_CUT_SHARE = 1e-3  # "lowest useful content": the frequency below which 0.1 % (-30 dB) of the power lies
+#: The lowest useful content is measured on the track with its DC offset removed and without the
+#: power below this frequency (Hz): DC and infrasonic rumble are never content to keep.
+LOW_CUT_FROM_HZ = 20.0
 
 
 @dataclass
@@ -32,9 +35,11 @@ class TrackAnalysis:
     crest_db: float | None  # peak over RMS of the active (non-silent) part
     short_term_spread_lu: float | None  # 10th–95th percentile of short-term loudness
     onsets_per_s: float
-    low_cut_hz: float | None  # lowest useful content
+    low_cut_hz: float | None  # lowest useful content (DC removed, measured from LOW_CUT_FROM_HZ up)
     centroid_hz: float | None
     correlation: float | None  # stereo tracks only
+    dc_offset: float | None = None  # the channel mean of largest magnitude (full scale)
+    sub_20hz_percent: float | None = None  # share of the power (DC removed) below 20 Hz, %
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -78,13 +83,19 @@ def analyse_track(name: str, audio: np.ndarray, sample_rate: int) -> TrackAnalys
     st = st[np.isfinite(st)] if st.size else st
     st = st[st > (st.max() - 40)] if st.size else st
     spread = float(np.percentile(st, 95) - np.percentile(st, 10)) if st.size >= 2 else None
-    freqs, power = long_term_spectrum(audio, sample_rate)
+    offsets = dc_offset(audio)
+    dc = float(offsets[int(np.argmax(np.abs(offsets)))])
+    freqs, power = long_term_spectrum(audio - offsets[:, None].astype(audio.dtype), sample_rate)
     total = float(power.sum())
-    low_cut = centroid = None
+    sub = float(power[freqs < LOW_CUT_FROM_HZ].sum())
+    useful = np.where(freqs < LOW_CUT_FROM_HZ, 0.0, power)  # DC and infrasonic rumble are not content
+    low_cut = centroid = sub_percent = None
     if total > 0:
-        cumulative = np.cumsum(power) / total
-        low_cut = float(freqs[int(np.searchsorted(cumulative, _LOW_CUT_SHARE))])
+        sub_percent = 100.0 * sub / total
         centroid = float(np.sum(freqs * power) / total)
+    if useful.sum() > 0:
+        cumulative = np.cumsum(useful) / float(useful.sum())
+        low_cut = float(freqs[int(np.searchsorted(cumulative, _LOW_CUT_SHARE))])
     corr = correlation(audio) if channels == 2 else None
     return TrackAnalysis(
         name=name,
@@ -98,6 +109,8 @@ def analyse_track(name: str, audio: np.ndarray, sample_rate: int) -> TrackAnalys
         low_cut_hz=low_cut,
         centroid_hz=centroid,
         correlation=corr,
+        dc_offset=dc,
+        sub_20hz_percent=sub_percent,
     )
 
 

@@ -23,6 +23,7 @@ from mixassist.mixers.sources import RuleTrack
 
 __all__ = [
     "HPF_CAP_HZ",
+    "HPF_MIN_HZ",
     "MAX_CUT_DB",
     "MERGE_OCTAVES",
     "PEAK_SLOTS",
@@ -47,6 +48,20 @@ HPF_CAP_HZ: dict[str, float] = {
     "drums": 300.0,
     "fx": 300.0,
 }
+#: Lowest high-pass corner per role (Hz); other roles: 40 Hz.  What lies below it is under the
+#: role's useful range: rumble, handling noise and low-end build-up, never part to keep.  Bass and
+#: kick drums get no high-pass (the console's DC blocker still removes their offset).
+HPF_MIN_HZ: dict[str, float] = {
+    "lead": 80.0,
+    "chords": 80.0,
+    "pad": 80.0,
+    "arp": 100.0,
+    "percussion": 100.0,
+    "drums": 60.0,
+    "fx": 40.0,
+}
+#: A DC offset worth naming in a reason (full scale; -80 dBFS).
+_DC_NOTE = 1e-4
 #: The console's peaking slots the corrective EQ may use: (slot, lowest Hz, highest Hz).
 PEAK_SLOTS = (("peak1", 20.0, 2000.0), ("peak2", 50.0, 5000.0), ("peak3", 200.0, 12000.0), ("peak4", 500.0, 20000.0))
 #: Deepest unmasking cut (dB).
@@ -60,25 +75,46 @@ def power_db(x: float) -> float:
 
 
 def high_pass(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons: Reasons) -> None:
+    """High-pass each track below its useful range: at 0.8 × its lowest useful content (measured
+    with DC and everything below 20 Hz removed), never below the role's floor
+    (:data:`HPF_MIN_HZ`) nor above its cap (:data:`HPF_CAP_HZ`); never on bass or kick."""
     a, role = tr.analysis, tr.role.role
+    dc = _dc_words(a.dc_offset)
     if is_low_source(tr.name, role):
-        reasons.add(tr.name, "hpf_hz", f"no high-pass: {tr.name} is a bass-range source ({role})")
+        note = f"; the console's DC blocker removes its DC offset ({dc})" if dc else ""
+        reasons.add(tr.name, "hpf_hz", f"no high-pass: {tr.name} is a bass-range source ({role}){note}")
         return
+    floor, cap = HPF_MIN_HZ.get(role, 40.0), HPF_CAP_HZ.get(role, 200.0)
     low = a.low_cut_hz
-    if low is None or low < 40.0:
-        reasons.add(tr.name, "hpf_hz", f"no high-pass: useful content reaches down to {low or 0:.0f} Hz")
-        return
-    corner = float(np.clip(0.8 * low, 20.0, HPF_CAP_HZ.get(role, 200.0)))
-    reasons.set(
-        params,
-        constraints,
-        tr.name,
-        "hpf_hz",
-        round(corner, 1),
-        f"high-pass at {corner:.0f} Hz: only 0.1 % of the track's power lies below {low:.0f} Hz, so this "
-        f"removes rumble and low-end build-up without touching the part (capped at "
-        f"{HPF_CAP_HZ.get(role, 200.0):.0f} Hz for a {role} track)",
-    )
+    from_content = 0.8 * low if low is not None else 0.0
+    corner = float(np.clip(max(from_content, floor), 20.0, cap))
+    if low is not None and from_content >= floor:
+        why = (
+            f"high-pass at {corner:.0f} Hz: only 0.1 % of the track's power above 20 Hz lies below {low:.0f} Hz, "
+            f"so this removes rumble and low-end build-up without touching the part (capped at {cap:.0f} Hz "
+            f"for a {role} track)"
+        )
+    else:
+        reach = f"its content reaches down to {low:.0f} Hz, but " if low is not None else ""
+        why = (
+            f"high-pass at {corner:.0f} Hz, the lowest corner for a {role} track: {reach}what lies below "
+            f"{corner:.0f} Hz is rumble and low-end build-up under a {role}, not part of it"
+        )
+    removed = []
+    if a.sub_20hz_percent is not None and a.sub_20hz_percent >= 0.1:
+        removed.append(f"{a.sub_20hz_percent:.1f} % of its power below 20 Hz")
+    if dc:
+        removed.append(f"its DC offset ({dc})")
+    if removed:
+        why += "; it also takes out " + " and ".join(removed)
+    reasons.set(params, constraints, tr.name, "hpf_hz", round(corner, 1), why)
+
+
+def _dc_words(offset: float | None) -> str:
+    """``+0.0220, -33 dBFS`` for an offset worth naming, else an empty string."""
+    if offset is None or abs(offset) < _DC_NOTE:
+        return ""
+    return f"{offset:+.4f}, {20 * math.log10(abs(offset)):.0f} dBFS"
 
 
 def tone_eq(

@@ -508,7 +508,9 @@ class MatchMixer:
             idx = torch.tensor([i for i, _ in items])
             vals = torch.stack([v for _, v in items]).to(torch.float32)
             track[name] = track[name].index_put((idx,), vals)
-        return ConsoleSettings(track=track, reverb=reverb, master=master, reverb_seed=base.reverb_seed)
+        return ConsoleSettings(
+            track=track, reverb=reverb, master=master, reverb_seed=base.reverb_seed, dc_block=base.dc_block
+        )
 
     def _solve(
         self,

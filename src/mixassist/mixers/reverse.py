@@ -23,7 +23,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidAudioError, InvalidParameterError
-from mixassist.measure import mrstft_distance
+from mixassist.measure import mrstft_distance, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.reverse_refine import (
     EQ_GAINS,
@@ -40,6 +40,7 @@ from mixassist.mixers.reverse_start import band_shapes, fit_gain_eq, stft, trans
 
 __all__ = [
     "BAND_ENERGY_MIN",
+    "CEILING_DBTP",
     "EQ_GAINS",
     "EQ_PRIOR",
     "FIT_MASTER",
@@ -60,8 +61,35 @@ BAND_ENERGY_MIN = 0.05
 #: Prior on the fitted EQ band gains in the refinement, per dB² (loss units); see ``EQ_RIDGE``
 #: in :mod:`mixassist.mixers.reverse_start` for the closed-form fit's.
 EQ_PRIOR = 1e-5
+#: True-peak ceiling of the written re-render (dBTP): the fit runs without the limiter (it has no
+#: useful gradient and the given mix's own limiting is part of what the settings reproduce), the
+#: final render runs it here unless the user locked ``master.limiter_ceiling_dbtp``.
+CEILING_DBTP = -1.0
 _SILENT_PEAK = 1e-6  # -120 dBFS
 _PREROLL_S = 0.1
+
+
+def _limit(
+    params: MixParams,
+    constraints: Constraints,
+    mix: np.ndarray,
+    sample_rate: int,
+    why: dict[str, dict[str, str]],
+    notes: list[str],
+) -> None:
+    """Switch the master limiter on at :data:`CEILING_DBTP` for the written re-render (unless
+    the user set or locked it), and say why."""
+    if constraints.is_locked("master", "limiter_ceiling_dbtp") or params.master["limiter_ceiling_dbtp"] is not None:
+        return
+    params.set_bus("master", "limiter_ceiling_dbtp", CEILING_DBTP)
+    given = true_peak(mix, sample_rate)
+    peak = f"the given mix peaks at {given:+.2f} dBTP" if given is not None else "the given mix is silent"
+    text = (
+        f"limiter at {CEILING_DBTP:g} dBTP on the re-render: the fit leaves it off, so without it the "
+        f"recovered settings could clip ({peak}); it only acts above the ceiling"
+    )
+    why.setdefault("master", {})["limiter_ceiling_dbtp"] = text
+    notes.append(f"the re-render runs the master limiter at {CEILING_DBTP:g} dBTP ({peak})")
 
 
 # --------------------------------------------------------------------------- result
@@ -516,6 +544,7 @@ def _reverse_mix(
 
     # ---------------------------------------------------------------- final render
     report("rendering the mix", 0.0)
+    _limit(params, constraints, mix, sr, why, notes)
     rendered = console.render(multitrack, params).mix
 
     distance = mrstft_distance(rendered, mix, sr)

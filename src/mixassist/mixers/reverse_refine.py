@@ -187,7 +187,13 @@ class Fit:
             for c, spec in enumerate(self.master_specs):
                 if bool(self.free_master[c]):
                     master[spec.name] = cast(torch.Tensor, spec.from_normalised(zm[c])).to(self.dtype)
-        return ConsoleSettings(track=track, reverb=self.base.reverb, master=master, reverb_seed=self.base.reverb_seed)
+        return ConsoleSettings(
+            track=track,
+            reverb=self.base.reverb,
+            master=master,
+            reverb_seed=self.base.reverb_seed,
+            dc_block=self.base.dc_block,
+        )
 
     def params_from(self, z: torch.Tensor, zm: torch.Tensor | None) -> MixParams:
         out = self.params.copy()
