@@ -30,7 +30,7 @@ from mixassist.measure.reading import REASON_EMPTY, Reading
 from mixassist.measure.stereo import correlation_of, side_mid_of, stereo_moments
 from mixassist.measure.validate import as_audio, check_sample_rate
 
-__all__ = ["LoudnessReport", "measure"]
+__all__ = ["LoudnessReport", "empty_report", "measure", "report_from"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,24 +132,35 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
     """
     rate = check_sample_rate(sample_rate)
     x, peak = as_audio(audio)
-    results: dict[str, Reading] = {}
     if x.shape[-1] == 0:
-        results = {name: (None, REASON_EMPTY) for name in _REPORT_DECIMALS}
-    else:
-        weighted = k_weight(x, rate)
-        results["integrated_lufs"] = integrated_from_weighted(weighted, rate)
-        hop_energy, edges = hop_energies(weighted, rate)
-        del weighted
-        momentary = window_loudness(hop_energy, edges, MOMENTARY_WINDOW_MS)
-        short_term = window_loudness(hop_energy, edges, SHORT_TERM_WINDOW_MS)
-        results["loudness_range_lu"] = lra_from_short_term(short_term)
-        results["true_peak_dbtp"] = true_peak_of(x, peak)
-        results["sample_peak_dbfs"] = sample_peak_of(x, peak)
-        results["momentary_max_lufs"] = series_max(momentary, REASON_SHORT_MOMENTARY)
-        results["short_term_max_lufs"] = series_max(short_term, REASON_SHORT_TERM)
-        moments = stereo_moments(x) if x.shape[0] == 2 else None
-        results["correlation"] = correlation_of(x, moments)
-        results["side_mid_db"] = side_mid_of(x, moments)
+        return empty_report()
+    results: dict[str, Reading] = {}
+    weighted = k_weight(x, rate)
+    results["integrated_lufs"] = integrated_from_weighted(weighted, rate)
+    hop_energy, edges = hop_energies(weighted, rate)
+    del weighted
+    momentary = window_loudness(hop_energy, edges, MOMENTARY_WINDOW_MS)
+    short_term = window_loudness(hop_energy, edges, SHORT_TERM_WINDOW_MS)
+    results["loudness_range_lu"] = lra_from_short_term(short_term)
+    results["true_peak_dbtp"] = true_peak_of(x, peak)
+    results["sample_peak_dbfs"] = sample_peak_of(x, peak)
+    results["momentary_max_lufs"] = series_max(momentary, REASON_SHORT_MOMENTARY)
+    results["short_term_max_lufs"] = series_max(short_term, REASON_SHORT_TERM)
+    moments = stereo_moments(x) if x.shape[0] == 2 else None
+    results["correlation"] = correlation_of(x, moments)
+    results["side_mid_db"] = side_mid_of(x, moments)
+    return report_from(results)
+
+
+def empty_report() -> LoudnessReport:
+    """The report of zero-length audio: every reading None, for that reason."""
+    return report_from({name: (None, REASON_EMPTY) for name in _REPORT_DECIMALS})
+
+
+def report_from(results: dict[str, Reading]) -> LoudnessReport:
+    """The report of the readings; ``plr_db``, when missing, is true peak minus integrated loudness."""
+    results = dict(results)
+    if "plr_db" not in results:
         tp, loudness = results["true_peak_dbtp"][0], results["integrated_lufs"][0]
         if tp is not None and loudness is not None:
             results["plr_db"] = (tp - loudness, None)
