@@ -1,8 +1,10 @@
-"""The streaming meter (mixassist.measure.stream) and the block reader (mixassist.audio.blocks).
+"""The streaming meter (mixassist.measure.stream, .meter) and the block reader (mixassist.audio.blocks).
 
-The reference is the whole-array :func:`mixassist.measure.measure`, itself checked against the
-standards in tests/test_meter.py: the streaming report must equal it exactly (every reading and
-every reason) for any block size, so the tests compare whole reports with ``==``.
+The reference is :func:`whole_array_report`: the whole-array formulas (K-weight the whole signal,
+gate its blocks, window its hop energies, sum its stereo moments), as ``measure()`` computed them
+before it fed its array to the block meter, themselves checked against the standards in
+tests/test_meter.py. The block meter (``measure_blocks`` of any block size, and ``measure``) must
+equal it exactly, every reading and every reason, so the tests compare whole reports with ``==``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,44 @@ from mixassist.api import analyze, analyze_file
 from mixassist.audio.blocks import open_blocks
 from mixassist.audio.io import load_audio
 from mixassist.errors import AudioFileError, InvalidAudioError
-from mixassist.measure import measure, measure_blocks
-from mixassist.measure.stereo import MOMENT_CHUNK
+from mixassist.measure import LoudnessReport, k_weight, measure, measure_blocks
+from mixassist.measure.loudness import (
+    REASON_SHORT_MOMENTARY,
+    REASON_SHORT_TERM,
+    hop_energies,
+    integrated_from_weighted,
+    lra_from_short_term,
+    series_max,
+    window_loudness,
+)
+from mixassist.measure.peak import sample_peak_of, true_peak_of
+from mixassist.measure.stereo import MOMENT_CHUNK, correlation_of, side_mid_of, stereo_moments
+from mixassist.measure.summary import empty_report, report_from
+from mixassist.measure.validate import as_audio
+
+
+def whole_array_report(audio: np.ndarray, rate: float) -> LoudnessReport:
+    """Every reading from the whole-array formulas: the independent reference of the block meter."""
+    x, peak = as_audio(audio)
+    if x.shape[-1] == 0:
+        return empty_report()
+    weighted = k_weight(x, rate)
+    hop_energy, edges = hop_energies(weighted, rate)
+    momentary = window_loudness(hop_energy, edges, 400)
+    short_term = window_loudness(hop_energy, edges, 3000)
+    moments = stereo_moments(x) if x.shape[0] == 2 else None
+    return report_from(
+        {
+            "integrated_lufs": integrated_from_weighted(weighted, rate),
+            "loudness_range_lu": lra_from_short_term(short_term),
+            "true_peak_dbtp": true_peak_of(x, peak),
+            "sample_peak_dbfs": sample_peak_of(x, peak),
+            "momentary_max_lufs": series_max(momentary, REASON_SHORT_MOMENTARY),
+            "short_term_max_lufs": series_max(short_term, REASON_SHORT_TERM),
+            "correlation": correlation_of(x, moments),
+            "side_mid_db": side_mid_of(x, moments),
+        }
+    )
 
 
 def _split(x: np.ndarray, size: int):
@@ -41,13 +79,16 @@ def _programme(channels: int, samples: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("block", [1000, 4096, 22050 * 8 + 3])
 def test_streaming_equals_whole_array(channels: int, seconds: float, block: int) -> None:
     x = _programme(channels, max(int(seconds * 22050), 1))
-    assert measure_blocks(_split(x, block), 22050) == measure(x, 22050)
+    whole = whole_array_report(x, 22050)
+    assert measure_blocks(_split(x, block), 22050) == whole
+    assert measure(x, 22050) == whole
 
 
 @pytest.mark.parametrize("rate", [44100, 48000])
 def test_streaming_equals_whole_array_other_rates(rate: int) -> None:
     x = _programme(2, int(4.05 * rate), seed=rate)
-    whole = measure(x, rate)
+    whole = whole_array_report(x, rate)
+    assert measure(x, rate) == whole
     assert whole.integrated_lufs is not None and whole.loudness_range_lu is not None
     assert measure_blocks(_split(x, 65536), rate) == whole
 
@@ -55,7 +96,8 @@ def test_streaming_equals_whole_array_other_rates(rate: int) -> None:
 def test_streaming_crosses_the_stereo_sum_chunks() -> None:
     # longer than two chunks of stereo_moments, fed in blocks that straddle the chunk bounds
     x = _programme(2, 2 * MOMENT_CHUNK + 12345, seed=3)
-    whole = measure(x, 22050)
+    whole = whole_array_report(x, 22050)
+    assert measure(x, 22050) == whole
     assert whole.correlation is not None and whole.side_mid_db is not None
     assert measure_blocks(_split(x, 300_001), 22050) == whole
 
@@ -64,7 +106,7 @@ def test_streaming_crosses_the_stereo_sum_chunks() -> None:
 def test_streaming_silence_and_empty(channels: int) -> None:
     silence = np.zeros((channels, 22050 * 4), np.float32)
     report = measure_blocks(_split(silence, 5000), 22050)
-    assert report == measure(silence, 22050)
+    assert report == measure(silence, 22050) == whole_array_report(silence, 22050)
     assert report.integrated_lufs is None and report.true_peak_dbtp is None
     empty = np.zeros((channels, 0), np.float32)
     assert measure_blocks(lambda: [empty], 22050) == measure(empty, 22050)
@@ -78,7 +120,7 @@ def test_streaming_mono_blocks_1d_and_uneven() -> None:
     for size in sizes:
         blocks.append(x[start : start + size])
         start += size
-    assert measure_blocks(lambda: blocks, 22050) == measure(x, 22050)
+    assert measure_blocks(lambda: blocks, 22050) == whole_array_report(x, 22050)
 
 
 def test_streaming_refuses_what_measure_refuses() -> None:

@@ -13,21 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from mixassist.measure.loudness import (
-    MOMENTARY_WINDOW_MS,
-    REASON_SHORT_MOMENTARY,
-    REASON_SHORT_TERM,
-    SHORT_TERM_WINDOW_MS,
-    hop_energies,
-    integrated_from_weighted,
-    k_weight,
-    lra_from_short_term,
-    series_max,
-    window_loudness,
-)
-from mixassist.measure.peak import sample_peak_of, true_peak_of
+from mixassist.measure.meter import METER_BLOCK, StreamMeter
+from mixassist.measure.peak import true_peak_of
 from mixassist.measure.reading import REASON_EMPTY, Reading
-from mixassist.measure.stereo import correlation_of, side_mid_of, stereo_moments
 from mixassist.measure.validate import as_audio, check_sample_rate
 
 __all__ = ["LoudnessReport", "empty_report", "measure", "report_from"]
@@ -134,21 +122,13 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
     x, peak = as_audio(audio)
     if x.shape[-1] == 0:
         return empty_report()
-    results: dict[str, Reading] = {}
-    weighted = k_weight(x, rate)
-    results["integrated_lufs"] = integrated_from_weighted(weighted, rate)
-    hop_energy, edges = hop_energies(weighted, rate)
-    del weighted
-    momentary = window_loudness(hop_energy, edges, MOMENTARY_WINDOW_MS)
-    short_term = window_loudness(hop_energy, edges, SHORT_TERM_WINDOW_MS)
-    results["loudness_range_lu"] = lra_from_short_term(short_term)
+    # Fed in blocks: the same sums as the whole-array formulas, bit for bit, without float64
+    # copies of the whole signal (a 10-minute mix would need 1 GB of them).
+    meter = StreamMeter(rate)
+    for start in range(0, x.shape[-1], METER_BLOCK):
+        meter.feed(x[:, start : start + METER_BLOCK])
+    results = meter.readings()
     results["true_peak_dbtp"] = true_peak_of(x, peak)
-    results["sample_peak_dbfs"] = sample_peak_of(x, peak)
-    results["momentary_max_lufs"] = series_max(momentary, REASON_SHORT_MOMENTARY)
-    results["short_term_max_lufs"] = series_max(short_term, REASON_SHORT_TERM)
-    moments = stereo_moments(x) if x.shape[0] == 2 else None
-    results["correlation"] = correlation_of(x, moments)
-    results["side_mid_db"] = side_mid_of(x, moments)
     return report_from(results)
 
 
