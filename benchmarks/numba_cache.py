@@ -3,8 +3,8 @@
 Two fresh processes run ``mixassist mix`` (rules) on the same short synthesised session (4 stems
 × 6 s at 44.1 kHz in a temporary folder), both with ``NUMBA_CACHE_DIR`` pointing at one new
 empty folder: the first starts as a fresh install does (no cached kernel), the second finds the
-kernels the first one wrote. A third run sets ``NUMBA_DISABLE_JIT``-free defaults but points at a
-read-only cache folder, to show that a non-writable cache costs a recompile and no failure.
+kernels the first one wrote. A third run points ``NUMBA_CACHE_DIR`` at a read-only folder (as a
+read-only install with no writable cache would be): it must still work, compiling in memory.
 
     python benchmarks/numba_cache.py [--seconds 6] [--json out.json]
 
