@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 
+from mixassist.audio.blocks import open_blocks
 from mixassist.audio.io import check_output_format, load_audio, save_audio
 from mixassist.errors import InvalidParameterError
 from mixassist.fileio import OutputSet, check_output_folder, write_text_atomic
-from mixassist.measure import measure
+from mixassist.measure import measure, measure_blocks
 from mixassist.mixers.base import MIXERS, Mixer, MixRequest, Progress, build_mixer
 from mixassist.report import mix_measurements, render_report, style_plot
 
@@ -72,9 +73,14 @@ def analyze(audio: np.ndarray, sample_rate: int) -> LoudnessReport:
 
 
 def analyze_file(path: str | os.PathLike[str], *, downmix: bool = False) -> LoudnessReport:
-    """Load one file at its own rate and :func:`analyze` it."""
-    audio, sample_rate = load_audio(path, downmix=downmix)
-    return analyze(audio, sample_rate)
+    """:func:`analyze` one file at its own rate, read block by block.
+
+    Memory stays a few MB whatever the file's length (``benchmarks/memory.py``); the report is
+    the one :func:`analyze` gives for the whole decoded file, bit for bit. MP4/M4A files, which
+    ffmpeg decodes, are read whole.
+    """
+    blocks = open_blocks(path, downmix=downmix)
+    return measure_blocks(lambda: blocks, blocks.sample_rate)
 
 
 def render(

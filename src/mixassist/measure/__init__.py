@@ -25,6 +25,7 @@ from mixassist.measure.loudness import (
 from mixassist.measure.peak import TRUE_PEAK_OVERSAMPLING, sample_peak_dbfs, true_peak
 from mixassist.measure.spectrum import welch_psd
 from mixassist.measure.stereo import correlation, side_mid_db
+from mixassist.measure.stream import measure_blocks
 from mixassist.measure.summary import LoudnessReport, measure
 from mixassist.measure.tempo import tempo_bpm
 from mixassist.measure.validate import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, as_audio, check_sample_rate
@@ -120,6 +121,7 @@ __all__ = [
     "loudness_range",
     "loudness_with_reason",
     "measure",
+    "measure_blocks",
     "mid_side_spectra",
     "momentary_loudness",
     "mrstft_distance",

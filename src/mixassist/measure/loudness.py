@@ -29,8 +29,12 @@ __all__ = [
     "REASON_SHORT_TERM",
     "SHORT_TERM_WINDOW_MS",
     "STEP_MS",
+    "hop_edges",
     "hop_energies",
     "integrated_and_short_term",
+    "gating_block_count",
+    "gating_segment_starts",
+    "integrated_from_segments",
     "integrated_from_weighted",
     "integrated_loudness",
     "k_weight",
@@ -79,42 +83,54 @@ def k_weight(x: np.ndarray, sample_rate: float) -> np.ndarray:
     return scipy.signal.sosfilt(sos, x, axis=-1)
 
 
-def _gating_block_energies(weighted: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Mean square per channel of every 400 ms gating block (75 % overlap), ``(channels, blocks)``.
+def gating_segment_starts(count: int, sample_rate: float, first: int = 0) -> np.ndarray:
+    """First sample of the ``count`` 100 ms gating segments from number ``first`` on.
 
-    Block ``j`` spans samples ``int(0.4 * (j * 0.25) * rate)`` to ``int(0.4 * (j * 0.25 + 1) *
-    rate)`` and there are ``round((T - 0.4) / 0.1) + 1`` of them, clipped at the end — the
-    bounds pyloudnorm 0.1/0.2 use, evaluated with the same float operations.  Block ``j`` ends
-    where block ``j + 4`` starts, so each block is the sum of four 100 ms segments, each summed
-    once (no running total: a quiet block after loud ones keeps its precision).
+    Segment ``j`` starts at ``int(0.4 * (j * 0.25) * rate)`` — the bounds pyloudnorm 0.1/0.2
+    use for its 400 ms blocks, evaluated with the same float operations.
+    """
+    return (0.4 * (np.arange(first, first + count) * 0.25) * sample_rate).astype(np.int64)  # int() truncation
+
+
+def gating_block_count(samples: int, sample_rate: float) -> int:
+    """Number of 400 ms gating blocks (75 % overlap) of a signal, ``round((T - 0.4) / 0.1) + 1``."""
+    return int(np.round((samples / sample_rate - 0.4) / (0.4 * 0.25))) + 1
+
+
+def _gating_segments(weighted: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Energy per channel of every 100 ms gating segment, ``(channels, blocks + 4)``.
+
+    Segment ``j`` sums the squares from its start (:func:`gating_segment_starts`) to the next
+    start; the last one that starts inside the signal, to the end of the signal; those that
+    start after it are zero.
     """
     samples = weighted.shape[-1]
-    blocks = int(np.round((samples / sample_rate - 0.4) / (0.4 * 0.25))) + 1
-    starts = (0.4 * (np.arange(blocks + 4) * 0.25) * sample_rate).astype(np.int64)  # int() truncation
+    blocks = gating_block_count(samples, sample_rate)
+    starts = gating_segment_starts(blocks + 4, sample_rate)
     inside = starts < samples
     segments = np.zeros((weighted.shape[0], starts.size))
     # reduceat sums each start to the next, the last one to the end of the signal
     segments[:, inside] = np.add.reduceat(np.square(weighted), starts[inside], axis=-1)
-    sums = (
-        segments[:, :blocks] + segments[:, 1 : blocks + 1] + segments[:, 2 : blocks + 2] + segments[:, 3 : blocks + 3]
-    )
-    return (1.0 / (0.4 * sample_rate)) * sums
+    return segments
 
 
-def integrated_from_weighted(weighted: np.ndarray, sample_rate: float) -> Reading:
-    """BS.1770-4 gating of an already K-weighted signal (channel weights 1).
+def integrated_from_segments(segments: np.ndarray, samples: int, sample_rate: float) -> Reading:
+    """BS.1770-4 gating of the gating segments (:func:`gating_segment_starts`) of ``samples`` samples.
 
-    The same blocks, gates and arithmetic as ``pyloudnorm.Meter.integrated_loudness``, whose
-    Python loop over blocks cost 0.5 s per 3-minute stereo signal (`benchmarks/loudness_speed.py`);
-    equal to it within 1e-9 LU (tests/test_meter.py).
+    Block ``j`` ends where block ``j + 4`` starts, so each 400 ms block is the sum of four 100 ms
+    segments, each summed once (no running total: a quiet block after loud ones keeps its
+    precision). The same gates and arithmetic as ``pyloudnorm.Meter.integrated_loudness``.
     """
-    samples = weighted.shape[-1]
     if samples == 0:
         return None, REASON_EMPTY
     # The same comparison pyloudnorm.util.valid_audio makes before it refuses a signal.
     if samples < 0.4 * sample_rate:
         return None, _REASON_SHORT_BLOCK
-    z = _gating_block_energies(np.asarray(weighted, dtype=np.float64), sample_rate)
+    blocks = gating_block_count(samples, sample_rate)
+    sums = (
+        segments[:, :blocks] + segments[:, 1 : blocks + 1] + segments[:, 2 : blocks + 2] + segments[:, 3 : blocks + 3]
+    )
+    z = (1.0 / (0.4 * sample_rate)) * sums
     with np.errstate(divide="ignore"):
         block = -0.691 + 10.0 * np.log10(z.sum(axis=0))
         above = block >= -70.0
@@ -130,19 +146,37 @@ def integrated_from_weighted(weighted: np.ndarray, sample_rate: float) -> Readin
     return value, None
 
 
+def integrated_from_weighted(weighted: np.ndarray, sample_rate: float) -> Reading:
+    """BS.1770-4 gating of an already K-weighted signal (channel weights 1).
+
+    The same blocks, gates and arithmetic as ``pyloudnorm.Meter.integrated_loudness``, whose
+    Python loop over blocks cost 0.5 s per 3-minute stereo signal (`benchmarks/loudness_speed.py`);
+    equal to it within 1e-9 LU (tests/test_meter.py).
+    """
+    samples = weighted.shape[-1]
+    if samples < 0.4 * sample_rate:
+        return integrated_from_segments(np.zeros((weighted.shape[0], 0)), samples, sample_rate)
+    segments = _gating_segments(np.asarray(weighted, dtype=np.float64), sample_rate)
+    return integrated_from_segments(segments, samples, sample_rate)
+
+
 def hop_energies(weighted: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Channel-summed K-weighted energy per 100 ms hop, and the hop edges in samples."""
-    samples = weighted.shape[-1]
-    hop = sample_rate * STEP_MS / 1000.0
-    hops = int(samples // hop)
-    edges = np.rint(np.arange(hops + 2) * hop).astype(np.int64)
-    edges = edges[edges <= samples]
+    edges = hop_edges(weighted.shape[-1], sample_rate)
     if edges.size < 2:
         return np.zeros(0), edges
     energy = np.einsum("cn,cn->n", weighted[:, : edges[-1]], weighted[:, : edges[-1]])
     # Sums per hop, then per window from the hop sums: no running total over the whole file,
     # so a quiet window after loud ones keeps its precision.
     return np.add.reduceat(energy, edges[:-1]), edges
+
+
+def hop_edges(samples: int, sample_rate: float) -> np.ndarray:
+    """Edges in samples of the whole 100 ms hops of a signal of ``samples`` samples (``round(k * hop)``)."""
+    hop = sample_rate * STEP_MS / 1000.0
+    hops = int(samples // hop)
+    edges = np.rint(np.arange(hops + 2) * hop).astype(np.int64)
+    return edges[edges <= samples]
 
 
 def window_loudness(hop_energy: np.ndarray, edges: np.ndarray, window_ms: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.signal
@@ -11,7 +12,15 @@ import scipy.signal
 from mixassist.measure.reading import REASON_EMPTY, REASON_ZERO, Reading, explain
 from mixassist.measure.validate import as_audio, check_sample_rate
 
-__all__ = ["TRUE_PEAK_OVERSAMPLING", "sample_peak_dbfs", "sample_peak_of", "true_peak", "true_peak_of"]
+__all__ = [
+    "TRUE_PEAK_OVERSAMPLING",
+    "channel_true_peak",
+    "sample_peak_dbfs",
+    "sample_peak_of",
+    "true_peak",
+    "true_peak_db",
+    "true_peak_of",
+]
 
 TRUE_PEAK_OVERSAMPLING = 4
 """Oversampling factor of :func:`true_peak`, at every sample rate (BS.1770-4 asks for at least 4x
@@ -71,8 +80,17 @@ def _true_peak_matrix() -> tuple[np.ndarray, float]:
 
 
 def _channel_true_peak(channel: np.ndarray, scale: float, floor: float) -> float:
-    """Largest interpolated magnitude of ``channel / scale`` above ``floor``, else ``floor``.
+    """Largest interpolated magnitude of ``channel / scale`` above ``floor``, else ``floor``."""
+    return channel_true_peak(channel.shape[-1], lambda a, b: channel[a:b], scale, floor)
 
+
+def channel_true_peak(samples: int, read: Callable[[int, int], np.ndarray], scale: float, floor: float) -> float:
+    """Largest interpolated magnitude of a channel of ``samples`` divided by ``scale``, above ``floor``.
+
+    ``read(a, b)`` returns the channel's samples ``a`` to ``b`` (``0 <= a < b <= samples``); it
+    is called with increasing, overlapping ranges of about :data:`_TP_CHUNK` samples, so a reader
+    that streams a file needs to keep only the last few samples (the measure of a whole array
+    and :mod:`~mixassist.measure.stream` share this function, and so their figures bit for bit).
     The channel is read as preceded and followed by silence, so the interpolation reaches past
     both ends. Chunks bound the memory. Rows whose input is too small to beat ``floor`` through
     the filter (largest input magnitude times the filter's L1 norm) are skipped, which is exact.
@@ -80,7 +98,6 @@ def _channel_true_peak(channel: np.ndarray, scale: float, floor: float) -> float
     matrix, gain_bound = _true_peak_matrix()
     width, row = _TP_TAPS_PER_PHASE, _TP_ROW
     lead = width // 2 - 1  # a row starting at x[m - lead] interpolates positions m, m + 1, ...
-    samples = channel.shape[-1]
     first, last = -width // 2, samples + width // 2  # every position whose taps touch the signal
     best = floor
     for start in range(first, last, _TP_CHUNK):
@@ -91,7 +108,7 @@ def _channel_true_peak(channel: np.ndarray, scale: float, floor: float) -> float
         a, b = max(lo, 0), min(lo + segment.size, samples)
         if b <= a:
             continue
-        segment[a - lo : b - lo] = channel[a:b].astype(np.float64) / scale
+        segment[a - lo : b - lo] = read(a, b).astype(np.float64) / scale
         block_peak = np.abs(segment).reshape(rows + 1, row).max(axis=1)
         reach = np.maximum(block_peak[:-1], block_peak[1:])  # a row spans two blocks
         candidates = np.flatnonzero(reach * gain_bound > best)
@@ -121,7 +138,12 @@ def true_peak_of(x: np.ndarray, peak: float) -> Reading:
     best = 1.0  # the sample peak, relative to itself: phase 0 of the interpolator
     for channel in x:
         best = _channel_true_peak(channel, peak, best)
-    return 20.0 * math.log10(peak) + 20.0 * math.log10(best), None
+    return true_peak_db(peak, best), None
+
+
+def true_peak_db(peak: float, best: float) -> float:
+    """True peak in dBTP from the sample peak and the largest interpolated magnitude relative to it."""
+    return 20.0 * math.log10(peak) + 20.0 * math.log10(best)
 
 
 def sample_peak_of(x: np.ndarray, peak: float) -> Reading:

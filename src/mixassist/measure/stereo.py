@@ -9,9 +9,21 @@ import numpy as np
 from mixassist.measure.reading import REASON_EMPTY, REASON_ZERO, Reading, explain
 from mixassist.measure.validate import as_audio
 
-__all__ = ["REASON_MONO_SIDE", "correlation", "correlation_of", "side_mid_db", "side_mid_of", "stereo_moments"]
+__all__ = [
+    "MOMENT_CHUNK",
+    "REASON_MONO_SIDE",
+    "correlation",
+    "correlation_from_moments",
+    "correlation_of",
+    "mono_correlation",
+    "side_mid_db",
+    "side_mid_from_moments",
+    "side_mid_of",
+    "stereo_moments",
+]
 
-_MOMENT_CHUNK = 1 << 20
+MOMENT_CHUNK = 1 << 20
+"""Samples per partial sum of :func:`stereo_moments` (a streaming meter sums the same chunks)."""
 REASON_MONO_SIDE = "mono: no side signal"
 """Reason of a side/mid reading of mono audio."""
 
@@ -19,9 +31,9 @@ REASON_MONO_SIDE = "mono: no side signal"
 def stereo_moments(x: np.ndarray) -> tuple[float, float, float, float, float]:
     """Float64 sums of L², R², L·R, (L+R)² and (L−R)², in bounded-memory chunks."""
     totals = np.zeros(5)
-    for start in range(0, x.shape[-1], _MOMENT_CHUNK):
-        left = x[0, start : start + _MOMENT_CHUNK].astype(np.float64)
-        right = x[1, start : start + _MOMENT_CHUNK].astype(np.float64)
+    for start in range(0, x.shape[-1], MOMENT_CHUNK):
+        left = x[0, start : start + MOMENT_CHUNK].astype(np.float64)
+        right = x[1, start : start + MOMENT_CHUNK].astype(np.float64)
         mid = left + right
         side = left - right
         # einsum's own loops, not BLAS: a threaded BLAS dot crawls on a busy machine
@@ -41,10 +53,18 @@ def correlation_of(x: np.ndarray, moments: tuple[float, ...] | None) -> Reading:
     if x.shape[-1] == 0:
         return None, REASON_EMPTY
     if x.shape[0] == 1:
-        if not np.any(x):
-            return None, REASON_ZERO
-        return 1.0, None
-    left_sq, right_sq, cross = (moments or stereo_moments(x))[:3]
+        return mono_correlation(bool(np.any(x)))
+    return correlation_from_moments(moments or stereo_moments(x))
+
+
+def mono_correlation(nonzero: bool) -> Reading:
+    """Correlation of a mono signal: 1.0, or None when every sample is zero."""
+    return (1.0, None) if nonzero else (None, REASON_ZERO)
+
+
+def correlation_from_moments(moments: tuple[float, ...]) -> Reading:
+    """Stereo correlation from the sums of :func:`stereo_moments`."""
+    left_sq, right_sq, cross = moments[:3]
     if left_sq == 0.0 and right_sq == 0.0:
         return None, REASON_ZERO
     if left_sq == 0.0 or right_sq == 0.0:
@@ -60,7 +80,12 @@ def side_mid_of(x: np.ndarray, moments: tuple[float, ...] | None) -> Reading:
         return None, REASON_EMPTY
     if x.shape[0] == 1:
         return None, REASON_MONO_SIDE
-    mid_sq, side_sq = (moments or stereo_moments(x))[3:]
+    return side_mid_from_moments(moments or stereo_moments(x))
+
+
+def side_mid_from_moments(moments: tuple[float, ...]) -> Reading:
+    """Side-to-mid energy ratio in dB from the sums of :func:`stereo_moments`."""
+    mid_sq, side_sq = moments[3:]
     if mid_sq == 0.0 and side_sq == 0.0:
         return None, REASON_ZERO
     if side_sq == 0.0:

@@ -14,24 +14,12 @@ from typing import Any
 import numpy as np
 
 from mixassist.measure.dc import dc_offset, dc_offset_dbfs
-from mixassist.measure.loudness import (
-    MOMENTARY_WINDOW_MS,
-    REASON_SHORT_MOMENTARY,
-    REASON_SHORT_TERM,
-    SHORT_TERM_WINDOW_MS,
-    hop_energies,
-    integrated_from_weighted,
-    k_weight,
-    lra_from_short_term,
-    series_max,
-    window_loudness,
-)
-from mixassist.measure.peak import sample_peak_of, true_peak_of
+from mixassist.measure.meter import METER_BLOCK, StreamMeter
+from mixassist.measure.peak import true_peak_of
 from mixassist.measure.reading import REASON_EMPTY, Reading
-from mixassist.measure.stereo import correlation_of, side_mid_of, stereo_moments
 from mixassist.measure.validate import as_audio, check_sample_rate
 
-__all__ = ["LoudnessReport", "measure"]
+__all__ = ["LoudnessReport", "empty_report", "measure", "report_from"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +77,9 @@ class LoudnessReport:
     plr_db: float | None
     correlation: float | None
     side_mid_db: float | None
-    dc_offset: tuple[float, ...] = ()
-    dc_offset_dbfs: tuple[float, ...] = ()
+    # Not compared: a streamed mean and a whole-array mean may differ in the last bits.
+    dc_offset: tuple[float, ...] = dataclasses.field(default=(), compare=False)
+    dc_offset_dbfs: tuple[float, ...] = dataclasses.field(default=(), compare=False)
     reasons: dict[str, str] = dataclasses.field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,24 +132,28 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
     """
     rate = check_sample_rate(sample_rate)
     x, peak = as_audio(audio)
-    results: dict[str, Reading] = {}
     if x.shape[-1] == 0:
-        results = {name: (None, REASON_EMPTY) for name in _REPORT_DECIMALS}
-    else:
-        weighted = k_weight(x, rate)
-        results["integrated_lufs"] = integrated_from_weighted(weighted, rate)
-        hop_energy, edges = hop_energies(weighted, rate)
-        del weighted
-        momentary = window_loudness(hop_energy, edges, MOMENTARY_WINDOW_MS)
-        short_term = window_loudness(hop_energy, edges, SHORT_TERM_WINDOW_MS)
-        results["loudness_range_lu"] = lra_from_short_term(short_term)
-        results["true_peak_dbtp"] = true_peak_of(x, peak)
-        results["sample_peak_dbfs"] = sample_peak_of(x, peak)
-        results["momentary_max_lufs"] = series_max(momentary, REASON_SHORT_MOMENTARY)
-        results["short_term_max_lufs"] = series_max(short_term, REASON_SHORT_TERM)
-        moments = stereo_moments(x) if x.shape[0] == 2 else None
-        results["correlation"] = correlation_of(x, moments)
-        results["side_mid_db"] = side_mid_of(x, moments)
+        return empty_report()
+    # Fed in blocks: the same sums as the whole-array formulas, bit for bit, without float64
+    # copies of the whole signal (a 10-minute mix would need 1 GB of them).
+    meter = StreamMeter(rate)
+    for start in range(0, x.shape[-1], METER_BLOCK):
+        meter.feed(x[:, start : start + METER_BLOCK])
+    results = meter.readings()
+    results["true_peak_dbtp"] = true_peak_of(x, peak)
+    return report_from(results, dc_offset(x))
+
+
+def empty_report() -> LoudnessReport:
+    """The report of zero-length audio: every reading None, for that reason."""
+    return report_from({name: (None, REASON_EMPTY) for name in _REPORT_DECIMALS})
+
+
+def report_from(results: dict[str, Reading], offset: np.ndarray | None = None) -> LoudnessReport:
+    """The report of the readings and the per-channel DC ``offset``; ``plr_db``, when missing, is
+    true peak minus integrated loudness."""
+    results = dict(results)
+    if "plr_db" not in results:
         tp, loudness = results["true_peak_dbtp"][0], results["integrated_lufs"][0]
         if tp is not None and loudness is not None:
             results["plr_db"] = (tp - loudness, None)
@@ -176,7 +169,7 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
     reasons = {name: str(results[name][1]) for name in _REPORT_DECIMALS if results[name][0] is None}
     for name, reason in reasons.items():
         logger.debug("%s is None: %s", name, reason)
-    offset = dc_offset(x) if x.shape[-1] else np.zeros(0)
+    offset = np.zeros(0) if offset is None else np.asarray(offset, dtype=np.float64)
     return LoudnessReport(
         **values,
         dc_offset=tuple(float(v) for v in offset),
