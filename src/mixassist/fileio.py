@@ -28,6 +28,7 @@ from typing import Any
 from mixassist.errors import MixAssistError, OutputError
 
 __all__ = [
+    "fsync_folder",
     "FILE_MODE",
     "TEMP_TAG",
     "OutputSet",
@@ -416,7 +417,7 @@ class OutputSet:
         with _signals_deferred():
             self._swap(staged, retired, moved)
         self._created = []  # the new set lives in them now
-        _fsync_folder(self.folder)
+        fsync_folder(self.folder)
 
     def _swap(self, staged: list[str], retired: list[str], moved: list[tuple[Path, Path]]) -> None:
         if self.staging is None:
@@ -488,7 +489,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (renames into it) to disk; a no-op where the OS cannot."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

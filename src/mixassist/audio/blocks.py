@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from mixassist.audio.io import FFMPEG_SUFFIXES, INTEGER_SCALED_PEAK, MAX_CHANNELS, check_sample_rate, load_audio
+from mixassist.audio.io import (
+    FFMPEG_SUFFIXES,
+    INTEGER_SCALED_PEAK,
+    load_audio,
+    open_soundfile,
+)
 from mixassist.errors import AudioFileError, InvalidAudioError
 
 __all__ = ["BLOCK_FRAMES", "AudioBlocks", "open_blocks"]
@@ -136,20 +141,8 @@ def open_blocks(
         # ffmpeg decodes the whole stream at once: one block, kept for every pass
         audio, rate = load_audio(path, downmix=downmix)
         return AudioBlocks(path, rate, audio.shape[0], downmix=False, block_frames=block_frames, whole=audio)
-    try:
-        handle = sf.SoundFile(path)
-    except sf.LibsndfileError as err:
-        reason = str(getattr(err, "error_string", "") or err).strip().rstrip(".")
-        raise AudioFileError(f"not a readable audio file ({reason})", path) from err
-    except (OSError, RuntimeError, ValueError) as err:
-        raise AudioFileError(f"cannot open ({err})", path) from err
-    with handle:
-        rate = check_sample_rate(handle.samplerate, path)
-        channels = handle.channels
-    if channels < 1:
-        raise AudioFileError("file declares 0 channels", path)
-    if channels > MAX_CHANNELS:
-        raise AudioFileError(f"{channels} channels is more than the {MAX_CHANNELS} supported", path)
+    handle, rate, channels = open_soundfile(path)
+    handle.close()
     if channels > 2 and not downmix:
         raise InvalidAudioError(f"{channels} channels; split it into mono/stereo files or pass --downmix", path)
     return AudioBlocks(path, rate, channels, downmix=downmix, block_frames=block_frames)

@@ -38,6 +38,7 @@ from mixassist.fileio import FILE_MODE, output_error, temp_prefix, writing
 from mixassist.measure import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 __all__ = [
+    "open_soundfile",
     "MIN_SAMPLE_RATE",
     "MAX_SAMPLE_RATE",
     "MAX_CHANNELS",
@@ -159,7 +160,9 @@ def load_audio(
     return audio, file_rate
 
 
-def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, bool]:
+def open_soundfile(path: Path) -> tuple[sf.SoundFile, int, int]:
+    """Open ``path`` with soundfile and check its header: the open handle (the caller closes it),
+    its sample rate and its channel count (1 to :data:`MAX_CHANNELS`)."""
     try:
         handle = sf.SoundFile(path)
     except sf.LibsndfileError as err:
@@ -167,13 +170,22 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, bool]:
         raise AudioFileError(f"not a readable audio file ({reason})", path) from err
     except (OSError, RuntimeError, ValueError) as err:
         raise AudioFileError(f"cannot open ({err})", path) from err
-    with handle:
+    try:
         rate = check_sample_rate(handle.samplerate, path)
         channels = handle.channels
         if channels < 1:
             raise AudioFileError("file declares 0 channels", path)
         if channels > MAX_CHANNELS:
             raise AudioFileError(f"{channels} channels is more than the {MAX_CHANNELS} supported", path)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, rate, channels
+
+
+def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, bool]:
+    handle, rate, channels = open_soundfile(path)
+    with handle:
         budget_frames = MAX_DECODED_BYTES // (4 * channels)
         blocks: list[np.ndarray] = []
         total = 0

@@ -54,7 +54,7 @@ from mixassist.data.synth.render import (
 )
 from mixassist.data.synth.scores import arrange_score, music21_available
 from mixassist.errors import InvalidParameterError, MissingDependencyError, OutputError
-from mixassist.fileio import write_json_atomic
+from mixassist.fileio import fsync_folder, write_json_atomic
 
 __all__ = ["SongSpec", "synthesize_song", "SONG_VERSION", "KIND_WEIGHTS"]
 
@@ -285,21 +285,8 @@ def synthesize_song(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(out_dir.parent)
+    fsync_folder(out_dir.parent)
     return meta
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @dataclass
