@@ -4,6 +4,8 @@ shipped weights mixing sessions of any size."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 from pathlib import Path
@@ -247,14 +249,19 @@ def test_glue_below_the_bus_peak_in_a_differentiable_render():
     rng = np.random.default_rng(5)
     tracks = [torch.from_numpy((0.3 * rng.standard_normal((c, SR))).astype(np.float32)) for c in (1, 2)]
     console = Console(SR)
-    flat = ConsoleSettings.from_params(MixParams(["a", "b"], tracks={"a": {"pan": -0.5}}))
+
+    def settings(params: MixParams) -> ConsoleSettings:
+        # The DC blockers are orthogonal to the glue placement; off, a flat master is the mix bus itself.
+        return dataclasses.replace(ConsoleSettings.from_params(params), dc_block=False)
+
+    flat = settings(MixParams(["a", "b"], tracks={"a": {"pan": -0.5}}))
     bus, _ = console.render_tensors(tracks, flat)  # no master processing: the mix bus itself
     peak_db = 20 * math.log10(float(bus.abs().max()))
     glued = MixParams(["a", "b"], tracks={"a": {"pan": -0.5}}, master={"comp_ratio": 4.0, "comp_threshold_db": peak_db - 8.0})
-    expected, _ = console.render_tensors(tracks, ConsoleSettings.from_params(glued))
+    expected, _ = console.render_tensors(tracks, settings(glued))
     depth = torch.tensor(8.0, requires_grad=True)
     glued.set_bus("master", "comp_threshold_db", 0.0)  # replaced by the depth below the peak
-    got, _ = console.render_tensors(tracks, ConsoleSettings.from_params(glued), glue_below_peak_db=depth)
+    got, _ = console.render_tensors(tracks, settings(glued), glue_below_peak_db=depth)
     assert torch.allclose(got, expected, atol=1e-5)
     got.square().sum().backward()
     assert depth.grad is not None and float(depth.grad) < 0  # a deeper threshold compresses more: less energy
