@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack, cast
 
 import numpy as np
 
@@ -249,24 +249,30 @@ def mix_request(
     )
 
 
+class MixSettings(TypedDict, total=False):
+    """The keyword settings of :func:`mix`, each as :func:`mix_request` reads it."""
+
+    loudness_lufs: float | None
+    true_peak_dbtp: float
+    lock: Iterable[str] | None
+    roles: Mapping[str, str] | Iterable[str] | None
+    ranges: Iterable[str] | None
+    method: str | None
+    align: bool
+    start: MixParams | None
+    reference: References | None
+    describe: str | None
+    match: str | Mapping[str, float] | None
+    time_budget_s: float | None
+    seed: int
+
+
 def mix(
     multitrack: Multitrack,
     request: MixRequest | None = None,
     *,
-    loudness_lufs: float | None = None,
-    true_peak_dbtp: float = -1.0,
-    lock: Iterable[str] | None = None,
-    roles: Mapping[str, str] | Iterable[str] | None = None,
-    ranges: Iterable[str] | None = None,
-    method: str | None = None,
-    align: bool = True,
-    start: MixParams | None = None,
     progress: Progress | None = None,
-    reference: References | None = None,
-    describe: str | None = None,
-    match: str | Mapping[str, float] | None = None,
-    time_budget_s: float | None = None,
-    seed: int = 0,
+    **settings: Unpack[MixSettings],
 ) -> MixResult:
     """Propose a mix of ``multitrack`` as console settings, render it and explain it.
 
@@ -319,25 +325,12 @@ def mix(
     >>> result = mixassist.mix(stems, loudness_lufs=-14, lock=["lead.pan=0"])  # doctest: +SKIP
     >>> result.save("demo-out/")                                             # doctest: +SKIP
     """
-    settings = (loudness_lufs, lock, roles, ranges, method, start, reference, describe, match, time_budget_s)
     if request is None:
-        request = mix_request(
-            loudness_lufs=loudness_lufs,
-            true_peak_dbtp=true_peak_dbtp,
-            lock=lock,
-            roles=roles,
-            ranges=ranges,
-            method=method,
-            align=align,
-            start=start,
-            reference=reference,
-            describe=describe,
-            match=match,
-            time_budget_s=time_budget_s,
-            seed=seed,
+        request = mix_request(**settings)
+    elif settings:
+        raise InvalidParameterError(
+            f"mix(): pass a MixRequest or keyword settings, not both (got {', '.join(settings)})"
         )
-    elif any(v is not None for v in settings) or true_peak_dbtp != -1.0 or align is not True or seed != 0:
-        raise InvalidParameterError("mix(): pass a MixRequest or keyword settings, not both")
     return _mix(multitrack, request, progress)
 
 

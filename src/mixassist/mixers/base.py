@@ -9,11 +9,12 @@ does the work and returns a :class:`~mixassist.mixers.decisions.Proposal`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from mixassist.errors import InvalidParameterError
 
@@ -24,14 +25,50 @@ if TYPE_CHECKING:
     from mixassist.mixers.decisions import Proposal
     from mixassist.style.target import StyleTarget
 
-__all__ = ["Progress", "Mixer", "MixRequest", "MixerEntry", "MIXERS", "method_names", "build_mixer"]
+__all__ = [
+    "Progress",
+    "Job",
+    "no_progress",
+    "Mixer",
+    "MixRequest",
+    "MixerEntry",
+    "MIXERS",
+    "method_names",
+    "build_mixer",
+]
 
 #: ``progress(stage, fraction)``: what a mixer reports while it works.
 Progress = Callable[[str, float], None]
 
 
-class Mixer(Protocol):
-    """A strategy that proposes console settings for a multitrack under constraints."""
+@dataclass(frozen=True)
+class Job:
+    """One :meth:`Mixer.propose` call with its defaults filled in: what :meth:`Mixer.solve` reads."""
+
+    multitrack: Multitrack
+    constraints: Constraints
+    start: MixParams | None
+    report: Progress
+
+    def first_params(self) -> MixParams:
+        """The settings to work on: a copy of :attr:`start` (or neutral ones), with the locks
+        applied; refuses locks, roles or ranges that name no track of the multitrack."""
+        from mixassist.console.params import MixParams  # lazy: torch; the CLI reads MIXERS at start-up
+
+        self.constraints.require_tracks(self.multitrack.names)
+        params = self.start.copy() if self.start is not None else MixParams(self.multitrack.names)
+        self.constraints.apply(params)
+        return params
+
+
+def no_progress(stage: str, fraction: float) -> None:
+    """A :data:`Progress` that reports nothing."""
+
+
+class Mixer(ABC):
+    """A strategy that proposes console settings for a multitrack under constraints.
+
+    Subclasses implement :meth:`solve`; :meth:`propose` is the one public entry point."""
 
     def propose(
         self,
@@ -41,8 +78,26 @@ class Mixer(Protocol):
         start: MixParams | None = None,
         progress: Progress | None = None,
     ) -> Proposal:
-        """Settings, reasons and measurements for ``multitrack`` (locks in ``constraints`` kept)."""
-        ...
+        """Settings, reasons and measurements for ``multitrack``.
+
+        Parameters
+        ----------
+        multitrack : Multitrack
+        constraints : Constraints, optional
+            Locks, roles and ranges to honour.
+        start : MixParams, optional
+            Settings to start from (values of locked settings come from here when a lock
+            names no value).
+        progress : callable, optional
+            ``progress(stage, fraction)`` as the work advances.
+        """
+        from mixassist.mixers.constraints import Constraints  # lazy: torch (see Job.first_params)
+
+        return self.solve(Job(multitrack, constraints or Constraints(), start, progress or no_progress))
+
+    @abstractmethod
+    def solve(self, job: Job) -> Proposal:
+        """:meth:`propose` with its defaults filled in."""
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,8 @@ def compress(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons
     ratio, attack, release, target_crest = COMP_BY_ROLE[role]
     excess = a.crest_db - target_crest
     if excess < 1.0 and role == "lead":
-        _gentle_lead(tr, params, constraints, reasons)
-        return
-    if excess < 1.0:
+        threshold, why = _gentle_lead(tr)
+    elif excess < 1.0:
         reasons.add(
             tr.name,
             "comp_ratio",
@@ -49,35 +48,30 @@ def compress(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons
             f"typical of a controlled {role} track",
         )
         return
-    depth = float(np.clip(excess / (1 - 1 / ratio) + 3.0, 3.0, 18.0))
-    threshold = float(np.clip(a.peak_dbfs - depth, -60.0, 0.0))
-    facts = f"crest factor {a.crest_db:.1f} dB is {excess:.1f} dB above the {target_crest:.0f} dB of a controlled {role} track"
-    reasons.set(params, constraints, tr.name, "comp_ratio", ratio, f"{ratio:g}:1 — {facts}")
-    reasons.set(
-        params,
-        constraints,
-        tr.name,
-        "comp_threshold_db",
-        round(threshold, 1),
-        f"{depth:.1f} dB below the track's peak ({a.peak_dbfs:.1f} dBFS), so the loudest {depth:.0f} dB are reduced",
-    )
-    reasons.set(
-        params,
-        constraints,
-        tr.name,
-        "comp_attack_ms",
-        attack,
-        f"{attack:g} ms attack: {'lets the transient through' if attack >= 10 else 'catches peaks early'} ({role})",
-    )
-    reasons.set(params, constraints, tr.name, "comp_release_ms", release, f"{release:g} ms release, typical for {role}")
+    else:
+        depth = float(np.clip(excess / (1 - 1 / ratio) + 3.0, 3.0, 18.0))
+        threshold = round(float(np.clip(a.peak_dbfs - depth, -60.0, 0.0)), 1)
+        timing = "lets the transient through" if attack >= 10 else "catches peaks early"
+        facts = f"crest factor {a.crest_db:.1f} dB is {excess:.1f} dB above the {target_crest:.0f} dB of a controlled"
+        why = {
+            "comp_ratio": f"{ratio:g}:1 — {facts} {role} track",
+            "comp_threshold_db": f"{depth:.1f} dB below the track's peak ({a.peak_dbfs:.1f} dBFS), so the loudest "
+            f"{depth:.0f} dB are reduced",
+            "comp_attack_ms": f"{attack:g} ms attack: {timing} ({role})",
+            "comp_release_ms": f"{release:g} ms release, typical for {role}",
+        }
+    values = {"comp_ratio": ratio, "comp_threshold_db": threshold, "comp_attack_ms": attack, "comp_release_ms": release}
+    for key, value in values.items():
+        reasons.set(params, constraints, tr.name, key, value, why[key])
     reasons.set(params, constraints, tr.name, "comp_knee_db", 6.0, "6 dB soft knee: gentle onset of gain reduction")
 
 
-def _gentle_lead(tr: RuleTrack, params: MixParams, constraints: Constraints, reasons: Reasons) -> None:
-    """A lead already within its typical crest factor: 3:1 with the threshold under its loud
-    phrases, so they get about :data:`LEAD_GAIN_REDUCTION_DB` of gain reduction and the quiet ones
-    are left alone. The console's detector reads peaks, so the loud phrases' level is the track's
-    peak less half its short-term loudness spread (the loud phrases sit within the top half of it)."""
+def _gentle_lead(tr: RuleTrack) -> tuple[float, dict[str, str]]:
+    """The threshold and the reasons for a lead already within its typical crest factor: 3:1 with
+    the threshold under its loud phrases, so they get about :data:`LEAD_GAIN_REDUCTION_DB` of gain
+    reduction and the quiet ones are left alone. The console's detector reads peaks, so the loud
+    phrases' level is the track's peak less half its short-term loudness spread (the loud phrases
+    sit within the top half of it)."""
     a = tr.analysis
     crest, peak = float(a.crest_db or 0.0), float(a.peak_dbfs or 0.0)
     ratio, attack, release, _ = COMP_BY_ROLE["lead"]
@@ -86,38 +80,11 @@ def _gentle_lead(tr: RuleTrack, params: MixParams, constraints: Constraints, rea
     over = LEAD_GAIN_REDUCTION_DB / (1 - 1 / ratio)
     threshold = round(float(np.clip(loud - over, peak - 18.0, peak - 3.0)), 1)
     facts = f"crest factor {crest:.1f} dB, short-term loudness spread {spread:.1f} LU"
-    reasons.set(
-        params,
-        constraints,
-        tr.name,
-        "comp_ratio",
-        ratio,
-        f"{ratio:g}:1 gentle lead compression ({facts}): holds the lead steady in front of the mix",
-    )
-    reasons.set(
-        params,
-        constraints,
-        tr.name,
-        "comp_threshold_db",
-        threshold,
-        f"{threshold:.1f} dBFS: {loud - threshold:.1f} dB under the loud phrases' peaks (the track's {peak:.1f} dBFS "
-        f"peak less half the spread), about {LEAD_GAIN_REDUCTION_DB:g} dB of gain reduction there, the quiet "
-        f"phrases untouched",
-    )
-    reasons.set(
-        params,
-        constraints,
-        tr.name,
-        "comp_attack_ms",
-        attack,
-        f"{attack:g} ms attack: medium, so note and consonant onsets keep their edge",
-    )
-    reasons.set(
-        params,
-        constraints,
-        tr.name,
-        "comp_release_ms",
-        release,
-        f"{release:g} ms release: recovers between words and notes",
-    )
-    reasons.set(params, constraints, tr.name, "comp_knee_db", 6.0, "6 dB soft knee: gentle onset of gain reduction")
+    return threshold, {
+        "comp_ratio": f"{ratio:g}:1 gentle lead compression ({facts}): holds the lead steady in front of the mix",
+        "comp_threshold_db": f"{threshold:.1f} dBFS: {loud - threshold:.1f} dB under the loud phrases' peaks (the "
+        f"track's {peak:.1f} dBFS peak less half the spread), about {LEAD_GAIN_REDUCTION_DB:g} dB of gain reduction "
+        "there, the quiet phrases untouched",
+        "comp_attack_ms": f"{attack:g} ms attack: medium, so note and consonant onsets keep their edge",
+        "comp_release_ms": f"{release:g} ms release: recovers between words and notes",
+    }

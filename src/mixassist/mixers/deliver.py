@@ -18,7 +18,7 @@ callers need not render again.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +29,10 @@ from mixassist.measure import integrated_loudness, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 
-__all__ = ["deliver_loudness", "limiter_reduction", "mix_bus"]
+if TYPE_CHECKING:
+    from mixassist.mixers.base import Job
+
+__all__ = ["deliver_loudness", "deliver_job", "limiter_reduction", "mix_bus"]
 
 #: Most loudness (LU) an earlier delivery's limiting is trusted to predict for the first trial.
 PLAUSIBLE_LIMITING_DB = 12.0
@@ -241,3 +244,23 @@ def _with_gain(params: MixParams, gain_db: float) -> MixParams:
     trial = MixParams(["bus"], master=dict(params.master))
     trial.set_bus("master", "output_gain_db", gain_db)
     return trial
+
+
+def deliver_job(
+    job: Job, params: MixParams, reasons: Reasons, *, after: float, **options: Any
+) -> tuple[np.ndarray, MixParams, dict[str, Any]]:
+    """:func:`deliver_loudness` of a mixer's ``job``: reported as the stage "master: loudness and
+    true peak" from fraction ``after`` to 1, with the job's locks applied again afterwards.
+    ``options`` as in :func:`deliver_loudness`. Returns the mix, the settings it was rendered
+    with, and the measurements of the mix."""
+    stage = "master: loudness and true peak"
+    delivered = deliver_loudness(
+        job.multitrack,
+        params,
+        job.constraints,
+        reasons,
+        progress=lambda f: job.report(stage, after + (1.0 - after) * f),
+        **options,
+    )
+    job.constraints.apply(params)
+    return delivered.pop("mix"), delivered.pop("settings"), delivered

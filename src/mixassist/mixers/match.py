@@ -43,9 +43,10 @@ from mixassist.console.console import Console, ConsoleSettings
 from mixassist.console.params import MixParams, validate_value
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.errors import InvalidParameterError
+from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.constraints import BUSES, Constraints
 from mixassist.mixers.decisions import Proposal
-from mixassist.mixers.deliver import deliver_loudness
+from mixassist.mixers.deliver import deliver_job
 from mixassist.mixers.match_loss import WORD_FEATURES, WORD_WEIGHT, as_features, shift_features, solver_loss
 from mixassist.mixers.neural import NeuralMixer
 from mixassist.mixers.rules import RulesMixer
@@ -152,7 +153,7 @@ def select_excerpts(mix: np.ndarray, sample_rate: int, count: int, seconds: floa
     return [(int(starts[i]), int(starts[i]) + length) for i in chosen]
 
 
-class MatchMixer:
+class MatchMixer(Mixer):
     """Solve console settings toward a :class:`~mixassist.style.target.StyleTarget`.
 
     Parameters
@@ -241,22 +242,14 @@ class MatchMixer:
         return self.target.delivery_loudness()
 
     # ------------------------------------------------------------------ the mix
-    def propose(
-        self,
-        multitrack: Multitrack,
-        constraints: Constraints | None = None,
-        *,
-        start: MixParams | None = None,
-        progress: Progress | None = None,
-    ) -> Proposal:
-        """Propose settings for ``multitrack`` that match the target (see the module notes)."""
-        constraints = constraints or Constraints()
-        report = progress or (lambda stage, fraction: None)
+    def solve(self, job: Job) -> Proposal:
+        """Settings for ``job.multitrack`` that match the target (see the module notes)."""
+        multitrack, constraints, report = job.multitrack, job.constraints, job.report
         sr = multitrack.sample_rate
         began = time.perf_counter()
         loudness = self.expected_loudness()
         if self.start_method == "neural":
-            first: Any = NeuralMixer(
+            first: Mixer = NeuralMixer(
                 self._controller_target(), loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align
             )
         else:  # the start needs the loudness only roughly (it is delivered exactly at the end)
@@ -270,7 +263,7 @@ class MatchMixer:
                 separation=False,
             )
         proposal = first.propose(
-            multitrack, constraints, start=start, progress=lambda stage, f: report(f"start: {stage}", 0.3 * f)
+            multitrack, constraints, start=job.start, progress=lambda stage, f: report(f"start: {stage}", 0.3 * f)
         )
         params, reasons = proposal.params, proposal.reasons
         report("measuring the start mix", 0.3)
@@ -331,18 +324,15 @@ class MatchMixer:
             delivered = dict(proposal.context["result"])
             final = start_features
         else:
-            delivered = deliver_loudness(
-                multitrack,
+            proposal.mix, proposal.mix_of, delivered = deliver_job(
+                job,
                 params,
-                constraints,
                 reasons,
+                after=0.9,
                 loudness_lufs=target_lufs,
                 true_peak_dbtp=self.true_peak_dbtp,
                 previous=proposal.context.get("result"),
-                progress=lambda f: report("master: loudness and true peak", 0.9 + 0.1 * f),
             )
-            constraints.apply(params)
-            proposal.mix, proposal.mix_of = delivered.pop("mix"), delivered.pop("settings")
             final = style_features(proposal.mix, sr)
         proposal.context.update(
             {

@@ -26,13 +26,12 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, SECTIONS
 from mixassist.errors import InvalidParameterError, MissingDependencyError
 from mixassist.mixers.align import align_session
-from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.decisions import Proposal, Reasons
-from mixassist.mixers.deliver import deliver_loudness, mix_bus
+from mixassist.mixers.deliver import deliver_job, mix_bus
 from mixassist.mixers.roles import is_low_source, session_roles
 from mixassist.neural.features import (
     approx_loudness,
@@ -83,7 +82,7 @@ def load_controller(path: str | Path | None = None) -> MixController:
     return model
 
 
-class NeuralMixer:
+class NeuralMixer(Mixer):
     """One-pass mixing by the trained controller.
 
     Parameters
@@ -156,21 +155,11 @@ class NeuralMixer:
             "loudness": loudness,
         }
 
-    def propose(
-        self,
-        multitrack: Multitrack,
-        constraints: Constraints | None = None,
-        *,
-        start: Any = None,
-        progress: Progress | None = None,
-    ) -> Proposal:
+    def solve(self, job: Job) -> Proposal:
         """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target."""
-        constraints = constraints or Constraints()
-        report = progress or (lambda stage, fraction: None)
-        constraints.require_tracks(multitrack.names)
+        multitrack, constraints, report = job.multitrack, job.constraints, job.report
         began = time.perf_counter()
-        params = start.copy() if start is not None else MixParams(multitrack.names)
-        constraints.apply(params)
+        params = job.first_params()
         reasons = Reasons()
 
         report("roles", 0.0)
@@ -249,18 +238,9 @@ class NeuralMixer:
         )
         target_lufs = self.target.delivery_loudness()
         report("master: loudness and true peak", 0.7)
-        delivered = deliver_loudness(
-            multitrack,
-            params,
-            constraints,
-            reasons,
-            loudness_lufs=target_lufs,
-            true_peak_dbtp=self.true_peak_dbtp,
-            bus=bus,
-            progress=lambda f: report("master: loudness and true peak", 0.7 + 0.3 * f),
+        mix, mix_of, delivered = deliver_job(
+            job, params, reasons, after=0.7, loudness_lufs=target_lufs, true_peak_dbtp=self.true_peak_dbtp, bus=bus
         )
-        constraints.apply(params)
-        mix, mix_of = delivered.pop("mix"), delivered.pop("settings")
         context = {
             "method": "neural",
             "loudness_lufs": target_lufs,

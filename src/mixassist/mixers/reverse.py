@@ -9,12 +9,13 @@ Given the stems and a finished stereo mix of them (sample-aligned), :func:`rever
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -37,6 +38,9 @@ from mixassist.mixers.reverse_refine import (
     probe,
 )
 from mixassist.mixers.reverse_start import band_shapes, fit_gain_eq, stft, transfer
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 __all__ = [
     "BAND_ENERGY_MIN",
@@ -93,6 +97,23 @@ def _limit(
 
 
 # --------------------------------------------------------------------------- result
+def single_threaded(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with one torch intra-op thread and restore the count afterwards. The tensors of
+    the reverse fit are small: intra-op threads cost more than they give (measured 10-15x slower
+    with 2 threads on 2 busy cores)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
+
+
 @dataclass
 class ReverseResult:
     """What :func:`reverse_mix` recovered.
@@ -180,6 +201,7 @@ def _piece_starts(n: int, piece: int, pieces: int, rng: np.random.Generator) -> 
 
 
 # --------------------------------------------------------------------------- main entry
+@single_threaded
 def reverse_mix(
     multitrack: Multitrack,
     mix_audio: np.ndarray,
@@ -259,46 +281,6 @@ def reverse_mix(
     >>> result = reverse_mix(stems, mix_audio, seed=0)               # doctest: +SKIP
     >>> result.params.get("vox", "gain_db"), result.confidence["vox"]["gain_db"]  # doctest: +SKIP
     """
-    threads = torch.get_num_threads()
-    # The tensors here are small: intra-op threads cost more than they give (measured 10-15x
-    # slower with 2 threads on 2 busy cores), so run single-threaded and restore afterwards.
-    torch.set_num_threads(1)
-    try:
-        return _reverse_mix(
-            multitrack,
-            mix_audio,
-            sample_rate=sample_rate,
-            constraints=constraints,
-            seed=seed,
-            time_budget_s=time_budget_s,
-            steps=steps,
-            excerpt_s=excerpt_s,
-            pieces=pieces,
-            analysis_s=analysis_s,
-            fit_master=fit_master,
-            confidence=confidence,
-            progress=progress,
-        )
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _reverse_mix(
-    multitrack: Multitrack,
-    mix_audio: np.ndarray,
-    *,
-    sample_rate: int | None,
-    constraints: Constraints | None,
-    seed: int,
-    time_budget_s: float | None,
-    steps: int,
-    excerpt_s: float,
-    pieces: int,
-    analysis_s: float,
-    fit_master: bool,
-    confidence: bool,
-    progress: Callable[[str, float], None] | None,
-) -> ReverseResult:
     t0 = time.monotonic()
     sr = multitrack.sample_rate
     if sample_rate is not None and int(sample_rate) != sr:

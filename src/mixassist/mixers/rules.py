@@ -24,6 +24,7 @@ from mixassist.measure import perception
 from mixassist.mixers.align import align_session
 from mixassist.mixers.analysis import analyse_multitrack
 from mixassist.mixers.balance import balance
+from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.compression import compress
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.corrective import high_pass, merge_close_bands, tone_eq, unmask
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
 
 
-class RulesMixer:
+class RulesMixer(Mixer):
     """Knowledge-based mixer.
 
     Parameters
@@ -98,36 +99,10 @@ class RulesMixer:
         )
 
     # ------------------------------------------------------------------ the whole mix
-    def propose(
-        self,
-        multitrack: Multitrack,
-        constraints: Constraints | None = None,
-        *,
-        start: MixParams | None = None,
-        progress: Progress | None = None,
-    ) -> Proposal:
-        """Propose console settings for ``multitrack``.
-
-        Parameters
-        ----------
-        multitrack : Multitrack
-        constraints : Constraints, optional
-            Locks, roles and ranges to honour.
-        start : MixParams, optional
-            Settings to start from (values of locked settings come from here when a lock
-            names no value).
-        progress : callable, optional
-            ``progress(stage, fraction)`` as the work advances.
-
-        Returns
-        -------
-        Proposal
-        """
-        constraints = constraints or Constraints()
-        report = progress or (lambda stage, fraction: None)
-        constraints.require_tracks(multitrack.names)
-        params = start.copy() if start is not None else MixParams(multitrack.names)
-        constraints.apply(params)
+    def solve(self, job: Job) -> Proposal:
+        """The rules' settings for ``job.multitrack`` (the steps in the module notes)."""
+        multitrack, constraints, report = job.multitrack, job.constraints, job.report
+        params = job.first_params()
         reasons = Reasons()
         sr = multitrack.sample_rate
 
