@@ -18,8 +18,11 @@ from mixassist.measure import measure, measure_blocks
 from mixassist.mixers.base import MIXERS, Mixer, MixRequest, Progress, build_mixer
 from mixassist.report import mix_measurements, render_report
 from mixassist.session import (
+    EXPORT_FORMATS,
     SESSION_FILES,
     check_mix_outputs,
+    export_session,
+    import_dawproject,
     mix_size_bytes,
     save_session,
     session_recipe,
@@ -59,6 +62,9 @@ __all__ = [
     "check_mix_outputs",
     "mix_size_bytes",
     "SESSION_FILES",
+    "EXPORT_FORMATS",
+    "export",
+    "import_dawproject",
     "MixResult",
     "ReverseMixResult",
     "reverse",
@@ -140,6 +146,20 @@ def render_recipe(
     return result
 
 
+def export(
+    recipe_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    format: str,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Path]:
+    """Write a recipe's mix as printed stems (``format="stems"``: ``output/printed/``) or as a
+    DAWproject session (``format="dawproject"``: ``output`` ends in ``.dawproject``); see
+    :func:`mixassist.session.export_session`."""
+    return export_session(recipe_path, output, format=format, overwrite=overwrite, progress=progress)
+
+
 @dataclass
 class MixResult:
     """A proposed mix: the audio, its settings with reasons, and how it measures.
@@ -170,12 +190,20 @@ class MixResult:
         """``report.md`` as text."""
         return render_report(self.recipe.to_dict(), self.measured)
 
-    def save(self, out_dir: str | os.PathLike[str], *, overwrite: bool = False, bit_depth: int = 24) -> dict[str, Path]:
+    def save(
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        bit_depth: int = 24,
+        stems: bool = False,
+    ) -> dict[str, Path]:
         """Write ``mix.wav``, ``recipe.json`` and ``report.md`` into ``out_dir`` (created).
 
         Stems that came from arrays rather than files are written to ``out_dir/stems/`` first,
-        so the recipe always re-renders.  Every file is written atomically; inputs are never
-        overwritten; existing outputs are refused unless ``overwrite``.
+        so the recipe always re-renders.  ``stems``: also the printed stems and the reverb
+        return, in ``out_dir/printed/`` (:mod:`mixassist.stems`).  Every file is written
+        atomically; inputs are never overwritten; existing outputs are refused unless ``overwrite``.
         """
         out = Path(out_dir)
         protect = [
@@ -193,9 +221,11 @@ class MixResult:
             overwrite=overwrite,
             bit_depth=bit_depth,
             style=context if context.get("style") else None,
+            printed=(self._multitrack, self.params) if stems and self._multitrack is not None else None,
         )
 
     _stem_audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _multitrack: Multitrack | None = field(default=None, repr=False)
 
 
 def mix_request(
@@ -369,7 +399,7 @@ def _mix(multitrack: Multitrack, request: MixRequest, progress: Progress | None)
         roles={n: r["role"] for n, r in proposal.roles.items()},
         measured=proposal.measured,
     )
-    return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio)
+    return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio, multitrack)
 
 
 def _reference_items(reference: References | None) -> list[ReferenceItem]:

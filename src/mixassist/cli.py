@@ -39,6 +39,7 @@ from mixassist.api import (
 )
 from mixassist.audio.io import load_audio
 from mixassist.audio.multitrack import load_multitrack
+from mixassist.cli_export import register as register_export
 from mixassist.errors import MixAssistError
 from mixassist.mixers.base import MIXERS
 from mixassist.version import __version__
@@ -269,6 +270,12 @@ def mix_command(
     ] = False,
     bit_depth: _BitDepthOption = 24,
     overwrite: _OverwriteOption = False,
+    print_stems: Annotated[
+        bool,
+        typer.Option(
+            "--stems", help="Also print every track after its strip, and the reverb return, to OUTPUT/printed/."
+        ),
+    ] = False,
 ) -> None:
     """Mix STEMS: propose console settings with a reason for each, render, and report."""
     # The outputs are checked first: a bad bit depth or folder fails in a moment, not after the mix.
@@ -301,7 +308,9 @@ def mix_command(
         overwrite=request.overwrite,
         style=request.mixer.plots_style,
         bit_depth=request.bit_depth,
-        needed_bytes=mix_size_bytes(multitrack.num_samples, request.bit_depth),
+        needed_bytes=mix_size_bytes(
+            multitrack.num_samples, request.bit_depth, stems=len(multitrack) + 1 if print_stems else 0
+        ),
     )
     with _stage_bar() as bar:
         task = bar.add_task("measuring tracks", total=1.0)
@@ -311,7 +320,7 @@ def mix_command(
             progress=lambda stage, fraction: bar.update(task, description=stage[:34], completed=fraction),
         )
         bar.update(task, description="writing", completed=1.0)
-        paths = result.save(out_dir, overwrite=request.overwrite, bit_depth=request.bit_depth)
+        paths = result.save(out_dir, overwrite=request.overwrite, bit_depth=request.bit_depth, stems=print_stems)
     m = result.measured
     fmt = lambda v, spec: "—" if v is None else spec.format(v)  # noqa: E731
     out.print(
@@ -321,7 +330,7 @@ def mix_command(
     )
     for note in result.proposal.reasons.notes:
         out.print(f"note: {note}", highlight=False)
-    for key in ("mix", "recipe", "report", "style"):
+    for key in ("mix", "recipe", "report", "style", "printed"):
         if key in paths:
             out.print(f"wrote {paths[key]}")
 
@@ -535,6 +544,9 @@ def reverse_command(
         out.print(f"note: {note}", highlight=False)
     for key in ("recipe", "mix", "report"):
         out.print(f"wrote {paths[key]}")
+
+
+register_export(app)
 
 
 class Interrupted(BaseException):

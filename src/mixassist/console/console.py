@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,7 +299,7 @@ class Console:
             Pass to the next block.
         """
         state = dict(state or {})
-        bus, stems, state = self._mix_bus(tracks, settings, plan, state, want_stems=want_stems)
+        bus, stems, _, state = self._mix_bus(tracks, settings, plan, state, want_stems=want_stems)
         mix, state["master"] = self._master(bus, settings.master, plan, state.get("master"))
         return mix, stems, state
 
@@ -311,8 +311,10 @@ class Console:
         state: dict[str, Any],
         *,
         want_stems: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
-        """One block of the mix bus (tracks and reverb return, before the master)."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, dict[str, Any]]:
+        """One block of the mix bus (tracks and reverb return, before the master); with
+        ``want_stems`` also each track's contribution and the reverb return (``None`` without
+        reverb)."""
         n = tracks[0].shape[-1]
         dtype = tracks[0].dtype
         out_stems: list[tuple[int, torch.Tensor]] = []
@@ -334,11 +336,13 @@ class Console:
                 send_bus = send_bus + (y * send[:, None, None]).sum(dim=0)
             if want_stems:
                 out_stems += list(zip(idx, y.unbind(0)))
+        ret = None
         if send_bus is not None:
             wet, state["reverb"] = fft_convolve(send_bus, plan["ir"].to(dtype), state.get("reverb"))
-            bus = bus + wet * _db(settings.reverb["return_db"])
+            ret = wet * _db(settings.reverb["return_db"])
+            bus = bus + ret
         stems = torch.stack([s for _, s in sorted(out_stems, key=lambda item: item[0])]) if want_stems else None
-        return bus, stems, state
+        return bus, stems, ret, state
 
     def _strip(
         self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
@@ -421,7 +425,7 @@ class Console:
         if glue_below_peak_db is None:
             mix, stems, _ = self.process(tracks, settings, plan, want_stems=want_stems)
         else:
-            bus, stems, _ = self._mix_bus(tracks, settings, plan, {}, want_stems=want_stems)
+            bus, stems, _, _ = self._mix_bus(tracks, settings, plan, {}, want_stems=want_stems)
             peak = bus.detach().abs().max().clamp_min(1e-9)
             master = dict(settings.master)
             master["comp_threshold_db"] = torch.clamp(20.0 * torch.log10(peak) - glue_below_peak_db, -60.0, 0.0)
@@ -477,6 +481,42 @@ class Console:
                 progress(min(max(written, 0), total), total)
         return RenderResult(mix=mix, sample_rate=self.sample_rate, stems=stems)
 
+    @torch.no_grad()
+    def iter_stems(
+        self,
+        multitrack: Multitrack,
+        params: MixParams,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The printed stems, block by block, in bounded memory (one block of every track at a time).
+
+        Yields ``(stems, reverb_return)`` pieces that, laid end to end, cover the song exactly:
+        ``stems`` float32 ``(tracks, 2, n)``, each track after its whole strip and panner (what
+        it adds to the mix bus), and ``reverb_return`` float32 ``(2, n)`` (zeros without
+        reverb), time-aligned with the input as :meth:`render`'s stems are.  Their sum is the
+        mix bus the master receives; laid into a :class:`Bus` (``stem_latency`` samples of
+        silence before it, the rest of the latency after it) :meth:`render_master` gives the
+        mix.  The bus past the song's end (the reverb's and delay's tails, which only the
+        limiter's look-ahead reads) is not part of any stem.
+        """
+        settings, plan, blocks = self._blocks(multitrack, params)
+        total = multitrack.num_samples
+        first = -plan["stem_latency"]  # song index of the next block's first stem sample
+        state: dict[str, Any] = {}
+        for block in blocks:
+            _, stems, ret, state = self._mix_bus(block, settings, plan, state, want_stems=True)
+            n = block[0].shape[-1]
+            lo, hi = max(first, 0), min(first + n, total)
+            if hi > lo and stems is not None:
+                piece = stems[..., lo - first : hi - first].numpy()
+                wet = np.zeros((2, hi - lo), np.float32) if ret is None else ret[:, lo - first : hi - first].numpy()
+                yield piece, wet
+            first += n
+            if progress is not None:
+                progress(min(max(first, 0), total), total)
+            if first >= total:
+                break
     def _blocks(self, multitrack: Multitrack, params: MixParams) -> tuple[ConsoleSettings, dict[str, Any], Any]:
         """Settings, plan, and an iterator over the input blocks of a full-length render.
 
@@ -527,7 +567,7 @@ class Console:
         state: dict[str, Any] = {}
         start = 0
         for block in blocks:
-            bus, _, state = self._mix_bus(block, settings, plan, state)
+            bus, _, _, state = self._mix_bus(block, settings, plan, state)
             out[:, start : start + bus.shape[1]] = bus.numpy()
             start += bus.shape[1]
             if progress is not None:

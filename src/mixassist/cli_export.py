@@ -1,0 +1,73 @@
+"""The ``export`` and ``import`` commands: a recipe as printed stems or a DAWproject session, and a
+DAWproject (after the user's edits in the DAW) back into a recipe.  Registered on the app by
+:mod:`mixassist.cli`; they parse, call :mod:`mixassist.api` and print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console as Terminal
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from mixassist.api import EXPORT_FORMATS, export, import_dawproject
+
+__all__ = ["register"]
+
+out = Terminal()
+err = Terminal(stderr=True)
+
+
+def export_command(
+    recipe: Annotated[Path, typer.Argument(help="Recipe JSON to export.", show_default=False)],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder (stems) or file ending in .dawproject (dawproject).", show_default=False
+        ),
+    ],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help=f"What to write: {' or '.join(EXPORT_FORMATS)}.", show_default=False)
+    ],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
+) -> None:
+    """Write RECIPE's mix as printed stems (every track after its strip, and the reverb return) or as a
+    DAWproject session that Bitwig Studio, Studio One and Cubase open."""
+    bar = Progress(
+        TextColumn(f"printing ({format})"),
+        BarColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    with bar:
+        task = bar.add_task("export", total=1.0)
+        paths = export(
+            recipe,
+            output,
+            format=format,
+            overwrite=overwrite,
+            progress=lambda done, total: bar.update(task, completed=done / max(total, 1)),
+        )
+    for path in paths.values():
+        out.print(f"wrote {path}")
+
+
+def import_command(
+    session: Annotated[Path, typer.Argument(help="A .dawproject file.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Recipe JSON to write.", show_default=False)],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
+) -> None:
+    """Read a DAWproject (ours, after your edits in the DAW) back into a recipe; the settings you changed
+    there are locked in it."""
+    recipe, contents = import_dawproject(session, output, overwrite=overwrite)
+    changed = sum(len(names) for names in contents.changed.values())
+    out.print(f"wrote {output} ({len(recipe.params.track_names)} tracks; {changed} settings from the DAW locked)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``export`` and ``import`` to the ``mixassist`` command."""
+    app.command("export")(export_command)
+    app.command("import")(import_command)
