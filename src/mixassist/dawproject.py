@@ -154,7 +154,9 @@ def _bool(parent: ET.Element, tag: str, ids: _Ids, value: bool) -> ET.Element:
 
 
 def _equalizer(devices: ET.Element, ids: _Ids, p: Mapping[str, Any], name: str, *, hpf: bool) -> None:
-    eq = ET.SubElement(devices, "Equalizer", {"id": ids(), "deviceName": "Equalizer", "deviceRole": "audioFX", "name": name})
+    eq = ET.SubElement(
+        devices, "Equalizer", {"id": ids(), "deviceName": "Equalizer", "deviceRole": "audioFX", "name": name}
+    )
     flat = all(float(p[f"eq_{band}_db"]) == 0.0 for band, *_ in EQ_BANDS) and p.get("hpf_hz") is None
     _bool(eq, "Enabled", ids, not flat)
     if hpf and p.get("hpf_hz") is not None:
@@ -450,10 +452,10 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
     old_tracks = {t["name"]: t for t in base.get("tracks", []) if isinstance(t, Mapping) and "name" in t}
     files: dict[str, str] = {}
     for lane in root.iter("Lanes"):
-        track = lane.get("track")
-        file = lane.find("Clips/Clip/Audio/File")
-        if track is not None and file is not None:
-            files[track] = file.get("path", "")
+        owner = lane.get("track")
+        reference = lane.find("Clips/Clip/Audio/File")
+        if owner is not None and reference is not None:
+            files[owner] = reference.get("path", "")
     structure = root.find("Structure")
     if structure is None:
         raise RecipeError("project.xml has no <Structure>: no tracks to read")
@@ -465,7 +467,7 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
         channel = track.find("Channel")
         if channel is None:
             continue
-        name = track.get("name") or track.get("id", "track")
+        name: str = track.get("name") or track.get("id") or "track"
         role = channel.get("role", "regular")
         where = f"track '{name}'"
         volume = _value(channel.find("Volume"), "linear", where)
@@ -502,13 +504,13 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
         send_volume = _value(send.find("Volume"), "linear", where) if send is not None else None
         params["reverb_send_db"] = _round(_db(send_volume)) if send_volume is not None else None
         from_daw[name] = dict(params)
-        file = files.get(track.get("id", ""))
-        if not file:
+        path = files.get(track.get("id", ""))
+        if not path:
             raise RecipeError(f"{where} has no audio clip with a file")
         old = old_tracks.get(name, {})
         entry: dict[str, Any] = {k: v for k, v in old.items() if k not in ("params",)}
         entry["name"] = name
-        entry["file"] = old["file"] if isinstance(old.get("file"), list) and old["file"][0] == file else file
+        entry["file"] = old["file"] if isinstance(old.get("file"), list) and old["file"][0] == path else path
         entry["params"] = {**old.get("params", {}), **params}
         tracks.append(entry)
     if not tracks:
@@ -529,7 +531,11 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
     recipe["reverb"] = {**old_reverb, "params": reverb_params}
     changed = _changed(recipe, base, from_daw)
     for section, names in changed.items():
-        target = next((t for t in tracks if t["name"] == section), None) if section not in ("reverb", "master") else recipe[section]
+        target = (
+            next((t for t in tracks if t["name"] == section), None)
+            if section not in ("reverb", "master")
+            else recipe[section]
+        )
         if target is not None:
             target["locked"] = sorted(set(target.get("locked", [])) | set(names))
     return ProjectContents(recipe=json.loads(json.dumps(recipe)), from_daw=from_daw, changed=changed)
@@ -564,7 +570,9 @@ def _changed(
                 continue
             was = old.get(name, table[name].default)
             if (was is None) != (value is None) or (
-                was is not None and value is not None and not math.isclose(float(was), float(value), rel_tol=1e-5, abs_tol=1e-4)
+                was is not None
+                and value is not None
+                and not math.isclose(float(was), float(value), rel_tol=1e-5, abs_tol=1e-4)
             ):
                 names.append(name)
         if names:

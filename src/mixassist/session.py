@@ -248,9 +248,7 @@ def export_session(
         with writing(output), zipfile.ZipFile(out.path(output.name), "w") as zf:
             zf.writestr("project.xml", project_xml(data, infos, reverb), zipfile.ZIP_DEFLATED)
             zf.writestr("metadata.xml", metadata_xml(Path(recipe_path).stem), zipfile.ZIP_DEFLATED)
-            zf.writestr(
-                EMBEDDED_RECIPE, json.dumps(data, indent=2, allow_nan=False) + "\n", zipfile.ZIP_DEFLATED
-            )
+            zf.writestr(EMBEDDED_RECIPE, json.dumps(data, indent=2, allow_nan=False) + "\n", zipfile.ZIP_DEFLATED)
             if scratch is not None:
                 zf.write(scratch, EMBEDDED_RETURN, zipfile.ZIP_STORED)
     return {"dawproject": output}
@@ -299,8 +297,8 @@ def import_dawproject(
         recipe = Recipe.from_dict(contents.recipe, base_dir=path.parent)
     except MixAssistError as err:
         raise RecipeError(err.reason if err.path is None else str(err), path) from err
-    OutputSet(output.parent, [output.name], overwrite=overwrite, protect=[path, *recipe.stem_paths()])
-    recipe.save(output, overwrite=overwrite)
+    with OutputSet(output.parent, [output.name], overwrite=overwrite, protect=[path, *recipe.stem_paths()]) as out:
+        write_recipe(out.path(output.name), recipe, output.parent)
     return recipe, contents
 
 

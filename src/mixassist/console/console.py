@@ -517,6 +517,7 @@ class Console:
                 progress(min(max(first, 0), total), total)
             if first >= total:
                 break
+
     def _blocks(self, multitrack: Multitrack, params: MixParams) -> tuple[ConsoleSettings, dict[str, Any], Any]:
         """Settings, plan, and an iterator over the input blocks of a full-length render.
 
