@@ -30,11 +30,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy
 
-# Mixes the bundled demo with the knowledge-based mixer (mix.wav, recipe.json, report.md), then
+# Mixes the bundled demo with the knowledge-based mixer (mix.wav, recipe.json, report.md and the
+# printed stems in printed/), writes the DAWproject session song.dawproject, then
 # re-renders the recipe to show it reproduces the mix, and measures the mix beside the reference;
 # then toward the reference's style with the solver (demo-out/match/) and the neural controller (demo-out/neural/).
 demo: $(STAMP)
-	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite
+	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite --stems
+	$(BIN)/mixassist export demo-out/recipe.json --format dawproject -o demo-out/song.dawproject --overwrite
 	$(BIN)/mixassist render demo-out/recipe.json -o demo-out/mix-from-recipe.wav --overwrite
 	$(BIN)/mixassist analyze demo-out/mix.wav examples/demo/reference.flac
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out/match --reference examples/demo/reference.flac --method match --time-budget 30 --overwrite
