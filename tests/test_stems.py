@@ -12,8 +12,7 @@ import soundfile as sf
 from mixassist.api import MixResult, export, render_recipe
 from mixassist.audio.multitrack import Multitrack
 from mixassist.cli import main
-from mixassist.console.console import Bus, Console
-from mixassist.console.console import ConsoleSettings
+from mixassist.console.console import Bus, Console, ConsoleSettings
 from mixassist.console.params import MixParams
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.recipe import Recipe
