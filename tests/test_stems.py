@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mixassist.api import MixResult, export, render_recipe
+from mixassist.api import MixResult, check_mix_outputs, export, render_recipe
 from mixassist.audio.multitrack import Multitrack
 from mixassist.cli import main
 from mixassist.console.console import Bus, Console, ConsoleSettings
 from mixassist.console.params import MixParams
+from mixassist.errors import OutputError
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.recipe import Recipe
 from mixassist.stems import RETURN_NAME, printed_names
@@ -152,3 +153,13 @@ def test_missing_stem_is_one_line_naming_it(tmp_path, rng, capsys):
     assert exit_info.value.code == 2
     message = capsys.readouterr().err.strip()
     assert len(message.splitlines()) == 1 and "keys.wav" in message, message
+
+
+def test_existing_printed_stems_are_refused_before_the_work(tmp_path):
+    """`mix --stems` checks its printed stems with the rest of the outputs, before mixing."""
+    (tmp_path / "printed").mkdir()
+    (tmp_path / "printed" / "02-snare.wav").write_bytes(b"earlier")
+    check_mix_outputs(tmp_path)  # without --stems the old prints are not in the way
+    with pytest.raises(OutputError, match="02-snare.wav: already exists"):
+        check_mix_outputs(tmp_path, printed=["kick", "snare"])
+    assert check_mix_outputs(tmp_path, printed=["kick", "snare"], overwrite=True)

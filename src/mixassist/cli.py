@@ -311,6 +311,7 @@ def mix_command(
         needed_bytes=mix_size_bytes(
             multitrack.num_samples, request.bit_depth, stems=len(multitrack) + 1 if print_stems else 0
         ),
+        printed=multitrack.names if print_stems else (),
     )
     with _stage_bar() as bar:
         task = bar.add_task("measuring tracks", total=1.0)

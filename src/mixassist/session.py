@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,17 +167,20 @@ def check_mix_outputs(
     style: bool = False,
     bit_depth: int = 24,
     needed_bytes: int = 0,
+    printed: Sequence[str] = (),
 ) -> dict[str, Path]:
     """The files :meth:`MixResult.save` writes into ``out_dir``; raises ``OutputError`` now
     (before any work) if one exists and ``overwrite`` is false, would replace an input, or
     cannot be written: a file in the folder's way, an unwritable folder, a name too long,
     a bit depth other than 16/24/32, or less free space than ``needed_bytes``.
-    ``style``: also ``style.png`` (the ``match`` method's plot)."""
+    ``style``: also ``style.png`` (the ``match`` method's plot); ``printed``: the track names
+    whose printed stems (and the reverb return) will be written too."""
     out = Path(out_dir)
     names = {**SESSION_FILES, **({"style": "style.png"} if style else {})}
+    extra = [*printed_names(list(printed)).values(), RETURN_NAME] if printed else []
     check_output_format(out / SESSION_FILES["mix"], bit_depth)
-    OutputSet(out, names.values(), overwrite=overwrite, protect=protect)
-    check_output_folder(out, names.values(), needed_bytes=needed_bytes)
+    OutputSet(out, [*names.values(), *extra], overwrite=overwrite, protect=protect)
+    check_output_folder(out, [*names.values(), *extra], needed_bytes=needed_bytes)
     return {key: out / name for key, name in names.items()}
 
 
