@@ -69,7 +69,7 @@ def _master_on_sum(printed: np.ndarray, params: MixParams, console: Console, ste
     """The recipe's master chain on the sum of the printed stems, as the console feeds it."""
     total = printed.sum(axis=0, dtype=np.float64).astype(np.float32)
     audio = np.pad(total, ((0, 0), (stem_latency, latency - stem_latency)))
-    bus = Bus(audio, total.shape[1], latency, True, console._chunk(), SR)  # noqa: SLF001 (block length)
+    bus = Bus(audio, total.shape[1], latency, True, round(console.chunk_s * SR), SR)
     return console.render_master(bus, params)
 
 
