@@ -29,6 +29,9 @@ from mixassist.session import (
     write_recipe,
 )
 
+#: Write a recipe's mix as printed stems or a DAWproject session (:func:`mixassist.session.export_session`).
+export = export_session
+
 if TYPE_CHECKING:
     from mixassist.audio.multitrack import Multitrack
     from mixassist.console.console import RenderResult
@@ -144,20 +147,6 @@ def render_recipe(
             if save_recipe is not None and folder == Path(save_recipe).parent:
                 write_recipe(outputs.path(Path(save_recipe).name), recipe, folder)
     return result
-
-
-def export(
-    recipe_path: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    format: str,
-    overwrite: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Path]:
-    """Write a recipe's mix as printed stems (``format="stems"``: ``output/printed/``) or as a
-    DAWproject session (``format="dawproject"``: ``output`` ends in ``.dawproject``); see
-    :func:`mixassist.session.export_session`."""
-    return export_session(recipe_path, output, format=format, overwrite=overwrite, progress=progress)
 
 
 @dataclass

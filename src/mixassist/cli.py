@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console as Terminal
 from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
@@ -42,6 +41,7 @@ from mixassist.audio.multitrack import load_multitrack
 from mixassist.cli_export import register as register_export
 from mixassist.errors import MixAssistError
 from mixassist.mixers.base import MIXERS
+from mixassist.terminal import bar, err, out, with_bar
 from mixassist.version import __version__
 
 app = typer.Typer(
@@ -51,8 +51,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Terminal()  # results, on stdout (rich's terminal, not the mixing console)
-err = Terminal(stderr=True)  # progress, log and errors, on stderr
 
 EXIT_USER_ERROR = 2
 
@@ -146,23 +144,9 @@ def _per_channel(values: list[float], fmt: str) -> str:
     return " ".join(f"{side} {fmt.format(v)}" for side, v in zip("LR", values, strict=False))
 
 
-def _bar(label: TextColumn, clock: ProgressColumn) -> Progress:
-    """A transient progress bar on stderr: ``label``, the bar, the percentage done and ``clock``."""
-    # Off where stderr is no terminal: a transient bar there leaves a blank line (before errors too).
-    return Progress(
-        label,
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        clock,
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-
-
 def _stage_bar() -> Progress:
     """A transient bar on stderr that names the stage a long job is in (mix, reverse)."""
-    return _bar(TextColumn("{task.description:<34}"), TimeElapsedColumn())
+    return bar(TextColumn("{task.description:<34}"), TimeElapsedColumn())
 
 
 def _method_help() -> str:
@@ -190,16 +174,12 @@ def render(
 ) -> None:
     """Render exactly what RECIPE says and write the mix."""
 
-    with _bar(TextColumn("rendering"), TimeRemainingColumn()) as bar:
-        task = bar.add_task("render", total=1.0)
-        result = render_recipe(
-            recipe,
-            output,
-            bit_depth=bit_depth,
-            overwrite=overwrite,
-            save_recipe=save_recipe,
-            progress=lambda done, total: bar.update(task, completed=done / max(total, 1)),
-        )
+    result = with_bar(
+        "rendering",
+        lambda progress: render_recipe(
+            recipe, output, bit_depth=bit_depth, overwrite=overwrite, save_recipe=save_recipe, progress=progress
+        ),
+    )
     seconds = result.mix.shape[1] / result.sample_rate
     out.print(f"wrote {output} ({seconds:.1f} s, {result.sample_rate} Hz, {bit_depth}-bit)")
 

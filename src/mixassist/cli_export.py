@@ -8,15 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console as Terminal
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mixassist.api import EXPORT_FORMATS, export, import_dawproject
+from mixassist.terminal import out, with_bar
 
 __all__ = ["register"]
-
-out = Terminal()
-err = Terminal(stderr=True)
 
 
 def export_command(
@@ -34,23 +30,10 @@ def export_command(
 ) -> None:
     """Write RECIPE's mix as printed stems (every track after its strip, and the reverb return) or as a
     DAWproject session that Bitwig Studio, Studio One and Cubase open."""
-    bar = Progress(
-        TextColumn(f"printing ({format})"),
-        BarColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
+    paths = with_bar(
+        f"printing ({format})",
+        lambda progress: export(recipe, output, format=format, overwrite=overwrite, progress=progress),
     )
-    with bar:
-        task = bar.add_task("export", total=1.0)
-        paths = export(
-            recipe,
-            output,
-            format=format,
-            overwrite=overwrite,
-            progress=lambda done, total: bar.update(task, completed=done / max(total, 1)),
-        )
     for path in paths.values():
         out.print(f"wrote {path}")
 

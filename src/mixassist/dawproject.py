@@ -190,6 +190,20 @@ def _full(section: str, given: Mapping[str, Any]) -> dict[str, Any]:
     return {name: given.get(name, param.default) for name, param in params_for(section).items()}
 
 
+def _audio_track(
+    structure: ET.Element, ids: tuple[str, str], name: str, role: str, destination: str, comment: str
+) -> ET.Element:
+    """A stereo audio ``Track`` (id ``ids[0]``) in ``structure`` and its ``Channel`` (id
+    ``ids[1]``, ``role`` regular/effect/master) routed to ``destination``; returns the channel."""
+    track = ET.SubElement(
+        structure,
+        "Track",
+        {"id": ids[0], "name": name, "contentType": "audio", "loaded": "true", "comment": comment},
+    )
+    attributes = {"id": ids[1], "role": role, "audioChannels": "2", "destination": destination, "solo": "false"}
+    return ET.SubElement(track, "Channel", attributes)
+
+
 def _comment(why: Mapping[str, str], extra: list[str]) -> str:
     lines = [f"{param}: {text}" for param, text in why.items()] + extra
     return "\n".join(lines)
@@ -260,21 +274,8 @@ def project_xml(recipe: Mapping[str, Any], stems: Mapping[str, StemInfo], reverb
         extras = _track_extras(p)
         if isinstance(entry["file"], list):
             extras.append(f"not in this session: right channel from {entry['file'][1]}")
-        track = ET.SubElement(
-            structure,
-            "Track",
-            {
-                "id": track_id,
-                "name": name,
-                "contentType": "audio",
-                "loaded": "true",
-                "comment": _comment(entry.get("why", {}), extras),
-            },
-        )
-        channel = ET.SubElement(
-            track,
-            "Channel",
-            {"id": channel_id, "role": "regular", "audioChannels": "2", "destination": master_id, "solo": "false"},
+        channel = _audio_track(
+            structure, (track_id, channel_id), name, "regular", master_id, _comment(entry.get("why", {}), extras)
         )
         devices = ET.SubElement(channel, "Devices")
         _equalizer(devices, ids, p, f"{name} EQ", hpf=True)
@@ -299,21 +300,8 @@ def project_xml(recipe: Mapping[str, Any], stems: Mapping[str, StemInfo], reverb
             f"not in this session: RT60 {r['rt60_low_s']:.2f}/{r['rt60_mid_s']:.2f}/{r['rt60_high_s']:.2f} s "
             f"(low/mid/high), pre-delay {r['predelay_ms']:.0f} ms, seed {reverb.get('seed', 0)}",
         ]
-        track = ET.SubElement(
-            structure,
-            "Track",
-            {
-                "id": reverb_ids[0],
-                "name": "Reverb",
-                "contentType": "audio",
-                "loaded": "true",
-                "comment": _comment(reverb.get("why", {}), words),
-            },
-        )
-        channel = ET.SubElement(
-            track,
-            "Channel",
-            {"id": reverb_ids[1], "role": "effect", "audioChannels": "2", "destination": master_id, "solo": "false"},
+        channel = _audio_track(
+            structure, reverb_ids, "Reverb", "effect", master_id, _comment(reverb.get("why", {}), words)
         )
         _real(channel, "Pan", ids, 0.5, "normalized", min=0.0, max=1.0)
         _real(channel, "Volume", ids, 1.0, "linear", min=0.0, max=16.0)
