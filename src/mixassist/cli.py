@@ -377,7 +377,7 @@ def mix_command(
     clock.append(time.perf_counter())
     if as_json:
         steps = ("checks and loading", "mixing", "writing")
-        timings = {step: round(b - a, 3) for step, a, b in zip(steps, clock, clock[1:], strict=True)}
+        timings = {step: round(b - a, 3) for step, a, b in zip(steps, clock[:-1], clock[1:], strict=True)}
         summary = result.summary(paths, timings_s={**timings, "total": round(clock[-1] - clock[0], 3)}, target=target)
         sys.stdout.write(json.dumps(summary, indent=2, allow_nan=False, default=float) + "\n")
         return

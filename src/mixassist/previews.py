@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import PurePosixPath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -152,7 +153,7 @@ def make_previews(
     ]
     used = {"raw-sum", "mix"}
     for i, (label, audio) in enumerate(references):
-        key = f"reference-{i + 1}-{preview_slug(label)}"
+        key = f"reference-{i + 1}-{preview_slug(PurePosixPath(label).stem)}"
         if key in used:
             key = f"{key}-{i + 1}"
         used.add(key)

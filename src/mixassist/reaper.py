@@ -122,7 +122,7 @@ def reaper_project(
             list(items.get(name, ())),
             gain_db=float(p.get("gain_db") or 0.0),
             pan=float(p.get("pan") or 0.0),
-            invert=bool(p.get("polarity")),
+            invert=float(p.get("polarity") or 1.0) < 0,
             delay_ms=float(p.get("delay_ms") or 0.0),
             notes=list(notes.get(name, ())),
             send_db=None if p.get("reverb_send_db") is None else float(p["reverb_send_db"]),
