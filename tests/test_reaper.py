@@ -137,8 +137,9 @@ def test_the_export_command_and_a_moved_folder(tmp_path, capsys):
     recipe = _session(tmp_path / "a")
     shutil.move(tmp_path / "a", tmp_path / "b")  # recipe and stems move together
     cmd = ["export", str(tmp_path / "b" / "recipe.json"), "--format", "reaper"]
-    main([*cmd, "-o", str(tmp_path / "b" / "song.rpp")])
-    assert "song.rpp" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main([*cmd, "-o", str(tmp_path / "b" / "song.rpp")])
+    assert done.value.code == 0 and "song.rpp" in capsys.readouterr().out
     project = rpp.loads((tmp_path / "b" / "song.rpp").read_text())
     for track in project.findall("TRACK"):
         for item in track.findall("ITEM"):
