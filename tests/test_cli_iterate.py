@@ -40,15 +40,31 @@ def test_the_docs_table_states_every_preset_as_the_code_does():
         delivery_target("myspace")
 
 
+@pytest.mark.slow  # three real mixes in subprocesses (about 60 s of CPU)
 def test_target_json_and_from(tmp_path):
     stems = tmp_path / "stems"
     stems.mkdir()
     t = np.arange(4 * SR) / SR
-    sf.write(stems / "vocals.wav", (0.1 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32), SR)
+    sf.write(
+        stems / "vocals.wav",
+        (0.1 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32),
+        SR,
+    )
     sf.write(stems / "bass.wav", (0.2 * np.sin(2 * np.pi * 55 * t)).astype(np.float32), SR)
     first = tmp_path / "first"
-    proc = run("mix", str(stems), "-o", str(first), "--target", "podcast", "--json",
-               "--lock", "vocals.gain_db=-6", "--range", "bass.gain_db=-10:-2")
+    proc = run(
+        "mix",
+        str(stems),
+        "-o",
+        str(first),
+        "--target",
+        "podcast",
+        "--json",
+        "--lock",
+        "vocals.gain_db=-6",
+        "--range",
+        "bass.gain_db=-10:-2",
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)  # stdout is the JSON and nothing else
     assert summary["method"] == "rules" and summary["target"] == "podcast"

@@ -44,7 +44,9 @@ def _result(tmp_path: Path) -> MixResult:
     params = MixParams(multitrack.names, tracks={"vocals": {"gain_db": -2.0, "pan": 0.2}})
     style = {"start": _features(0.5), "target": _features(1.0), "result": _features(0.9), "reference": _features(1.1)}
     context = {"method": "match", "loudness_lufs": -14.0, "style": style}
-    recipe = Recipe(SR, {n: Path(f"stems/{n}.wav") for n in audio}, params, base_dir=tmp_path, extra={"context": context})
+    recipe = Recipe(
+        SR, {n: Path(f"stems/{n}.wav") for n in audio}, params, base_dir=tmp_path, extra={"context": context}
+    )
     mix = 0.5 * raw_sum([t.audio for t in multitrack])
     reference = (0.1 * rng.standard_normal((2, 3 * SR))).astype(np.float32)
     previews = make_previews(raw_sum([t.audio for t in multitrack]), mix, SR, [("ref.flac", reference)], excerpt_s=2.0)
@@ -62,8 +64,15 @@ def test_the_page_is_self_contained_and_has_every_part(tmp_path):
     assert "<script" not in page.lower() and not re.search(r"(src|href)=\"(https?:)?//", page)
     assert "@import" not in page and "url(" not in page
     assert 'src="data:image/png;base64,' in page
-    for text in ("Tracks at a glance", "vocals", "-2.0 dB", "Style: this mix against its target", "reference",
-                 "mid level, air ≥ 6 kHz", "-14.2 LUFS"):
+    for text in (
+        "Tracks at a glance",
+        "vocals",
+        "-2.0 dB",
+        "Style: this mix against its target",
+        "reference",
+        "mid level, air ≥ 6 kHz",
+        "-14.2 LUFS",
+    ):
         assert text in page, text
 
 
@@ -78,15 +87,23 @@ def test_report_html_in_headless_chromium(tmp_path):
     """Loads from disk (file://) with no console errors; every player has a source it decodes."""
     found = _chromium()
     if found is None:
-        pytest.skip("chromium and chromedriver are not installed (`make test` installs Debian's chromium "
-                    "and chromium-driver; this machine could not)")
+        pytest.skip(
+            "chromium and chromedriver are not installed (`make test` installs Debian's chromium "
+            "and chromium-driver; this machine could not)"
+        )
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (a test dependency) is not installed")
     out = tmp_path / "out"
     paths = _result(tmp_path).save(out)
     options = webdriver.ChromeOptions()
     options.binary_location = found[0]
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--allow-file-access-from-files",
-                 "--autoplay-policy=no-user-gesture-required", "--window-size=1280,2000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--allow-file-access-from-files",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1280,2000",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = webdriver.ChromeService(executable_path=found[1])
@@ -117,4 +134,6 @@ def test_report_html_in_headless_chromium(tmp_path):
     for player in state:
         assert player["src"].startswith("file://") and "/previews/" in player["src"], player
         assert player["error"] is None and player["ready"] >= 1, player
-        assert player["duration"] == pytest.approx(2.0 if "/excerpt/" in player["src"] else 3.0 if "reference" in player["src"] else 4.0, abs=0.05)
+        assert player["duration"] == pytest.approx(
+            2.0 if "/excerpt/" in player["src"] else 3.0 if "reference" in player["src"] else 4.0, abs=0.05
+        )

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import PurePosixPath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import numpy as np
 

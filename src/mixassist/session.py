@@ -245,9 +245,11 @@ def export_reaper(
         if recipe.why.get(section)
     }
     for entry in data["tracks"]:
-        p = entry["params"]
-        if p.get("width", 1.0) != 1.0:
-            notes.setdefault(entry["name"], []).append(f"- width {p['width']:g}: not carried to REAPER (printed stem)")
+        unmapped = _unmapped_settings(entry["params"])
+        if unmapped:
+            notes.setdefault(entry["name"], []).append(
+                "Not carried (set by hand, or play the printed stem): " + unmapped
+            )
     printed_folder = Path(printed_dir) if printed_dir is not None else recipe.base_dir / PRINTED_FOLDER
     printed = {
         key: ReaperItem(_relative(f, folder), _length_s(f))
@@ -298,11 +300,39 @@ def _project_notes(data: Mapping[str, Any], printed: bool) -> list[str]:
         "Master bus:",
     ]
     master = data.get("master") or {}
-    lines += [f"  {k} = {v}" for k, v in (master.get("params") or {}).items()]
+    lines += [f"  {_unmapped_settings(master.get('params') or {}) or 'neutral'}"]
     lines += decision_lines(master.get("why") or {}, master.get("params") or {})
     reverb = data.get("reverb") or {}
     lines += ["", "Reverb bus:", *(f"  {k} = {v}" for k, v in (reverb.get("params") or {}).items())]
     return lines
+
+
+_EQ_BANDS = ("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf")
+
+
+def _unmapped_settings(p: Mapping[str, Any]) -> str:
+    """The settings of a strip or the master that a REAPER project cannot hold as text, in their
+    units (EQ bands that cut or boost, high-pass, compressor, width, output, limiter)."""
+    parts = []
+    if p.get("hpf_hz") is not None:
+        parts.append(f"high-pass {p['hpf_hz']:.0f} Hz")
+    for band in _EQ_BANDS:
+        if p.get(f"eq_{band}_db"):
+            parts.append(
+                f"EQ {band} {p[f'eq_{band}_db']:+.1f} dB @ {p[f'eq_{band}_hz']:.0f} Hz Q {p[f'eq_{band}_q']:g}"
+            )
+    if (p.get("comp_ratio") or 1.0) > 1.0:
+        parts.append(
+            f"compressor {p['comp_ratio']:g}:1 @ {p['comp_threshold_db']:.1f} dB, attack {p['comp_attack_ms']:g} ms, "
+            f"release {p['comp_release_ms']:g} ms, knee {p['comp_knee_db']:g} dB, make-up {p.get('comp_makeup_db', 0):g} dB"
+        )
+    if p.get("width", 1.0) != 1.0:
+        parts.append(f"width {p['width']:g}")
+    if p.get("output_gain_db"):
+        parts.append(f"output gain {p['output_gain_db']:+.1f} dB")
+    if p.get("limiter_ceiling_dbtp") is not None:
+        parts.append(f"true-peak limiter at {p['limiter_ceiling_dbtp']:g} dBTP")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
