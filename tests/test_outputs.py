@@ -18,8 +18,8 @@ import pytest
 import soundfile as sf
 
 from mixassist import OutputError
-from mixassist import api as api_module
 from mixassist import fileio
+from mixassist import session as session_module  # writes the set since the session.py split
 from mixassist.api import MixResult, check_mix_outputs
 from mixassist.audio.multitrack import Multitrack, load_multitrack
 from mixassist.console.params import MixParams
@@ -101,7 +101,7 @@ def test_full_disk_after_part_of_the_set_keeps_the_previous_set(tmp_path, monkey
     def full(path, *args, **kwargs):  # the report comes after the mix and the recipe
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(api_module, "write_text_atomic", full)
+    monkeypatch.setattr(session_module, "write_text_atomic", full)
     with pytest.raises(OutputError, match="no space left on device") as caught:
         _result(tmp_path, lufs=-20.0).save(out, overwrite=True)
     assert str(out) in str(caught.value) and "\n" not in str(caught.value)
@@ -272,7 +272,7 @@ def test_sigterm_while_writing_is_one_line_and_keeps_the_old_set(tmp_path, monke
         time.sleep(5)  # the handler raises before this ends
 
     monkeypatch.setattr(cli, "mix", lambda multitrack, request, progress=None: _result(tmp_path, lufs=-20.0))
-    monkeypatch.setattr(api_module, "write_text_atomic", term_while_writing)
+    monkeypatch.setattr(session_module, "write_text_atomic", term_while_writing)
     with pytest.raises(SystemExit) as stopped:
         cli.main(["mix", *map(str, stems), "-o", str(out), "--overwrite"])
     assert stopped.value.code == 143

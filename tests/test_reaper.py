@@ -134,7 +134,7 @@ def test_an_existing_project_is_kept_unless_overwrite(tmp_path):
 
 
 def test_the_export_command_and_a_moved_folder(tmp_path, capsys):
-    recipe = _session(tmp_path / "a")
+    _session(tmp_path / "a")
     shutil.move(tmp_path / "a", tmp_path / "b")  # recipe and stems move together
     cmd = ["export", str(tmp_path / "b" / "recipe.json"), "--format", "reaper"]
     with pytest.raises(SystemExit) as done:
