@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mixassist import OutputError
-from mixassist import fileio
+from mixassist import OutputError, fileio
 from mixassist import session as session_module  # writes the set since the session.py split
 from mixassist.api import MixResult, check_mix_outputs
 from mixassist.audio.multitrack import Multitrack, load_multitrack
 from mixassist.console.params import MixParams
-from mixassist.fileio import FILE_MODE, OutputSet, check_output_folder, clean_stale_temporaries
+from mixassist.fileio import FILE_MODE, check_output_folder, clean_stale_temporaries
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.recipe import Recipe
 
