@@ -10,6 +10,9 @@ PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_APT := fluidsynth fluid-soundfont-gm hydrogen-drumkits
+# report.html is checked in real headless Chromium (tests/test_report_html.py); where it cannot be
+# installed, that one test is skipped and says why.
+TEST_APT := chromium chromium-driver
 
 venv: $(STAMP)
 
@@ -21,6 +24,9 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 test: lint
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(TEST_APT)) || \
+		echo "chromium could not be installed: the browser test will be skipped"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The house rules (docs/architecture.md): import direction (import-linter), lint and format (ruff), types (mypy).
@@ -30,13 +36,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy
 
-# Mixes the bundled demo with the knowledge-based mixer (mix.wav, recipe.json, report.md and the
-# printed stems in printed/), writes the DAWproject session song.dawproject, then
+# Mixes the bundled demo with the knowledge-based mixer (mix.wav, recipe.json, report.md, report.html,
+# previews/ and the printed stems in printed/), writes the DAWproject session song.dawproject and the
+# REAPER project song.rpp, then
 # re-renders the recipe to show it reproduces the mix, and measures the mix beside the reference;
-# then toward the reference's style with the solver (demo-out/match/) and the neural controller (demo-out/neural/).
+# then toward the reference's style with the solver (demo-out/match/: its report.html and previews/ play the
+# reference beside the mix at equal loudness) and the neural controller (demo-out/neural/).
 demo: $(STAMP)
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite --stems
 	$(BIN)/mixassist export demo-out/recipe.json --format dawproject -o demo-out/song.dawproject --overwrite
+	$(BIN)/mixassist export demo-out/recipe.json --format reaper -o demo-out/song.rpp --overwrite
 	$(BIN)/mixassist render demo-out/recipe.json -o demo-out/mix-from-recipe.wav --overwrite
 	$(BIN)/mixassist analyze demo-out/mix.wav examples/demo/reference.flac
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out/match --reference examples/demo/reference.flac --method match --time-budget 30 --overwrite

@@ -27,7 +27,7 @@ from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.recipe import Recipe
 
 SR = 22050
-SET = {"mix.wav", "recipe.json", "report.md"}
+SET = {"mix.wav", "recipe.json", "report.md", "report.html"}  # report.html: issue 21
 
 
 def _stems(folder: Path) -> list[Path]:

@@ -87,7 +87,8 @@ def test_demo_decisions_follow_the_rules(demo):
 def test_saved_recipe_rerenders_the_same_audio(demo, tmp_path):
     stems, result = demo
     paths = result.save(tmp_path / "out")
-    assert {p.name for p in paths.values()} == {"mix.wav", "recipe.json", "report.md"}
+    # report.html and the previews/ folder: issue 21
+    assert {p.name for p in paths.values()} == {"mix.wav", "recipe.json", "report.md", "report.html", "previews"}
     data = json.loads(paths["recipe"].read_text())
     assert data["version"] == 3 and data["context"]["method"] == "rules"  # version 3 (issue 20): dc_block
     assert data["dc_block"] is True

@@ -11,25 +11,26 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack, cast
 import numpy as np
 
 from mixassist.audio.blocks import open_blocks
-from mixassist.audio.io import check_output_format, load_audio, save_audio
+from mixassist.audio.io import check_output_format, load_audio, resample, save_audio
 from mixassist.errors import InvalidParameterError
+from mixassist.export import EXPORT_FORMATS, export_reaper, export_session, import_dawproject
 from mixassist.fileio import OutputSet, check_output_folder
 from mixassist.measure import measure, measure_blocks
 from mixassist.mixers.base import MIXERS, Mixer, MixRequest, Progress, build_mixer
+from mixassist.previews import Preview, make_previews, raw_sum
 from mixassist.report import mix_measurements, render_report
 from mixassist.session import (
-    EXPORT_FORMATS,
     SESSION_FILES,
+    ResumeSettings,
     check_mix_outputs,
-    export_session,
-    import_dawproject,
     mix_size_bytes,
+    resume_settings,
     save_session,
     session_recipe,
     write_recipe,
 )
 
-#: Write a recipe's mix as printed stems or a DAWproject session (:func:`mixassist.session.export_session`).
+#: Write a recipe's mix as printed stems, a DAWproject or a REAPER project (:func:`mixassist.export.export_session`).
 export = export_session
 
 if TYPE_CHECKING:
@@ -63,7 +64,10 @@ __all__ = [
     "MixRequest",
     "style_target",
     "check_mix_outputs",
+    "export_reaper",
     "mix_size_bytes",
+    "resume_settings",
+    "ResumeSettings",
     "SESSION_FILES",
     "EXPORT_FORMATS",
     "export",
@@ -163,6 +167,8 @@ class MixResult:
         The recipe (version 2) that re-renders this mix.
     measured : dict
         The mix's loudness, true peak, LRA, PLR, correlation, width and spectral tilt.
+    previews : list of Preview
+        The raw sum, the mix and each reference, loudness-matched (:mod:`mixassist.previews`).
     """
 
     mix: np.ndarray
@@ -179,6 +185,35 @@ class MixResult:
         """``report.md`` as text."""
         return render_report(self.recipe.to_dict(), self.measured)
 
+    def summary(
+        self, paths: Mapping[str, Path], *, timings_s: Mapping[str, float] | None = None, target: str | None = None
+    ) -> dict[str, Any]:
+        """A JSON-ready summary (``mix --json``): the written ``paths``, the mix's measures, the
+        method, the delivery ``target``, the tracks, the previews and ``timings_s``."""
+        ctx = self.recipe.extra.get("context") or {}
+        return {
+            "paths": {key: str(path) for key, path in paths.items()},
+            "method": ctx.get("method"),
+            "target": target,
+            "loudness_lufs": ctx.get("loudness_lufs"),
+            "true_peak_dbtp": ctx.get("true_peak_dbtp"),
+            "sample_rate": self.sample_rate,
+            "duration_s": round(self.mix.shape[-1] / self.sample_rate, 3),
+            "tracks": list(self.params.track_names),
+            "measured": self.measured,
+            "previews": [
+                {
+                    "file": p.name,
+                    "label": p.label,
+                    "gain_db": round(p.gain_db, 2),
+                    "loudness_lufs": round(p.loudness_lufs, 2),
+                }
+                for p in self.previews
+            ],
+            "notes": list(self.proposal.reasons.notes),
+            "timings_s": dict(timings_s or {}),
+        }
+
     def save(
         self,
         out_dir: str | os.PathLike[str],
@@ -187,7 +222,8 @@ class MixResult:
         bit_depth: int = 24,
         stems: bool = False,
     ) -> dict[str, Path]:
-        """Write ``mix.wav``, ``recipe.json`` and ``report.md`` into ``out_dir`` (created).
+        """Write ``mix.wav``, ``recipe.json``, ``report.md``, ``report.html`` and ``previews/``
+        into ``out_dir`` (created).
 
         Stems that came from arrays rather than files are written to ``out_dir/stems/`` first,
         so the recipe always re-renders.  ``stems``: also the printed stems and the reverb
@@ -211,10 +247,13 @@ class MixResult:
             bit_depth=bit_depth,
             style=context if context.get("style") else None,
             printed=(self._multitrack, self.params) if stems and self._multitrack is not None else None,
+            previews=self.previews,
+            measured=self.measured,
         )
 
     _stem_audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _multitrack: Multitrack | None = field(default=None, repr=False)
+    previews: list[Preview] = field(default_factory=list, repr=False)
 
 
 def mix_request(
@@ -388,7 +427,11 @@ def _mix(multitrack: Multitrack, request: MixRequest, progress: Progress | None)
         roles={n: r["role"] for n, r in proposal.roles.items()},
         measured=proposal.measured,
     )
-    return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio, multitrack)
+    references = [
+        (Path(r.label).name, resample(r.audio, int(r.sample_rate), multitrack.sample_rate)) for r in target.references
+    ]
+    previews = make_previews(raw_sum([t.audio for t in multitrack]), rendered_mix, multitrack.sample_rate, references)
+    return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio, multitrack, previews)
 
 
 def _reference_items(reference: References | None) -> list[ReferenceItem]:

@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,12 +35,14 @@ from mixassist.api import (
     mix_request,
     mix_size_bytes,
     render_recipe,
+    resume_settings,
     reverse,
 )
 from mixassist.audio.io import load_audio
 from mixassist.audio.multitrack import load_multitrack
 from mixassist.cli_export import register as register_export
-from mixassist.errors import MixAssistError
+from mixassist.delivery import DELIVERY_TARGETS, delivery_target
+from mixassist.errors import InvalidParameterError, MixAssistError
 from mixassist.mixers.base import MIXERS
 from mixassist.terminal import bar, err, out, with_bar
 from mixassist.version import __version__
@@ -186,19 +189,50 @@ def render(
 
 @app.command("mix")
 def mix_command(
-    stems: Annotated[list[Path], typer.Argument(help="Stem files, or a folder of them.", show_default=False)],
     out_dir: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for mix.wav, recipe.json and report.md.", show_default=False)
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for mix.wav, recipe.json, report.md, report.html and previews/.",
+            show_default=False,
+        ),
     ],
+    stems: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Stem files, or a folder of them (default with --from: the recipe's).", show_default=False),
+    ] = None,
+    from_recipe: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Start from a previous recipe's settings: its locks and ranges are kept, the rest is re-solved.",
+            show_default=False,
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help=f"Delivery preset ({'|'.join(DELIVERY_TARGETS)}): loudness, true-peak ceiling and format; "
+            "--loudness, --true-peak, --bit-depth and --sample-rate override it (docs/delivery.md).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary (paths, measures, method, timings) on stdout.")
+    ] = False,
     loudness: Annotated[
         float | None,
         typer.Option(
             "--loudness",
-            help="Integrated loudness of the mix, LUFS (default: the reference's, else -14).",
+            help="Integrated loudness of the mix, LUFS (default: the --target's, else the reference's, else -14).",
             show_default=False,
         ),
     ] = None,
-    true_peak: Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, dBTP.")] = -1.0,
+    true_peak: Annotated[
+        float | None, typer.Option("--true-peak", help="True-peak ceiling, dBTP (default: the --target's, else -1).")
+    ] = None,
     reference: Annotated[
         list[str] | None,
         typer.Option(
@@ -248,7 +282,9 @@ def mix_command(
     downmix: Annotated[
         bool, typer.Option("--downmix", help="Average stems with more than 2 channels to mono.")
     ] = False,
-    bit_depth: _BitDepthOption = 24,
+    bit_depth: Annotated[
+        int | None, typer.Option("--bit-depth", help="16 or 24 (PCM, dithered) or 32 (float WAV); default 24.")
+    ] = None,
     overwrite: _OverwriteOption = False,
     print_stems: Annotated[
         bool,
@@ -258,8 +294,24 @@ def mix_command(
     ] = False,
 ) -> None:
     """Mix STEMS: propose console settings with a reason for each, render, and report."""
+    clock = [time.perf_counter()]
+    preset = delivery_target(target) if target is not None else None
+    bit_depth = bit_depth or (preset.bit_depth if preset else None) or 24
+    sample_rate = sample_rate or (preset.sample_rate if preset else None)
+    if loudness is None and preset is not None:
+        loudness = preset.loudness_lufs
+    true_peak = true_peak if true_peak is not None else (preset.ceiling_dbtp if preset else -1.0)
     # The outputs are checked first: a bad bit depth or folder fails in a moment, not after the mix.
-    check_mix_outputs(out_dir, overwrite=overwrite, bit_depth=bit_depth)
+    check_mix_outputs(out_dir, overwrite=overwrite, html=True, bit_depth=bit_depth)
+    resume = resume_settings(from_recipe) if from_recipe is not None else None
+    if not stems and resume is None:
+        raise InvalidParameterError("mix: give the stems (files or a folder), or --from a previous recipe")
+    if resume is not None:
+        lock, value_range, role = (
+            [*resume.lock, *(lock or [])],
+            [*resume.ranges, *(value_range or [])],
+            [*resume.roles, *(role or [])],
+        )
     from mixassist.style.target import parse_reference_spec  # lazy: the style package pulls in torch
 
     # Every user input is checked, once, before the stems are loaded and the work starts.
@@ -274,6 +326,7 @@ def mix_command(
         roles=role,
         ranges=value_range,
         align=not no_align,
+        start=resume.start if resume is not None else None,
         time_budget_s=time_budget,
         seed=seed,
         out_dir=out_dir,
@@ -281,18 +334,26 @@ def mix_command(
         bit_depth=bit_depth,
         downmix=downmix,
     )
-    multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)
+    if stems:
+        multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)
+    else:  # the recipe's stems under the recipe's names, so its settings and locks apply
+        multitrack = resume.load_stems(sample_rate=sample_rate, downmix=downmix)  # type: ignore[union-attr]
     check_mix_outputs(
         out_dir,
         [*multitrack.sources, *request.reference_files],
         overwrite=request.overwrite,
         style=request.mixer.plots_style,
+        html=True,
         bit_depth=request.bit_depth,
         needed_bytes=mix_size_bytes(
-            multitrack.num_samples, request.bit_depth, stems=len(multitrack) + 1 if print_stems else 0
+            multitrack.num_samples,
+            request.bit_depth,
+            stems=len(multitrack) + 1 if print_stems else 0,
+            previews=2 + len(request.target.references),
         ),
         printed=multitrack.names if print_stems else (),
     )
+    clock.append(time.perf_counter())
     with _stage_bar() as bar:
         task = bar.add_task("measuring tracks", total=1.0)
         result = mix(
@@ -301,7 +362,15 @@ def mix_command(
             progress=lambda stage, fraction: bar.update(task, description=stage[:34], completed=fraction),
         )
         bar.update(task, description="writing", completed=1.0)
+        clock.append(time.perf_counter())
         paths = result.save(out_dir, overwrite=request.overwrite, bit_depth=request.bit_depth, stems=print_stems)
+    clock.append(time.perf_counter())
+    if as_json:
+        steps = ("checks and loading", "mixing", "writing")
+        timings = {step: round(b - a, 3) for step, a, b in zip(steps, clock[:-1], clock[1:], strict=True)}
+        summary = result.summary(paths, timings_s={**timings, "total": round(clock[-1] - clock[0], 3)}, target=target)
+        sys.stdout.write(json.dumps(summary, indent=2, allow_nan=False, default=float) + "\n")
+        return
     m = result.measured
     fmt = lambda v, spec: "—" if v is None else spec.format(v)  # noqa: E731
     out.print(
@@ -311,7 +380,7 @@ def mix_command(
     )
     for note in result.proposal.reasons.notes:
         out.print(f"note: {note}", highlight=False)
-    for key in ("mix", "recipe", "report", "style", "printed"):
+    for key in ("mix", "recipe", "report", "html", "previews", "style", "printed"):
         if key in paths:
             out.print(f"wrote {paths[key]}")
 

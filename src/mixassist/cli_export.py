@@ -1,4 +1,5 @@
-"""The ``export`` and ``import`` commands: a recipe as printed stems or a DAWproject session, and a
+"""The ``export`` and ``import`` commands: a recipe as printed stems, a DAWproject session or a
+REAPER project, and a
 DAWproject (after the user's edits in the DAW) back into a recipe.  Registered on the app by
 :mod:`mixassist.cli`; they parse, call :mod:`mixassist.api` and print."""
 
@@ -20,7 +21,10 @@ def export_command(
     output: Annotated[
         Path,
         typer.Option(
-            "--output", "-o", help="Folder (stems) or file ending in .dawproject (dawproject).", show_default=False
+            "--output",
+            "-o",
+            help="Folder (stems), a .dawproject file (dawproject) or a .rpp file (reaper).",
+            show_default=False,
         ),
     ],
     format: Annotated[
@@ -28,8 +32,8 @@ def export_command(
     ],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
 ) -> None:
-    """Write RECIPE's mix as printed stems (every track after its strip, and the reverb return) or as a
-    DAWproject session that Bitwig Studio, Studio One and Cubase open."""
+    """Write RECIPE's mix as printed stems (every track after its strip, and the reverb return), as a
+    DAWproject session that Bitwig Studio, Studio One and Cubase open, or as a REAPER project."""
     paths = with_bar(
         f"printing ({format})",
         lambda progress: export(recipe, output, format=format, overwrite=overwrite, progress=progress),

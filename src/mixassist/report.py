@@ -18,7 +18,10 @@ from mixassist.fileio import write_bytes_atomic
 from mixassist.measure import measure, spectral_tilt_db_per_octave
 
 __all__ = [
+    "GLANCE_COLUMNS",
     "decision_lines",
+    "glance_rows",
+    "style_rows",
     "mix_measurements",
     "spectral_tilt_db_per_octave",
     "render_report",
@@ -143,22 +146,8 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
     notes = recipe.get("notes") or []
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    lines += [
-        "## Tracks at a glance",
-        "",
-        "| track | role | gain | pan | high-pass | EQ | compressor | reverb send | share of the mix's loudness (target) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for t in recipe.get("tracks", []):
-        p = t.get("params", {})
-        bal = (t.get("measured", {}) or {}).get("balance", {}) or {}
-        send = p.get("reverb_send_db")
-        loud = f"{100 * bal['share']:.0f} % ({100 * bal['target_share']:.0f} %)" if "share" in bal else "—"
-        lines.append(
-            f"| {t['name']} | {t.get('role', '—')} | {p.get('gain_db', 0):+.1f} dB | {_pan_text(p.get('pan'))} | "
-            f"{_fmt(p.get('hpf_hz'), '{:.0f}', ' Hz') if p.get('hpf_hz') else 'off'} | {_eq_summary(p)} | "
-            f"{_comp_summary(p)} | {_fmt(send, unit=' dB') if send is not None else 'dry'} | {loud} |"
-        )
+    lines += ["## Tracks at a glance", "", "| " + " | ".join(GLANCE_COLUMNS) + " |", "|---" * len(GLANCE_COLUMNS) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in glance_rows(recipe)]
     lines += [
         "",
         "Share of the mix's loudness: each track's partial loudness (its loudness with the rest of the "
@@ -196,6 +185,44 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
     return "\n".join(lines).rstrip() + "\n"
 
 
+#: The columns of the tracks-at-a-glance table (:func:`glance_rows`).
+GLANCE_COLUMNS = (
+    "track",
+    "role",
+    "gain",
+    "pan",
+    "high-pass",
+    "EQ",
+    "compressor",
+    "reverb send",
+    "share of the mix's loudness (target)",
+)
+
+
+def glance_rows(recipe: Mapping[str, Any]) -> list[list[str]]:
+    """One row of text per track of a recipe's JSON data, in :data:`GLANCE_COLUMNS` order."""
+    rows = []
+    for t in recipe.get("tracks", []):
+        p = t.get("params", {})
+        bal = (t.get("measured", {}) or {}).get("balance", {}) or {}
+        send = p.get("reverb_send_db")
+        loud = f"{100 * bal['share']:.0f} % ({100 * bal['target_share']:.0f} %)" if "share" in bal else "—"
+        rows.append(
+            [
+                t["name"],
+                t.get("role", "—"),
+                f"{p.get('gain_db', 0):+.1f} dB",
+                _pan_text(p.get("pan")),
+                _fmt(p.get("hpf_hz"), "{:.0f}", " Hz") if p.get("hpf_hz") else "off",
+                _eq_summary(p),
+                _comp_summary(p),
+                _fmt(send, unit=" dB") if send is not None else "dry",
+                loud,
+            ]
+        )
+    return rows
+
+
 # --------------------------------------------------------------------------- style (match)
 
 #: Broad regions the style table groups third-octave bands into: (title, low Hz, high Hz).
@@ -220,16 +247,36 @@ def _region_means(features: Mapping[str, Any] | None, name: str) -> list[float |
     return out
 
 
+def style_rows(ctx: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The style comparison of a mix's context (``match``, ``auto``): the header (attribute, then
+    start, target, this mix and the reference where there is one) and one row of text per
+    attribute; no rows without a style."""
+    style = ctx.get("style")
+    if not style:
+        return [], []
+    cols = [(_start_label(ctx), style.get("start")), ("target", style.get("target")), ("this mix", style.get("result"))]
+    if style.get("reference"):
+        cols.append(("reference", style["reference"]))
+    rows = []
+    for title, key, unit in (
+        ("integrated loudness", "loudness_lufs", " LUFS"),
+        ("crest factor", "crest_db", " dB"),
+        ("short-term loudness spread", "short_term_spread_lu", " LU"),
+        ("width (side/mid, all bands)", "width_overall_db", " dB"),
+    ):
+        rows.append([title, *(_fmt((f or {}).get(key), unit=unit) for _, f in cols)])
+    for name, what in (("spectral_mid_db", "mid level"), ("width_db", "width")):
+        per_col = [_region_means(f, name) for _, f in cols]
+        for i, (region, _, _) in enumerate(STYLE_REGIONS):
+            rows.append([f"{what}, {region}", *(_fmt(vals[i], "{:+.1f}", " dB") for vals in per_col)])
+    return ["attribute", *(c for c, _ in cols)], rows
+
+
 def style_section(ctx: Mapping[str, Any]) -> list[str]:
     """Markdown lines comparing the mix's style with the target and the reference (``match``)."""
     style = ctx.get("style")
     if not style:
         return []
-    cols = [(_start_label(ctx), style.get("start")), ("target", style.get("target")), ("this mix", style.get("result"))]
-    if style.get("reference"):
-        cols.append(("reference", style["reference"]))
-    head = "| attribute | " + " | ".join(c for c, _ in cols) + " |"
-    rule = "|---|" + "---|" * len(cols)
     lines = ["## Style: this mix against its target", ""]
     words = ctx.get("words") or []
     if words:
@@ -245,20 +292,9 @@ def style_section(ctx: Mapping[str, Any]) -> list[str]:
             + "."
         )
         lines.append("")
-    lines += [head, rule]
-    for title, key, unit in (
-        ("integrated loudness", "loudness_lufs", " LUFS"),
-        ("crest factor", "crest_db", " dB"),
-        ("short-term loudness spread", "short_term_spread_lu", " LU"),
-        ("width (side/mid, all bands)", "width_overall_db", " dB"),
-    ):
-        lines.append(f"| {title} | " + " | ".join(_fmt((f or {}).get(key), unit=unit) for _, f in cols) + " |")
-    for name, what in (("spectral_mid_db", "mid level"), ("width_db", "width")):
-        per_col = [_region_means(f, name) for _, f in cols]
-        for i, (region, _, _) in enumerate(STYLE_REGIONS):
-            lines.append(
-                f"| {what}, {region} | " + " | ".join(_fmt(vals[i], "{:+.1f}", " dB") for vals in per_col) + " |"
-            )
+    header, rows = style_rows(ctx)
+    lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += [
         "",
         "Mid levels are dB relative to the total mid power (mean of the third-octave bands in each region); "

@@ -1,0 +1,194 @@
+"""A REAPER project (``.rpp``, plain text) from a recipe: the raw stems on tracks with the
+recipe's fader, pan, polarity and delay, sends to a reverb bus, the printed stems on muted
+alternate tracks, section markers, and the reasons in the notes.
+
+What REAPER can take as text is written as text:
+
+- fader (``VOLPAN`` volume, linear: ``10 ** (gain_db / 20)``), pan (``VOLPAN`` pan, −1…1, the
+  recipe's value), polarity (``IPHASE``), delay (the item's ``POSITION``: the console delays a
+  track by ``delay_ms``, REAPER starts its item that much later);
+- reverb sends (``AUXRECV`` on the bus: post-fader, volume ``10 ** (reverb_send_db / 20)``);
+- project notes (``<NOTES``) and, per track, SWS track notes (``<S&M_TRACKNOTES {GUID}``,
+  shown by the SWS extension's Notes window), keyed by deterministic GUIDs;
+- markers (``MARKER``) for the recipe's sections, when it has any.
+
+What it cannot: REAPER stores ReaEQ, ReaComp and ReaVerbate settings as each plug-in's binary
+state (base64 inside ``<VST``), whose layout Cockos does not publish, so no EQ, compressor or
+reverb settings are written into plug-ins. Those settings are in the notes (in their units), and
+the sound is carried by the printed stems (``printed/``) on muted alternate tracks: unmute them
+(and mute the raw tracks) to hear the mix as mixassist made it. The reverb bus has no plug-in;
+it is muted so the sends do not add dry signal until a reverb is inserted on it.
+
+The writer works on the recipe's JSON data (``Recipe.to_dict``), so it depends on nothing but
+the standard library; stem paths are passed in already relative to the project's folder.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import PurePath
+
+__all__ = ["REAPER_SOURCES", "ReaperItem", "guid", "reaper_project"]
+
+#: REAPER's source type by file extension (``<SOURCE TYPE``); anything else is read as WAVE.
+REAPER_SOURCES = {".wav": "WAVE", ".flac": "FLAC", ".mp3": "MP3", ".ogg": "VORBIS", ".aif": "WAVE", ".aiff": "WAVE"}
+
+
+@dataclass(frozen=True)
+class ReaperItem:
+    """One media file on a track: its path as the project should name it (relative to the
+    project's folder, or absolute) and its length in seconds."""
+
+    path: str
+    length_s: float
+    channel: str = ""  # "L" or "R": one (mono) file of a left/right pair
+
+
+@dataclass
+class _Track:
+    name: str
+    items: list[ReaperItem]
+    gain_db: float = 0.0
+    pan: float = 0.0
+    invert: bool = False
+    delay_ms: float = 0.0
+    muted: bool = False
+    notes: list[str] = field(default_factory=list)
+    folder: int = 0  # ISBUS: 1 opens a folder, 2 closes it
+    send_db: float | None = None
+
+
+def guid(*parts: str) -> str:
+    """A GUID in REAPER's form (``{XXXXXXXX-…}``), the same for the same ``parts``, so one
+    recipe always gives the same project text."""
+    return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, "mixassist:" + "/".join(parts))).upper() + "}"
+
+
+def _quote(text: str) -> str:
+    """An RPP string: double quotes (quotes inside become single quotes; REAPER has no escape)."""
+    return '"' + str(text).replace('"', "'").replace("\n", " ") + '"'
+
+
+def _num(value: float) -> str:
+    return f"{float(value):.10g}"
+
+
+def _notes_block(lines: Iterable[str], indent: str) -> list[str]:
+    return [f"{indent}|{line}".rstrip() if line else f"{indent}|" for line in lines]
+
+
+def reaper_project(
+    recipe: Mapping,
+    items: Mapping[str, Sequence[ReaperItem]],
+    *,
+    notes: Mapping[str, Sequence[str]] | None = None,
+    project_notes: Sequence[str] = (),
+    printed: Mapping[str, ReaperItem] | None = None,
+    markers: Sequence[tuple[float, str]] = (),
+) -> str:
+    """The ``.rpp`` text of a recipe.
+
+    Parameters
+    ----------
+    recipe : mapping
+        A recipe's JSON data (``Recipe.to_dict()``, version 1–3).
+    items : mapping of track name to ReaperItem
+        Each track's raw stem (two for a left/right pair, ``channel`` ``"L"`` and ``"R"``).
+    notes : mapping of section to lines, optional
+        Text per track (and ``"reverb"``) for its SWS track notes.
+    project_notes : sequence of str
+        Lines of the project notes (*View → Project notes*).
+    printed : mapping of name to ReaperItem, optional
+        Printed stems (the track's post-strip signal; ``"reverb"`` the reverb return), put on
+        muted tracks in a folder ``printed (mixassist)``.
+    markers : sequence of (seconds, name)
+        Section markers.
+
+    Returns
+    -------
+    str
+        The project, lines joined by ``\\n``, ending in a newline.
+    """
+    notes = notes or {}
+    tracks: list[_Track] = []
+    for entry in recipe.get("tracks", []):
+        name = entry["name"]
+        p = entry.get("params", {}) or {}
+        strip = _Track(
+            name,
+            list(items.get(name, ())),
+            gain_db=float(p.get("gain_db") or 0.0),
+            pan=float(p.get("pan") or 0.0),
+            invert=float(p.get("polarity") or 1.0) < 0,
+            delay_ms=float(p.get("delay_ms") or 0.0),
+            notes=list(notes.get(name, ())),
+            send_db=None if p.get("reverb_send_db") is None else float(p["reverb_send_db"]),
+        )
+        if len(strip.items) == 2:  # a left/right pair: two mono tracks, hard left and right, one fader
+            for item, pan, side in zip(strip.items, (-1.0, 1.0), "LR", strict=True):
+                tracks.append(replace(strip, name=f"{name} {item.channel or side}", items=[item], pan=pan))
+        else:
+            tracks.append(strip)
+    sends = {i: t.send_db for i, t in enumerate(tracks) if t.send_db is not None and math.isfinite(t.send_db)}
+    bus = _Track("reverb bus", [], muted=True, notes=list(notes.get("reverb", ())))
+    bus_index = len(tracks)
+    tracks.append(bus)
+    if printed:
+        tracks.append(_Track("printed (mixassist)", [], folder=1, notes=["The printed stems: unmute to hear the mix."]))
+        keys = list(printed)
+        for k, key in enumerate(keys):
+            t = _Track(f"{key} (printed)", [printed[key]], muted=True, folder=2 if k == len(keys) - 1 else 0)
+            tracks.append(t)
+
+    rate = int(recipe.get("sample_rate", 44100))
+    out = ['<REAPER_PROJECT 0.1 "6.0/mixassist" 0']
+    out += ["  <NOTES 0 2", *_notes_block(project_notes, "    "), "  >"]
+    out += [f"  SAMPLERATE {rate} 0 0", "  TEMPO 120 4 4"]
+    for index, name in enumerate(markers):
+        seconds, label = name
+        out.append(f"  MARKER {index + 1} {_num(seconds)} {_quote(label)} 0")
+    for i, t in enumerate(tracks):
+        gid = guid("track", str(i), t.name)
+        out += [
+            f"  <TRACK {gid}",
+            f"    NAME {_quote(t.name)}",
+            f"    VOLPAN {_num(10.0 ** (t.gain_db / 20.0))} {_num(t.pan)} -1 -1 1",
+            f"    MUTESOLO {int(t.muted)} 0 0",
+            f"    IPHASE {int(t.invert)}",
+            f"    ISBUS {t.folder} {1 if t.folder == 1 else (-1 if t.folder == 2 else 0)}",
+            "    NCHAN 2",
+            f"    TRACKID {gid}",
+        ]
+        if i == bus_index:
+            for source, send_db in sends.items():
+                out.append(f"    AUXRECV {source} 0 {_num(10.0 ** (send_db / 20.0))} 0 0 0 0 0 0 -1:U 0 -1 ''")
+        out.append("    MAINSEND 1 0")
+        for item in t.items:
+            out += _item(item, t.delay_ms / 1000.0, guid("item", str(i), t.name, item.path))
+        out.append("  >")
+    noted = [(guid("track", str(i), t.name), t.notes) for i, t in enumerate(tracks) if t.notes]
+    if noted:
+        out.append("  <EXTENSIONS")
+        for gid, lines in noted:
+            out += [f"    <S&M_TRACKNOTES {gid}", *_notes_block(lines, "      "), "    >"]
+        out.append("  >")
+    out.append(">")
+    return "\n".join(out) + "\n"
+
+
+def _item(item: ReaperItem, position_s: float, gid: str) -> list[str]:
+    """One ``<ITEM``: the whole file from ``position_s``, not looped."""
+    source = REAPER_SOURCES.get(PurePath(item.path).suffix.lower(), "WAVE")
+    lines = [
+        "    <ITEM",
+        f"      POSITION {_num(position_s)}",
+        f"      LENGTH {_num(item.length_s)}",
+        "      LOOP 0",
+        f"      IGUID {gid}",
+        f"      NAME {_quote(PurePath(item.path).name)}",
+    ]
+    lines += [f"      <SOURCE {source}", f"        FILE {_quote(item.path)}", "      >", "    >"]
+    return lines
