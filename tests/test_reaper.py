@@ -148,4 +148,5 @@ def test_the_export_command_and_a_moved_folder(tmp_path, capsys):
             assert (tmp_path / "b" / item.find("SOURCE").find("FILE")[1]).is_file()
     with pytest.raises(SystemExit) as exit_:
         main([*cmd, "-o", str(tmp_path / "x.rpp"), "--format", "logic"])
-    assert exit_.value.code == 2 and "--format 'logic'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "'logic'" in err and "reaper" in err and err.count("\n") == 1

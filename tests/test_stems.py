@@ -117,7 +117,7 @@ def test_mix_result_saves_printed_stems_in_its_output_set(tmp_path, rng):
     recipe = Recipe(SR, {n: Path(f"stems/{n}.wav") for n in multitrack.names}, params, base_dir=tmp_path)
     proposal = Proposal(params, Reasons(), {}, {}, {})
     stem_audio = {t.name: t.audio for t in multitrack}
-    result = MixResult(mix, SR, proposal, recipe, {}, stem_audio, multitrack)
+    result = MixResult(mix, SR, proposal, recipe, {}, stem_audio, _multitrack=multitrack)
     out = tmp_path / "out"
     paths = result.save(out, stems=True)
     assert paths["printed"] == out / "printed"

@@ -252,8 +252,8 @@ class MixResult:
         )
 
     _stem_audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _multitrack: Multitrack | None = field(default=None, repr=False)
     previews: list[Preview] = field(default_factory=list, repr=False)
+    _multitrack: Multitrack | None = field(default=None, repr=False)
 
 
 def mix_request(
@@ -431,7 +431,7 @@ def _mix(multitrack: Multitrack, request: MixRequest, progress: Progress | None)
         (Path(r.label).name, resample(r.audio, int(r.sample_rate), multitrack.sample_rate)) for r in target.references
     ]
     previews = make_previews(raw_sum([t.audio for t in multitrack]), rendered_mix, multitrack.sample_rate, references)
-    return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio, multitrack, previews)
+    return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio, previews, multitrack)
 
 
 def _reference_items(reference: References | None) -> list[ReferenceItem]:
