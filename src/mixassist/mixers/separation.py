@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,7 @@ __all__ = [
     "eq_response_db",
     "pan_power",
     "separate",
+    "single_threaded",
     "stereo_reach",
 ]
 
@@ -64,6 +66,22 @@ STEREO_REACH = (1.0, 0.6)
 _NUDGE = 0.2  # a centred free pan starts this far to its better side
 TUNE_OCTAVES = 1.0  # a tuned EQ band's frequency moves at most this far from its slot's
 TUNE_Q_OCTAVES = 1.5  # and its Q at most this factor (as a power of 2) from its start
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch on one intra-op thread inside the block, then restore the count.
+
+    The model's tensors are small (sources × 2 × 128 frames × 40 bands): with two threads on two
+    busy cores each step waits on the other thread, and a step took 6x longer (178 ms against
+    28 ms forward and backward, ``benchmarks/rules_speed.py``), as in ``mixers/reverse.py``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def eq_response_db(gain_db: torch.Tensor, freq_hz: torch.Tensor, q: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -235,6 +253,7 @@ class SeparationModel:
             return loudness_in_mix_torch(placed).solo_sone.numpy()
 
 
+@single_threaded()
 def separate(
     model: SeparationModel,
     start_pan: np.ndarray,
