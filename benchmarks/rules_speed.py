@@ -17,7 +17,8 @@ It also compares the two sides' decisions on the same session (``decisions``): t
 absolute difference of each kind of setting (fader and EQ gains in dB, EQ frequencies as octaves
 and Hz, pans, widths, sends) between the baseline's recipe and ours.
 
-    python benchmarks/rules_speed.py [--seconds 180] [--repeats 1] [--baseline COMMIT|none] [--json]
+    python benchmarks/rules_speed.py [--seconds 180] [--seed 0] [--repeats 1] [--baseline COMMIT|none] [--json]
+    python benchmarks/rules_speed.py --stems examples/demo/stems     # real stems instead
 
 Target (issue 20): ``rules`` on 8 stems × 3 min in at most 10 s on the 2-core machine.
 """
@@ -103,11 +104,14 @@ class StageClock:
             self.close(stage)
 
 
-def _run_side(seconds: float, repeats: int, seed: int, recipe_out: str | None) -> dict:
+def _run_side(seconds: float, repeats: int, seed: int, recipe_out: str | None, stems: str | None = None) -> dict:
     from mixassist.api import mix  # lazy: the side's own package (PYTHONPATH)
-    from mixassist.audio.multitrack import Multitrack  # lazy: as above
+    from mixassist.audio.multitrack import Multitrack, load_multitrack  # lazy: as above
 
-    multitrack = Multitrack.from_arrays(session(seconds, seed), RATE)
+    if stems:
+        multitrack = load_multitrack(sorted(Path(stems).glob("*.*")))
+    else:
+        multitrack = Multitrack.from_arrays(session(seconds, seed), RATE)
     mix(Multitrack.from_arrays(session(5.0, seed), RATE), method="rules")  # warm-up
     runs = []
     result = None
@@ -140,6 +144,8 @@ def _child(src: Path, args: argparse.Namespace, recipe_out: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(src))
     command = [sys.executable, __file__, "--phase", "side", "--seconds", str(args.seconds)]
     command += ["--repeats", "1", "--seed", str(args.seed), "--recipe-out", str(recipe_out)]
+    if args.stems:
+        command += ["--stems", str(Path(args.stems).resolve())]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
@@ -188,13 +194,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stems", help="a folder of stems to mix instead of the synthesised session")
     parser.add_argument("--baseline", default=BASELINE, help="commit of the previous code, or 'none'")
     parser.add_argument("--json", action="store_true", help="only the JSON line on stdout")
     parser.add_argument("--phase", choices=["side"], help=argparse.SUPPRESS)
     parser.add_argument("--recipe-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "side":
-        print(json.dumps(_run_side(args.seconds, args.repeats, args.seed, args.recipe_out)))
+        print(json.dumps(_run_side(args.seconds, args.repeats, args.seed, args.recipe_out, args.stems)))
         return 0
 
     load_before = os.getloadavg()[0]
@@ -212,7 +219,7 @@ def main() -> int:
                 runs[name] += out["runs"]
                 loads.append(out["load_avg_1min"])
                 recipes[name] = json.loads((Path(tmp) / f"{name}.json").read_text())
-    report: dict = {"session": f"8 stems × {args.seconds:g} s, 44.1 kHz, seed {args.seed}"}
+    report: dict = {"session": args.stems or f"8 stems × {args.seconds:g} s, 44.1 kHz, seed {args.seed}"}
     for name, r in runs.items():
         report[f"{name}_s"] = round(statistics.median(x["total_s"] for x in r), 2)
         report[f"{name}_cpu_s"] = round(statistics.median(x["total_cpu_s"] for x in r), 2)
