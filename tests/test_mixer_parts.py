@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError, RecipeError
-from mixassist.mixers.analysis import analyse_track
+from mixassist.mixers.analysis import analyse_multitrack, analyse_track
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.roles import infer_role, is_centre_source, is_low_source, parse_role_overrides
 from mixassist.recipe import Recipe
@@ -130,6 +131,18 @@ def test_analysis_measures_low_cut_crest_and_silence(rng):
     assert s.silent and s.integrated_lufs is None
     json.dumps(s.to_dict(), allow_nan=False)
     json.dumps(a.to_dict(), allow_nan=False)
+
+
+def test_tracks_analysed_on_threads_read_as_one_at_a_time(rng):
+    # analyse_multitrack measures two tracks at once (threads): every figure of every track must
+    # be the one analyse_track gives alone, in the session's order
+    sr = 22050
+    arrays = {f"t{k}": (0.1 * (k + 1) * rng.standard_normal((1 + k % 2, 2 * sr))).astype(np.float32) for k in range(5)}
+    arrays["t2"][:] = 0.0  # a silent one among them
+    found = analyse_multitrack(Multitrack.from_arrays(arrays, sr))
+    assert list(found) == list(arrays)
+    for name, audio in arrays.items():
+        assert found[name].to_dict() == analyse_track(name, audio, sr).to_dict()
 
 
 # ---------------------------------------------------------------------- recipe v2

@@ -20,6 +20,7 @@ from mixassist.measure.loudness_model import loudness_in_mix_torch
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.rules import RulesMixer
 from mixassist.mixers.separation import SeparationModel, pan_power, separate, stereo_reach
+from mixassist.mixers.threads import single_threaded
 
 SR = 44100
 BANDS = perception.ERB_BANDS
@@ -181,6 +182,29 @@ def test_separate_lowers_masking_and_keeps_to_its_bounds(rng):
                      np.zeros((n, 6, 2)))
     assert still.steps == 0 and np.array_equal(still.pan, start_pan)
     np.testing.assert_allclose(still.masked_after, still.masked_before)
+
+
+def test_the_search_runs_torch_on_one_thread_and_restores_the_count(rng, monkeypatch):
+    # small tensors: two threads on two busy cores made each step several times slower
+    # (benchmarks/rules_speed.py); the caller's thread count must come back, also after an error
+    import mixassist.mixers.separation as separation
+
+    before = torch.get_num_threads()
+    seen = []
+    real = separation.loudness_in_mix_torch
+    monkeypatch.setattr(separation, "loudness_in_mix_torch", lambda p: seen.append(torch.get_num_threads()) or real(p))
+    parts = _overlapping_sources(rng)
+    n = len(parts)
+    freq = np.tile([100.0, 200.0, 800.0, 2500.0, 6000.0, 8000.0], (n, 1))
+    model = SeparationModel(parts, np.ones(n), freq, np.full((n, 6), 0.707), SR)
+    bounds = np.array([[0.0, 0.0], [-1.0, 1.0], [-1.0, 1.0], [0.0, 0.0]])
+    separate(model, np.zeros(n), bounds, np.ones((n, 2)), np.zeros((n, 6)), np.zeros((n, 6, 2)), steps=3)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), single_threaded():
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
 
 
 def test_a_stereo_stem_is_panned_no_further_than_its_width_allows(rng):

@@ -9,13 +9,12 @@ Given the stems and a finished stereo mix of them (sample-aligned), :func:`rever
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,9 +37,7 @@ from mixassist.mixers.reverse_refine import (
     probe,
 )
 from mixassist.mixers.reverse_start import band_shapes, fit_gain_eq, stft, transfer
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from mixassist.mixers.threads import single_threaded
 
 __all__ = [
     "BAND_ENERGY_MIN",
@@ -97,23 +94,6 @@ def _limit(
 
 
 # --------------------------------------------------------------------------- result
-def single_threaded(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run ``fn`` with one torch intra-op thread and restore the count afterwards. The tensors of
-    the reverse fit are small: intra-op threads cost more than they give (measured 10-15x slower
-    with 2 threads on 2 busy cores)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapper
-
-
 @dataclass
 class ReverseResult:
     """What :func:`reverse_mix` recovered.
@@ -201,7 +181,7 @@ def _piece_starts(n: int, piece: int, pieces: int, rng: np.random.Generator) -> 
 
 
 # --------------------------------------------------------------------------- main entry
-@single_threaded
+@single_threaded()
 def reverse_mix(
     multitrack: Multitrack,
     mix_audio: np.ndarray,

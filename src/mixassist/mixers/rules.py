@@ -37,11 +37,18 @@ from mixassist.mixers.separation_reasons import explain_separation
 from mixassist.mixers.separation_step import search_separation
 from mixassist.mixers.sources import RuleTrack, excerpt
 
-__all__ = ["RulesMixer"]
+__all__ = ["ANALYSIS_SECONDS", "RulesMixer"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
+
+#: Longest stretch (s) the balance and the separation measure; a longer song is measured on four
+#: evenly spaced excerpts, joined, a quarter of this long each (:func:`~mixassist.mixers.sources.excerpt`).
+#: Was 60 s: at 30 s the balance's and the separation's five strip renders take half the time,
+#: and on the sessions it was chosen on the separation's masked fraction was as low
+#: (``benchmarks/README.md``, ``rules_speed.py``).
+ANALYSIS_SECONDS = 30.0
 
 
 class RulesMixer(Mixer):
@@ -56,7 +63,8 @@ class RulesMixer(Mixer):
     align : bool
         Detect and correct multi-mic delay/polarity.
     analysis_seconds : float
-        Longest stretch of audio the balance is measured on (longer songs: excerpts).
+        Longest stretch of audio the balance and the separation are measured on (longer songs:
+        excerpts), default :data:`ANALYSIS_SECONDS`.
     delivery_tolerance_lu : float
         How close the delivered loudness must come to ``loudness_lufs`` (a mixer that re-delivers
         later, such as ``match``, asks for less).
@@ -77,7 +85,7 @@ class RulesMixer(Mixer):
         true_peak_dbtp: float = -1.0,
         *,
         align: bool = True,
-        analysis_seconds: float = 60.0,
+        analysis_seconds: float = ANALYSIS_SECONDS,
         delivery_tolerance_lu: float = 0.1,
         separation: bool = True,
     ) -> None:

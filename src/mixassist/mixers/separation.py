@@ -37,6 +37,7 @@ from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
 from mixassist.measure.loudness_model import loudness_in_mix_torch
 from mixassist.measure.perception import SILENT_SONE, band_centres_hz
+from mixassist.mixers.threads import single_threaded
 
 __all__ = [
     "EQ_SLOTS",
@@ -235,6 +236,7 @@ class SeparationModel:
             return loudness_in_mix_torch(placed).solo_sone.numpy()
 
 
+@single_threaded()
 def separate(
     model: SeparationModel,
     start_pan: np.ndarray,

@@ -15,10 +15,12 @@ from mixassist.console.params import MixParams
 from mixassist.mixers.decisions import Reasons
 from mixassist.mixers.separation import EQ_SLOTS
 from mixassist.mixers.separation_step import separation_model
+from mixassist.mixers.threads import single_threaded
 
 __all__ = ["explain_separation"]
 
 
+@single_threaded()  # small tensors: one thread is faster (see single_threaded)
 def explain_separation(
     plan: dict[str, Any], params: MixParams, reasons: Reasons, measured: dict[str, dict[str, Any]]
 ) -> None:
