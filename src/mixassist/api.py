@@ -12,9 +12,17 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 import numpy as np
 
 from mixassist.audio.blocks import open_blocks
-from mixassist.audio.io import check_output_format, load_audio, save_audio
+from mixassist.audio.io import load_audio, save_audio
 from mixassist.errors import InvalidParameterError
-from mixassist.fileio import OutputSet, check_output_folder, write_text_atomic
+from mixassist.fileio import (
+    SESSION_FILES,
+    OutputSet,
+    check_mix_outputs,
+    check_output_format,
+    check_render_outputs,
+    mix_size_bytes,
+    write_text_atomic,
+)
 from mixassist.measure import measure, measure_blocks
 from mixassist.mixers.base import MIXERS, Mixer, MixRequest, Progress, build_mixer
 from mixassist.report import mix_measurements, render_report, style_plot
@@ -116,13 +124,9 @@ def render_recipe(
     stem_paths = list(recipe.stem_paths())
     protect = [*stem_paths, Path(recipe_path)]
     # Refuse a bad output before loading and rendering anything.
-    check_output_format(output, bit_depth)
-    groups: dict[Path, list[str]] = {output.parent: [output.name]}
-    if save_recipe is not None:
-        groups.setdefault(Path(save_recipe).parent, []).append(Path(save_recipe).name)
-    for folder, names in groups.items():
-        OutputSet(folder, names, overwrite=overwrite, protect=protect)
-        check_output_folder(folder, names)
+    groups = check_render_outputs(
+        output, bit_depth=bit_depth, overwrite=overwrite, save_recipe=save_recipe, protect=protect
+    )
     stems = recipe.load_stems()
     result = render(stems, recipe.params, progress=progress)
     for folder, names in groups.items():  # each folder's outputs swapped in together
@@ -152,7 +156,7 @@ class MixResult:
     proposal : Proposal
         Settings (``proposal.params``), reasons, roles, measurements.
     recipe : Recipe
-        The recipe (version 2) that re-renders this mix.
+        The recipe (version 3, :data:`mixassist.recipe.RECIPE_VERSION`) that re-renders this mix.
     measured : dict
         The mix's loudness, true peak, LRA, PLR, correlation, width and spectral tilt.
     """
@@ -455,39 +459,6 @@ def _save_session(
         if style is not None and style_plot(dict(style), outputs.path("style.png")):
             paths["style"] = out / "style.png"
     return paths
-
-
-#: The files :meth:`MixResult.save` and :meth:`ReverseMixResult.save` write, by key.
-SESSION_FILES = {"mix": "mix.wav", "recipe": "recipe.json", "report": "report.md"}
-
-
-def check_mix_outputs(
-    out_dir: str | os.PathLike[str],
-    protect: Iterable[Path] = (),
-    *,
-    overwrite: bool = False,
-    style: bool = False,
-    bit_depth: int = 24,
-    needed_bytes: int = 0,
-) -> dict[str, Path]:
-    """The files :meth:`MixResult.save` writes into ``out_dir``; raises ``OutputError`` now
-    (before any work) if one exists and ``overwrite`` is false, would replace an input, or
-    cannot be written: a file in the folder's way, an unwritable folder, a name too long,
-    a bit depth other than 16/24/32, or less free space than ``needed_bytes``.
-    ``style``: also ``style.png`` (the ``match`` method's plot)."""
-    out = Path(out_dir)
-    names = {**SESSION_FILES, **({"style": "style.png"} if style else {})}
-    check_output_format(out / SESSION_FILES["mix"], bit_depth)
-    OutputSet(out, names.values(), overwrite=overwrite, protect=protect)
-    check_output_folder(out, names.values(), needed_bytes=needed_bytes)
-    return {key: out / name for key, name in names.items()}
-
-
-def mix_size_bytes(frames: int, bit_depth: int, *, channels: int = 2, stems: int = 0) -> int:
-    """Estimated bytes a mix of ``frames`` at ``bit_depth`` writes (plus ``stems`` 32-bit stems
-    of ``channels``), with room for the recipe, report and a plot."""
-    audio = frames * channels * (bit_depth // 8)
-    return audio + stems * frames * channels * 4 + 4 * 1024 * 1024
 
 
 def _reference_items(reference: References | None) -> list[ReferenceItem]:

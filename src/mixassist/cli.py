@@ -28,20 +28,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mixassist.api import (
-    analyze_file,
-    check_mix_outputs,
-    mix,
-    mix_request,
-    mix_size_bytes,
-    render_recipe,
-    reverse,
-)
-from mixassist.audio.io import load_audio
-from mixassist.audio.multitrack import load_multitrack
 from mixassist.errors import MixAssistError
+from mixassist.fileio import check_mix_outputs, check_render_outputs, mix_size_bytes
 from mixassist.mixers.base import MIXERS
 from mixassist.version import __version__
+
+# Only light modules at the top (typer, rich, the file checks): every command that writes checks
+# its outputs first and imports the mixing code (numpy, scipy, torch, numba: seconds) after, so a
+# bad --bit-depth, extension or folder is refused at once (tests/test_cli_early_checks.py).
 
 app = typer.Typer(
     name="mixassist",
@@ -111,6 +105,8 @@ def analyze(
     ] = False,
 ) -> None:
     """Measure loudness (BS.1770 / EBU R128), true peak, PLR, stereo image and DC offset of each FILE."""
+
+    from mixassist.api import analyze_file  # lazy: numpy and scipy (see the imports)
 
     rows = []
     for path in files:
@@ -188,6 +184,8 @@ def render(
     ] = None,
 ) -> None:
     """Render exactly what RECIPE says and write the mix."""
+    check_render_outputs(output, bit_depth=bit_depth, overwrite=overwrite, save_recipe=save_recipe, protect=[recipe])
+    from mixassist.api import render_recipe  # lazy: after the output checks (see the imports)
 
     with _bar(TextColumn("rendering"), TimeRemainingColumn()) as bar:
         task = bar.add_task("render", total=1.0)
@@ -273,6 +271,8 @@ def mix_command(
     """Mix STEMS: propose console settings with a reason for each, render, and report."""
     # The outputs are checked first: a bad bit depth or folder fails in a moment, not after the mix.
     check_mix_outputs(out_dir, overwrite=overwrite, bit_depth=bit_depth)
+    from mixassist.api import mix, mix_request  # lazy: after the output checks (see the imports)
+    from mixassist.audio.multitrack import load_multitrack  # lazy: numpy and scipy
     from mixassist.style.target import parse_reference_spec  # lazy: the style package pulls in torch
 
     # Every user input is checked, once, before the stems are loaded and the work starts.
@@ -503,6 +503,10 @@ def reverse_command(
 ) -> None:
     """Recover the console settings that reproduce MIX from STEMS, with a confidence for each."""
     check_mix_outputs(out_dir, [mix_file], overwrite=overwrite, bit_depth=bit_depth)  # fail before the work
+    from mixassist.api import reverse  # lazy: after the output checks (see the imports)
+    from mixassist.audio.io import load_audio  # lazy: numpy and scipy
+    from mixassist.audio.multitrack import load_multitrack  # lazy: numpy and scipy
+
     mix_audio, mix_rate = load_audio(mix_file, downmix=downmix)
     multitrack = load_multitrack(stems, sample_rate=sample_rate or mix_rate, downmix=downmix)
     check_mix_outputs(

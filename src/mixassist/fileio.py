@@ -28,6 +28,12 @@ from typing import Any
 from mixassist.errors import MixAssistError, OutputError
 
 __all__ = [
+    "BIT_DEPTHS",
+    "SESSION_FILES",
+    "check_mix_outputs",
+    "check_output_format",
+    "check_render_outputs",
+    "mix_size_bytes",
     "fsync_folder",
     "FILE_MODE",
     "TEMP_TAG",
@@ -221,6 +227,81 @@ def check_output_folder(folder: str | os.PathLike[str], names: Iterable[str] = (
                 "free some space or choose another disk",
                 folder,
             )
+
+
+# ---------------------------------------------------------------------------- checks before any work
+# These need nothing but the file system, so the CLI runs them before it imports the mixing code
+# (numpy, scipy, torch, numba: seconds): a bad option is refused at once.
+
+#: Bit depths the audio writer takes: 16 or 24-bit PCM (dithered) or 32-bit float (WAV only).
+BIT_DEPTHS = (16, 24, 32)
+#: The files a mix (``MixResult.save``) or a reverse (``ReverseMixResult.save``) writes, by key.
+SESSION_FILES = {"mix": "mix.wav", "recipe": "recipe.json", "report": "report.md"}
+
+
+def check_output_format(path: str | os.PathLike[str], bit_depth: int) -> None:
+    """Refuse, before any work, an audio output that cannot be written: an extension other
+    than ``.wav``/``.flac``, a bit depth other than 16, 24 or 32, or 32-bit FLAC."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".wav", ".flac"):
+        raise OutputError("output must end in .wav or .flac", path)
+    if isinstance(bit_depth, bool) or bit_depth not in BIT_DEPTHS:
+        raise OutputError(f"bit_depth={bit_depth} is not one of 16, 24, 32 (--bit-depth)", path)
+    if suffix == ".flac" and bit_depth == 32:
+        raise OutputError("FLAC cannot hold 32-bit float; use bit_depth=24 or a .wav file", path)
+
+
+def check_mix_outputs(
+    out_dir: str | os.PathLike[str],
+    protect: Iterable[Path] = (),
+    *,
+    overwrite: bool = False,
+    style: bool = False,
+    bit_depth: int = 24,
+    needed_bytes: int = 0,
+) -> dict[str, Path]:
+    """The files a mix session writes into ``out_dir`` (:data:`SESSION_FILES`); raises
+    ``OutputError`` now (before any work) if one exists and ``overwrite`` is false, would replace
+    an input, or cannot be written: a file in the folder's way, an unwritable folder, a name too
+    long, a bit depth other than 16/24/32, or less free space than ``needed_bytes``.
+    ``style``: also ``style.png`` (the ``match`` method's plot)."""
+    out = Path(out_dir)
+    names = {**SESSION_FILES, **({"style": "style.png"} if style else {})}
+    check_output_format(out / SESSION_FILES["mix"], bit_depth)
+    OutputSet(out, names.values(), overwrite=overwrite, protect=protect)
+    check_output_folder(out, names.values(), needed_bytes=needed_bytes)
+    return {key: out / name for key, name in names.items()}
+
+
+def check_render_outputs(
+    output: str | os.PathLike[str],
+    *,
+    bit_depth: int = 24,
+    overwrite: bool = False,
+    save_recipe: str | os.PathLike[str] | None = None,
+    protect: Iterable[Path] = (),
+) -> dict[Path, list[str]]:
+    """Check, before any work, the outputs of a render: the mix file ``output`` (format as
+    :func:`check_output_format`) and, if given, ``save_recipe``.  Returns ``{folder: [names]}``,
+    the files to write per folder; raises ``OutputError`` as :func:`check_mix_outputs`."""
+    output = Path(output)
+    check_output_format(output, bit_depth)
+    groups: dict[Path, list[str]] = {output.parent: [output.name]}
+    if save_recipe is not None:
+        groups.setdefault(Path(save_recipe).parent, []).append(Path(save_recipe).name)
+    protect = list(protect)
+    for folder, names in groups.items():
+        OutputSet(folder, names, overwrite=overwrite, protect=protect)
+        check_output_folder(folder, names)
+    return groups
+
+
+def mix_size_bytes(frames: int, bit_depth: int, *, channels: int = 2, stems: int = 0) -> int:
+    """Estimated bytes a mix of ``frames`` at ``bit_depth`` writes (plus ``stems`` 32-bit stems
+    of ``channels``), with room for the recipe, report and a plot."""
+    audio = frames * channels * (bit_depth // 8)
+    return audio + stems * frames * channels * 4 + 4 * 1024 * 1024
 
 
 # ---------------------------------------------------------------------------- stale temporaries
