@@ -200,6 +200,20 @@ def _eq_is_flat(p: Tensors, *, hpf: bool) -> bool:
     return all(not p[f"eq_{band}_db"].requires_grad and bool((p[f"eq_{band}_db"] == 0).all()) for band, *_ in EQ_BANDS)
 
 
+def _flush_tail(x: torch.Tensor, samples: int, *, hold: bool, last: torch.Tensor | None = None) -> torch.Tensor:
+    """``x`` ``(channels, n)`` followed by ``samples`` of the latency tail that flushes the
+    look-aheads after the song: silence, or (``hold``, with the DC blockers) ``x``'s last sample
+    (or ``last``) held.  Holding matters for the master's local-mean removal, which looks 0.1 s
+    past the song's end: a stem that ends on an offset would otherwise step to 0 there, and the
+    strip blocker's answer to that step would leak into the last 0.1 s of the mix (on a 4 s song
+    with a +0.5 DC stem, -80 dBFS of DC instead of -110); held, the blockers take it to 0
+    without a step."""
+    if last is None:
+        last = x[:, -1:] if x.shape[1] else torch.zeros(x.shape[0], 1, dtype=x.dtype)
+    tail = last.expand(-1, samples) if hold else torch.zeros(x.shape[0], samples, dtype=x.dtype)
+    return torch.cat([x, tail.to(x.dtype)], dim=-1)
+
+
 def _is_neutral_comp(p: Tensors) -> bool:
     return not any(p[k].requires_grad for k in ("comp_ratio", "comp_makeup_db")) and bool(
         (p["comp_ratio"] == 1).all() and (p["comp_makeup_db"] == 0).all()
@@ -440,7 +454,7 @@ class Console:
         plan = self.plan(settings)
         lat = plan["latency"]
         if lat:
-            tracks = [torch.nn.functional.pad(x, (0, lat)) for x in tracks]
+            tracks = [_flush_tail(x, lat, hold=plan["dc_block"]) for x in tracks]
         if glue_below_peak_db is None:
             mix, stems, _ = self.process(tracks, settings, plan, want_stems=want_stems)
         else:
@@ -503,8 +517,9 @@ class Console:
     def _blocks(self, multitrack: Multitrack, params: MixParams) -> tuple[ConsoleSettings, dict[str, Any], Any]:
         """Settings, plan, and an iterator over the input blocks of a full-length render.
 
-        Blocks are ``chunk`` samples; the last one is padded with silence so that the blocks
-        cover ``samples + latency`` (the latency tail flushes the look-ahead).
+        Blocks are ``chunk`` samples; the last one is padded so that the blocks cover
+        ``samples + latency`` (the latency tail flushes the look-ahead): with the DC blockers, by
+        holding each stem's last sample (see :func:`_flush_tail`), else with silence.
         """
         if multitrack.sample_rate != self.sample_rate:
             raise InvalidParameterError(
@@ -517,16 +532,18 @@ class Console:
         plan = self.plan(settings)
         audio = [multitrack[name].audio for name in params.track_names]
         total, end, chunk = multitrack.num_samples, multitrack.num_samples + plan["latency"], self._chunk()
+        hold = plan["dc_block"] and total > 0
 
         def blocks() -> Any:
             for start in range(0, end, chunk):
                 stop = min(start + chunk, end)
                 block = []
                 for a in audio:
-                    piece = a[:, start : min(stop, total)]
-                    if piece.shape[1] < stop - start:  # past the end: silence (latency tail)
-                        piece = np.pad(piece, ((0, 0), (0, stop - start - piece.shape[1])))
-                    block.append(torch.from_numpy(np.ascontiguousarray(piece)))
+                    piece = torch.from_numpy(np.ascontiguousarray(a[:, start : min(stop, total)]))
+                    if piece.shape[1] < stop - start:  # past the end: the latency tail
+                        last = torch.from_numpy(np.ascontiguousarray(a[:, total - 1 : total]))
+                        piece = _flush_tail(piece, stop - start - piece.shape[1], hold=hold, last=last)
+                    block.append(piece)
                 yield block
 
         return settings, plan, blocks()
