@@ -289,7 +289,6 @@ class Console:
             "use_delay": use_delay,
             "use_hpf": bool(_active(t["hpf_hz"]).any()),
             "dc_block": bool(settings.dc_block),
-            "dc_out": dc_out,
             "use_reverb": use_reverb,
             "use_limiter": use_limiter,
             "latency": latency,
