@@ -20,6 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python scripts/warm_numba.py  # compile the numba kernels into their cache once, now
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

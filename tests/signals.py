@@ -25,3 +25,15 @@ def wav_bytes(channels: int, sample_rate: int, bits: int, data: bytes, *, declar
         + b"fmt " + struct.pack("<IHHIIHH", 16, fmt, channels, sample_rate, byte_rate, block, bits)
         + b"data" + struct.pack("<I", n) + data
     )
+
+
+def asymmetric_bass(seconds: float, sample_rate: int, offset: float) -> dict[str, np.ndarray]:
+    """Stems for DC tests: a bass whose waveform is asymmetric (55 Hz and its octave in
+    quadrature: the negative peaks are larger, so a limiter makes DC of it) on a DC ``offset``,
+    and a little stereo noise; 0.5 s fades.  float32 ``(channels, samples)`` by name."""
+    n = int(seconds * sample_rate)
+    t = np.arange(n) / sample_rate
+    env = np.sin(np.pi / 2 * np.clip(np.minimum(t, t[::-1]) / 0.5, 0, 1)) ** 2
+    wave = env * (0.4 * np.sin(2 * np.pi * 55 * t) + 0.25 * np.sin(2 * np.pi * 110 * t + np.pi / 2))
+    noise = env * 0.05 * np.random.default_rng(0).standard_normal((2, n))
+    return {"bass": (offset + wave).astype(np.float32), "noise": noise.astype(np.float32)}

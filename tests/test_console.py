@@ -14,6 +14,7 @@ from mixassist.console.dsp.dc import dc_block_sos
 from mixassist.console.params import MixParams
 from mixassist.console.schema import SECTIONS
 from mixassist.errors import InvalidParameterError, MixAssistError
+from signals import asymmetric_bass
 
 SR = 44100
 
@@ -137,6 +138,72 @@ def test_dc_offset_is_removed_from_the_mix(rng):
     assert np.all(mean_db < -80), mean_db
     old = Console(SR).render(stems, MixParams(stems.names, tracks={"tone": {"pan": -0.9}}, dc_block=False)).mix
     assert np.abs(old.mean(axis=1)).max() > 0.1  # without the blockers the offset reaches the mix
+
+
+def test_master_dc_stages_equal_scipy_when_the_limiter_rests(rng):
+    """Placement and latency of the master's DC stages against scipy: under its ceiling the
+    limiter passes its input exactly, so the mix is each strip's blocker, the sum, the master's
+    blocker, then the local mean removed (two 0.1 s moving averages by ``scipy.signal.lfilter``,
+    centred by the latency compensation).  float32 render against float64: 3e-7."""
+    import scipy.signal  # lazy: only the reference needs it
+
+    stems = make_stems(rng)
+    params = MixParams(
+        stems.names, tracks={n: {"gain_db": -12.0} for n in stems.names}, master={"limiter_ceiling_dbtp": 0.0}
+    )
+    out = Console(SR).render(stems, params).mix
+    assert 20 * np.log10(np.abs(out).max()) < -6.0  # the limiters never act
+    latency = Console(SR).plan(ConsoleSettings.from_params(params))["latency"]
+    held = {n: np.concatenate([a, np.repeat(a[:, -1:], latency, axis=1)], axis=1)  # the flush tail holds
+            for n, a in ((t.name, t.audio) for t in stems)}
+    g = 10 ** (-12.0 / 20)
+    bus = g * (
+        np.repeat(_blocked(held["kick"]), 2, axis=0) * math.sqrt(0.5)
+        + np.repeat(_blocked(held["bass"]), 2, axis=0) * math.sqrt(0.5)
+        + _blocked(held["keys"])
+    )
+    master = _blocked(bus)
+    n = round(0.1 * SR)
+    box = np.ones(n) / n
+    mean = scipy.signal.lfilter(box, 1.0, scipy.signal.lfilter(box, 1.0, master))[:, n - 1 :]
+    np.testing.assert_allclose(out, master[:, : out.shape[1]] - mean[:, : out.shape[1]], atol=3e-7)
+
+
+def test_limiter_dc_is_removed_within_the_ceiling():
+    """+12 dB of an asymmetric bass on +0.5 DC into a -1 dBTP limiter: the limiter alone makes
+    DC (about -51 dBFS here); the master's local-mean removal and second limiter take it below
+    -80 dBFS (measured -108) while the true peak stays where the limiter alone puts it, within
+    its 0.1 dB of the ceiling (measured -0.956 dBTP both ways)."""
+    from mixassist.console.dsp.limiter import limiter
+    from mixassist.measure import true_peak
+
+    sr = 22050
+    stems = Multitrack.from_arrays(asymmetric_bass(4.0, sr, offset=0.5), sr)
+    params = MixParams(stems.names, master={"output_gain_db": 12.0, "limiter_ceiling_dbtp": -1.0})
+    console = Console(sr)
+    mix = console.render(stems, params).mix.astype(np.float64)
+    mean_db = 20 * np.log10(np.abs(mix.mean(axis=1)))
+    assert np.all(mean_db < -80), mean_db
+    assert true_peak(mix, sr) <= -1.0 + 0.1
+    # the limiter alone, on the same master input (the tail as it was before the DC stages)
+    pre = console.master_pre(console.render_bus(stems, params), params)
+    with torch.no_grad():
+        alone, _ = limiter(
+            torch.from_numpy(pre.audio).double()[None] * 10 ** (12 / 20), sr, ceiling_dbtp=-1.0, release_ms=100.0
+        )
+    alone = alone[0].numpy()[:, -mix.shape[1] :]
+    assert np.all(20 * np.log10(np.abs(alone.mean(axis=1))) > -60)  # the DC the stages remove
+    assert true_peak(mix, sr) <= true_peak(alone, sr) + 0.05
+
+
+def test_render_master_refuses_a_bus_of_the_other_dc_setting(rng):
+    stems = make_stems(rng, seconds=0.3)
+    params = busy_params(stems.names)
+    bus = Console(SR).render_bus(stems, params)
+    off = params.copy()
+    off.dc_block = False
+    with pytest.raises(InvalidParameterError, match="dc_block"):
+        Console(SR).render_master(bus, off)
 
 
 @pytest.mark.parametrize("chunk_s", [0.05, 0.3117, 10.0])

@@ -84,6 +84,20 @@ def test_dict_round_trip_is_strict_json():
     assert q.get("bass", "hpf_hz") is None and q.get("vox", "hpf_hz") == 80.0
 
 
+@pytest.mark.parametrize("dc_block", [True, False])
+def test_dict_round_trip_keeps_dc_block(dc_block):
+    """``dc_block`` (whether the console's DC blockers run) is part of the settings' dict form."""
+    p = MixParams(["vox"], tracks={"vox": {"gain_db": -2.0}}, dc_block=dc_block)
+    data = json.loads(json.dumps(p.to_dict(), allow_nan=False))
+    assert data["dc_block"] is dc_block
+    q = MixParams.from_dict(data)
+    assert q.dc_block is dc_block and q == p and p.copy().dc_block is dc_block
+    assert MixParams(["vox"], dc_block=not dc_block) != p  # it takes part in equality
+    assert MixParams.from_dict({"tracks": {"vox": {}}}).dc_block is True  # absent: the default (on)
+    with pytest.raises(InvalidParameterError, match="dc_block"):
+        MixParams.from_dict({**data, "dc_block": "yes"})
+
+
 def test_normalised_view_round_trip_keeps_bypass_and_polarity():
     p = MixParams(["a", "b"], tracks={"a": {"gain_db": -6.0, "hpf_hz": 120.0, "polarity": -1}, "b": {"comp_ratio": 4.0}})
     values, active = p.normalised("track")

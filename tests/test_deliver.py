@@ -12,6 +12,7 @@ from mixassist.measure import integrated_loudness, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, limiter_reduction, mix_bus
+from signals import asymmetric_bass
 
 SR = 22050
 
@@ -105,3 +106,17 @@ def test_delivery_reports_more_limiting_for_a_louder_target(session):
     assert heavy["limiter_reduction_db"]["max"] > light["limiter_reduction_db"]["max"]
     assert heavy["limiter_reduction_db"]["mean"] > 1.0  # the limiter works hard at -8 LUFS
     assert 0.0 <= heavy["limiter_reduction_db"]["mean"] <= heavy["limiter_reduction_db"]["max"]
+
+
+def test_delivered_mix_of_a_dc_stem_has_no_dc_and_keeps_the_ceiling():
+    """A +0.5 DC stem with an asymmetric waveform, delivered to -9 LUFS under -1 dBTP: DC below
+    -80 dBFS on both channels (measured -130; the limiter alone left -79 here), true peak at
+    most -1 dBTP, loudness on target."""
+    stems = Multitrack.from_arrays(asymmetric_bass(4.0, SR, offset=0.5), SR)
+    params = MixParams(stems.names, master={"limiter_ceiling_dbtp": -1.0})
+    result = deliver_loudness(stems, params, Constraints(), Reasons(), loudness_lufs=-9.0, true_peak_dbtp=-1.0)
+    mix = result["mix"].astype(np.float64)
+    assert np.all(20 * np.log10(np.abs(mix.mean(axis=1))) < -80), mix.mean(axis=1)
+    assert result["true_peak_dbtp"] <= -1.0 + 1e-6 and true_peak(mix, SR) <= -1.0 + 1e-6
+    assert abs(result["integrated_lufs"] + 9.0) < 0.1
+    assert result["limiter_reduction_db"]["max"] > 0.5  # the limiter worked

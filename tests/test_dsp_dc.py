@@ -13,7 +13,15 @@ import scipy.signal
 import torch
 
 from mixassist.console.dsp.biquad import sos_response_db
-from mixassist.console.dsp.dc import DC_BLOCK_HZ, dc_block, dc_block_sos
+from mixassist.console.dsp.dc import (
+    DC_BLOCK_HZ,
+    MEAN_WINDOW_S,
+    dc_block,
+    dc_block_sos,
+    local_mean_latency,
+    remove_local_mean,
+)
+from mixassist.errors import InvalidParameterError
 
 
 @pytest.mark.parametrize("sample_rate", [22050, 44100, 48000, 96000])
@@ -108,3 +116,84 @@ def test_empty_input():
 def test_gradcheck_through_the_blocker(rng):
     x = torch.from_numpy(rng.normal(0.0, 0.5, (2, 1, 64))).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda v: dc_block(v, 22050, corner_hz=500.0)[0], (x,), eps=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------- remove_local_mean (after the limiter)
+def _local_mean_reference(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` delayed by ``n - 1`` minus two ``n``-tap moving averages (scipy.signal.lfilter), from rest."""
+    box = np.ones(n) / n
+    mean = scipy.signal.lfilter(box, 1.0, scipy.signal.lfilter(box, 1.0, x, axis=-1), axis=-1)
+    delayed = np.concatenate([np.zeros(x.shape[:-1] + (n - 1,)), x[..., : x.shape[-1] - (n - 1)]], axis=-1)
+    return delayed - mean
+
+
+@pytest.mark.parametrize("sample_rate", [22050, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_local_mean_removal_equals_scipy_moving_averages(rng, sample_rate, channels):
+    x = rng.normal(0.0, 0.3, (2, channels, sample_rate // 2)) + 0.1
+    y, state = remove_local_mean(torch.from_numpy(x), sample_rate)
+    n = round(MEAN_WINDOW_S * sample_rate)
+    assert local_mean_latency(sample_rate) == n - 1
+    # float64 running sums against scipy's direct filter: rounding only
+    np.testing.assert_allclose(y.numpy(), _local_mean_reference(x, n), rtol=0, atol=1e-12)
+    assert state.shape == (2, channels, 2 * (n - 1))
+
+
+def test_local_mean_removal_is_zero_phase_in_the_audio_band():
+    """A 45 Hz tone (midway between two nulls of the moving averages) comes out delayed by
+    exactly ``n - 1`` samples and scaled by ``1 - sinc(45 Hz x 0.1 s)^2`` (0.995), not shifted;
+    DC comes out as 0."""
+    sr = 22050
+    n = round(MEAN_WINDOW_S * sr)
+    t = np.arange(sr) / sr
+    x = 0.3 + 0.8 * np.sin(2 * np.pi * 45 * t)
+    y, _ = remove_local_mean(torch.from_numpy(x)[None, None], sr)
+    settled = y.numpy()[0, 0, 2 * n :]
+    gain = 1.0 - np.sinc(45 * n / sr) ** 2  # real: zero phase
+    assert 0.994 < gain < 0.996
+    expected = gain * 0.8 * np.sin(2 * np.pi * 45 * (t[2 * n :] - (n - 1) / sr))
+    assert np.abs(settled - expected).max() < 1e-6
+    # the 2nd-order 5 Hz high-pass shifts that tone by about 9 degrees: a far larger change
+    hp, _ = dc_block(torch.from_numpy(x)[None, None], sr)
+    shifted = hp.numpy()[0, 0, 2 * n :] - 0.8 * np.sin(2 * np.pi * 45 * t[2 * n :])
+    assert np.abs(shifted).max() > 0.1
+    assert abs(float(settled.mean())) < 1e-3  # the offset is gone (a tone's window mean remains)
+
+
+def test_local_mean_removal_chunked_equals_whole(rng):
+    sr = 22050
+    x = torch.from_numpy(rng.normal(0.05, 0.3, (1, 2, 9000)))
+    whole, _ = remove_local_mean(x, sr)
+    pieces, state, start = [], None, 0
+    for size in (1, 7, 2500, 3000, 3492):
+        y, state = remove_local_mean(x[..., start : start + size], sr, state=state)
+        pieces.append(y)
+        start += size
+    torch.testing.assert_close(torch.cat(pieces, dim=-1), whole, rtol=0, atol=1e-12)
+
+
+def test_local_mean_removal_refuses_a_wrong_state_and_a_tiny_window():
+    x = torch.zeros(1, 2, 100, dtype=torch.float64)
+    with pytest.raises(InvalidParameterError, match="state"):
+        remove_local_mean(x, 22050, state=torch.zeros(1, 1, 4))
+    with pytest.raises(InvalidParameterError, match="window_s"):
+        remove_local_mean(x, 22050, window_s=1e-5)
+    y, state = remove_local_mean(torch.zeros(1, 2, 0, dtype=torch.float32), 22050)
+    assert y.shape == (1, 2, 0) and y.dtype == torch.float32
+
+
+def test_gradcheck_through_limiter_mean_removal_limiter(rng):
+    """The master's last stages as the console runs them (a short window so the test is small)."""
+    from mixassist.console.dsp.limiter import limiter
+
+    sr = 8000
+    x = torch.from_numpy(rng.normal(0.1, 0.6, (1, 2, 96))).requires_grad_(True)
+    ceiling = torch.tensor(-3.0, dtype=torch.float64, requires_grad=True)
+    release = torch.tensor(20.0, dtype=torch.float64, requires_grad=True)
+
+    def chain(v, c, r):
+        y, _ = limiter(v, sr, ceiling_dbtp=c, release_ms=r)
+        y, _ = remove_local_mean(y, sr, window_s=0.001)
+        return limiter(y, sr, ceiling_dbtp=c, release_ms=r)[0]
+
+    assert torch.autograd.gradcheck(chain, (x, ceiling, release), eps=1e-6, atol=1e-6, rtol=1e-4)

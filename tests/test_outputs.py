@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 
 from mixassist import OutputError, fileio
+from mixassist import api as api_module
 from mixassist import session as session_module
 from mixassist.api import MixResult, check_mix_outputs
 from mixassist.audio.multitrack import Multitrack, load_multitrack
@@ -270,7 +271,8 @@ def test_sigterm_while_writing_is_one_line_and_keeps_the_old_set(tmp_path, monke
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler raises before this ends
 
-    monkeypatch.setattr(cli, "mix", lambda multitrack, request, progress=None: _result(tmp_path, lufs=-20.0))
+    # the command imports ``mix`` from the API when it runs (after its output checks)
+    monkeypatch.setattr(api_module, "mix", lambda multitrack, request, progress=None: _result(tmp_path, lufs=-20.0))
     monkeypatch.setattr(session_module, "write_text_atomic", term_while_writing)
     with pytest.raises(SystemExit) as stopped:
         cli.main(["mix", *map(str, stems), "-o", str(out), "--overwrite"])

@@ -15,8 +15,8 @@ from mixassist.cli import main
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError, OutputError, RecipeError
 from mixassist.export import export_reaper
+from mixassist.outputs import RETURN_NAME, printed_names
 from mixassist.recipe import Recipe
-from mixassist.stems import RETURN_NAME, printed_names
 
 rpp = pytest.importorskip("rpp", reason="the independent RPP reader (pip install rpp==0.5, a test dependency)")
 

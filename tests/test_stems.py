@@ -16,8 +16,8 @@ from mixassist.console.console import Bus, Console, ConsoleSettings
 from mixassist.console.params import MixParams
 from mixassist.errors import OutputError
 from mixassist.mixers.decisions import Proposal, Reasons
+from mixassist.outputs import RETURN_NAME, printed_names
 from mixassist.recipe import Recipe
-from mixassist.stems import RETURN_NAME, printed_names
 
 SR = 22050
 

@@ -11,19 +11,22 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack, cast
 import numpy as np
 
 from mixassist.audio.blocks import open_blocks
-from mixassist.audio.io import check_output_format, load_audio, resample, save_audio
+from mixassist.audio.io import load_audio, resample, save_audio
 from mixassist.errors import InvalidParameterError
 from mixassist.export import EXPORT_FORMATS, export_reaper, export_session, import_dawproject
-from mixassist.fileio import OutputSet, check_output_folder
+from mixassist.fileio import OutputSet
 from mixassist.measure import measure, measure_blocks
 from mixassist.mixers.base import MIXERS, Mixer, MixRequest, Progress, build_mixer
+from mixassist.outputs import (
+    SESSION_FILES,
+    check_mix_outputs,
+    check_render_outputs,
+    mix_size_bytes,
+)
 from mixassist.previews import Preview, make_previews, raw_sum
 from mixassist.report import mix_measurements, render_report
 from mixassist.session import (
-    SESSION_FILES,
     ResumeSettings,
-    check_mix_outputs,
-    mix_size_bytes,
     resume_settings,
     save_session,
     session_recipe,
@@ -135,13 +138,9 @@ def render_recipe(
     stem_paths = list(recipe.stem_paths())
     protect = [*stem_paths, Path(recipe_path)]
     # Refuse a bad output before loading and rendering anything.
-    check_output_format(output, bit_depth)
-    groups: dict[Path, list[str]] = {output.parent: [output.name]}
-    if save_recipe is not None:
-        groups.setdefault(Path(save_recipe).parent, []).append(Path(save_recipe).name)
-    for folder, names in groups.items():
-        OutputSet(folder, names, overwrite=overwrite, protect=protect)
-        check_output_folder(folder, names)
+    groups = check_render_outputs(
+        output, bit_depth=bit_depth, overwrite=overwrite, save_recipe=save_recipe, protect=protect
+    )
     stems = recipe.load_stems()
     result = render(stems, recipe.params, progress=progress)
     for folder, names in groups.items():  # each folder's outputs swapped in together
@@ -164,7 +163,7 @@ class MixResult:
     proposal : Proposal
         Settings (``proposal.params``), reasons, roles, measurements.
     recipe : Recipe
-        The recipe (version 2) that re-renders this mix.
+        The recipe (version 3, :data:`mixassist.recipe.RECIPE_VERSION`) that re-renders this mix.
     measured : dict
         The mix's loudness, true peak, LRA, PLR, correlation, width and spectral tilt.
     previews : list of Preview

@@ -28,24 +28,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mixassist.api import (
-    analyze_file,
-    check_mix_outputs,
-    mix,
-    mix_request,
-    mix_size_bytes,
-    render_recipe,
-    resume_settings,
-    reverse,
-)
-from mixassist.audio.io import load_audio
-from mixassist.audio.multitrack import load_multitrack
 from mixassist.cli_export import register as register_export
 from mixassist.delivery import DELIVERY_TARGETS, delivery_target
 from mixassist.errors import InvalidParameterError, MixAssistError
 from mixassist.mixers.base import MIXERS
+from mixassist.outputs import check_mix_outputs, check_render_outputs, mix_size_bytes
 from mixassist.terminal import bar, err, out, with_bar
 from mixassist.version import __version__
+
+# Only light modules at the top (typer, rich, the file checks): every command that writes checks
+# its outputs first and imports the mixing code (numpy, scipy, torch, numba: seconds) after, so a
+# bad --bit-depth, extension or folder is refused at once (tests/test_cli_early_checks.py).
 
 app = typer.Typer(
     name="mixassist",
@@ -114,6 +107,8 @@ def analyze(
 ) -> None:
     """Measure loudness (BS.1770 / EBU R128), true peak, PLR, stereo image and DC offset of each FILE."""
 
+    from mixassist.api import analyze_file  # lazy: numpy and scipy (see the imports)
+
     rows = []
     for path in files:
         report = analyze_file(path, downmix=downmix)
@@ -176,6 +171,8 @@ def render(
     ] = None,
 ) -> None:
     """Render exactly what RECIPE says and write the mix."""
+    check_render_outputs(output, bit_depth=bit_depth, overwrite=overwrite, save_recipe=save_recipe, protect=[recipe])
+    from mixassist.api import render_recipe  # lazy: after the output checks (see the imports)
 
     result = with_bar(
         "rendering",
@@ -303,6 +300,9 @@ def mix_command(
     true_peak = true_peak if true_peak is not None else (preset.ceiling_dbtp if preset else -1.0)
     # The outputs are checked first: a bad bit depth or folder fails in a moment, not after the mix.
     check_mix_outputs(out_dir, overwrite=overwrite, html=True, bit_depth=bit_depth)
+    from mixassist.api import mix, mix_request, resume_settings  # lazy: after the output checks (see the imports)
+    from mixassist.audio.multitrack import load_multitrack  # lazy: numpy and scipy
+
     resume = resume_settings(from_recipe) if from_recipe is not None else None
     if not stems and resume is None:
         raise InvalidParameterError("mix: give the stems (files or a folder), or --from a previous recipe")
@@ -562,6 +562,10 @@ def reverse_command(
 ) -> None:
     """Recover the console settings that reproduce MIX from STEMS, with a confidence for each."""
     check_mix_outputs(out_dir, [mix_file], overwrite=overwrite, bit_depth=bit_depth)  # fail before the work
+    from mixassist.api import reverse  # lazy: after the output checks (see the imports)
+    from mixassist.audio.io import load_audio  # lazy: numpy and scipy
+    from mixassist.audio.multitrack import load_multitrack  # lazy: numpy and scipy
+
     mix_audio, mix_rate = load_audio(mix_file, downmix=downmix)
     multitrack = load_multitrack(stems, sample_rate=sample_rate or mix_rate, downmix=downmix)
     check_mix_outputs(

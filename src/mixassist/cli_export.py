@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from mixassist.api import EXPORT_FORMATS, export, import_dawproject
+from mixassist.outputs import EXPORT_FORMATS
 from mixassist.terminal import out, with_bar
 
 __all__ = ["register"]
@@ -34,6 +34,8 @@ def export_command(
 ) -> None:
     """Write RECIPE's mix as printed stems (every track after its strip, and the reverb return), as a
     DAWproject session that Bitwig Studio, Studio One and Cubase open, or as a REAPER project."""
+    from mixassist.api import export  # lazy: numpy and torch, after the command line is read
+
     paths = with_bar(
         f"printing ({format})",
         lambda progress: export(recipe, output, format=format, overwrite=overwrite, progress=progress),
@@ -49,6 +51,8 @@ def import_command(
 ) -> None:
     """Read a DAWproject (ours, after your edits in the DAW) back into a recipe; the settings you changed
     there are locked in it."""
+    from mixassist.api import import_dawproject  # lazy: numpy and torch, after the command line is read
+
     recipe, contents = import_dawproject(session, output, overwrite=overwrite)
     changed = sum(len(names) for names in contents.changed.values())
     out.print(f"wrote {output} ({len(recipe.params.track_names)} tracks; {changed} settings from the DAW locked)")

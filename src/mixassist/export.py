@@ -25,10 +25,11 @@ from mixassist.dawproject import (
 )
 from mixassist.errors import InvalidParameterError, MixAssistError, OutputError, RecipeError
 from mixassist.fileio import OutputSet, check_output_folder, write_text_atomic, writing
+from mixassist.outputs import EXPORT_FORMATS, PRINTED_FOLDER, RETURN_NAME, printed_names
 from mixassist.reaper import ReaperItem, reaper_project
 from mixassist.report import decision_lines
 from mixassist.session import old_printed, write_recipe
-from mixassist.stems import PRINTED_FOLDER, RETURN_NAME, print_stems, printed_names, stems_size_bytes
+from mixassist.stems import print_stems, stems_size_bytes
 
 if TYPE_CHECKING:
     from mixassist.audio.multitrack import Multitrack
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EXPORT_FORMATS", "MAX_PROJECT_XML_BYTES", "export_session", "export_reaper", "import_dawproject"]
 
-#: The formats :func:`export_session` writes, with the output each expects.
-EXPORT_FORMATS = {"stems": "a folder", "dawproject": "a .dawproject file", "reaper": "a .rpp file"}
 #: Largest ``project.xml`` or embedded recipe read from a DAWproject (a real one is a few hundred kB).
 MAX_PROJECT_XML_BYTES = 64 * 1024 * 1024
 

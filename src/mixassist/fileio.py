@@ -223,7 +223,11 @@ def check_output_folder(folder: str | os.PathLike[str], names: Iterable[str] = (
             )
 
 
-# ---------------------------------------------------------------------------- stale temporaries
+# ---------------------------------------------------------------------------- checks before any work
+# These need nothing but the file system, so the CLI runs them before it imports the mixing code
+# (numpy, scipy, torch, numba: seconds): a bad option is refused at once.
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True

@@ -119,7 +119,8 @@ def decision_lines(why: Mapping[str, str], params: Mapping[str, Any]) -> list[st
 
 
 def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *, title: str = "Mix report") -> str:
-    """Markdown report from a recipe's JSON data (version 2) and the mix's measurements."""
+    """Markdown report from a recipe's JSON data (version 3, as ``Recipe.to_dict`` writes it) and
+    the mix's measurements."""
     ctx = recipe.get("context", {}) or {}
     lines = [f"# {title}", ""]
     method = ctx.get("method", "?")

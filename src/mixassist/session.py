@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mixassist.audio.io import check_output_format, save_audio
-from mixassist.fileio import OutputSet, check_output_folder, write_text_atomic
+from mixassist.audio.io import save_audio
+from mixassist.fileio import OutputSet, write_text_atomic
+from mixassist.outputs import PRINTED_FOLDER, RETURN_NAME, SESSION_FILES, check_output_format, printed_names
 from mixassist.previews import PREVIEW_FOLDER, Preview
 from mixassist.report import style_plot
 from mixassist.report_html import render_html
-from mixassist.stems import PRINTED_FOLDER, RETURN_NAME, print_stems, printed_names
+from mixassist.stems import print_stems
 
 if TYPE_CHECKING:
     from mixassist.audio.multitrack import Multitrack
@@ -29,13 +30,9 @@ if TYPE_CHECKING:
     from mixassist.recipe import Recipe
 
 __all__ = [
-    "PRINTED_FOLDER",
-    "SESSION_FILES",
     "ResumeSettings",
-    "check_mix_outputs",
     "old_printed",
     "resume_settings",
-    "mix_size_bytes",
     "save_session",
     "session_recipe",
     "stem_files",
@@ -165,45 +162,6 @@ def old_printed(out: Path) -> list[str]:
     """Printed stems of an earlier run in ``out`` (this run may replace or retire them)."""
     folder = out / PRINTED_FOLDER
     return sorted(f"{PRINTED_FOLDER}/{p.name}" for p in folder.glob("*.wav")) if folder.is_dir() else []
-
-
-#: The files :meth:`MixResult.save` and :meth:`ReverseMixResult.save` write, by key.
-SESSION_FILES = {"mix": "mix.wav", "recipe": "recipe.json", "report": "report.md"}
-
-
-def check_mix_outputs(
-    out_dir: str | os.PathLike[str],
-    protect: Iterable[Path] = (),
-    *,
-    overwrite: bool = False,
-    style: bool = False,
-    html: bool = False,
-    bit_depth: int = 24,
-    needed_bytes: int = 0,
-    printed: Sequence[str] = (),
-) -> dict[str, Path]:
-    """The files :meth:`MixResult.save` writes into ``out_dir``; raises ``OutputError`` now
-    (before any work) if one exists and ``overwrite`` is false, would replace an input, or
-    cannot be written: a file in the folder's way, an unwritable folder, a name too long,
-    a bit depth other than 16/24/32, or less free space than ``needed_bytes``.
-    ``style``: also ``style.png`` (the ``match`` method's plot); ``printed``: the track names
-    whose printed stems (and the reverb return) will be written too; ``html``: also ``report.html``
-    (a mix's page; its previews are checked when they are written)."""
-    out = Path(out_dir)
-    names = {**SESSION_FILES, **({"style": "style.png"} if style else {}), **({"html": "report.html"} if html else {})}
-    extra = [*printed_names(list(printed)).values(), RETURN_NAME] if printed else []
-    check_output_format(out / SESSION_FILES["mix"], bit_depth)
-    OutputSet(out, [*names.values(), *extra], overwrite=overwrite, protect=protect)
-    check_output_folder(out, [*names.values(), *extra], needed_bytes=needed_bytes)
-    return {key: out / name for key, name in names.items()}
-
-
-def mix_size_bytes(frames: int, bit_depth: int, *, channels: int = 2, stems: int = 0, previews: int = 0) -> int:
-    """Estimated bytes a mix of ``frames`` at ``bit_depth`` writes (plus ``stems`` 32-bit stems
-    of ``channels`` and ``previews`` full-length 24-bit previews, counted uncompressed), with room
-    for the recipe, the reports and a plot."""
-    audio = frames * channels * (bit_depth // 8)
-    return audio + stems * frames * channels * 4 + previews * frames * channels * 3 + 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)

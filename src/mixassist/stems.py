@@ -15,8 +15,7 @@ the whole stems (``benchmarks/stems_memory.py``).  The names are numbered in con
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,24 +29,7 @@ if TYPE_CHECKING:
     from mixassist.audio.multitrack import Multitrack
     from mixassist.console.params import MixParams
 
-__all__ = ["PRINTED_FOLDER", "RETURN_NAME", "printed_names", "print_stems", "stems_size_bytes"]
-
-#: Folder (inside the output folder) that holds the printed stems.
-PRINTED_FOLDER = "printed"
-#: The reverb return's file, beside the printed stems.
-RETURN_NAME = f"{PRINTED_FOLDER}/reverb-return.wav"
-#: Characters kept in a file name; others become ``_``.
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ +-]")
-
-
-def printed_names(track_names: Sequence[str]) -> dict[str, str]:
-    """``{track: "printed/NN-name.wav"}`` in console order (numbered, so names never collide with
-    :data:`RETURN_NAME` or with each other after unsafe characters are replaced)."""
-    width = max(2, len(str(len(track_names))))
-    return {
-        name: f"{PRINTED_FOLDER}/{i:0{width}d}-{_UNSAFE.sub('_', name).strip(' .') or 'track'}.wav"
-        for i, name in enumerate(track_names, start=1)
-    }
+__all__ = ["print_stems", "stems_size_bytes"]
 
 
 def stems_size_bytes(frames: int, tracks: int) -> int:

@@ -36,6 +36,7 @@ from mixassist.errors import (
 )
 from mixassist.fileio import FILE_MODE, output_error, temp_prefix, writing
 from mixassist.measure import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from mixassist.outputs import check_output_format
 
 __all__ = [
     "open_soundfile",
@@ -62,7 +63,7 @@ INTEGER_SCALED_PEAK = 256.0
 FFMPEG_SUFFIXES = (".m4a", ".mp4", ".aac")
 _READ_BLOCK_FRAMES = 1 << 18
 _WAV_FORMATS = {"WAV", "WAVEX", "RF64"}
-_BIT_DEPTHS = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
+_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "OPUS"}
 
 
@@ -454,7 +455,7 @@ def save_audio(
             os.close(fd)
             # libsndfile opens the file by name, so a failed write is its error (or a short
             # count), never an exception lost inside a Python I/O callback.
-            with sf.SoundFile(tmp_name, "w", rate, data.shape[1], _BIT_DEPTHS[bit_depth], format=fmt) as out:
+            with sf.SoundFile(tmp_name, "w", rate, data.shape[1], _SUBTYPES[bit_depth], format=fmt) as out:
                 out.write(data)
             fd = os.open(tmp_name, os.O_RDONLY)
             try:
@@ -471,19 +472,6 @@ def save_audio(
     if clipped:
         log.warning("%s: %d samples beyond full scale were clipped", path, clipped)
     return clipped
-
-
-def check_output_format(path: str | os.PathLike[str], bit_depth: int) -> None:
-    """Refuse, before any work, an output :func:`save_audio` cannot write: an extension other
-    than ``.wav``/``.flac``, a bit depth other than 16, 24 or 32, or 32-bit FLAC."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".wav", ".flac"):
-        raise OutputError("output must end in .wav or .flac", path)
-    if isinstance(bit_depth, bool) or bit_depth not in _BIT_DEPTHS:
-        raise OutputError(f"bit_depth={bit_depth} is not one of 16, 24, 32 (--bit-depth)", path)
-    if suffix == ".flac" and bit_depth == 32:
-        raise OutputError("FLAC cannot hold 32-bit float; use bit_depth=24 or a .wav file", path)
 
 
 def _discard(name: str | None) -> None:

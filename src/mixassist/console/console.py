@@ -5,12 +5,18 @@ Signal flow per track (mono tracks stay mono until the panner)::
     DC blocker → polarity → delay → high-pass + 6-band EQ → compressor → fader (gain_db) → pan/width ─┬─▶ mix bus
                                                                                   reverb_send_db ──┴─▶ reverb bus
     reverb bus → FFT convolution with the seeded IR → return_db ─▶ mix bus
-    mix bus → DC blocker → EQ → glue compressor → output_gain_db → true-peak limiter → out
+    mix bus → EQ → glue compressor → DC blocker → output_gain_db → true-peak limiter
+            → local-mean removal → true-peak limiter (same settings) → out
 
 The DC blockers (:mod:`mixassist.console.dsp.dc`, 2nd-order high-pass at 5 Hz) run when
 :attr:`ConsoleSettings.dc_block` is on (every new mix; recipes of version 1 and 2 turn it off so
 they render as they always did).  Each blocker starts settled on its input's first sample, so a stem that
-starts on an offset gives no step at all (and no transient for the limiter to shape).
+starts on an offset gives no step at all (and no transient for the limiter to shape).  The
+master's blocker follows the glue compressor, so it also takes the DC that compressor makes of
+asymmetric waveforms.  The limiter makes DC the same way, and a high-pass after it would shift the
+bass it has just levelled over the ceiling; so with the blockers on and the limiter in use, the
+master ends with a zero-phase local-mean removal and the limiter again
+(:func:`~mixassist.console.dsp.dc.remove_local_mean`; the module explains the figures).
 
 Every processor is stateful (see :mod:`mixassist.console.dsp`), so :meth:`Console.render`
 runs the *same* :meth:`Console.process` chunk by chunk in bounded memory, and a chunked render
@@ -21,8 +27,8 @@ The master section can also run on its own: :meth:`Console.render_bus` keeps the
 master receives it (a :class:`Bus`), and :meth:`Console.render_master` runs the master on it,
 block by block, with the same blocks and state as :meth:`render` -- so the result is
 *bit-identical* to a full render.  Loudness delivery tries many master output gains on one bus
-this way: :meth:`Console.master_pre` (EQ and glue compressor) once, then ``stage="tail"``
-(output gain and limiter) per trial.
+this way: :meth:`Console.master_pre` (EQ, glue compressor, DC blocker) once, then
+``stage="tail"`` (output gain and limiter) per trial.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, peaking_sos
 from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
-from mixassist.console.dsp.dc import dc_block
+from mixassist.console.dsp.dc import dc_block, local_mean_latency, remove_local_mean
 from mixassist.console.dsp.limiter import limiter, limiter_latency
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
@@ -97,7 +103,11 @@ class Bus:
         The block length it was rendered in (the master must run in the same blocks).
     sample_rate : int
     stage : str
-        ``"bus"`` (the master's input) or ``"pre"`` (after the master EQ and glue compressor).
+        ``"bus"`` (the master's input) or ``"pre"`` (after the master EQ, glue compressor and
+        DC blocker).
+    dc_block : bool
+        Whether the render planned the DC blockers (the master's last stages are part of
+        ``latency``).
     """
 
     audio: np.ndarray
@@ -107,6 +117,7 @@ class Bus:
     chunk: int
     sample_rate: int
     stage: str = "bus"
+    dc_block: bool = True
 
     @property
     def song(self) -> np.ndarray:
@@ -189,6 +200,20 @@ def _eq_is_flat(p: Tensors, *, hpf: bool) -> bool:
     return all(not p[f"eq_{band}_db"].requires_grad and bool((p[f"eq_{band}_db"] == 0).all()) for band, *_ in EQ_BANDS)
 
 
+def _flush_tail(x: torch.Tensor, samples: int, *, hold: bool, last: torch.Tensor | None = None) -> torch.Tensor:
+    """``x`` ``(channels, n)`` followed by ``samples`` of the latency tail that flushes the
+    look-aheads after the song: silence, or (``hold``, with the DC blockers) ``x``'s last sample
+    (or ``last``) held.  Holding matters for the master's local-mean removal, which looks 0.1 s
+    past the song's end: a stem that ends on an offset would otherwise step to 0 there, and the
+    strip blocker's answer to that step would leak into the last 0.1 s of the mix (on a 4 s song
+    with a +0.5 DC stem, -80 dBFS of DC instead of -110); held, the blockers take it to 0
+    without a step."""
+    if last is None:
+        last = x[:, -1:] if x.shape[1] else torch.zeros(x.shape[0], 1, dtype=x.dtype)
+    tail = last.expand(-1, samples) if hold else torch.zeros(x.shape[0], samples, dtype=x.dtype)
+    return torch.cat([x, tail.to(x.dtype)], dim=-1)
+
+
 def _is_neutral_comp(p: Tensors) -> bool:
     return not any(p[k].requires_grad for k in ("comp_ratio", "comp_makeup_db")) and bool(
         (p["comp_ratio"] == 1).all() and (p["comp_makeup_db"] == 0).all()
@@ -244,7 +269,11 @@ class Console:
         use_reverb = bool(_active(sends).any())
         use_limiter = bool(_active(m["limiter_ceiling_dbtp"]))
         stem_latency = DELAY_LATENCY if use_delay else 0
-        latency = stem_latency + (limiter_latency(self.sample_rate) if use_limiter else 0)
+        dc_out = bool(settings.dc_block) and use_limiter  # local-mean removal and the limiter again
+        limiting = limiter_latency(self.sample_rate) if use_limiter else 0
+        if dc_out:
+            limiting = 2 * limiting + local_mean_latency(self.sample_rate)
+        latency = stem_latency + limiting
         ir = None
         if use_reverb:
             r = settings.reverb
@@ -366,38 +395,45 @@ class Console:
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         state = dict(state or {})
         y, state = self._master_pre(x, p, state, dc=plan["dc_block"])
-        return self._master_tail(y, p, plan["use_limiter"], state)
+        return self._master_tail(y, p, plan["use_limiter"], state, dc=plan["dc_block"])
 
     def _master_pre(
         self, x: torch.Tensor, p: Tensors, state: dict[str, Any], *, dc: bool
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Master DC blocker (with ``dc``), EQ and glue compressor on one ``(2, samples)`` block."""
+        """Master EQ, glue compressor and DC blocker (with ``dc``) on one ``(2, samples)`` block."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
-        if dc:
-            y, state["dc"] = dc_block(y, sr, state=state.get("dc"))
         if not _eq_is_flat(batch, hpf=False):
             y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False), state.get("eq"))
         if not _is_neutral_comp(batch):
             y, state["comp"] = _compress(y, batch, sr, state.get("comp"))
+        if dc:
+            y, state["dc"] = dc_block(y, sr, state=state.get("dc"))
         return y[0], state
 
     def _master_tail(
-        self, x: torch.Tensor, p: Tensors, use_limiter: bool, state: dict[str, Any]
+        self, x: torch.Tensor, p: Tensors, use_limiter: bool, state: dict[str, Any], *, dc: bool
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Master output gain and true-peak limiter on one ``(2, samples)`` block."""
+        """Master output gain and true-peak limiter on one ``(2, samples)`` block; with ``dc``,
+        then the local-mean removal and the limiter again (see the module's notes)."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
         y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
-        if use_limiter:
-            y, state["limiter"] = limiter(
+        if not use_limiter:
+            return y[0], state
+        stages = ("limiter", "mean", "limiter_out") if dc else ("limiter",)
+        for stage in stages:
+            if stage == "mean":
+                y, state[stage] = remove_local_mean(y, sr, state=state.get(stage))
+                continue
+            y, state[stage] = limiter(
                 y,
                 sr,
                 ceiling_dbtp=batch["limiter_ceiling_dbtp"],
                 release_ms=batch["limiter_release_ms"],
-                state=state.get("limiter"),
+                state=state.get(stage),
             )
         return y[0], state
 
@@ -421,7 +457,7 @@ class Console:
         plan = self.plan(settings)
         lat = plan["latency"]
         if lat:
-            tracks = [torch.nn.functional.pad(x, (0, lat)) for x in tracks]
+            tracks = [_flush_tail(x, lat, hold=plan["dc_block"]) for x in tracks]
         if glue_below_peak_db is None:
             mix, stems, _ = self.process(tracks, settings, plan, want_stems=want_stems)
         else:
@@ -521,8 +557,9 @@ class Console:
     def _blocks(self, multitrack: Multitrack, params: MixParams) -> tuple[ConsoleSettings, dict[str, Any], Any]:
         """Settings, plan, and an iterator over the input blocks of a full-length render.
 
-        Blocks are ``chunk`` samples; the last one is padded with silence so that the blocks
-        cover ``samples + latency`` (the latency tail flushes the look-ahead).
+        Blocks are ``chunk`` samples; the last one is padded so that the blocks cover
+        ``samples + latency`` (the latency tail flushes the look-ahead): with the DC blockers, by
+        holding each stem's last sample (see :func:`_flush_tail`), else with silence.
         """
         if multitrack.sample_rate != self.sample_rate:
             raise InvalidParameterError(
@@ -535,16 +572,18 @@ class Console:
         plan = self.plan(settings)
         audio = [multitrack[name].audio for name in params.track_names]
         total, end, chunk = multitrack.num_samples, multitrack.num_samples + plan["latency"], self._chunk()
+        hold = plan["dc_block"] and total > 0
 
         def blocks() -> Any:
             for start in range(0, end, chunk):
                 stop = min(start + chunk, end)
                 block = []
                 for a in audio:
-                    piece = a[:, start : min(stop, total)]
-                    if piece.shape[1] < stop - start:  # past the end: silence (latency tail)
-                        piece = np.pad(piece, ((0, 0), (0, stop - start - piece.shape[1])))
-                    block.append(torch.from_numpy(np.ascontiguousarray(piece)))
+                    piece = torch.from_numpy(np.ascontiguousarray(a[:, start : min(stop, total)]))
+                    if piece.shape[1] < stop - start:  # past the end: the latency tail
+                        last = torch.from_numpy(np.ascontiguousarray(a[:, total - 1 : total]))
+                        piece = _flush_tail(piece, stop - start - piece.shape[1], hold=hold, last=last)
+                    block.append(piece)
                 yield block
 
         return settings, plan, blocks()
@@ -573,7 +612,7 @@ class Console:
             start += bus.shape[1]
             if progress is not None:
                 progress(min(start, total), total)
-        return Bus(out, total, lat, plan["use_limiter"], self._chunk(), self.sample_rate)
+        return Bus(out, total, lat, plan["use_limiter"], self._chunk(), self.sample_rate, dc_block=plan["dc_block"])
 
     def render_master(self, bus: Bus, params: MixParams, *, stage: str = "all") -> np.ndarray:
         """Run the master section of ``params`` on ``bus``, block by block as :meth:`render` does.
@@ -587,8 +626,8 @@ class Console:
             Only the master settings are read.  Whether the limiter runs must be as when the
             bus was rendered (the look-ahead is part of its length).
         stage : str
-            ``"all"`` (EQ, glue compressor, output gain, limiter) or ``"tail"`` (output gain and
-            limiter on what :meth:`master_pre` returned).
+            ``"all"`` (EQ, glue compressor, DC blocker, output gain, limiter) or ``"tail"`` (output
+            gain and limiter on what :meth:`master_pre` returned).
 
         Returns
         -------
@@ -601,10 +640,12 @@ class Console:
         return out[:, bus.latency : bus.latency + bus.samples]
 
     def master_pre(self, bus: Bus, params: MixParams) -> Bus:
-        """The first half of the master (EQ and glue compressor) on a :meth:`render_bus` bus:
+        """The first half of the master (EQ, glue compressor, DC blocker) on a :meth:`render_bus` bus:
         a :class:`Bus` with ``stage="pre"`` for :meth:`render_master` ``stage="tail"``."""
         out = self._run_master(bus, params, "bus", pre=True, tail=False)
-        return Bus(out, bus.samples, bus.latency, bus.limiter, bus.chunk, bus.sample_rate, stage="pre")
+        return Bus(
+            out, bus.samples, bus.latency, bus.limiter, bus.chunk, bus.sample_rate, stage="pre", dc_block=bus.dc_block
+        )
 
     @torch.no_grad()
     def _run_master(self, bus: Bus, params: MixParams, wanted: str, *, pre: bool, tail: bool) -> np.ndarray:
@@ -620,6 +661,11 @@ class Console:
                 + ("on" if use_limiter else "off")
                 + ": render the bus again"
             )
+        if params.dc_block != bus.dc_block:
+            raise InvalidParameterError(
+                f"the bus was rendered with dc_block={bus.dc_block}, the settings have dc_block={params.dc_block}: "
+                "render the bus again"
+            )
         if bus.chunk != self._chunk():
             raise InvalidParameterError(
                 f"the bus was rendered in blocks of {bus.chunk} samples, this console uses {self._chunk()}"
@@ -632,7 +678,7 @@ class Console:
             if pre:
                 y, pre_state = self._master_pre(y, master, pre_state, dc=params.dc_block)
             if tail:
-                y, tail_state = self._master_tail(y, master, use_limiter, tail_state)
+                y, tail_state = self._master_tail(y, master, use_limiter, tail_state, dc=params.dc_block)
             out[:, start : start + y.shape[1]] = y.numpy()
         return out
 

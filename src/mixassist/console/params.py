@@ -143,24 +143,24 @@ class MixParams:
         getattr(self, bus)[name] = validate_value(check_name(name, bus, where), value, where)
 
     def copy(self) -> MixParams:
-        out = MixParams.from_dict(self.to_dict())
-        out.dc_block = self.dc_block
-        return out
+        return MixParams.from_dict(self.to_dict())
 
     # ------------------------------------------------------------------ dict form
     def to_dict(self) -> dict[str, Any]:
-        """Every setting in physical units (strict-JSON safe)."""
+        """Every setting in physical units (strict-JSON safe), and whether the DC blockers run."""
         return {
             "tracks": {n: dict(v) for n, v in self.tracks.items()},
             "reverb": dict(self.reverb),
             "master": dict(self.master),
             "reverb_seed": self.reverb_seed,
+            "dc_block": self.dc_block,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MixParams:
-        """Inverse of :meth:`to_dict`; unknown keys or values are refused."""
-        unknown = set(data) - {"tracks", "reverb", "master", "reverb_seed"}
+        """Inverse of :meth:`to_dict`; unknown keys or values are refused.  A dict without
+        ``dc_block`` gets the constructor's default (on)."""
+        unknown = set(data) - {"tracks", "reverb", "master", "reverb_seed", "dc_block"}
         if unknown:
             raise InvalidParameterError(f"unknown section(s) {', '.join(sorted(unknown))}")
         tracks = data.get("tracks", {})
@@ -170,6 +170,7 @@ class MixParams:
             reverb=data.get("reverb"),
             master=data.get("master"),
             reverb_seed=int(data.get("reverb_seed", 0)),
+            dc_block=data.get("dc_block", True),
         )
 
     # ------------------------------------------------------------------ tensor views
@@ -252,4 +253,4 @@ class MixParams:
         return "MixParams(\n" + "\n".join(rows) + "\n)"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, MixParams) and self.dc_block == other.dc_block and self.to_dict() == other.to_dict()
+        return isinstance(other, MixParams) and self.to_dict() == other.to_dict()

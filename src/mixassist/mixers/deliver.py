@@ -110,9 +110,9 @@ def deliver_loudness(
     sr = multitrack.sample_rate
     console = Console(sr)
     uses_limiter = params.master["limiter_ceiling_dbtp"] is not None
-    if bus is None or bus.limiter != uses_limiter:
+    if bus is None or bus.limiter != uses_limiter or bus.dc_block != params.dc_block:
         bus = console.render_bus(multitrack, params)
-    # The master runs EQ -> glue compressor -> output gain -> limiter: everything before the gain
+    # The master runs EQ -> glue compressor -> DC blocker -> output gain -> limiter(s): everything before the gain
     # is computed once, and each trial runs only the gain and the limiter on it.
     pre = console.master_pre(bus, params)
     pre_lufs = pre.loudness_lufs
@@ -241,7 +241,7 @@ def limiter_reduction(pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_r
 
 def _with_gain(params: MixParams, gain_db: float) -> MixParams:
     """``params`` with the master output gain at ``gain_db`` (the master section is all that is read)."""
-    trial = MixParams(["bus"], master=dict(params.master))
+    trial = MixParams(["bus"], master=dict(params.master), dc_block=params.dc_block)
     trial.set_bus("master", "output_gain_db", gain_db)
     return trial
 
