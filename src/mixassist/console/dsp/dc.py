@@ -157,10 +157,8 @@ def remove_local_mean(
 
     Parameters
     ----------
-    x : torch.Tensor
-        Audio ``(tracks, channels, samples)``, float32 or float64.
-    sample_rate : float
-        Hz.
+    x, sample_rate
+        As in :func:`dc_block`.
     window_s : float, default 0.1
         Length of each moving average, s (at least 2 samples).
     state : torch.Tensor, optional
