@@ -23,7 +23,7 @@ from mixassist.measure.loudness import (
     short_term_loudness,
 )
 from mixassist.measure.peak import TRUE_PEAK_OVERSAMPLING, sample_peak_dbfs, true_peak
-from mixassist.measure.spectrum import welch_psd
+from mixassist.measure.spectrum import welch_psd, welch_psd_read
 from mixassist.measure.stereo import correlation, side_mid_db
 from mixassist.measure.stream import measure_blocks
 from mixassist.measure.summary import LoudnessReport, measure
@@ -143,6 +143,7 @@ __all__ = [
     "true_peak_dbtp",
     "true_peak_with_reason",
     "welch_psd",
+    "welch_psd_read",
     "welch_spectrum",
     "width_band_powers",
     "width_db",

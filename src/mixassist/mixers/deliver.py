@@ -25,7 +25,7 @@ import numpy as np
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Bus, Console
 from mixassist.console.params import MixParams
-from mixassist.measure import integrated_loudness, true_peak
+from mixassist.measure import measure
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 
@@ -41,6 +41,9 @@ MIN_SLOPE = 0.05
 
 #: Block (s) over which the limiter's gain reduction is read (its release is slower than this).
 REDUCTION_BLOCK_S = 0.01
+
+#: Samples per channel :func:`limiter_reduction` converts to float64 at a time.
+REDUCTION_CHUNK = 1 << 20
 
 
 def mix_bus(multitrack: Multitrack, params: MixParams, constraints: Constraints, ceiling_dbtp: float) -> Bus:
@@ -135,8 +138,7 @@ def deliver_loudness(
         trial_gain = round(float(np.clip(gain, -24, 24)), 2)
         mix = console.render_master(pre, _with_gain(params, trial_gain), stage="tail")
         trials += 1
-        lufs = integrated_loudness(mix, sr)
-        tp = true_peak(mix, sr)
+        lufs, tp = _loudness_peak(mix, sr)
         rendered = (trial_gain, params.master["limiter_ceiling_dbtp"], mix, lufs, tp)
         report(0.8 * trials / max_trials)
         if lufs is None:
@@ -186,7 +188,7 @@ def deliver_loudness(
     else:
         final = console.render_master(pre, params, stage="tail")
         trials += 1
-        lufs, tp = integrated_loudness(final, sr), true_peak(final, sr)
+        lufs, tp = _loudness_peak(final, sr)
     report(1.0)
     if lufs is not None and abs(lufs - loudness_lufs) > 0.5:
         reasons.notes.append(
@@ -225,15 +227,28 @@ def limiter_reduction(pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_r
     n = min(pre.shape[-1], mix.shape[-1]) // block * block
     if n == 0:
         return None
-    gained = pre[:, :n].astype(np.float64) * 10 ** (gain_db / 20)
-    before = np.mean(gained.reshape(gained.shape[0], -1, block) ** 2, axis=(0, 2))
-    after = np.mean(mix[:, :n].astype(np.float64).reshape(mix.shape[0], -1, block) ** 2, axis=(0, 2))
+    before, after = np.empty(n // block), np.empty(n // block)
+    step = block * max(1, REDUCTION_CHUNK // block)  # whole 10 ms blocks at a time: bounded float64 copies
+    for a in range(0, n, step):
+        b = min(a + step, n)
+        gained = pre[:, a:b].astype(np.float64) * 10 ** (gain_db / 20)
+        before[a // block : b // block] = np.mean(gained.reshape(gained.shape[0], -1, block) ** 2, axis=(0, 2))
+        done = mix[:, a:b].astype(np.float64)
+        after[a // block : b // block] = np.mean(done.reshape(mix.shape[0], -1, block) ** 2, axis=(0, 2))
     active = before > before.max() * 1e-6
     if not active.any():
         return None
     reduction = 10 * np.log10(before[active] / np.maximum(after[active], 1e-30))
     reduction = np.maximum(reduction, 0.0)
     return {"max": round(float(reduction.max()), 2), "mean": round(float(reduction.mean()), 2)}
+
+
+def _loudness_peak(mix: np.ndarray, sample_rate: int) -> tuple[float | None, float | None]:
+    """Integrated loudness and true peak of ``mix``, metered in blocks (:func:`~mixassist.measure.measure`:
+    the figures of ``integrated_loudness`` and ``true_peak`` bit for bit, without their float64
+    copies of the whole mix)."""
+    report = measure(mix, sample_rate)
+    return report.integrated_lufs, report.true_peak_dbtp
 
 
 def _with_gain(params: MixParams, gain_db: float) -> MixParams:
