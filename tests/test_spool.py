@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import mixassist.audio.multitrack as multitrack_module
+import mixassist.audio.spool as spool_module
 from mixassist.audio.io import save_audio
 from mixassist.audio.multitrack import Multitrack, Track, load_multitrack
 from mixassist.audio.spool import SpooledAudio
@@ -101,7 +101,7 @@ def test_load_multitrack_spooled_equals_held(tmp_path):
 def test_long_sessions_spool_by_themselves(tmp_path, monkeypatch):
     _write_stems(tmp_path / "stems", seconds=1.0)
     assert not any(t.spooled for t in load_multitrack(tmp_path / "stems"))
-    monkeypatch.setattr(multitrack_module, "SPOOL_BYTES", 3 * SR * 4)  # past the third stem
+    monkeypatch.setattr(spool_module, "SPOOL_BYTES", 3 * SR * 4)  # past the third stem
     assert all(t.spooled for t in load_multitrack(tmp_path / "stems"))
 
 
@@ -137,6 +137,24 @@ def test_render_of_a_spooled_session_is_the_held_render(tmp_path):
     a, b = render(held, params, want_stems=True), render(spooled, params, want_stems=True)
     assert np.array_equal(a.mix, b.mix) and a.stems is not None and b.stems is not None
     assert np.array_equal(a.stems, b.stems)
+
+
+def test_render_recipe_of_a_long_session_spools_and_renders_the_same(tmp_path, monkeypatch):
+    """``mixassist render``: the recipe's stems spooled (as a long session's are), the same file."""
+    from mixassist.api import mix, render_recipe
+    from mixassist.recipe import Recipe
+
+    _write_stems(tmp_path / "stems", seconds=2.0)
+    mix(load_multitrack(tmp_path / "stems"), method="neural").save(tmp_path / "out")
+    recipe = tmp_path / "out" / "recipe.json"
+    assert not any(t.spooled for t in Recipe.load(recipe).load_stems())
+    render_recipe(recipe, tmp_path / "held.wav")
+    monkeypatch.setattr(spool_module, "SPOOL_BYTES", 0)
+    stems = Recipe.load(recipe).load_stems()
+    assert all(t.spooled for t in stems) and stems.num_samples == 2 * SR
+    render_recipe(recipe, tmp_path / "spooled.wav")
+    assert (tmp_path / "spooled.wav").read_bytes() == (tmp_path / "held.wav").read_bytes()
+    assert (tmp_path / "held.wav").read_bytes() == (tmp_path / "out" / "mix.wav").read_bytes()
 
 
 def _whole_array_quantise(audio: np.ndarray, bit_depth: int, seed: int) -> np.ndarray:

@@ -10,12 +10,11 @@ import subprocess
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 
 from mixassist.audio.io import check_sample_rate, load_audio, resample
-from mixassist.audio.spool import SPOOL_BYTES, SpooledAudio
+from mixassist.audio.spool import SpooledAudio, Spooler
 from mixassist.errors import AudioFileError, InvalidAudioError, InvalidParameterError
 
 __all__ = ["AUDIO_SUFFIXES", "Track", "Multitrack", "load_multitrack", "merge_pair", "side_of"]
@@ -152,7 +151,7 @@ class Multitrack:
     @classmethod
     def from_arrays(
         cls,
-        arrays: Mapping[str, np.ndarray],
+        arrays: Mapping[str, np.ndarray | SpooledAudio],
         sample_rate: int,
         sources: Mapping[str, Path | None] | None = None,
         right_sources: Mapping[str, Path] | None = None,
@@ -160,9 +159,14 @@ class Multitrack:
         """Build from ``{name: (channels, samples) or (samples,)}``, zero-padding to the longest.
 
         ``sources`` names each track's file; ``right_sources`` the right-channel file of a
-        track merged from a left/right pair."""
-        items = []
+        track merged from a left/right pair. A :class:`~mixassist.audio.spool.SpooledAudio`
+        (checked when it was decoded) is padded by reading silence past its end (its
+        ``length`` is set)."""
+        items: list[tuple[str, np.ndarray | SpooledAudio]] = []
         for name, audio in arrays.items():
+            if isinstance(audio, SpooledAudio):
+                items.append((name, audio))
+                continue
             audio = np.asarray(audio, dtype=np.float32)
             if audio.ndim == 1:
                 audio = audio[None, :]
@@ -214,7 +218,10 @@ class Multitrack:
         )
 
 
-def _pad(audio: np.ndarray, length: int) -> np.ndarray:
+def _pad(audio: np.ndarray | SpooledAudio, length: int) -> np.ndarray | SpooledAudio:
+    if isinstance(audio, SpooledAudio):
+        audio.length = length  # reads past its end are silence
+        return audio
     if audio.shape[1] == length:
         return np.ascontiguousarray(audio)
     out = np.zeros((audio.shape[0], length), dtype=np.float32)
@@ -409,30 +416,22 @@ def load_multitrack(
     if sample_rate is not None:
         sample_rate = check_sample_rate(sample_rate)
 
-    decoded: list[tuple[str, np.ndarray | SpooledAudio, int, Path]] = []
-    decoded_bytes = 0
-
-    def hold(audio: np.ndarray) -> np.ndarray | SpooledAudio:
-        # past SPOOL_BYTES of decoded audio, every stem (those held so far too) goes to a spool file
-        nonlocal decoded_bytes
-        decoded_bytes += audio.size * 4
-        if spool is False or (spool is None and decoded_bytes <= SPOOL_BYTES):
-            return audio
-        for k, (name, held, rate, path) in enumerate(decoded):
-            if isinstance(held, np.ndarray):
-                decoded[k] = (name, SpooledAudio(held), rate, path)
-        return SpooledAudio(audio)
-
+    spooler = Spooler(spool)  # past SPOOL_BYTES decoded, every stem goes to a spool file
+    found: list[tuple[str, int, Path]] = []
     for path in files:
         base = _track_name(path)
         if path.name.lower().endswith(".stem.mp4") and (n := _stem_streams(path)) > 1:
             for k in range(1, n):
                 audio, rate = load_audio(path, downmix=downmix, stream=k)
-                decoded.append((f"{base}_{k}", hold(audio), rate, path))
+                spooler.add(len(found), audio)
+                found.append((f"{base}_{k}", rate, path))
         else:
             audio, rate = load_audio(path, downmix=downmix)
-            decoded.append((base, hold(audio), rate, path))
+            spooler.add(len(found), audio)
+            found.append((base, rate, path))
         del audio
+    decoded = [(name, spooler.items[i], rate, path) for i, (name, rate, path) in enumerate(found)]
+    spooler.items.clear()
 
     rates = Counter(rate for _, _, rate, _ in decoded)
     if sample_rate is None:
@@ -466,17 +465,7 @@ def load_multitrack(
     lengths = {a.shape[1] for a in arrays.values()}
     if len(lengths) > 1:
         log.info("stems differ in length (%d-%d samples); zero-padding to the longest", min(lengths), max(lengths))
-    if not any(isinstance(a, SpooledAudio) for a in arrays.values()):
-        return Multitrack.from_arrays(cast("dict[str, np.ndarray]", arrays), sample_rate, sources, right_sources)
-    length = max(lengths)
-    tracks = []
-    for name, held in arrays.items():
-        if isinstance(held, SpooledAudio):
-            held.length = length  # read as silence past its end: the zero-padding
-        else:
-            held = _pad(held, length)
-        tracks.append(Track(name, held, sources[name], right_sources.get(name)))
-    return Multitrack(tracks, sample_rate)
+    return Multitrack.from_arrays(arrays, sample_rate, sources, right_sources)
 
 
 def _whole(held: np.ndarray | SpooledAudio) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 
 from mixassist.errors import AudioFileError
 
-__all__ = ["SPOOL_BYTES", "SpooledAudio"]
+__all__ = ["SPOOL_BYTES", "SpooledAudio", "Spooler"]
 
 #: Decoded size of a session (bytes of float32) above which ``load_multitrack`` spools its stems
 #: (about 1.5 minutes of 8 stereo stems at 44.1 kHz).
@@ -109,3 +109,43 @@ class SpooledAudio:
 
     def __repr__(self) -> str:
         return f"SpooledAudio(channels={self.channels}, frames={self.frames}, length={self.length})"
+
+
+class Spooler:
+    """Decoded stems of one session, held in memory until together they pass ``limit`` bytes of
+    float32, then every one of them (those held so far too) spooled: the one policy of
+    ``load_multitrack`` and ``Recipe.load_stems``.
+
+    Parameters
+    ----------
+    spool : bool, optional
+        True: spool every stem; False: never; None (default): past ``limit``.
+    limit : int, optional
+        Default :data:`SPOOL_BYTES`.
+    """
+
+    def __init__(self, spool: bool | None = None, limit: int | None = None) -> None:
+        self.spool = spool
+        self.limit = SPOOL_BYTES if limit is None else int(limit)
+        self.items: dict[Any, np.ndarray | SpooledAudio] = {}
+        self._bytes = 0
+
+    @property
+    def spooling(self) -> bool:
+        """Whether stems added now are spooled."""
+        return self.spool is True or (self.spool is None and self._bytes > self.limit)
+
+    def add(self, key: Any, audio: np.ndarray) -> np.ndarray | SpooledAudio:
+        """Hold ``audio`` under ``key`` (replacing what was there) and return what is held."""
+        old = self.items.pop(key, None)
+        if isinstance(old, SpooledAudio):
+            old.close()
+        self._bytes += int(audio.size) * _ITEM
+        if self.spooling:
+            for k, held in self.items.items():
+                if isinstance(held, np.ndarray):
+                    self.items[k] = SpooledAudio(held)
+            self.items[key] = SpooledAudio(audio)
+        else:
+            self.items[key] = audio
+        return self.items[key]
