@@ -136,10 +136,10 @@ def deliver_loudness(
     trials = 0
     for _ in range(max_trials):
         trial_gain = round(float(np.clip(gain, -24, 24)), 2)
-        mix = console.render_master(pre, _with_gain(params, trial_gain), stage="tail")
+        rendered = None  # the last trial's mix is let go before the next is rendered (one mix held)
+        rendered = _trial(console, pre, params, trial_gain)
+        lufs, tp = rendered[3:]
         trials += 1
-        lufs, tp = _loudness_peak(mix, sr)
-        rendered = (trial_gain, params.master["limiter_ceiling_dbtp"], mix, lufs, tp)
         report(0.8 * trials / max_trials)
         if lufs is None:
             break
@@ -186,6 +186,7 @@ def deliver_loudness(
     if rendered is not None and rendered[0] == final_gain and rendered[1] == params.master["limiter_ceiling_dbtp"]:
         final, lufs, tp = rendered[2:]
     else:
+        rendered = None
         final = console.render_master(pre, params, stage="tail")
         trials += 1
         lufs, tp = _loudness_peak(final, sr)
@@ -241,6 +242,14 @@ def limiter_reduction(pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_r
     reduction = 10 * np.log10(before[active] / np.maximum(after[active], 1e-30))
     reduction = np.maximum(reduction, 0.0)
     return {"max": round(float(reduction.max()), 2), "mean": round(float(reduction.mean()), 2)}
+
+
+def _trial(
+    console: Console, pre: Bus, params: MixParams, gain_db: float
+) -> tuple[float, float | None, np.ndarray, float | None, float | None]:
+    """``(gain, ceiling, mix, loudness, true peak)`` of the master's tail at ``gain_db``."""
+    mix = console.render_master(pre, _with_gain(params, gain_db), stage="tail")
+    return (gain_db, params.master["limiter_ceiling_dbtp"], mix, *_loudness_peak(mix, pre.sample_rate))
 
 
 def _loudness_peak(mix: np.ndarray, sample_rate: int) -> tuple[float | None, float | None]:
