@@ -105,7 +105,7 @@ def test_long_sessions_spool_by_themselves(tmp_path, monkeypatch):
     assert all(t.spooled for t in load_multitrack(tmp_path / "stems"))
 
 
-@pytest.mark.parametrize("method", ["neural", pytest.param("rules", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("method", ["neural", "rules"])
 def test_a_spooled_session_mixes_as_a_held_one(tmp_path, method):
     """Same decisions (every setting and reason), same mix bit for bit, same measurements."""
     from mixassist.api import mix
