@@ -11,9 +11,12 @@ All audio is made up (seeded noise, tones and pulses) and written to a temporary
 Each command runs in its own child process; its peak RSS is ``ru_maxrss`` of
 ``resource.getrusage(RUSAGE_CHILDREN)`` read by a one-shot Python wrapper around it.
 
-    python benchmarks/memory.py [--quick] [--json out.json]
+    python benchmarks/memory.py [--quick] [--parts analyze,rules,render,neural] [--song-seconds S] [--json out.json]
 
-``--quick`` scales the lengths down (1 hour → 3 min, 10 min → 30 s) for a smoke run.
+``--quick`` scales the lengths down (1 hour → 3 min, 10 min → 30 s) for a smoke run;
+``--song-seconds`` sets the stems' length alone. ``--parts``: any of ``analyze``, ``rules``,
+``render``, ``neural`` (``mix`` = the last three). ``render`` renders the rules mix's recipe, or
+the neural mix's when rules is not run (the render's memory does not depend on the settings).
 Targets (issue 20): analyze of 1 hour ≤ 0.5 GB; mix and render of 8 × 10 min ≤ 1.5 GB.
 """
 
@@ -68,19 +71,25 @@ def _peak_rss(command: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 min instead of 1 hour, 30 s stems instead of 10 min")
-    parser.add_argument("--parts", default="analyze,mix", help="comma-separated: analyze, mix (mix includes render)")
+    parser.add_argument(
+        "--parts", default="analyze,mix", help="comma-separated: analyze, rules, render, neural (mix = all three)"
+    )
+    parser.add_argument("--song-seconds", type=float, help="length of the 8 stems (default 600, --quick 30)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
+    if "mix" in parts:
+        parts |= {"rules", "render", "neural"}
     hour, song = (180.0, 30.0) if args.quick else (3600.0, 600.0)
+    song = args.song_seconds or song
     cli = [sys.executable, "-m", "mixassist"]
     results: dict = {"quick": args.quick, "analyze_seconds": hour, "song_seconds": song, "stems": 8}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if "analyze" in parts:
             _analyze(folder, hour, cli, results)
-        if "mix" in parts:
-            _mix(folder, song, cli, results)
+        if parts & {"rules", "render", "neural"}:
+            _mix(folder, song, cli, results, parts)
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:
@@ -98,7 +107,7 @@ def _analyze(folder: Path, seconds: float, cli: list[str], results: dict) -> Non
     long_file.unlink()
 
 
-def _mix(folder: Path, song: float, cli: list[str], results: dict) -> None:
+def _mix(folder: Path, song: float, cli: list[str], results: dict, parts: set[str]) -> None:
     stems = folder / "stems"
     stems.mkdir()
     names = ["kick", "snare", "hats", "bass", "keys", "pad", "lead_vocal", "guitar"]
@@ -106,12 +115,19 @@ def _mix(folder: Path, song: float, cli: list[str], results: dict) -> None:
         _write_long(stems / f"{name}.wav", song, 1 + seed % 2, seed, "PCM_24")
     reference = folder / "reference.wav"
     _write_long(reference, 30.0, 2, 99, "PCM_24")
-    rules = folder / "rules"
-    results["mix_rules"] = _peak_rss([*cli, "mix", str(stems), "-o", str(rules), "--method", "rules"])
-    results["render"] = _peak_rss([*cli, "render", str(rules / "recipe.json"), "-o", str(folder / "render.wav")])
-    results["mix_neural"] = _peak_rss(
-        [*cli, "mix", str(stems), "-o", str(folder / "neural"), "--method", "neural", "--reference", str(reference)]
-    )
+    rules, neural = folder / "rules", folder / "neural"
+    if "neural" in parts:
+        results["mix_neural"] = _peak_rss(
+            [*cli, "mix", str(stems), "-o", str(neural), "--method", "neural", "--reference", str(reference)]
+        )
+    if "rules" in parts:
+        results["mix_rules"] = _peak_rss([*cli, "mix", str(stems), "-o", str(rules), "--method", "rules"])
+    if "render" in parts:
+        recipe = (rules if "rules" in parts else neural) / "recipe.json"
+        if not recipe.exists():  # render alone: a neural mix first, not measured
+            _peak_rss([*cli, "mix", str(stems), "-o", str(neural), "--method", "neural"])
+        results["render"] = _peak_rss([*cli, "render", str(recipe), "-o", str(folder / "render.wav")])
+        results["render_of"] = recipe.parent.name
 
 
 if __name__ == "__main__":

@@ -429,7 +429,7 @@ def _mix(multitrack: Multitrack, request: MixRequest, progress: Progress | None)
     references = [
         (Path(r.label).name, resample(r.audio, int(r.sample_rate), multitrack.sample_rate)) for r in target.references
     ]
-    previews = make_previews(raw_sum([t.audio for t in multitrack]), rendered_mix, multitrack.sample_rate, references)
+    previews = make_previews(raw_sum(list(multitrack)), rendered_mix, multitrack.sample_rate, references)
     return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio, previews, multitrack)
 
 

@@ -19,10 +19,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Protocol
 
 import numpy as np
 
-from mixassist.measure import integrated_loudness, sample_peak_dbfs, short_term_loudness
+from mixassist.measure import integrated_and_short_term, integrated_loudness, sample_peak_dbfs
 
 __all__ = [
     "EXCERPT_S",
@@ -53,8 +54,9 @@ class Preview:
         ``"raw-sum"``, ``"mix"`` or ``"reference-N"``: the file stem.
     label : str
         What it is, for people (a reference's label is its file name).
-    audio : numpy.ndarray
-        Float32 ``(channels, samples)``, the gain applied.
+    source : numpy.ndarray
+        Float32 ``(channels, samples)`` before the gain (a view of the signal it previews:
+        nothing is copied until :attr:`audio` is read, when the file is written).
     sample_rate : int
     length : str
         ``"excerpt"`` or ``"full"``.
@@ -68,7 +70,7 @@ class Preview:
 
     key: str
     label: str
-    audio: np.ndarray
+    source: np.ndarray
     sample_rate: int
     length: str
     start_s: float
@@ -76,32 +78,64 @@ class Preview:
     loudness_lufs: float
 
     @property
+    def audio(self) -> np.ndarray:
+        """Float32 ``(channels, samples)``, the gain applied (made on each read)."""
+        return (self.source.astype(np.float64) * 10.0 ** (self.gain_db / 20.0)).astype(np.float32)
+
+    @property
     def name(self) -> str:
         """Its path inside the output folder: ``previews/<length>/<key>.flac``."""
         return f"{PREVIEW_FOLDER}/{self.length}/{self.key}.flac"
 
 
-def raw_sum(tracks: Sequence[np.ndarray]) -> np.ndarray:
+class Readable(Protocol):
+    """A stem read range by range (:class:`~mixassist.audio.multitrack.Track`)."""
+
+    @property
+    def channels(self) -> int: ...
+
+    @property
+    def num_samples(self) -> int: ...
+
+    def read(self, start: int, stop: int) -> np.ndarray: ...
+
+
+#: Frames summed at a time by :func:`raw_sum` (bounded memory for long, spooled sessions).
+SUM_BLOCK = 1 << 18
+
+
+def raw_sum(tracks: Sequence[np.ndarray | Readable]) -> np.ndarray:
     """The stems summed as the console sums them at neutral settings: stereo stems as they are,
-    mono stems on both sides at −3 dB (constant-power centre). Float32 ``(2, samples)``."""
-    length = max((t.shape[1] for t in tracks), default=0)
-    out = np.zeros((2, length), dtype=np.float64)
-    for audio in tracks:
-        if audio.shape[0] == 1:
-            out[:, : audio.shape[1]] += math.sqrt(0.5) * audio[0]
-        else:
-            out[:, : audio.shape[1]] += audio
-    return out.astype(np.float32)
+    mono stems on both sides at −3 dB (constant-power centre). Float32 ``(2, samples)``.
+    ``tracks`` are arrays ``(channels, samples)`` or stems read range by range (summed in
+    blocks, so a spooled session is never held whole)."""
+    lengths = [t.shape[1] if isinstance(t, np.ndarray) else t.num_samples for t in tracks]
+    out = np.zeros((2, max(lengths, default=0)), dtype=np.float32)
+    for start in range(0, out.shape[1], SUM_BLOCK):
+        stop = min(start + SUM_BLOCK, out.shape[1])
+        acc = np.zeros((2, stop - start), dtype=np.float64)
+        for t, n in zip(tracks, lengths, strict=True):
+            if start >= n:
+                continue
+            block = t[:, start : min(stop, n)] if isinstance(t, np.ndarray) else t.read(start, min(stop, n))
+            if block.shape[0] == 1:
+                acc[:, : block.shape[1]] += math.sqrt(0.5) * block[0]
+            else:
+                acc[:, : block.shape[1]] += block
+        out[:, start:stop] = acc
+    return out
 
 
-def loudest_section(audio: np.ndarray, sample_rate: int, seconds: float = EXCERPT_S) -> int:
+def loudest_section(
+    audio: np.ndarray, sample_rate: int, seconds: float = EXCERPT_S, *, short_term: np.ndarray | None = None
+) -> int:
     """First sample of the ``seconds``-long window of ``audio`` whose short-term loudness
     (EBU Tech 3341, every 100 ms) has the highest mean energy; 0 when the audio is no longer
-    than the window or too short to meter."""
+    than the window or too short to meter. ``short_term``: that series, if already measured."""
     length = int(round(seconds * sample_rate))
     if audio.shape[-1] <= length:
         return 0
-    series = short_term_loudness(audio, sample_rate)
+    series = short_term if short_term is not None else integrated_and_short_term(audio, sample_rate)[1]
     if series.size == 0:
         return 0
     energy = np.where(np.isfinite(series), 10.0 ** (series / 10.0), 0.0)
@@ -146,34 +180,53 @@ def make_previews(
         rounding: well under 0.1 LU), found as described in the module docstring.
     """
     length = int(round(excerpt_s * sample_rate))
-    start = loudest_section(mix, sample_rate, excerpt_s)
-    sources: list[tuple[str, str, np.ndarray, int]] = [
-        ("raw-sum", "raw sum of the stems", raw, start),
-        ("mix", "this mix", mix, start),
-    ]
+    signals = [("raw-sum", "raw sum of the stems", raw), ("mix", "this mix", mix)]
     used = {"raw-sum", "mix"}
     for i, (label, audio) in enumerate(references):
         key = f"reference-{i + 1}-{preview_slug(PurePosixPath(label).stem)}"
         if key in used:
             key = f"{key}-{i + 1}"
         used.add(key)
-        sources.append((key, label, audio, loudest_section(audio, sample_rate, excerpt_s)))
-    previews: list[Preview] = []
-    for kind in ("excerpt", "full"):
-        cuts = {
-            key: (label, audio if kind == "full" else audio[:, s : s + length], s if kind == "excerpt" else 0)
-            for key, label, audio, s in sources
-        }
-        previews += _matched(cuts, sample_rate, kind)
-    return previews
+        signals.append((key, label, audio))
+    # Each whole signal is metered once, in blocks: its integrated loudness (the full-length
+    # preview's) and its short-term series (where its loudest section is).
+    metered = {key: _metered(audio, sample_rate) for key, _, audio in signals}
+    mix_start = loudest_section(mix, sample_rate, excerpt_s, short_term=metered["mix"][1])
+    full, excerpts = {}, {}
+    for key, label, audio in signals:
+        s = (
+            mix_start
+            if key in ("raw-sum", "mix")
+            else loudest_section(audio, sample_rate, excerpt_s, short_term=metered[key][1])
+        )
+        cut = audio[:, s : s + length]
+        full[key] = (label, audio, 0, metered[key][0])
+        excerpts[key] = (label, cut, s, integrated_loudness(cut, sample_rate) if cut.shape[-1] else None)
+    return _matched(excerpts, sample_rate, "excerpt") + _matched(full, sample_rate, "full")
 
 
-def _matched(cuts: Mapping[str, tuple[str, np.ndarray, int]], sample_rate: int, kind: str) -> list[Preview]:
-    """The cuts gained to one common integrated loudness (see the module docstring)."""
+def _metered(audio: np.ndarray, sample_rate: int) -> tuple[float | None, np.ndarray]:
+    if audio.shape[-1] == 0:
+        return None, np.zeros(0)
+    return integrated_and_short_term(audio, sample_rate)
+
+
+def _peak_dbfs(audio: np.ndarray) -> float | None:
+    """:func:`~mixassist.measure.sample_peak_dbfs`, read in blocks (no whole-signal copy)."""
+    if audio.shape[-1] == 0:
+        return None
+    peak = max(float(np.abs(audio[:, a : a + SUM_BLOCK]).max()) for a in range(0, audio.shape[-1], SUM_BLOCK))
+    return sample_peak_dbfs(np.array([[peak]], dtype=np.float64))
+
+
+def _matched(
+    cuts: Mapping[str, tuple[str, np.ndarray, int, float | None]], sample_rate: int, kind: str
+) -> list[Preview]:
+    """The cuts (label, audio, start, integrated loudness) gained to one common integrated
+    loudness (see the module docstring)."""
     measured: dict[str, tuple[float, float]] = {}
-    for key, (_, audio, _) in cuts.items():
-        loudness = integrated_loudness(audio, sample_rate) if audio.shape[-1] else None
-        peak = sample_peak_dbfs(audio) if audio.shape[-1] else None
+    for key, (_, audio, _, loudness) in cuts.items():
+        peak = _peak_dbfs(audio)
         if loudness is not None and peak is not None and math.isfinite(peak):
             measured[key] = (loudness, peak)
     if not measured:
@@ -181,8 +234,6 @@ def _matched(cuts: Mapping[str, tuple[str, np.ndarray, int]], sample_rate: int, 
     common = min(loudness + PEAK_LIMIT_DBFS - peak for loudness, peak in measured.values())
     out = []
     for key, (loudness, _) in measured.items():
-        label, audio, start = cuts[key]
-        gain_db = common - loudness
-        scaled = (audio.astype(np.float64) * 10.0 ** (gain_db / 20.0)).astype(np.float32)
-        out.append(Preview(key, label, scaled, sample_rate, kind, start / sample_rate, gain_db, common))
+        label, audio, start, _ = cuts[key]
+        out.append(Preview(key, label, audio, sample_rate, kind, start / sample_rate, common - loudness, common))
     return out

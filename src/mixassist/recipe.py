@@ -37,6 +37,7 @@ import numpy as np
 
 from mixassist.audio.io import check_sample_rate, load_audio
 from mixassist.audio.multitrack import Multitrack, merge_pair
+from mixassist.audio.spool import Spooler
 from mixassist.console.params import MixParams
 from mixassist.console.schema import params_for
 from mixassist.errors import MixAssistError, OutputError, RecipeError
@@ -226,22 +227,27 @@ class Recipe:
         chosen = self.files if names is None else names
         return [p for n in chosen for p in (self.resolve(n), self.resolve_right(n)) if p is not None]
 
-    def load_stems(self, *, downmix: bool = False) -> Multitrack:
-        """Decode every stem at the recipe's sample rate, zero-padded to the longest."""
-        arrays, sources, right_sources = {}, {}, {}
+    def load_stems(self, *, downmix: bool = False, spool: bool | None = None) -> Multitrack:
+        """Decode every stem at the recipe's sample rate, zero-padded to the longest; a long
+        session's stems are spooled to temporary files as ``load_multitrack`` does (``spool``)."""
+        held = Spooler(spool)
+        sources, right_sources = {}, {}
         for name in self.params.track_names:
             path = self.resolve(name)
-            arrays[name], _ = load_audio(path, sample_rate=self.sample_rate, downmix=downmix)
+            audio, _ = load_audio(path, sample_rate=self.sample_rate, downmix=downmix)
             sources[name] = path
             right = self.resolve_right(name)
             if right is not None:
-                audio, _ = load_audio(right, sample_rate=self.sample_rate, downmix=downmix)
+                right_audio, _ = load_audio(right, sample_rate=self.sample_rate, downmix=downmix)
                 try:
-                    arrays[name] = merge_pair(arrays[name], audio, name)
+                    audio = merge_pair(audio, right_audio, name)
                 except MixAssistError as err:
                     raise RecipeError(f"{err.reason}; the recipe names them as one stereo track", right) from err
+                del right_audio
                 right_sources[name] = right
-        return Multitrack.from_arrays(arrays, self.sample_rate, sources, right_sources)
+            held.add(name, audio)
+            del audio
+        return Multitrack.from_arrays(held.items, self.sample_rate, sources, right_sources)
 
     # ------------------------------------------------------------------ writing
     def to_dict(self, relative_to: str | os.PathLike[str] | None = None) -> dict[str, Any]:

@@ -203,7 +203,7 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, bool]:
                         "memory budget; split the file into shorter parts",
                         path,
                     )
-                blocks.append(block)
+                blocks.append(np.ascontiguousarray(block.T))  # channels first now: one copy less at the end
         except sf.LibsndfileError as err:
             if not blocks:
                 raise AudioFileError(f"corrupt audio data ({err})", path) from err
@@ -217,7 +217,7 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, bool]:
             declared,
             total,
         )
-    audio = np.concatenate(blocks, axis=0).T if blocks else np.zeros((channels, 0), np.float32)
+    audio = np.concatenate(blocks, axis=1) if blocks else np.zeros((channels, 0), np.float32)
     return np.ascontiguousarray(audio, dtype=np.float32), rate, subtype in _FLOAT_SUBTYPES
 
 
@@ -316,8 +316,8 @@ def _decode_ffmpeg(path: Path, stream: int) -> tuple[np.ndarray, int]:
 
 def _check_content(audio: np.ndarray, path: Path, *, is_float: bool, downmix: bool) -> np.ndarray:
     channels = audio.shape[0]
-    bad = ~np.isfinite(audio)
-    if bad.any():
+    if not np.isfinite(audio).all():
+        bad = ~np.isfinite(audio)
         channel, sample = np.argwhere(bad)[np.argmin(np.argwhere(bad)[:, 1])]
         kind = "NaN" if np.isnan(audio[channel, sample]) else "Inf"
         raise InvalidAudioError(
@@ -365,6 +365,10 @@ def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarra
         return np.zeros(audio.shape[:-1] + (0,), np.float32)
     out = soxr.resample(audio.T, sample_rate, target_rate, quality="HQ")
     return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, audio.shape[0]).T)
+
+
+#: Frames :func:`save_audio` quantises and writes at a time (its memory does not grow with the length).
+WRITE_FRAMES = 1 << 16
 
 
 def save_audio(
@@ -429,7 +433,7 @@ def save_audio(
         raise InvalidAudioError(f"audio must be (channels, samples), got shape {audio.shape}", path)
     if suffix == ".flac" and audio.shape[0] > 8:
         raise OutputError(f"FLAC holds at most 8 channels, got {audio.shape[0]}", path)
-    if not np.isfinite(audio).all():
+    if not all(np.isfinite(audio[:, a : a + WRITE_FRAMES]).all() for a in range(0, audio.shape[1], WRITE_FRAMES)):
         raise InvalidAudioError("refusing to write NaN/Inf samples", path)
     for other in protect:
         if _same_file(path, Path(other)):
@@ -444,9 +448,9 @@ def save_audio(
         if not folder.is_dir():
             raise OutputError(f"folder {folder} does not exist", path)
 
-    data, clipped = _quantise(audio, bit_depth, dither=dither, seed=seed)
+    quantiser = _Quantiser(audio, bit_depth, dither=dither, seed=seed)
     fmt = "FLAC" if suffix == ".flac" else "WAV"
-    if fmt == "WAV" and data.nbytes > 0xFFFFFFFF - 1024:
+    if fmt == "WAV" and audio.size * quantiser.item_bytes > 0xFFFFFFFF - 1024:
         fmt = "RF64"  # plain RIFF sizes are 32-bit
     tmp_name: str | None = None
     try:
@@ -455,8 +459,9 @@ def save_audio(
             os.close(fd)
             # libsndfile opens the file by name, so a failed write is its error (or a short
             # count), never an exception lost inside a Python I/O callback.
-            with sf.SoundFile(tmp_name, "w", rate, data.shape[1], _SUBTYPES[bit_depth], format=fmt) as out:
-                out.write(data)
+            with sf.SoundFile(tmp_name, "w", rate, audio.shape[0], _SUBTYPES[bit_depth], format=fmt) as out:
+                for start in range(0, audio.shape[1], WRITE_FRAMES):  # block by block: bounded memory
+                    out.write(quantiser.block(start, start + WRITE_FRAMES))
             fd = os.open(tmp_name, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -469,9 +474,9 @@ def save_audio(
         if isinstance(err, (AssertionError, RuntimeError)):  # soundfile: short write, LibsndfileError
             raise _write_failure(err, folder, path) from err
         raise
-    if clipped:
-        log.warning("%s: %d samples beyond full scale were clipped", path, clipped)
-    return clipped
+    if quantiser.clipped:
+        log.warning("%s: %d samples beyond full scale were clipped", path, quantiser.clipped)
+    return quantiser.clipped
 
 
 def _discard(name: str | None) -> None:
@@ -502,21 +507,47 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _quantise(audio: np.ndarray, bit_depth: int, *, dither: bool, seed: int | None) -> tuple[np.ndarray, int]:
-    """Frames-first array ready for soundfile, plus the number of clipped samples."""
-    if bit_depth == 32:
-        return np.ascontiguousarray(audio.T, dtype=np.float32), 0
-    scale = float(2 ** (bit_depth - 1))
-    # Counted before dither: a sample is "clipped" when the signal itself exceeds full scale.
-    clipped = int(np.count_nonzero(np.abs(audio) > 1.0))
-    x = audio.astype(np.float64) * scale
-    if dither and x.size:
-        rng = np.random.default_rng(seed)
-        x += rng.random(x.shape) - rng.random(x.shape)  # TPDF, ±1 LSB peak
-    q = np.rint(x)
-    low, high = -scale, scale - 1
-    np.clip(q, low, high, out=q)
-    if bit_depth == 16:
-        return np.ascontiguousarray(q.T, dtype=np.int16), clipped
-    # libsndfile writes int32 input to PCM_24 by keeping the top 24 bits.
-    return np.ascontiguousarray((q.astype(np.int32) << 8).T), clipped
+class _Quantiser:
+    """``audio`` as frames-first blocks ready for soundfile, quantised block by block; counts the
+    samples it clipped (``clipped``, complete after the last block).
+
+    The result is what quantising the whole array at once gives, bit for bit: the TPDF dither
+    of the whole array is two uniform draws ``random(shape) - random(shape)`` from one PCG64
+    stream (one 64-bit output per draw), so each channel's block takes its draws from a copy
+    of that stream advanced to the block's place in it.
+    """
+
+    def __init__(self, audio: np.ndarray, bit_depth: int, *, dither: bool, seed: int | None) -> None:
+        self.audio = audio
+        self.bit_depth = bit_depth
+        self.item_bytes = 4 if bit_depth in (24, 32) else 2
+        self.clipped = 0
+        self._streams: list[tuple[np.random.Generator, np.random.Generator]] = []
+        if dither and bit_depth != 32 and audio.size:
+            channels, frames = audio.shape
+            origin = np.random.PCG64(seed)
+            for c in range(channels):  # the first draw covers every channel, then the second
+                pair = []
+                for offset in (c * frames, (channels + c) * frames):
+                    stream = np.random.PCG64()
+                    stream.state = origin.state
+                    pair.append(np.random.Generator(stream.advance(offset)))
+                self._streams.append((pair[0], pair[1]))
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start:stop`` (the blocks must come in order, each once)."""
+        audio = self.audio[:, start:stop]
+        if self.bit_depth == 32:
+            return np.ascontiguousarray(audio.T, dtype=np.float32)
+        scale = float(2 ** (self.bit_depth - 1))
+        # Counted before dither: a sample is "clipped" when the signal itself exceeds full scale.
+        self.clipped += int(np.count_nonzero(np.abs(audio) > 1.0))
+        x = audio.astype(np.float64) * scale
+        for c, (first, second) in enumerate(self._streams):
+            x[c] += first.random(x.shape[1]) - second.random(x.shape[1])  # TPDF, ±1 LSB peak
+        q = np.rint(x)
+        np.clip(q, -scale, scale - 1, out=q)
+        if self.bit_depth == 16:
+            return np.ascontiguousarray(q.T, dtype=np.int16)
+        # libsndfile writes int32 input to PCM_24 by keeping the top 24 bits.
+        return np.ascontiguousarray((q.astype(np.int32) << 8).T)

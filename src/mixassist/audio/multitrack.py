@@ -9,12 +9,12 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from mixassist.audio.io import check_sample_rate, load_audio, resample
+from mixassist.audio.spool import SpooledAudio, Spooler
 from mixassist.errors import AudioFileError, InvalidAudioError, InvalidParameterError
 
 __all__ = ["AUDIO_SUFFIXES", "Track", "Multitrack", "load_multitrack", "merge_pair", "side_of"]
@@ -40,19 +40,54 @@ AUDIO_SUFFIXES = (
 )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
 class Track:
     """One stem: a name, float32 audio shaped ``(channels, samples)`` and where it came from.
 
     ``source`` is its file; a stereo track merged from a left/right pair of mono files
     (``piano_L.wav`` + ``piano_R.wav``) has the left file in ``source`` and the right one in
     ``source_right``; ``files`` lists both.
+
+    The audio is an array, or a :class:`~mixassist.audio.spool.SpooledAudio` (a long session's
+    stems, kept in a temporary file by :func:`load_multitrack`): then :attr:`audio` reads the
+    whole stem from that file on every access (keep it only as long as it is needed), and
+    :meth:`read` reads a range. Both give the same samples either way.
     """
 
-    name: str
-    audio: np.ndarray
-    source: Path | None = field(default=None)
-    source_right: Path | None = field(default=None)
+    __slots__ = ("name", "_data", "source", "source_right")
+
+    def __init__(
+        self,
+        name: str,
+        audio: np.ndarray | SpooledAudio,
+        source: Path | None = None,
+        source_right: Path | None = None,
+    ) -> None:
+        self.name = name
+        self._data = audio
+        self.source = source
+        self.source_right = source_right
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The whole stem, float32 ``(channels, samples)`` (read from its file when spooled)."""
+        return self._data if isinstance(self._data, np.ndarray) else self._data.read()
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start:stop`` (clipped to the track), float32 ``(channels, n)``: a view of the
+        array, or a new array read from the spool file."""
+        if isinstance(self._data, np.ndarray):
+            return self._data[:, max(start, 0) : stop]
+        return self._data.read(start, stop)
+
+    def blocks(self, frames: int = 1 << 20) -> Iterator[np.ndarray]:
+        """The stem in consecutive blocks of ``frames`` samples (the last one shorter)."""
+        for start in range(0, self.num_samples, frames):
+            yield self.read(start, start + frames)
+
+    @property
+    def spooled(self) -> bool:
+        """True when the audio lives in a temporary file rather than in memory."""
+        return not isinstance(self._data, np.ndarray)
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -62,21 +97,22 @@ class Track:
     @property
     def channels(self) -> int:
         """1 (mono) or 2 (stereo)."""
-        return int(self.audio.shape[0])
+        return int(self._data.shape[0])
 
     @property
     def num_samples(self) -> int:
-        return int(self.audio.shape[1])
+        return int(self._data.shape[1])
 
     def is_silent(self) -> bool:
         """True when every sample is exactly zero."""
-        return not np.any(self.audio)
+        return not any(np.any(block) for block in self.blocks())
 
     def __repr__(self) -> str:
         src = f", source='{self.source}'" if self.source else ""
         if self.source_right is not None:
             src += f", source_right='{self.source_right}'"
-        return f"Track('{self.name}', channels={self.channels}, samples={self.num_samples}{src})"
+        spooled = ", spooled" if self.spooled else ""
+        return f"Track('{self.name}', channels={self.channels}, samples={self.num_samples}{src}{spooled})"
 
 
 class Multitrack:
@@ -106,7 +142,7 @@ class Multitrack:
                 f"tracks differ in length ({min(lengths)}-{max(lengths)} samples); use Multitrack.from_arrays to pad"
             )
         for t in tracks:
-            if t.audio.ndim != 2 or t.channels not in (1, 2):
+            if len(t._data.shape) != 2 or t.channels not in (1, 2):
                 raise InvalidAudioError(
                     f"track '{t.name}' must be mono or stereo (channels, samples), got {t.audio.shape}"
                 )
@@ -115,7 +151,7 @@ class Multitrack:
     @classmethod
     def from_arrays(
         cls,
-        arrays: Mapping[str, np.ndarray],
+        arrays: Mapping[str, np.ndarray | SpooledAudio],
         sample_rate: int,
         sources: Mapping[str, Path | None] | None = None,
         right_sources: Mapping[str, Path] | None = None,
@@ -123,9 +159,14 @@ class Multitrack:
         """Build from ``{name: (channels, samples) or (samples,)}``, zero-padding to the longest.
 
         ``sources`` names each track's file; ``right_sources`` the right-channel file of a
-        track merged from a left/right pair."""
-        items = []
+        track merged from a left/right pair. A :class:`~mixassist.audio.spool.SpooledAudio`
+        (checked when it was decoded) is padded by reading silence past its end (its
+        ``length`` is set)."""
+        items: list[tuple[str, np.ndarray | SpooledAudio]] = []
         for name, audio in arrays.items():
+            if isinstance(audio, SpooledAudio):
+                items.append((name, audio))
+                continue
             audio = np.asarray(audio, dtype=np.float32)
             if audio.ndim == 1:
                 audio = audio[None, :]
@@ -177,7 +218,10 @@ class Multitrack:
         )
 
 
-def _pad(audio: np.ndarray, length: int) -> np.ndarray:
+def _pad(audio: np.ndarray | SpooledAudio, length: int) -> np.ndarray | SpooledAudio:
+    if isinstance(audio, SpooledAudio):
+        audio.length = length  # reads past its end are silence
+        return audio
     if audio.shape[1] == length:
         return np.ascontiguousarray(audio)
     out = np.zeros((audio.shape[0], length), dtype=np.float32)
@@ -261,7 +305,7 @@ def merge_pair(left: np.ndarray, right: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([left, right], axis=0), dtype=np.float32)
 
 
-def _pair_sides(decoded: list[tuple[str, np.ndarray, int, Path]]) -> dict[int, int]:
+def _pair_sides(decoded: list[tuple[str, np.ndarray | SpooledAudio, int, Path]]) -> dict[int, int]:
     """``{index of a left file: index of its right file}`` for the pairs that can be merged:
     one left and one right of the same base name, both mono, at one rate, of one length."""
     sides: dict[str, dict[str, list[int]]] = {}
@@ -328,6 +372,7 @@ def load_multitrack(
     sample_rate: int | None = None,
     *,
     downmix: bool = False,
+    spool: bool | None = None,
 ) -> Multitrack:
     """Load stems from a folder or a list of files into one :class:`Multitrack`.
 
@@ -341,6 +386,12 @@ def load_multitrack(
         higher rate).  Every stem at another rate is resampled with soxr.
     downmix : bool
         Average files with more than two channels to mono instead of refusing them.
+    spool : bool, optional
+        Keep the decoded stems in temporary files (:class:`~mixassist.audio.spool.SpooledAudio`)
+        rather than in memory, read back block by block by the console and one stem at a time
+        by the analyses: the same samples, in memory that does not grow with the session's
+        length. Default: when the session decodes to more than
+        :data:`~mixassist.audio.spool.SPOOL_BYTES` (256 MB, about 1.5 minutes of 8 stereo stems).
 
     Returns
     -------
@@ -365,16 +416,22 @@ def load_multitrack(
     if sample_rate is not None:
         sample_rate = check_sample_rate(sample_rate)
 
-    decoded: list[tuple[str, np.ndarray, int, Path]] = []
+    spooler = Spooler(spool)  # past SPOOL_BYTES decoded, every stem goes to a spool file
+    found: list[tuple[str, int, Path]] = []
     for path in files:
         base = _track_name(path)
         if path.name.lower().endswith(".stem.mp4") and (n := _stem_streams(path)) > 1:
             for k in range(1, n):
                 audio, rate = load_audio(path, downmix=downmix, stream=k)
-                decoded.append((f"{base}_{k}", audio, rate, path))
+                spooler.add(len(found), audio)
+                found.append((f"{base}_{k}", rate, path))
         else:
             audio, rate = load_audio(path, downmix=downmix)
-            decoded.append((base, audio, rate, path))
+            spooler.add(len(found), audio)
+            found.append((base, rate, path))
+        del audio
+    decoded = [(name, spooler.items[i], rate, path) for i, (name, rate, path) in enumerate(found)]
+    spooler.items.clear()
 
     rates = Counter(rate for _, _, rate, _ in decoded)
     if sample_rate is None:
@@ -383,22 +440,38 @@ def load_multitrack(
     right_halves = set(pairs.values())
     kept = [i for i in range(len(decoded)) if i not in right_halves]
     names = _unique([side_of(decoded[i][0])[0] if i in pairs else decoded[i][0] for i in kept])
-    arrays, sources, right_sources = {}, {}, {}
+    arrays: dict[str, np.ndarray | SpooledAudio] = {}
+    sources, right_sources = {}, {}
     for name, i in zip(names, kept):
-        _, audio, rate, path = decoded[i]
+        _, held, rate, path = decoded[i]
+        if rate == sample_rate and i not in pairs:
+            arrays[name], sources[name] = held, path
+            continue
+        audio = _whole(held)
         if rate != sample_rate:
             log.info("%s: resampling %d Hz -> %d Hz", path, rate, sample_rate)
             audio = resample(audio, rate, sample_rate)
         if i in pairs:
-            _, right, _, right_path = decoded[pairs[i]]
+            _, right_held, _, right_path = decoded[pairs[i]]
+            right = _whole(right_held)
             if rate != sample_rate:
                 right = resample(right, rate, sample_rate)
             log.info("%s + %s: merged into one stereo track '%s'", path, right_path, name)
             audio = merge_pair(audio, right, name)
             right_sources[name] = right_path
-        arrays[name] = audio
+        arrays[name] = SpooledAudio(audio) if isinstance(held, SpooledAudio) else audio
         sources[name] = path
+    decoded.clear()
     lengths = {a.shape[1] for a in arrays.values()}
     if len(lengths) > 1:
         log.info("stems differ in length (%d-%d samples); zero-padding to the longest", min(lengths), max(lengths))
     return Multitrack.from_arrays(arrays, sample_rate, sources, right_sources)
+
+
+def _whole(held: np.ndarray | SpooledAudio) -> np.ndarray:
+    """The samples of a decoded stem (a spooled one is read back and its file removed)."""
+    if isinstance(held, np.ndarray):
+        return held
+    audio = held.read()
+    held.close()
+    return audio

@@ -53,7 +53,7 @@ from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_w
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
-from mixassist.measure import integrated_loudness
+from mixassist.measure import measure
 
 __all__ = ["Bus", "Console", "ConsoleSettings", "RenderResult", "eq_sos"]
 
@@ -127,8 +127,10 @@ class Bus:
 
     @functools.cached_property
     def loudness_lufs(self) -> float | None:
-        """Integrated loudness of :attr:`song` (BS.1770-4), measured once however many ask."""
-        return integrated_loudness(self.song, self.sample_rate)
+        """Integrated loudness of :attr:`song` (BS.1770-4), measured once however many ask (in
+        blocks: :func:`~mixassist.measure.measure` equals ``integrated_loudness`` bit for bit
+        without its float64 copies of the whole bus)."""
+        return measure(self.song, self.sample_rate).integrated_lufs
 
 
 @dataclass
@@ -570,7 +572,8 @@ class Console:
             raise InvalidParameterError(f"no stems for tracks in the settings: {', '.join(missing)}")
         settings = ConsoleSettings.from_params(params)
         plan = self.plan(settings)
-        audio = [multitrack[name].audio for name in params.track_names]
+        # each track is read block by block (from its spool file when the session is long)
+        tracks = [multitrack[name] for name in params.track_names]
         total, end, chunk = multitrack.num_samples, multitrack.num_samples + plan["latency"], self._chunk()
         hold = plan["dc_block"] and total > 0
 
@@ -578,10 +581,10 @@ class Console:
             for start in range(0, end, chunk):
                 stop = min(start + chunk, end)
                 block = []
-                for a in audio:
-                    piece = torch.from_numpy(np.ascontiguousarray(a[:, start : min(stop, total)]))
+                for track in tracks:
+                    piece = torch.from_numpy(np.ascontiguousarray(track.read(start, min(stop, total))))
                     if piece.shape[1] < stop - start:  # past the end: the latency tail
-                        last = torch.from_numpy(np.ascontiguousarray(a[:, total - 1 : total]))
+                        last = torch.from_numpy(np.ascontiguousarray(track.read(total - 1, total))) if hold else None
                         piece = _flush_tail(piece, stop - start - piece.shape[1], hold=hold, last=last)
                     block.append(piece)
                 yield block

@@ -15,15 +15,15 @@ from mixassist.measure.loudness import (
     MOMENTARY_WINDOW_MS,
     SHORT_TERM_WINDOW_MS,
     STEP_MS,
-    integrated_and_short_term,
     integrated_loudness,
     k_weight,
     loudness_range,
     momentary_loudness,
     short_term_loudness,
 )
+from mixassist.measure.meter import integrated_and_short_term
 from mixassist.measure.peak import TRUE_PEAK_OVERSAMPLING, sample_peak_dbfs, true_peak
-from mixassist.measure.spectrum import welch_psd
+from mixassist.measure.spectrum import welch_psd, welch_psd_read
 from mixassist.measure.stereo import correlation, side_mid_db
 from mixassist.measure.stream import measure_blocks
 from mixassist.measure.summary import LoudnessReport, measure
@@ -143,6 +143,7 @@ __all__ = [
     "true_peak_dbtp",
     "true_peak_with_reason",
     "welch_psd",
+    "welch_psd_read",
     "welch_spectrum",
     "width_band_powers",
     "width_db",

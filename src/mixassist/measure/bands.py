@@ -23,7 +23,7 @@ from typing import Literal, cast
 import numpy as np
 
 from mixassist.errors import InvalidParameterError
-from mixassist.measure import check_sample_rate, welch_psd
+from mixassist.measure import check_sample_rate, welch_psd, welch_psd_read
 from mixassist.measure.reasons import as_stereo, loudness_with_reason
 
 __all__ = [
@@ -181,13 +181,21 @@ def third_octave_band_db(
 
 
 def long_term_spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Welch power spectrum of the mono sum: ``(freqs_hz, power)``, segments of about 0.19 s."""
-    mono = cast(np.ndarray, np.mean(audio, axis=0, dtype=np.float64))  # axis=0 of 2-D audio: an array
+    """Welch power spectrum of the mono sum: ``(freqs_hz, power)``, segments of about 0.19 s.
+
+    The float64 mono sum is made a few hundred segments at a time, never for the whole signal
+    (the same figures bit for bit: each sample's mean is the same arithmetic)."""
+    audio = np.atleast_2d(audio)
+    size = audio.shape[-1]
     nper = int(2 ** round(math.log2(_LONG_TERM_SEGMENT_S * sample_rate)))
-    nper = max(256, min(nper, mono.size)) if mono.size >= 256 else mono.size
+    nper = max(256, min(nper, size)) if size >= 256 else size
     if nper < 16:
         return np.zeros(1), np.zeros(1)
-    return welch_psd(mono, sample_rate, nper)
+
+    def mono(a: int, b: int) -> np.ndarray:
+        return cast(np.ndarray, np.mean(audio[:, a:b], axis=0, dtype=np.float64))  # axis=0 of 2-D: an array
+
+    return welch_psd_read(mono, size, sample_rate, nper)
 
 
 def spectral_tilt_db_per_octave(audio: np.ndarray, sample_rate: int) -> float | None:

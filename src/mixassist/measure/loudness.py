@@ -31,7 +31,6 @@ __all__ = [
     "STEP_MS",
     "hop_edges",
     "hop_energies",
-    "integrated_and_short_term",
     "gating_block_count",
     "gating_segment_starts",
     "integrated_from_segments",
@@ -310,25 +309,6 @@ def short_term_loudness(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     (0,)
     """
     return _windowed_series(audio, sample_rate, SHORT_TERM_WINDOW_MS)
-
-
-def integrated_and_short_term(audio: np.ndarray, sample_rate: float) -> tuple[float | None, np.ndarray]:
-    """:func:`integrated_loudness` and :func:`short_term_loudness` of one signal, K-weighting it
-    once (the same figures, bit for bit, in about half the time).
-
-    Parameters, raises
-        As :func:`integrated_loudness`.
-
-    Returns
-    -------
-    (float or None, numpy.ndarray)
-        Integrated loudness in LUFS, and the short-term loudness every 100 ms.
-    """
-    rate = check_sample_rate(sample_rate)
-    x, _ = as_audio(audio)
-    weighted = k_weight(x, rate)
-    integrated = explain("integrated_loudness", integrated_from_weighted(weighted, rate))
-    return integrated, window_loudness(*hop_energies(weighted, rate), SHORT_TERM_WINDOW_MS)
 
 
 def loudness_range(audio: np.ndarray, sample_rate: float) -> float | None:

@@ -32,7 +32,7 @@ from mixassist.measure.loudness import (
     series_max,
     window_loudness,
 )
-from mixassist.measure.reading import REASON_ZERO, Reading
+from mixassist.measure.reading import REASON_ZERO, Reading, explain
 from mixassist.measure.stereo import (
     MOMENT_CHUNK,
     REASON_MONO_SIDE,
@@ -44,7 +44,7 @@ from mixassist.measure.stereo import (
 from mixassist.measure.validate import as_audio, check_sample_rate
 from mixassist.measure.weighting import k_weighting_sos
 
-__all__ = ["METER_BLOCK", "StreamMeter"]
+__all__ = ["METER_BLOCK", "StreamMeter", "integrated_and_short_term"]
 
 METER_BLOCK = 1 << 16
 """Samples per block when a whole array is fed to :class:`StreamMeter` (a few MB of float64)."""
@@ -156,9 +156,9 @@ class StreamMeter:
     def readings(self) -> dict[str, Reading]:
         """Every reading of what was fed, but the true peak (which needs a second pass)."""
         results: dict[str, Reading] = {}
-        results["integrated_lufs"] = integrated_from_segments(self._gating_segments(), self.samples, self.rate)
+        results["integrated_lufs"] = integrated_from_segments(self.gating_segments(), self.samples, self.rate)
         edges = hop_edges(self.samples, self.rate)
-        hop_energy = self._hops.all_sums()[0][: max(edges.size - 1, 0)]
+        hop_energy = self.hop_energies(edges)
         momentary = window_loudness(hop_energy, edges, MOMENTARY_WINDOW_MS)
         short_term = window_loudness(hop_energy, edges, SHORT_TERM_WINDOW_MS)
         results["loudness_range_lu"] = lra_from_short_term(short_term)
@@ -177,7 +177,12 @@ class StreamMeter:
             results["side_mid_db"] = (None, REASON_MONO_SIDE)
         return results
 
-    def _gating_segments(self) -> np.ndarray:
+    def hop_energies(self, edges: np.ndarray) -> np.ndarray:
+        """The channel-summed K-weighted energy of every 100 ms hop between ``edges``
+        (``hop_edges`` of the samples fed)."""
+        return self._hops.all_sums()[0][: max(edges.size - 1, 0)]
+
+    def gating_segments(self) -> np.ndarray:
         """The gating segments as the whole-array measure builds them, ``(channels, blocks + 4)``."""
         if self._gating is None or self.samples < 0.4 * self.rate:
             return np.zeros((self.channels, 0))
@@ -189,3 +194,27 @@ class StreamMeter:
             # the last segment that starts inside the signal runs to its end
             segments[:, self._gating.done] = self._gating.rest()
         return segments
+
+
+def integrated_and_short_term(audio: np.ndarray, sample_rate: float) -> tuple[float | None, np.ndarray]:
+    """:func:`~mixassist.measure.loudness.integrated_loudness` and
+    :func:`~mixassist.measure.loudness.short_term_loudness` of one signal, K-weighting it once,
+    in blocks (:class:`StreamMeter`): the same figures, bit for bit, without float64 copies of
+    the whole signal.
+
+    Parameters, raises
+        As :func:`~mixassist.measure.loudness.integrated_loudness`.
+
+    Returns
+    -------
+    (float or None, numpy.ndarray)
+        Integrated loudness in LUFS, and the short-term loudness every 100 ms.
+    """
+    rate = check_sample_rate(sample_rate)
+    x, _ = as_audio(audio)
+    meter = StreamMeter(rate)
+    for start in range(0, max(x.shape[-1], 1), METER_BLOCK):
+        meter.feed(x[:, start : start + METER_BLOCK])
+    integrated = explain("integrated_loudness", integrated_from_segments(meter.gating_segments(), meter.samples, rate))
+    edges = hop_edges(meter.samples, rate)
+    return integrated, window_loudness(meter.hop_energies(edges), edges, SHORT_TERM_WINDOW_MS)

@@ -10,13 +10,15 @@ real FFT per block of segments, and equals SciPy's to ~1e-12 relative (tested).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.fft
 import scipy.signal
 
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["welch_psd"]
+__all__ = ["welch_psd", "welch_psd_read"]
 
 _BLOCK_SEGMENTS = 256  # segments transformed at once (8192-sample segments: 16 MB of float64)
 
@@ -42,18 +44,29 @@ def welch_psd(signal: np.ndarray, sample_rate: float, segment: int) -> tuple[np.
         ``segment // 2 + 1`` bin frequencies in Hz and the density in units²/Hz (float64).
     """
     x = np.asarray(signal, dtype=np.float64)
-    segment = int(segment)
     if x.ndim != 1:
         raise InvalidParameterError(f"welch_psd needs a 1-D signal, got shape {x.shape}")
-    if segment < 2 or segment > x.size:
-        raise InvalidParameterError(f"segment={segment} must be between 2 and the signal's {x.size} samples")
+    return welch_psd_read(lambda a, b: x[a:b], x.size, sample_rate, segment)
+
+
+def welch_psd_read(
+    read: Callable[[int, int], np.ndarray], size: int, sample_rate: float, segment: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`welch_psd` of a 1-D float64 signal of ``size`` samples that ``read(a, b)`` returns a
+    range of (increasing ranges of a few hundred segments), never held whole; the same figures
+    bit for bit."""
+    segment = int(segment)
+    if segment < 2 or segment > size:
+        raise InvalidParameterError(f"segment={segment} must be between 2 and the signal's {size} samples")
     hop = segment - segment // 2
-    count = (x.size - segment) // hop + 1
+    count = (size - segment) // hop + 1
     window = scipy.signal.get_window("hann", segment)
-    frames = np.lib.stride_tricks.sliding_window_view(x, segment)[::hop][:count]
     total = np.zeros(segment // 2 + 1, np.float64)
     for start in range(0, count, _BLOCK_SEGMENTS):
-        spectra = scipy.fft.rfft(frames[start : start + _BLOCK_SEGMENTS] * window, axis=-1)
+        stop = min(start + _BLOCK_SEGMENTS, count)
+        piece = read(start * hop, (stop - 1) * hop + segment)
+        frames = np.lib.stride_tricks.sliding_window_view(piece, segment)[::hop]
+        spectra = scipy.fft.rfft(frames * window, axis=-1)
         total += np.sum(spectra.real**2 + spectra.imag**2, axis=0)
     psd = total / (count * sample_rate * float(np.sum(window**2)))
     psd[1 : segment // 2 + (segment % 2)] *= 2.0  # one-sided: every bin but DC (and Nyquist, even length)

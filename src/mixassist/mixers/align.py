@@ -171,7 +171,7 @@ def detect_alignment(
     overlap = window_overlap(length, search_lag)
     bin_hz = sample_rate / length
     low_bin = max(1, int(math.ceil(_LOW_HZ / bin_hz)))
-    audios = [multitrack[i].audio for i in active]
+    audios = [multitrack[i] for i in active]  # read a block of frames at a time
     names = [multitrack[i].name for i in active]
     n_active = len(active)
     first, second = np.triu_indices(n_active, k=1)
@@ -408,7 +408,7 @@ def align_session(
     if len(names) < 2:
         return None
     locked = [n for n in names if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
-    active = Multitrack.from_arrays({n: multitrack[n].audio for n in names}, multitrack.sample_rate)
+    active = Multitrack([multitrack[n] for n in names], multitrack.sample_rate)
     found = detect_alignment(active, locked=locked, hints=multi_mic_candidates(names))
     for name, values in found.settings.items():
         why = found.reasons.get(name, "aligned to its multi-mic partner")

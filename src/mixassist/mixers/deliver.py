@@ -17,6 +17,8 @@ callers need not render again.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +27,7 @@ import numpy as np
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Bus, Console
 from mixassist.console.params import MixParams
-from mixassist.measure import integrated_loudness, true_peak
+from mixassist.measure import measure
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 
@@ -44,6 +46,22 @@ MIN_SLOPE = 0.05
 
 #: Block (s) over which the limiter's gain reduction is read (its release is slower than this).
 REDUCTION_BLOCK_S = 0.01
+
+
+def _libc() -> ctypes.CDLL | None:
+    """The C library if it has glibc's ``malloc_trim`` (musl, macOS and Windows have not)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
+#: Samples per channel :func:`limiter_reduction` converts to float64 at a time.
+REDUCTION_CHUNK = 1 << 20
 
 
 def mix_bus(multitrack: Multitrack, params: MixParams, constraints: Constraints, ceiling_dbtp: float) -> Bus:
@@ -83,7 +101,9 @@ def deliver_loudness(
         The delivery targets.
     bus : Bus, optional
         :func:`mix_bus` of ``params`` if the caller has it already (it is rendered again if it
-        was rendered with the limiter planned differently).
+        was rendered with the limiter planned differently). It is consumed: once the master's
+        EQ and glue compressor have run on it, its samples are let go (``bus.audio`` is empty
+        afterwards; its ``loudness_lufs`` stays), so a long song's bus is not held through the trials.
     progress : callable, optional
         ``progress(fraction)``.
     tolerance_lu, max_trials : float, int
@@ -115,8 +135,11 @@ def deliver_loudness(
     # The master runs EQ -> glue compressor -> DC blocker -> output gain -> limiter(s): everything before the gain
     # is computed once, and each trial runs only the gain and the limiter on it.
     pre = console.master_pre(bus, params)
+    bus_lufs = bus.loudness_lufs
+    bus.audio = bus.audio[:, :0]  # consumed: its samples are let go (0.2 GB for 10 stereo minutes)
+    _return_freed_memory()
     pre_lufs = pre.loudness_lufs
-    pre_peak = float(np.max(np.abs(pre.song))) if pre.song.size else 0.0
+    pre_peak = max((float(np.max(np.abs(b))) for b in _chunks(pre.song)), default=0.0)
     peak_db = 20.0 * np.log10(pre_peak) if pre_peak > 0 else None
 
     gain = float(params.master["output_gain_db"] or 0.0)
@@ -136,11 +159,11 @@ def deliver_loudness(
     trials = 0
     for _ in range(max_trials):
         trial_gain = round(float(np.clip(gain, -24, 24)), 2)
-        mix = console.render_master(pre, _with_gain(params, trial_gain), stage="tail")
+        rendered = None  # the last trial's mix is let go before the next is rendered (one mix held)
+        _return_freed_memory()
+        rendered = _trial(console, pre, params, trial_gain)
+        lufs, tp = rendered[3:]
         trials += 1
-        lufs = integrated_loudness(mix, sr)
-        tp = true_peak(mix, sr)
-        rendered = (trial_gain, params.master["limiter_ceiling_dbtp"], mix, lufs, tp)
         report(0.8 * trials / max_trials)
         if lufs is None:
             break
@@ -187,9 +210,10 @@ def deliver_loudness(
     if rendered is not None and rendered[0] == final_gain and rendered[1] == params.master["limiter_ceiling_dbtp"]:
         final, lufs, tp = rendered[2:]
     else:
+        rendered = None
         final = console.render_master(pre, params, stage="tail")
         trials += 1
-        lufs, tp = integrated_loudness(final, sr), true_peak(final, sr)
+        lufs, tp = _loudness_peak(final, sr)
     report(1.0)
     if lufs is not None and abs(lufs - loudness_lufs) > 0.5:
         reasons.notes.append(
@@ -205,7 +229,7 @@ def deliver_loudness(
     return {
         "integrated_lufs": lufs,
         "true_peak_dbtp": tp,
-        "pre_master_lufs": bus.loudness_lufs,
+        "pre_master_lufs": bus_lufs,
         "limiting_db": limiting,
         "slope": slope,
         "trials": trials,
@@ -228,15 +252,53 @@ def limiter_reduction(pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_r
     n = min(pre.shape[-1], mix.shape[-1]) // block * block
     if n == 0:
         return None
-    gained = pre[:, :n].astype(np.float64) * 10 ** (gain_db / 20)
-    before = np.mean(gained.reshape(gained.shape[0], -1, block) ** 2, axis=(0, 2))
-    after = np.mean(mix[:, :n].astype(np.float64).reshape(mix.shape[0], -1, block) ** 2, axis=(0, 2))
+    before, after = np.empty(n // block), np.empty(n // block)
+    step = block * max(1, REDUCTION_CHUNK // block)  # whole 10 ms blocks at a time: bounded float64 copies
+    for a in range(0, n, step):
+        b = min(a + step, n)
+        gained = pre[:, a:b].astype(np.float64) * 10 ** (gain_db / 20)
+        before[a // block : b // block] = np.mean(gained.reshape(gained.shape[0], -1, block) ** 2, axis=(0, 2))
+        done = mix[:, a:b].astype(np.float64)
+        after[a // block : b // block] = np.mean(done.reshape(mix.shape[0], -1, block) ** 2, axis=(0, 2))
     active = before > before.max() * 1e-6
     if not active.any():
         return None
     reduction = 10 * np.log10(before[active] / np.maximum(after[active], 1e-30))
     reduction = np.maximum(reduction, 0.0)
     return {"max": round(float(reduction.max()), 2), "mean": round(float(reduction.mean()), 2)}
+
+
+def _trial(
+    console: Console, pre: Bus, params: MixParams, gain_db: float
+) -> tuple[float, float | None, np.ndarray, float | None, float | None]:
+    """``(gain, ceiling, mix, loudness, true peak)`` of the master's tail at ``gain_db``."""
+    mix = console.render_master(pre, _with_gain(params, gain_db), stage="tail")
+    return (gain_db, params.master["limiter_ceiling_dbtp"], mix, *_loudness_peak(mix, pre.sample_rate))
+
+
+def _return_freed_memory() -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``; nothing elsewhere).
+
+    A render allocates and frees many block-sized buffers, partly in the worker threads' own
+    heaps, and glibc keeps what was freed there: after the bus render and master of a 10-minute
+    song about 0.3 GB that nothing uses would count in the process's memory through the trials
+    (``benchmarks/memory.py``). A trim takes a few milliseconds.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _chunks(audio: np.ndarray) -> list[np.ndarray]:
+    """``audio`` ``(channels, samples)`` as views of :data:`REDUCTION_CHUNK` samples."""
+    return [audio[:, a : a + REDUCTION_CHUNK] for a in range(0, audio.shape[-1], REDUCTION_CHUNK)]
+
+
+def _loudness_peak(mix: np.ndarray, sample_rate: int) -> tuple[float | None, float | None]:
+    """Integrated loudness and true peak of ``mix``, metered in blocks (:func:`~mixassist.measure.measure`:
+    the figures of ``integrated_loudness`` and ``true_peak`` bit for bit, without their float64
+    copies of the whole mix)."""
+    report = measure(mix, sample_rate)
+    return report.integrated_lufs, report.true_peak_dbtp
 
 
 def _with_gain(params: MixParams, gain_db: float) -> MixParams:

@@ -12,6 +12,7 @@ time delay", IEEE Trans. Acoustics, Speech and Signal Processing 24(4), 320-327,
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sfft
 from scipy.signal import get_window
+
+from mixassist.audio.multitrack import Track
 
 __all__ = ["PairStats", "cross_spectra", "frame_length", "gcc_stats", "peak_rms", "window_overlap"]
 
@@ -39,13 +42,14 @@ def frame_length(sample_rate: int, num_samples: int, max_lag: int) -> int:
     return length
 
 
-def _mono_segment(audio: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Mono float32 downmix of ``audio[:, start:stop]`` (any indices; zeros outside)."""
-    n = audio.shape[1]
+def _mono_segment(audio: np.ndarray | Track, start: int, stop: int) -> np.ndarray:
+    """Mono float32 downmix of ``audio[:, start:stop]`` (any indices; zeros outside); a track
+    is read there only (a long session's stems live in spool files)."""
+    n = audio.shape[1] if isinstance(audio, np.ndarray) else audio.num_samples
     out = np.zeros(stop - start, np.float32)
     lo, hi = max(start, 0), min(stop, n)
     if hi > lo:
-        src = audio[:, lo:hi]
+        src = audio[:, lo:hi] if isinstance(audio, np.ndarray) else audio.read(lo, hi)
         out[lo - start : hi - start] = src[0] if src.shape[0] == 1 else src.mean(axis=0, dtype=np.float32)
     return out
 
@@ -65,8 +69,12 @@ def _num_frames(num_samples: int, hop: int) -> int:
     return (num_samples - 1) // hop + 2
 
 
-def cross_spectra(audios: list[np.ndarray], num_samples: int, length: int, bins: slice) -> tuple[np.ndarray, int]:
+def cross_spectra(
+    audios: Sequence[np.ndarray | Track], num_samples: int, length: int, bins: slice
+) -> tuple[np.ndarray, int]:
     """Welch cross-spectral matrix ``(bins, tracks, tracks)`` complex64 and the frame count.
+
+    ``audios`` are arrays ``(channels, samples)`` or tracks, read a block of frames at a time.
 
     ``G[f, i, j] = Σ_k conj(X_i[k, f]) X_j[k, f]`` over Hann frames ``X[k]`` (50 % overlap) of
     the mono downmixes, accumulated as one batched matrix product per block of frames.

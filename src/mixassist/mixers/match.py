@@ -430,7 +430,7 @@ class MatchMixer(Mixer):
 
     def _free_settings(self, multitrack: Multitrack, params: MixParams, constraints: Constraints) -> list[_Free]:
         out: list[_Free] = []
-        silent = {t.name for t in multitrack if not np.any(t.audio)}
+        silent = {t.name for t in multitrack if t.is_silent()}
 
         def add(section: str, name: str, step: float, tol: float) -> None:
             if constraints.is_locked(section, name):
@@ -520,7 +520,7 @@ class MatchMixer(Mixer):
         sr = multitrack.sample_rate // factor
         tracks = []
         for n in names:
-            audio = np.concatenate([multitrack[n].audio[:, a:b] for a, b in windows], axis=1)
+            audio = np.concatenate([multitrack[n].read(a, b) for a, b in windows], axis=1)
             if factor > 1:
                 audio = soxr.resample(audio.T, multitrack.sample_rate, sr, quality="HQ").T
             tracks.append(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)))

@@ -36,7 +36,8 @@ def estimate_tempo_bpm(multitrack: Multitrack, rhythm_tracks: list[str], *, seco
     :func:`mixassist.measure.tempo.tempo_bpm`.
     """
     names = rhythm_tracks or multitrack.names
-    return tempo_bpm([multitrack[name].audio for name in names], multitrack.sample_rate, seconds=seconds)
+    head = int(seconds * multitrack.sample_rate)  # all that tempo_bpm reads
+    return tempo_bpm([multitrack[name].read(0, head) for name in names], multitrack.sample_rate, seconds=seconds)
 
 
 def reverb_settings(

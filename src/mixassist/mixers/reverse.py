@@ -329,7 +329,8 @@ def reverse_mix(
             dl = h[:, kl, 0] - h[:, kr, 0]
             dr = h[:, kr, 1] - h[:, kl, 1]
             total = (sl.abs() ** 2 + sr_.abs() ** 2) / 2.0
-            side = torch.from_numpy(multitrack.tracks[i].audio[0, idx] - multitrack.tracks[i].audio[1, idx]).double()
+            audio = multitrack.tracks[i].audio  # read once (a spooled stem is read from its file)
+            side = torch.from_numpy(audio[0, idx] - audio[1, idx]).double()
             ps = (stft(side, n_fft).abs() ** 2).mean(dim=-1) * usable
             den = float((ps * (sl.abs() ** 2 + sr_.abs() ** 2)).sum())
             num = float((ps * ((sl.conj() * dl).real + (sr_.conj() * dr).real)).sum())

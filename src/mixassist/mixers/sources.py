@@ -54,7 +54,7 @@ def excerpt(multitrack: Multitrack, seconds: float, *, pieces: int = 4) -> Multi
         return multitrack
     piece = total // pieces
     starts = np.linspace(0.05 * n, 0.95 * n - piece, pieces).astype(int)
-    arrays = {t.name: np.concatenate([t.audio[:, s : s + piece] for s in starts], axis=1) for t in multitrack}
+    arrays = {t.name: np.concatenate([t.read(s, s + piece) for s in starts], axis=1) for t in multitrack}
     return Multitrack.from_arrays(arrays, multitrack.sample_rate)
 
 
