@@ -79,8 +79,13 @@ class Preview:
 
     @property
     def audio(self) -> np.ndarray:
-        """Float32 ``(channels, samples)``, the gain applied (made on each read)."""
-        return (self.source.astype(np.float64) * 10.0 ** (self.gain_db / 20.0)).astype(np.float32)
+        """Float32 ``(channels, samples)``, the gain applied (made on each read, in blocks: no
+        float64 copy of the whole signal)."""
+        gain = 10.0 ** (self.gain_db / 20.0)
+        out = np.empty(self.source.shape, dtype=np.float32)
+        for a in range(0, self.source.shape[-1], SUM_BLOCK):
+            out[:, a : a + SUM_BLOCK] = self.source[:, a : a + SUM_BLOCK].astype(np.float64) * gain
+        return out
 
     @property
     def name(self) -> str:
