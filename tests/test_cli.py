@@ -93,3 +93,13 @@ def test_missing_file_and_usage_errors_exit_2(tmp_path):
 def test_version():
     proc = run("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("mixassist ")
+
+
+def test_result_lines_never_wrap_a_long_path():
+    """Results go to scripts as well as people: a path longer than the terminal stays on one line."""
+    from mixassist.terminal import out
+
+    path = "/" + "/".join(["a-rather-long-folder-name"] * 12) + "/song.rpp"
+    with out.capture() as captured:
+        out.print(f"wrote {path}")
+    assert captured.get() == f"wrote {path}\n"

@@ -13,7 +13,7 @@ __all__ = ["out", "err", "bar", "with_bar"]
 
 T = TypeVar("T")
 
-out = Terminal()  # results, on stdout (rich's terminal, not the mixing console)
+out = Terminal(soft_wrap=True)  # results, on stdout (rich's terminal, not the mixing console); paths never wrap
 err = Terminal(stderr=True)  # progress, log and errors, on stderr
 
 
