@@ -4,7 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The stamp changes whenever the pins or the project metadata change, so edits re-install.
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
-PYTEST_ARGS ?=
+# Tests run in two processes (pytest-xdist), whole files per worker (the README examples share
+# /tmp paths), each process with one torch/OpenMP thread so the two do not fight for the cores:
+# 6.1 min against 7.5 on 2 cores. `make test PYTEST_ARGS=` runs them in one process.
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 .PHONY: venv test lint demo demo-data data clean bench
 
@@ -28,7 +31,7 @@ test: lint
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(TEST_APT)) || \
 		echo "chromium could not be installed: the browser test will be skipped"
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The house rules (docs/architecture.md): import direction (import-linter), lint and format (ruff), types (mypy).
 lint: $(STAMP)
