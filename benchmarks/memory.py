@@ -41,7 +41,7 @@ _WRAPPER = (
 _WHOLE = "import sys; from mixassist.api import analyze; from mixassist.audio.io import load_audio; analyze(*load_audio(sys.argv[1]))"
 
 
-def _write_long(path: Path, seconds: float, channels: int, seed: int, subtype: str) -> None:
+def write_long(path: Path, seconds: float, channels: int, seed: int, subtype: str) -> None:
     """Seeded programme-like audio written block by block (the writer holds one block)."""
     rng = np.random.default_rng(seed)
     block = RATE * 10
@@ -58,7 +58,7 @@ def _write_long(path: Path, seconds: float, channels: int, seed: int, subtype: s
             out.write(frame.astype(np.float32))
 
 
-def _peak_rss(command: list[str]) -> dict:
+def peak_rss(command: list[str]) -> dict:
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _WRAPPER, *command], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
@@ -98,9 +98,9 @@ def main() -> None:
 
 def _analyze(folder: Path, seconds: float, cli: list[str], results: dict) -> None:
     long_file = folder / "long.wav"
-    _write_long(long_file, seconds, 2, 1, "PCM_16")
-    results["analyze_stream"] = _peak_rss([*cli, "analyze", str(long_file)])
-    results["analyze_whole"] = _peak_rss([sys.executable, "-c", _WHOLE, str(long_file)])
+    write_long(long_file, seconds, 2, 1, "PCM_16")
+    results["analyze_stream"] = peak_rss([*cli, "analyze", str(long_file)])
+    results["analyze_whole"] = peak_rss([sys.executable, "-c", _WHOLE, str(long_file)])
     results["analyze_ratio_whole_over_stream"] = round(
         results["analyze_whole"]["peak_rss_gb"] / results["analyze_stream"]["peak_rss_gb"], 1
     )
@@ -112,21 +112,21 @@ def _mix(folder: Path, song: float, cli: list[str], results: dict, parts: set[st
     stems.mkdir()
     names = ["kick", "snare", "hats", "bass", "keys", "pad", "lead_vocal", "guitar"]
     for seed, name in enumerate(names):
-        _write_long(stems / f"{name}.wav", song, 1 + seed % 2, seed, "PCM_24")
+        write_long(stems / f"{name}.wav", song, 1 + seed % 2, seed, "PCM_24")
     reference = folder / "reference.wav"
-    _write_long(reference, 30.0, 2, 99, "PCM_24")
+    write_long(reference, 30.0, 2, 99, "PCM_24")
     rules, neural = folder / "rules", folder / "neural"
     if "neural" in parts:
-        results["mix_neural"] = _peak_rss(
+        results["mix_neural"] = peak_rss(
             [*cli, "mix", str(stems), "-o", str(neural), "--method", "neural", "--reference", str(reference)]
         )
     if "rules" in parts:
-        results["mix_rules"] = _peak_rss([*cli, "mix", str(stems), "-o", str(rules), "--method", "rules"])
+        results["mix_rules"] = peak_rss([*cli, "mix", str(stems), "-o", str(rules), "--method", "rules"])
     if "render" in parts:
         recipe = (rules if "rules" in parts else neural) / "recipe.json"
         if not recipe.exists():  # render alone: a neural mix first, not measured
-            _peak_rss([*cli, "mix", str(stems), "-o", str(neural), "--method", "neural"])
-        results["render"] = _peak_rss([*cli, "render", str(recipe), "-o", str(folder / "render.wav")])
+            peak_rss([*cli, "mix", str(stems), "-o", str(neural), "--method", "neural"])
+        results["render"] = peak_rss([*cli, "render", str(recipe), "-o", str(folder / "render.wav")])
         results["render_of"] = recipe.parent.name
 
 

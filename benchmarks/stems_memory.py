@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import RATE, _peak_rss, _write_long  # noqa: E402  (the sibling benchmark's helpers)
+from memory import RATE, peak_rss, write_long  # noqa: E402  (the sibling benchmark's helpers)
 
 TRACKS = 16
 _WHOLE = (
@@ -79,14 +79,14 @@ def main() -> None:
         (folder / "stems").mkdir()
         names = [f"track{i:02d}" for i in range(TRACKS)]
         for seed, name in enumerate(names):
-            _write_long(folder / "stems" / f"{name}.wav", seconds, 1 + seed % 2, seed, "PCM_24")
+            write_long(folder / "stems" / f"{name}.wav", seconds, 1 + seed % 2, seed, "PCM_24")
         recipe = _recipe(folder, names)
         results["input_gb"] = round(sum(f.stat().st_size for f in (folder / "stems").iterdir()) / 1e9, 3)
-        results["render"] = _peak_rss([*cli, "render", str(recipe), "-o", str(folder / "mix.wav")])
-        results["export_stems"] = _peak_rss([*cli, "export", str(recipe), "--format", "stems", "-o", str(folder / "out")])
+        results["render"] = peak_rss([*cli, "render", str(recipe), "-o", str(folder / "mix.wav")])
+        results["export_stems"] = peak_rss([*cli, "export", str(recipe), "--format", "stems", "-o", str(folder / "out")])
         if not args.skip_whole:
             (folder / "whole").mkdir()
-            results["whole_stems"] = _peak_rss([sys.executable, "-c", _WHOLE, str(recipe), str(folder / "whole")])
+            results["whole_stems"] = peak_rss([sys.executable, "-c", _WHOLE, str(recipe), str(folder / "whole")])
             results["ratio_whole_over_export"] = round(
                 results["whole_stems"]["peak_rss_gb"] / results["export_stems"]["peak_rss_gb"], 2
             )
