@@ -1,15 +1,14 @@
-"""The command line: real process, real exit codes, one-line errors, strict JSON."""
+"""The command line (mostly in this process, tests/cli_runner.py): real exit codes, one-line errors, strict JSON."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from cli_runner import run_cli, run_process
 from signals import sine, wav_bytes
 
 JSON_KEYS = {
@@ -26,11 +25,7 @@ JSON_KEYS = {
 }
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mixassist", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd, check=False,
-    )
+run = run_cli  # the commands' behaviour; test_missing_file_and_usage_errors_exit_2 also runs a real process
 
 
 def test_analyze_json_is_strict_and_complete(tmp_path):
@@ -83,9 +78,11 @@ def test_nan_error_names_track_and_sample(tmp_path):
     assert "bad.wav" in proc.stderr and "frame 321" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_missing_file_and_usage_errors_exit_2(tmp_path):
+@pytest.mark.parametrize("run", [run_cli, run_process], ids=["in-process", "process"])
+def test_missing_file_and_usage_errors_exit_2(tmp_path, run):
     proc = run("analyze", str(tmp_path / "nope.wav"))
     assert proc.returncode == 2 and "nope.wav" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
     assert run("analyze").returncode == 2  # no files: a usage error
     assert run("no-such-command").returncode == 2
 

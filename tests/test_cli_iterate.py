@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from cli_runner import run_cli
 
 from mixassist.delivery import DELIVERY_TARGETS, delivery_target
 from mixassist.errors import InvalidParameterError
@@ -20,8 +19,7 @@ SR = 22050
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "delivery.md"
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mixassist", *args], capture_output=True, text=True, timeout=600)
+run = run_cli  # in this process: a fresh one spends 3-4 s importing (tests/cli_runner.py)
 
 
 def test_the_docs_table_states_every_preset_as_the_code_does():
@@ -40,7 +38,7 @@ def test_the_docs_table_states_every_preset_as_the_code_does():
         delivery_target("myspace")
 
 
-@pytest.mark.slow  # three real mixes in subprocesses (about 60 s of CPU)
+@pytest.mark.slow  # three real mixes (about 40 s of CPU)
 def test_target_json_and_from(tmp_path):
     stems = tmp_path / "stems"
     stems.mkdir()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from mixassist.audio.io import load_audio, save_audio
 from mixassist.console.console import Console
@@ -180,28 +179,18 @@ def test_eval_method_without_params_has_no_masking(dataset, tmp_path, monkeypatc
 
 
 def test_eval_cli_and_unknown_method(dataset, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "mixassist", "eval", str(dataset), "--methods", "sum,equal_loudness", "-o", str(tmp_path / "r")],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
+    proc = run_cli("eval", str(dataset), "--methods", "sum,equal_loudness", "-o", str(tmp_path / "r"))
     assert proc.returncode == 0, proc.stderr
     assert "equal_loudness" in proc.stdout and (tmp_path / "r" / "results.md").exists()
     assert "masked frac" in proc.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "mixassist", "eval", str(dataset), "--methods", "magic", "-o", str(tmp_path / "r2")],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
+    bad = run_cli("eval", str(dataset), "--methods", "magic", "-o", str(tmp_path / "r2"))
     assert bad.returncode == 2 and "unknown method(s) magic" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_a_plugin_that_fails_to_import_is_one_line_exit_2(dataset, tmp_path):
     plugin = tmp_path / "broken_plugin.py"
     plugin.write_text("from mixassist.mixers.match import NO_SUCH_NAME\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "mixassist", "eval", str(dataset), "--methods", "sum", "--plugin", str(plugin),
-         "-o", str(tmp_path / "r")],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
+    proc = run_cli("eval", str(dataset), "--methods", "sum", "--plugin", str(plugin), "-o", str(tmp_path / "r"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "broken_plugin.py failed to load: ImportError" in proc.stderr and "NO_SUCH_NAME" in proc.stderr
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from cli_runner import run_cli
 from signals import sine
 
 from mixassist import load_audio
@@ -100,16 +99,10 @@ def test_render_recipe_reproduces_and_protects_inputs(session):
 
 
 def test_cli_render(session):
-    proc = subprocess.run(
-        [sys.executable, "-m", "mixassist", "render", str(session / "recipe.json"), "-o", str(session / "cli.flac")],
-        capture_output=True, text=True, timeout=300, check=False,
-    )
+    proc = run_cli("render", str(session / "recipe.json"), "-o", str(session / "cli.flac"))
     assert proc.returncode == 0, proc.stderr
     assert (session / "cli.flac").exists() and "wrote" in proc.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "mixassist", "render", str(session / "missing.json"), "-o", str(session / "x.wav")],
-        capture_output=True, text=True, timeout=300, check=False,
-    )
+    bad = run_cli("render", str(session / "missing.json"), "-o", str(session / "x.wav"))
     assert bad.returncode == 2 and "missing.json" in bad.stderr and "Traceback" not in bad.stderr
 
 
