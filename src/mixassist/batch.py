@@ -246,10 +246,12 @@ def mix_song(job: SongJob, options: BatchOptions) -> dict[str, Any]:
         seed=options.seed,
         bit_depth=bit_depth,
     )
-    multitrack = load_multitrack(list(job.stems), sample_rate=preset.sample_rate if preset else None)
-    result = mix(multitrack, request)
+    # The song's staging folder exists while it is worked on; its name carries this process's
+    # id, so what a killed worker leaves is removed by the batch (fileio.clean_stale_temporaries).
     staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_TAG}{os.getpid()}-{job.name[:40]}-", suffix=".tmp", dir=out))
     try:
+        multitrack = load_multitrack(list(job.stems), sample_rate=preset.sample_rate if preset else None)
+        result = mix(multitrack, request)
         result.save(staging, overwrite=True, bit_depth=bit_depth)
         _put_in_place(staging, out / job.name, out)
     finally:
@@ -305,9 +307,9 @@ def run_batch(
             "or --overwrite to mix them again",
             out,
         )
+    check_output_folder(out, ["summary.csv", "summary.json"])
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
-    check_output_folder(out, ["summary.csv", "summary.json"])
     clean_stale_temporaries(out)  # what killed workers left
     todo = [s for s in songs if not (resume and s.name in complete)]
     tasks = [Task(s.name, mix_song, (s, options)) for s in todo]
@@ -321,6 +323,7 @@ def run_batch(
             rows.append(_row(song.name, "done", outcome.value, outcome))
         else:
             rows.append(_row(song.name, "failed", {}, outcome))
+    clean_stale_temporaries(out)  # the staging folders of workers killed in this run
     write_summary(out, rows, workers=executor.workers, executor=type(executor).__name__)
     return rows
 
