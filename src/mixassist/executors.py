@@ -8,10 +8,10 @@ memory of the process that ran it during the task. Nothing here knows about mixi
 * :class:`InProcess` runs the tasks one after another here (``--workers 1``).
 * :class:`LocalPool` starts one ``spawn`` process per worker, each with one compute thread
   (torch, OpenMP, BLAS, numba), so ``N`` workers use ``N`` cores and never oversubscribe
-  them. A worker that dies (a signal, the kernel's out-of-memory killer) breaks the pool:
-  the tasks it and its siblings were running are retried once, each alone in a fresh process
-  (so a task that kills its process is named for certain), and recorded as failed with the
-  signal if they die again; the rest go on in a new pool.
+  them. A worker that dies (a signal, the kernel's out-of-memory killer) takes only its own
+  task with it: a fresh worker takes its place, the task is retried once and, if its worker
+  dies again, recorded as failed with the signal. (``concurrent.futures`` would break the
+  whole pool and lose track of which task killed it.)
 * :class:`RayExecutor` runs the same function as a Ray task (``num_cpus=1``, one thread, one
   retry if its worker dies). Ray is the optional extra ``mixassist[cluster]``.
 """
@@ -24,13 +24,13 @@ import os
 import resource
 import signal
 import sys
-import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for
+from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from mixassist.errors import InvalidParameterError, MissingDependencyError
@@ -191,21 +191,18 @@ def _portable(exc: BaseException) -> BaseException | None:
     return exc
 
 
-def _started(marks: str, index: int) -> None:
-    Path(marks, f"{index}.{os.getpid()}").touch()
-
-
-def _pool_task(marks: str, index: int, key: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> Outcome:
-    """A pool worker's side of a task: mark it started (for the retry after a crash), run it."""
-    _started(marks, index)
-    return _measured(key, fn, args)
-
-
-def _alone(connection: Any, key: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    """A retried task, alone in a fresh process: the outcome goes back through ``connection``."""
+def _worker(connection: Connection) -> None:
+    """A :class:`LocalPool` worker: one compute thread; tasks from ``connection`` until ``None``."""
     one_thread()
-    connection.send(_measured(key, fn, args))
-    connection.close()
+    while True:
+        try:
+            message = connection.recv()
+        except EOFError:  # the pool is gone
+            return
+        if message is None:
+            return
+        key, fn, args = message
+        connection.send(_measured(key, fn, args))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -254,7 +251,10 @@ class InProcess:
 
 
 class LocalPool:
-    """``workers`` spawned processes on this machine, one compute thread each (see the module)."""
+    """``workers`` spawned processes on this machine, one compute thread each, each running
+    one task at a time. A worker that dies takes only its own task with it: the task goes
+    back to the queue once (a fresh worker takes its place) and is recorded as failed, with
+    the signal, if it dies again."""
 
     def __init__(self, workers: int) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -262,77 +262,75 @@ class LocalPool:
         self.workers = workers
 
     def run(self, tasks: Sequence[Task], on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-        results: dict[int, Outcome] = {}
-        suspects: list[int] = []  # in flight when a worker died: each is retried alone
-        pending = list(range(len(tasks)))
         context = multiprocessing.get_context("spawn")  # clean workers: nothing inherited
-        with tempfile.TemporaryDirectory(prefix="mixassist-pool-") as marks:
-            while pending:
-                broken = self._pass(tasks, pending, marks, context, results, on_done)
-                if broken is None:
-                    break
-                started = {int(p.name.split(".")[0]) for p in Path(marks).iterdir()}
-                suspects += [i for i in broken if i in started]
-                pending = [i for i in broken if i not in started]
-                for mark in Path(marks).iterdir():
-                    mark.unlink()
-        for i in suspects:
-            log.warning("%s: its worker died; retrying it alone", tasks[i].key)
-            outcome = self._retry_alone(tasks[i], context)
-            results[i] = outcome
+        queue = deque(range(len(tasks)))
+        attempts = [0] * len(tasks)
+        results: dict[int, Outcome] = {}
+        processes: dict[Connection, BaseProcess] = {}
+        busy: dict[Connection, int] = {}
+
+        def finish(index: int, outcome: Outcome) -> None:
+            outcome.attempts = attempts[index]
+            results[index] = outcome
             if on_done is not None:
                 on_done(outcome)
-        return [results[i] for i in range(len(tasks))]
 
-    def _pass(
-        self,
-        tasks: Sequence[Task],
-        pending: list[int],
-        marks: str,
-        context: Any,
-        results: dict[int, Outcome],
-        on_done: Callable[[Outcome], None] | None,
-    ) -> list[int] | None:
-        """Run ``pending`` on one pool; the indices left unfinished if a worker died, else None."""
-        workers = min(self.workers, len(pending))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=one_thread) as pool:
-            futures: dict[Future[Outcome], int] = {
-                pool.submit(_pool_task, marks, i, tasks[i].key, tasks[i].fn, tasks[i].args): i for i in pending
-            }
-            waiting = set(futures)
-            unfinished: list[int] = []
-            while waiting:
-                finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    index = futures[future]
-                    try:
-                        outcome = future.result()
-                    except BrokenProcessPool:
-                        unfinished.append(index)
-                        continue
-                    results[index] = outcome
-                    if on_done is not None:
-                        on_done(outcome)
-        return sorted(unfinished) if unfinished else None
+        def feed(connection: Connection) -> None:
+            if not queue:
+                connection.send(None)  # no more work: the worker exits
+                return
+            index = queue.popleft()
+            attempts[index] += 1
+            connection.send((tasks[index].key, tasks[index].fn, tasks[index].args))
+            busy[connection] = index
 
-    @staticmethod
-    def _retry_alone(task: Task, context: Any) -> Outcome:
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_alone, args=(send, task.key, task.fn, task.args), daemon=True)
-        start = time.perf_counter()
-        process.start()
-        send.close()
-        outcome: Outcome | None = None
+        def start() -> None:
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_worker, args=(theirs,), daemon=True)
+            process.start()
+            theirs.close()
+            processes[ours] = process
+            feed(ours)
+
         try:
-            outcome = receive.recv()
-        except EOFError:  # the process died before it could answer
-            pass
-        process.join()
-        if outcome is not None:
-            outcome.attempts = 2
-            return outcome
-        reason = f"worker process killed by {_signal_name(process.exitcode)}, twice"
-        return Outcome(task.key, None, reason, None, time.perf_counter() - start, None, attempts=2)
+            for _ in range(min(self.workers, len(tasks))):
+                start()
+            while busy:
+                by_sentinel = {processes[c].sentinel: c for c in busy}
+                for ready in wait_for([*busy, *by_sentinel]):
+                    connection = by_sentinel[ready] if isinstance(ready, int) else ready
+                    if not isinstance(connection, Connection) or connection not in busy:
+                        continue
+                    if connection.poll():  # a result (read before its sender's death is looked at)
+                        try:
+                            outcome = connection.recv()
+                        except (EOFError, OSError):
+                            outcome = None
+                        if outcome is not None:
+                            finish(busy.pop(connection), outcome)
+                            feed(connection)
+                            continue
+                    if processes[connection].is_alive():
+                        continue
+                    index = busy.pop(connection)
+                    process = processes.pop(connection)
+                    process.join()
+                    connection.close()
+                    died = _signal_name(process.exitcode)
+                    if attempts[index] < 2:
+                        log.warning("%s: its worker died (%s); retrying it once", tasks[index].key, died)
+                        queue.appendleft(index)
+                    else:
+                        finish(index, Outcome(tasks[index].key, None, f"worker process killed by {died}, twice"))
+                    if queue:
+                        start()
+        finally:  # normally every worker was told to stop; after an interruption, stop them
+            for connection, process in processes.items():
+                if connection in busy:
+                    process.terminate()
+                process.join(timeout=10)
+                connection.close()
+        return [results[i] for i in range(len(tasks))]
 
 
 class RayExecutor:
