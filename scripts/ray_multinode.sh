@@ -24,6 +24,8 @@ PIDS=()
 stop() {
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # the head's address file (what a bare ray.init() would connect to), if it is still ours
+    if grep -qs ":$PORT\$" /tmp/ray/ray_current_cluster; then rm -f /tmp/ray/ray_current_cluster; fi
     [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap stop EXIT

@@ -137,7 +137,7 @@ def test_resume_recomputes_only_the_missing_song(pooled, songs, capsys):
 @pytest.fixture(scope="module")
 def ray_runtime():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield RayExecutor(None)
     ray.shutdown()
 

@@ -54,6 +54,7 @@ SUMMARY_FIELDS = (
     "loudness_range_lu",
     "plr_db",
     "seconds",
+    "cpu_s",
     "peak_rss_mb",
     "attempts",
     "error",
@@ -341,6 +342,7 @@ def _row(name: str, status: str, measures: Mapping[str, Any] | None, outcome: Ou
     if outcome is not None:
         row.update(
             seconds=round(outcome.seconds, 3),
+            cpu_s=round(outcome.cpu_s, 3),
             peak_rss_mb=None if outcome.peak_rss_mb is None else round(outcome.peak_rss_mb, 1),
             attempts=outcome.attempts,
             error=outcome.error,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import resource
 import signal
 import sys
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 #: What to install for ``--ray``.
 CLUSTER_HINT = "pip install mixassist[cluster]"
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours its task errors
 #: The environment that keeps a worker on one compute thread (read when the libraries load).
 _ONE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -90,6 +92,8 @@ class Outcome:
         :func:`raise_first_error`).
     seconds : float
         Wall time of the last attempt, in the process that ran it.
+    cpu_s : float
+        CPU time of that process during the task (all its threads).
     peak_rss_mb : float or None
         Peak resident memory of that process during the task (Linux: VmHWM after resetting it
         at the start; elsewhere the process's lifetime peak).
@@ -104,6 +108,7 @@ class Outcome:
     seconds: float = 0.0
     peak_rss_mb: float | None = None
     attempts: int = 1
+    cpu_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -172,12 +177,16 @@ def _one_line(exc: BaseException) -> str:
 def _measured(key: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> Outcome:
     """``fn(*args)`` with its time and memory; an exception becomes the outcome's error."""
     reset_peak_rss()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         value = fn(*args)
     except Exception as exc:  # any task's failure is recorded, never lets the batch stop
-        return Outcome(key, None, _one_line(exc), _portable(exc), time.perf_counter() - start, peak_rss_mb())
-    return Outcome(key, value, None, None, time.perf_counter() - start, peak_rss_mb())
+        error: tuple[str | None, BaseException | None] = (_one_line(exc), _portable(exc))
+        value = None
+    else:
+        error = (None, None)
+    seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    return Outcome(key, value, error[0], error[1], seconds, peak_rss_mb(), cpu_s=cpu_s)
 
 
 def _portable(exc: BaseException) -> BaseException | None:
@@ -371,7 +380,7 @@ class RayExecutor:
                 try:
                     outcome = ray.get(ref)
                 except ray.exceptions.RayError as exc:  # the worker died twice, or the node
-                    reason = " ".join(str(exc).split())[:300]
+                    reason = " ".join(_ANSI.sub("", str(exc)).split())[:300]
                     outcome = Outcome(tasks[index].key, None, f"Ray task failed: {reason}", None, 0.0, None, 2)
                 results[index] = outcome
                 if on_done is not None:
