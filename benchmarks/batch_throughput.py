@@ -22,10 +22,14 @@ per batch; ``ray_overhead_pct`` is ``ray_2_warm``'s: what Ray itself adds per so
 scheduling, moving the task and its result).
 
 ``methods``: every method of :data:`mixassist.mixers.base.MIXERS` on ``--method-songs`` songs
-(default 3), one worker (so CPU seconds are the method's own, on one thread), against the
-reference: CPU seconds, wall seconds and peak memory per song, medians.
+(default 1) of a full song's size (``--method-seconds`` 180, ``--method-stems`` 8, the same
+kinds of seeded stems), one worker (so CPU seconds are the method's own, on one thread), with
+the reference: CPU seconds, wall seconds and peak memory per song (medians over the songs). A
+fresh worker's first song includes its warm-up (imports inside the task, numba caches: about
+1 CPU-s, see ``task_cpu_s`` of the cold runs against ``ray_2_warm``).
 
     python benchmarks/batch_throughput.py [--songs 6] [--seconds 15] [--method neural] [--json]
+        [--method-songs 1] [--method-seconds 180] [--method-stems 8]
 
 Machine load matters (the 2-core machine is shared): ``uptime``'s load averages before and
 after are in the JSON.
@@ -37,6 +41,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -57,8 +62,9 @@ from mixassist.executors import Executor, LocalPool, RayExecutor  # noqa: E402
 RATE = 44100
 
 
-def make_song(folder: Path, seconds: float, seed: int) -> None:
-    """Four seeded stems and a reference (another seed's raw sum)."""
+def make_song(folder: Path, seconds: float, seed: int, stems_count: int = 4) -> None:
+    """Seeded stems (kick, bass, stereo keys, lead, then pads and percussion up to
+    ``stems_count``) and a reference (the raw sum)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * RATE)) / RATE
     beat = 60.0 / (92.0 + 6 * (seed % 7))
@@ -70,6 +76,14 @@ def make_song(folder: Path, seconds: float, seed: int) -> None:
         "keys": 0.15 * np.stack([np.sin(2 * np.pi * f0 * 4 * t + p) for p in (0.0, 0.5)]) * (0.6 + 0.4 * np.roll(env, 300)),
         "lead": (0.2 * np.sin(2 * np.pi * f0 * 8 * t * (1 + 0.005 * np.sin(2 * np.pi * 5 * t))))[None],
     }
+    for k in range(4, stems_count):
+        if k % 2:  # percussion: noise bursts off the beat
+            hits = np.exp(-(((t + beat * (0.25 + 0.1 * k)) % (beat / 2)) / beat) * 30)
+            stems[f"perc{k}"] = (0.3 * rng.standard_normal(t.size) * hits)[None]
+        else:  # a slow stereo pad
+            f = f0 * 2 ** (int(rng.integers(12, 24)) / 12)
+            swell = 0.5 + 0.5 * np.sin(2 * np.pi * t / (8 * beat))
+            stems[f"pad{k}"] = 0.08 * np.stack([np.sin(2 * np.pi * f * t + p) for p in (0.0, 1.1)]) * swell
     folder.mkdir(parents=True)
     total = np.zeros((2, t.size))
     for name, audio in stems.items():
@@ -125,7 +139,9 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--method", default="neural", help="The method of the throughput runs.")
-    parser.add_argument("--method-songs", type=int, default=3, help="Songs per method for `methods` (0: skip).")
+    parser.add_argument("--method-songs", type=int, default=1, help="Songs per method for `methods` (0: skip).")
+    parser.add_argument("--method-seconds", type=float, default=180.0, help="Length of the `methods` songs.")
+    parser.add_argument("--method-stems", type=int, default=8, help="Stems of the `methods` songs.")
     parser.add_argument("--json", action="store_true", help="Only the JSON on stdout.")
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -160,11 +176,12 @@ def main() -> None:
     result["ray_overhead_pct"] = runs["ray_2_warm"]["overhead_pct"]
     if args.method_songs:
         method_songs = work / "method_songs"
-        method_songs.mkdir()
-        for song in sorted(songs.iterdir())[: args.method_songs]:
-            os.symlink(song, method_songs / song.name)
+        for i in range(args.method_songs):
+            make_song(method_songs / f"long_{i:02d}", args.method_seconds, seed=100 + i, stems_count=args.method_stems)
+        result["methods_song"] = {"songs": args.method_songs, "seconds": args.method_seconds, "stems": args.method_stems}
         result["methods"] = per_method(method_songs, work)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    shutil.rmtree(work, ignore_errors=True)
     text = json.dumps(result, indent=2)
     out = Path(__file__).with_suffix(".json")
     out.write_text(text + "\n")

@@ -345,9 +345,11 @@ class LocalPool:
 class RayExecutor:
     """Tasks on a Ray cluster: ``address`` ``"auto"`` connects to the cluster this machine
     belongs to (else starts a local one), ``"HOST:PORT"`` to that head, ``None`` uses the Ray
-    runtime already initialised in this process (or starts a local one)."""
+    runtime already initialised in this process (or starts a local one). Each task asks for one
+    CPU and ``memory_gb`` of memory (Ray's scheduler places no more tasks on a node than its
+    memory holds; 0: no request)."""
 
-    def __init__(self, address: str | None = "auto") -> None:
+    def __init__(self, address: str | None = "auto", *, memory_gb: float = 0.0) -> None:
         try:
             import ray  # lazy: the optional extra mixassist[cluster]
         except ImportError as exc:
@@ -366,7 +368,10 @@ class RayExecutor:
                     "start one with `ray start --head` or pass its HOST:PORT"
                 ) from exc
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self._remote = ray.remote(num_cpus=1, max_retries=1)(_ray_task)
+        options: dict[str, Any] = {"num_cpus": 1, "max_retries": 1}
+        if memory_gb > 0:
+            options["memory"] = int(memory_gb * 1e9)
+        self._remote = ray.remote(**options)(_ray_task)
 
     def run(self, tasks: Sequence[Task], on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
         ray = self._ray
@@ -398,7 +403,7 @@ def make_executor(workers: int | None = None, ray: str | None = None, *, memory_
     given, else a local pool of ``workers`` (default :func:`default_workers`), in this process
     for one worker."""
     if ray is not None:
-        return RayExecutor(ray)
+        return RayExecutor(ray, memory_gb=memory_per_worker_gb)
     if workers is None:
         workers = default_workers(memory_per_worker_gb)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
