@@ -179,22 +179,24 @@ def test_references_and_eval_on_ray_equal_the_run_in_this_process(ray_runtime, t
     from mixassist.data.references import make_references
     from mixassist.evaluate.harness import evaluate_dataset
 
-    here, there = tmp_path / "here", tmp_path / "there"
-    for root in (here, there):
-        for i, name in enumerate(("s0", "s1")):
-            _write_song(root / name / "stems", seed=i, seconds=1.5)
-            stems = [
-                {"name": n, "file": f"stems/{n}.wav", "role": r, "channels": c}
-                for n, r, c in (("bass", "bass", 1), ("drums", "drums", 1), ("keys", "chords", 2))
-            ]
-            meta = {"version": 1, "name": name, "sample_rate": SR, "seconds": 1.5, "stems": stems, "multi_mic": []}
-            (root / name / "song.json").write_text(json.dumps(meta))
-        (root / "dataset.json").write_text(json.dumps({"version": 1, "seed": 0, "songs": ["s0", "s1"]}))
+    here = tmp_path / "here"
+    for i, name in enumerate(("s0", "s1")):
+        _write_song(here / name / "stems", seed=i, seconds=1.5)
+        stems = [
+            {"name": n, "file": f"stems/{n}.wav", "role": r, "channels": c}
+            for n, r, c in (("bass", "bass", 1), ("drums", "drums", 1), ("keys", "chords", 2))
+        ]
+        meta = {"version": 1, "name": name, "sample_rate": SR, "seconds": 1.5, "stems": stems, "multi_mic": []}
+        (here / name / "song.json").write_text(json.dumps(meta))
+    (here / "dataset.json").write_text(json.dumps({"version": 1, "seed": 0, "songs": ["s0", "s1"]}))
     make_references(here, seed=3)
+    there = tmp_path / "there"
+    shutil.copytree(here, there)
+    for file in ("reference.wav", "target_mix.wav", "truth.json"):
+        (there / "s1" / file).unlink()  # s1 is made again, on Ray (s0 is kept: resumable)
     make_references(there, seed=3, executor=ray_runtime)
-    for name in ("s0", "s1"):
-        for file in ("reference.wav", "target_mix.wav", "truth.json"):
-            assert (here / name / file).read_bytes() == (there / name / file).read_bytes(), (name, file)
+    for file in ("reference.wav", "target_mix.wav", "truth.json"):
+        assert (here / "s1" / file).read_bytes() == (there / "s1" / file).read_bytes(), file
     a = evaluate_dataset(here, ["sum"], tmp_path / "eval_here", plots=False)
     b = evaluate_dataset(here, ["sum"], tmp_path / "eval_there", plots=False, executor=ray_runtime)
     for result in (a, b):
