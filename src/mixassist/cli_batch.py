@@ -87,16 +87,9 @@ def batch_command(
     if resume and overwrite:
         raise typer.BadParameter("--resume keeps finished songs and --overwrite mixes them again: choose one")
     songs = read_songs(source)
+    # in BatchOptions' order: out, method, loudness, true peak, target, bit depth, locks, seed, overwrite
     options = BatchOptions(
-        out=str(out_dir),
-        method=method,
-        loudness_lufs=loudness,
-        true_peak_dbtp=true_peak,
-        target=target,
-        bit_depth=bit_depth,
-        lock=tuple(lock or ()),
-        seed=seed,
-        overwrite=overwrite,
+        str(out_dir), method, loudness, true_peak, target, bit_depth, tuple(lock or ()), seed, overwrite
     )
     executor = make_executor(workers, ray, memory_per_worker_gb=MEMORY_PER_WORKER_GB)
     kept = sum(1 for s in songs if resume and is_complete(out_dir / s.name))
