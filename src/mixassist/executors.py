@@ -201,7 +201,10 @@ def _portable(exc: BaseException) -> BaseException | None:
 
 
 def _worker(connection: Connection) -> None:
-    """A :class:`LocalPool` worker: one compute thread; tasks from ``connection`` until ``None``."""
+    """A :class:`LocalPool` worker: one compute thread; tasks from ``connection`` until ``None``.
+    Ctrl-C reaches the whole process group: the pool, not each worker, answers it (it stops
+    the workers; what they staged is removed by the next run)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     one_thread()
     while True:
         try:
