@@ -42,8 +42,9 @@ def run_cli(*args: str) -> tuple[dict, str]:
         (("render", "{recipe}", "-o", "{out}.mp3"), "output must end in .wav or .flac"),
         (("render", "{recipe}", "-o", "{out}.flac", "--bit-depth", "32"), "FLAC cannot hold 32-bit float"),
         (("mix", "{stems}", "-o", "{file}/sub"), "is a file, not a folder"),
+        (("batch", "{stems}", "-o", "{out}", "--bit-depth", "8"), "bit_depth=8 is not one of 16, 24, 32"),
     ],
-    ids=["mix-bit-depth", "reverse-bit-depth", "render-extension", "render-flac-32", "mix-file-in-the-way"],
+    ids=["mix-bit-depth", "reverse-bit-depth", "render-extension", "render-flac-32", "mix-file-in-the-way", "batch-bit-depth"],
 )
 def test_bad_output_options_are_refused_before_heavy_imports(tmp_path: Path, args, reason):
     (tmp_path / "file").write_text("x")

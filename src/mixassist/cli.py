@@ -28,12 +28,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mixassist.cli_batch import MEMORY_PER_WORKER_GB, RayOption, WorkersOption
+from mixassist.cli_batch import register as register_batch
 from mixassist.cli_export import register as register_export
 from mixassist.delivery import DELIVERY_TARGETS, delivery_target
 from mixassist.errors import InvalidParameterError, MixAssistError
+from mixassist.executors import make_executor
 from mixassist.mixers.base import MIXERS
 from mixassist.outputs import check_mix_outputs, check_render_outputs, mix_size_bytes
-from mixassist.terminal import bar, err, out, with_bar
+from mixassist.terminal import bar, err, out, song_progress, with_bar
 from mixassist.version import __version__
 
 # Only light modules at the top (typer, rich, the file checks): every command that writes checks
@@ -427,13 +430,15 @@ def data_synth(
     ] = 8,
     seconds: Annotated[float, typer.Option("--seconds", min=2.0, help="Length of each song.")] = 20.0,
     seed: Annotated[int, typer.Option("--seed", help="Everything is deterministic from this.")] = 0,
-    workers: Annotated[int | None, typer.Option("--workers", help="Parallel songs (default: CPU cores).")] = None,
+    workers: WorkersOption = None,
+    ray: RayOption = None,
 ) -> None:
     """Synthesise dry multitrack songs, then a reference and a ground-truth target mix for each."""
     # lazy: the synthesiser pulls in torch and the console; `--help` stays fast
     from mixassist.data.references import make_references
     from mixassist.data.synth import synthesize_dataset
 
+    executor = make_executor(workers, ray, memory_per_worker_gb=MEMORY_PER_WORKER_GB)
     with _progress_bar("synthesising songs") as bar:
         task = bar.add_task("songs", total=songs)
         synthesize_dataset(
@@ -441,12 +446,17 @@ def data_synth(
             songs=songs,
             seconds=seconds,
             seed=seed,
-            workers=workers,
+            executor=executor,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     with _progress_bar("references and targets") as bar:
         task = bar.add_task("refs", total=songs)
-        make_references(out_dir, seed=seed, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        make_references(
+            out_dir,
+            seed=seed,
+            executor=executor,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     out.print(f"wrote {songs} songs to {out_dir}")
 
 
@@ -462,15 +472,32 @@ def evaluate(
     plugin: Annotated[
         list[Path] | None, typer.Option("--plugin", help="Python file registering extra methods (e.g. GPL baselines).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, help="Songs evaluated at once, in worker processes (1: in this process)."),
+    ] = 1,
+    ray: RayOption = None,
 ) -> None:
     """Run mixing methods and baselines on every song and compare them in one table."""
-    from mixassist.evaluate.harness import SUMMARY_METRICS, evaluate_dataset, load_plugin  # lazy: torch
+    from mixassist.evaluate.harness import (  # lazy: torch
+        SUMMARY_METRICS,
+        evaluable_songs,
+        evaluate_dataset,
+        load_plugin,
+    )
 
     for path in plugin or []:
         load_plugin(path)
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    with err.status("evaluating") as status:
-        results = evaluate_dataset(dataset, names, out_dir, progress=lambda what: status.update(f"evaluating {what}"))
+    if ray is None and workers == 1:  # in this process, as before: the status names song and method
+        with err.status("evaluating") as status:
+            results = evaluate_dataset(
+                dataset, names, out_dir, progress=lambda what: status.update(f"evaluating {what}")
+            )
+    else:
+        executor = make_executor(workers, ray)
+        with song_progress("eval", len(evaluable_songs(dataset))) as done:
+            results = evaluate_dataset(dataset, names, out_dir, executor=executor, plugins=plugin or (), on_song=done)
 
     table = Table(title=f"mean over {len(results['songs'])} songs, against target_mix", header_style="bold")
     table.add_column("metric")
@@ -601,6 +628,7 @@ def reverse_command(
 
 
 register_export(app)
+register_batch(app)
 
 
 class Interrupted(BaseException):

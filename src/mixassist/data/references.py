@@ -29,13 +29,14 @@ from mixassist.console.console import Console
 from mixassist.console.params import MixParams
 from mixassist.data.priors import draw_prior, prior_params, role_map
 from mixassist.errors import InvalidParameterError, RecipeError
+from mixassist.executors import Executor, Outcome, Task, raise_first_error
 from mixassist.fileio import write_json_atomic
 from mixassist.measure import integrated_loudness, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 from mixassist.mixers.deliver import deliver_loudness
 
-__all__ = ["load_song", "hit_loudness", "make_references", "alignment_truth"]
+__all__ = ["load_song", "hit_loudness", "make_references", "reference_song", "alignment_truth"]
 
 log = logging.getLogger(__name__)
 
@@ -109,66 +110,86 @@ def make_references(
     seed: int = 0,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
 ) -> list[Path]:
     """Write ``reference.wav``, ``target_mix.wav`` and ``truth.json`` into every song folder.
 
     Deterministic from ``seed``; resumable (songs with a ``truth.json`` are skipped unless
     ``overwrite``).  Needs at least two songs: a reference is always another song.
+    ``executor`` (:mod:`mixassist.executors`) runs the songs (:func:`reference_song`), e.g. on
+    a local pool or Ray, with the same files as a run in this process; the first failure is
+    raised once the others are done.
     """
     root = Path(dataset)
     index = json.loads((root / "dataset.json").read_text())
     names: list[str] = list(index["songs"])
     if len(names) < 2:
         raise InvalidParameterError("references need at least two songs (a reference is always a different song)")
-    done: list[Path] = []
-    for i, name in enumerate(names):
-        song_dir = root / name
-        if (song_dir / "truth.json").exists() and not overwrite:
-            done.append(song_dir)
+    todo = [i for i, name in enumerate(names) if overwrite or not (root / name / "truth.json").exists()]
+    done = len(names) - len(todo)
+    if progress and done:
+        progress(done, len(names))
+    if executor is None:
+        for i in todo:
+            reference_song(str(root), names, i, seed)
+            done += 1
             if progress:
-                progress(len(done), len(names))
-            continue
-        song_seed = int(np.random.SeedSequence([seed, i, 7]).generate_state(1)[0])
-        rng = np.random.default_rng(song_seed)
-        j = (i + 1 + int(rng.integers(len(names) - 1))) % len(names)
-        draw = draw_prior(None, song_seed)
-        stems, meta = load_song(song_dir)
-        ref_stems, ref_meta = load_song(root / names[j], sample_rate=stems.sample_rate)
-        console = Console(stems.sample_rate)
+                progress(done, len(names))
+    else:
+        counter = [done]
 
-        ref_params = prior_params(
-            draw, ref_stems, role_map(ref_meta["stems"]), seed=song_seed + 1, fixed=alignment_truth(ref_meta)
-        )
-        ref_params, ref_mix = hit_loudness(console, ref_stems, ref_params, draw.loudness_lufs)
-        tgt_params = prior_params(draw, stems, role_map(meta["stems"]), seed=song_seed + 2, fixed=alignment_truth(meta))
-        # The target is delivered at the loudness the reference *reached*: a sparse, peaky song
-        # may not reach a loud style's number at -1 dBTP (the output gain tops out with the
-        # limiter taking ~18 dB), and the loudness the user hears in the reference is the style.
-        reached = integrated_loudness(ref_mix, stems.sample_rate)
-        tgt_params, tgt_mix = hit_loudness(
-            console, stems, tgt_params, draw.loudness_lufs if reached is None else reached
-        )
+        def finished(outcome: Outcome) -> None:
+            counter[0] += 1
+            if progress:
+                progress(counter[0], len(names))
 
-        save_audio(song_dir / "reference.wav", ref_mix, stems.sample_rate, 24, overwrite=True)
-        save_audio(song_dir / "target_mix.wav", tgt_mix, stems.sample_rate, 24, overwrite=True)
-        truth = {
-            "version": 1,
-            "song": name,
-            "reference_song": names[j],
-            "style": draw.to_dict(),
-            "params": tgt_params.to_dict(),
-            "reference_params": ref_params.to_dict(),
-            "target_loudness_lufs": draw.loudness_lufs,
-            "measured": {
-                "target_mix_lufs": integrated_loudness(tgt_mix, stems.sample_rate),
-                "target_mix_dbtp": true_peak(tgt_mix, stems.sample_rate),
-                "reference_lufs": reached,
-                "reference_dbtp": true_peak(ref_mix, stems.sample_rate),
-            },
-        }
-        write_json_atomic(song_dir / "truth.json", truth)  # written last: marks the song complete
-        done.append(song_dir)
-        log.info("%s: reference from %s in style %s", name, names[j], draw.name)
-        if progress:
-            progress(len(done), len(names))
-    return done
+        tasks = [Task(names[i], reference_song, (str(root.resolve()), names, i, seed)) for i in todo]
+        raise_first_error(executor.run(tasks, finished))
+    return [root / name for name in names]
+
+
+def reference_song(dataset: str, names: list[str], i: int, seed: int) -> str:
+    """Song ``i``'s reference (another song in a drawn style), target mix and ``truth.json``
+    (written last: it marks the song complete); the task :func:`make_references` runs."""
+    root = Path(dataset)
+    name = names[i]
+    song_dir = root / name
+    song_seed = int(np.random.SeedSequence([seed, i, 7]).generate_state(1)[0])
+    rng = np.random.default_rng(song_seed)
+    j = (i + 1 + int(rng.integers(len(names) - 1))) % len(names)
+    draw = draw_prior(None, song_seed)
+    stems, meta = load_song(song_dir)
+    ref_stems, ref_meta = load_song(root / names[j], sample_rate=stems.sample_rate)
+    console = Console(stems.sample_rate)
+
+    ref_params = prior_params(
+        draw, ref_stems, role_map(ref_meta["stems"]), seed=song_seed + 1, fixed=alignment_truth(ref_meta)
+    )
+    ref_params, ref_mix = hit_loudness(console, ref_stems, ref_params, draw.loudness_lufs)
+    tgt_params = prior_params(draw, stems, role_map(meta["stems"]), seed=song_seed + 2, fixed=alignment_truth(meta))
+    # The target is delivered at the loudness the reference *reached*: a sparse, peaky song
+    # may not reach a loud style's number at -1 dBTP (the output gain tops out with the
+    # limiter taking ~18 dB), and the loudness the user hears in the reference is the style.
+    reached = integrated_loudness(ref_mix, stems.sample_rate)
+    tgt_params, tgt_mix = hit_loudness(console, stems, tgt_params, draw.loudness_lufs if reached is None else reached)
+
+    save_audio(song_dir / "reference.wav", ref_mix, stems.sample_rate, 24, overwrite=True)
+    save_audio(song_dir / "target_mix.wav", tgt_mix, stems.sample_rate, 24, overwrite=True)
+    truth = {
+        "version": 1,
+        "song": name,
+        "reference_song": names[j],
+        "style": draw.to_dict(),
+        "params": tgt_params.to_dict(),
+        "reference_params": ref_params.to_dict(),
+        "target_loudness_lufs": draw.loudness_lufs,
+        "measured": {
+            "target_mix_lufs": integrated_loudness(tgt_mix, stems.sample_rate),
+            "target_mix_dbtp": true_peak(tgt_mix, stems.sample_rate),
+            "reference_lufs": reached,
+            "reference_dbtp": true_peak(ref_mix, stems.sample_rate),
+        },
+    }
+    write_json_atomic(song_dir / "truth.json", truth)  # written last: marks the song complete
+    log.info("%s: reference from %s in style %s", name, names[j], draw.name)
+    return name

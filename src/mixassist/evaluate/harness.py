@@ -37,6 +37,7 @@ from mixassist.console.params import MixParams
 from mixassist.data.references import hit_loudness, load_song
 from mixassist.errors import InvalidParameterError, RecipeError
 from mixassist.evaluate.metrics import THIRD_OCTAVE_CENTRES_HZ, compare, parameter_error, third_octave_band_db
+from mixassist.executors import Executor, Task, raise_first_error
 from mixassist.fileio import write_json_atomic
 from mixassist.measure import integrated_loudness
 from mixassist.measure.perception import MASKING_REFERENCE, masking_measure
@@ -50,6 +51,8 @@ __all__ = [
     "mixer_method",
     "load_plugin",
     "evaluate_dataset",
+    "evaluate_song",
+    "evaluable_songs",
     "mix_masking",
     "mix_sources",
     "source_groups",
@@ -277,6 +280,60 @@ def _song_names(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "song.json").exists())
 
 
+def evaluable_songs(dataset: str | os.PathLike[str]) -> list[str]:
+    """The songs of ``dataset`` that have ground truth (``truth.json``), in dataset order."""
+    root = Path(dataset)
+    return [s for s in _song_names(root) if (root / s / "truth.json").exists()]
+
+
+def evaluate_song(
+    song_dir: str,
+    methods: Sequence[str],
+    plugins: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every method on one song: its row of ``results["songs"]`` and the spectra's signals
+    (the reference, the target and each method's mix) for the plots. The task
+    :func:`evaluate_dataset` hands its executor; ``plugins`` are loaded first where their
+    methods are missing (a fresh worker process); ``progress`` is told ``"SONG: METHOD"`` as
+    each method starts."""
+    if any(m not in METHODS for m in methods):
+        for path in plugins:
+            load_plugin(path)
+    folder = Path(song_dir)
+    stems, meta = load_song(folder)
+    sr = stems.sample_rate
+    reference, _ = load_audio(folder / "reference.wav", sample_rate=sr)
+    target, _ = load_audio(folder / "target_mix.wav", sample_rate=sr)
+    truth = json.loads((folder / "truth.json").read_text())
+    ctx = SongContext(folder.name, reference, sr, meta)
+    row: dict[str, Any] = {
+        "reference_song": truth.get("reference_song"),
+        "style": truth.get("style", {}).get("name"),
+        "target_vs_reference": compare(target, reference, sr),
+        "target_masking": mix_masking(stems, MixParams.from_dict(truth["params"]), source_groups(meta)),
+    }
+    spectra = {"reference": reference, "target_mix": target}
+    for name in methods:
+        if progress:
+            progress(f"{folder.name}: {name}")
+        start = time.perf_counter()
+        output = METHODS[name](stems, ctx)
+        wall = time.perf_counter() - start
+        mix = np.asarray(output.mix, dtype=np.float32)
+        entry = {
+            "wall_s": wall,
+            "vs_target": compare(mix, target, sr, target=target),
+            "vs_reference": compare(mix, reference, sr),
+        }
+        if output.params is not None:
+            entry["params_error"] = parameter_error(output.params.to_dict(), truth["params"])
+        entry["masking"] = mix_masking(stems, output.params, source_groups(meta))
+        row[name] = entry
+        spectra[name] = mix
+    return row, spectra
+
+
 def evaluate_dataset(
     dataset: str | os.PathLike[str],
     methods: Sequence[str],
@@ -284,6 +341,9 @@ def evaluate_dataset(
     *,
     progress: Callable[[str], None] | None = None,
     plots: bool = True,
+    executor: Executor | None = None,
+    plugins: Sequence[str | os.PathLike[str]] = (),
+    on_song: Callable[[str, bool], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``methods`` on every song with ground truth and write the report to ``out``.
 
@@ -294,49 +354,36 @@ def evaluate_dataset(
     Methods that return ``params`` are rendered once more with their stems to measure masking
     (:func:`mix_masking`); so are the ground-truth settings behind ``target_mix``, as a
     reference row. Methods without ``params`` get ``None``.
+
+    ``executor`` (:mod:`mixassist.executors`) runs the songs (:func:`evaluate_song`), e.g. on
+    a local pool or Ray, with the numbers of a run in this process (only ``wall_s`` differs);
+    ``plugins`` are the files that registered extra methods, loaded again in each worker;
+    ``on_song(name, ok)`` is called as each song finishes. Without it songs run here, one
+    after another, and ``progress`` names each song and method as it starts. A song that
+    fails fails the evaluation, as in a run here.
     """
     root, out = Path(dataset), Path(out)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise InvalidParameterError(f"unknown method(s) {', '.join(unknown)}; available: {', '.join(sorted(METHODS))}")
-    songs = [s for s in _song_names(root) if (root / s / "truth.json").exists()]
+    songs = evaluable_songs(root)
     if not songs:
         raise RecipeError("no songs with truth.json (run `mixassist data synth` first)", root)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"dataset": str(root), "methods": list(methods), "songs": {}}
     spectra: dict[str, dict[str, np.ndarray]] = {}
-    for song in songs:
-        stems, meta = load_song(root / song)
-        sr = stems.sample_rate
-        reference, _ = load_audio(root / song / "reference.wav", sample_rate=sr)
-        target, _ = load_audio(root / song / "target_mix.wav", sample_rate=sr)
-        truth = json.loads((root / song / "truth.json").read_text())
-        ctx = SongContext(song, reference, sr, meta)
-        row: dict[str, Any] = {
-            "reference_song": truth.get("reference_song"),
-            "style": truth.get("style", {}).get("name"),
-            "target_vs_reference": compare(target, reference, sr),
-            "target_masking": mix_masking(stems, MixParams.from_dict(truth["params"]), source_groups(meta)),
-        }
-        spectra[song] = {"reference": reference, "target_mix": target}
-        for name in methods:
-            if progress:
-                progress(f"{song}: {name}")
-            start = time.perf_counter()
-            output = METHODS[name](stems, ctx)
-            wall = time.perf_counter() - start
-            mix = np.asarray(output.mix, dtype=np.float32)
-            entry = {
-                "wall_s": wall,
-                "vs_target": compare(mix, target, sr, target=target),
-                "vs_reference": compare(mix, reference, sr),
-            }
-            if output.params is not None:
-                entry["params_error"] = parameter_error(output.params.to_dict(), truth["params"])
-            entry["masking"] = mix_masking(stems, output.params, source_groups(meta))
-            row[name] = entry
-            spectra[song][name] = mix
-        results["songs"][song] = row
+    if executor is None:
+        for song in songs:
+            results["songs"][song], spectra[song] = evaluate_song(str(root / song), methods, progress=progress)
+            if on_song:
+                on_song(song, True)
+    else:
+        paths = [str(Path(p).resolve()) for p in plugins]
+        tasks = [Task(song, evaluate_song, (str((root / song).resolve()), list(methods), paths)) for song in songs]
+        outcomes = executor.run(tasks, None if on_song is None else lambda o: on_song(o.key, o.ok))
+        raise_first_error(outcomes)
+        for outcome in outcomes:
+            results["songs"][outcome.key], spectra[outcome.key] = outcome.value
     results["masking_reference"] = MASKING_REFERENCE
     results["mean"] = _means(results, methods)
     write_json_atomic(out / "results.json", _json_safe(results))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from mixassist.data.synth.song import (
     synthesize_song,
 )
 from mixassist.errors import InvalidParameterError, OutputError
+from mixassist.executors import Executor, InProcess, LocalPool, Outcome, Task, raise_first_error
 from mixassist.fileio import write_json_atomic
 
 __all__ = ["DATASET_VERSION", "song_seed", "song_names", "is_complete", "synthesize_dataset"]
@@ -89,6 +88,7 @@ def synthesize_dataset(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     renderer: Renderer | None = None,
+    executor: Executor | None = None,
 ) -> list[Path]:
     """Synthesise ``songs`` songs into ``out`` in parallel; re-running resumes.
 
@@ -120,6 +120,9 @@ def synthesize_dataset(
         Called as ``progress(done, total)`` after the resume check and after every song.
     renderer : Renderer, optional
         Passed to :func:`synthesize_song` (must be picklable when ``workers > 1``).
+    executor : Executor, optional
+        Runs the songs (:mod:`mixassist.executors`: a local pool, Ray); overrides ``workers``.
+        A failed song is raised once the others are done.
 
     Returns
     -------
@@ -173,29 +176,23 @@ def synthesize_dataset(
         log.info("%d of %d songs to synthesise in %s", len(pending), total, out)
     if progress is not None:
         progress(done, total)
-    jobs = [(str(folders[i]), seeds[i], float(seconds), int(sample_rate), renderer) for i in pending]
-    n_workers = min(workers or os.cpu_count() or 1, max(1, len(jobs)))
-    if n_workers <= 1:
-        for job in jobs:
-            _make_song(*job)
-            done += 1
-            if progress is not None:
-                progress(done, total)
-    elif jobs:
-        # spawn: workers start clean (no inherited threads or state), so results never
-        # depend on what the caller had imported
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures: set[Future[str]] = {pool.submit(_make_song, *job) for job in jobs}
-            while futures:
-                finished, futures = wait(futures, return_when=FIRST_EXCEPTION)
-                for fut in finished:
-                    error = fut.exception()
-                    if error is not None:
-                        for other in futures:
-                            other.cancel()
-                        raise error
-                    done += 1
-                    if progress is not None:
-                        progress(done, total)
+    tasks = [
+        Task(names[i], _make_song, (str(folders[i].resolve()), seeds[i], float(seconds), int(sample_rate), renderer))
+        for i in pending
+    ]
+    if executor is None:
+        # spawn workers (LocalPool) start clean (no inherited threads or state), so results
+        # never depend on what the caller had imported
+        n_workers = min(workers or os.cpu_count() or 1, max(1, len(tasks)))
+        executor = InProcess() if n_workers <= 1 else LocalPool(n_workers)
+    counter = [done]
+
+    def finished(outcome: Outcome) -> None:
+        counter[0] += 1
+        if progress is not None:
+            progress(counter[0], total)
+
+    if tasks:
+        raise_first_error(executor.run(tasks, finished))
     write_json_atomic(index_file, {"version": DATASET_VERSION, **settings, "songs": names})
     return folders
