@@ -18,6 +18,7 @@ from mixassist.errors import OutputError
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.outputs import RETURN_NAME, printed_names
 from mixassist.recipe import Recipe
+from mixassist.stems import TAIL_S
 
 SR = 22050
 
@@ -65,43 +66,49 @@ def _recipe(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, MixParams]:
     return path, params
 
 
-def _master_on_sum(printed: np.ndarray, params: MixParams, console: Console, stem_latency: int, latency: int) -> np.ndarray:
-    """The recipe's master chain on the sum of the printed stems, as the console feeds it."""
+def _master_on_sum(printed: np.ndarray, params: MixParams, console: Console, samples: int) -> np.ndarray:
+    """The recipe's master chain on the sum of the printed stems, as the console feeds it: the
+    stems run the master's look-ahead past the song's ``samples``, and the bus starts
+    ``stem_latency`` samples before them."""
+    plan = console.plan(ConsoleSettings.from_params(params))
     total = printed.sum(axis=0, dtype=np.float64).astype(np.float32)
-    audio = np.pad(total, ((0, 0), (stem_latency, latency - stem_latency)))
-    bus = Bus(audio, total.shape[1], latency, True, round(console.chunk_s * SR), SR)
+    assert total.shape[1] == samples + plan["latency"] - plan["stem_latency"]
+    audio = np.pad(total, ((0, 0), (plan["stem_latency"], 0)))
+    bus = Bus(audio, samples, plan["latency"], True, round(console.chunk_s * SR), SR)
     return console.render_master(bus, params)
 
 
 def test_printed_stems_sum_back_to_the_mix(tmp_path, rng):
-    """The printed stems plus the return, through the master chain, give mix.wav within -90 dBFS;
-    they are as long as the mix and their folder sits beside it."""
+    """The printed stems plus the return, through the master chain, give mix.wav within -90 dBFS,
+    to its last sample: they run on past the song's end by the master's look-ahead (the tails
+    it reads), and their folder sits beside the mix."""
     recipe_path, params = _recipe(tmp_path, rng)
     out = tmp_path / "printed-out"
     result = render_recipe(recipe_path, tmp_path / "mix.wav", bit_depth=32)
     paths = export(recipe_path, out, format="stems")
     names = printed_names(params.track_names)
+    console = Console(SR)
+    plan = console.plan(ConsoleSettings.from_params(params))
+    ahead = plan["latency"] - plan["stem_latency"]
+    assert 0 < ahead < TAIL_S * SR
     printed = []
     for name in params.track_names:
         audio, rate = sf.read(out / names[name], dtype="float32", always_2d=True)
-        assert rate == SR and audio.shape == (result.mix.shape[1], 2)
+        assert rate == SR and audio.shape == (result.mix.shape[1] + ahead, 2)
         printed.append(audio.T)
     ret, _ = sf.read(out / RETURN_NAME, dtype="float32", always_2d=True)
     assert np.abs(ret).max() > 1e-3  # the reverb is really there
     printed.append(ret.T)
     assert paths == {"printed": out / "printed"}
-    console = Console(SR)
-    plan = console.plan(ConsoleSettings.from_params(params))
-    mix = _master_on_sum(np.stack(printed), params, console, plan["stem_latency"], plan["latency"])
-    # The master's look-ahead (limiter, zero-phase DC removal) reads the bus past the song's end,
-    # where the strips' tails are and no stem reaches (docs/daw.md): compared up to that span.
-    ahead = plan["latency"] - plan["stem_latency"]
-    assert 0 < ahead < 0.25 * SR
-    body = slice(0, result.mix.shape[1] - ahead)
-    diff_db = 20 * np.log10(np.abs(mix[:, body] - result.mix[:, body]).max() + 1e-30)
+    mix = _master_on_sum(np.stack(printed), params, console, result.mix.shape[1])
+    assert mix.shape == result.mix.shape
+    diff_db = 20 * np.log10(np.abs(mix - result.mix).max() + 1e-30)
     assert diff_db < -90.0, diff_db
-    tail_db = 20 * np.log10(np.abs(mix - result.mix).max() + 1e-30)
-    assert tail_db < -40.0, tail_db
+    # without the tail (stems cut at the song's end) the last 0.1 s would differ: the tail matters
+    cut = np.stack(printed)[..., : result.mix.shape[1]]
+    tail = np.concatenate([cut, np.zeros((*cut.shape[:2], ahead), np.float32)], axis=-1)
+    short = _master_on_sum(tail, params, console, result.mix.shape[1])
+    assert 20 * np.log10(np.abs(short - result.mix).max() + 1e-30) > -90.0
 
 
 def test_iter_stems_blocks_equal_the_whole_render(rng):
@@ -111,15 +118,19 @@ def test_iter_stems_blocks_equal_the_whole_render(rng):
     whole = Console(SR).render(multitrack, params, want_stems=True).stems
     pieces = list(Console(SR, chunk_s=0.13).iter_stems(multitrack, params))
     stems = np.concatenate([s for s, _ in pieces], axis=-1)
-    assert len(pieces) > 5 and stems.shape == whole.shape
-    np.testing.assert_allclose(stems, whole, atol=2e-7)
+    plan = Console(SR).plan(ConsoleSettings.from_params(params))
+    assert len(pieces) > 5 and stems.shape[:2] == whole.shape[:2]
+    assert stems.shape[2] == whole.shape[2] + plan["latency"] - plan["stem_latency"]  # and the tail
+    np.testing.assert_allclose(stems[..., : whole.shape[2]], whole, atol=2e-7)
 
 
 def test_mix_result_saves_printed_stems_in_its_output_set(tmp_path, rng):
     """`mix --stems` (MixResult.save(stems=True)) writes printed/ beside mix.wav, as long as the
-    mix; a later save without stems retires them with the rest of the old set."""
+    mix and the master's look-ahead; a later save without stems retires them with the rest of the old set."""
     multitrack = Multitrack.from_arrays(_stems(rng, 1.0), SR)
     params = _params(multitrack.names)
+    plan = Console(SR).plan(ConsoleSettings.from_params(params))
+    ahead = plan["latency"] - plan["stem_latency"]
     mix = Console(SR).render(multitrack, params).mix
     recipe = Recipe(SR, {n: Path(f"stems/{n}.wav") for n in multitrack.names}, params, base_dir=tmp_path)
     proposal = Proposal(params, Reasons(), {}, {}, {})
@@ -131,7 +142,7 @@ def test_mix_result_saves_printed_stems_in_its_output_set(tmp_path, rng):
     files = [*printed_names(params.track_names).values(), RETURN_NAME]
     for file in files:
         info = sf.info(str(out / file))
-        assert (info.frames, info.channels, info.samplerate, info.subtype) == (mix.shape[1], 2, SR, "FLOAT")
+        assert (info.frames, info.channels, info.samplerate, info.subtype) == (mix.shape[1] + ahead, 2, SR, "FLOAT")
     result.save(out, overwrite=True)
     assert not any((out / file).exists() for file in files)
 

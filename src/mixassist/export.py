@@ -73,7 +73,11 @@ def export_session(
         OutputSet(output, names, overwrite=overwrite, protect=protect)
         multitrack = recipe.load_stems()
         check_output_folder(
-            output, names, needed_bytes=stems_size_bytes(multitrack.num_samples, len(recipe.params.track_names))
+            output,
+            names,
+            needed_bytes=stems_size_bytes(
+                multitrack.num_samples, len(recipe.params.track_names), multitrack.sample_rate
+            ),
         )
         with OutputSet(output, names, overwrite=overwrite, protect=protect, retire=old_printed(output)) as out:
             staged = {name: out.path(file) for name, file in files.items()}
@@ -82,7 +86,9 @@ def export_session(
     folder = output.parent
     OutputSet(folder, [output.name], overwrite=overwrite, protect=protect)
     multitrack = recipe.load_stems()
-    check_output_folder(folder, [output.name], needed_bytes=stems_size_bytes(multitrack.num_samples, 0))
+    check_output_folder(
+        folder, [output.name], needed_bytes=stems_size_bytes(multitrack.num_samples, 0, multitrack.sample_rate)
+    )
     data = recipe.to_dict(relative_to=folder)
     infos = {name: _stem_info(recipe.resolve(name), multitrack, name) for name in recipe.params.track_names}
     sends = any(recipe.params.tracks[n].get("reverb_send_db") is not None for n in recipe.params.track_names)
@@ -92,7 +98,8 @@ def export_session(
         if sends and out.staging is not None:
             scratch = out.staging / "reverb-return.wav"
             print_stems(multitrack, recipe.params, {}, scratch, progress=progress)
-            reverb = StemInfo(2, multitrack.sample_rate, multitrack.num_samples / multitrack.sample_rate)
+            printed = sf.info(str(scratch))  # the printed return: the song and the master's look-ahead
+            reverb = StemInfo(2, printed.samplerate, printed.frames / printed.samplerate)
         with writing(output), zipfile.ZipFile(out.path(output.name), "w") as zf:
             zf.writestr("project.xml", project_xml(data, infos, reverb), zipfile.ZIP_DEFLATED)
             zf.writestr("metadata.xml", metadata_xml(Path(recipe_path).stem), zipfile.ZIP_DEFLATED)

@@ -2,9 +2,10 @@
 
 A printed stem is what its track adds to the mix bus: the input after the DC blocker, polarity,
 delay, high-pass and EQ, compressor, fader and pan/width.  ``reverb-return.wav`` is the reverb
-bus's output after its return level.  All are 32-bit float WAV, stereo, at the session rate and
-exactly as long as the mix; summed, they are the mix bus, and the recipe's master section on that
-sum gives ``mix.wav`` (``tests/test_stems.py`` checks it within -90 dBFS).
+bus's output after its return level.  All are 32-bit float WAV, stereo, at the session rate, as
+long as the mix plus the master's look-ahead (about 0.1 s of tail, which the master reads to make
+the song's last samples); summed, they are the mix bus, and the recipe's master section on that
+sum gives ``mix.wav`` to its last sample (``tests/test_stems.py`` checks it within -90 dBFS).
 
 They are rendered block by block by :meth:`~mixassist.console.console.Console.iter_stems` and
 written as they come, so memory holds one block of every track (plus the decoded inputs), never
@@ -32,9 +33,14 @@ if TYPE_CHECKING:
 __all__ = ["print_stems", "stems_size_bytes"]
 
 
-def stems_size_bytes(frames: int, tracks: int) -> int:
-    """Bytes the printed stems of ``tracks`` tracks and the reverb return take (32-bit stereo)."""
-    return (tracks + 1) * frames * 2 * 4
+#: Most tail (s) a printed stem runs past the song's end: the master's look-ahead (about 0.1 s).
+TAIL_S = 0.25
+
+
+def stems_size_bytes(frames: int, tracks: int, sample_rate: int) -> int:
+    """Bytes the printed stems of ``tracks`` tracks and the reverb return take (32-bit stereo) for a
+    song of ``frames`` samples at ``sample_rate``, its tail included (at most :data:`TAIL_S`)."""
+    return (tracks + 1) * (frames + int(TAIL_S * sample_rate)) * 2 * 4
 
 
 def print_stems(
@@ -57,7 +63,7 @@ def print_stems(
     wanted = [(i, Path(paths[name])) for i, name in enumerate(params.track_names) if name in paths]
     targets = [path for _, path in wanted] + [Path(return_path)]
     # Plain RIFF sizes are 32-bit: a longer stem needs RF64.
-    fmt = "RF64" if stems_size_bytes(multitrack.num_samples, 0) > 0xFFFFFFFF - 1024 else "WAV"
+    fmt = "RF64" if stems_size_bytes(multitrack.num_samples, 0, rate) > 0xFFFFFFFF - 1024 else "WAV"
     files: list[sf.SoundFile] = []
     try:
         for target in targets:

@@ -529,17 +529,20 @@ class Console:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The printed stems, block by block, in bounded memory (one block of every track at a time).
 
-        Yields ``(stems, reverb_return)`` pieces that, laid end to end, cover the song exactly:
-        ``stems`` float32 ``(tracks, 2, n)``, each track after its whole strip and panner (what
-        it adds to the mix bus), and ``reverb_return`` float32 ``(2, n)`` (zeros without
-        reverb), time-aligned with the input as :meth:`render`'s stems are.  Their sum is the
-        mix bus the master receives; laid into a :class:`Bus` (``stem_latency`` samples of
-        silence before it, the rest of the latency after it) :meth:`render_master` gives the
-        mix.  The bus past the song's end (the reverb's and delay's tails, which only the
-        limiter's look-ahead reads) is not part of any stem.
+        Yields ``(stems, reverb_return)`` pieces that, laid end to end, cover the song and its
+        tail: ``stems`` float32 ``(tracks, 2, n)``, each track after its whole strip and panner
+        (what it adds to the mix bus), and ``reverb_return`` float32 ``(2, n)`` (zeros without
+        reverb), time-aligned with the input as :meth:`render`'s stems are.  They run
+        ``latency - stem_latency`` samples (:meth:`plan`; about 0.1 s with the DC blocker) past
+        the song's end: the strips' and the reverb's tails that the master's look-ahead (the
+        limiter and the DC removal) reads to make the song's last samples.  Their sum is the
+        mix bus the master receives; with ``stem_latency`` samples of silence before it, it is
+        the :class:`Bus` from which :meth:`render_master` gives the mix.
         """
         settings, plan, blocks = self._blocks(multitrack, params)
-        total = multitrack.num_samples
+        total = (
+            multitrack.num_samples + plan["latency"] - plan["stem_latency"]
+        )  # the song and the tail the master reads
         first = -plan["stem_latency"]  # song index of the next block's first stem sample
         state: dict[str, Any] = {}
         for block in blocks:
