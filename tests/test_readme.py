@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -36,9 +34,7 @@ def test_python_examples_run(monkeypatch, capsys):
     [ln[2:] for b in blocks("console") for ln in b.splitlines() if ln.startswith("$ mixassist ")],
 )
 def test_cli_examples_run(line):
-    args = shlex.split(line)[1:]
-    proc = subprocess.run(
-        [sys.executable, "-m", "mixassist", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False, env=os.environ.copy(),
-    )
+    """Through the console script's ``main``, in this process (tests/cli_runner.py; test_cli.py
+    runs the installed command as a real process)."""
+    proc = run_cli(*shlex.split(line)[1:], cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
