@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff check src
 	$(BIN)/ruff format --check src
-	$(BIN)/mypy
+	$(BIN)/mypy -n 2  # two worker processes: the fresh clone has no cache
 
 # Mixes the bundled demo with the knowledge-based mixer (mix.wav, recipe.json, report.md, report.html,
 # previews/ and the printed stems in printed/), writes the DAWproject session song.dawproject and the
