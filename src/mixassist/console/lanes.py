@@ -34,7 +34,7 @@ import numpy as np
 
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["AUTOMATABLE", "MAX_POINTS", "Lane", "lane_curve_numpy", "max_rate"]
+__all__ = ["AUTOMATABLE", "MAX_POINTS", "Lane", "lane_curve_numpy", "max_rate", "parse_span"]
 
 #: The parameters a lane may move, per section (``"track"`` or ``"master"``).
 AUTOMATABLE: dict[str, tuple[str, ...]] = {
@@ -140,3 +140,15 @@ def lane_curve_numpy(
     u = np.clip((t - tt[j]) / (tt[j + 1] - tt[j]), 0.0, 1.0)
     w = 0.5 - 0.5 * np.cos(np.pi * u)
     return np.where(u >= 1.0, vv[j + 1], vv[j] + (vv[j + 1] - vv[j]) * w)
+
+
+def parse_span(text: str, where: str) -> tuple[float, float]:
+    """``"A-B"`` (seconds) as ``(A, B)``, ``0 <= A < B``; or raise naming ``where``."""
+    a, dash, b = text.partition("-")
+    try:
+        lo, hi = float(a), float(b)
+    except ValueError:
+        lo = hi = -1.0
+    if not dash or not (0.0 <= lo < hi) or hi == float("inf"):
+        raise InvalidParameterError(f"{where}: a span is START-STOP in seconds, START < STOP (e.g. @12-20.5)")
+    return lo, hi

@@ -95,7 +95,7 @@ class MixParams:
         master: Mapping[str, Any] | None = None,
         reverb_seed: int = 0,
         dc_block: bool = True,
-        lanes: Mapping[str, Mapping[str, Lane]] | None = None,
+        lanes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         names = list(track_names)
         if len(set(names)) != len(names):
@@ -117,8 +117,11 @@ class MixParams:
             self.set_bus("master", name, value)
         self.lanes: dict[str, dict[str, Lane]] = {}
         for owner, owned in (lanes or {}).items():
+            if not isinstance(owned, Mapping):
+                raise InvalidParameterError(f"lanes of '{owner}' must map a parameter to its lane")
             for name, lane in owned.items():
-                self.set_lane(owner, name, lane)
+                where = f"lane {owner}.{name}"
+                self.set_lane(owner, name, lane if isinstance(lane, Lane) else Lane.from_dict(lane, where))
 
     # ------------------------------------------------------------------ access
     def get(self, track: str, name: str) -> float | None:
@@ -238,10 +241,7 @@ class MixParams:
             master=data.get("master"),
             reverb_seed=int(data.get("reverb_seed", 0)),
             dc_block=data.get("dc_block", True),
-            lanes={
-                o: {n: v if isinstance(v, Lane) else Lane.from_dict(v, f"lane {o}.{n}") for n, v in owned.items()}
-                for o, owned in lanes.items()
-            },
+            lanes=lanes,
         )
 
     # ------------------------------------------------------------------ tensor views

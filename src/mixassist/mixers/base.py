@@ -51,13 +51,15 @@ class Job:
     report: Progress
 
     def first_params(self) -> MixParams:
-        """The settings to work on: a copy of :attr:`start` (or neutral ones), with the locks
-        applied; refuses locks, roles or ranges that name no track of the multitrack."""
+        """The settings to work on: a copy of :attr:`start` (or neutral ones) without its lanes, with
+        the locks applied (a locked lane comes back whole; span locks are joined to the mixer's
+        own settings at delivery, :meth:`Constraints.apply_lanes`); refuses locks, roles or ranges that name no track of the multitrack."""
         from mixassist.console.params import MixParams  # lazy: torch; the CLI reads MIXERS at start-up
 
         self.constraints.require_tracks(self.multitrack.names)
         params = self.start.copy() if self.start is not None else MixParams(self.multitrack.names)
-        self.constraints.apply(params)
+        params.lanes.clear()  # a mixer proposes its own lanes; locked ones come back with the locks
+        self.constraints.apply(params, spans=False)
         return params
 
 

@@ -177,6 +177,7 @@ class RulesMixer(Mixer):
         report("reverb", 0.7)
         reverb_settings(tracks, multitrack, params, constraints, reasons)
 
+        constraints.apply(params)  # span locks on lanes join the settings made above
         report("master: loudness and true peak", 0.75)
         result = self._master(
             multitrack,
