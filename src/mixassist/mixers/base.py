@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mixassist.console.params import MixParams
     from mixassist.mixers.constraints import Constraints
     from mixassist.mixers.decisions import Proposal
+    from mixassist.mixers.sections import Section
     from mixassist.style.target import StyleTarget
 
 __all__ = [
@@ -134,6 +135,12 @@ class MixRequest:
         Replace existing outputs (never an input).
     bit_depth : int
         Bit depth of ``mix.wav``.
+    ride : bool
+        Ride the lead's fader with an automation lane (``rules``; :mod:`mixassist.mixers.ride`).
+    ride_track : str or None
+        The track to ride instead of the lead (implies ``ride``).
+    sections : tuple of Section
+        The song's sections (named in the reasons, kept in the recipe).
     """
 
     target: StyleTarget
@@ -151,6 +158,9 @@ class MixRequest:
     out_dir: Path | None = None
     overwrite: bool = False
     bit_depth: int = 24
+    ride: bool = False
+    ride_track: str | None = None
+    sections: tuple[Section, ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in MIXERS:
@@ -181,7 +191,14 @@ def _rules(request: MixRequest) -> Mixer:
     from mixassist.mixers.rules import RulesMixer  # lazy: torch; the CLI reads MIXERS at start-up
 
     loudness = -14.0 if request.loudness_lufs is None else request.loudness_lufs
-    return RulesMixer(loudness_lufs=loudness, true_peak_dbtp=request.true_peak_dbtp, align=request.align)
+    return RulesMixer(
+        loudness_lufs=loudness,
+        true_peak_dbtp=request.true_peak_dbtp,
+        align=request.align,
+        ride=request.ride,
+        ride_name=request.ride_track,
+        sections=request.sections,
+    )
 
 
 def _match(request: MixRequest, *, auto: bool) -> Mixer:
