@@ -86,7 +86,7 @@ def song_figures(folder: Path) -> dict | None:
     lead = max(leads, key=lambda n: next(s["level_lufs"] for s in meta["stems"] if s["name"] == n))
     spans = meta.get("sections") or []
     ends = [s["start_s"] for s in spans[1:]] + [multitrack.num_samples / multitrack.sample_rate]
-    sections = tuple(Section(s["start_s"], e, s["name"]) for s, e in zip(spans, ends, strict=True))
+    sections = tuple(Section(s["start_s"], e, s["name"]) for s, e in zip(spans, ends, strict=False))
     row: dict = {"song": folder.name, "lead": lead, "tracks": len(multitrack.names)}
     mask = None
     for side, mixer in (("static", RulesMixer()), ("ride", RulesMixer(ride_name=lead, sections=sections))):

@@ -13,6 +13,7 @@ from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.ride import RIDE_MAX_RATE_DB_S, RIDE_RANGE_DB
 from mixassist.mixers.rules import RulesMixer
 from mixassist.mixers.sections import Section, read_sections
+from mixassist.mixers.structure import detect_sections
 
 SR = 22050
 SECONDS = 8.0
@@ -76,3 +77,26 @@ def test_sections_csv(tmp_path) -> None:
     (tmp_path / "junk.csv").write_text("zero,ten,a\n")
     with pytest.raises(InvalidParameterError, match="line 1"):
         read_sections(tmp_path / "junk.csv")
+
+
+def test_detect_sections_of_a_synthesised_song() -> None:
+    """A B A B, 6 s each: bass and soft chords, then drums-like noise, a pad and louder, higher chords."""
+    rng = np.random.default_rng(3)
+    n = int(24 * SR)
+    t = np.arange(n) / SR
+    chorus = ((t // 6) % 2 == 1).astype(float)
+    bass = 0.3 * np.sin(2 * np.pi * 55 * t)
+    chords = (0.05 + 0.15 * chorus) * np.sin(2 * np.pi * np.where(chorus > 0, 392, 262) * t)
+    hits = np.zeros(n)
+    hits[:: SR // 4] = 1.0
+    drums = chorus * np.convolve(hits, np.exp(-np.arange(2000) / 300.0), mode="same") * rng.standard_normal(n) * 0.4
+    pad = chorus * 0.1 * rng.standard_normal((2, n))
+    song = Multitrack.from_arrays({"bass": bass, "chords": chords, "drums": drums, "pad": pad}, SR)
+    found = detect_sections(song)
+    truth = [6.0, 12.0, 18.0]
+    edges = [s.start_s for s in found[1:]]
+    hits_found = sum(any(abs(e - b) <= 1.0 for e in edges) for b in truth)
+    assert hits_found / len(truth) >= 0.8 and len(edges) <= len(truth) + 1
+    assert found[0].start_s == 0.0 and found[-1].stop_s == pytest.approx(24.0)
+    assert found[0].label == found[2].label != found[1].label  # the repeat is recognised
+    assert len(found) == 4

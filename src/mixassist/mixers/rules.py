@@ -38,6 +38,7 @@ from mixassist.mixers.sections import Section, clip_sections, sections_to_dicts
 from mixassist.mixers.separation_reasons import explain_separation
 from mixassist.mixers.separation_step import search_separation
 from mixassist.mixers.sources import RuleTrack, excerpt
+from mixassist.mixers.structure import detect_sections
 
 __all__ = ["ANALYSIS_SECONDS", "RulesMixer"]
 
@@ -80,7 +81,8 @@ class RulesMixer(Mixer):
     ride_name : str, optional
         The track to ride (implies ``ride``); default the lead (the loudest, if several).
     sections : sequence of Section
-        The song's sections, named in the ride's reasons.
+        The song's sections, named in the ride's reasons (with ``ride`` and none given, they are
+        detected: :func:`~mixassist.mixers.structure.detect_sections`).
 
     Examples
     --------
@@ -197,6 +199,8 @@ class RulesMixer(Mixer):
         report("reverb", 0.7)
         reverb_settings(tracks, multitrack, params, constraints, reasons)
 
+        if self.ride and not sections:  # the ride's reasons name the song's sections: detect them
+            sections = detect_sections(multitrack)
         ride = self._ride(multitrack, tracks, params, constraints, reasons, sections) if self.ride else None
         if ride is not None:
             measured[ride["track"]]["ride"] = ride
