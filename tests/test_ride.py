@@ -100,3 +100,23 @@ def test_detect_sections_of_a_synthesised_song() -> None:
     assert found[0].start_s == 0.0 and found[-1].stop_s == pytest.approx(24.0)
     assert found[0].label == found[2].label != found[1].label  # the repeat is recognised
     assert len(found) == 4
+
+
+def test_report_shows_lanes_sections_and_span_reasons() -> None:
+    from mixassist.report import automation_lines, decision_lines  # lazy: the report layer sits above the mixers
+
+    recipe = {
+        "tracks": [
+            {
+                "name": "vox",
+                "params": {"gain_db": -5.0},
+                "lanes": {"gain_db": {"times_s": [1.5, 2.0, 6.5], "values": [-5.0, -6.0, -3.0]}},
+            }
+        ],
+        "master": {"params": {}},
+        "context": {"sections": [{"start_s": 0.0, "stop_s": 4.0, "label": "verse"}]},
+    }
+    text = "\n".join(automation_lines(recipe))
+    assert "verse 0.0–4.0 s" in text and "vox `gain_db`: 3 points" in text and "(base -5.0)" in text
+    assert decision_lines({"gain_db@1.5-3.5": "ride -1 dB"}, {}) == ["- `gain_db` lane, 1.5–3.5 s: ride -1 dB"]
+    assert automation_lines({"tracks": [{"name": "a", "params": {}}], "master": {}}) == []
