@@ -201,7 +201,10 @@ class RulesMixer(Mixer):
 
         if self.ride and not sections:  # the ride's reasons name the song's sections: detect them
             sections = detect_sections(multitrack)
-        ride = self._ride(multitrack, tracks, params, constraints, reasons, sections) if self.ride else None
+        chosen = _ride_choice(tracks, self.ride_name, reasons) if self.ride else None
+        ride = (
+            None if chosen is None else ride_track(multitrack, params, constraints, reasons, chosen, sections=sections)
+        )
         if ride is not None:
             measured[ride["track"]]["ride"] = ride
         constraints.apply(params)  # span locks on lanes join the settings made above
@@ -227,28 +230,6 @@ class RulesMixer(Mixer):
         report("done", 1.0)
         final_mix, mix_of = result.pop("mix", None), result.pop("settings", None)
         return Proposal(params, reasons, roles_out, measured, context, alignment, mix=final_mix, mix_of=mix_of)
-
-    # ------------------------------------------------------------------ 9b. the ride
-    def _ride(
-        self,
-        multitrack: Multitrack,
-        tracks: dict[str, RuleTrack],
-        params: MixParams,
-        constraints: Constraints,
-        reasons: Reasons,
-        sections: tuple[Section, ...],
-    ) -> dict[str, Any] | None:
-        name = self.ride_name
-        if name is None:
-            leads = [t for t in tracks.values() if t.role.role == "lead"]
-            if not leads:
-                reasons.notes.append("no lead part to ride (name one with --ride-track)")
-                return None
-            name = max(leads, key=lambda t: t.analysis.integrated_lufs or -math.inf).name
-        elif name not in tracks:
-            reasons.notes.append(f"{name}: not ridden, it is silent")
-            return None
-        return ride_track(multitrack, params, constraints, reasons, name, sections=sections)
 
     # ------------------------------------------------------------------ 2. alignment
     def _align(
@@ -312,3 +293,17 @@ class RulesMixer(Mixer):
             tolerance_lu=self.delivery_tolerance_lu,
         )
         return result
+
+
+def _ride_choice(tracks: dict[str, RuleTrack], name: str | None, reasons: Reasons) -> str | None:
+    """The track to ride: ``name``, else the loudest lead; ``None`` (with a note) when there is none."""
+    if name is None:
+        leads = [t for t in tracks.values() if t.role.role == "lead"]
+        if not leads:
+            reasons.notes.append("no lead part to ride (name one with --ride-track)")
+            return None
+        return max(leads, key=lambda t: t.analysis.integrated_lufs or -math.inf).name
+    if name not in tracks:
+        reasons.notes.append(f"{name}: not ridden, it is silent")
+        return None
+    return name
