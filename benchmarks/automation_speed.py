@@ -11,8 +11,11 @@ same static settings, more than a real mix carries:
 * a master output-gain lane (a point every 5 s, ±1 dB).
 
 Both sides render the full length (chunked, no gradients) in the same process, alternating round
-after round (``_timing.timed_side_by_side``: one warm-up each, then ``--repeats`` rounds), so a
-change of load falls on both alike.  The ratio is ``lanes / static`` of the medians.
+after round (one warm-up each, then ``--repeats`` rounds), so a change of load falls on both
+alike.  Each run's wall seconds (``perf_counter``) and CPU seconds of the process, all threads
+(``process_time``), are kept; the ratios are ``lanes / static`` of the medians.  On a shared,
+overloaded machine the wall times scatter by 2-3x between identical runs; CPU seconds do not
+(the work is the same whoever else runs), so ``ratio_cpu`` is the figure to read there.
 
     python benchmarks/automation_speed.py [--tracks 16] [--seconds 30] [--repeats 3] [--json]
 
@@ -26,13 +29,14 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import timed_side_by_side  # noqa: E402  (the sibling benchmarks' helpers)
 from console_speed import SAMPLE_RATE, make_scene, make_tracks  # noqa: E402
 
 TARGET_RATIO = 1.15
@@ -78,11 +82,28 @@ def main() -> None:
     static = MixParams(list(audios), tracks=scene["tracks"], reverb=scene["reverb"], master=scene["master"])
     moving = lanes_on(static, args.seconds)
     console = Console(SAMPLE_RATE)
-    sides = timed_side_by_side(
-        {"static": lambda: console.render(multitrack, static), "lanes": lambda: console.render(multitrack, moving)},
-        args.repeats,
-    )
+    runs = {"static": lambda: console.render(multitrack, static), "lanes": lambda: console.render(multitrack, moving)}
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    for fn in runs.values():
+        fn()  # warm-up: compiled kernels, FFT plans
+    for _ in range(args.repeats):
+        for name, fn in runs.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[name].append(round(time.perf_counter() - w0, 4))
+            cpu[name].append(round(time.process_time() - c0, 4))
+    sides = {
+        k: {
+            "median_s": statistics.median(wall[k]),
+            "runs_s": wall[k],
+            "cpu_median_s": statistics.median(cpu[k]),
+            "cpu_runs_s": cpu[k],
+        }
+        for k in runs
+    }
     ratio = sides["lanes"]["median_s"] / sides["static"]["median_s"]
+    ratio_cpu = sides["lanes"]["cpu_median_s"] / sides["static"]["cpu_median_s"]
     points = sum(len(lane) for owned in moving.lanes.values() for lane in owned.values())
     report = {
         "benchmark": "automation_speed",
@@ -93,12 +114,13 @@ def main() -> None:
         "static": sides["static"],
         "lanes_render": sides["lanes"],
         "ratio_lanes_vs_static": round(ratio, 3),
-        "target": {"ratio_max": TARGET_RATIO, "met": ratio <= TARGET_RATIO},
+        "ratio_cpu_lanes_vs_static": round(ratio_cpu, 3),
+        "target": {"ratio_max": TARGET_RATIO, "met_wall": ratio <= TARGET_RATIO, "met_cpu": ratio_cpu <= TARGET_RATIO},
     }
     if not args.json:
         print(
             f"static {sides['static']['median_s']:.2f} s, with lanes {sides['lanes']['median_s']:.2f} s: "
-            f"ratio {ratio:.3f} (target <= {TARGET_RATIO})",
+            f"ratio {ratio:.3f}, CPU ratio {ratio_cpu:.3f} (target <= {TARGET_RATIO})",
             file=sys.stderr,
         )
     print(json.dumps(report))
