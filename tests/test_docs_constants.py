@@ -13,7 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from mixassist.mixers import analysis, balance, compression, corrective, panning, reverb, separation, separation_step
+from mixassist.mixers import (
+    analysis,
+    balance,
+    compression,
+    corrective,
+    panning,
+    reverb,
+    ride,
+    separation,
+    separation_step,
+)
 from mixassist.mixers.rules import RulesMixer
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "mixing.md"
@@ -124,3 +134,11 @@ def test_master_defaults():
 
 def test_unmasking_cut_depth():
     assert number(row("unmasking"), r"peaking cuts of [\d.]+–([\d.]+) dB") == corrective.MAX_CUT_DB
+
+
+def test_ride_constants():
+    text = row("ride")
+    assert number(text, r"within ±([\d.]+) LU of its median") == ride.RIDE_BAND_LU
+    assert number(text, r"at most ([\d.]+) dB/s") == ride.RIDE_MAX_RATE_DB_S
+    assert number(text, r"within ±([\d.]+) dB of the balance") == ride.RIDE_RANGE_DB
+    assert number(text, r"smoothed over (\d+) windows") == ride.RIDE_SMOOTH_WINDOWS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from mixassist.export import EXPORT_FORMATS, export_reaper, export_session, impo
 from mixassist.fileio import OutputSet
 from mixassist.measure import measure, measure_blocks
 from mixassist.mixers.base import MIXERS, Mixer, MixRequest, Progress, build_mixer
+from mixassist.mixers.sections import Section, read_sections
 from mixassist.outputs import (
     SESSION_FILES,
     check_mix_outputs,
@@ -274,12 +276,17 @@ def mix_request(
     overwrite: bool = False,
     bit_depth: int = 24,
     downmix: bool = False,
+    ride: bool = False,
+    ride_track: str | None = None,
+    sections: str | os.PathLike[str] | Iterable[Section] | None = None,
 ) -> MixRequest:
     """A :class:`~mixassist.mixers.base.MixRequest` from :func:`mix`'s arguments, checked once
     before any audio is loaded: references, words and strengths (:func:`style_target`) and the
     method (default: ``"auto"`` with a reference or words, else ``"rules"``).
     ``out_dir``, ``overwrite`` and ``bit_depth`` say where and how :meth:`MixResult.save` writes;
-    ``downmix`` averages reference files with more than two channels to mono."""
+    ``downmix`` averages reference files with more than two channels to mono.  ``ride`` /
+    ``ride_track`` ride the lead's (or that track's) fader with an automation lane (``rules``);
+    ``sections``: the song's sections, or a CSV file of them (:func:`~mixassist.mixers.sections.read_sections`)."""
     items = [] if reference is None or _is_target(reference) else _reference_items(reference)  # read once
     target = style_target(
         reference if _is_target(reference) else items, describe=describe, match=match, downmix=downmix
@@ -302,7 +309,20 @@ def mix_request(
         out_dir=None if out_dir is None else Path(out_dir),
         overwrite=overwrite,
         bit_depth=bit_depth,
+        ride=ride or ride_track is not None,
+        ride_track=ride_track,
+        sections=_sections(sections),
     )
+
+
+def _sections(sections: str | os.PathLike[str] | Iterable[Section] | None) -> tuple[Section, ...]:
+    """The song's sections: none, as given, or read from a CSV file (a last ``start_s,label`` line
+    ends at the song's end: closed when the stems are known, :func:`mix`)."""
+    if sections is None:
+        return ()
+    if isinstance(sections, (str, os.PathLike)):
+        return read_sections(sections, length_s=math.inf)  # the last one, if open, ends with the song
+    return tuple(sections)
 
 
 class MixSettings(TypedDict, total=False):
@@ -321,6 +341,9 @@ class MixSettings(TypedDict, total=False):
     match: str | Mapping[str, float] | None
     time_budget_s: float | None
     seed: int
+    ride: bool
+    ride_track: str | None
+    sections: str | os.PathLike[str] | Iterable[Section] | None
 
 
 def mix(

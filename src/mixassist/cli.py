@@ -292,6 +292,17 @@ def mix_command(
             "--stems", help="Also print every track after its strip, and the reverb return, to OUTPUT/printed/."
         ),
     ] = False,
+    ride: Annotated[
+        bool,
+        typer.Option("--ride", help="Ride the lead's fader (an automation lane) so it sits steadily in the mix."),
+    ] = False,
+    ride_track: Annotated[
+        str | None, typer.Option("--ride-track", help="Ride this track instead of the lead (implies --ride).")
+    ] = None,
+    sections: Annotated[
+        Path | None,
+        typer.Option("--sections", help="The song's sections: a CSV of start_s,stop_s,label lines.", dir_okay=False),
+    ] = None,
 ) -> None:
     """Mix STEMS: propose console settings with a reason for each, render, and report."""
     clock = [time.perf_counter()]
@@ -336,6 +347,9 @@ def mix_command(
         overwrite=overwrite,
         bit_depth=bit_depth,
         downmix=downmix,
+        ride=ride,
+        ride_track=ride_track,
+        sections=sections,
     )
     if stems:
         multitrack = load_multitrack(stems, sample_rate=sample_rate, downmix=downmix)

@@ -1,14 +1,16 @@
 """The JSON mix recipe: the contract with the user and with other tools.
 
-Version 3 (version 2 files, which lack ``dc_block``, and version 1 files, which also lack the
-``why``/``locked``/``role``/``measured`` keys and the top-level ``context``, are still read and
-render as they always did: without the console's DC blockers)::
+Version 4 adds automation: ``lanes`` per track and on the master (version 3 files, which have
+none, render as they always did; version 2 files, which lack ``dc_block``, and version 1 files,
+which also lack the ``why``/``locked``/``role``/``measured`` keys and the top-level ``context``,
+are still read and render as they always did: without the console's DC blockers)::
 
-    {"version": 3, "sample_rate": 44100, "mixassist": "0.1.0", "dc_block": true,
+    {"version": 4, "sample_rate": 44100, "mixassist": "0.1.0", "dc_block": true,
      "tracks": [{"name": "vox", "file": "stems/vox.wav", "role": "lead",
                  "params": {"gain_db": -3.0, "pan": 0.0},
                  "why": {"gain_db": "-3.0 dB puts vox -4.1 phon relative to the mix ..."},
-                 "locked": ["pan"],
+                 "locked": ["pan", "gain_db@30-45"],
+                 "lanes": {"gain_db": {"times_s": [0.0, 12.5, 13.0], "values": [-3.0, -3.0, -1.5]}},
                  "measured": {"analysis": {"integrated_lufs": -21.3, ...}}}],
      "reverb": {"seed": 0, "params": {"rt60_mid_s": 1.5}, "why": {...}, "locked": []},
      "master": {"params": {"limiter_ceiling_dbtp": -1.0}, "why": {...}, "locked": []},
@@ -16,7 +18,10 @@ render as they always did: without the console's DC blockers)::
      "alignment": {...}, "result": {"integrated_lufs": -14.0, ...}, "notes": ["..."]}
 
 A track merged from a left/right pair of mono files names both, left first:
-``"file": ["stems/piano_L.wav", "stems/piano_R.wav"]``.  File paths are relative to the recipe's folder; missing parameters take their neutral
+``"file": ["stems/piano_L.wav", "stems/piano_R.wav"]``.  A lane (:mod:`mixassist.console.lanes`)
+moves an automatable setting (track ``gain_db``, ``pan``, ``reverb_send_db``; master
+``output_gain_db``) through its breakpoints; the setting's ``params`` value stays as its base.  A
+``why`` key or a ``locked`` entry may name a span of a lane, ``PARAM@START-STOP`` (seconds).  File paths are relative to the recipe's folder; missing parameters take their neutral
 defaults; unknown names and out-of-range values are refused with the allowed range; a
 ``why`` or ``locked`` entry must name a real parameter.  Written as strict JSON (no
 NaN/Infinity), atomically.  ``mixassist render recipe.json`` renders ``params`` and nothing
@@ -38,6 +43,7 @@ import numpy as np
 from mixassist.audio.io import check_sample_rate, load_audio
 from mixassist.audio.multitrack import Multitrack, merge_pair
 from mixassist.audio.spool import Spooler
+from mixassist.console.lanes import AUTOMATABLE, parse_span
 from mixassist.console.params import MixParams
 from mixassist.console.schema import params_for
 from mixassist.errors import MixAssistError, OutputError, RecipeError
@@ -46,12 +52,14 @@ from mixassist.version import __version__
 
 __all__ = ["RECIPE_VERSION", "Recipe"]
 
-RECIPE_VERSION = 3
-_READABLE_VERSIONS = (1, 2, 3)
+RECIPE_VERSION = 4
+_READABLE_VERSIONS = (1, 2, 3, 4)
+#: The first version with automation lanes.
+_LANES_VERSION = 4
 #: The first version whose mixes run the console's DC blockers (``dc_block``, on unless it says false).
 _DC_BLOCK_VERSION = 3
-_TRACK_KEYS = {"name", "file", "params", "role", "why", "locked", "measured"}
-_BUS_KEYS = {"params", "why", "locked", "seed"}
+_TRACK_KEYS = {"name", "file", "params", "role", "why", "locked", "measured", "lanes"}
+_BUS_KEYS = {"params", "why", "locked", "seed", "lanes"}
 #: Deepest JSON nesting a recipe file may have (a real one has about 6 levels).
 MAX_NESTING = 64
 
@@ -145,6 +153,7 @@ class Recipe:
         locked: dict[str, list[str]] = {}
         roles: dict[str, str] = {}
         measured: dict[str, dict[str, Any]] = {}
+        lanes: dict[str, Any] = {}
         for i, entry in enumerate(tracks):
             file = entry.get("file") if isinstance(entry, Mapping) else None
             pair = isinstance(file, list) and len(file) == 2 and all(isinstance(f, str) for f in file)
@@ -169,6 +178,7 @@ class Recipe:
                 files[name] = Path(file)
             settings[name] = _section(entry.get("params", {}), f"track '{name}'")
             _annotations(entry, name, "track", why, locked)
+            _lanes(entry, name, version, lanes)
             if "role" in entry:
                 if not isinstance(entry["role"], str):
                     raise RecipeError(f"track '{name}': 'role' must be a string")
@@ -186,6 +196,9 @@ class Recipe:
             if unknown:
                 raise RecipeError(f"{bus}: unknown key(s) {', '.join(sorted(unknown))}")
             _annotations(section, bus, bus, why, locked)
+            if bus == "reverb" and "lanes" in section:
+                raise RecipeError("reverb: no reverb setting can be automated; 'lanes' belong to tracks and the master")
+            _lanes(section, bus, version, lanes)
         params = MixParams(
             list(files),
             tracks=settings,
@@ -193,6 +206,7 @@ class Recipe:
             master=_section(master.get("params", {}), "master"),
             reverb_seed=_seed(reverb.get("seed", 0)),
             dc_block=_dc_block(data, version),
+            lanes=lanes,
         )
         core = {"version", "sample_rate", "tracks", "reverb", "master", "dc_block"}
         extra = {k: v for k, v in data.items() if k not in core}
@@ -274,6 +288,8 @@ class Recipe:
                 entry["role"] = self.roles[n]
             entry["params"] = p["tracks"][n]
             entry.update(self._notes_for(n))
+            if n in p.get("lanes", {}):
+                entry["lanes"] = p["lanes"][n]
             if n in self.measured:
                 entry["measured"] = self.measured[n]
             return entry
@@ -287,7 +303,11 @@ class Recipe:
                 "dc_block": self.params.dc_block,
                 "tracks": [track(n) for n in self.params.track_names],
                 "reverb": {"seed": self.params.reverb_seed, "params": p["reverb"], **self._notes_for("reverb")},
-                "master": {"params": p["master"], **self._notes_for("master")},
+                "master": {
+                    "params": p["master"],
+                    **self._notes_for("master"),
+                    **({"lanes": p["lanes"]["master"]} if "master" in p.get("lanes", {}) else {}),
+                },
                 **extra,
             }
         )
@@ -326,6 +346,32 @@ def _dc_block(data: Mapping[str, Any], version: int) -> bool:
     return value
 
 
+def _lanes(entry: Mapping[str, Any], section: str, version: int, lanes: dict[str, Any]) -> None:
+    """Collect the ``lanes`` of one recipe section (validated by ``MixParams``)."""
+    if "lanes" not in entry:
+        return
+    if version < _LANES_VERSION:
+        raise RecipeError(f"{section}: 'lanes' need recipe version {_LANES_VERSION}; this file says {version}")
+    value = entry["lanes"]
+    if not isinstance(value, Mapping):
+        raise RecipeError(f"{section}: 'lanes' must be an object of parameter: {{times_s, values}}")
+    lanes[section] = dict(value)
+
+
+def _known(name: str, table: Mapping[str, Any], kind: str) -> bool:
+    """A setting's name, or an automatable one's span ``PARAM@START-STOP``."""
+    param, at, span = name.partition("@")
+    if not at:
+        return name in table
+    if param not in AUTOMATABLE.get(kind, ()):
+        return False
+    try:
+        parse_span(span, name)
+    except MixAssistError:
+        return False
+    return True
+
+
 def _annotations(entry: Mapping[str, Any], section: str, kind: str, why: dict, locked: dict) -> None:
     """Validate and collect the ``why`` and ``locked`` keys of one recipe section."""
     table = params_for(kind)
@@ -334,13 +380,13 @@ def _annotations(entry: Mapping[str, Any], section: str, kind: str, why: dict, l
     if not isinstance(reasons, Mapping) or not all(isinstance(v, str) for v in reasons.values()):
         raise RecipeError(f"{where}: 'why' must be an object of parameter: text")
     for name in reasons:
-        if name not in table:
+        if not _known(name, table, kind):
             raise RecipeError(f"{where}: 'why' names unknown parameter '{name}'")
     names = entry.get("locked", [])
     if not isinstance(names, list) or not all(isinstance(v, str) for v in names):
         raise RecipeError(f"{where}: 'locked' must be a list of parameter names")
     for name in names:
-        if name not in table:
+        if not _known(name, table, kind):
             raise RecipeError(f"{where}: 'locked' names unknown parameter '{name}'")
     if reasons:
         why[section] = dict(reasons)

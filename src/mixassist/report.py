@@ -19,6 +19,7 @@ from mixassist.measure import measure, spectral_tilt_db_per_octave
 
 __all__ = [
     "GLANCE_COLUMNS",
+    "automation_lines",
     "decision_lines",
     "glance_rows",
     "style_rows",
@@ -113,9 +114,46 @@ def decision_lines(why: Mapping[str, str], params: Mapping[str, Any]) -> list[st
             )
             said = dict.fromkeys(why[k] for k in _COMP_KEYS if k in why)  # "predicted from …" once, not five times
             lines.append(f"- compressor = {shown}: " + "; ".join(said))
+        elif "@" in param:  # a stretch of an automation lane: PARAM@START-STOP
+            name, _, span = param.partition("@")
+            start, _, stop = span.partition("-")
+            lines.append(f"- `{name}` lane, {start}–{stop} s: {text}")
         else:
             lines.append(f"- `{param}` = {_shown(params.get(param))}: {text}")
     return lines
+
+
+def automation_lines(recipe: Mapping[str, Any]) -> list[str]:
+    """The ``## Automation`` section: the song's sections, and one line per lane (points, base,
+    range, steepest move); empty when nothing is automated and no sections are known."""
+    ctx = recipe.get("context", {}) or {}
+    owners = [(t["name"], t.get("lanes") or {}, t.get("params", {})) for t in recipe.get("tracks", [])]
+    master = recipe.get("master", {}) or {}
+    owners.append(("master", master.get("lanes") or {}, master.get("params", {})))
+    rows = []
+    for owner, lanes, params in owners:
+        for name, lane in lanes.items():
+            times, values = lane.get("times_s", []), lane.get("values", [])
+            if len(times) < 2:
+                continue
+            steepest = max(abs(b - a) / (v - u) for a, b, u, v in zip(values, values[1:], times, times[1:])) * 1.5708
+            base = params.get(name)
+            rows.append(
+                f"- {owner} `{name}`: {len(times)} points, {times[0]:.1f}–{times[-1]:.1f} s, "
+                f"{min(values):+.1f} … {max(values):+.1f}"
+                + (f" (base {base:+.1f})" if isinstance(base, (int, float)) else "")
+                + f", steepest move {steepest:.1f}/s"
+            )
+    sections = ctx.get("sections") or []
+    if not rows and not sections:
+        return []
+    lines = ["## Automation", ""]
+    if sections:
+        lines.append(
+            "Sections: " + ", ".join(f"{s['label']} {s['start_s']:.1f}–{s['stop_s']:.1f} s" for s in sections) + "."
+        )
+        lines.append("")
+    return [*lines, *rows, ""] if rows else lines
 
 
 def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *, title: str = "Mix report") -> str:
@@ -171,6 +209,7 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
         lines += [f"### {bus} bus", ""]
         lines += decision_lines(section["why"], section.get("params", {}))
         lines.append("")
+    lines += automation_lines(recipe)
     lines += style_section(ctx)
     align = recipe.get("alignment")
     if align:

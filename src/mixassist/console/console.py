@@ -8,6 +8,10 @@ Signal flow per track (mono tracks stay mono until the panner)::
     mix bus → EQ → glue compressor → DC blocker → output_gain_db → true-peak limiter
             → local-mean removal → true-peak limiter (same settings) → out
 
+Automation lanes (:mod:`mixassist.console.lanes`) move the faders, pans, sends and the master
+output gain sample by sample (:mod:`mixassist.console.dsp.envelope`); a parameter without a lane
+takes the static path it always took, bit for bit.
+
 The DC blockers (:mod:`mixassist.console.dsp.dc`, 2nd-order high-pass at 5 Hz) run when
 :attr:`ConsoleSettings.dc_block` is on (every new mix; recipes of version 1 and 2 turn it off so
 they render as they always did).  Each blocker starts settled on its input's first sample, so a stem that
@@ -47,6 +51,7 @@ from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf
 from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
 from mixassist.console.dsp.dc import dc_block, local_mean_latency, remove_local_mean
+from mixassist.console.dsp.envelope import LaneTensors, lane_curve, lane_rows, moving_pan
 from mixassist.console.dsp.limiter import limiter, limiter_latency
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
@@ -140,7 +145,10 @@ class ConsoleSettings:
     Optional (bypassable) settings are NaN where bypassed.  Build from :class:`MixParams`
     with :meth:`from_params`, or from differentiable tensors when optimising.  ``dc_block``
     switches the DC blockers of every strip and the master (on for new mixes; off to render
-    recipes of version 1 and 2 as they were).
+    recipes of version 1 and 2 as they were).  ``track_lanes`` (``{param: {track index:
+    (times_s, values)}}``) and ``master_lanes`` (``{param: (times_s, values)}``) automate the
+    parameters of :data:`~mixassist.console.lanes.AUTOMATABLE`; their ``values`` may require
+    gradients.
     """
 
     track: dict[str, torch.Tensor]
@@ -149,15 +157,20 @@ class ConsoleSettings:
     reverb_seed: int = 0
     channels: list[int] = field(default_factory=list)
     dc_block: bool = True
+    track_lanes: dict[str, dict[int, LaneTensors]] = field(default_factory=dict)
+    master_lanes: dict[str, LaneTensors] = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params: MixParams, dtype: torch.dtype = torch.float32) -> ConsoleSettings:
+        track_lanes, master_lanes = params.lane_tensors()
         return cls(
             track=params.track_tensors(dtype),
             reverb=params.bus_tensors("reverb", dtype),
             master=params.bus_tensors("master", dtype),
             reverb_seed=params.reverb_seed,
             dc_block=params.dc_block,
+            track_lanes=track_lanes,
+            master_lanes=master_lanes,
         )
 
 
@@ -268,14 +281,10 @@ class Console:
         delays = t["delay_ms"]
         use_delay = bool(delays.requires_grad or (delays != 0).any())
         sends = t["reverb_send_db"]
-        use_reverb = bool(_active(sends).any())
+        use_reverb = bool(_active(sends).any()) or bool(settings.track_lanes.get("reverb_send_db"))
         use_limiter = bool(_active(m["limiter_ceiling_dbtp"]))
         stem_latency = DELAY_LATENCY if use_delay else 0
-        dc_out = bool(settings.dc_block) and use_limiter  # local-mean removal and the limiter again
-        limiting = limiter_latency(self.sample_rate) if use_limiter else 0
-        if dc_out:
-            limiting = 2 * limiting + local_mean_latency(self.sample_rate)
-        latency = stem_latency + limiting
+        latency = stem_latency + self._limiting(use_limiter, dc=bool(settings.dc_block))
         ir = None
         if use_reverb:
             r = settings.reverb
@@ -296,7 +305,17 @@ class Console:
             "latency": latency,
             "stem_latency": stem_latency,
             "ir": ir,
+            "track_lanes": settings.track_lanes,
+            "master_lanes": settings.master_lanes,
         }
+
+    def _limiting(self, use_limiter: bool, *, dc: bool) -> int:
+        """The master's latency: the limiter's look-ahead (twice, with the local-mean removal
+        between, when the DC blockers are on)."""
+        if not use_limiter:
+            return 0
+        limiting = limiter_latency(self.sample_rate)
+        return 2 * limiting + local_mean_latency(self.sample_rate) if dc else limiting
 
     # ------------------------------------------------------------------ one block
     def process(
@@ -348,6 +367,9 @@ class Console:
         reverb)."""
         n = tracks[0].shape[-1]
         dtype = tracks[0].dtype
+        pos = int(state.get("pos", 0))
+        clock = pos - plan["stem_latency"]  # the lanes' clock: the strips lag the song by the delay FIR
+        all_lanes: dict[str, dict[int, LaneTensors]] = plan["track_lanes"]
         out_stems: list[tuple[int, torch.Tensor]] = []
         bus = torch.zeros(2, n, dtype=dtype)
         send_bus = torch.zeros(2, n, dtype=dtype) if plan["use_reverb"] else None
@@ -359,12 +381,18 @@ class Console:
             x = torch.stack([tracks[i] for i in idx])
             p = {k: v.index_select(0, index) if v.ndim else v for k, v in settings.track.items()}
             key = f"strip{channels}"
-            y, state[key] = self._strip(x, p, plan, state.get(key))
+            lanes = {k: {j: owned[i] for j, i in enumerate(idx) if i in owned} for k, owned in all_lanes.items()}
+            lanes = {k: v for k, v in lanes.items() if v}
+            y, state[key] = self._strip(x, p, plan, state.get(key), lanes=lanes, clock=clock)
             bus = bus + y.sum(dim=0)
             if send_bus is not None:
                 send_db = p["reverb_send_db"]
                 send = torch.where(_active(send_db), _db(_fill(send_db, -60.0)), torch.zeros_like(send_db))
-                send_bus = send_bus + (y * send[:, None, None]).sum(dim=0)
+                if "reverb_send_db" in lanes:
+                    rows = lane_rows(send, lanes["reverb_send_db"], clock, n, self.sample_rate, db=True)
+                    send_bus = send_bus + (y * rows[:, None, :]).sum(dim=0)
+                else:
+                    send_bus = send_bus + (y * send[:, None, None]).sum(dim=0)
             if want_stems:
                 out_stems += list(zip(idx, y.unbind(0)))
         ret = None
@@ -373,10 +401,18 @@ class Console:
             ret = wet * _db(settings.reverb["return_db"])
             bus = bus + ret
         stems = torch.stack([s for _, s in sorted(out_stems, key=lambda item: item[0])]) if want_stems else None
+        state["pos"] = pos + n
         return bus, stems, ret, state
 
     def _strip(
-        self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
+        self,
+        x: torch.Tensor,
+        p: Tensors,
+        plan: dict[str, Any],
+        state: dict[str, Any] | None,
+        *,
+        lanes: Mapping[str, Mapping[int, LaneTensors]] | None = None,
+        clock: int = 0,
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         state = dict(state or {})
         sr = self.sample_rate
@@ -389,15 +425,32 @@ class Console:
             x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, hpf=plan["use_hpf"]), state.get("eq"))
         if not _is_neutral_comp(p):
             x, state["comp"] = _compress(x, p, sr, state.get("comp"))
-        x = x * _db(p["gain_db"])[:, None, None].to(x.dtype)
-        return pan_width(x, p["pan"], p["width"]), state
+        lanes = lanes or {}
+        n = x.shape[-1]
+        if "gain_db" in lanes:
+            gain = _db(p["gain_db"]).to(x.dtype)
+            x = x * lane_rows(gain, lanes["gain_db"], clock, n, sr, db=True)[:, None, :]
+        else:
+            x = x * _db(p["gain_db"])[:, None, None].to(x.dtype)
+        y = pan_width(x, p["pan"], p["width"])
+        if "pan" in lanes:
+            y = moving_pan(y, x, lanes["pan"], p["width"], clock, sr)
+        return y, state
 
     def _master(
         self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         state = dict(state or {})
         y, state = self._master_pre(x, p, state, dc=plan["dc_block"])
-        return self._master_tail(y, p, plan["use_limiter"], state, dc=plan["dc_block"])
+        return self._master_tail(
+            y,
+            p,
+            plan["use_limiter"],
+            state,
+            dc=plan["dc_block"],
+            lanes=plan["master_lanes"],
+            clock=plan["stem_latency"],
+        )
 
     def _master_pre(
         self, x: torch.Tensor, p: Tensors, state: dict[str, Any], *, dc: bool
@@ -415,14 +468,30 @@ class Console:
         return y[0], state
 
     def _master_tail(
-        self, x: torch.Tensor, p: Tensors, use_limiter: bool, state: dict[str, Any], *, dc: bool
+        self,
+        x: torch.Tensor,
+        p: Tensors,
+        use_limiter: bool,
+        state: dict[str, Any],
+        *,
+        dc: bool,
+        lanes: Mapping[str, LaneTensors] | None = None,
+        clock: int = 0,
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Master output gain and true-peak limiter on one ``(2, samples)`` block; with ``dc``,
-        then the local-mean removal and the limiter again (see the module's notes)."""
+        then the local-mean removal and the limiter again (see the module's notes).  An
+        ``output_gain_db`` lane is read on the song's clock (the bus lags it by ``clock``
+        samples)."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
-        y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
+        pos = int(state.get("pos", 0))
+        state["pos"] = pos + y.shape[-1]
+        if lanes and "output_gain_db" in lanes:
+            curve = lane_curve(*lanes["output_gain_db"], pos - clock, y.shape[-1], sr, db=True)
+            y = y * curve.to(y.dtype)[None, None, :]
+        else:
+            y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
         if not use_limiter:
             return y[0], state
         stages = ("limiter", "mean", "limiter_out") if dc else ("limiter",)
@@ -679,12 +748,16 @@ class Console:
         out = np.zeros_like(bus.audio)
         pre_state: dict[str, Any] = {}
         tail_state: dict[str, Any] = {}
+        _, lanes = params.lane_tensors()
+        clock = bus.latency - self._limiting(use_limiter, dc=params.dc_block)  # the delay FIR's latency
         for start in range(0, bus.audio.shape[1], bus.chunk):
             y = torch.from_numpy(bus.audio[:, start : start + bus.chunk])
             if pre:
                 y, pre_state = self._master_pre(y, master, pre_state, dc=params.dc_block)
             if tail:
-                y, tail_state = self._master_tail(y, master, use_limiter, tail_state, dc=params.dc_block)
+                y, tail_state = self._master_tail(
+                    y, master, use_limiter, tail_state, dc=params.dc_block, lanes=lanes, clock=clock
+                )
             out[:, start : start + y.shape[1]] = y.numpy()
         return out
 

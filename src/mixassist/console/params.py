@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from mixassist.console.lanes import AUTOMATABLE, Lane
 from mixassist.console.schema import SECTIONS, Param, params_for
 from mixassist.errors import InvalidParameterError
 
@@ -94,6 +95,7 @@ class MixParams:
         master: Mapping[str, Any] | None = None,
         reverb_seed: int = 0,
         dc_block: bool = True,
+        lanes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         names = list(track_names)
         if len(set(names)) != len(names):
@@ -113,6 +115,13 @@ class MixParams:
             self.set_bus("reverb", name, value)
         for name, value in (master or {}).items():
             self.set_bus("master", name, value)
+        self.lanes: dict[str, dict[str, Lane]] = {}
+        for owner, owned in (lanes or {}).items():
+            if not isinstance(owned, Mapping):
+                raise InvalidParameterError(f"lanes of '{owner}' must map a parameter to its lane")
+            for name, lane in owned.items():
+                where = f"lane {owner}.{name}"
+                self.set_lane(owner, name, lane if isinstance(lane, Lane) else Lane.from_dict(lane, where))
 
     # ------------------------------------------------------------------ access
     def get(self, track: str, name: str) -> float | None:
@@ -142,28 +151,89 @@ class MixParams:
         where = f"{bus} bus"
         getattr(self, bus)[name] = validate_value(check_name(name, bus, where), value, where)
 
+    # ------------------------------------------------------------------ lanes
+    def set_lane(self, owner: str, name: str, lane: Lane) -> None:
+        """Automate ``name`` of ``owner`` (a track or ``"master"``) with ``lane`` (validated).
+
+        A one-point lane *is* the static setting: it is stored as the static value (and any
+        lane removed), so it renders bit-identically to the setting it always was.
+        """
+        section = "master" if owner == "master" else "track"
+        where = f"lane {owner}.{name}"
+        if name not in AUTOMATABLE[section]:
+            raise InvalidParameterError(
+                f"{where}: {name} cannot be automated; lanes move {', '.join(AUTOMATABLE[section])}"
+            )
+        if section == "track" and owner not in self.tracks:
+            raise InvalidParameterError(f"{where}: unknown track '{owner}' (tracks: {', '.join(self.track_names)})")
+        param = check_name(name, section, where)
+        values = tuple(validate_value(param, v, where) for v in lane.values)
+        if len(lane) == 1:
+            self.clear_lane(owner, name)
+            if section == "master":
+                self.set_bus("master", name, values[0])
+            else:
+                self.set(owner, name, values[0])
+            return
+        self.lanes.setdefault(owner, {})[name] = Lane(lane.times_s, tuple(float(v) for v in values if v is not None))
+
+    def lane(self, owner: str, name: str) -> Lane | None:
+        """The lane of ``name`` of ``owner`` (two or more points), or ``None`` when it is static."""
+        return self.lanes.get(owner, {}).get(name)
+
+    def clear_lane(self, owner: str, name: str | None = None) -> None:
+        """Remove one lane (or, with ``name=None``, every lane of ``owner``); the static value stays."""
+        if name is None:
+            self.lanes.pop(owner, None)
+            return
+        owned = self.lanes.get(owner, {})
+        owned.pop(name, None)
+        if not owned:
+            self.lanes.pop(owner, None)
+
+    def lane_tensors(self) -> tuple[dict[str, dict[int, tuple[torch.Tensor, torch.Tensor]]], dict[str, tuple]]:
+        """The lanes as float64 tensors for the console: ``({param: {track index: (times_s,
+        values)}}, {param: (times_s, values)})`` for the tracks and the master."""
+        track: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {}
+        master: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for owner, owned in self.lanes.items():
+            for name, lane in owned.items():
+                pair = (torch.tensor(lane.times_s, dtype=torch.float64), torch.tensor(lane.values, dtype=torch.float64))
+                if owner == "master":
+                    master[name] = pair
+                else:
+                    track.setdefault(name, {})[self.track_names.index(owner)] = pair
+        return track, master
+
     def copy(self) -> MixParams:
         return MixParams.from_dict(self.to_dict())
 
     # ------------------------------------------------------------------ dict form
     def to_dict(self) -> dict[str, Any]:
-        """Every setting in physical units (strict-JSON safe), and whether the DC blockers run."""
-        return {
+        """Every setting in physical units (strict-JSON safe), and whether the DC blockers run;
+        ``"lanes"`` only when something is automated."""
+        out: dict[str, Any] = {
             "tracks": {n: dict(v) for n, v in self.tracks.items()},
             "reverb": dict(self.reverb),
             "master": dict(self.master),
             "reverb_seed": self.reverb_seed,
             "dc_block": self.dc_block,
         }
+        if self.lanes:
+            out["lanes"] = {o: {n: lane.to_dict() for n, lane in owned.items()} for o, owned in self.lanes.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MixParams:
         """Inverse of :meth:`to_dict`; unknown keys or values are refused.  A dict without
         ``dc_block`` gets the constructor's default (on)."""
-        unknown = set(data) - {"tracks", "reverb", "master", "reverb_seed", "dc_block"}
+        unknown = set(data) - {"tracks", "reverb", "master", "reverb_seed", "dc_block", "lanes"}
         if unknown:
             raise InvalidParameterError(f"unknown section(s) {', '.join(sorted(unknown))}")
         tracks = data.get("tracks", {})
+        lanes = data.get("lanes") or {}
+        if not isinstance(lanes, Mapping) or not all(isinstance(v, Mapping) for v in lanes.values()):
+            raise InvalidParameterError("'lanes' must map a track (or 'master') to {param: lane}")
         return cls(
             list(tracks),
             tracks=tracks,
@@ -171,6 +241,7 @@ class MixParams:
             master=data.get("master"),
             reverb_seed=int(data.get("reverb_seed", 0)),
             dc_block=data.get("dc_block", True),
+            lanes=lanes,
         )
 
     # ------------------------------------------------------------------ tensor views
@@ -250,6 +321,7 @@ class MixParams:
         rows = [f"  Track('{t}'{', ' if self.changed(t) else ''}{fmt(self.changed(t))})" for t in self.track_names]
         bus = {b: {k: v for k, v in getattr(self, b).items() if v != _defaults(b)[k]} for b in ("reverb", "master")}
         rows += [f"  {b.capitalize()}({fmt(v)})" for b, v in bus.items()]
+        rows += [f"  Lane({o}.{n}: {len(lane)} points)" for o, owned in self.lanes.items() for n, lane in owned.items()]
         return "MixParams(\n" + "\n".join(rows) + "\n)"
 
     def __eq__(self, other: object) -> bool:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mixassist.console.params import MixParams
     from mixassist.mixers.constraints import Constraints
     from mixassist.mixers.decisions import Proposal
+    from mixassist.mixers.sections import Section
     from mixassist.style.target import StyleTarget
 
 __all__ = [
@@ -51,13 +52,15 @@ class Job:
     report: Progress
 
     def first_params(self) -> MixParams:
-        """The settings to work on: a copy of :attr:`start` (or neutral ones), with the locks
-        applied; refuses locks, roles or ranges that name no track of the multitrack."""
+        """The settings to work on: a copy of :attr:`start` (or neutral ones) without its lanes, with
+        the locks applied (a locked lane comes back whole; span locks are joined to the mixer's
+        own settings at delivery, :meth:`Constraints.apply_lanes`); refuses locks, roles or ranges that name no track of the multitrack."""
         from mixassist.console.params import MixParams  # lazy: torch; the CLI reads MIXERS at start-up
 
         self.constraints.require_tracks(self.multitrack.names)
         params = self.start.copy() if self.start is not None else MixParams(self.multitrack.names)
-        self.constraints.apply(params)
+        params.lanes.clear()  # a mixer proposes its own lanes; locked ones come back with the locks
+        self.constraints.apply(params, spans=False)
         return params
 
 
@@ -132,6 +135,12 @@ class MixRequest:
         Replace existing outputs (never an input).
     bit_depth : int
         Bit depth of ``mix.wav``.
+    ride : bool
+        Ride the lead's fader with an automation lane (``rules``; :mod:`mixassist.mixers.ride`).
+    ride_track : str or None
+        The track to ride instead of the lead (implies ``ride``).
+    sections : tuple of Section
+        The song's sections (named in the reasons, kept in the recipe).
     """
 
     target: StyleTarget
@@ -149,6 +158,9 @@ class MixRequest:
     out_dir: Path | None = None
     overwrite: bool = False
     bit_depth: int = 24
+    ride: bool = False
+    ride_track: str | None = None
+    sections: tuple[Section, ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in MIXERS:
@@ -179,7 +191,14 @@ def _rules(request: MixRequest) -> Mixer:
     from mixassist.mixers.rules import RulesMixer  # lazy: torch; the CLI reads MIXERS at start-up
 
     loudness = -14.0 if request.loudness_lufs is None else request.loudness_lufs
-    return RulesMixer(loudness_lufs=loudness, true_peak_dbtp=request.true_peak_dbtp, align=request.align)
+    return RulesMixer(
+        loudness_lufs=loudness,
+        true_peak_dbtp=request.true_peak_dbtp,
+        align=request.align,
+        ride=request.ride,
+        ride_name=request.ride_track,
+        sections=request.sections,
+    )
 
 
 def _match(request: MixRequest, *, auto: bool) -> Mixer:

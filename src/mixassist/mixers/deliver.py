@@ -305,6 +305,7 @@ def _with_gain(params: MixParams, gain_db: float) -> MixParams:
     """``params`` with the master output gain at ``gain_db`` (the master section is all that is read)."""
     trial = MixParams(["bus"], master=dict(params.master), dc_block=params.dc_block)
     trial.set_bus("master", "output_gain_db", gain_db)
+    trial.lanes = {"master": dict(params.lanes["master"])} if "master" in params.lanes else {}
     return trial
 
 

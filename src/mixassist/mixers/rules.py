@@ -32,10 +32,13 @@ from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, mix_bus
 from mixassist.mixers.panning import limit_pan, pan_tracks
 from mixassist.mixers.reverb import reverb_settings
+from mixassist.mixers.ride import ride_track
 from mixassist.mixers.roles import PRIORITY, session_roles
+from mixassist.mixers.sections import Section, clip_sections, sections_to_dicts
 from mixassist.mixers.separation_reasons import explain_separation
 from mixassist.mixers.separation_step import search_separation
 from mixassist.mixers.sources import RuleTrack, excerpt
+from mixassist.mixers.structure import detect_sections
 
 __all__ = ["ANALYSIS_SECONDS", "RulesMixer"]
 
@@ -72,6 +75,14 @@ class RulesMixer(Mixer):
         Search pans and EQ gains together against masking after the balance
         (:mod:`mixassist.mixers.separation`), then balance again. Off: role-sized pans and the
         priority cuts only.
+    ride : bool
+        Ride a fader with an automation lane so the part holds steady against the rest of the
+        mix (:mod:`mixassist.mixers.ride`). Off by default: the static mix is unchanged.
+    ride_name : str, optional
+        The track to ride (implies ``ride``); default the lead (the loudest, if several).
+    sections : sequence of Section
+        The song's sections, named in the ride's reasons (with ``ride`` and none given, they are
+        detected: :func:`~mixassist.mixers.structure.detect_sections`).
 
     Examples
     --------
@@ -88,6 +99,9 @@ class RulesMixer(Mixer):
         analysis_seconds: float = ANALYSIS_SECONDS,
         delivery_tolerance_lu: float = 0.1,
         separation: bool = True,
+        ride: bool = False,
+        ride_name: str | None = None,
+        sections: tuple[Section, ...] = (),
     ) -> None:
         if not -40.0 <= loudness_lufs <= -5.0:
             raise InvalidParameterError(f"loudness_lufs={loudness_lufs:g} is outside -40…-5 LUFS")
@@ -99,6 +113,9 @@ class RulesMixer(Mixer):
         self.analysis_seconds = float(analysis_seconds)
         self.delivery_tolerance_lu = float(delivery_tolerance_lu)
         self.separation = bool(separation)
+        self.ride = bool(ride) or ride_name is not None
+        self.ride_name = ride_name
+        self.sections = tuple(sections)
 
     def __repr__(self) -> str:
         return (
@@ -113,6 +130,11 @@ class RulesMixer(Mixer):
         params = job.first_params()
         reasons = Reasons()
         sr = multitrack.sample_rate
+        sections = clip_sections(self.sections, multitrack.num_samples / sr)
+        if self.ride_name is not None and self.ride_name not in multitrack.names:
+            raise InvalidParameterError(
+                f"ride track '{self.ride_name}' is not in the session; tracks: {', '.join(multitrack.names)}"
+            )
 
         report("measuring tracks", 0.0)
         analysis = analyse_multitrack(multitrack)
@@ -177,6 +199,15 @@ class RulesMixer(Mixer):
         report("reverb", 0.7)
         reverb_settings(tracks, multitrack, params, constraints, reasons)
 
+        if self.ride and not sections:  # the ride's reasons name the song's sections: detect them
+            sections = detect_sections(multitrack)
+        chosen = _ride_choice(tracks, self.ride_name, reasons) if self.ride else None
+        ride = (
+            None if chosen is None else ride_track(multitrack, params, constraints, reasons, chosen, sections=sections)
+        )
+        if ride is not None:
+            measured[ride["track"]]["ride"] = ride
+        constraints.apply(params)  # span locks on lanes join the settings made above
         report("master: loudness and true peak", 0.75)
         result = self._master(
             multitrack,
@@ -193,6 +224,8 @@ class RulesMixer(Mixer):
             "constraints": constraints.to_dict(),
             "analysis_seconds": self.analysis_seconds,
             "result": result,
+            **({"sections": sections_to_dicts(sections)} if sections else {}),
+            **({"ride": ride} if ride is not None else {}),
         }
         report("done", 1.0)
         final_mix, mix_of = result.pop("mix", None), result.pop("settings", None)
@@ -260,3 +293,17 @@ class RulesMixer(Mixer):
             tolerance_lu=self.delivery_tolerance_lu,
         )
         return result
+
+
+def _ride_choice(tracks: dict[str, RuleTrack], name: str | None, reasons: Reasons) -> str | None:
+    """The track to ride: ``name``, else the loudest lead; ``None`` (with a note) when there is none."""
+    if name is None:
+        leads = [t for t in tracks.values() if t.role.role == "lead"]
+        if not leads:
+            reasons.notes.append("no lead part to ride (name one with --ride-track)")
+            return None
+        return max(leads, key=lambda t: t.analysis.integrated_lufs or -math.inf).name
+    if name not in tracks:
+        reasons.notes.append(f"{name}: not ridden, it is silent")
+        return None
+    return name

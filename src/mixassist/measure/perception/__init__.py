@@ -43,6 +43,7 @@ from mixassist.measure.perception.model import (
     sone_to_phon,
     specific_loudness,
 )
+from mixassist.measure.perception.short_term import ShortTermRelative, relative_short_term
 from mixassist.measure.perception.stft import band_centres_hz, band_matrix, band_powers
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "MIX_GATE_SONE",
     "SILENT_SONE",
     "MixLoudness",
+    "ShortTermRelative",
     "phon_to_sone",
     "band_centres_hz",
     "band_matrix",
@@ -63,6 +65,7 @@ __all__ = [
     "loudness_in_mix",
     "masking_measure",
     "partial_loudness",
+    "relative_short_term",
     "sone_to_phon",
     "specific_loudness",
 ]

@@ -1,0 +1,195 @@
+"""Automation lanes as the console renders them: a lane's curve over one block of samples.
+
+The envelope is :mod:`mixassist.console.lanes`' raised cosine in the parameter's unit.  Each
+block is cut into *runs*: the samples before the first breakpoint (its value held), one run per
+segment, and the samples from the last breakpoint on (its value held).  Sample ``i`` of a block
+starting at ``start`` is at ``t = (start + i) / sample_rate`` and belongs to the segment
+``t_k ≤ t < t_{k+1}``.
+
+Two ways, one result:
+
+* **a render** (no gradients): a numba kernel walks each run with the rotation recurrence
+  ``(cos, sin)(π(u + δ)) = (cos·cδ − sin·sδ, sin·cδ + cos·sδ)``, re-anchored on an exact
+  ``cos``/``sin`` every :data:`ANCHOR` samples (the drift between anchors stays below 1e-12): a
+  few ns a sample, where a ``cos`` per sample costs several times that; with ``db`` numpy's
+  vectorised ``exp`` then makes the linear gain ``10^(v/20)``;
+* **with gradients** (an optimiser's excerpt): the weights ``w = (1 − cos πu)/2`` per run in
+  numpy (they depend on the times, which are not differentiated) and ``v_k + (v_{k+1} − v_k)·w``
+  in torch, so the values get their gradients.
+
+They agree to 1e-12 (``tests/test_lanes.py``).  Held runs and segments whose two values are equal
+are exact (``v + 0·w``) both ways.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numba
+import numpy as np
+import torch
+
+from mixassist.console.dsp.jit import KERNEL_OPTIONS
+from mixassist.console.dsp.spatial import pan_width_curve
+
+__all__ = ["ANCHOR", "LaneTensors", "lane_curve", "lane_into", "lane_rows", "moving_pan"]
+
+#: A lane as the console reads it: ``(times_s, values)``, float64 ``(points,)`` tensors.
+LaneTensors = tuple[torch.Tensor, torch.Tensor]
+
+#: Samples between exact re-anchors of the kernel's cos/sin recurrence.
+ANCHOR = 4096
+_LN10_20 = math.log(10.0) / 20.0
+
+
+def _edges(times: np.ndarray, start: int, n: int, sample_rate: int) -> np.ndarray:
+    """Each breakpoint's first sample of the block at or after it (0…n): the first ``i`` with
+    ``(start + i) / sample_rate >= t_k``, found from ``ceil(t_k · rate)`` and checked both ways in
+    the same float64 arithmetic as the samples' times."""
+    sr = float(sample_rate)
+    guess = np.ceil(times * sr) - start
+    guess = np.where((guess - 1 + start) / sr >= times, guess - 1, guess)
+    guess = np.where((guess + start) / sr < times, guess + 1, guess)
+    return np.clip(guess, 0, n).astype(np.int64)
+
+
+@numba.njit(**KERNEL_OPTIONS)
+def _curve_kernel(
+    times: np.ndarray, values: np.ndarray, edges: np.ndarray, start: int, sample_rate: float, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    n = out.shape[0]
+    k_last = times.shape[0] - 1
+    for i in range(min(edges[0], n)):
+        out[i] = values[0]
+    for k in range(k_last):
+        a = edges[k]
+        b = edges[k + 1]
+        if b <= a:
+            continue
+        v0 = values[k]
+        dv = values[k + 1] - values[k]
+        inv = 1.0 / (times[k + 1] - times[k])
+        step = math.pi * inv / sample_rate
+        cd = math.cos(step)
+        sd = math.sin(step)
+        c = 0.0
+        s = 0.0
+        for i in range(a, b):
+            if i == a or (i - a) % ANCHOR == 0:
+                phase = math.pi * (((start + i) / sample_rate - times[k]) * inv)
+                c = math.cos(phase)
+                s = math.sin(phase)
+            out[i] = v0 + dv * (0.5 - 0.5 * c)
+            c, s = c * cd - s * sd, s * cd + c * sd
+    for i in range(max(edges[k_last], 0), n):
+        out[i] = values[k_last]
+
+
+def lane_into(
+    times_s: np.ndarray, values: np.ndarray, start: int, sample_rate: int, out: np.ndarray, *, db: bool = False
+) -> np.ndarray:
+    """:func:`lane_curve` without gradients, written into ``out`` (float32 or float64, ``(n,)``,
+    contiguous): the console fills its gain rows with it, with no float64 copy between."""
+    n = out.shape[0]
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    if n and len(v) == 1:
+        out[:] = math.exp(v[0] * _LN10_20) if db else v[0]
+    elif n:
+        t = np.ascontiguousarray(times_s, dtype=np.float64)
+        curve = out if out.dtype == np.float64 else np.empty(n)
+        _curve_kernel(t, v, _edges(t, start, n, sample_rate), int(start), float(sample_rate), curve)
+        if db:  # numpy's exp is vectorised: several times faster than a scalar exp per sample
+            np.multiply(curve, _LN10_20, out=curve)
+            np.exp(curve, out=curve)
+        if curve is not out:
+            out[:] = curve
+    return out
+
+
+def lane_curve(
+    times_s: torch.Tensor, values: torch.Tensor, start: int, n: int, sample_rate: int, *, db: bool = False
+) -> torch.Tensor:
+    """The lane sampled at ``(start + i) / sample_rate`` for ``i < n``: ``(n,)`` float64.
+
+    Parameters
+    ----------
+    times_s : torch.Tensor
+        ``(points,)`` float64, strictly increasing (never differentiated).
+    values : torch.Tensor
+        ``(points,)``, the breakpoints' values in the parameter's unit (differentiable).
+    start : int
+        Sample index of the block's first sample on the lane's clock (negative: the first value
+        holds).
+    n : int
+        Samples.
+    sample_rate : int
+        Hz.
+    db : bool
+        Return the linear gain ``10^(v/20)`` of the curve instead of the curve.
+    """
+    times = times_s.detach().to(torch.float64).numpy()
+    if not values.requires_grad:
+        return torch.from_numpy(
+            lane_into(times, values.detach().to(torch.float64).numpy(), start, sample_rate, np.empty(n), db=db)
+        )
+    vt = values.to(torch.float64)
+    if vt.shape[0] == 1 or n == 0:
+        curve = vt[:1].expand(n)
+    else:
+        edges = _edges(times, start, n, sample_rate)
+        t = (np.arange(n, dtype=np.float64) + float(start)) / float(sample_rate)
+        pieces = [vt[0].expand(int(edges[0]))] if edges[0] > 0 else []
+        for k in range(len(times) - 1):
+            a, b = int(edges[k]), int(edges[k + 1])
+            if b > a:
+                w = 0.5 - 0.5 * np.cos(np.pi * ((t[a:b] - times[k]) / (times[k + 1] - times[k])))
+                pieces.append(vt[k] + (vt[k + 1] - vt[k]) * torch.from_numpy(w))
+        if edges[-1] < n:
+            pieces.append(vt[-1].expand(n - int(edges[-1])))
+        curve = torch.cat(pieces)
+    return torch.exp(curve * _LN10_20) if db else curve
+
+
+def lane_rows(
+    static: torch.Tensor, lanes: Mapping[int, LaneTensors], start: int, n: int, sample_rate: int, db: bool
+) -> torch.Tensor:
+    """``(tracks, n)``: each laned row its lane's curve (as a linear gain with ``db``), every other
+    row its ``static`` value held -- the very number the static path multiplies by, so a track
+    without a lane renders bit-identically beside one with a lane.  Filled in numpy when nothing
+    needs a gradient (a render), stacked in torch when something does."""
+    if static.requires_grad or any(values.requires_grad for _, values in lanes.values()):
+        rows = [
+            lane_curve(*lanes[i], start, n, sample_rate, db=db).to(static.dtype) if i in lanes else static[i].expand(n)
+            for i in range(static.shape[0])
+        ]
+        return torch.stack(rows)
+    fixed = static.detach().numpy()
+    out = np.empty((static.shape[0], n), dtype=fixed.dtype)
+    for i in range(static.shape[0]):
+        if i in lanes:
+            times, values = lanes[i]
+            lane_into(times.numpy(), values.detach().numpy(), start, sample_rate, out[i], db=db)
+        else:
+            out[i] = fixed[i]
+    return torch.from_numpy(out)
+
+
+def moving_pan(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    lanes: Mapping[int, LaneTensors],
+    width: torch.Tensor,
+    start: int,
+    sample_rate: int,
+) -> torch.Tensor:
+    """``y`` (``pan_width`` of ``x`` with the static pans) with the rows that have a pan lane
+    replaced by :func:`~mixassist.console.dsp.spatial.pan_width_curve` of their lane."""
+    n = x.shape[-1]
+    rows = sorted(lanes)
+    index = torch.tensor(rows)
+    curves = torch.stack([lane_curve(*lanes[i], start, n, sample_rate) for i in rows])
+    moving = pan_width_curve(x.index_select(0, index), curves, width.index_select(0, index)).to(y.dtype)
+    if torch.is_grad_enabled() and (moving.requires_grad or y.requires_grad):
+        return y.index_copy(0, index, moving)
+    return y.index_copy_(0, index, moving)  # a render: y is this block's own new tensor
