@@ -130,7 +130,11 @@ def export_session(
             printed = sf.info(str(scratch))  # the printed return: the song and the master's look-ahead
             reverb = StemInfo(2, printed.samplerate, printed.frames / printed.samplerate)
         with writing(output), zipfile.ZipFile(out.path(output.name), "w") as zf:
-            zf.writestr("project.xml", project_xml(data, infos, reverb), zipfile.ZIP_DEFLATED)
+            automation = {
+                t["name"]: {k: lane_points(lane, LANE_TOLERANCE[k]) for k, lane in (t.get("lanes") or {}).items()}
+                for t in data["tracks"]
+            }
+            zf.writestr("project.xml", project_xml(data, infos, reverb, automation), zipfile.ZIP_DEFLATED)
             zf.writestr("metadata.xml", metadata_xml(Path(recipe_path).stem), zipfile.ZIP_DEFLATED)
             zf.writestr(EMBEDDED_RECIPE, json.dumps(data, indent=2, allow_nan=False) + "\n", zipfile.ZIP_DEFLATED)
             if scratch is not None:
