@@ -40,14 +40,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy -n 2  # two worker processes: the fresh clone has no cache
 
-# Mixes the bundled demo with the knowledge-based mixer (mix.wav, recipe.json, report.md, report.html,
-# previews/ and the printed stems in printed/), writes the DAWproject session song.dawproject and the
+# Mixes the bundled demo with the knowledge-based mixer, riding the lead (mix.wav, recipe.json, report.md,
+# report.html, previews/, the ride's plot in automation/ and the printed stems in printed/), writes the DAWproject session song.dawproject and the
 # REAPER project song.rpp, then
 # re-renders the recipe to show it reproduces the mix, and measures the mix beside the reference;
 # then toward the reference's style with the solver (demo-out/match/: its report.html and previews/ play the
 # reference beside the mix at equal loudness) and the neural controller (demo-out/neural/).
 demo: $(STAMP)
-	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite --stems
+	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite --stems --ride
 	$(BIN)/mixassist export demo-out/recipe.json --format dawproject -o demo-out/song.dawproject --overwrite
 	$(BIN)/mixassist export demo-out/recipe.json --format reaper -o demo-out/song.rpp --overwrite
 	$(BIN)/mixassist render demo-out/recipe.json -o demo-out/mix-from-recipe.wav --overwrite

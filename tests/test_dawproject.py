@@ -16,6 +16,7 @@ import soundfile as sf
 
 from mixassist.api import export, import_dawproject
 from mixassist.cli import main
+from mixassist.console.lanes import Lane, lane_curve_numpy
 from mixassist.console.params import MixParams
 from mixassist.dawproject import DAW_SETTINGS, EMBEDDED_RECIPE, EMBEDDED_RETURN
 from mixassist.recipe import Recipe
@@ -28,6 +29,10 @@ UNITS = {
     "Threshold": "decibel", "Ratio": "linear", "Attack": "seconds", "Release": "seconds",
     "OutputGain": "decibel", "InputGain": "decibel", "Tempo": "bpm",
 }
+
+
+VOX_GAIN = ((0.0, 0.4, 1.2), (-3.25, -6.0, -2.0))
+VOX_PAN = ((0.3, 1.0), (0.125, -0.5))
 
 
 def _session(tmp_path: Path) -> Path:
@@ -54,6 +59,8 @@ def _session(tmp_path: Path) -> Path:
         master={"eq_high_shelf_db": 1.5, "comp_ratio": 1.8, "comp_threshold_db": -10.0, "output_gain_db": 4.25,
                 "limiter_ceiling_dbtp": -1.0, "limiter_release_ms": 60.0},
     )
+    params.set_lane("vox", "gain_db", Lane(*VOX_GAIN))  # automation (issue 24): Points on Volume and Pan
+    params.set_lane("vox", "pan", Lane(*VOX_PAN))
     recipe = Recipe(
         SR, {"vox": Path("stems/vox.wav"), "bass": Path("stems/bass.wav")}, params, base_dir=tmp_path / "song",
         why={"vox": {"gain_db": "sits 3 dB under the mix", "hpf_hz": "rumble below 95 Hz"}},
@@ -241,3 +248,51 @@ def test_export_refuses_a_wrong_extension_before_any_work(exported, tmp_path, ca
         main(["export", str(recipe), "--format", "dawproject", "-o", str(tmp_path / "song.zip")])
     assert exit_info.value.code == 2
     assert "must end in .dawproject" in capsys.readouterr().err
+
+
+def _vox_points(xml: ET.Element) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    vox = next(t for t in xml.iter("Track") if t.get("name") == "vox")
+    ids = {vox.find(f"Channel/{tag}").get("id"): tag for tag in ("Volume", "Pan")}
+    lanes = next(lane for lane in xml.iter("Lanes") if lane.get("track") == vox.get("id"))
+    out = {}
+    for points in lanes.findall("Points"):
+        real = points.findall("RealPoint")
+        assert {p.get("interpolation") for p in real} == {"linear"}
+        out[ids[points.find("Target").get("parameter")]] = (
+            np.array([float(p.get("time")) for p in real]),
+            np.array([float(p.get("value")) for p in real]),
+        )
+    return out
+
+
+def test_lanes_are_automation_points_and_come_back(exported, tmp_path):
+    """Issue 24: the vox's gain and pan lanes are Points on its Volume (linear) and Pan
+    (normalized); straight lines between them stay within 0.02 dB / 0.002 of the lanes; read
+    back they are the recipe's lanes exactly; a DAW edit of the points becomes the lane, locked."""
+    recipe_path, project = exported
+    with zipfile.ZipFile(project) as zf:
+        xml = ET.fromstring(zf.read("project.xml"))
+    points = _vox_points(xml)
+    grid = np.linspace(0.0, 1.5, 3001)
+    t, volume = points["Volume"]
+    drawn = 20 * np.log10(np.interp(grid, t, volume))
+    assert np.max(np.abs(drawn - lane_curve_numpy(*VOX_GAIN, grid))) < 0.02
+    t, pan = points["Pan"]
+    assert np.max(np.abs(2 * np.interp(grid, t, pan) - 1 - lane_curve_numpy(*VOX_PAN, grid))) < 0.002
+    recipe, contents = import_dawproject(project, tmp_path / "back.json")
+    assert recipe.params.lane("vox", "gain_db") == Lane(*VOX_GAIN) and recipe.params.lane("vox", "pan") == Lane(*VOX_PAN)
+    assert "vox" not in contents.changed
+
+    def flatten_the_dip(root: ET.Element) -> None:
+        vox = next(t for t in root.iter("Track") if t.get("name") == "vox")
+        volume_id = vox.find("Channel/Volume").get("id")
+        timeline = next(p for p in root.iter("Points") if p.find("Target").get("parameter") == volume_id)
+        for point in timeline.findall("RealPoint"):
+            point.set("value", "0.5")
+
+    edited = _edit(project, tmp_path / "edited.dawproject", flatten_the_dip)
+    recipe, contents = import_dawproject(edited, tmp_path / "edited.json")
+    lane = recipe.params.lane("vox", "gain_db")
+    assert lane is not None and np.allclose(lane.values, 20 * math.log10(0.5), atol=1e-5)
+    assert "gain_db" in recipe.locked["vox"] and "pan" not in recipe.locked["vox"]
+    assert recipe.params.lane("vox", "pan") == Lane(*VOX_PAN)

@@ -150,3 +150,57 @@ def test_the_export_command_and_a_moved_folder(tmp_path, capsys):
         main([*cmd, "-o", str(tmp_path / "x.rpp"), "--format", "logic"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "'logic'" in err and "reaper" in err and err.count("\n") == 1
+
+
+GAIN_LANE = ((0.0, 0.5, 1.0, 1.8), (-3.5, -6.0, -6.0, -1.5))
+PAN_LANE = ((0.2, 1.6), (-0.6, 0.8))
+
+
+def _lane_session(folder: Path) -> Path:
+    """The session above with the vocal's fader and pan and the pair's fader automated."""
+    from mixassist.console.lanes import Lane
+
+    path = _session(folder)
+    recipe = Recipe.load(path)
+    recipe.params.set_lane("vocals", "gain_db", Lane(*GAIN_LANE))
+    recipe.params.set_lane("vocals", "pan", Lane(*PAN_LANE))
+    recipe.params.set_lane("keys", "gain_db", Lane((0.0, 1.0), (-1.0, -4.0)))
+    recipe.params.set_lane("vocals", "reverb_send_db", Lane((0.0, 1.0), (-12.0, -18.0)))
+    recipe.extra["context"]["sections"] = [{"start_s": 0.0, "stop_s": 1.0, "label": "verse"}]
+    recipe.save(path, overwrite=True)
+    return path
+
+
+def _envelope(track, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    env = track.find(tag)
+    points = [p for p in env.children if isinstance(p, list) and p[0] == "PT"]
+    assert all(p[3] == "0" for p in points)  # linear shape: REAPER draws straight lines between them
+    return np.array([float(p[1]) for p in points]), np.array([float(p[2]) for p in points])
+
+
+def test_lanes_are_track_envelopes_that_follow_the_lane(tmp_path):
+    """Issue 24: the vocal's gain lane is a VOLENV2 of amplitudes and its pan lane a PANENV2
+    (REAPER's pan envelope: +1 = left, so −pan); straight lines between the points (REAPER's
+    linear shape; in amplitude for volume) stay within 0.02 dB and 0.002 of the lane's curve."""
+    from mixassist.console.lanes import lane_curve_numpy
+
+    recipe = _lane_session(tmp_path / "song")
+    out = export_reaper(recipe, tmp_path / "song.rpp")
+    tracks = _tracks(rpp.loads(out.read_text()))
+    grid = np.linspace(0.0, 2.0, 4001)
+    t, amplitude = _envelope(tracks["vocals"], "VOLENV2")
+    assert t[0] == 0.0 and t[-1] == 1.8 and set(GAIN_LANE[0]) <= set(t)
+    assert np.allclose(20 * np.log10(amplitude), lane_curve_numpy(*GAIN_LANE, t), atol=1e-8)
+    drawn_db = 20 * np.log10(np.interp(grid, t, amplitude))
+    assert np.max(np.abs(drawn_db - lane_curve_numpy(*GAIN_LANE, grid))) < 0.02
+    t, value = _envelope(tracks["vocals"], "PANENV2")
+    assert value[0] == pytest.approx(0.6) and value[-1] == pytest.approx(-0.8)  # left is +1 in the envelope
+    assert np.max(np.abs(-np.interp(grid, t, value) - lane_curve_numpy(*PAN_LANE, grid))) < 0.002
+    assert len(t) < 60  # dense only where the curve bends
+    for side in "LR":  # the pair: the fader's envelope on both halves, no pan envelope (hard-panned)
+        t, amplitude = _envelope(tracks[f"keys {side}"], "VOLENV2")
+        assert 20 * np.log10(amplitude[[0, -1]]) == pytest.approx([-1.0, -4.0])
+        assert tracks[f"keys {side}"].find("PANENV2") is None
+    assert tracks["guitar"].find("VOLENV2") is None and tracks["guitar"].find("PANENV2") is None
+    assert "reverb send's automation lane" in out.read_text()
+    assert rpp.loads(out.read_text()).find("MARKER")[3] == "verse"

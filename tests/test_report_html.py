@@ -4,6 +4,7 @@ it loads with no console errors and every player has a source the browser can de
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -137,3 +138,31 @@ def test_report_html_in_headless_chromium(tmp_path):
         assert player["duration"] == pytest.approx(
             2.0 if "/excerpt/" in player["src"] else 3.0 if "reference" in player["src"] else 4.0, abs=0.05
         )
+
+
+def test_lane_plots_are_written_linked_and_shown_and_retired(tmp_path):
+    """Issue 24: one PNG per automated track, part of the session's output set; report.md links
+    it, report.html embeds it; a later mix without lanes removes it."""
+    from mixassist.console.lanes import Lane
+
+    result = _result(tmp_path)
+    result.params.set_lane("vocals", "gain_db", Lane((0.5, 1.5, 3.0), (-2.0, -4.0, -1.0)))
+    result.params.set_lane("vocals", "pan", Lane((0.0, 2.0), (-0.5, 0.5)))
+    sections = [{"start_s": 0.0, "stop_s": 2.0, "label": "verse"}, {"start_s": 2.0, "stop_s": 4.0, "label": "chorus"}]
+    result.recipe.extra["context"]["sections"] = sections
+    result.recipe.why.setdefault("vocals", {})["gain_db@1-2"] = "ride: the chorus is busier"
+    paths = result.save(tmp_path / "out")
+    png = tmp_path / "out" / "automation" / "01-vocals.png"
+    assert paths["automation"] == png.parent and sorted(png.parent.iterdir()) == [png]
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 2000
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "![vocals: automation over time](automation/01-vocals.png)" in report
+    assert "Sections: verse 0.0–2.0 s, chorus 2.0–4.0 s." in report
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<h2>Automation</h2>" in page and "ride: the chorus is busier" in page
+    assert base64.b64encode(data).decode("ascii") in page
+    result.params.clear_lane("vocals")
+    plain = _result(tmp_path)
+    plain.save(tmp_path / "out", overwrite=True)
+    assert not png.exists() and "Automation" not in (tmp_path / "out" / "report.md").read_text()

@@ -24,7 +24,17 @@ What goes where (units as the schema names them):
 * a **master** channel with the master ``Equalizer``, the glue ``Compressor`` and a ``Limiter``
   (``Threshold`` = true-peak ceiling, ``InputGain`` = output gain, ``Release`` in seconds); with
   the limiter off, the output gain is the master ``Volume`` instead;
-* each track's reasons in its ``comment``.
+* each track's reasons in its ``comment``;
+* automation lanes (recipe version 4) of a track's ``gain_db`` and ``pan``: a ``Points``
+  timeline (``timeUnit="seconds"``) in the track's ``Lanes``, beside its clip, whose ``Target``
+  is the channel's ``Volume`` (``unit="linear"``, amplitude) or ``Pan`` (``normalized``)
+  parameter, and whose ``RealPoint`` elements (``interpolation="linear"``) are the lane's breakpoints
+  plus points between them close enough that straight lines stay within 0.01 dB (0.001 in pan)
+  of the raised-cosine curve (:func:`mixassist.export.lane_points`).  The parameter's own
+  ``value`` stays the lane's base.  Reading back, points that lie on the embedded recipe's lane
+  (within 1e-4 dB / 1e-5 in pan) keep that lane exactly; otherwise the DAW's points become the
+  lane (its breakpoints) and the setting is locked, as any changed setting is.  Reverb-send
+  and master lanes are kept in the embedded recipe only.
 
 Settings with no DAWproject equivalent (polarity, delay, width, compressor knee, the DC blockers,
 the reverb's decay and seed, the limiter's look-ahead) are named in the comment and kept in the
@@ -40,10 +50,13 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from mixassist.console.lanes import lane_curve_numpy
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.errors import RecipeError
 from mixassist.version import __version__
@@ -223,7 +236,9 @@ def _track_extras(p: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _clip(lanes: ET.Element, ids: _Ids, track_id: str, name: str, path: str, info: StemInfo, *, external: bool) -> None:
+def _clip(
+    lanes: ET.Element, ids: _Ids, track_id: str, name: str, path: str, info: StemInfo, *, external: bool
+) -> ET.Element:
     track_lanes = ET.SubElement(lanes, "Lanes", {"id": ids(), "track": track_id})
     clips = ET.SubElement(track_lanes, "Clips", {"id": ids()})
     clip = ET.SubElement(
@@ -240,9 +255,39 @@ def _clip(lanes: ET.Element, ids: _Ids, track_id: str, name: str, path: str, inf
         },
     )
     ET.SubElement(audio, "File", {"path": path, "external": "true" if external else "false"})
+    return track_lanes
 
 
-def project_xml(recipe: Mapping[str, Any], stems: Mapping[str, StemInfo], reverb_return: StemInfo | None) -> bytes:
+#: How a lane's values (the recipe's units) become the automated parameter's, per setting.
+_AUTOMATED = {
+    "gain_db": ("Volume", "linear", lambda db: _linear(db), lambda v: _db(v)),
+    "pan": ("Pan", "normalized", lambda pan: (pan + 1.0) / 2.0, lambda v: v * 2.0 - 1.0),
+}
+#: How close a point read back must lie to the embedded lane for the lane to count as unchanged.
+_LANE_SAME = {"gain_db": 1e-4, "pan": 1e-5}
+
+
+def _points(
+    track_lanes: ET.Element, ids: _Ids, channel: ET.Element, param: str, points: Sequence[tuple[float, float]]
+) -> None:
+    """A ``Points`` timeline automating the channel's ``Volume`` or ``Pan`` with ``points``."""
+    tag, unit, convert, _ = _AUTOMATED[param]
+    target = channel.find(tag)
+    if target is None:
+        return
+    timeline = ET.SubElement(track_lanes, "Points", {"id": ids(), "timeUnit": "seconds", "unit": unit})
+    ET.SubElement(timeline, "Target", {"parameter": target.get("id", "")})
+    for time_s, value in points:
+        attributes = {"time": _num(time_s), "value": _num(convert(value)), "interpolation": "linear"}
+        ET.SubElement(timeline, "RealPoint", attributes)
+
+
+def project_xml(
+    recipe: Mapping[str, Any],
+    stems: Mapping[str, StemInfo],
+    reverb_return: StemInfo | None,
+    automation: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]] | None = None,
+) -> bytes:
     """``project.xml`` for a recipe in its JSON form (stem paths relative to the project's folder).
 
     Parameters
@@ -254,7 +299,11 @@ def project_xml(recipe: Mapping[str, Any], stems: Mapping[str, StemInfo], reverb
     reverb_return : StemInfo or None
         The printed reverb return embedded at :data:`EMBEDDED_RETURN`; ``None`` when no track
         sends to the reverb (no effect track is written).
+    automation : mapping, optional
+        Track name → ``{"gain_db" | "pan": [(seconds, value)]}``, each lane as points in the
+        recipe's units, dense enough for straight lines (:func:`mixassist.export.lane_points`).
     """
+    automation = automation or {}
     ids = _Ids()
     project = ET.Element("Project", {"version": DAWPROJECT_VERSION})
     ET.SubElement(project, "Application", {"name": "mixassist", "version": __version__})
@@ -289,7 +338,9 @@ def project_xml(recipe: Mapping[str, Any], stems: Mapping[str, StemInfo], reverb
             _real(send, "Volume", ids, _linear(float(p["reverb_send_db"])), "linear", min=0.0, max=2.0)
         _real(channel, "Volume", ids, _linear(float(p["gain_db"])), "linear", min=0.0, max=16.0)
         file = entry["file"][0] if isinstance(entry["file"], list) else entry["file"]
-        _clip(lanes, ids, track_id, name, file, stems[name], external=True)
+        track_lanes = _clip(lanes, ids, track_id, name, file, stems[name], external=True)
+        for param, points in automation.get(name, {}).items():
+            _points(track_lanes, ids, channel, param, points)
 
     if reverb_ids is not None and reverb_return is not None:
         reverb = recipe.get("reverb", {})
@@ -439,11 +490,14 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
     base = dict(embedded) if embedded else {}
     old_tracks = {t["name"]: t for t in base.get("tracks", []) if isinstance(t, Mapping) and "name" in t}
     files: dict[str, str] = {}
+    automated: dict[str, list[tuple[float, float]]] = {}  # parameter id -> points, as written
     for lane in root.iter("Lanes"):
         owner = lane.get("track")
         reference = lane.find("Clips/Clip/Audio/File")
         if owner is not None and reference is not None:
             files[owner] = reference.get("path", "")
+        for timeline in lane.findall("Points"):
+            automated.update(_read_points(timeline))
     structure = root.find("Structure")
     if structure is None:
         raise RecipeError("project.xml has no <Structure>: no tracks to read")
@@ -451,6 +505,7 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
     tracks: list[dict[str, Any]] = []
     reverb_return_db: float | None = None
     master: dict[str, Any] = {}
+    lane_changes: dict[str, list[str]] = {}
     for track in structure.iter("Track"):
         channel = track.find("Channel")
         if channel is None:
@@ -500,12 +555,19 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
         entry["name"] = name
         entry["file"] = old["file"] if isinstance(old.get("file"), list) and old["file"][0] == path else path
         entry["params"] = {**old.get("params", {}), **params}
+        lanes, moved = _track_lanes(channel, automated, old.get("lanes") or {}, bool(base), where)
+        entry.pop("lanes", None)
+        if lanes:
+            entry["lanes"] = lanes
+        if moved:
+            lane_changes[name] = moved
         tracks.append(entry)
     if not tracks:
         raise RecipeError("project.xml has no audio tracks")
     from_daw["master"] = dict(master)
     recipe: dict[str, Any] = {k: v for k, v in base.items() if k not in ("tracks", "version", "mixassist")}
-    recipe["version"] = 3
+    lanes_anywhere = any("lanes" in t for t in tracks) or "lanes" in (base.get("master") or {})
+    recipe["version"] = 4 if lanes_anywhere else 3
     recipe["sample_rate"] = base.get("sample_rate") or _rate(root)
     recipe["tracks"] = tracks
     old_master = dict(base.get("master", {}))
@@ -518,6 +580,8 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
         from_daw["reverb"] = {"return_db": reverb_params["return_db"]}
     recipe["reverb"] = {**old_reverb, "params": reverb_params}
     changed = _changed(recipe, base, from_daw)
+    for section, names in lane_changes.items():
+        changed[section] = [*changed.get(section, []), *(n for n in names if n not in changed.get(section, []))]
     for section, names in changed.items():
         target = (
             next((t for t in tracks if t["name"] == section), None)
@@ -527,6 +591,65 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
         if target is not None:
             target["locked"] = sorted(set(target.get("locked", [])) | set(names))
     return ProjectContents(recipe=json.loads(json.dumps(recipe)), from_daw=from_daw, changed=changed)
+
+
+def _read_points(timeline: ET.Element) -> dict[str, list[tuple[float, float]]]:
+    """``{parameter id: [(time, value)]}`` of one ``Points`` timeline (real points, in seconds)."""
+    target = timeline.find("Target")
+    parameter = target.get("parameter") if target is not None else None
+    if not parameter or timeline.get("timeUnit", "seconds") != "seconds":
+        return {}
+    points = []
+    for point in timeline.findall("RealPoint"):
+        try:
+            points.append((float(point.get("time", "")), float(point.get("value", ""))))
+        except ValueError as err:
+            raise RecipeError(f"automation of parameter {parameter}: a point is not a number ({err})") from err
+    return {parameter: sorted(points)} if points else {}
+
+
+def _track_lanes(
+    channel: ET.Element,
+    automated: Mapping[str, list[tuple[float, float]]],
+    old: Mapping[str, Any],
+    embedded: bool,
+    where: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """A track's lanes read back, and the settings whose automation the DAW changed (all of
+    them without an embedded recipe): the embedded lane where the DAW's points lie on it,
+    else the DAW's points as breakpoints; no lane where the DAW has no automation."""
+    lanes = {k: v for k, v in old.items() if k not in _AUTOMATED}  # lanes the project does not carry
+    moved = []
+    for param, (tag, _, _, back) in _AUTOMATED.items():
+        target = channel.find(tag)
+        points = automated.get(target.get("id", "")) if target is not None else None
+        was = old.get(param)
+        if points is None or len(points) < 2:
+            if was is not None:
+                moved.append(param)
+            continue
+        times = [t for t, _ in points]
+        values = [_round(back(v)) for _, v in points]
+        if any(v is None for v in values) or any(b <= a for a, b in zip(times, times[1:], strict=False)):
+            raise RecipeError(f"{where}: the {tag} automation needs increasing times and audible values")
+        if was is not None and embedded and _on_lane(was, times, values, _LANE_SAME[param]):
+            lanes[param] = was
+            continue
+        lanes[param] = {"times_s": times, "values": values}
+        moved.append(param)
+    return lanes, moved
+
+
+def _on_lane(lane: Mapping[str, Any], times: list[float], values: list[Any], tolerance: float) -> bool:
+    """Whether the points lie on ``lane``'s curve (within ``tolerance``) and span its breakpoints."""
+    try:
+        curve = lane_curve_numpy(lane["times_s"], lane["values"], np.asarray(times, dtype=float))
+    except (KeyError, TypeError, ValueError):
+        return False
+    ends = math.isclose(times[0], lane["times_s"][0], abs_tol=1e-6) and math.isclose(
+        times[-1], lane["times_s"][-1], abs_tol=1e-6
+    )
+    return ends and bool(np.max(np.abs(curve - np.asarray(values, dtype=float))) <= tolerance)
 
 
 def _rate(root: ET.Element) -> int:

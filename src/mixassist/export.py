@@ -5,15 +5,18 @@ stems are loaded and writes them as one :class:`~mixassist.fileio.OutputSet`."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import soundfile as sf
 
 from mixassist.audio.io import load_audio, open_soundfile
+from mixassist.console.lanes import lane_curve_numpy
 from mixassist.dawproject import (
     EMBEDDED_RECIPE,
     EMBEDDED_RETURN,
@@ -35,7 +38,33 @@ if TYPE_CHECKING:
     from mixassist.audio.multitrack import Multitrack
     from mixassist.recipe import Recipe
 
-__all__ = ["EXPORT_FORMATS", "MAX_PROJECT_XML_BYTES", "export_session", "export_reaper", "import_dawproject"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "LANE_TOLERANCE",
+    "MAX_PROJECT_XML_BYTES",
+    "export_session",
+    "export_reaper",
+    "import_dawproject",
+    "lane_points",
+]
+
+#: How far straight lines between exported points may stray from a lane's curve, by parameter.
+LANE_TOLERANCE = {"gain_db": 0.01, "reverb_send_db": 0.01, "output_gain_db": 0.01, "pan": 0.001}
+
+
+def lane_points(lane: Mapping[str, Any], tolerance: float) -> list[tuple[float, float]]:
+    """A lane's curve as points for a DAW that draws straight lines between them: the
+    breakpoints, and each raised-cosine segment of height Δv cut into ``n`` pieces with
+    ``π²·Δv / (16·n²) <= tolerance`` (the curve's greatest bend times ``h²/8``), so the lines
+    stay within ``tolerance`` of the curve (in the lane's unit); a flat segment is one line."""
+    times, values = [float(t) for t in lane["times_s"]], [float(v) for v in lane["values"]]
+    grid = [times[0]]
+    for t0, t1, v0, v1 in zip(times, times[1:], values, values[1:], strict=False):
+        n = max(1, math.ceil(math.sqrt(math.pi**2 * abs(v1 - v0) / (16.0 * tolerance))))
+        grid += [t0 + (t1 - t0) * k / n for k in range(1, n)] + [t1]
+    curve = lane_curve_numpy(times, values, np.asarray(grid))
+    return [(t, float(v)) for t, v in zip(grid, curve, strict=True)]
+
 
 #: Largest ``project.xml`` or embedded recipe read from a DAWproject (a real one is a few hundred kB).
 MAX_PROJECT_XML_BYTES = 64 * 1024 * 1024
@@ -101,7 +130,11 @@ def export_session(
             printed = sf.info(str(scratch))  # the printed return: the song and the master's look-ahead
             reverb = StemInfo(2, printed.samplerate, printed.frames / printed.samplerate)
         with writing(output), zipfile.ZipFile(out.path(output.name), "w") as zf:
-            zf.writestr("project.xml", project_xml(data, infos, reverb), zipfile.ZIP_DEFLATED)
+            automation = {
+                t["name"]: {k: lane_points(lane, LANE_TOLERANCE[k]) for k, lane in (t.get("lanes") or {}).items()}
+                for t in data["tracks"]
+            }
+            zf.writestr("project.xml", project_xml(data, infos, reverb, automation), zipfile.ZIP_DEFLATED)
             zf.writestr("metadata.xml", metadata_xml(Path(recipe_path).stem), zipfile.ZIP_DEFLATED)
             zf.writestr(EMBEDDED_RECIPE, json.dumps(data, indent=2, allow_nan=False) + "\n", zipfile.ZIP_DEFLATED)
             if scratch is not None:
@@ -228,8 +261,15 @@ def export_reaper(
         for section in [*recipe.params.track_names, "reverb"]
         if recipe.why.get(section)
     }
+    envelopes = {}
     for entry in data["tracks"]:
         unmapped = _unmapped_settings(entry["params"])
+        lanes = entry.get("lanes") or {}
+        envelopes[entry["name"]] = {
+            k: lane_points(lane, LANE_TOLERANCE[k]) for k, lane in lanes.items() if k in ("gain_db", "pan")
+        }
+        if "reverb_send_db" in lanes:
+            unmapped = "; ".join(filter(None, [unmapped, "the reverb send's automation lane"]))
         if unmapped:
             notes.setdefault(entry["name"], []).append(
                 "Not carried (set by hand, or play the printed stem): " + unmapped
@@ -242,7 +282,7 @@ def export_reaper(
     printed = {key: ReaperItem(_relative(f, folder), _length_s(f)) for key, f in found.items() if f.is_file()}
     sections = (recipe.extra.get("context") or {}).get("sections") or []
     markers = [
-        (float(s["start_s"]), str(s.get("name", f"section {i + 1}")))
+        (float(s["start_s"]), str(s.get("label", s.get("name", f"section {i + 1}"))))
         for i, s in enumerate(sections)
         if isinstance(s, Mapping) and "start_s" in s
     ]
@@ -253,6 +293,7 @@ def export_reaper(
         project_notes=_project_notes(data, bool(printed)),
         printed=printed,
         markers=markers,
+        envelopes=envelopes,
     )
     with OutputSet(folder, [out.name], overwrite=overwrite, protect=[*stems, Path(recipe_path)]) as outputs:
         write_text_atomic(outputs.path(out.name), text)
@@ -285,6 +326,8 @@ def _project_notes(data: Mapping[str, Any], printed: bool) -> list[str]:
     ]
     master = data.get("master") or {}
     lines += [f"  {_unmapped_settings(master.get('params') or {}) or 'neutral'}"]
+    for name, lane in (master.get("lanes") or {}).items():
+        lines.append(f"  {name} automation lane (not carried): {len(lane['times_s'])} points in the recipe")
     lines += decision_lines(master.get("why") or {}, master.get("params") or {})
     reverb = data.get("reverb") or {}
     lines += ["", "Reverb bus:", *(f"  {k} = {v}" for k, v in (reverb.get("params") or {}).items())]

@@ -16,12 +16,14 @@ from mixassist.fileio import OutputSet, check_output_folder
 __all__ = [
     "BIT_DEPTHS",
     "EXPORT_FORMATS",
+    "LANE_PLOT_FOLDER",
     "PRINTED_FOLDER",
     "RETURN_NAME",
     "SESSION_FILES",
     "check_mix_outputs",
     "check_output_format",
     "check_render_outputs",
+    "lane_plot_names",
     "mix_size_bytes",
     "printed_names",
 ]
@@ -119,6 +121,22 @@ def printed_names(track_names: Sequence[str]) -> dict[str, str]:
         name: f"{PRINTED_FOLDER}/{i:0{width}d}-{_UNSAFE.sub('_', name).strip(' .') or 'track'}.wav"
         for i, name in enumerate(track_names, start=1)
     }
+
+
+#: Folder (inside the output folder) that holds the automation plots (one PNG per automated track).
+LANE_PLOT_FOLDER = "automation"
+
+
+def lane_plot_names(track_names: Sequence[str], automated: Iterable[str]) -> dict[str, str]:
+    """``{owner: "automation/NN-name.png"}`` for the ``automated`` owners (track names, or
+    ``"master"`` → ``automation/master.png``), numbered in console order like :func:`printed_names`."""
+    wanted = set(automated)
+    names = {
+        name: f"{LANE_PLOT_FOLDER}/{Path(file).stem}.png"
+        for name, file in printed_names(list(track_names)).items()
+        if name in wanted
+    }
+    return {**names, **({"master": f"{LANE_PLOT_FOLDER}/master.png"} if "master" in wanted else {})}
 
 
 #: The formats ``mixassist export`` writes (:func:`mixassist.export.export_session`), with the output each expects.

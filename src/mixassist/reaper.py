@@ -10,7 +10,17 @@ What REAPER can take as text is written as text:
 - reverb sends (``AUXRECV`` on the bus: post-fader, volume ``10 ** (reverb_send_db / 20)``);
 - project notes (``<NOTES``) and, per track, SWS track notes (``<S&M_TRACKNOTES {GUID}``,
   shown by the SWS extension's Notes window), keyed by deterministic GUIDs;
-- markers (``MARKER``) for the recipe's sections, when it has any.
+- markers (``MARKER``) for the recipe's sections, when it has any;
+- automation lanes (recipe version 4) as track envelopes, each point ``PT time value shape``
+  with shape 0 (linear): ``gain_db`` as ``<VOLENV2`` (the post-FX *Volume* envelope; its values
+  are amplitude, ``10 ** (dB / 20)``, as ``VOLPAN``'s volume — no ``VOLTYPE 1`` line, which
+  would make them fader-scaled) and ``pan`` as ``<PANENV2`` (*Pan*; REAPER's pan envelope runs
+  +1 = left … −1 = right, the inverse of ``VOLPAN``'s pan, so the value written is −pan).  The
+  lane's raised-cosine segments are given as their breakpoints plus points between them, close
+  enough that REAPER's straight lines stay within 0.01 dB (0.001 in pan) of the curve
+  (:func:`mixassist.export.lane_points`); a left/right pair gets the gain envelope on both
+  halves, and no pan envelope (its halves are hard-panned).  Reverb-send and master lanes are
+  not written (listed in the notes).
 
 What it cannot: REAPER stores ReaEQ, ReaComp and ReaVerbate settings as each plug-in's binary
 state (base64 inside ``<VST``), whose layout Cockos does not publish, so no EQ, compressor or
@@ -59,6 +69,7 @@ class _Track:
     notes: list[str] = field(default_factory=list)
     folder: int = 0  # ISBUS: 1 opens a folder, 2 closes it
     send_db: float | None = None
+    envelopes: dict[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
 
 
 def guid(*parts: str) -> str:
@@ -88,6 +99,7 @@ def reaper_project(
     project_notes: Sequence[str] = (),
     printed: Mapping[str, ReaperItem] | None = None,
     markers: Sequence[tuple[float, str]] = (),
+    envelopes: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]] | None = None,
 ) -> str:
     """The ``.rpp`` text of a recipe.
 
@@ -106,6 +118,9 @@ def reaper_project(
         muted tracks in a folder ``printed (mixassist)``.
     markers : sequence of (seconds, name)
         Section markers.
+    envelopes : mapping of track name to {param: [(seconds, value)]}, optional
+        Each track's ``gain_db`` and ``pan`` automation as points in the recipe's units (dB;
+        −1 = left), already dense enough for straight lines between them.
 
     Returns
     -------
@@ -113,6 +128,7 @@ def reaper_project(
         The project, lines joined by ``\\n``, ending in a newline.
     """
     notes = notes or {}
+    envelopes = envelopes or {}
     tracks: list[_Track] = []
     for entry in recipe.get("tracks", []):
         name = entry["name"]
@@ -126,10 +142,13 @@ def reaper_project(
             delay_ms=float(p.get("delay_ms") or 0.0),
             notes=list(notes.get(name, ())),
             send_db=None if p.get("reverb_send_db") is None else float(p["reverb_send_db"]),
+            envelopes={k: v for k, v in envelopes.get(name, {}).items() if k in ("gain_db", "pan")},
         )
         if len(strip.items) == 2:  # a left/right pair: two mono tracks, hard left and right, one fader
+            gain_only = {k: v for k, v in strip.envelopes.items() if k == "gain_db"}
             for item, pan, side in zip(strip.items, (-1.0, 1.0), "LR", strict=True):
-                tracks.append(replace(strip, name=f"{name} {item.channel or side}", items=[item], pan=pan))
+                name_ = f"{name} {item.channel or side}"
+                tracks.append(replace(strip, name=name_, items=[item], pan=pan, envelopes=gain_only))
         else:
             tracks.append(strip)
     sends = {i: t.send_db for i, t in enumerate(tracks) if t.send_db is not None and math.isfinite(t.send_db)}
@@ -166,6 +185,8 @@ def reaper_project(
             for source, send_db in sends.items():
                 out.append(f"    AUXRECV {source} 0 {_num(10.0 ** (send_db / 20.0))} 0 0 0 0 0 0 -1:U 0 -1 ''")
         out.append("    MAINSEND 1 0")
+        for param, points in t.envelopes.items():
+            out += _envelope(param, points, guid("envelope", str(i), t.name, param))
         for item in t.items:
             out += _item(item, t.delay_ms / 1000.0, guid("item", str(i), t.name, item.path))
         out.append("  >")
@@ -177,6 +198,29 @@ def reaper_project(
         out.append("  >")
     out.append(">")
     return "\n".join(out) + "\n"
+
+
+#: Envelope chunk and the value REAPER stores, per automated setting.
+_ENVELOPES = {
+    "gain_db": ("VOLENV2", lambda db: 10.0 ** (db / 20.0)),
+    "pan": ("PANENV2", lambda pan: -pan),
+}
+
+
+def _envelope(param: str, points: Sequence[tuple[float, float]], gid: str) -> list[str]:
+    """One track envelope: active, visible, armed off, linear points (``PT time value 0``)."""
+    tag, convert = _ENVELOPES[param]
+    lines = [
+        f"    <{tag}",
+        f"      EGUID {gid}",
+        "      ACT 1 -1",
+        "      VIS 1 1 1",
+        "      LANEHEIGHT 0 0",
+        "      ARM 0",
+        "      DEFSHAPE 0 -1 -1",
+    ]
+    lines += [f"      PT {_num(t)} {_num(convert(v))} 0" for t, v in points]
+    return [*lines, "    >"]
 
 
 def _item(item: ReaperItem, position_s: float, gid: str) -> list[str]:

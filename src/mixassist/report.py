@@ -9,19 +9,26 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from mixassist.fileio import write_bytes_atomic
 from mixassist.measure import measure, spectral_tilt_db_per_octave
+from mixassist.outputs import lane_plot_names
 
 __all__ = [
     "GLANCE_COLUMNS",
+    "automated_lanes",
     "automation_lines",
+    "automation_plots",
     "decision_lines",
     "glance_rows",
+    "lane_plot_png",
+    "lane_plots",
+    "lane_rows",
+    "sections_text",
     "style_rows",
     "mix_measurements",
     "spectral_tilt_db_per_octave",
@@ -123,37 +130,134 @@ def decision_lines(why: Mapping[str, str], params: Mapping[str, Any]) -> list[st
     return lines
 
 
-def automation_lines(recipe: Mapping[str, Any]) -> list[str]:
-    """The ``## Automation`` section: the song's sections, and one line per lane (points, base,
-    range, steepest move); empty when nothing is automated and no sections are known."""
-    ctx = recipe.get("context", {}) or {}
+def automated_lanes(recipe: Mapping[str, Any]) -> list[tuple[str, dict[str, Any], Mapping[str, Any]]]:
+    """``(owner, {param: lane}, params)`` for each track (console order), then the master, that
+    has a lane of two points or more (a one-point lane is a static setting)."""
     owners = [(t["name"], t.get("lanes") or {}, t.get("params", {})) for t in recipe.get("tracks", [])]
     master = recipe.get("master", {}) or {}
     owners.append(("master", master.get("lanes") or {}, master.get("params", {})))
-    rows = []
+    out = []
     for owner, lanes, params in owners:
+        moving = {name: lane for name, lane in lanes.items() if len(lane.get("times_s", [])) >= 2}
+        if moving:
+            out.append((owner, moving, params))
+    return out
+
+
+def automation_plots(recipe: Mapping[str, Any]) -> dict[str, str]:
+    """``{owner: file}``: the plot of each automated track (and the master), relative to the
+    output folder (:func:`~mixassist.outputs.lane_plot_names`)."""
+    names = [t["name"] for t in recipe.get("tracks", [])]
+    return lane_plot_names(names, [owner for owner, _, _ in automated_lanes(recipe)])
+
+
+def lane_rows(recipe: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(owner, text)`` per lane: points, span, range, base and steepest move."""
+    rows = []
+    for owner, lanes, params in automated_lanes(recipe):
         for name, lane in lanes.items():
-            times, values = lane.get("times_s", []), lane.get("values", [])
-            if len(times) < 2:
-                continue
+            times, values = lane["times_s"], lane["values"]
             steepest = max(abs(b - a) / (v - u) for a, b, u, v in zip(values, values[1:], times, times[1:])) * 1.5708
             base = params.get(name)
             rows.append(
-                f"- {owner} `{name}`: {len(times)} points, {times[0]:.1f}–{times[-1]:.1f} s, "
-                f"{min(values):+.1f} … {max(values):+.1f}"
-                + (f" (base {base:+.1f})" if isinstance(base, (int, float)) else "")
-                + f", steepest move {steepest:.1f}/s"
+                (
+                    owner,
+                    f"`{name}`: {len(times)} points, {times[0]:.1f}–{times[-1]:.1f} s, "
+                    f"{min(values):+.1f} … {max(values):+.1f}"
+                    + (f" (base {base:+.1f})" if isinstance(base, (int, float)) else "")
+                    + f", steepest move {steepest:.1f}/s",
+                )
             )
-    sections = ctx.get("sections") or []
+    return rows
+
+
+def sections_text(recipe: Mapping[str, Any]) -> str:
+    """``"Sections: verse 0.0–8.0 s, …."``, or empty when the recipe's context has none."""
+    sections = (recipe.get("context", {}) or {}).get("sections") or []
+    if not sections:
+        return ""
+    return "Sections: " + ", ".join(f"{s['label']} {s['start_s']:.1f}–{s['stop_s']:.1f} s" for s in sections) + "."
+
+
+def automation_lines(recipe: Mapping[str, Any]) -> list[str]:
+    """The ``## Automation`` section: the song's sections, one line per lane (points, base,
+    range, steepest move) and a link to each automated track's plot; empty when nothing is
+    automated and no sections are known."""
+    rows = [f"- {owner} {text}" for owner, text in lane_rows(recipe)]
+    sections = sections_text(recipe)
     if not rows and not sections:
         return []
     lines = ["## Automation", ""]
     if sections:
-        lines.append(
-            "Sections: " + ", ".join(f"{s['label']} {s['start_s']:.1f}–{s['stop_s']:.1f} s" for s in sections) + "."
-        )
-        lines.append("")
-    return [*lines, *rows, ""] if rows else lines
+        lines += [sections, ""]
+    if not rows:
+        return lines
+    plots = [f"![{owner}: automation over time]({file})" for owner, file in automation_plots(recipe).items()]
+    return [*lines, *rows, "", *plots, ""]
+
+
+#: Colours of the lanes in a plot, by parameter.
+_LANE_COLOURS = {"gain_db": "C0", "pan": "C1", "reverb_send_db": "C2", "output_gain_db": "C3"}
+#: Axis titles of the lanes in a plot, by parameter.
+_LANE_UNITS = {"gain_db": "gain (dB)", "pan": "pan (L −1 … R +1)", "reverb_send_db": "reverb send (dB)"}
+
+
+def lane_plot_png(owner: str, lanes: Mapping[str, Any], sections: Sequence[Mapping[str, Any]]) -> bytes | None:
+    """A small PNG of one track's (or the master's) lanes over time, one panel per lane in its
+    unit, breakpoints marked, the song's sections shaded and labelled; None without matplotlib."""
+    try:
+        import matplotlib  # lazy: optional dependency (and 0.5 s to import)
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # lazy: optional dependency
+    except ImportError:
+        return None
+    from mixassist.console.lanes import lane_curve_numpy  # lazy: the console package imports torch
+
+    ends = [float(lane["times_s"][-1]) for lane in lanes.values()] + [float(s["stop_s"]) for s in sections]
+    stop = max(ends) if ends else 1.0
+    fig, axes = plt.subplots(len(lanes), 1, figsize=(8, 1.2 + 1.5 * len(lanes)), sharex=True, squeeze=False)
+    for ax, (name, lane) in zip(axes[:, 0], lanes.items(), strict=True):
+        t = np.linspace(0.0, stop, 1200)
+        ax.plot(t, lane_curve_numpy(lane["times_s"], lane["values"], t), color=_LANE_COLOURS.get(name, "C4"))
+        ax.plot(lane["times_s"], lane["values"], ".", color="k", markersize=3)
+        ax.set_ylabel(_LANE_UNITS.get(name, name), fontsize=8)
+        ax.grid(alpha=0.3)
+        for i, s in enumerate(sections):
+            start_s, stop_s = float(s["start_s"]), float(s["stop_s"])
+            ax.axvspan(start_s, stop_s, color="0.85" if i % 2 else "0.93", zorder=0)
+            if ax is axes[0, 0]:
+                ax.text(
+                    (start_s + stop_s) / 2,
+                    1.02,
+                    str(s["label"]),
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    axes[0, 0].set_title(f"{owner}: automation", fontsize=9, pad=14 if sections else 6)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[-1, 0].set_xlim(0.0, stop)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def lane_plots(recipe: Mapping[str, Any]) -> dict[str, bytes]:
+    """``{file: png}``: :func:`lane_plot_png` of every automated track and the master, under the
+    names :func:`automation_plots` gives (what ``report.md`` links); empty without matplotlib."""
+    sections = (recipe.get("context", {}) or {}).get("sections") or []
+    files = automation_plots(recipe)
+    out = {}
+    for owner, lanes, _ in automated_lanes(recipe):
+        png = lane_plot_png(owner, lanes, sections)
+        if png is None:
+            return {}
+        out[files[owner]] = png
+    return out
 
 
 def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *, title: str = "Mix report") -> str:

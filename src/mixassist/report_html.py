@@ -14,7 +14,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mixassist.previews import Preview
-from mixassist.report import GLANCE_COLUMNS, glance_rows, style_rows
+from mixassist.report import (
+    GLANCE_COLUMNS,
+    automation_plots,
+    glance_rows,
+    lane_rows,
+    sections_text,
+    style_rows,
+)
 
 __all__ = ["render_html"]
 
@@ -74,12 +81,37 @@ def _players(previews: Sequence[Preview], length: str) -> list[str]:
     return out
 
 
+def _automation(recipe: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[str]:
+    """The automation section: the sections, then per automated track its lanes, the reasons
+    given for spans of them, and its plot."""
+    sections, rows = sections_text(recipe), lane_rows(recipe)
+    if not sections and not rows:
+        return []
+    out = ["<h2>Automation</h2>", *([f"<p>{_e(sections)}</p>"] if sections else [])]
+    whys = {t["name"]: t.get("why") or {} for t in recipe.get("tracks", [])}
+    whys["master"] = (recipe.get("master") or {}).get("why") or {}
+    for owner, file in automation_plots(recipe).items():
+        spans = [(key.partition("@"), text) for key, text in whys.get(owner, {}).items() if "@" in key]
+        out += [
+            f"<h3>{_e(owner)}</h3>",
+            "<ul>",
+            *(f"<li>{_e(text)}</li>" for who, text in rows if who == owner),
+            *(f"<li>{_e(p)} lane, {_e(span.replace('-', '–'))} s: {_e(text)}</li>" for (p, _, span), text in spans),
+            "</ul>",
+        ]
+        if file in pngs:
+            data = base64.b64encode(pngs[file]).decode("ascii")
+            out.append(f'<img alt="{_e(owner)}: automation over time" src="data:image/png;base64,{data}">')
+    return out
+
+
 def render_html(
     recipe: Mapping[str, Any],
     measured_mix: Mapping[str, Any],
     previews: Sequence[Preview] = (),
     *,
     style_png: bytes | None = None,
+    lane_pngs: Mapping[str, bytes] | None = None,
     title: str = "Mix report",
 ) -> str:
     """The page as text.
@@ -95,6 +127,9 @@ def render_html(
         the output folder (:attr:`Preview.name`), where ``report.html`` is written.
     style_png : bytes, optional
         The style plot, embedded inline.
+    lane_pngs : mapping, optional
+        ``{file: png}``, the automation plots (:func:`mixassist.report.lane_plots`), embedded
+        inline under each automated track.
     """
     ctx = recipe.get("context", {}) or {}
     out = [
@@ -143,6 +178,7 @@ def render_html(
             "<p class='dim'>Mid levels are dB relative to the total mid power; width is the side-to-mid "
             "power ratio (docs/style.md).</p>",
         ]
+    out += _automation(recipe, lane_pngs or {})
     if style_png:
         data = base64.b64encode(style_png).decode("ascii")
         out += [

@@ -16,10 +16,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mixassist.audio.io import save_audio
-from mixassist.fileio import OutputSet, write_text_atomic
-from mixassist.outputs import PRINTED_FOLDER, RETURN_NAME, SESSION_FILES, check_output_format, printed_names
+from mixassist.fileio import OutputSet, write_bytes_atomic, write_text_atomic
+from mixassist.outputs import (
+    LANE_PLOT_FOLDER,
+    PRINTED_FOLDER,
+    RETURN_NAME,
+    SESSION_FILES,
+    check_output_format,
+    printed_names,
+)
 from mixassist.previews import PREVIEW_FOLDER, Preview
-from mixassist.report import style_plot
+from mixassist.report import lane_plots, style_plot
 from mixassist.report_html import render_html
 from mixassist.stems import print_stems
 
@@ -111,7 +118,9 @@ def save_session(
     stems of these settings and the reverb return (:mod:`mixassist.stems`) in ``out/printed/``.
     With ``measured`` (the mix's measurements) also ``report.html``, its players playing
     ``previews`` (24-bit FLAC files in ``out/previews/``); previews of an earlier run that this
-    one does not write are removed."""
+    one does not write are removed.  A recipe with lanes also gets a plot per automated track in
+    ``out/automation/`` (:func:`~mixassist.report.lane_plots`, linked from ``report.md``)."""
+    plots = lane_plots(recipe.to_dict())
     stems = {name: f"stems/{name}.wav" for name in stem_audio}
     printed_files = printed_names(printed[1].track_names) if printed is not None else {}
     html = measured is not None
@@ -120,6 +129,7 @@ def save_session(
         *(["style.png"] if style is not None else []),
         *(["report.html"] if html else []),
         *(p.name for p in previews),
+        *plots,
         *stems.values(),
         *printed_files.values(),
         *([RETURN_NAME] if printed is not None else []),
@@ -127,7 +137,8 @@ def save_session(
     check_output_format(out / SESSION_FILES["mix"], bit_depth)
     paths = {key: out / name for key, name in SESSION_FILES.items()}
     old_previews = [f.relative_to(out).as_posix() for f in sorted((out / PREVIEW_FOLDER).rglob("*.flac"))]
-    retire = ["style.png", *old_printed(out), "report.html", *old_previews]
+    old_plots = [f.relative_to(out).as_posix() for f in sorted((out / LANE_PLOT_FOLDER).glob("*.png"))]
+    retire = ["style.png", *old_printed(out), "report.html", *old_previews, *old_plots]
     with OutputSet(out, names, overwrite=overwrite, protect=protect, retire=retire) as outputs:
         if stem_audio:
             files = dict(recipe.files)
@@ -142,12 +153,16 @@ def save_session(
         if style is not None and style_plot(dict(style), outputs.path("style.png")):
             paths["style"] = out / "style.png"
             png = outputs.path("style.png").read_bytes()
+        for file, data in plots.items():
+            write_bytes_atomic(outputs.path(file), data)
+        if plots:
+            paths["automation"] = out / LANE_PLOT_FOLDER
         for preview in previews:
             save_audio(outputs.path(preview.name), preview.audio, preview.sample_rate, 24)
         if previews:
             paths["previews"] = out / PREVIEW_FOLDER
         if measured is not None:
-            page = render_html(recipe.to_dict(relative_to=out), measured, previews, style_png=png)
+            page = render_html(recipe.to_dict(relative_to=out), measured, previews, style_png=png, lane_pngs=plots)
             write_text_atomic(outputs.path("report.html"), page)
             paths["html"] = out / "report.html"
         if printed is not None:
