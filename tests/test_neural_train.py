@@ -144,7 +144,7 @@ def test_style_stage_fine_tunes_and_resumes_exactly(tiny_corpus, tmp_path):
     from mixassist.train.loop import train
 
     style = dict(steps=6, checkpoint_every=6, log_every=3, style_steps=4, style_batch=2, style_excerpt_s=3.5,
-                 style_checkpoint_every=2, style_validation_sessions=2, style_learning_rate=1e-3, style_weight=0.05)
+                 style_checkpoint_every=2, style_validation_sessions=1, style_learning_rate=1e-3, style_weight=0.05)
     straight = train(_config(tiny_corpus, tmp_path / "a", **style))
     assert [h["step"] for h in straight["style_history"]] == [0, 2, 4]
     assert all(math.isfinite(h["validation"]["style"]) for h in straight["style_history"])
