@@ -117,6 +117,6 @@ def test_report_shows_lanes_sections_and_span_reasons() -> None:
         "context": {"sections": [{"start_s": 0.0, "stop_s": 4.0, "label": "verse"}]},
     }
     text = "\n".join(automation_lines(recipe))
-    assert "verse 0.0–4.0 s" in text and "vox `gain_db`: 3 points" in text and "(base -5.0)" in text
+    assert "verse 0.0–4.0 s" in text and "vox gain_db: 3 points" in text and "(base -5.0 dB)" in text and "3.1 dB/s" in text
     assert decision_lines({"gain_db@1.5-3.5": "ride -1 dB"}, {}) == ["- `gain_db` lane, 1.5–3.5 s: ride -1 dB"]
     assert automation_lines({"tracks": [{"name": "a", "params": {}}], "master": {}}) == []

@@ -157,15 +157,19 @@ def lane_rows(recipe: Mapping[str, Any]) -> list[tuple[str, str]]:
     for owner, lanes, params in automated_lanes(recipe):
         for name, lane in lanes.items():
             times, values = lane["times_s"], lane["values"]
-            steepest = max(abs(b - a) / (v - u) for a, b, u, v in zip(values, values[1:], times, times[1:])) * 1.5708
+            # a raised-cosine segment's steepest slope is pi/2 times its mean slope
+            steepest = (
+                max(abs(b - a) / (v - u) for a, b, u, v in zip(values, values[1:], times, times[1:])) * math.pi / 2
+            )
             base = params.get(name)
+            unit = " dB" if name.endswith("_db") else ""  # the same text in report.md and report.html
             rows.append(
                 (
                     owner,
-                    f"`{name}`: {len(times)} points, {times[0]:.1f}–{times[-1]:.1f} s, "
-                    f"{min(values):+.1f} … {max(values):+.1f}"
-                    + (f" (base {base:+.1f})" if isinstance(base, (int, float)) else "")
-                    + f", steepest move {steepest:.1f}/s",
+                    f"{name}: {len(times)} points, {times[0]:.1f}–{times[-1]:.1f} s, "
+                    f"{min(values):+.1f} … {max(values):+.1f}{unit}"
+                    + (f" (base {base:+.1f}{unit})" if isinstance(base, (int, float)) else "")
+                    + f", steepest move {steepest:.1f}{unit}/s",
                 )
             )
     return rows
