@@ -472,6 +472,18 @@ def test_limiter_chunked_equals_whole(rng, sample_rate):
         assert torch.equal(got, want)
 
 
+def test_true_peak_detector_reads_float32_as_its_float64_path_does(rng):
+    """Without gradients the detector reads float32 directly; it equals the float64 path
+    (the one that keeps what the backward pass needs) bit for bit."""
+    from mixassist.console.dsp.true_peak import DETECTOR_CONTEXT, true_peak_estimate
+
+    x = torch.from_numpy(rng.normal(0.0, 0.5, (1, 2, DETECTOR_CONTEXT + 3000)).astype(np.float32))
+    fast = true_peak_estimate(x, DETECTOR_CONTEXT, False)
+    wide = x.to(torch.float64).requires_grad_(True)
+    slow = true_peak_estimate(wide, DETECTOR_CONTEXT, True)
+    assert fast.dtype == torch.float64 and torch.equal(fast, slow.detach())
+
+
 def test_limiter_batch_consistent_and_state_type(rng):
     x = torch.tensor(rng.standard_normal((3, 2, 5000)) * 2.0)
     ceiling = torch.tensor([-1.0, -6.0, 0.0])

@@ -224,7 +224,10 @@ class _LimiterGainFunction(torch.autograd.Function):
             s_out.numpy(),
         )
         red_tail = red_ext[:, length:].clone()
-        avg_tail = torch.cat([avg_hist, released], dim=1)[:, length:].clone()
+        keep = avg_hist.shape[1]  # the last `keep` of [avg_hist, released], without copying the block
+        avg_tail = (
+            released[:, length - keep :].clone() if length >= keep else torch.cat([avg_hist[:, length:], released], 1)
+        )
         if record and any(ctx.needs_input_grad[:3]):
             ctx.save_for_backward(pk, ar, s0, red_ext, held, released, gain)
         ctx.mark_non_differentiable(red_tail, s_out, avg_tail)
