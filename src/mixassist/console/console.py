@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -415,17 +416,21 @@ class Console:
         return y[0], state
 
     def _master_tail(
-        self, x: torch.Tensor, p: Tensors, use_limiter: bool, state: dict[str, Any], *, dc: bool
+        self, x: torch.Tensor, p: Tensors, use_limiter: bool, state: dict[str, Any], *, dc: bool, part: str = "all"
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Master output gain and true-peak limiter on one ``(2, samples)`` block; with ``dc``,
-        then the local-mean removal and the limiter again (see the module's notes)."""
+        then the local-mean removal and the limiter again (see the module's notes).  ``part``
+        ``"first"`` runs the gain and the first limiter, ``"second"`` the rest (each keeps its
+        own entries of ``state``), so that two threads can run them on successive blocks."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
-        y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
+        if part != "second":
+            y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
         if not use_limiter:
             return y[0], state
         stages = ("limiter", "mean", "limiter_out") if dc else ("limiter",)
+        stages = {"all": stages, "first": stages[:1], "second": stages[1:]}[part]
         for stage in stages:
             if stage == "mean":
                 y, state[stage] = remove_local_mean(y, sr, state=state.get(stage))
@@ -676,13 +681,41 @@ class Console:
         out = np.zeros_like(bus.audio)
         pre_state: dict[str, Any] = {}
         tail_state: dict[str, Any] = {}
-        for start in range(0, bus.audio.shape[1], bus.chunk):
-            y = torch.from_numpy(bus.audio[:, start : start + bus.chunk])
-            if pre:
-                y, pre_state = self._master_pre(y, master, pre_state, dc=params.dc_block)
-            if tail:
-                y, tail_state = self._master_tail(y, master, use_limiter, tail_state, dc=params.dc_block)
+        second_state: dict[str, Any] = {}
+        dc = params.dc_block
+        # With the limiter run twice, the second half of the tail (local-mean removal, limiter)
+        # of block k runs on a second thread while this one runs the first half of block k + 1:
+        # the same operations on the same blocks in the same order (bit for bit the one-thread
+        # result); the kernels release the GIL.
+        split = tail and use_limiter and dc
+
+        def second(y: torch.Tensor) -> torch.Tensor:
+            nonlocal second_state
+            y, second_state = self._master_tail(y, master, use_limiter, second_state, dc=True, part="second")
+            return y
+
+        def write(start: int, y: torch.Tensor) -> None:
             out[:, start : start + y.shape[1]] = y.numpy()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiting: tuple[int, Future[torch.Tensor]] | None = None
+            for start in range(0, bus.audio.shape[1], bus.chunk):
+                y = torch.from_numpy(bus.audio[:, start : start + bus.chunk])
+                if pre:
+                    y, pre_state = self._master_pre(y, master, pre_state, dc=dc)
+                if tail:
+                    y, tail_state = self._master_tail(
+                        y, master, use_limiter, tail_state, dc=dc, part="first" if split else "all"
+                    )
+                if waiting is not None:  # one block in flight at a time: bounded memory
+                    write(waiting[0], waiting[1].result())
+                    waiting = None
+                if split:
+                    waiting = (start, pool.submit(second, y))
+                else:
+                    write(start, y)
+            if waiting is not None:
+                write(waiting[0], waiting[1].result())
         return out
 
     def __repr__(self) -> str:
