@@ -8,7 +8,7 @@ import pytest
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
-from mixassist.measure import integrated_loudness, true_peak
+from mixassist.measure import integrated_loudness, measure, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, limiter_reduction, mix_bus
@@ -52,6 +52,15 @@ def test_reaches_the_target_and_returns_the_full_render(session, target):
     assert result["settings"] == params
     assert integrated_loudness(full, SR) == pytest.approx(result["integrated_lufs"], abs=1e-9)
     assert true_peak(full, SR) == pytest.approx(result["true_peak_dbtp"], abs=1e-9)
+
+
+def test_the_report_handed_out_is_the_measurement_of_the_mix(session):
+    """The api writes ``report`` into the recipe instead of measuring the mix again: it must be
+    exactly ``measure`` of the returned mix."""
+    params = _params(session)
+    result = deliver_loudness(session, params, Constraints(), Reasons(), loudness_lufs=-12.0, true_peak_dbtp=-1.0)
+    assert result["report"] == measure(result["mix"], SR)
+    assert result["report"].integrated_lufs == result["integrated_lufs"]
 
 
 def test_an_earlier_delivery_makes_the_first_trial_land(session):

@@ -97,7 +97,7 @@ def _crest_test_signal(rng, sample_rate: int, seconds: float, *, white: bool) ->
     env = np.zeros(n)
     for _ in range(int(6 * seconds)):
         start = rng.integers(0, n - sample_rate // 10)
-        env[start : start + rng.integers(sample_rate // 200, sample_rate // 10)] += rng.uniform(0.2, 1.0)
+        env[start:start + rng.integers(sample_rate // 200, sample_rate // 10)] += rng.uniform(0.2, 1.0)
     noise = rng.standard_normal((2, n))
     if not white:  # a music-like spectrum: -6 dB/octave above 2 kHz
         noise = sosfilt(butter(1, 2000.0 / (sample_rate / 2), output="sos"), noise) * 5.0
@@ -138,13 +138,7 @@ def test_time_constant_coefficient_reaches_one_minus_1_over_e_after_tau():
 @pytest.mark.parametrize("channels", [1, 2])
 @pytest.mark.parametrize(
     ("threshold_db", "ratio", "knee_db", "makeup_db"),
-    [
-        (-20.0, 4.0, 0.0, 0.0),
-        (-20.0, 4.0, 12.0, 0.0),
-        (-40.0, 20.0, 18.0, 6.0),
-        (-10.0, 1.5, 6.0, 0.0),
-        (-30.0, 8.0, 0.5, 0.0),
-    ],
+    [(-20.0, 4.0, 0.0, 0.0), (-20.0, 4.0, 12.0, 0.0), (-40.0, 20.0, 18.0, 6.0), (-10.0, 1.5, 6.0, 0.0), (-30.0, 8.0, 0.5, 0.0)],
 )
 def test_static_curve_matches_equation_4(threshold_db, ratio, knee_db, makeup_db, channels):
     """Constant (DC) levels, one per track; the settled gain is the static curve within 0.01 dB."""
@@ -155,14 +149,8 @@ def test_static_curve_matches_equation_4(threshold_db, ratio, knee_db, makeup_db
     if channels == 2:
         x[:, 1, :] *= -0.5  # linked detector: the louder channel decides, same gain on both
     y, _ = compressor(
-        torch.tensor(x),
-        sample_rate,
-        threshold_db=threshold_db,
-        ratio=ratio,
-        knee_db=knee_db,
-        attack_ms=1.0,
-        release_ms=10.0,
-        makeup_db=makeup_db,
+        torch.tensor(x), sample_rate, threshold_db=threshold_db, ratio=ratio, knee_db=knee_db,
+        attack_ms=1.0, release_ms=10.0, makeup_db=makeup_db,
     )
     y = y.numpy()
     gain_db = 20 * np.log10(np.abs(y[:, :, -1]) / np.abs(x[:, :, -1]))  # settled after 250 time constants
@@ -183,16 +171,7 @@ def test_step_response_time_constants(attack_ms, release_ms, sample_rate):
     level = np.full(length, 10 ** (-40 / 20))
     level[up:down] = 10 ** (-10 / 20)
     x = torch.tensor(level)[None, None, :]
-    y, _ = compressor(
-        x,
-        sample_rate,
-        threshold_db=-30.0,
-        ratio=4.0,
-        knee_db=0.0,
-        attack_ms=attack_ms,
-        release_ms=release_ms,
-        makeup_db=0.0,
-    )
+    y, _ = compressor(x, sample_rate, threshold_db=-30.0, ratio=4.0, knee_db=0.0, attack_ms=attack_ms, release_ms=release_ms, makeup_db=0.0)
     gain_db = 20 * np.log10(y[0, 0].numpy() / level)
     final_change = -15.0  # gr = (1 - 1/4) * (-10 - (-30))
     assert gain_db[up - 1] == 0.0
@@ -230,9 +209,7 @@ def test_matches_plain_reference_loop(rng):
 @pytest.mark.parametrize("makeup_db", [0.0, 7.5])
 def test_ratio_one_is_exactly_makeup_gain(rng, dtype, makeup_db):
     x = torch.tensor(rng.standard_normal((3, 2, 5000)) * 2.0, dtype=dtype)
-    y, state = compressor(
-        x, 44100, threshold_db=-60.0, ratio=1.0, knee_db=18.0, attack_ms=0.1, release_ms=10.0, makeup_db=makeup_db
-    )
+    y, state = compressor(x, 44100, threshold_db=-60.0, ratio=1.0, knee_db=18.0, attack_ms=0.1, release_ms=10.0, makeup_db=makeup_db)
     gain = db_to_amplitude(torch.tensor(makeup_db, dtype=torch.float64))
     assert torch.equal(y, (x.to(torch.float64) * gain).to(dtype))
     if makeup_db == 0.0:
@@ -257,9 +234,7 @@ def test_gain_is_the_same_on_all_channels_and_never_above_makeup(rng):
 @pytest.mark.parametrize("channels", [1, 2])
 def test_compressor_chunked_equals_whole(rng, sample_rate, channels):
     tracks, length = 5, 6000
-    x = torch.tensor(
-        rng.standard_normal((tracks, channels, length)) * np.linspace(0.01, 1.5, length), dtype=torch.float32
-    )
+    x = torch.tensor(rng.standard_normal((tracks, channels, length)) * np.linspace(0.01, 1.5, length), dtype=torch.float32)
     params = {name: torch.tensor(rng.uniform(lo, hi, tracks)) for name, (lo, hi) in COMP_RANGES.items()}
     y, s = compressor(x, sample_rate, **params)
     cuts = [0, 0, 1, 1, 700, 1023, 1024, 2049, 5999, length]
@@ -277,7 +252,7 @@ def test_compressor_batch_consistent(rng):
     params = {name: torch.tensor(rng.uniform(lo, hi, tracks)) for name, (lo, hi) in COMP_RANGES.items()}
     y, s = compressor(x, 44100, **params)
     for t in range(tracks):
-        yt, st = compressor(x[t : t + 1], 44100, **{k: v[t : t + 1] for k, v in params.items()})
+        yt, st = compressor(x[t:t + 1], 44100, **{k: v[t:t + 1] for k, v in params.items()})
         assert torch.equal(yt[0], y[t])
         assert torch.equal(st[0], s[t])
 
@@ -287,9 +262,7 @@ def test_compressor_parallel_path_equals_serial_path(rng, monkeypatch):
     tracks = 9  # three groups of interleaved tracks, the last one partial
     # float32 audio: the same compiled variants as the extremes test, no extra compile time
     x = torch.tensor(rng.standard_normal((tracks, 2, 3000)), dtype=torch.float32, requires_grad=True)
-    params = {
-        name: torch.tensor(rng.uniform(lo, hi, tracks), requires_grad=True) for name, (lo, hi) in COMP_RANGES.items()
-    }
+    params = {name: torch.tensor(rng.uniform(lo, hi, tracks), requires_grad=True) for name, (lo, hi) in COMP_RANGES.items()}
 
     def run():
         y, s = compressor(x, 44100, **params)
@@ -330,14 +303,7 @@ def test_compressor_state_is_detached_float64_and_validated(rng):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [
-        ("ratio", 0.5),
-        ("knee_db", -1.0),
-        ("attack_ms", 0.0),
-        ("release_ms", -5.0),
-        ("threshold_db", float("nan")),
-        ("makeup_db", float("inf")),
-    ],
+    [("ratio", 0.5), ("knee_db", -1.0), ("attack_ms", 0.0), ("release_ms", -5.0), ("threshold_db", float("nan")), ("makeup_db", float("inf"))],
 )
 def test_compressor_rejects_bad_parameters(name, value):
     with pytest.raises(InvalidParameterError, match=name):
@@ -404,16 +370,7 @@ def _extreme_comp_params(tracks_dtype=torch.float64):
     for ratio in (1.0, 20.0):
         for knee in (0.0, 18.0):
             for attack, release in ((0.1, 2000.0), (100.0, 10.0), (0.1, 10.0)):
-                rows.append(
-                    dict(
-                        threshold_db=-60.0 if knee else 0.0,
-                        ratio=ratio,
-                        knee_db=knee,
-                        attack_ms=attack,
-                        release_ms=release,
-                        makeup_db=24.0,
-                    )
-                )
+                rows.append(dict(threshold_db=-60.0 if knee else 0.0, ratio=ratio, knee_db=knee, attack_ms=attack, release_ms=release, makeup_db=24.0))
     return {k: torch.tensor([r[k] for r in rows], dtype=tracks_dtype, requires_grad=True) for k in COMP_RANGES}
 
 
@@ -565,7 +522,7 @@ def test_limiter_batch_consistent_and_state_type(rng):
     y, s = limiter(x, 44100, ceiling_dbtp=ceiling, release_ms=release)
     assert isinstance(s, LimiterState)
     for t in range(3):
-        yt, _ = limiter(x[t : t + 1], 44100, ceiling_dbtp=ceiling[t : t + 1], release_ms=release[t : t + 1])
+        yt, _ = limiter(x[t:t + 1], 44100, ceiling_dbtp=ceiling[t:t + 1], release_ms=release[t:t + 1])
         assert torch.equal(yt[0], y[t])
 
 
@@ -596,11 +553,8 @@ def test_limiter_gradcheck(rng):
 @pytest.mark.parametrize("signal", ["silence", "full_scale_noise", "impulse_then_10s_silence"])
 def test_limiter_finite_at_extremes(rng, signal):
     sample_rate = 44100
-    settings = [
-        (lo + u * (hi - lo), rlo + u * (rhi - rlo))
-        for u in (0.0, 0.5, 1.0)
-        for (lo, hi), (rlo, rhi) in [(LIMITER_RANGES["ceiling_dbtp"], LIMITER_RANGES["release_ms"])]
-    ]
+    settings = [(lo + u * (hi - lo), rlo + u * (rhi - rlo)) for u in (0.0, 0.5, 1.0)
+                for (lo, hi), (rlo, rhi) in [(LIMITER_RANGES["ceiling_dbtp"], LIMITER_RANGES["release_ms"])]]
     ceiling = torch.tensor([c for c, _ in settings], dtype=torch.float64, requires_grad=True)
     release = torch.tensor([r for _, r in settings], dtype=torch.float64, requires_grad=True)
     if signal == "silence":

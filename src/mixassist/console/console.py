@@ -429,9 +429,8 @@ class Console:
             y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
         if not use_limiter:
             return y[0], state
-        stages = ("limiter", "mean", "limiter_out") if dc else ("limiter",)
-        stages = {"all": stages, "first": stages[:1], "second": stages[1:]}[part]
-        for stage in stages:
+        every: tuple[str, ...] = ("limiter", "mean", "limiter_out") if dc else ("limiter",)
+        for stage in {"all": every, "first": every[:1], "second": every[1:]}[part]:
             if stage == "mean":
                 y, state[stage] = remove_local_mean(y, sr, state=state.get(stage))
                 continue

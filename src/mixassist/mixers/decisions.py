@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from mixassist.console.params import MixParams
+from mixassist.measure import LoudnessReport
 from mixassist.mixers.constraints import BUSES, Constraints
 
 __all__ = ["Reasons", "Proposal", "locked_sections"]
@@ -76,6 +77,8 @@ class Proposal:
     mix_of : MixParams or None
         The settings ``mix`` is a full render of (bit for bit); the mix may be used as the
         render of ``params`` only when the two are equal.
+    mix_report : LoudnessReport or None
+        :func:`~mixassist.measure.measure` of ``mix``, when the mixer measured it (saves a measurement).
     """
 
     params: MixParams
@@ -87,6 +90,7 @@ class Proposal:
     method: str = "rules"
     mix: np.ndarray | None = None  # the final mix the mixer rendered while delivering, float32 (2, samples), or None
     mix_of: MixParams | None = None
+    mix_report: LoudnessReport | None = None
 
     def rendered(self) -> np.ndarray | None:
         """``mix`` if it is the render of ``params`` as they stand, else ``None``."""

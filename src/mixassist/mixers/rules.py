@@ -195,8 +195,22 @@ class RulesMixer(Mixer):
             "result": result,
         }
         report("done", 1.0)
-        final_mix, mix_of = result.pop("mix", None), result.pop("settings", None)
-        return Proposal(params, reasons, roles_out, measured, context, alignment, mix=final_mix, mix_of=mix_of)
+        final_mix, mix_of, mix_report = (
+            result.pop("mix", None),
+            result.pop("settings", None),
+            result.pop("report", None),
+        )
+        return Proposal(
+            params,
+            reasons,
+            roles_out,
+            measured,
+            context,
+            alignment,
+            mix=final_mix,
+            mix_of=mix_of,
+            mix_report=mix_report,
+        )
 
     # ------------------------------------------------------------------ 2. alignment
     def _align(
