@@ -343,10 +343,12 @@ class Console:
         state: dict[str, Any],
         *,
         want_stems: bool = False,
+        reverb: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, dict[str, Any]]:
         """One block of the mix bus (tracks and reverb return, before the master); with
         ``want_stems`` also each track's contribution and the reverb return (``None`` without
-        reverb)."""
+        reverb).  Without ``reverb``: the tracks' sum and, third, the reverb send (``None``
+        without reverb) for :meth:`_reverb_return` to finish."""
         n = tracks[0].shape[-1]
         dtype = tracks[0].dtype
         out_stems: list[tuple[int, torch.Tensor]] = []
@@ -368,13 +370,21 @@ class Console:
                 send_bus = send_bus + (y * send[:, None, None]).sum(dim=0)
             if want_stems:
                 out_stems += list(zip(idx, y.unbind(0)))
+        stems = torch.stack([s for _, s in sorted(out_stems, key=lambda item: item[0])]) if want_stems else None
+        if not reverb:
+            return bus, stems, send_bus, state
         ret = None
         if send_bus is not None:
-            wet, state["reverb"] = fft_convolve(send_bus, plan["ir"].to(dtype), state.get("reverb"))
-            ret = wet * _db(settings.reverb["return_db"])
+            ret, state["reverb"] = self._reverb_return(send_bus, settings, plan, state.get("reverb"))
             bus = bus + ret
-        stems = torch.stack([s for _, s in sorted(out_stems, key=lambda item: item[0])]) if want_stems else None
         return bus, stems, ret, state
+
+    def _reverb_return(
+        self, send_bus: torch.Tensor, settings: ConsoleSettings, plan: dict[str, Any], state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reverb bus's return for one block of its send, and the convolution's state."""
+        wet, state = fft_convolve(send_bus, plan["ir"].to(send_bus.dtype), state)
+        return wet * _db(settings.reverb["return_db"]), state
 
     def _strip(
         self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
@@ -612,13 +622,34 @@ class Console:
         total, lat = multitrack.num_samples, plan["latency"]
         out = np.zeros((2, total + lat), np.float32)
         state: dict[str, Any] = {}
-        start = 0
-        for block in blocks:
-            bus, _, _, state = self._mix_bus(block, settings, plan, state)
+        reverb_state: torch.Tensor | None = None
+
+        # The reverb of block k runs on a second thread while this one runs the strips of block
+        # k + 1 (the same operations in the same order as _mix_bus: bit for bit its bus).
+        def finish(start: int, bus: torch.Tensor, send: torch.Tensor | None) -> int:
+            nonlocal reverb_state
+            if send is not None:
+                ret, reverb_state = self._reverb_return(send, settings, plan, reverb_state)
+                bus = bus + ret
             out[:, start : start + bus.shape[1]] = bus.numpy()
-            start += bus.shape[1]
+            return start + bus.shape[1]
+
+        def done(waiting: Future[int]) -> None:
+            end = waiting.result()
             if progress is not None:
-                progress(min(start, total), total)
+                progress(min(end, total), total)
+
+        start = 0
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiting: Future[int] | None = None
+            for block in blocks:
+                bus, _, send, state = self._mix_bus(block, settings, plan, state, reverb=False)
+                if waiting is not None:  # one block in flight at a time: bounded memory
+                    done(waiting)
+                waiting = pool.submit(finish, start, bus, send)
+                start += bus.shape[1]
+            if waiting is not None:
+                done(waiting)
         return Bus(out, total, lat, plan["use_limiter"], self._chunk(), self.sample_rate, dc_block=plan["dc_block"])
 
     def render_master(self, bus: Bus, params: MixParams, *, stage: str = "all") -> np.ndarray:
