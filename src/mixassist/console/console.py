@@ -354,15 +354,28 @@ class Console:
         out_stems: list[tuple[int, torch.Tensor]] = []
         bus = torch.zeros(2, n, dtype=dtype)
         send_bus = torch.zeros(2, n, dtype=dtype) if plan["use_reverb"] else None
-        for channels in (1, 2):
-            idx = [i for i, x in enumerate(tracks) if x.shape[0] == channels]
-            if not idx:
-                continue
+        groups = [(c, [i for i, x in enumerate(tracks) if x.shape[0] == c]) for c in (1, 2)]
+        groups = [(c, idx) for c, idx in groups if idx]
+
+        def strip(channels: int, idx: list[int]) -> tuple[Tensors, torch.Tensor, dict[str, Any]]:
             index = torch.tensor(idx)
             x = torch.stack([tracks[i] for i in idx])
             p = {k: v.index_select(0, index) if v.ndim else v for k, v in settings.track.items()}
-            key = f"strip{channels}"
-            y, state[key] = self._strip(x, p, plan, state.get(key))
+            with torch.set_grad_enabled(grad):  # (grad mode is per thread)
+                return p, *self._strip(x, p, plan, state.get(f"strip{channels}"))
+
+        grad = torch.is_grad_enabled()
+        if len(groups) == 2 and not grad:
+            # Without gradients the mono and the stereo tracks' strips run on two threads (the
+            # kernels release the GIL); the sums below are taken in the same order either way.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                mono = pool.submit(strip, *groups[0])
+                stereo = strip(*groups[1])
+                done = [mono.result(), stereo]
+        else:
+            done = [strip(*group) for group in groups]
+        for (channels, idx), (p, y, strip_state) in zip(groups, done, strict=True):
+            state[f"strip{channels}"] = strip_state
             bus = bus + y.sum(dim=0)
             if send_bus is not None:
                 send_db = p["reverb_send_db"]
