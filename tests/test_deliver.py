@@ -96,6 +96,21 @@ def test_proposal_hands_out_its_mix_only_for_the_settings_it_renders(session):
     assert proposal.rendered() is None
 
 
+def test_proposal_hands_out_its_report_only_with_the_mix_it_measured(session):
+    """A mixer that starts from another's proposal and delivers again replaces ``mix`` (``match``
+    does): the first mixer's report must not be handed out with the new mix."""
+    params = _params(session)
+    result = deliver_loudness(session, params, Constraints(), Reasons(), loudness_lufs=-14.0, true_peak_dbtp=-1.0)
+    proposal = Proposal(params, Reasons(), {}, {}, {}, mix=result["mix"], mix_of=result["settings"],
+                        mix_report=(result["mix"], result["report"]))
+    assert proposal.rendered_report() is result["report"]
+    proposal.mix = result["mix"].copy()  # another mix of the same settings, not the one measured
+    assert proposal.rendered() is not None and proposal.rendered_report() is None
+    proposal.mix = result["mix"]
+    params.set("pad", "gain_db", -1.0)
+    assert proposal.rendered_report() is None
+
+
 def test_limiter_reduction_reads_a_known_gain_envelope():
     t = np.arange(SR) / SR
     pre = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 440 * t)]) * 0.5

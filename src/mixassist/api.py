@@ -411,7 +411,7 @@ def _mix(multitrack: Multitrack, request: MixRequest, progress: Progress | None)
     # The written mix must be bit-equal to what `mixassist render recipe.json` produces: the
     # mixer's delivery render is (Console.render_master), if it is of the final settings.
     rendered_mix = proposal.rendered()
-    report = proposal.mix_report if rendered_mix is not None else None  # the mixer measured its own render
+    report = proposal.rendered_report()  # the mixer's measurement of that very mix, if it made one
     if rendered_mix is None:
         rendered_mix = Console(multitrack.sample_rate).render(multitrack, proposal.params).mix
     measured = mix_measurements(rendered_mix, multitrack.sample_rate, report)

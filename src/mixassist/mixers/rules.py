@@ -209,7 +209,7 @@ class RulesMixer(Mixer):
             alignment,
             mix=final_mix,
             mix_of=mix_of,
-            mix_report=mix_report,
+            mix_report=(final_mix, mix_report) if final_mix is not None and mix_report is not None else None,
         )
 
     # ------------------------------------------------------------------ 2. alignment
