@@ -8,7 +8,7 @@ import pytest
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
-from mixassist.measure import integrated_loudness, true_peak
+from mixassist.measure import integrated_loudness, measure, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, limiter_reduction, mix_bus
@@ -54,6 +54,15 @@ def test_reaches_the_target_and_returns_the_full_render(session, target):
     assert true_peak(full, SR) == pytest.approx(result["true_peak_dbtp"], abs=1e-9)
 
 
+def test_the_report_handed_out_is_the_measurement_of_the_mix(session):
+    """The api writes ``report`` into the recipe instead of measuring the mix again: it must be
+    exactly ``measure`` of the returned mix."""
+    params = _params(session)
+    result = deliver_loudness(session, params, Constraints(), Reasons(), loudness_lufs=-12.0, true_peak_dbtp=-1.0)
+    assert result["report"] == measure(result["mix"], SR)
+    assert result["report"].integrated_lufs == result["integrated_lufs"]
+
+
 def test_an_earlier_delivery_makes_the_first_trial_land(session):
     params = _params(session)
     first = deliver_loudness(session, params, Constraints(), Reasons(), loudness_lufs=-9.0, true_peak_dbtp=-1.0)
@@ -85,6 +94,21 @@ def test_proposal_hands_out_its_mix_only_for_the_settings_it_renders(session):
     assert proposal.rendered() is result["mix"]
     params.set("pad", "gain_db", -1.0)
     assert proposal.rendered() is None
+
+
+def test_proposal_hands_out_its_report_only_with_the_mix_it_measured(session):
+    """A mixer that starts from another's proposal and delivers again replaces ``mix`` (``match``
+    does): the first mixer's report must not be handed out with the new mix."""
+    params = _params(session)
+    result = deliver_loudness(session, params, Constraints(), Reasons(), loudness_lufs=-14.0, true_peak_dbtp=-1.0)
+    proposal = Proposal(params, Reasons(), {}, {}, {}, mix=result["mix"], mix_of=result["settings"],
+                        mix_report=(result["mix"], result["report"]))
+    assert proposal.rendered_report() is result["report"]
+    proposal.mix = result["mix"].copy()  # another mix of the same settings, not the one measured
+    assert proposal.rendered() is not None and proposal.rendered_report() is None
+    proposal.mix = result["mix"]
+    params.set("pad", "gain_db", -1.0)
+    assert proposal.rendered_report() is None
 
 
 def test_limiter_reduction_reads_a_known_gain_envelope():

@@ -472,6 +472,49 @@ def test_limiter_chunked_equals_whole(rng, sample_rate):
         assert torch.equal(got, want)
 
 
+def test_true_peak_detector_reads_float32_as_its_float64_path_does(rng):
+    """Without gradients the detector reads float32 directly; it equals the float64 path
+    (the one that keeps what the backward pass needs) bit for bit."""
+    from mixassist.console.dsp.true_peak import DETECTOR_CONTEXT, true_peak_estimate
+
+    x = torch.from_numpy(rng.normal(0.0, 0.5, (1, 2, DETECTOR_CONTEXT + 3000)).astype(np.float32))
+    fast = true_peak_estimate(x, DETECTOR_CONTEXT, False)
+    wide = x.to(torch.float64).requires_grad_(True)
+    slow = true_peak_estimate(wide, DETECTOR_CONTEXT, True)
+    assert fast.dtype == torch.float64 and torch.equal(fast, slow.detach())
+
+
+def test_limiter_gain_path_equals_a_plain_reference_on_bursts(rng):
+    """Bursts over the ceiling between quiet stretches (the kernels skip windows of zero
+    reduction): the output equals the documented gain path written as plain numpy loops
+    (held maximum over the look-ahead, one-pole release with instant attack, moving average)."""
+    from mixassist.console.dsp.true_peak import DETECTOR_CONTEXT, DETECTOR_FUTURE, true_peak_estimate
+
+    sr, ceiling, release_ms = 22050, -1.0, 10.0
+    t = np.arange(3 * sr // 2) / sr
+    sig = 0.2 * np.sin(2 * np.pi * 220 * t) + (np.sin(2 * np.pi * t) > 0.97) * rng.normal(0, 0.8, t.size)
+    x = np.stack([sig, 0.6 * sig])[None]
+    y, _ = limiter(torch.from_numpy(x), sr, ceiling_dbtp=ceiling, release_ms=release_ms)
+    look = limiter_latency(sr) - DETECTOR_FUTURE
+    hist = max(DETECTOR_FUTURE + look, DETECTOR_CONTEXT)
+    xe = np.concatenate([np.zeros((1, 2, hist)), x], axis=-1)
+    peak = true_peak_estimate(torch.from_numpy(xe), hist, False).numpy()[0]
+    need = np.maximum(20 * np.log10(np.maximum(peak, 1e-9)) - ceiling, 0.0)
+    need = np.concatenate([np.zeros(look), need])
+    held = np.array([need[n : n + look + 1].max() for n in range(t.size)])
+    a, s, released = math.exp(-1000.0 / (release_ms * sr)), 0.0, np.empty(t.size)
+    for n, g in enumerate(held):
+        s = g if g > s else a * s + (1 - a) * g
+        s = s if s >= 1e-18 else 0.0  # flushed to an exact 0 (levels.S_FLUSH_DB)
+        released[n] = s
+    released = np.concatenate([np.zeros(look - 1), released])
+    gain = 10 ** (-np.array([released[n : n + look].mean() for n in range(t.size)]) / 20)
+    start = hist - (DETECTOR_FUTURE + look)
+    expected = xe[..., start : start + t.size] * gain
+    assert 0.1 < (gain == 1.0).mean() < 0.9  # both kinds of window are exercised
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
 def test_limiter_batch_consistent_and_state_type(rng):
     x = torch.tensor(rng.standard_normal((3, 2, 5000)) * 2.0)
     ceiling = torch.tensor([-1.0, -6.0, 0.0])

@@ -434,9 +434,10 @@ def _mix(multitrack: Multitrack, request: MixRequest, progress: Progress | None)
     # The written mix must be bit-equal to what `mixassist render recipe.json` produces: the
     # mixer's delivery render is (Console.render_master), if it is of the final settings.
     rendered_mix = proposal.rendered()
+    report = proposal.rendered_report()  # the mixer's measurement of that very mix, if it made one
     if rendered_mix is None:
         rendered_mix = Console(multitrack.sample_rate).render(multitrack, proposal.params).mix
-    measured = mix_measurements(rendered_mix, multitrack.sample_rate)
+    measured = mix_measurements(rendered_mix, multitrack.sample_rate, report)
     extra: dict[str, Any] = {"context": proposal.context, "result": measured, "notes": list(proposal.reasons.notes)}
     if proposal.alignment is not None:
         extra["alignment"] = proposal.alignment

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mixassist.fileio import write_bytes_atomic
-from mixassist.measure import measure, spectral_tilt_db_per_octave
+from mixassist.measure import LoudnessReport, measure, spectral_tilt_db_per_octave
 from mixassist.outputs import lane_plot_names
 
 __all__ = [
@@ -43,9 +43,10 @@ _EQ_BANDS = ("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf")
 _COMP_KEYS = ("comp_ratio", "comp_threshold_db", "comp_attack_ms", "comp_release_ms", "comp_knee_db")
 
 
-def mix_measurements(mix: np.ndarray, sample_rate: int) -> dict[str, Any]:
-    """Loudness, true peak, LRA, PLR, correlation, side/mid and spectral tilt of a mix."""
-    out = measure(mix, sample_rate).to_dict()
+def mix_measurements(mix: np.ndarray, sample_rate: int, report: LoudnessReport | None = None) -> dict[str, Any]:
+    """Loudness, true peak, LRA, PLR, correlation, side/mid and spectral tilt of a mix;
+    ``report``: ``measure(mix, sample_rate)`` if the caller has it already."""
+    out = (report if report is not None else measure(mix, sample_rate)).to_dict()
     out["spectral_tilt_db_per_octave"] = spectral_tilt_db_per_octave(mix, sample_rate)
     return out
 

@@ -37,9 +37,9 @@ this way: :meth:`Console.master_pre` (EQ, glue compressor, DC blocker) once, the
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,86 +56,15 @@ from mixassist.console.dsp.limiter import limiter, limiter_latency
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
 from mixassist.console.params import MixParams
+from mixassist.console.results import Bus, RenderResult
 from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
-from mixassist.measure import measure
 
 __all__ = ["Bus", "Console", "ConsoleSettings", "RenderResult", "eq_sos"]
 
 log = logging.getLogger(__name__)
 
 Tensors = Mapping[str, torch.Tensor]
-
-
-@dataclass
-class RenderResult:
-    """A rendered mix.
-
-    Attributes
-    ----------
-    mix : np.ndarray
-        float32 ``(2, samples)``.
-    sample_rate : int
-    stems : np.ndarray or None
-        float32 ``(tracks, 2, samples)``: each track after its strip and panner (what it
-        contributes to the mix bus, before reverb and master), when requested.
-    """
-
-    mix: np.ndarray
-    sample_rate: int
-    stems: np.ndarray | None = None
-
-
-@dataclass
-class Bus:
-    """The master section's input, exactly as :meth:`Console.render` feeds it.
-
-    Attributes
-    ----------
-    audio : np.ndarray
-        float32 ``(2, samples + latency)``: the mix bus (every track and the reverb return)
-        before the master, *not* latency-compensated (it runs ``latency`` samples past the song
-        to flush the look-ahead), or the output of the master's first half (``stage="pre"``,
-        from :meth:`Console.master_pre`).
-    samples : int
-        The song's length.
-    latency : int
-        The render's total latency (delay FIR + limiter look-ahead); ``audio`` has
-        ``samples + latency`` samples.
-    limiter : bool
-        Whether the render planned the limiter (its look-ahead is part of ``latency``).
-    chunk : int
-        The block length it was rendered in (the master must run in the same blocks).
-    sample_rate : int
-    stage : str
-        ``"bus"`` (the master's input) or ``"pre"`` (after the master EQ, glue compressor and
-        DC blocker).
-    dc_block : bool
-        Whether the render planned the DC blockers (the master's last stages are part of
-        ``latency``).
-    """
-
-    audio: np.ndarray
-    samples: int
-    latency: int
-    limiter: bool
-    chunk: int
-    sample_rate: int
-    stage: str = "bus"
-    dc_block: bool = True
-
-    @property
-    def song(self) -> np.ndarray:
-        """The first ``samples`` samples, a view: what to measure (loudness, peak).  It lags the
-        song by the delay FIR's latency (16 samples) when a track is delayed."""
-        return self.audio[:, : self.samples]
-
-    @functools.cached_property
-    def loudness_lufs(self) -> float | None:
-        """Integrated loudness of :attr:`song` (BS.1770-4), measured once however many ask (in
-        blocks: :func:`~mixassist.measure.measure` equals ``integrated_loudness`` bit for bit
-        without its float64 copies of the whole bus)."""
-        return measure(self.song, self.sample_rate).integrated_lufs
 
 
 @dataclass
@@ -361,10 +290,12 @@ class Console:
         state: dict[str, Any],
         *,
         want_stems: bool = False,
+        reverb: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, dict[str, Any]]:
         """One block of the mix bus (tracks and reverb return, before the master); with
         ``want_stems`` also each track's contribution and the reverb return (``None`` without
-        reverb)."""
+        reverb).  Without ``reverb``: the tracks' sum and, third, the reverb send (``None``
+        without reverb) for :meth:`_reverb_return` to finish."""
         n = tracks[0].shape[-1]
         dtype = tracks[0].dtype
         pos = int(state.get("pos", 0))
@@ -373,17 +304,33 @@ class Console:
         out_stems: list[tuple[int, torch.Tensor]] = []
         bus = torch.zeros(2, n, dtype=dtype)
         send_bus = torch.zeros(2, n, dtype=dtype) if plan["use_reverb"] else None
-        for channels in (1, 2):
-            idx = [i for i, x in enumerate(tracks) if x.shape[0] == channels]
-            if not idx:
-                continue
+        groups = [(c, [i for i, x in enumerate(tracks) if x.shape[0] == c]) for c in (1, 2)]
+        groups = [(c, idx) for c, idx in groups if idx]
+
+        def strip(
+            channels: int, idx: list[int]
+        ) -> tuple[Tensors, torch.Tensor, dict[str, Any], dict[str, dict[int, LaneTensors]]]:
             index = torch.tensor(idx)
             x = torch.stack([tracks[i] for i in idx])
             p = {k: v.index_select(0, index) if v.ndim else v for k, v in settings.track.items()}
-            key = f"strip{channels}"
             lanes = {k: {j: owned[i] for j, i in enumerate(idx) if i in owned} for k, owned in all_lanes.items()}
             lanes = {k: v for k, v in lanes.items() if v}
-            y, state[key] = self._strip(x, p, plan, state.get(key), lanes=lanes, clock=clock)
+            with torch.set_grad_enabled(grad):  # (grad mode is per thread)
+                y, strip_state = self._strip(x, p, plan, state.get(f"strip{channels}"), lanes=lanes, clock=clock)
+            return p, y, strip_state, lanes
+
+        grad = torch.is_grad_enabled()
+        if len(groups) == 2 and not grad:
+            # Without gradients the mono and the stereo tracks' strips run on two threads (the
+            # kernels release the GIL); the sums below are taken in the same order either way.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                mono = pool.submit(strip, *groups[0])
+                stereo = strip(*groups[1])
+                done = [mono.result(), stereo]
+        else:
+            done = [strip(*group) for group in groups]
+        for (channels, idx), (p, y, strip_state, lanes) in zip(groups, done, strict=True):
+            state[f"strip{channels}"] = strip_state
             bus = bus + y.sum(dim=0)
             if send_bus is not None:
                 send_db = p["reverb_send_db"]
@@ -395,14 +342,22 @@ class Console:
                     send_bus = send_bus + (y * send[:, None, None]).sum(dim=0)
             if want_stems:
                 out_stems += list(zip(idx, y.unbind(0)))
-        ret = None
-        if send_bus is not None:
-            wet, state["reverb"] = fft_convolve(send_bus, plan["ir"].to(dtype), state.get("reverb"))
-            ret = wet * _db(settings.reverb["return_db"])
-            bus = bus + ret
         stems = torch.stack([s for _, s in sorted(out_stems, key=lambda item: item[0])]) if want_stems else None
         state["pos"] = pos + n
+        if not reverb:
+            return bus, stems, send_bus, state
+        ret = None
+        if send_bus is not None:
+            ret, state["reverb"] = self._reverb_return(send_bus, settings, plan, state.get("reverb"))
+            bus = bus + ret
         return bus, stems, ret, state
+
+    def _reverb_return(
+        self, send_bus: torch.Tensor, settings: ConsoleSettings, plan: dict[str, Any], state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reverb bus's return for one block of its send, and the convolution's state."""
+        wet, state = fft_convolve(send_bus, plan["ir"].to(send_bus.dtype), state)
+        return wet * _db(settings.reverb["return_db"]), state
 
     def _strip(
         self,
@@ -477,25 +432,29 @@ class Console:
         dc: bool,
         lanes: Mapping[str, LaneTensors] | None = None,
         clock: int = 0,
+        part: str = "all",
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Master output gain and true-peak limiter on one ``(2, samples)`` block; with ``dc``,
         then the local-mean removal and the limiter again (see the module's notes).  An
         ``output_gain_db`` lane is read on the song's clock (the bus lags it by ``clock``
-        samples)."""
+        samples).  ``part`` ``"first"`` runs the gain and the first limiter, ``"second"`` the
+        rest (each keeps its own entries of ``state``), so that two threads can run them on
+        successive blocks."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
-        pos = int(state.get("pos", 0))
-        state["pos"] = pos + y.shape[-1]
-        if lanes and "output_gain_db" in lanes:
-            curve = lane_curve(*lanes["output_gain_db"], pos - clock, y.shape[-1], sr, db=True)
-            y = y * curve.to(y.dtype)[None, None, :]
-        else:
-            y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
+        if part != "second":
+            pos = int(state.get("pos", 0))
+            state["pos"] = pos + y.shape[-1]
+            if lanes and "output_gain_db" in lanes:
+                curve = lane_curve(*lanes["output_gain_db"], pos - clock, y.shape[-1], sr, db=True)
+                y = y * curve.to(y.dtype)[None, None, :]
+            else:
+                y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
         if not use_limiter:
             return y[0], state
-        stages = ("limiter", "mean", "limiter_out") if dc else ("limiter",)
-        for stage in stages:
+        every: tuple[str, ...] = ("limiter", "mean", "limiter_out") if dc else ("limiter",)
+        for stage in {"all": every, "first": every[:1], "second": every[1:]}[part]:
             if stage == "mean":
                 y, state[stage] = remove_local_mean(y, sr, state=state.get(stage))
                 continue
@@ -680,13 +639,34 @@ class Console:
         total, lat = multitrack.num_samples, plan["latency"]
         out = np.zeros((2, total + lat), np.float32)
         state: dict[str, Any] = {}
-        start = 0
-        for block in blocks:
-            bus, _, _, state = self._mix_bus(block, settings, plan, state)
+        reverb_state: torch.Tensor | None = None
+
+        # The reverb of block k runs on a second thread while this one runs the strips of block
+        # k + 1 (the same operations in the same order as _mix_bus: bit for bit its bus).
+        def finish(start: int, bus: torch.Tensor, send: torch.Tensor | None) -> int:
+            nonlocal reverb_state
+            if send is not None:
+                ret, reverb_state = self._reverb_return(send, settings, plan, reverb_state)
+                bus = bus + ret
             out[:, start : start + bus.shape[1]] = bus.numpy()
-            start += bus.shape[1]
+            return start + bus.shape[1]
+
+        def done(waiting: Future[int]) -> None:
+            end = waiting.result()
             if progress is not None:
-                progress(min(start, total), total)
+                progress(min(end, total), total)
+
+        start = 0
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiting: Future[int] | None = None
+            for block in blocks:
+                bus, _, send, state = self._mix_bus(block, settings, plan, state, reverb=False)
+                if waiting is not None:  # one block in flight at a time: bounded memory
+                    done(waiting)
+                waiting = pool.submit(finish, start, bus, send)
+                start += bus.shape[1]
+            if waiting is not None:
+                done(waiting)
         return Bus(out, total, lat, plan["use_limiter"], self._chunk(), self.sample_rate, dc_block=plan["dc_block"])
 
     def render_master(self, bus: Bus, params: MixParams, *, stage: str = "all") -> np.ndarray:
@@ -748,17 +728,50 @@ class Console:
         out = np.zeros_like(bus.audio)
         pre_state: dict[str, Any] = {}
         tail_state: dict[str, Any] = {}
+        second_state: dict[str, Any] = {}
+        dc = params.dc_block
         _, lanes = params.lane_tensors()
-        clock = bus.latency - self._limiting(use_limiter, dc=params.dc_block)  # the delay FIR's latency
-        for start in range(0, bus.audio.shape[1], bus.chunk):
-            y = torch.from_numpy(bus.audio[:, start : start + bus.chunk])
-            if pre:
-                y, pre_state = self._master_pre(y, master, pre_state, dc=params.dc_block)
-            if tail:
-                y, tail_state = self._master_tail(
-                    y, master, use_limiter, tail_state, dc=params.dc_block, lanes=lanes, clock=clock
-                )
+        clock = bus.latency - self._limiting(use_limiter, dc=dc)  # the delay FIR's latency
+        # With the limiter run twice, the second half of the tail (local-mean removal, limiter)
+        # of block k runs on a second thread while this one runs the first half of block k + 1:
+        # the same operations on the same blocks in the same order (bit for bit the one-thread
+        # result); the kernels release the GIL.
+        split = tail and use_limiter and dc
+
+        def second(y: torch.Tensor) -> torch.Tensor:
+            nonlocal second_state
+            y, second_state = self._master_tail(y, master, use_limiter, second_state, dc=True, part="second")
+            return y
+
+        def write(start: int, y: torch.Tensor) -> None:
             out[:, start : start + y.shape[1]] = y.numpy()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiting: tuple[int, Future[torch.Tensor]] | None = None
+            for start in range(0, bus.audio.shape[1], bus.chunk):
+                y = torch.from_numpy(bus.audio[:, start : start + bus.chunk])
+                if pre:
+                    y, pre_state = self._master_pre(y, master, pre_state, dc=dc)
+                if tail:
+                    y, tail_state = self._master_tail(
+                        y,
+                        master,
+                        use_limiter,
+                        tail_state,
+                        dc=dc,
+                        lanes=lanes,
+                        clock=clock,
+                        part="first" if split else "all",
+                    )
+                if waiting is not None:  # one block in flight at a time: bounded memory
+                    write(waiting[0], waiting[1].result())
+                    waiting = None
+                if split:
+                    waiting = (start, pool.submit(second, y))
+                else:
+                    write(start, y)
+            if waiting is not None:
+                write(waiting[0], waiting[1].result())
         return out
 
     def __repr__(self) -> str:

@@ -70,7 +70,9 @@ def balance(
     }
     locked = np.array([any(constraints.is_locked(n, "gain_db") for n in members[u]) for u in units])
     anchor = locked if locked.any() else np.ones(len(units), bool)
-    placed, power_per_lu, _ = processed_powers(ex, names, params, np.array([start[n] for n in names]))
+    placed, power_per_lu, _, stems = processed_powers(
+        ex, names, params, np.array([start[n] for n in names]), keep_stems=not locked.any()
+    )
     stack = np.stack([unit_power(placed, members[u], start) for u in units])  # (units, 2, frames, bands)
     sums = stack.sum(axis=(1, 2, 3), dtype=np.float64)
 
@@ -119,7 +121,7 @@ def balance(
     partial, target, loud = hear(offset, anchor)
     gains = {n: float(np.clip(start[n] + offset[k], -60.0, 24.0)) for k, u in enumerate(units) for n in members[u]}
     if not locked.any():  # anchor the absolute level: the summed tracks near -20 LUFS before the master
-        shift = level_offset(ex, names, params, np.array([gains[n] for n in names]))
+        shift = level_offset(ex, names, np.array([gains[n] for n in names]), stems)
         gains = {n: g + shift for n, g in gains.items()}
     total = partial.sum()
     for k, u in enumerate(units):

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from mixassist.console.params import MixParams
+from mixassist.measure import LoudnessReport
 from mixassist.mixers.constraints import BUSES, Constraints
 
 __all__ = ["Reasons", "Proposal", "locked_sections"]
@@ -76,6 +77,10 @@ class Proposal:
     mix_of : MixParams or None
         The settings ``mix`` is a full render of (bit for bit); the mix may be used as the
         render of ``params`` only when the two are equal.
+    mix_report : (numpy.ndarray, LoudnessReport) or None
+        A mix the mixer measured and its :func:`~mixassist.measure.measure` report; read through
+        :meth:`rendered_report`, which hands it out only while that mix is still ``mix`` (a mixer
+        that starts from another's proposal and renders again replaces ``mix``).
     """
 
     params: MixParams
@@ -87,10 +92,18 @@ class Proposal:
     method: str = "rules"
     mix: np.ndarray | None = None  # the final mix the mixer rendered while delivering, float32 (2, samples), or None
     mix_of: MixParams | None = None
+    mix_report: tuple[np.ndarray, LoudnessReport] | None = None
 
     def rendered(self) -> np.ndarray | None:
         """``mix`` if it is the render of ``params`` as they stand, else ``None``."""
         return self.mix if self.mix is not None and self.mix_of is not None and self.mix_of == self.params else None
+
+    def rendered_report(self) -> LoudnessReport | None:
+        """The measurement of :meth:`rendered`'s mix, if the mixer made one of that very mix."""
+        mix = self.rendered()
+        if mix is None or self.mix_report is None or self.mix_report[0] is not mix:
+            return None
+        return self.mix_report[1]
 
     def locked(self, constraints: Constraints) -> dict[str, list[str]]:
         return locked_sections(constraints, self.params.track_names)

@@ -27,7 +27,7 @@ import numpy as np
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Bus, Console
 from mixassist.console.params import MixParams
-from mixassist.measure import measure
+from mixassist.measure import LoudnessReport, measure
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 
@@ -124,7 +124,9 @@ def deliver_loudness(
         reduction of the limiter in the final mix, :func:`limiter_reduction`; None when the limiter
         is off or the mix is silent), ``mix``: the final mix, float32 ``(2, samples)``, and
         ``settings``: a copy of ``params`` as delivered, of which ``mix`` is bit-identical to
-        the full render ``Console.render(multitrack, settings).mix``.
+        the full render ``Console.render(multitrack, settings).mix``, and ``report``: its
+        :func:`~mixassist.measure.measure` report (the figures above are read from it; callers
+        that measure the mix can use it instead of measuring again).
     """
     report = progress or (lambda fraction: None)
     sr = multitrack.sample_rate
@@ -152,8 +154,8 @@ def deliver_loudness(
             float(np.clip(limiting, 0.0, PLAUSIBLE_LIMITING_DB)) if known and limiting is not None else 0.0
         )
     ceiling = params.master["limiter_ceiling_dbtp"]
-    # (gain, ceiling, master output, its loudness and true peak)
-    rendered: tuple[float, float | None, np.ndarray, float | None, float | None] | None = None
+    # (gain, ceiling, master output, its measurements)
+    rendered: tuple[float, float | None, np.ndarray, LoudnessReport] | None = None
     last: tuple[float, float] | None = None  # (gain, loudness) of the last trial, for the secant
     slope = float(np.clip((previous or {}).get("slope") or 1.0, MIN_SLOPE, 1.0))
     trials = 0
@@ -162,7 +164,7 @@ def deliver_loudness(
         rendered = None  # the last trial's mix is let go before the next is rendered (one mix held)
         _return_freed_memory()
         rendered = _trial(console, pre, params, trial_gain)
-        lufs, tp = rendered[3:]
+        lufs, tp = rendered[3].integrated_lufs, rendered[3].true_peak_dbtp
         trials += 1
         report(0.8 * trials / max_trials)
         if lufs is None:
@@ -208,12 +210,13 @@ def deliver_loudness(
     # master's tail once more.
     final_gain = float(params.master["output_gain_db"] or 0.0)
     if rendered is not None and rendered[0] == final_gain and rendered[1] == params.master["limiter_ceiling_dbtp"]:
-        final, lufs, tp = rendered[2:]
+        final, report_of_mix = rendered[2:]
     else:
         rendered = None
         final = console.render_master(pre, params, stage="tail")
         trials += 1
-        lufs, tp = _loudness_peak(final, sr)
+        report_of_mix = measure(final, sr)
+    lufs, tp = report_of_mix.integrated_lufs, report_of_mix.true_peak_dbtp
     report(1.0)
     if lufs is not None and abs(lufs - loudness_lufs) > 0.5:
         reasons.notes.append(
@@ -236,6 +239,7 @@ def deliver_loudness(
         "limiter_reduction_db": reduction,
         "mix": final,
         "settings": params.copy(),
+        "report": report_of_mix,
     }
 
 
@@ -270,10 +274,11 @@ def limiter_reduction(pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_r
 
 def _trial(
     console: Console, pre: Bus, params: MixParams, gain_db: float
-) -> tuple[float, float | None, np.ndarray, float | None, float | None]:
-    """``(gain, ceiling, mix, loudness, true peak)`` of the master's tail at ``gain_db``."""
+) -> tuple[float, float | None, np.ndarray, LoudnessReport]:
+    """``(gain, ceiling, mix, its measurements)`` of the master's tail at ``gain_db``
+    (:func:`~mixassist.measure.measure` meters in blocks, without float64 copies of the mix)."""
     mix = console.render_master(pre, _with_gain(params, gain_db), stage="tail")
-    return (gain_db, params.master["limiter_ceiling_dbtp"], mix, *_loudness_peak(mix, pre.sample_rate))
+    return (gain_db, params.master["limiter_ceiling_dbtp"], mix, measure(mix, pre.sample_rate))
 
 
 def _return_freed_memory() -> None:
@@ -291,14 +296,6 @@ def _return_freed_memory() -> None:
 def _chunks(audio: np.ndarray) -> list[np.ndarray]:
     """``audio`` ``(channels, samples)`` as views of :data:`REDUCTION_CHUNK` samples."""
     return [audio[:, a : a + REDUCTION_CHUNK] for a in range(0, audio.shape[-1], REDUCTION_CHUNK)]
-
-
-def _loudness_peak(mix: np.ndarray, sample_rate: int) -> tuple[float | None, float | None]:
-    """Integrated loudness and true peak of ``mix``, metered in blocks (:func:`~mixassist.measure.measure`:
-    the figures of ``integrated_loudness`` and ``true_peak`` bit for bit, without their float64
-    copies of the whole mix)."""
-    report = measure(mix, sample_rate)
-    return report.integrated_lufs, report.true_peak_dbtp
 
 
 def _with_gain(params: MixParams, gain_db: float) -> MixParams:
@@ -326,4 +323,5 @@ def deliver_job(
         **options,
     )
     job.constraints.apply(params)
+    delivered.pop("report")
     return delivered.pop("mix"), delivered.pop("settings"), delivered

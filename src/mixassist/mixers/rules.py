@@ -228,8 +228,22 @@ class RulesMixer(Mixer):
             **({"ride": ride} if ride is not None else {}),
         }
         report("done", 1.0)
-        final_mix, mix_of = result.pop("mix", None), result.pop("settings", None)
-        return Proposal(params, reasons, roles_out, measured, context, alignment, mix=final_mix, mix_of=mix_of)
+        final_mix, mix_of, mix_report = (
+            result.pop("mix", None),
+            result.pop("settings", None),
+            result.pop("report", None),
+        )
+        return Proposal(
+            params,
+            reasons,
+            roles_out,
+            measured,
+            context,
+            alignment,
+            mix=final_mix,
+            mix_of=mix_of,
+            mix_report=(final_mix, mix_report) if final_mix is not None and mix_report is not None else None,
+        )
 
     # ------------------------------------------------------------------ 2. alignment
     def _align(

@@ -126,7 +126,7 @@ def search_separation(
     centred = params.copy()
     for n in names:
         centred.set(n, "pan", 0.0)
-    placed, power_per_lu, mid_side = processed_powers(
+    placed, power_per_lu, mid_side, _ = processed_powers(
         ex, names, centred, np.array([gains[n] for n in names]), mid_side=True
     )
     plan: dict[str, Any] = {

@@ -8,12 +8,14 @@ one place, so the two steps see the same sources.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
+import torch
 
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console
+from mixassist.console.dsp.dc import dc_block
 from mixassist.console.params import MixParams
 from mixassist.measure import integrated_loudness, perception
 from mixassist.mixers.analysis import TrackAnalysis
@@ -21,6 +23,7 @@ from mixassist.mixers.roles import PRIORITY, RoleGuess
 
 __all__ = [
     "GROUP_SIZE",
+    "ProcessedPowers",
     "RuleTrack",
     "excerpt",
     "level_offset",
@@ -79,17 +82,38 @@ def unit_power(placed: dict[str, np.ndarray], members: list[str], gains_db: dict
     return cast(np.ndarray, sum(np.sqrt(placed[n] * 10 ** (gains_db[n] / 10)) for n in members) ** 2)
 
 
+class ProcessedPowers(NamedTuple):
+    """What :func:`processed_powers` measured."""
+
+    powers: dict[str, np.ndarray]
+    """``{track: (2, frames, bands)}`` band powers at each ear after the strip, fader at 0 dB."""
+    calibration: float
+    """Band power of the mix at the given gains per unit of 10^(LUFS/10)."""
+    mid_side: dict[str, np.ndarray]
+    """With ``mid_side``: ``{track: (2, frames, bands)}`` band powers of ``(L + R)/2`` and
+    ``(L − R)/2`` of every stereo track (else empty)."""
+    stems: dict[str, np.ndarray]
+    """With ``keep_stems``: ``{track: (2, samples)}`` float32, the track after its strip and
+    panner at 0 dB (for :func:`level_offset`; else empty)."""
+
+
 def processed_powers(
-    ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray, *, mid_side: bool = False
-) -> tuple[dict[str, np.ndarray], float, dict[str, np.ndarray]]:
+    ex: Multitrack,
+    names: list[str],
+    params: MixParams,
+    gains_db: np.ndarray,
+    *,
+    mid_side: bool = False,
+    keep_stems: bool = False,
+) -> ProcessedPowers:
     """Band powers at each ear of every track after its strip (HPF, EQ, compressor, pan)
     with the fader at 0 dB, no reverb, no master; and the calibration between summed band
-    power and loudness: band power of the mix at ``gains_db`` per unit of 10^(LUFS/10).
-    Third: with ``mid_side``, ``{track: (2, frames, bands)}`` band powers of ``(L + R)/2`` and
-    ``(L − R)/2`` of every stereo track (else empty)."""
+    power and loudness: band power of the mix at ``gains_db`` per unit of 10^(LUFS/10)
+    (see :class:`ProcessedPowers`)."""
     console = Console(ex.sample_rate)
     out: dict[str, np.ndarray] = {}
     ms_out: dict[str, np.ndarray] = {}
+    kept: dict[str, np.ndarray] = {}
     mix = np.zeros((2, ex.num_samples), np.float64)
     for i in range(0, len(names), GROUP_SIZE):
         group = names[i : i + GROUP_SIZE]
@@ -104,21 +128,28 @@ def processed_powers(
                 left, right = stems[j].astype(np.float64)
                 ms_out[n] = perception.band_powers(np.stack([(left + right) / 2, (left - right) / 2]), ex.sample_rate)
             mix += stems[j] * 10 ** (gains_db[i + j] / 20)
+            if keep_stems:
+                kept[n] = stems[j]
     lufs = integrated_loudness(mix, ex.sample_rate)
     total = sum(float(out[n].sum(dtype=np.float64)) * 10 ** (g / 10) for n, g in zip(names, gains_db, strict=True))
     calibration = 1.0 if lufs is None or total <= 0 else total / 10 ** (lufs / 10)
-    return out, calibration, ms_out
+    return ProcessedPowers(out, calibration, ms_out, kept)
 
 
-def level_offset(ex: Multitrack, names: list[str], params: MixParams, gains_db: np.ndarray) -> float:
-    """Common fader shift that puts the summed tracks near -20 LUFS (headroom for the master)."""
-    trial = params.copy()
+def level_offset(ex: Multitrack, names: list[str], gains_db: np.ndarray, stems: dict[str, np.ndarray]) -> float:
+    """Common fader shift that puts the summed tracks near -20 LUFS (headroom for the master).
+
+    The sum is of ``stems`` (:attr:`ProcessedPowers.stems` of ``names``: each strip at 0 dB,
+    without reverb, DC blockers on) at ``gains_db``, through the master's DC blocker: what the
+    console renders for these faders with a neutral master, without rendering again (the fader
+    is linear and follows the strip; float64 sums instead of the render's float32 bus, a
+    difference far below the 0.01 dB the faders are rounded to).
+    """
+    mix = np.zeros((2, ex.num_samples), np.float64)
     for n, g in zip(names, gains_db, strict=True):
-        trial.set(n, "gain_db", float(np.clip(g, -60, 24)))
-    bare = MixParams(
-        trial.track_names, tracks={n: {**trial.tracks[n], "reverb_send_db": None} for n in trial.track_names}
-    )
-    lufs = integrated_loudness(Console(ex.sample_rate).render(ex, bare).mix, ex.sample_rate)
+        mix += stems[n] * 10 ** (float(np.clip(g, -60, 24)) / 20)
+    mix = dc_block(torch.from_numpy(mix)[None], ex.sample_rate)[0][0].numpy()
+    lufs = integrated_loudness(mix, ex.sample_rate)
     if lufs is None:
         return 0.0
     shift = -20.0 - lufs

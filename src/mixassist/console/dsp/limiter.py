@@ -95,8 +95,13 @@ def _limiter_gain_kernel(peak, ceiling, a_rel, red_hist, s_init, avg_hist, red_e
         for b0 in range(0, length, _BLOCK):  # blocked so that the window passes stay in cache
             nb = min(_BLOCK, length - b0)
             ub = _U(b0)
+            top = 0.0  # reductions are >= 0: a window of zeros holds 0 (most blocks: no peak over the ceiling)
+            for n in range(nb + look):
+                top = max(top, re[ub + _U(n)])
             for n in range(nb):
                 h[ub + _U(n)] = re[ub + _U(n)]
+            if top == 0.0:
+                continue
             for lag in range(1, look + 1):
                 ul = ub + _U(lag)
                 for n in range(nb):
@@ -124,7 +129,10 @@ def _limiter_gain_kernel(peak, ceiling, a_rel, red_hist, s_init, avg_hist, red_e
             ub = _U(b0)
             for n in range(nb):
                 acc[n] = 0.0
-            for lag in range(look):
+            top = 0.0  # released reductions are >= 0: sums of zeros are 0 (the same 0.0 as summed)
+            for n in range(nb + look - 1):
+                top = max(top, rel_ext[ub + _U(n)])
+            for lag in range(look if top > 0.0 else 0):
                 ul = ub + _U(lag)
                 for n in range(nb):
                     acc[n] += rel_ext[ul + _U(n)]
@@ -224,7 +232,10 @@ class _LimiterGainFunction(torch.autograd.Function):
             s_out.numpy(),
         )
         red_tail = red_ext[:, length:].clone()
-        avg_tail = torch.cat([avg_hist, released], dim=1)[:, length:].clone()
+        keep = avg_hist.shape[1]  # the last `keep` of [avg_hist, released], without copying the block
+        avg_tail = (
+            released[:, length - keep :].clone() if length >= keep else torch.cat([avg_hist[:, length:], released], 1)
+        )
         if record and any(ctx.needs_input_grad[:3]):
             ctx.save_for_backward(pk, ar, s0, red_ext, held, released, gain)
         ctx.mark_non_differentiable(red_tail, s_out, avg_tail)

@@ -230,8 +230,11 @@ class _TruePeakFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xe, hist, record):
-        # the kernels read float64 (one compiled variant; the master bus is small)
-        xn = xe.detach().to(torch.float64).contiguous()
+        # The forward kernels read float32 or float64 (each value is widened to float64 as it is
+        # read, so the result is the same); the backward kernel reads float64.
+        saving = record and ctx.needs_input_grad[0]
+        wide = saving or xe.dtype not in (torch.float32, torch.float64)
+        xn = (xe.detach().to(torch.float64) if wide else xe.detach()).contiguous()
         tracks, channels, total = xn.shape
         length = total - hist
         x2 = xn.numpy().reshape(tracks * channels, total)
@@ -245,7 +248,7 @@ class _TruePeakFunction(torch.autograd.Function):
         peak = torch.empty(tracks, length, dtype=torch.float64)
         code = torch.empty(tracks, length, dtype=torch.int32)
         _tp_link_kernel(cell, kcode, channels, peak.numpy(), code.numpy())
-        if record and ctx.needs_input_grad[0]:
+        if saving:
             ctx.save_for_backward(xn, code)
         ctx.hist = hist
         ctx.dtype = xe.dtype
