@@ -290,12 +290,10 @@ class Console:
         state: dict[str, Any],
         *,
         want_stems: bool = False,
-        reverb: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, dict[str, Any]]:
         """One block of the mix bus (tracks and reverb return, before the master); with
         ``want_stems`` also each track's contribution and the reverb return (``None`` without
-        reverb).  Without ``reverb``: the tracks' sum and, third, the reverb send (``None``
-        without reverb) for :meth:`_reverb_return` to finish."""
+        reverb)."""
         n = tracks[0].shape[-1]
         dtype = tracks[0].dtype
         pos = int(state.get("pos", 0))
@@ -344,8 +342,6 @@ class Console:
                 out_stems += list(zip(idx, y.unbind(0)))
         stems = torch.stack([s for _, s in sorted(out_stems, key=lambda item: item[0])]) if want_stems else None
         state["pos"] = pos + n
-        if not reverb:
-            return bus, stems, send_bus, state
         ret = None
         if send_bus is not None:
             ret, state["reverb"] = self._reverb_return(send_bus, settings, plan, state.get("reverb"))
@@ -639,34 +635,16 @@ class Console:
         total, lat = multitrack.num_samples, plan["latency"]
         out = np.zeros((2, total + lat), np.float32)
         state: dict[str, Any] = {}
-        reverb_state: torch.Tensor | None = None
-
-        # The reverb of block k runs on a second thread while this one runs the strips of block
-        # k + 1 (the same operations in the same order as _mix_bus: bit for bit its bus).
-        def finish(start: int, bus: torch.Tensor, send: torch.Tensor | None) -> int:
-            nonlocal reverb_state
-            if send is not None:
-                ret, reverb_state = self._reverb_return(send, settings, plan, reverb_state)
-                bus = bus + ret
-            out[:, start : start + bus.shape[1]] = bus.numpy()
-            return start + bus.shape[1]
-
-        def done(waiting: Future[int]) -> None:
-            end = waiting.result()
-            if progress is not None:
-                progress(min(end, total), total)
-
+        # (The reverb of block k on a second thread beside the strips of block k + 1 was tried: the
+        # FFT convolution rounded differently there in some processes, by 1 ulp, and the bus must
+        # give the full render bit for bit.)
         start = 0
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            waiting: Future[int] | None = None
-            for block in blocks:
-                bus, _, send, state = self._mix_bus(block, settings, plan, state, reverb=False)
-                if waiting is not None:  # one block in flight at a time: bounded memory
-                    done(waiting)
-                waiting = pool.submit(finish, start, bus, send)
-                start += bus.shape[1]
-            if waiting is not None:
-                done(waiting)
+        for block in blocks:
+            bus, _, _, state = self._mix_bus(block, settings, plan, state)
+            out[:, start : start + bus.shape[1]] = bus.numpy()
+            start += bus.shape[1]
+            if progress is not None:
+                progress(min(start, total), total)
         return Bus(out, total, lat, plan["use_limiter"], self._chunk(), self.sample_rate, dc_block=plan["dc_block"])
 
     def render_master(self, bus: Bus, params: MixParams, *, stage: str = "all") -> np.ndarray:
