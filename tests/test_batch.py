@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from mixassist.audio.io import save_audio
 from mixassist.batch import BatchOptions, is_complete, read_songs, run_batch
-from mixassist.cli import main
 from mixassist.errors import MissingDependencyError, RecipeError
 from mixassist.executors import InProcess, RayExecutor, Task
 
@@ -53,14 +53,6 @@ def _recipes(out: Path, names: list[str]) -> dict[str, dict]:
     for recipe in recipes.values():
         recipe["context"].pop("seconds", None)
     return recipes
-
-
-def _cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exit:
-        return int(exit.code or 0)
-    return 0
 
 
 def _summary(out: Path) -> list[dict[str, str]]:
@@ -110,13 +102,15 @@ def test_a_killed_worker_is_retried_once_then_recorded_failed(pooled):
     assert "failed: song_c:" in run.stdout
 
 
-def test_resume_recomputes_only_the_missing_song(pooled, songs, capsys):
+def test_resume_recomputes_only_the_missing_song(pooled, songs):
     out, _, _ = pooled
     before = {n: (out / n / "recipe.json").stat().st_mtime_ns for n in ("song_a", "song_b", "song_d")}
     # finished songs are neither kept nor redone silently
-    assert _cli("batch", str(songs), "-o", str(out), "--workers", "1", "--method", "neural") == 2
-    assert "--resume" in capsys.readouterr().err
-    assert _cli("batch", str(songs), "-o", str(out), "--workers", "1", "--method", "neural", "--resume") == 0
+    refused = run_cli("batch", str(songs), "-o", str(out), "--workers", "1", "--method", "neural")
+    assert refused.returncode == 2
+    assert "--resume" in refused.stderr
+    resumed = run_cli("batch", str(songs), "-o", str(out), "--workers", "1", "--method", "neural", "--resume")
+    assert resumed.returncode == 0
     after = {n: (out / n / "recipe.json").stat().st_mtime_ns for n in before}
     assert after == before
     assert all(is_complete(out / name) for name in SONGS)
@@ -128,7 +122,7 @@ def test_resume_recomputes_only_the_missing_song(pooled, songs, capsys):
         ("song_d", "kept"),
     ]
     assert rows[0]["integrated_lufs"]  # kept songs keep their measures (read from their recipe)
-    assert "1 mixed, 3 kept, 0 failed" in capsys.readouterr().out
+    assert "1 mixed, 3 kept, 0 failed" in resumed.stdout
 
 
 # ---------------------------------------------------------------------- Ray
@@ -210,12 +204,13 @@ def test_references_and_eval_on_ray_equal_the_run_in_this_process(ray_runtime, t
 # ---------------------------------------------------------------------- no Ray, manifests
 
 
-def test_ray_without_ray_installed_is_one_line_naming_the_extra(monkeypatch, songs, tmp_path, capsys):
+def test_ray_without_ray_installed_is_one_line_naming_the_extra(monkeypatch, songs, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(MissingDependencyError, match=r"pip install mixassist\[cluster\]"):
         RayExecutor("auto")
-    assert _cli("batch", str(songs), "-o", str(tmp_path / "out"), "--ray", "auto") == 2
-    message = capsys.readouterr().err.strip()
+    proc = run_cli("batch", str(songs), "-o", str(tmp_path / "out"), "--ray", "auto")
+    assert proc.returncode == 2
+    message = proc.stderr.strip()
     assert "\n" not in message and "pip install mixassist[cluster]" in message
     assert not (tmp_path / "out").exists()
 
