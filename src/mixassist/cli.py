@@ -31,6 +31,7 @@ from rich.table import Table
 from mixassist.cli_batch import MEMORY_PER_WORKER_GB, RayOption, WorkersOption
 from mixassist.cli_batch import register as register_batch
 from mixassist.cli_export import register as register_export
+from mixassist.cli_serve import register as register_serve
 from mixassist.delivery import DELIVERY_TARGETS, delivery_target
 from mixassist.errors import InvalidParameterError, MixAssistError
 from mixassist.executors import make_executor
@@ -643,6 +644,7 @@ def reverse_command(
 
 register_export(app)
 register_batch(app)
+register_serve(app)
 
 
 class Interrupted(BaseException):

@@ -1,0 +1,166 @@
+"""What the page hears and sees of a session: loudness-matched excerpts of the mix, the
+reference and the raw sum (:mod:`mixassist.previews`' matching), the meters of the mix excerpt,
+each compressor's gain reduction and the EQ curves from the console's own filter designs.
+
+The mix excerpt is rendered by :class:`~mixassist.serve.strips.StripCache`: each strip's output
+is kept, so after an edit only the touched strip and the buses run again (bit-identical to
+:meth:`Console.render <mixassist.console.console.Console.render>` of the same excerpt)."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+from scipy.signal import sosfreqz
+
+from mixassist.audio.io import load_audio, resample
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import eq_sos
+from mixassist.console.dsp.compressor import compressor
+from mixassist.console.params import MixParams
+from mixassist.measure import integrated_and_short_term, true_peak
+from mixassist.previews import loudest_section, make_previews, raw_sum
+from mixassist.serve.store import ServeError
+from mixassist.serve.strips import StripCache
+
+__all__ = ["EXCERPT_RANGE_S", "Excerpts", "eq_curve", "wav_bytes", "excerpt"]
+
+#: Shortest and longest preview excerpt, seconds (the default is 15).
+EXCERPT_RANGE_S = (10.0, 20.0)
+_EQ_POINTS = 200
+
+
+def excerpt(multitrack: Multitrack, start_s: float, seconds: float) -> Multitrack:
+    """The stems from ``start_s`` for ``seconds`` (the whole song when it is shorter)."""
+    sr, total = multitrack.sample_rate, multitrack.num_samples
+    length = min(total, int(round(seconds * sr)))
+    a = min(max(0, int(round(start_s * sr))), total - length)
+    arrays = {t.name: np.ascontiguousarray(t.read(a, a + length)) for t in multitrack}
+    return Multitrack.from_arrays(arrays, sr)
+
+
+class Excerpts:
+    """Renders, matches and meters the excerpts of one session (its stems loaded once)."""
+
+    def __init__(self, multitrack: Multitrack, references: list[str]) -> None:
+        self.multitrack = multitrack
+        self.sample_rate = multitrack.sample_rate
+        self.references = references
+        self.strips = StripCache(multitrack.sample_rate)
+        self._reference_audio: np.ndarray | None = None
+
+    def window(self, start_s: float | None, seconds: float | None, default_start_s: float) -> tuple[float, float]:
+        """A checked excerpt window (start, length) in seconds."""
+        low, high = EXCERPT_RANGE_S
+        seconds = 15.0 if seconds is None else float(seconds)
+        if not (math.isfinite(seconds) and low <= seconds <= high):
+            raise ServeError(f"seconds={seconds:g}: a preview lasts {low:g} to {high:g} s")
+        start = default_start_s if start_s is None else float(start_s)
+        if not (math.isfinite(start) and 0 <= start <= self.multitrack.duration_s):
+            raise ServeError(f"start={start:g}: the song lasts {self.multitrack.duration_s:.1f} s")
+        return start, seconds
+
+    def mix(self, params: MixParams, start_s: float, seconds: float) -> np.ndarray:
+        """The mix of the excerpt (float32 ``(2, samples)``), from the strip cache."""
+        return self.strips.render(excerpt(self.multitrack, start_s, seconds), params, key=(start_s, seconds))
+
+    def reference(self) -> np.ndarray | None:
+        """The first reference at the session's rate (read once), or None."""
+        if not self.references:
+            return None
+        if self._reference_audio is None:
+            audio, rate = load_audio(self.references[0])
+            self._reference_audio = resample(audio, rate, self.sample_rate)
+        return self._reference_audio
+
+    def preview(self, which: str, params: MixParams, start_s: float, seconds: float) -> tuple[np.ndarray, float]:
+        """``which`` (``mix``, ``reference`` or ``raw``) loudness-matched to the others, and its
+        integrated loudness before matching (LUFS)."""
+        if which not in ("mix", "reference", "raw"):
+            raise ServeError(f"which={which[:20]}: use mix, reference or raw")
+        part = excerpt(self.multitrack, start_s, seconds)
+        mix = self.mix(params, start_s, seconds)
+        ref = self.reference()
+        refs = []
+        if ref is not None:
+            a = loudest_section(ref, self.sample_rate, seconds)
+            refs.append(("reference", ref[:, a : a + mix.shape[-1]]))
+        elif which == "reference":
+            raise ServeError("this session has no reference; add one and re-solve", 404)
+        previews = make_previews(raw_sum(list(part)), mix, self.sample_rate, refs, excerpt_s=seconds)
+        key = {"mix": "mix", "raw": "raw-sum", "reference": "reference-1-reference"}[which]
+        found = [p for p in previews if p.length == "excerpt" and p.key == key]
+        if not found:
+            raise ServeError(f"the {which} excerpt is silent: nothing to play", 404)
+        p = found[0]
+        return p.audio, p.loudness_lufs - p.gain_db
+
+    def meters(self, params: MixParams, start_s: float, seconds: float) -> dict[str, Any]:
+        """Integrated and short-term loudness (every 100 ms) and true peak of the mix excerpt."""
+        mix = self.mix(params, start_s, seconds)
+        integrated, short = integrated_and_short_term(mix, self.sample_rate)
+        peak = true_peak(mix, self.sample_rate) if np.any(mix) else None
+        return {
+            "integrated_lufs": _round(integrated),
+            "short_term_lufs": [
+                [round(start_s + 3.0 + 0.1 * k, 2), _round(v)] for k, v in enumerate(short.tolist()) if math.isfinite(v)
+            ],
+            "true_peak_dbtp": _round(peak),
+            "span_s": [round(start_s, 3), round(start_s + mix.shape[-1] / self.sample_rate, 3)],
+        }
+
+    def gain_reduction(self, params: MixParams, start_s: float, seconds: float) -> dict[str, float]:
+        """Each track's compressor gain reduction on the excerpt (the largest, dB): the
+        compressor's own curve and ballistics run on the stem (before its EQ)."""
+        part = excerpt(self.multitrack, start_s, seconds)
+        out: dict[str, float] = {}
+        for track in part:
+            p = params.tracks[track.name]
+            if p["comp_ratio"] == 1.0 or track.is_silent:
+                out[track.name] = 0.0
+                continue
+            x = torch.from_numpy(np.ascontiguousarray(track.audio))[None]
+            args = {k: torch.tensor([float(p[f"comp_{k}"])]) for k in ("threshold_db", "ratio", "knee_db")}
+            y, _ = compressor(
+                x,
+                self.sample_rate,
+                **args,
+                attack_ms=torch.tensor([float(p["comp_attack_ms"])]),
+                release_ms=torch.tensor([float(p["comp_release_ms"])]),
+                makeup_db=torch.tensor([0.0]),
+            )
+            ratio = y.abs().amax(dim=1)[0].numpy() / np.maximum(x.abs().amax(dim=1)[0].numpy(), 1e-12)
+            loud = x.abs().amax(dim=1)[0].numpy() > 1e-4
+            out[track.name] = round(float(-20.0 * np.log10(max(ratio[loud].min(), 1e-12))) if loud.any() else 0.0, 2)
+        return out
+
+
+def eq_curve(values: Mapping[str, float | None], sample_rate: int, *, hpf: bool) -> dict[str, list[float]]:
+    """The magnitude response of a strip's (``hpf``) or the master's EQ, from the sections the
+    console renders with (:func:`~mixassist.console.console.eq_sos`), at 200 log-spaced points
+    from 20 Hz to 20 kHz (or Nyquist)."""
+    names = [k for k in values if k.startswith("eq_") or k == "hpf_hz"]
+    tensors = {
+        k: torch.tensor([float("nan") if values[k] is None else float(values[k])], dtype=torch.float64) for k in names
+    }
+    sos = eq_sos(tensors, sample_rate, hpf=hpf)[0].numpy()
+    hz = np.geomspace(20.0, min(20000.0, 0.49 * sample_rate), _EQ_POINTS)
+    _, h = sosfreqz(sos, worN=hz, fs=sample_rate)
+    db = 20.0 * np.log10(np.maximum(np.abs(h), 1e-12))
+    return {"hz": [round(float(f), 2) for f in hz], "db": [round(float(d), 3) for d in db]}
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """16-bit PCM WAV of float ``(channels, samples)`` audio (the previews peak under −0.5 dBFS)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio.T, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 2)
