@@ -26,9 +26,9 @@ const app = (window.mixassist = {
 // ---------------------------------------------------------------- labels and units
 const LABELS = {
   gain_db: "Fader", pan: "Pan", width: "Width", polarity: "Polarity", delay_ms: "Delay", hpf_hz: "High-pass",
-  reverb_send_db: "Reverb send", comp_threshold_db: "Threshold", comp_ratio: "Ratio", comp_attack_ms: "Attack",
+  reverb_send_db: "Reverb", comp_threshold_db: "Threshold", comp_ratio: "Ratio", comp_attack_ms: "Attack",
   comp_release_ms: "Release", comp_knee_db: "Knee", comp_makeup_db: "Make-up", output_gain_db: "Output gain",
-  limiter_ceiling_dbtp: "Limiter ceiling", limiter_release_ms: "Limiter release", rt60_low_s: "Decay (lows)",
+  limiter_ceiling_dbtp: "Ceiling", limiter_release_ms: "Release", rt60_low_s: "Decay (lows)",
   rt60_mid_s: "Decay (mids)", rt60_high_s: "Decay (highs)", predelay_ms: "Pre-delay", return_db: "Return level",
 };
 const BANDS = { low_shelf: "Low shelf", peak1: "Bell 1", peak2: "Bell 2", peak3: "Bell 3", peak4: "Bell 4", high_shelf: "High shelf" };
@@ -55,19 +55,29 @@ function fmt(spec, v) {
   return v.toFixed(2);
 }
 
-// Slider positions: linear settings move in their own unit; log settings on 0…1000.
+// Slider positions: linear settings move in their own unit; log settings on 0…1000. An optional
+// setting (high-pass, reverb send, limiter) has one more position at the far left: off.
 function sliderModel(spec) {
+  let m;
   if (spec.scale === "log") {
     const lo = Math.log(spec.min), hi = Math.log(spec.max);
-    return {
+    m = {
       min: 0, max: 1000, step: 1,
       toPos: (v) => Math.round(((Math.log(v) - lo) / (hi - lo)) * 1000),
       fromPos: (p) => quantise(spec, Math.exp(lo + (p / 1000) * (hi - lo))),
     };
+  } else {
+    const span = spec.max - spec.min;
+    const step = spec.unit === "dB" || spec.unit === "dBTP" ? 0.1 : span <= 2.5 ? 0.01 : span <= 20 ? 0.05 : 0.5;
+    m = { min: spec.min, max: spec.max, step, toPos: (v) => v, fromPos: (p) => quantise(spec, +p) };
   }
-  const span = spec.max - spec.min;
-  const step = spec.unit === "dB" || spec.unit === "dBTP" ? 0.1 : span <= 2.5 ? 0.01 : span <= 20 ? 0.05 : 0.5;
-  return { min: spec.min, max: spec.max, step, toPos: (v) => v, fromPos: (p) => quantise(spec, +p) };
+  if (!spec.optional) return m;
+  const off = m.min - m.step;
+  return {
+    min: off, max: m.max, step: m.step, off,
+    toPos: (v) => (v === null ? off : m.toPos(v)),
+    fromPos: (p) => (+p <= off + m.step / 2 ? null : m.fromPos(p)),
+  };
 }
 
 function quantise(spec, v) {
@@ -128,19 +138,8 @@ function control(section, track, spec, extraClass = "") {
   lock.innerHTML = LOCK_SVG;
   const tip = el("span", { class: "tip", role: "tooltip", id: `${id}-tip` });
   const box = el("div", { class: `ctl ${extraClass}`, "data-key": key }, el("label", { class: "clabel", for: id, text: label(spec.name) }), val, lock, input);
-  let onoff = null;
-  if (spec.optional) {
-    onoff = el("button", { type: "button", class: "onoff", "aria-label": `Switch ${who} on or off`, "data-onoff": key });
-    box.append(onoff);
-    onoff.addEventListener("click", (ev) => {
-      const c = controls.get(key);
-      const on = c.value === null;
-      const value = on ? (spec.default ?? (spec.unit === "Hz" ? 80 : spec.name === "reverb_send_db" ? -18 : -1)) : null;
-      edit(c, value, ev.timeStamp);
-    });
-  }
   box.append(tip);
-  const c = { key, section, track, spec, input, val, tip, lock, box, model, onoff, value: null };
+  const c = { key, section, track, spec, input, val, tip, lock, box, model, value: null };
   input.addEventListener("input", () => {
     const v = model.fromPos(input.value);
     val.textContent = fmt(spec, v);
@@ -177,8 +176,8 @@ function buildStrip(section, track, role) {
     return strip;
   }
   if (section === "track") strip.append(buildGroup(section, track, "", take(["hpf_hz"])));
-  const eq = el("div", { class: "group eq" }, el("div", { class: "group-title", text: "EQ (the console's response)" }),
-    el("canvas", { width: 320, height: 148, "data-eq": keyOf(section, track, "eq"), "aria-label": `${name} EQ curve` }));
+  const eq = el("div", { class: "group eq" }, el("div", { class: "group-title", text: "EQ" }),
+    el("canvas", { width: 320, height: 148, "data-eq": keyOf(section, track, "eq"), title: "The response the console applies: high-pass, six bands, shelves (20 Hz – 20 kHz)", "aria-label": `${name} EQ curve` }));
   const bands = el("details", {}, el("summary", { text: "EQ bands" }));
   for (const n of take(eqNames(section))) bands.append(control(section, track, paramSpec(section, n)));
   eq.append(bands);
@@ -187,7 +186,7 @@ function buildStrip(section, track, role) {
   comp.append(el("div", { class: "gr", title: "Gain reduction on the current render (the most the compressor pulls down)" },
     el("span", { class: "muted", text: "GR" }), el("div", { class: "bar" }, el("span", { "data-gr": section + "|" + (track || "") })),
     el("span", { class: "grval", "data-grval": section + "|" + (track || "") })));
-  const more = el("details", {}, el("summary", { text: "Attack, release, knee, make-up" }));
+  const more = el("details", {}, el("summary", { text: "Attack, release, more" }));
   for (const n of take(["comp_attack_ms", "comp_release_ms", "comp_knee_db", "comp_makeup_db"])) {
     const spec = paramSpec(section, n); if (spec) more.append(control(section, track, spec));
   }
@@ -249,7 +248,7 @@ function showControl(c) {
   const proposed = proposedOf(c.section, c.track, c.spec.name, st);
   const reason = (st.reasons || {})[c.spec.name];
   if (document.activeElement !== c.input || !c.input.matches(":active")) {
-    c.input.value = c.value === null ? c.model.toPos(c.spec.default ?? c.spec.min) : c.model.toPos(c.value);
+    c.input.value = c.model.toPos(c.value);
   }
   c.val.textContent = fmt(c.spec, c.value);
   const edited = proposed !== undefined && proposed !== c.value;
@@ -259,12 +258,11 @@ function showControl(c) {
   c.input.disabled = false;
   c.lock.setAttribute("aria-pressed", String(locked));
   c.lock.title = locked ? "Locked: re-solving keeps this value exactly (click to unlock)" : "Lock this value so re-solving keeps it";
-  if (c.onoff) c.onoff.textContent = c.value === null ? "Off · switch on" : "On · switch off";
-  const range = `${fmt(c.spec, c.spec.min)} … ${fmt(c.spec, c.spec.max)}`;
+  const range = `${fmt(c.spec, c.spec.min)} … ${fmt(c.spec, c.spec.max)}${c.spec.optional ? " (far left: off)" : ""}`;
   const lines = [
     `Proposed: ${proposed === undefined ? "–" : fmt(c.spec, proposed)}${edited ? ` · now ${fmt(c.spec, c.value)}` : ""}${locked ? " · locked" : ""}`,
     `Why: ${reason || "no reason recorded for this setting (left where the mixer started)"}`,
-    `${c.spec.doc || ""} Range ${range}.`,
+    `${c.spec.doc ? c.spec.doc[0].toUpperCase() + c.spec.doc.slice(1) + ". " : ""}Range ${range}.`,
   ];
   c.input.title = lines.join("\n");
   c.tip.replaceChildren(el("b", { text: `${label(c.spec.name)}: ${fmt(c.spec, c.value)}` }), el("br"),
@@ -302,6 +300,9 @@ function showState(state, { proposal = false } = {}) {
   refreshEq();
   const win = $("#window");
   win.max = Math.max(0, (state.seconds || 0) - EDIT_SECONDS);
+  if (first && state.excerpt) { app.windowStart = Math.min(+win.max, state.excerpt.start_s || 0); win.value = app.windowStart; showWindow(); }
+  const span = (state.meters || {}).span_s;
+  $("#meter-span").textContent = span ? `meters: mix ${mmss(span[0])}–${mmss(span[1])}` : "";
   $("[data-which=reference]").disabled = !(state.reference && (state.reference.files || []).length);
 }
 
@@ -310,6 +311,9 @@ function updateHistory() {
   $("#undo").disabled = !h.can_undo || busyCount > 0;
   $("#redo").disabled = !h.can_redo || busyCount > 0;
   $("#history-pos").textContent = h.length ? `step ${h.index + 1} of ${h.length}` : "";
+  const labels = h.labels || [];
+  $("#undo").title = h.can_undo && labels[h.index] ? `Undo: ${labels[h.index]}` : "Nothing to undo";
+  $("#redo").title = h.can_redo && labels[h.index + 1] ? `Redo: ${labels[h.index + 1]}` : "Nothing to redo";
 }
 
 function showMeters() {
@@ -331,11 +335,12 @@ function shortTermAt(t) {
 function drawSpark() {
   const cv = $("#m-spark"), g = cv.getContext("2d"), W = cv.width, H = cv.height;
   g.clearRect(0, 0, W, H);
-  const pts = ((app.state || {}).meters || {}).short_term_lufs || [];
-  const total = app.state.seconds || 1;
-  const x = (t) => (t / total) * W;
+  const meters = (app.state || {}).meters || {};
+  const pts = meters.short_term_lufs || [];
+  const [t0, t1] = meters.span_s || [0, app.state.seconds || 1];
+  const x = (t) => ((t - t0) / Math.max(1e-6, t1 - t0)) * W;
   g.fillStyle = "rgba(79,179,255,0.18)";
-  g.fillRect(x(app.windowStart), 0, x(Math.min(total, app.windowStart + EDIT_SECONDS)) - x(app.windowStart), H);
+  g.fillRect(x(app.windowStart), 0, x(app.windowStart + EDIT_SECONDS) - x(app.windowStart), H);
   const vals = pts.map((p) => p[1]).filter((v) => Number.isFinite(v));
   if (vals.length) {
     const hi = Math.max(...vals) + 1, lo = Math.max(hi - 30, Math.min(...vals) - 1);
@@ -391,6 +396,7 @@ function drawEq(cv, curve) {
 
 // ---------------------------------------------------------------- edits, locks, solving, history
 let editChain = Promise.resolve();
+app.idle = () => editChain;
 function edit(c, value, inputTime) {
   const t0 = Number.isFinite(inputTime) ? inputTime : performance.now();
   const body = { section: c.section, param: c.spec.name, value };
@@ -568,11 +574,12 @@ function drawStyle(style) {
   const cv = $("#style-plot"), g = cv.getContext("2d"), W = cv.width, H = cv.height;
   g.clearRect(0, 0, W, H);
   if (!bands.length) return;
-  const panes = [["Level per band (mid), dB", "spectral_mid_db"], ["Width per band (side − mid), dB", "width_db"]];
+  const pick = (d, keys) => keys.map((k) => d[k]).find(Array.isArray);
+  const panes = [["Level per band (mid), dB", ["mid_db", "spectral_mid_db"]], ["Width per band (side − mid), dB", ["width_db"]]];
   const pw = (W - 30) / 2;
   panes.forEach(([title, key], i) => {
     const x0 = 20 + i * (pw + 10), y0 = 22, ph = H - 52;
-    const series = [[refs[key], "#f0b429", "reference"], [mix[key], "#4fb3ff", "mix"]].filter((s) => Array.isArray(s[0]));
+    const series = [[pick(refs, key), "#f0b429", "reference"], [pick(mix, key), "#4fb3ff", "mix"]].filter((s) => Array.isArray(s[0]));
     const vals = series.flatMap((s) => s[0]).filter(Number.isFinite);
     if (!vals.length) return;
     const lo = Math.floor(Math.min(...vals) - 2), hi = Math.ceil(Math.max(...vals) + 2);
@@ -649,7 +656,7 @@ function wire() {
   player.addEventListener("play", () => { $("#play").textContent = "Pause"; });
   player.addEventListener("pause", () => { $("#play").textContent = "Play"; });
   player.addEventListener("timeupdate", () => { $("#pos").textContent = mmss(app.windowStart + player.currentTime); if (app.state) drawSpark(); });
-  $("#window").addEventListener("input", () => { $("#window-label").textContent = `${mmss(+$("#window").value)}–${mmss(+$("#window").value + EDIT_SECONDS)}`; });
+  $("#window").addEventListener("input", showWindow);
   $("#window").addEventListener("change", async () => {
     app.windowStart = +$("#window").value; invalidatePreviews(); drawSpark();
     await playPreview(app.which, { restart: true, autoplay: !player.paused });
@@ -678,8 +685,25 @@ function wire() {
       location.search = `?session=${encodeURIComponent(data.id)}`;
     });
   });
-  $("#window-label").textContent = `${mmss(0)}–${mmss(EDIT_SECONDS)}`;
+  showWindow();
 }
+
+function showWindow() {
+  const a = +$("#window").value;
+  $("#window-label").textContent = `${mmss(a)}–${mmss(a + EDIT_SECONDS)}`;
+}
+
+function placeTip(ev) {
+  const box = ev.target.closest && ev.target.closest(".ctl");
+  if (!box) return;
+  const tip = box.querySelector(".tip"), r = box.getBoundingClientRect();
+  const below = r.bottom + 180 < window.innerHeight;
+  tip.style.left = `${Math.min(r.left, window.innerWidth - 270)}px`;
+  tip.style.top = below ? `${r.bottom + 4}px` : "";
+  tip.style.bottom = below ? "" : `${window.innerHeight - r.top + 4}px`;
+}
+document.addEventListener("mouseover", placeTip);
+document.addEventListener("focusin", placeTip);
 
 wire();
 const sid = new URLSearchParams(location.search).get("session");

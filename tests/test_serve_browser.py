@@ -1,0 +1,363 @@
+"""The browser console of ``mixassist serve`` (issue 22), driven in real headless Chromium against a
+real uvicorn server on a free localhost port: one server, one browser and one demo session for the
+whole module (an excerpt of the bundled demo: its 8 stems, 10 s at 22050 Hz, mixed by the rules).
+
+The tests run in file order and build on each other, as a producer would: open, listen, move a
+fader, lock it, re-solve, undo, compare, ask for variations, export.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+import tomllib
+import urllib.request
+from fnmatch import fnmatch
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = ROOT / "src" / "mixassist" / "serve" / "static"
+DEMO = ROOT / "examples" / "demo"
+SR = 22050
+EXCERPT_S = 10.0
+
+
+def test_the_page_ships_in_the_package_and_fetches_nothing_from_outside():
+    """Every file of the page is package data; the page names only its own files, no CDN."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mixassist"]
+    files = sorted(p.name for p in STATIC.iterdir())
+    assert {"index.html", "app.js", "style.css"} <= set(files)
+    for name in files:
+        assert any(fnmatch(f"serve/static/{name}", g) for g in globs), name
+    page = (STATIC / "index.html").read_text()
+    linked = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sorted(linked) == ["/static/app.js", "/static/style.css", "data:,"]
+    for name in files:
+        text = (STATIC / name).read_text()
+        assert not re.search(r"https?://|//cdn|@import|url\(", text), name
+
+
+# ---------------------------------------------------------------- the module's server, session and browser
+
+
+def _chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _excerpt(src: Path, dst: Path, start_s: float = 0.0) -> None:
+    """``EXCERPT_S`` seconds of ``src`` from ``start_s``, resampled to ``SR`` (16-bit WAV)."""
+    from mixassist.audio.io import resample
+
+    info = sf.info(src)
+    audio, rate = sf.read(
+        src, start=int(start_s * info.samplerate), frames=int(EXCERPT_S * info.samplerate), dtype="float32", always_2d=True
+    )
+    sf.write(dst, resample(audio.T, rate, SR).T, SR, subtype="PCM_16")
+
+
+class Server:
+    """``create_app`` under uvicorn in a thread on a free 127.0.0.1 port."""
+
+    def __init__(self, workspace: Path, roots: list[Path]):
+        uvicorn = pytest.importorskip("uvicorn", reason="uvicorn (the serve extra) is not installed")
+        from mixassist.serve import create_app
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(workspace, allowed_roots=roots), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=300) as res:
+            return json.loads(res.read())
+
+    def get(self, path: str) -> tuple[bytes, dict]:
+        with urllib.request.urlopen(self.url + path, timeout=300) as res:
+            return res.read(), dict(res.headers)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The running server and the demo session (proposed by the rules), as ``(server, state)``."""
+    home = tmp_path_factory.mktemp("serve")
+    stems = home / "stems"
+    stems.mkdir()
+    for path in sorted((DEMO / "stems").glob("*.flac")):
+        _excerpt(path, stems / f"{path.stem}.wav")
+    reference = home / "reference.wav"
+    _excerpt(DEMO / "reference.flac", reference, start_s=5.0)
+    server = Server(home / "workspace", [stems, reference])
+    try:
+        state = server.call("POST", "/api/sessions", {"stems": str(stems), "reference": [str(reference)], "method": "rules"})
+        yield server, state
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def driver(served):
+    found = _chromium()
+    if found is None:
+        pytest.skip(
+            "chromium and chromedriver are not installed (`make test` installs Debian's chromium "
+            "and chromium-driver; this machine could not)"
+        )
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (a test dependency) is not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1680,1250",
+        "--mute-audio",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=found[1]))
+    except Exception as exc:  # noqa: BLE001 - any failure to start the browser is a skip, said why
+        pytest.skip(f"headless chromium could not start: {str(exc).splitlines()[0]}")
+    server, state = served
+    browser.get(f"{server.url}/?session={state['id']}")
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def wait(driver, script: str, timeout: float = 60.0):
+    """Poll ``return (SCRIPT)`` in the page until it is truthy; its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = driver.execute_script(f"return ({script});")
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            errors = driver.execute_script("return window.mixassist && window.mixassist.errors")
+            raise AssertionError(f"timed out waiting for {script} (page errors: {errors})")
+        time.sleep(0.05)
+
+
+def page_state(driver) -> dict:
+    return driver.execute_script("return window.mixassist.state")
+
+
+def idle(driver) -> None:
+    """Wait until no request of the page is pending (busy line empty, the edit chain done)."""
+    wait(driver, "document.querySelector('#busy').textContent === ''")
+    driver.execute_async_script("const done = arguments[arguments.length - 1]; window.mixassist.idle().then(done);")
+
+
+def shot(driver, name: str) -> None:
+    """Screenshots for docs/serve.md, only when asked: MIXASSIST_SERVE_SHOTS=DIR."""
+    folder = os.environ.get("MIXASSIST_SERVE_SHOTS")
+    if folder:
+        driver.save_screenshot(str(Path(folder) / f"serve-{name}.png"))
+
+
+def loudness(wav: bytes) -> float:
+    from mixassist.measure import integrated_loudness
+
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+    return integrated_loudness(audio.T, rate)
+
+
+def track_param(state: dict, track: str, param: str):
+    return next(t for t in state["tracks"] if t["name"] == track)["params"][param]
+
+
+# ---------------------------------------------------------------- the done-when, in a producer's order
+
+
+def test_the_demo_session_opens_with_8_strips_showing_the_proposed_values(driver, served):
+    _, state = served
+    wait(driver, "document.body.dataset.ready === '1'")
+    names = driver.execute_script(
+        "return [...document.querySelectorAll('.strip[data-strip=track]')].map(s => s.dataset.track)"
+    )
+    assert sorted(names) == sorted(t["name"] for t in state["tracks"]) and len(names) == 8
+    for track in state["tracks"]:
+        shown = driver.execute_script(
+            "const i = document.querySelector(`input[data-track='${arguments[0]}'][data-param=gain_db]`);"
+            "return [parseFloat(i.value), i.closest('.ctl').querySelector('output').textContent]",
+            track["name"],
+        )
+        assert shown[0] == pytest.approx(track["params"]["gain_db"], abs=0.051)
+        assert shown[1].endswith(" dB")
+    # the reason shows on keyboard focus, in the tooltip the control points at
+    track = next(t for t in state["tracks"] if t["reasons"].get("gain_db"))
+    fader = driver.find_element("css selector", f"input[data-track='{track['name']}'][data-param=gain_db]")
+    driver.execute_script("arguments[0].focus()", fader)
+    tip = driver.find_element("id", fader.get_attribute("aria-describedby"))
+    assert tip.is_displayed()
+    assert "Proposed" in tip.text and track["reasons"]["gain_db"][:40] in tip.text.replace("\n", " ")
+    assert track["reasons"]["gain_db"][:40] in fader.get_attribute("title").replace("\n", " ")
+    wait(driver, "document.querySelectorAll('canvas[data-eq][data-drawn]').length === 9")  # 8 strips + master
+    assert driver.find_elements("css selector", ".strip[data-strip=master] input[data-param=limiter_ceiling_dbtp]")
+    assert driver.find_elements("css selector", ".strip[data-strip=master] input[data-param=comp_ratio]")
+    assert driver.find_elements("css selector", "#fidelity tbody tr")
+    shot(driver, "console")
+
+
+def test_moving_a_fader_plays_a_new_preview_whose_loudness_moves_the_right_way(driver, served):
+    _, state = served
+    driver.find_element("id", "play").click()
+    wait(driver, "window.mixassist.lastPreview && !document.querySelector('#player').paused")
+    before = driver.execute_script("return window.mixassist.lastPreview")
+    loudest = max(state["tracks"], key=lambda t: t["params"]["gain_db"])["name"]
+    old = track_param(page_state(driver), loudest, "gain_db")
+    new = round(old + 6.0, 1)
+    driver.execute_script(
+        "const i = document.querySelector(`input[data-track='${arguments[0]}'][data-param=gain_db]`);"
+        "i.value = arguments[1]; i.dispatchEvent(new Event('input')); i.dispatchEvent(new Event('change'));",
+        loudest,
+        new,
+    )
+    edit = wait(driver, "window.mixassist.edits.length && window.mixassist.edits.at(-1).playingAt && window.mixassist.edits.at(-1)")
+    after = driver.execute_script("return window.mixassist.lastPreview")
+    assert track_param(page_state(driver), loudest, "gain_db") == new
+    assert after["digest"] != before["digest"]
+    assert after["lufs"] > before["lufs"] + 0.3, (before, after)
+    assert edit["latencyMs"] > 0 and not driver.execute_script("return document.querySelector('#player').paused")
+
+
+def test_a_locked_setting_is_kept_exactly_when_the_rest_is_re_solved(driver, served):
+    server, _ = served
+    idle(driver)
+    state = page_state(driver)
+    track = max(state["tracks"], key=lambda t: t["params"]["gain_db"])["name"]
+    kept = track_param(state, track, "gain_db")
+    driver.find_element("css selector", f"[data-lock='track|{track}|gain_db']").click()
+    wait(driver, f"window.mixassist.state.tracks.find(t => t.name === '{track}').locked.includes('gain_db')")
+    length = page_state(driver)["history"]["length"]
+    driver.find_element("id", "solve").click()
+    wait(driver, f"window.mixassist.state.history.length > {length}")
+    idle(driver)
+    solved = server.call("GET", f"/api/sessions/{state['id']}")
+    assert track_param(solved, track, "gain_db") == kept
+    assert track_param(page_state(driver), track, "gain_db") == kept
+    lock = driver.find_element("css selector", f"[data-lock='track|{track}|gain_db']")
+    assert lock.get_attribute("aria-pressed") == "true"
+    shot(driver, "locked")
+
+
+def test_undo_goes_back_one_step(driver, served):
+    server, _ = served
+    before = page_state(driver)
+    driver.find_element("id", "undo").click()
+    wait(driver, f"window.mixassist.state.history.index === {before['history']['index'] - 1}")
+    idle(driver)
+    after = server.call("GET", f"/api/sessions/{before['id']}")
+    assert after["history"]["index"] == before["history"]["index"] - 1 and after["history"]["can_redo"]
+    assert driver.find_element("id", "redo").is_enabled()
+
+
+def test_a_b_c_switch_keeps_the_position_at_equal_loudness(driver, served):
+    server, state = served
+    player = "document.querySelector('#player')"
+    driver.execute_script(f"{player}.currentTime = 3.0; {player}.play()")
+    wait(driver, f"!{player}.paused && {player}.currentTime > 3.2")
+    for which in ("reference", "raw", "mix"):
+        driver.find_element("css selector", f".abc [data-which={which}]").click()
+        switch = wait(driver, f"window.mixassist.lastSwitch && window.mixassist.lastSwitch.which === '{which}' && window.mixassist.lastSwitch")
+        assert switch["to"] == pytest.approx(switch["from"], abs=0.25), switch
+        assert driver.find_element("css selector", f".abc [data-which={which}]").get_attribute("aria-checked") == "true"
+    levels = {}
+    for which in ("mix", "reference", "raw"):
+        wav, _ = server.get(f"/api/sessions/{state['id']}/preview.wav?which={which}&start=0&seconds=10")
+        levels[which] = loudness(wav)
+    assert max(levels.values()) - min(levels.values()) < 0.5, levels
+
+
+def test_three_variations_differ_measurably_and_one_is_picked(driver, served):
+    server, state = served
+    idle(driver)
+    n = driver.find_element("id", "var-n")
+    n.clear()
+    n.send_keys("3")
+    driver.find_element("id", "var-ask").click()
+    wait(driver, "document.querySelectorAll('#var-list li').length === 3", timeout=120)
+    idle(driver)
+    previews = []
+    for k in range(3):
+        wav, _ = server.get(f"/api/sessions/{state['id']}/variations/{k}/preview.wav?start=0&seconds=10")
+        audio, _ = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+        previews.append(audio)
+    for i in range(3):
+        for j in range(i + 1, 3):
+            a, b = previews[i], previews[j]
+            m = min(len(a), len(b))
+            difference = np.sqrt(np.mean((a[:m] - b[:m]) ** 2) / np.mean(a[:m] ** 2))
+            assert difference > 0.1, (i, j, difference)  # more than -20 dB apart
+    driver.find_element("css selector", "[data-audition='1']").click()
+    wait(driver, "window.mixassist.lastPreview.which === 'variation'")
+    shot(driver, "variations")
+    before = page_state(driver)
+    driver.find_element("css selector", "[data-pick='1']").click()
+    wait(driver, f"window.mixassist.state.history.length > {before['history']['length']} || window.mixassist.state.history.index > {before['history']['index']}")
+    idle(driver)
+    picked = page_state(driver)
+    assert picked["history"]["can_undo"]
+    changed = [
+        (t["name"], p)
+        for t, u in zip(before["tracks"], picked["tracks"])
+        for p in t["params"]
+        if t["params"][p] != u["params"][p]
+    ]
+    assert changed
+
+
+def test_the_exported_recipe_renders_the_exported_mix(driver, served, tmp_path):
+    from cli_runner import run_cli
+
+    server, state = served
+    idle(driver)
+    driver.find_element("css selector", "[data-export='recipe.json']").click()
+    wait(driver, "document.querySelector('#toast').textContent.includes('recipe.json')")
+    recipe, _ = server.get(f"/api/sessions/{state['id']}/export/recipe.json")
+    mix, _ = server.get(f"/api/sessions/{state['id']}/export/mix.wav")
+    (tmp_path / "recipe.json").write_bytes(recipe)
+    result = run_cli("render", str(tmp_path / "recipe.json"), "-o", str(tmp_path / "again.wav"))
+    assert result.returncode == 0, result.stderr
+    exported, rate = sf.read(io.BytesIO(mix), dtype="float32", always_2d=True)
+    again, rate2 = sf.read(tmp_path / "again.wav", dtype="float32", always_2d=True)
+    assert rate == rate2 and exported.shape == again.shape
+    assert np.max(np.abs(exported - again)) < 2e-4  # 24-bit rounding, not a different mix
+    errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert errors == [] and driver.execute_script("return window.mixassist.errors") == []
