@@ -1,13 +1,18 @@
-"""Variations: several plausible alternatives to the current mix under the same context and
-locks, each measured, auditioned, and one picked as the new start.
+"""Variations: several plausible alternatives to the current mix under the same locks, each
+measured, auditioned, and one picked as the new start.
 
-They come from the project's own solver, not from a separate code path: variation k re-solves
-the current settings with the ``match`` mixer (:class:`~mixassist.mixers.match.MatchMixer`,
-started from the current settings, the locks kept exactly) toward the session's words plus one
-pair of descriptor words from :data:`VARIATION_WORDS` (one about balance and dynamics, one about
-space, one about tone ...), and is delivered to the same loudness.  Each is measured on the
-preview excerpt (crest factor, short-term spread, width, tone tilt) and described by how it
-differs from the current mix."""
+Variation k is the session's song mixed in a *sampled style*: a draw (seed k) from one of the
+style priors in :mod:`mixassist.data.priors` (bright pop, dark jazz, roomy orchestral, dense
+rock; then blends), whose settings :func:`~mixassist.data.priors.prior_params` places relative
+to each stem's measured loudness and peak by the tracks' roles (the settings the neural
+controller is trained to predict for that style), the user's locks applied exactly, and the
+master delivered to the current mix's loudness by the mixers' own delivery
+(:func:`~mixassist.data.references.hit_loudness` over
+:func:`~mixassist.mixers.deliver.deliver_loudness`).  The controller itself, given such a
+style as a reference, moved crest, width and tone by under 1 dB on small sessions, too little
+to choose between; the ``auto`` solver with words moved them 1-3 dB but took 5-12 s per
+variation on a 3-s session.  Each variation is measured on the preview excerpt (crest factor,
+short-term spread, width, tone tilt) and described by how it differs from the current mix."""
 
 from __future__ import annotations
 
@@ -15,26 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mixassist.api import mix
+from mixassist.console.console import Console
 from mixassist.console.params import MixParams
-from mixassist.serve.store import ServeError, SessionState
+from mixassist.data.priors import draw_prior, prior_params, track_levels
+from mixassist.data.references import hit_loudness
+from mixassist.serve.store import ServeError, SessionState, Step
 from mixassist.serve.view import features
 
 if TYPE_CHECKING:
     from mixassist.serve.workbench import Workbench
 
-__all__ = ["MAX_VARIATIONS", "VARIATION_WORDS", "MEASURES", "make_variations", "pick_variation", "variation_preview"]
+__all__ = ["MAX_VARIATIONS", "MEASURES", "make_variations", "pick_variation", "variation_preview"]
 
 #: Most variations one request may ask for.
-MAX_VARIATIONS = 5
-#: What each variation asks of the solver besides the session's words: (label, words).
-VARIATION_WORDS = (
-    ("drier and punchier", "drier, punchier"),
-    ("wetter and wider", "wetter, wider"),
-    ("warmer and darker", "warmer, darker"),
-    ("brighter and narrower", "brighter, narrower"),
-    ("smoother, more dynamic", "smoother, more dynamic"),
-)
+MAX_VARIATIONS = 6
 #: The measures a variation is described by: key, label, unit.
 MEASURES = (
     ("crest_db", "crest", "dB"),
@@ -42,48 +41,76 @@ MEASURES = (
     ("width_overall_db", "width", "dB"),
     ("tilt", "tone tilt", "dB"),
 )
+_STYLES = ("bright_pop", "dark_jazz", "roomy_orchestral", "dense_rock")
 
 
 def make_variations(bench: Workbench, sid: str, n: int) -> SessionState:
-    """Solve ``n`` variations of the current mix (1 … :data:`MAX_VARIATIONS`) and keep them in
-    the session's state."""
+    """Make ``n`` variations of the current mix (1 … :data:`MAX_VARIATIONS`) and keep them in
+    the session's state (see the module docstring)."""
     if not 1 <= n <= MAX_VARIATIONS:
         raise ServeError(f"n={n}: ask for 1 to {MAX_VARIATIONS} variations")
     with bench.lock:
         state = bench.store.load(sid)
         excerpts = bench.excerpts(state)
+        multitrack = excerpts.multitrack
         current = state.current
+        params = bench.params(state)
         start, seconds = excerpts.window(None, None, state.excerpt_start_s)
-        base = features(excerpts.mix(bench.params(state), start, seconds), state.sample_rate)
-        words = current.context.get("words", "")
-        locks = [f"{owner}.{p}" for owner, names in current.locked.items() for p in names]
-        refs = list(current.context.get("reference", []))
+        base = features(excerpts.mix(params, start, seconds), state.sample_rate)
+        target = current.context.get("loudness_lufs")
+        if target is None:
+            target = features(Console(state.sample_rate).render(multitrack, params).mix, state.sample_rate)[
+                "loudness_lufs"
+            ]
+        levels = track_levels(multitrack)
         out = []
-        for label, extra in VARIATION_WORDS[:n]:
-            result = mix(
-                excerpts.multitrack,
-                method="match",
-                start=MixParams.from_dict(current.params),
-                lock=locks,
-                reference=refs or None,
-                describe=", ".join(w for w in (words, extra) if w),
-                time_budget_s=bench.variation_budget_s,
-            )
-            got = features(excerpts.mix(result.params, start, seconds), state.sample_rate)
-            measured = {key: got.get(key) for key, _, _ in MEASURES}
+        for k in range(n):
+            style = _STYLES[k] if k < len(_STYLES) else None
+            draw = draw_prior(style, seed=k)
+            label = draw.name.replace("_", " ")
+            drawn = _locked(prior_params(draw, levels, current.roles, seed=k), params, current.locked)
+            if target is not None:
+                drawn, _ = hit_loudness(Console(state.sample_rate), multitrack, drawn, float(target), tolerance_lu=0.1)
+            drawn = _locked(drawn, params, current.locked)
+            got = features(excerpts.mix(drawn, start, seconds), state.sample_rate)
+            why = f"variation '{label}': drawn from that style's prior (seed {k}); mastered to the current loudness"
             out.append(
                 {
                     "label": label,
-                    "words": extra,
-                    "params": result.params.to_dict(),
-                    "why": {k: dict(v) for k, v in result.recipe.why.items()},
-                    "measured": measured,
+                    "params": drawn.to_dict(),
+                    "why": _reasons(drawn, current.locked, why),
+                    "measured": {key: got.get(key) for key, _, _ in MEASURES},
                     "summary": _summary(base, got),
                 }
             )
         state.variations = out
         bench.store.save(state)
     return state
+
+
+def _reasons(params: MixParams, locked: dict[str, list[str]], why: str) -> dict[str, dict[str, str]]:
+    """``why`` for every setting the draw moved from neutral and the user did not lock."""
+    out: dict[str, dict[str, str]] = {}
+    for owner in [*params.track_names, "master", "reverb"]:
+        values = params.tracks[owner] if owner in params.tracks else getattr(params, owner)
+        neutral = MixParams(params.track_names)
+        ref = neutral.tracks[owner] if owner in neutral.tracks else getattr(neutral, owner)
+        moved = {p: why for p, v in values.items() if v != ref[p] and p not in locked.get(owner, [])}
+        if moved:
+            out[owner] = moved
+    return out
+
+
+def _locked(params: MixParams, current: MixParams, locked: dict[str, list[str]]) -> MixParams:
+    """``params`` with every locked setting at its current value, exactly."""
+    params = params.copy()
+    for owner, names in locked.items():
+        for name in names:
+            if owner in ("master", "reverb"):
+                params.set_bus(owner, name, current.value(owner, name))
+            else:
+                params.set(owner, name, current.value(owner, name))
+    return params
 
 
 def _summary(base: dict[str, Any], got: dict[str, Any]) -> str:
@@ -108,7 +135,7 @@ def pick_variation(bench: Workbench, sid: str, k: int) -> SessionState:
     def make(state: SessionState) -> None:
         chosen = _variation(state, k)
         cur = state.current
-        step = type(cur)(
+        step = Step(
             f"variation: {chosen['label']}",
             chosen["params"],
             why={k2: dict(v) for k2, v in chosen["why"].items()},

@@ -199,7 +199,7 @@ class Workbench:
                 self.loaded[sid] = Excerpts(excerpts.multitrack, refs)
             step = _next(state, f"re-solve ({_method_of(result.recipe.extra)})", params=result.params.to_dict())
             step.why = _plain(result.recipe.why)
-            step.context = {"words": words or "", "method": _method_of(result.recipe.extra), "reference": refs}
+            step.context = _context(result.recipe.extra, result.measured, words, refs)
             state.references = refs
             state.variations = []
             state.push(step)
@@ -261,6 +261,16 @@ def _check_method(method: str | None) -> None:
 
 def _method_of(extra: dict[str, Any]) -> str:
     return str((extra.get("context") or {}).get("method") or "rules")
+
+
+def _context(extra: dict[str, Any], measured: dict[str, Any], words: str | None, refs: list[str]) -> dict[str, Any]:
+    """What a proposal was made under: words, method, references, and the loudness it was delivered at."""
+    return {
+        "words": words or "",
+        "method": _method_of(extra),
+        "reference": refs,
+        "loudness_lufs": measured.get("integrated_lufs"),
+    }
 
 
 def _plain(why: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
