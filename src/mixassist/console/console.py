@@ -255,8 +255,9 @@ class Console:
         state: dict[str, Any] | None = None,
         *,
         want_stems: bool = False,
+        ready: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
-        """Process one block of every track.
+        """Process one block of every track (``ready``: their :meth:`strip_blocks` blocks, kept, not run again).
 
         Parameters
         ----------
@@ -278,7 +279,7 @@ class Console:
             Pass to the next block.
         """
         state = dict(state or {})
-        bus, stems, _, state = self._mix_bus(tracks, settings, plan, state, want_stems=want_stems)
+        bus, stems, _, state = self._mix_bus(tracks, settings, plan, state, want_stems=want_stems, ready=ready)
         mix, state["master"] = self._master(bus, settings.master, plan, state.get("master"))
         return mix, stems, state
 
@@ -290,6 +291,7 @@ class Console:
         state: dict[str, Any],
         *,
         want_stems: bool = False,
+        ready: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, dict[str, Any]]:
         """One block of the mix bus (tracks and reverb return, before the master); with
         ``want_stems`` also each track's contribution and the reverb return (``None`` without
@@ -309,16 +311,18 @@ class Console:
             channels: int, idx: list[int]
         ) -> tuple[Tensors, torch.Tensor, dict[str, Any], dict[str, dict[int, LaneTensors]]]:
             index = torch.tensor(idx)
-            x = torch.stack([tracks[i] for i in idx])
             p = {k: v.index_select(0, index) if v.ndim else v for k, v in settings.track.items()}
             lanes = {k: {j: owned[i] for j, i in enumerate(idx) if i in owned} for k, owned in all_lanes.items()}
             lanes = {k: v for k, v in lanes.items() if v}
+            if ready is not None:
+                return p, torch.cat([ready[i] for i in idx]), {}, lanes
+            x = torch.stack([tracks[i] for i in idx])
             with torch.set_grad_enabled(grad):  # (grad mode is per thread)
                 y, strip_state = self._strip(x, p, plan, state.get(f"strip{channels}"), lanes=lanes, clock=clock)
             return p, y, strip_state, lanes
 
         grad = torch.is_grad_enabled()
-        if len(groups) == 2 and not grad:
+        if len(groups) == 2 and not grad and ready is None:
             # Without gradients the mono and the stereo tracks' strips run on two threads (the
             # kernels release the GIL); the sums below are taken in the same order either way.
             with ThreadPoolExecutor(max_workers=1) as pool:
@@ -364,17 +368,20 @@ class Console:
         *,
         lanes: Mapping[str, Mapping[int, LaneTensors]] | None = None,
         clock: int = 0,
+        stages: tuple[bool, bool] | None = None,
     ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """A group's strips; ``stages``: whether EQ and compressor run (default: unless all neutral)."""
         state = dict(state or {})
         sr = self.sample_rate
+        eq_on, comp_on = stages or (not _eq_is_flat(p, hpf=plan["use_hpf"]), not _is_neutral_comp(p))
         if plan["dc_block"]:
             x, state["dc"] = dc_block(x, sr, state=state.get("dc"))
         x = x * p["polarity"][:, None, None].to(x.dtype)
         if plan["use_delay"]:
             x, state["delay"] = fractional_delay(x, p["delay_ms"] * (sr / 1000.0), state.get("delay"))
-        if not _eq_is_flat(p, hpf=plan["use_hpf"]):
+        if eq_on:
             x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, hpf=plan["use_hpf"]), state.get("eq"))
-        if not _is_neutral_comp(p):
+        if comp_on:
             x, state["comp"] = _compress(x, p, sr, state.get("comp"))
         lanes = lanes or {}
         n = x.shape[-1]
@@ -506,6 +513,7 @@ class Console:
         *,
         want_stems: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        strips: Mapping[str, list[torch.Tensor]] | None = None,
     ) -> RenderResult:
         """Render a full-length mix without gradients, block by block in bounded memory.
 
@@ -518,8 +526,14 @@ class Console:
             Also return each track's processed stereo contribution.
         progress : callable, optional
             Called as ``progress(done_samples, total_samples)`` after each block.
+        strips : mapping, optional
+            Every track's :meth:`strip_blocks` (kept): only the buses run; the same mix bit for bit.
         """
         settings, plan, blocks = self._blocks(multitrack, params)
+        inputs: Any = ((block, None) for block in blocks)
+        if strips is not None:  # each block: the kept strips, and views of them as inputs (for the channel counts)
+            kept = zip(*(strips[n] for n in params.track_names))
+            inputs = (([y[0, : multitrack[n].channels] for y, n in zip(r, params.track_names)], list(r)) for r in kept)
         lat = plan["latency"]
         total = multitrack.num_samples
         mix = np.zeros((2, total), np.float32)
@@ -527,8 +541,8 @@ class Console:
         state: dict[str, Any] | None = None
         written = -lat  # mix-output index of the first sample of the next block
         stem_offset = lat - plan["stem_latency"]  # stems lead the mix by the limiter latency
-        for block in blocks:
-            y, s, state = self.process(block, settings, plan, state, want_stems=want_stems)
+        for block, ready in inputs:
+            y, s, state = self.process(block, settings, plan, state, want_stems=want_stems, ready=ready)
             n = y.shape[1]
             lo, hi = max(written, 0), min(written + n, total)
             if hi > lo:
@@ -542,6 +556,36 @@ class Console:
             if progress is not None:
                 progress(min(max(written, 0), total), total)
         return RenderResult(mix=mix, sample_rate=self.sample_rate, stems=stems)
+
+    def strip_blocks(
+        self, multitrack: Multitrack, params: MixParams, name: str, plan: dict[str, Any] | None = None
+    ) -> tuple[tuple, Iterator[torch.Tensor]]:
+        """A key of all but track ``name``'s settings and lanes that its strip output depends on (the
+        plan, its group's EQ/compressor stages), and that output's ``(1, 2, n)`` blocks as :meth:`render`
+        makes them, rendered as they are read (:meth:`render`'s ``strips``; ``plan``: of ``params``)."""
+        settings = ConsoleSettings.from_params(params)
+        plan, names, track = plan or self.plan(settings), params.track_names, multitrack[name]
+        group = torch.tensor([j for j, n in enumerate(names) if multitrack[n].channels == track.channels])
+        in_group = {k: v.index_select(0, group) if v.ndim else v for k, v in settings.track.items()}
+        stages = (not _eq_is_flat(in_group, hpf=plan["use_hpf"]), not _is_neutral_comp(in_group))
+        key = (plan["use_delay"], plan["use_hpf"], plan["dc_block"], plan["latency"], self._chunk(), stages)
+        i, lag, total, hold = names.index(name), plan["stem_latency"], multitrack.num_samples, plan["dc_block"]
+        p = {k: v[i : i + 1] if v.ndim else v for k, v in settings.track.items()}
+        lanes = {k: {0: owned[i]} for k, owned in plan["track_lanes"].items() if i in owned}
+        last = torch.from_numpy(np.ascontiguousarray(track.read(total - 1, total))) if hold and total else None
+
+        def blocks() -> Iterator[torch.Tensor]:  # the block loop of _blocks, for this one track
+            state, chunk = None, self._chunk()
+            for start in range(0, total + plan["latency"], chunk):
+                stop = min(start + chunk, total + plan["latency"])
+                x = torch.from_numpy(np.ascontiguousarray(track.read(start, min(stop, total))))
+                if x.shape[1] < stop - start:
+                    x = _flush_tail(x, stop - start - x.shape[1], hold=hold and total > 0, last=last)
+                with torch.no_grad():
+                    y, state = self._strip(x[None], p, plan, state, lanes=lanes, clock=start - lag, stages=stages)
+                yield y
+
+        return key, blocks()
 
     @torch.no_grad()
     def iter_stems(

@@ -1,37 +1,63 @@
-"""Per-strip caching of excerpt renders (placeholder: whole renders memoised)."""
+"""Excerpt renders that re-run only what an edit changes.
+
+Each strip's output (:meth:`Console.strip_blocks <mixassist.console.console.Console.strip_blocks>`)
+is kept under a key of the excerpt, the track, its settings and lanes, and the console's key of
+everything else it depends on (the render's plan; whether its channel group runs the EQ and the
+compressor).  A render takes every kept strip whose key still holds, renders the others, and runs
+the buses (sum, reverb, master) on them: the same mix, bit for bit, as a full render of the
+excerpt (``tests/test_serve_api.py``).  After an edit to one track only that strip and the buses
+run; a change to the master or the reverb runs the buses only."""
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Hashable
 
 import numpy as np
+import torch
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.console import Console
+from mixassist.console.console import Console, ConsoleSettings
 from mixassist.console.params import MixParams
 
 __all__ = ["StripCache"]
 
 
 class StripCache:
-    """Renders excerpts of a session, remembering recent results."""
+    """Renders excerpts of one session at ``sample_rate``, keeping up to ``size`` strip outputs
+    (and the last few mixes)."""
 
-    def __init__(self, sample_rate: int, size: int = 8) -> None:
+    def __init__(self, sample_rate: int, size: int = 256) -> None:
         self.console = Console(sample_rate)
         self.size = size
+        self.strips: OrderedDict[Hashable, list[torch.Tensor]] = OrderedDict()
         self.mixes: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: Strips rendered so far (the rest came from the cache): what the tests count.
         self.strips_rendered = 0
 
-    def render(self, multitrack: Multitrack, params: MixParams, *, key: Any) -> np.ndarray:
-        token = json.dumps([key, params.to_dict()], sort_keys=True)
-        if token in self.mixes:
-            self.mixes.move_to_end(token)
-            return self.mixes[token]
-        mix = self.console.render(multitrack, params).mix
-        self.strips_rendered += len(multitrack)
-        self.mixes[token] = mix
-        while len(self.mixes) > self.size:
+    def render(self, multitrack: Multitrack, params: MixParams, *, key: Hashable) -> np.ndarray:
+        """The mix of ``multitrack`` (an excerpt named by ``key``) with ``params``."""
+        whole = json.dumps([key, params.to_dict()], sort_keys=True)
+        if whole in self.mixes:
+            self.mixes.move_to_end(whole)
+            return self.mixes[whole]
+        plan = self.console.plan(ConsoleSettings.from_params(params))
+        lanes = params.to_dict().get("lanes", {})
+        strips = {}
+        for name in params.track_names:
+            console_key, blocks = self.console.strip_blocks(multitrack, params, name, plan)
+            own = json.dumps([params.tracks[name], lanes.get(name)], sort_keys=True)
+            cache_key = (key, name, own, console_key)
+            if cache_key not in self.strips:
+                self.strips[cache_key] = list(blocks)
+                self.strips_rendered += 1
+            self.strips.move_to_end(cache_key)
+            strips[name] = self.strips[cache_key]
+        while len(self.strips) > max(self.size, len(strips)):
+            self.strips.popitem(last=False)
+        mix = self.console.render(multitrack, params, strips=strips).mix
+        self.mixes[whole] = mix
+        while len(self.mixes) > 8:
             self.mixes.popitem(last=False)
         return mix
