@@ -1,6 +1,6 @@
 """The browser console of ``mixassist serve`` (issue 22), driven in real headless Chromium against a
 real uvicorn server on a free localhost port: one server, one browser and one demo session for the
-whole module (an excerpt of the bundled demo: its 8 stems, 10 s at 22050 Hz, mixed by the rules).
+whole module (an excerpt of the bundled demo: its 8 stems, 6 s at 22050 Hz, mixed by the rules).
 
 The tests run in file order and build on each other, as a producer would: open, listen, move a
 fader, lock it, re-solve, undo, compare, ask for variations, export.
@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "src" / "mixassist" / "serve" / "static"
 DEMO = ROOT / "examples" / "demo"
 SR = 22050
-EXCERPT_S = 10.0
+STEMS_S = 6.0  # the song: shorter than a preview (10 s), which then covers all of it
+REFERENCE_S = 10.0
 
 
 def test_the_page_ships_in_the_package_and_fetches_nothing_from_outside():
@@ -62,13 +63,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _excerpt(src: Path, dst: Path, start_s: float = 0.0) -> None:
-    """``EXCERPT_S`` seconds of ``src`` from ``start_s``, resampled to ``SR`` (16-bit WAV)."""
+def _excerpt(src: Path, dst: Path, seconds: float, start_s: float = 0.0) -> None:
+    """``seconds`` of ``src`` from ``start_s``, resampled to ``SR`` (16-bit WAV)."""
     from mixassist.audio.io import resample
 
     info = sf.info(src)
     audio, rate = sf.read(
-        src, start=int(start_s * info.samplerate), frames=int(EXCERPT_S * info.samplerate), dtype="float32", always_2d=True
+        src,
+        start=int(start_s * info.samplerate),
+        frames=int(seconds * info.samplerate),
+        dtype="float32",
+        always_2d=True,
     )
     sf.write(dst, resample(audio.T, rate, SR).T, SR, subtype="PCM_16")
 
@@ -80,6 +85,7 @@ class Server:
         uvicorn = pytest.importorskip("uvicorn", reason="uvicorn (the serve extra) is not installed")
         from mixassist.serve import create_app
 
+        self.stems = Path()
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
@@ -117,12 +123,15 @@ def served(tmp_path_factory):
     stems = home / "stems"
     stems.mkdir()
     for path in sorted((DEMO / "stems").glob("*.flac")):
-        _excerpt(path, stems / f"{path.stem}.wav")
+        _excerpt(path, stems / f"{path.stem}.wav", STEMS_S)
     reference = home / "reference.wav"
-    _excerpt(DEMO / "reference.flac", reference, start_s=5.0)
+    _excerpt(DEMO / "reference.flac", reference, REFERENCE_S, start_s=5.0)
     server = Server(home / "workspace", [stems, reference])
+    server.stems = stems
     try:
-        state = server.call("POST", "/api/sessions", {"stems": str(stems), "reference": [str(reference)], "method": "rules"})
+        state = server.call(
+            "POST", "/api/sessions", {"stems": str(stems), "reference": [str(reference)], "method": "rules"}
+        )
         yield server, state
     finally:
         server.stop()
@@ -235,26 +244,41 @@ def test_the_demo_session_opens_with_8_strips_showing_the_proposed_values(driver
     shot(driver, "console")
 
 
-def test_moving_a_fader_plays_a_new_preview_whose_loudness_moves_the_right_way(driver, served):
-    _, state = served
-    driver.find_element("id", "play").click()
-    wait(driver, "window.mixassist.lastPreview && !document.querySelector('#player').paused")
-    before = driver.execute_script("return window.mixassist.lastPreview")
-    loudest = max(state["tracks"], key=lambda t: t["params"]["gain_db"])["name"]
-    old = track_param(page_state(driver), loudest, "gain_db")
-    new = round(old + 6.0, 1)
+def _move(driver, track: str, value: float) -> dict:
+    """Moves TRACK's fader to VALUE as a drag would end (input, change); the edit once its preview plays."""
+    count = driver.execute_script("return window.mixassist.edits.length")
     driver.execute_script(
         "const i = document.querySelector(`input[data-track='${arguments[0]}'][data-param=gain_db]`);"
         "i.value = arguments[1]; i.dispatchEvent(new Event('input')); i.dispatchEvent(new Event('change'));",
-        loudest,
-        new,
+        track,
+        value,
     )
-    edit = wait(driver, "window.mixassist.edits.length && window.mixassist.edits.at(-1).playingAt && window.mixassist.edits.at(-1)")
-    after = driver.execute_script("return window.mixassist.lastPreview")
-    assert track_param(page_state(driver), loudest, "gain_db") == new
-    assert after["digest"] != before["digest"]
-    assert after["lufs"] > before["lufs"] + 0.3, (before, after)
-    assert edit["latencyMs"] > 0 and not driver.execute_script("return document.querySelector('#player').paused")
+    return wait(
+        driver,
+        f"window.mixassist.edits.length > {count} && window.mixassist.edits.at(-1).playingAt && window.mixassist.edits.at(-1)",
+    )
+
+
+def test_moving_a_fader_plays_a_new_preview_whose_loudness_moves_the_right_way(driver, served):
+    server, state = served
+    driver.find_element("id", "play").click()
+    wait(driver, "window.mixassist.lastPreview && !document.querySelector('#player').paused")
+    before = driver.execute_script("return window.mixassist.lastPreview")
+    # the track that contributes most: its stem's loudness plus its fader
+    level = {
+        t["name"]: t["params"]["gain_db"] + (loudness((server.stems / f"{t['name']}.wav").read_bytes()) or -70.0)
+        for t in state["tracks"]
+    }
+    track = max(level, key=level.get)
+    old = track_param(page_state(driver), track, "gain_db")
+    up = _move(driver, track, round(old + 6.0, 1))
+    louder = driver.execute_script("return window.mixassist.lastPreview")
+    assert track_param(page_state(driver), track, "gain_db") == round(old + 6.0, 1)
+    assert louder["digest"] != before["digest"] and louder["lufs"] > before["lufs"] + 0.1, (before, louder)
+    assert up["latencyMs"] > 0 and not driver.execute_script("return document.querySelector('#player').paused")
+    _move(driver, track, round(old - 6.0, 1))
+    quieter = driver.execute_script("return window.mixassist.lastPreview")
+    assert quieter["lufs"] < before["lufs"] - 0.1, (before, quieter)
 
 
 def test_a_locked_setting_is_kept_exactly_when_the_rest_is_re_solved(driver, served):
@@ -295,7 +319,10 @@ def test_a_b_c_switch_keeps_the_position_at_equal_loudness(driver, served):
     wait(driver, f"!{player}.paused && {player}.currentTime > 3.2")
     for which in ("reference", "raw", "mix"):
         driver.find_element("css selector", f".abc [data-which={which}]").click()
-        switch = wait(driver, f"window.mixassist.lastSwitch && window.mixassist.lastSwitch.which === '{which}' && window.mixassist.lastSwitch")
+        switch = wait(
+            driver,
+            f"window.mixassist.lastSwitch && window.mixassist.lastSwitch.which === '{which}' && window.mixassist.lastSwitch",
+        )
         assert switch["to"] == pytest.approx(switch["from"], abs=0.25), switch
         assert driver.find_element("css selector", f".abc [data-which={which}]").get_attribute("aria-checked") == "true"
     levels = {}
@@ -330,7 +357,10 @@ def test_three_variations_differ_measurably_and_one_is_picked(driver, served):
     shot(driver, "variations")
     before = page_state(driver)
     driver.find_element("css selector", "[data-pick='1']").click()
-    wait(driver, f"window.mixassist.state.history.length > {before['history']['length']} || window.mixassist.state.history.index > {before['history']['index']}")
+    wait(
+        driver,
+        f"window.mixassist.state.history.length > {before['history']['length']} || window.mixassist.state.history.index > {before['history']['index']}",
+    )
     idle(driver)
     picked = page_state(driver)
     assert picked["history"]["can_undo"]

@@ -2,7 +2,9 @@
 // The server owns the session (state, history, renders); the page shows it, sends edits and plays previews.
 "use strict";
 
-const EDIT_SECONDS = 10; // an edit plays a 10 s excerpt around the listening position
+// The listening window: the session's excerpt (10–20 s; the server's meters measure it and its
+// renders of it are cached, so an edit's preview of it is quick), movable by the user.
+let EDIT_SECONDS = 10;
 const $ = (sel, root = document) => root.querySelector(sel);
 const el = (tag, attrs = {}, ...kids) => {
   const node = document.createElement(tag);
@@ -46,7 +48,7 @@ function fmt(spec, v) {
   const u = spec.unit;
   if (spec.name === "pan") return Math.abs(v) < 0.005 ? "C" : `${v < 0 ? "L" : "R"}${Math.round(Math.abs(v) * 100)}`;
   if (spec.name === "polarity") return v < 0 ? "inverted" : "normal";
-  if (spec.name.endsWith("ratio")) return `${v.toFixed(v < 10 ? 1 : 0)}:1`;
+  if (spec.name.endsWith("ratio")) return v <= 1.0001 ? "1:1 (off)" : `${v.toFixed(v < 10 ? 1 : 0)}:1`;
   if (spec.name === "width") return `${Math.round(v * 100)} %`;
   if (u === "Hz") return v >= 1000 ? `${(v / 1000).toFixed(v >= 10000 ? 1 : 2)} kHz` : `${Math.round(v)} Hz`;
   if (u === "dB" || u === "dBTP" || u === "LUFS") return `${v > 0.05 ? "+" : ""}${v.toFixed(1)} ${u}`;
@@ -226,17 +228,27 @@ function sectionState(section, track) {
   return app.state[section] || { params: {}, reasons: {}, locked: [] };
 }
 
+// "Proposed" = what the mixer proposed for the current history step (the last solve, pick or
+// opening before it). The server's own `proposed`, where it sends one, wins.
 function proposedOf(section, track, param, st) {
   if (st.proposed && param in st.proposed) return st.proposed[param];
   const k = keyOf(section, track, param);
   return k in app.proposed ? app.proposed[k] : undefined;
 }
 
+app.proposals = {};
 function rememberProposal(state) {
   app.proposed = {};
   const keep = (section, track, st) => { for (const [p, v] of Object.entries(st.params || {})) app.proposed[keyOf(section, track, p)] = v; };
   state.tracks.forEach((t) => keep("track", t.name, t));
   keep("master", null, state.master || {}); keep("reverb", null, state.reverb || {});
+}
+
+function trackProposal(state, proposal, previous) {
+  const h = state.history || { index: 0 };
+  if (proposal || !previous) rememberProposal(state);
+  else if (h.index in app.proposals && h.index !== (previous.history || {}).index) app.proposed = app.proposals[h.index];
+  app.proposals[h.index] = app.proposed;
 }
 
 function showControl(c) {
@@ -271,9 +283,9 @@ function showControl(c) {
 }
 
 function showState(state, { proposal = false } = {}) {
-  const first = !app.state;
+  const first = !app.state, previous = app.state;
   app.state = state;
-  if (proposal || first) rememberProposal(state);
+  trackProposal(state, proposal, previous);
   if (first || deskSignature(state) !== app.deskSignature) buildDesk();
   controls.forEach(showControl);
   // compressor gain reduction
@@ -284,7 +296,7 @@ function showState(state, { proposal = false } = {}) {
     if (!bar) continue;
     const g = Math.abs(gr || 0);
     bar.style.width = `${Math.min(100, (g / 12) * 100)}%`;
-    txt.textContent = `−${g.toFixed(1)} dB`;
+    txt.textContent = g < 0.05 ? "0.0 dB" : `−${g.toFixed(1)} dB`;
   }
   $("#session-name").textContent = `${state.name} · ${state.tracks.length} tracks · ${mmss(state.seconds || 0)}`;
   const ctx = state.context || {};
@@ -300,7 +312,12 @@ function showState(state, { proposal = false } = {}) {
   refreshEq();
   const win = $("#window");
   win.max = Math.max(0, (state.seconds || 0) - EDIT_SECONDS);
-  if (first && state.excerpt) { app.windowStart = Math.min(+win.max, state.excerpt.start_s || 0); win.value = app.windowStart; showWindow(); }
+  if (first && state.excerpt) {
+    const d = state.excerpt.seconds;
+    if (d >= 10 && d <= 20) EDIT_SECONDS = d;
+    win.max = Math.max(0, (state.seconds || 0) - EDIT_SECONDS);
+    app.windowStart = state.excerpt.start_s || 0; win.value = app.windowStart; showWindow();
+  }
   const span = (state.meters || {}).span_s;
   $("#meter-span").textContent = span ? `meters: mix ${mmss(span[0])}–${mmss(span[1])}` : "";
   $("[data-which=reference]").disabled = !(state.reference && (state.reference.files || []).length);
@@ -327,7 +344,7 @@ function showMeters() {
 
 function shortTermAt(t) {
   const pts = (app.state.meters || {}).short_term_lufs || [];
-  let best = null;
+  let best = pts.length ? pts[0][1] : null; // before the first full 3-s window: the first reading
   for (const [ti, v] of pts) { if (ti <= t + 1e-6) best = v; else break; }
   return best;
 }
@@ -392,6 +409,7 @@ function drawEq(cv, curve) {
   curve.hz.forEach((f, i) => { if (f >= 20 && f <= 20000) (i ? g.lineTo : g.moveTo).call(g, x(f), y(curve.db[i])); });
   g.stroke();
   cv.dataset.drawn = String(curve.hz.length);
+  if (!app.eqDrawnAt && !document.querySelector("canvas[data-eq]:not([data-drawn])")) app.eqDrawnAt = performance.now();
 }
 
 // ---------------------------------------------------------------- edits, locks, solving, history
@@ -480,6 +498,7 @@ async function pick(k) {
 
 // ---------------------------------------------------------------- listening (A/B/C keeps the position)
 function previewUrl(which) {
+  app.windowSeconds = EDIT_SECONDS;
   const q = `start=${app.windowStart}&seconds=${EDIT_SECONDS}`;
   if (which === "variation") return `/api/sessions/${app.session}/variations/${app.variation}/preview.wav?${q}`;
   return `/api/sessions/${app.session}/preview.wav?which=${which}&${q}`;
