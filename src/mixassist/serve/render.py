@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,20 +28,27 @@ from mixassist.previews import loudest_section, make_previews, raw_sum
 from mixassist.serve.store import ServeError
 from mixassist.serve.strips import StripCache
 
-__all__ = ["EXCERPT_RANGE_S", "Excerpts", "eq_curve", "wav_bytes", "excerpt"]
+__all__ = ["EXCERPT_RANGE_S", "Excerpts", "eq_curve", "excerpt", "span", "wav_bytes"]
 
 #: Shortest and longest preview excerpt, seconds (the default is 15).
 EXCERPT_RANGE_S = (10.0, 20.0)
 _EQ_POINTS = 200
 
 
-def excerpt(multitrack: Multitrack, start_s: float, seconds: float) -> Multitrack:
-    """The stems from ``start_s`` for ``seconds`` (the whole song when it is shorter)."""
+def span(multitrack: Multitrack, start_s: float, seconds: float) -> tuple[int, int]:
+    """The samples ``(first, stop)`` of the excerpt from ``start_s`` for ``seconds``, moved back to
+    fit the song (all of it when it is shorter)."""
     sr, total = multitrack.sample_rate, multitrack.num_samples
     length = min(total, int(round(seconds * sr)))
     a = min(max(0, int(round(start_s * sr))), total - length)
-    arrays = {t.name: np.ascontiguousarray(t.read(a, a + length)) for t in multitrack}
-    return Multitrack.from_arrays(arrays, sr)
+    return a, a + length
+
+
+def excerpt(multitrack: Multitrack, start_s: float, seconds: float) -> Multitrack:
+    """The stems of the excerpt :func:`span` gives."""
+    a, b = span(multitrack, start_s, seconds)
+    arrays = {t.name: np.ascontiguousarray(t.read(a, b)) for t in multitrack}
+    return Multitrack.from_arrays(arrays, multitrack.sample_rate)
 
 
 class Excerpts:
@@ -53,6 +60,7 @@ class Excerpts:
         self.references = references
         self.strips = StripCache(multitrack.sample_rate)
         self._reference_audio: np.ndarray | None = None
+        self._reference_features: dict[str, Any] | None = None
 
     def window(self, start_s: float | None, seconds: float | None, default_start_s: float) -> tuple[float, float]:
         """A checked excerpt window (start, length) in seconds."""
@@ -67,7 +75,8 @@ class Excerpts:
 
     def mix(self, params: MixParams, start_s: float, seconds: float) -> np.ndarray:
         """The mix of the excerpt (float32 ``(2, samples)``), from the strip cache."""
-        return self.strips.render(excerpt(self.multitrack, start_s, seconds), params, key=(start_s, seconds))
+        key = span(self.multitrack, start_s, seconds)
+        return self.strips.render(excerpt(self.multitrack, start_s, seconds), params, key=key)
 
     def reference(self) -> np.ndarray | None:
         """The first reference at the session's rate (read once), or None."""
@@ -77,6 +86,13 @@ class Excerpts:
             audio, rate = load_audio(self.references[0])
             self._reference_audio = resample(audio, rate, self.sample_rate)
         return self._reference_audio
+
+    def reference_features(self, measure: Callable[[np.ndarray], dict[str, Any]]) -> dict[str, Any]:
+        """``measure`` of the reference (once: it does not change while the session has it)."""
+        if self._reference_features is None:
+            audio = self.reference()
+            self._reference_features = {} if audio is None else measure(audio)
+        return self._reference_features
 
     def preview(self, which: str, params: MixParams, start_s: float, seconds: float) -> tuple[np.ndarray, float]:
         """``which`` (``mix``, ``reference`` or ``raw``) loudness-matched to the others, and its

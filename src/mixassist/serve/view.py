@@ -106,7 +106,7 @@ def style_view(excerpts: Excerpts, params: MixParams, start: float, seconds: flo
         return None
     mix = excerpts.mix(params, start, seconds)
     sr = excerpts.sample_rate
-    a, b = features(mix, sr), features(ref, sr)
+    a, b = features(mix, sr), excerpts.reference_features(lambda audio: features(audio, sr))
     rows = []
     for key, label, tolerance in FIDELITY:
         m, r = a.get(key), b.get(key)

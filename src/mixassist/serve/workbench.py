@@ -111,11 +111,7 @@ class Workbench:
             why=_plain(result.recipe.why),
             locked={},
             roles=dict(result.recipe.roles),
-            context={
-                "words": words or "",
-                "method": _method_of(result.recipe.extra),
-                "reference": [str(r) for r in references],
-            },
+            context=_context(result.recipe.extra, result.measured, words, [str(r) for r in references]),
         )
         start = loudest_section(raw_sum(list(multitrack)), multitrack.sample_rate, DEFAULT_EXCERPT_S)
         state = SessionState(
