@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from mixassist.errors import MixAssistError
 from mixassist.serve.exports import EXPORTS, export_file
@@ -101,6 +102,11 @@ def create_app(
     @app.exception_handler(MixAssistError)
     async def user_error(request: Request, exc: MixAssistError) -> JSONResponse:
         return _error(exc)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        what = "no such page or API call" if exc.status_code == 404 else str(exc.detail)
+        return JSONResponse({"error": f"{request.url.path[:80]}: {what}"}, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

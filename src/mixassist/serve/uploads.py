@@ -92,7 +92,7 @@ class _Receiver:
         if self.file is not None:
             if self.size > self.limits.max_file_bytes:
                 raise ServeError(
-                    f"{Path(self.file.name).name}: larger than {self.limits.max_file_bytes // 2**20} MB per file", 413
+                    f"{Path(self.file.name).name}: larger than {_size(self.limits.max_file_bytes)} per file", 413
                 )
             self.file.write(data[start:end])
         elif self.kind == "field":
@@ -124,7 +124,7 @@ async def receive_upload(request: Request, session_folder: Path, limits: Limits)
         raise ServeError("an upload must be multipart/form-data (files[] for stems, reference[] for references)", 415)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_total_bytes:
-        raise ServeError(f"upload of {int(declared) // 2**20} MB: more than {limits.max_total_bytes // 2**20} MB", 413)
+        raise ServeError(f"upload of {_size(int(declared))}: more than {_size(limits.max_total_bytes)} in all", 413)
     folder = session_folder / UPLOAD_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     receiver = _Receiver(folder, limits)
@@ -134,7 +134,7 @@ async def receive_upload(request: Request, session_folder: Path, limits: Limits)
         async for chunk in request.stream():
             total += len(chunk)
             if total > limits.max_total_bytes:
-                raise ServeError(f"upload larger than {limits.max_total_bytes // 2**20} MB in all", 413)
+                raise ServeError(f"upload larger than {_size(limits.max_total_bytes)} in all", 413)
             parser.write(chunk)
         parser.finalize()
     finally:
@@ -148,3 +148,8 @@ async def receive_upload(request: Request, session_folder: Path, limits: Limits)
         except MixAssistError as err:
             raise ServeError(f"{path.name}: not audio this server can read ({err.reason})", 415) from err
     return upload
+
+
+def _size(count: int) -> str:
+    """A byte count for people: ``1.5 MB`` or ``200 kB``."""
+    return f"{count / 2**20:.1f} MB" if count >= 2**20 else f"{count / 1024:.0f} kB"
