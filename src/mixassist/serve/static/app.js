@@ -213,10 +213,10 @@ function buildStrip(section, track, role) {
 function buildDesk() {
   controls.clear();
   const strips = $("#strips"), busses = $("#busses");
-  strips.replaceChildren(); busses.replaceChildren();
+  strips.replaceChildren(); busses.replaceChildren(); $("#reverb-slot").replaceChildren();
   for (const t of app.state.tracks) strips.append(buildStrip("track", t.name, t.role));
-  busses.append(buildStrip("reverb", null, "send bus"));
   busses.append(buildStrip("master", null, "2-bus"));
+  $("#reverb-slot").replaceChildren(buildStrip("reverb", null, "send bus"));
   app.deskSignature = deskSignature(app.state);
 }
 
@@ -296,7 +296,7 @@ function showState(state, { proposal = false } = {}) {
     if (!bar) continue;
     const g = Math.abs(gr || 0);
     bar.style.width = `${Math.min(100, (g / 12) * 100)}%`;
-    txt.textContent = g < 0.05 ? "0.0 dB" : `−${g.toFixed(1)} dB`;
+    txt.textContent = gr == null ? "–" : g < 0.05 ? "0.0 dB" : `−${g.toFixed(1)} dB`;
   }
   $("#session-name").textContent = `${state.name} · ${state.tracks.length} tracks · ${mmss(state.seconds || 0)}`;
   const ctx = state.context || {};
@@ -552,7 +552,7 @@ async function playPreview(which, { record = null, restart = false, autoplay = t
     player.src = p.blob;
     player.load();
   });
-  $("#dur").textContent = mmss(player.duration || 0);
+  $("#dur").textContent = mmss(app.windowStart + (player.duration || 0));
   if (!autoplay) return;
   if (record) {
     player.addEventListener("playing", () => { record.playingAt = performance.now(); record.latencyMs = record.playingAt - record.inputAt; }, { once: true });
@@ -595,9 +595,9 @@ function drawStyle(style) {
   if (!bands.length) return;
   const pick = (d, keys) => keys.map((k) => d[k]).find(Array.isArray);
   const panes = [["Level per band (mid), dB", ["mid_db", "spectral_mid_db"]], ["Width per band (side − mid), dB", ["width_db"]]];
-  const pw = (W - 30) / 2;
+  const pw = (W - 60) / 2;
   panes.forEach(([title, key], i) => {
-    const x0 = 20 + i * (pw + 10), y0 = 22, ph = H - 52;
+    const x0 = 30 + i * (pw + 30), y0 = 22, ph = H - 52;
     const series = [[pick(refs, key), "#f0b429", "reference"], [pick(mix, key), "#4fb3ff", "mix"]].filter((s) => Array.isArray(s[0]));
     const vals = series.flatMap((s) => s[0]).filter(Number.isFinite);
     if (!vals.length) return;
@@ -607,8 +607,13 @@ function drawStyle(style) {
     g.fillStyle = "#cfd6de"; g.font = "12px sans-serif"; g.fillText(title, x0, 14);
     g.strokeStyle = "#2c323b"; g.strokeRect(x0, y0, pw - 10, ph);
     g.fillStyle = "#9aa3ae"; g.font = "10px sans-serif";
-    bands.forEach((f, j) => { if (j % 2 === 0 || bands.length <= 8) g.fillText(f >= 1000 ? `${f / 1000}k` : `${Math.round(f)}`, x(j) - 8, y0 + ph + 13); });
-    g.fillText(`${hi}`, x0 - 18, y0 + 8); g.fillText(`${lo}`, x0 - 18, y0 + ph);
+    let lastLabel = -1e9;
+    bands.forEach((f, j) => {
+      if (x(j) - lastLabel < 34) return;
+      lastLabel = x(j);
+      g.fillText(f >= 1000 ? `${+(f / 1000).toFixed(1)}k` : `${Math.round(f)}`, x(j) - 8, y0 + ph + 13);
+    });
+    g.textAlign = "right"; g.fillText(`${hi}`, x0 - 3, y0 + 9); g.fillText(`${lo}`, x0 - 3, y0 + ph); g.textAlign = "left";
     for (const [data, color] of series) {
       g.strokeStyle = color; g.lineWidth = 2; g.beginPath();
       data.forEach((v, j) => (j ? g.lineTo : g.moveTo).call(g, x(j), y(v)));
@@ -616,9 +621,9 @@ function drawStyle(style) {
     }
   });
   g.font = "12px sans-serif";
-  g.fillStyle = "#4fb3ff"; g.fillText("━ mix", 20, H - 6);
-  g.fillStyle = "#f0b429"; g.fillText("━ reference", 80, H - 6);
-  g.fillStyle = "#9aa3ae"; g.fillText("Hz (band centres)", W - 120, H - 6);
+  g.fillStyle = "#4fb3ff"; g.fillText("━ this mix", 30, H - 6);
+  g.fillStyle = "#f0b429"; g.fillText("━ reference", 110, H - 6);
+  g.fillStyle = "#9aa3ae"; g.fillText("band centre, Hz", W - 110, H - 6);
 }
 
 // ---------------------------------------------------------------- export
@@ -710,6 +715,7 @@ function wire() {
 function showWindow() {
   const a = +$("#window").value;
   $("#window-label").textContent = `${mmss(a)}–${mmss(a + EDIT_SECONDS)}`;
+  if ($("#player").paused) { $("#pos").textContent = mmss(a); $("#dur").textContent = mmss(a + EDIT_SECONDS); }
 }
 
 function placeTip(ev) {
