@@ -137,19 +137,13 @@ class Excerpts:
         out: dict[str, float] = {}
         for track in part:
             p = params.tracks[track.name]
-            if p["comp_ratio"] == 1.0 or track.is_silent:
+            if p["comp_ratio"] == 1.0 or track.is_silent():
                 out[track.name] = 0.0
                 continue
             x = torch.from_numpy(np.ascontiguousarray(track.audio))[None]
-            args = {k: torch.tensor([float(p[f"comp_{k}"])]) for k in ("threshold_db", "ratio", "knee_db")}
-            y, _ = compressor(
-                x,
-                self.sample_rate,
-                **args,
-                attack_ms=torch.tensor([float(p["comp_attack_ms"])]),
-                release_ms=torch.tensor([float(p["comp_release_ms"])]),
-                makeup_db=torch.tensor([0.0]),
-            )
+            comp = {k[5:]: torch.tensor([float(v)]) for k, v in p.items() if k.startswith("comp_") and v is not None}
+            comp["makeup_db"] = torch.tensor([0.0])
+            y, _ = compressor(x, self.sample_rate, **comp)
             ratio = y.abs().amax(dim=1)[0].numpy() / np.maximum(x.abs().amax(dim=1)[0].numpy(), 1e-12)
             loud = x.abs().amax(dim=1)[0].numpy() > 1e-4
             out[track.name] = round(float(-20.0 * np.log10(max(ratio[loud].min(), 1e-12))) if loud.any() else 0.0, 2)
@@ -161,9 +155,7 @@ def eq_curve(values: Mapping[str, float | None], sample_rate: int, *, hpf: bool)
     console renders with (:func:`~mixassist.console.console.eq_sos`), at 200 log-spaced points
     from 20 Hz to 20 kHz (or Nyquist)."""
     names = [k for k in values if k.startswith("eq_") or k == "hpf_hz"]
-    tensors = {
-        k: torch.tensor([float("nan") if values[k] is None else float(values[k])], dtype=torch.float64) for k in names
-    }
+    tensors = {k: torch.tensor([_or_nan(values[k])], dtype=torch.float64) for k in names}
     sos = eq_sos(tensors, sample_rate, hpf=hpf)[0].numpy()
     hz = np.geomspace(20.0, min(20000.0, 0.49 * sample_rate), _EQ_POINTS)
     _, h = sosfreqz(sos, worN=hz, fs=sample_rate)
@@ -176,6 +168,10 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, np.clip(audio.T, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     return buffer.getvalue()
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _round(value: float | None) -> float | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -17,6 +17,9 @@ from mixassist.audio.io import load_audio
 from mixassist.errors import MixAssistError
 from mixassist.serve.security import Limits, safe_name
 from mixassist.serve.store import ServeError
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 __all__ = ["Upload", "receive_upload", "UPLOAD_FOLDER"]
 
@@ -128,7 +131,7 @@ async def receive_upload(request: Request, session_folder: Path, limits: Limits)
     folder = session_folder / UPLOAD_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     receiver = _Receiver(folder, limits)
-    parser = MultipartParser(boundary, receiver.callbacks())
+    parser = MultipartParser(boundary, cast("MultipartCallbacks", receiver.callbacks()))
     total = 0
     try:
         async for chunk in request.stream():

@@ -252,7 +252,7 @@ def _owner(state: SessionState, section: str, track: str | None) -> str:
 
 def _check_method(method: str | None) -> None:
     if method not in (None, "", *METHODS):
-        raise ServeError(f"method={method[:20]!r}: use one of {', '.join(METHODS)}")
+        raise ServeError(f"method={str(method)[:20]!r}: use one of {', '.join(METHODS)}")
 
 
 def _method_of(extra: dict[str, Any]) -> str:
