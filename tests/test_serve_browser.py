@@ -207,6 +207,10 @@ def loudness(wav: bytes) -> float:
     return integrated_loudness(audio.T, rate)
 
 
+#: The session's state just before the re-solve (the lock test fills it, the undo test reads it).
+PRE_SOLVE: dict = {}
+
+
 def track_param(state: dict, track: str, param: str):
     return next(t for t in state["tracks"] if t["name"] == track)["params"][param]
 
@@ -237,6 +241,14 @@ def test_the_demo_session_opens_with_8_strips_showing_the_proposed_values(driver
     assert tip.is_displayed()
     assert "Proposed" in tip.text and track["reasons"]["gain_db"][:40] in tip.text.replace("\n", " ")
     assert track["reasons"]["gain_db"][:40] in fader.get_attribute("title").replace("\n", " ")
+    # ... and on hover, for another control
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    hpf = driver.find_element("css selector", f"input[data-track='{track['name']}'][data-param=hpf_hz]")
+    driver.execute_script("arguments[0].blur()", fader)
+    ActionChains(driver).move_to_element(hpf).perform()
+    hover_tip = driver.find_element("id", hpf.get_attribute("aria-describedby"))
+    assert hover_tip.is_displayed() and "Proposed" in hover_tip.text and not tip.is_displayed()
     wait(driver, "document.querySelectorAll('canvas[data-eq][data-drawn]').length === 9")  # 8 strips + master
     assert driver.find_elements("css selector", ".strip[data-strip=master] input[data-param=limiter_ceiling_dbtp]")
     assert driver.find_elements("css selector", ".strip[data-strip=master] input[data-param=comp_ratio]")
@@ -289,7 +301,8 @@ def test_a_locked_setting_is_kept_exactly_when_the_rest_is_re_solved(driver, ser
     kept = track_param(state, track, "gain_db")
     driver.find_element("css selector", f"[data-lock='track|{track}|gain_db']").click()
     wait(driver, f"window.mixassist.state.tracks.find(t => t.name === '{track}').locked.includes('gain_db')")
-    length = page_state(driver)["history"]["length"]
+    PRE_SOLVE.update(page_state(driver))
+    length = PRE_SOLVE["history"]["length"]
     driver.find_element("id", "solve").click()
     wait(driver, f"window.mixassist.state.history.length > {length}")
     idle(driver)
@@ -302,6 +315,7 @@ def test_a_locked_setting_is_kept_exactly_when_the_rest_is_re_solved(driver, ser
 
 
 def test_undo_goes_back_one_step(driver, served):
+    """Undo takes back the re-solve: every setting is again what it was before it."""
     server, _ = served
     before = page_state(driver)
     driver.find_element("id", "undo").click()
@@ -309,7 +323,14 @@ def test_undo_goes_back_one_step(driver, served):
     idle(driver)
     after = server.call("GET", f"/api/sessions/{before['id']}")
     assert after["history"]["index"] == before["history"]["index"] - 1 and after["history"]["can_redo"]
+    assert [t["params"] for t in after["tracks"]] == [t["params"] for t in PRE_SOLVE["tracks"]]
+    assert after["master"]["params"] == PRE_SOLVE["master"]["params"]
+    assert [t["params"] for t in before["tracks"]] != [t["params"] for t in PRE_SOLVE["tracks"]]  # the solve moved some
     assert driver.find_element("id", "redo").is_enabled()
+    fader = driver.find_element("css selector", "input[data-param=gain_db]")
+    assert float(fader.get_attribute("value")) == pytest.approx(
+        track_param(after, fader.get_attribute("data-track"), "gain_db"), abs=0.051
+    )
 
 
 def test_a_b_c_switch_keeps_the_position_at_equal_loudness(driver, served):
