@@ -412,3 +412,13 @@ def test_the_exported_recipe_renders_the_exported_mix(driver, served, tmp_path):
     assert np.max(np.abs(exported - again)) < 2e-4  # 24-bit rounding, not a different mix
     errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert errors == [] and driver.execute_script("return window.mixassist.errors") == []
+
+
+def test_the_start_page_lists_the_session_and_opens_it(driver, served):
+    server, state = served
+    driver.get(server.url + "/")
+    link = wait(driver, f"document.querySelector(`#session-list a[href='/?session={state['id']}']`)")
+    assert driver.find_element("id", "open-stems").is_displayed() and driver.find_element("id", "upload-files")
+    link.click()
+    wait(driver, "document.body.dataset.ready === '1'")
+    assert len(driver.find_elements("css selector", ".strip[data-strip=track]")) == 8

@@ -426,8 +426,12 @@ function edit(c, value, inputTime) {
     try {
       const state = await api("PATCH", `/sessions/${app.session}/params`, body);
       record.stateAt = performance.now();
+      const last = app.edits[app.edits.length - 1] === record;
+      // ask for the new preview first, then redraw the desk while the server renders it
+      let pending = null;
+      if (last) { delete app.previews.mix; pending = fetchPreview("mix"); }
       showState(state);
-      if (app.edits[app.edits.length - 1] === record) await playPreview("mix", { record, restart: true });
+      if (pending) await playPreview("mix", { record, restart: true, pending });
     } catch (e) { toast(e.message); record.error = e.message; showState(app.state); }
   });
   return editChain;
@@ -530,12 +534,12 @@ async function fetchPreview(which) {
 }
 
 // Plays WHICH at the current position (or from the start of the window when restart is set).
-async function playPreview(which, { record = null, restart = false, autoplay = true } = {}) {
+async function playPreview(which, { record = null, restart = false, autoplay = true, pending = null } = {}) {
   const player = $("#player");
   const position = restart ? 0 : player.currentTime || 0;
-  if (which === "mix") delete app.previews.mix; // the mix may have changed: always ask again
+  if (which === "mix" && !pending) delete app.previews.mix; // the mix may have changed: always ask again
   let p;
-  try { p = await fetchPreview(which); } catch (e) { toast(e.message); return; }
+  try { p = await (pending || fetchPreview(which)); } catch (e) { toast(e.message); return; }
   if (record) { record.fetchedAt = performance.now(); record.preview = { lufs: p.lufs, renderMs: p.renderMs, digest: p.digest }; }
   app.which = which;
   app.lastPreview = { which, lufs: p.lufs, renderMs: p.renderMs, digest: p.digest, bytes: p.bytes, url: p.url, at: performance.now() };
