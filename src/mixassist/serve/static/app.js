@@ -145,6 +145,7 @@ function control(section, track, spec, extraClass = "") {
   input.addEventListener("input", () => {
     const v = model.fromPos(input.value);
     val.textContent = fmt(spec, v);
+    input.setAttribute("aria-valuetext", val.textContent);
   });
   input.addEventListener("change", (ev) => edit(c, model.fromPos(input.value), ev.timeStamp));
   lock.addEventListener("click", () => setLock(c, lock.getAttribute("aria-pressed") !== "true"));
@@ -263,6 +264,7 @@ function showControl(c) {
     c.input.value = c.model.toPos(c.value);
   }
   c.val.textContent = fmt(c.spec, c.value);
+  c.input.setAttribute("aria-valuetext", c.val.textContent);
   const edited = proposed !== undefined && proposed !== c.value;
   c.val.classList.toggle("edited", edited);
   c.box.classList.toggle("locked", locked);
@@ -301,7 +303,8 @@ function showState(state, { proposal = false } = {}) {
   $("#session-name").textContent = `${state.name} · ${state.tracks.length} tracks · ${mmss(state.seconds || 0)}`;
   const ctx = state.context || {};
   if (document.activeElement !== $("#words")) $("#words").value = ctx.words || "";
-  if (document.activeElement !== $("#reference")) $("#reference").value = (ctx.reference || (state.reference || {}).files || []).join ? (ctx.reference || (state.reference || {}).files || []).join(", ") : String(ctx.reference || "");
+  const refs = ctx.reference || (state.reference || {}).files || [];
+  if (document.activeElement !== $("#reference")) $("#reference").value = Array.isArray(refs) ? refs.join(", ") : String(refs);
   if (ctx.method) $("#method").value = ctx.method;
   const nlocked = [...controls.values()].filter((c) => c.box.classList.contains("locked")).length;
   $("#lock-count").textContent = nlocked ? `${nlocked} setting${nlocked > 1 ? "s" : ""} locked` : "nothing locked: re-solving may change every setting";
@@ -458,7 +461,7 @@ async function solve() {
   });
 }
 
-async function history(step) {
+async function moveHistory(step) {
   await busy(step === "undo" ? "undoing…" : "redoing…", async () => {
     showState(await api("POST", `/sessions/${app.session}/${step}`));
     invalidatePreviews();
@@ -668,8 +671,8 @@ async function openSession(id) {
 }
 
 function wire() {
-  $("#undo").addEventListener("click", () => history("undo"));
-  $("#redo").addEventListener("click", () => history("redo"));
+  $("#undo").addEventListener("click", () => moveHistory("undo"));
+  $("#redo").addEventListener("click", () => moveHistory("redo"));
   $("#solve").addEventListener("click", solve);
   $("#solve").dataset.busyOff = "1";
   $("#var-ask").addEventListener("click", askVariations);
@@ -691,7 +694,7 @@ function wire() {
   });
   document.addEventListener("keydown", (ev) => {
     if (ev.target.matches("input[type=text], input[type=number], select")) return;
-    if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "z") { ev.preventDefault(); history(ev.shiftKey ? "redo" : "undo"); }
+    if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "z") { ev.preventDefault(); moveHistory(ev.shiftKey ? "redo" : "undo"); }
     else if (ev.key === " " && !ev.target.matches("button, input")) { ev.preventDefault(); $("#play").click(); }
     else if (["1", "2", "3"].includes(ev.key) && !ev.target.matches("input")) switchTo(["mix", "reference", "raw"][+ev.key - 1]);
   });
