@@ -9,6 +9,7 @@ is kept, so after an edit only the touched strip and the buses run again (bit-id
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,9 +62,16 @@ class Excerpts:
         self.strips = StripCache(multitrack.sample_rate)
         self._reference_audio: np.ndarray | None = None
         self._reference_features: dict[str, Any] | None = None
+        #: The window of the last preview: the meters read it, so an edit's state and the
+        #: preview that follows it share one render.
+        self.listening: tuple[float, float] | None = None
+        self._reduction: dict[str, float] = {}
 
     def window(self, start_s: float | None, seconds: float | None, default_start_s: float) -> tuple[float, float]:
-        """A checked excerpt window (start, length) in seconds."""
+        """A checked excerpt window (start, length) in seconds; without either, the window last
+        listened to (:meth:`preview`), else ``default_start_s`` for 15 s."""
+        if start_s is None and seconds is None and self.listening is not None:
+            return self.listening
         low, high = EXCERPT_RANGE_S
         seconds = 15.0 if seconds is None else float(seconds)
         if not (math.isfinite(seconds) and low <= seconds <= high):
@@ -101,6 +109,7 @@ class Excerpts:
             raise ServeError(f"which={which[:20]}: use mix, reference or raw")
         part = excerpt(self.multitrack, start_s, seconds)
         mix = self.mix(params, start_s, seconds)
+        self.listening = (start_s, seconds)
         ref = self.reference()
         refs = []
         if ref is not None:
@@ -137,6 +146,11 @@ class Excerpts:
         out: dict[str, float] = {}
         for track in part:
             p = params.tracks[track.name]
+            comp_settings = {k: v for k, v in p.items() if k.startswith("comp_")}  # (the fader comes after)
+            key = json.dumps([track.name, span(self.multitrack, start_s, seconds), comp_settings], sort_keys=True)
+            if key in self._reduction:
+                out[track.name] = self._reduction[key]
+                continue
             if p["comp_ratio"] == 1.0 or track.is_silent():
                 out[track.name] = 0.0
                 continue
@@ -147,6 +161,7 @@ class Excerpts:
             ratio = y.abs().amax(dim=1)[0].numpy() / np.maximum(x.abs().amax(dim=1)[0].numpy(), 1e-12)
             loud = x.abs().amax(dim=1)[0].numpy() > 1e-4
             out[track.name] = round(float(-20.0 * np.log10(max(ratio[loud].min(), 1e-12))) if loud.any() else 0.0, 2)
+            self._reduction[key] = out[track.name]
         return out
 
 

@@ -42,7 +42,7 @@ class StripCache:
         if whole in self.mixes:
             self.mixes.move_to_end(whole)
             return self.mixes[whole]
-        plan = self.console.plan(ConsoleSettings.from_params(params))
+        plan = self.console.plan(ConsoleSettings.from_params(_dry(params)))
         lanes = params.to_dict().get("lanes", {})
         strips = {}
         for name in params.track_names:
@@ -61,3 +61,13 @@ class StripCache:
         while len(self.mixes) > 8:
             self.mixes.popitem(last=False)
         return mix
+
+
+def _dry(params: MixParams) -> MixParams:
+    """``params`` without reverb sends: the same plan for the strips (which run before the sends)
+    without designing the reverb's impulse response, which the bus render designs anyway."""
+    dry = params.copy()
+    for name in dry.track_names:
+        dry.set(name, "reverb_send_db", None)
+        dry.clear_lane(name, "reverb_send_db")
+    return dry
