@@ -20,6 +20,7 @@ from cli_runner import run_cli  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from mixassist.serve import Limits, create_app  # noqa: E402
+from mixassist.serve.workbench import Gate  # noqa: E402
 
 SR = 22050
 
@@ -177,6 +178,17 @@ def test_ids_and_static_names_cannot_reach_other_files(guarded):
     _refused(client.get("/static/..%2F..%2F..%2Fpyproject.toml"), 404, "no such page")
     _refused(client.get(f"/api/sessions/{guarded['id']}/export/..%2Fstate.json"), 404, "no such page")
     _refused(client.get(f"/api/sessions/{guarded['id']}/export/state.json"), 404, "choose one of")
+
+
+def test_a_request_that_waits_too_long_for_a_render_is_answered_503(guarded):
+    bench = guarded["client"].app.state.workbench
+    gate, bench.lock = bench.lock, Gate(wait_s=0.05)
+    try:
+        with bench.lock:  # a render in progress (the app answers on another thread)
+            busy = guarded["client"].get(f"/api/sessions/{guarded['id']}")
+    finally:
+        bench.lock = gate
+    _refused(busy, 503, "busy")
 
 
 def test_another_host_name_is_refused_when_bound_to_loopback(guarded):

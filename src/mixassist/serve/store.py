@@ -9,7 +9,7 @@ import json
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +74,7 @@ class SessionState:
         self.index = len(self.history) - 1
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data["version"] = _STATE_VERSION
+        data = {**vars(self), "history": [vars(step) for step in self.history], "version": _STATE_VERSION}
         return json.dumps(data, indent=1, allow_nan=False) + "\n"
 
     @classmethod

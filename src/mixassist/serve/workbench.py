@@ -21,12 +21,28 @@ from mixassist.serve.security import audio_files, confine
 from mixassist.serve.store import ServeError, SessionState, SessionStore, Step, now_iso
 from mixassist.serve.view import state_view
 
-__all__ = ["Workbench", "BUSES"]
+__all__ = ["BUSES", "Gate", "Workbench"]
 
 #: The sections that are not tracks.
 BUSES = ("master", "reverb")
 #: The excerpt a session previews by default, seconds.
 DEFAULT_EXCERPT_S = 15.0
+
+
+class Gate:
+    """One render or change at a time (the renders share each session's caches); a request that
+    waits longer than ``wait_s`` is answered 503 rather than queueing without end."""
+
+    def __init__(self, wait_s: float = 120.0) -> None:
+        self.wait_s = wait_s
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self.wait_s):
+            raise ServeError(f"the server has been busy with another render for {self.wait_s:g} s; try again", 503)
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 class Workbench:
@@ -35,7 +51,7 @@ class Workbench:
     def __init__(self, workspace: Path, allowed_roots: list[Path]) -> None:
         self.store = SessionStore(workspace)
         self.roots = [Path(r).resolve() for r in allowed_roots]
-        self.lock = threading.RLock()
+        self.lock = Gate()
         self.loaded: dict[str, Excerpts] = {}
         #: Seconds the ``match`` solver may spend on each variation.
         self.variation_budget_s = 5.0
@@ -57,7 +73,8 @@ class Workbench:
         return self.loaded[state.id]
 
     def view(self, state: SessionState) -> dict[str, Any]:
-        return state_view(state, self.excerpts(state))
+        with self.lock:
+            return state_view(state, self.excerpts(state))
 
     def sessions(self) -> list[dict[str, Any]]:
         out = []
