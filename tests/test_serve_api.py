@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from mixassist.console.console import Console  # noqa: E402
 from mixassist.console.lanes import Lane  # noqa: E402
 from mixassist.console.params import MixParams  # noqa: E402
-from mixassist.measure import integrated_loudness  # noqa: E402
+from mixassist.measure import integrated_loudness, true_peak  # noqa: E402
 from mixassist.serve import create_app  # noqa: E402
 from mixassist.serve.render import excerpt  # noqa: E402
 
@@ -95,6 +95,7 @@ def test_a_fader_edit_moves_the_loudness_the_right_way_and_re_renders_one_strip(
     )
     assert up.status_code == 200, up.text
     assert _track(up.json(), "pad")["params"]["gain_db"] == gain + 6
+    assert _track(up.json(), "pad")["proposed"]["gain_db"] == gain  # what the mixer proposed stays shown
     assert up.json()["meters"]["integrated_lufs"] > lufs0 + 0.5
     preview1 = float(client.get(f"/api/sessions/{sid}/preview.wav?which=mix&seconds=10").headers["X-Integrated-LUFS"])
     assert preview1 > preview0 + 0.5
@@ -133,9 +134,11 @@ def test_previews_of_mix_reference_and_raw_play_at_equal_loudness(served):
     for which in ("mix", "reference", "raw"):
         r = client.get(f"/api/sessions/{sid}/preview.wav?which={which}&start=0&seconds=10")
         assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
-        levels[which] = integrated_loudness(_wav(r), SR)
+        audio = _wav(r)
+        levels[which] = integrated_loudness(audio, SR)
         assert float(r.headers["X-Render-Ms"]) >= 0
-    assert max(levels.values()) - min(levels.values()) < 0.1, levels
+        assert float(r.headers["X-True-Peak-Dbtp"]) == pytest.approx(true_peak(audio, SR), abs=0.01)
+    assert max(levels.values()) - min(levels.values()) < 0.01, levels  # float WAV: the gain exactly
     short = client.get(f"/api/sessions/{sid}/preview.wav?which=mix&seconds=5")
     assert short.status_code == 400 and "10 to 20 s" in short.json()["error"]
 
@@ -193,6 +196,7 @@ def test_variations_differ_measurably_keep_the_locks_and_one_can_be_picked(serve
     state = client.post(f"/api/sessions/{sid}/variations", json={"n": 3}).json()
     found = state["variations"]
     assert len(found) == 3 and all(v["summary"] for v in found)
+    assert all(1 <= len(v["params_diff"]) <= 4 for v in found)
     keys = ("crest_db", "width_overall_db", "tilt")
     for i in range(3):
         for j in range(i + 1, 3):
@@ -205,6 +209,7 @@ def test_variations_differ_measurably_keep_the_locks_and_one_can_be_picked(serve
     assert wav.status_code == 200 and _wav(wav).shape[0] == 2
     picked = client.post(f"/api/sessions/{sid}/variations/1/pick").json()
     assert picked["history"]["labels"][-1] == f"variation: {found[1]['label']}"
+    assert _track(picked, "pad")["proposed"] == _track(picked, "pad")["params"]
     assert MixParams.from_dict(stored[1]["params"]) == served["app"].state.workbench.params(
         served["app"].state.workbench.store.load(sid)
     )

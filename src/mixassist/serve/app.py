@@ -180,8 +180,8 @@ def create_app(
     @app.get("/api/sessions/{sid}/variations/{k}/preview.wav")
     def variation_wav(sid: str, k: int, start: float | None = None, seconds: float | None = None) -> Response:
         t0 = time.perf_counter()
-        audio, loudness, rate = variation_preview(bench, sid, k, start, seconds)
-        return _wav(audio, rate, loudness, t0)
+        audio, loudness, peak, rate = variation_preview(bench, sid, k, start, seconds)
+        return _wav(audio, rate, loudness, peak, t0)
 
     @app.get("/api/sessions/{sid}/preview.wav")
     def preview(sid: str, which: str = "mix", start: float | None = None, seconds: float | None = None) -> Response:
@@ -190,8 +190,8 @@ def create_app(
         with bench.lock:
             excerpts = bench.excerpts(state)
             a, d = excerpts.window(start, seconds, state.excerpt_start_s)
-            audio, loudness = excerpts.preview(which, bench.params(state), a, d)
-        return _wav(audio, state.sample_rate, loudness, t0)
+            audio, loudness, peak = excerpts.preview(which, bench.params(state), a, d)
+        return _wav(audio, state.sample_rate, loudness, peak, t0)
 
     @app.get("/api/sessions/{sid}/eq")
     def eq(sid: str, section: str = "track", track: str | None = None) -> dict[str, Any]:
@@ -209,10 +209,11 @@ def create_app(
     return app
 
 
-def _wav(audio: Any, sample_rate: int, loudness: float | None, t0: float) -> Response:
+def _wav(audio: Any, sample_rate: int, loudness: float | None, peak: float | None, t0: float) -> Response:
     headers = {
         "X-Integrated-LUFS": "" if loudness is None else f"{loudness:.2f}",
         "X-Render-Ms": f"{1000.0 * (time.perf_counter() - t0):.1f}",
+        "X-True-Peak-Dbtp": "" if peak is None else f"{peak:.2f}",
         "Cache-Control": "no-store",
     }
     return Response(wav_bytes(audio, sample_rate), media_type="audio/wav", headers=headers)

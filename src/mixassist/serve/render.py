@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,15 +24,17 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import eq_sos
 from mixassist.console.dsp.compressor import compressor
 from mixassist.console.params import MixParams
-from mixassist.measure import integrated_and_short_term, true_peak
-from mixassist.previews import loudest_section, make_previews, raw_sum
+from mixassist.measure import integrated_and_short_term, integrated_loudness, true_peak
+from mixassist.previews import loudest_section, raw_sum
 from mixassist.serve.store import ServeError
 from mixassist.serve.strips import StripCache
 
-__all__ = ["EXCERPT_RANGE_S", "Excerpts", "eq_curve", "excerpt", "span", "wav_bytes"]
+__all__ = ["DEFAULT_EXCERPT_S", "EXCERPT_RANGE_S", "Excerpts", "eq_curve", "excerpt", "span", "wav_bytes"]
 
-#: Shortest and longest preview excerpt, seconds (the default is 15).
+#: Shortest and longest preview excerpt, seconds.
 EXCERPT_RANGE_S = (10.0, 20.0)
+#: The excerpt a session previews and meters unless told otherwise, seconds.
+DEFAULT_EXCERPT_S = 10.0
 _EQ_POINTS = 200
 
 
@@ -66,14 +68,16 @@ class Excerpts:
         #: preview that follows it share one render.
         self.listening: tuple[float, float] | None = None
         self._reduction: dict[str, float] = {}
+        self._signals: dict[tuple, np.ndarray] = {}
+        self._lufs: dict[Hashable, tuple[float | None, float | None]] = {}
 
     def window(self, start_s: float | None, seconds: float | None, default_start_s: float) -> tuple[float, float]:
         """A checked excerpt window (start, length) in seconds; without either, the window last
-        listened to (:meth:`preview`), else ``default_start_s`` for 15 s."""
+        listened to (:meth:`preview`), else ``default_start_s`` for :data:`DEFAULT_EXCERPT_S`."""
         if start_s is None and seconds is None and self.listening is not None:
             return self.listening
         low, high = EXCERPT_RANGE_S
-        seconds = 15.0 if seconds is None else float(seconds)
+        seconds = DEFAULT_EXCERPT_S if seconds is None else float(seconds)
         if not (math.isfinite(seconds) and low <= seconds <= high):
             raise ServeError(f"seconds={seconds:g}: a preview lasts {low:g} to {high:g} s")
         start = default_start_s if start_s is None else float(start_s)
@@ -102,28 +106,57 @@ class Excerpts:
             self._reference_features = {} if audio is None else measure(audio)
         return self._reference_features
 
-    def preview(self, which: str, params: MixParams, start_s: float, seconds: float) -> tuple[np.ndarray, float]:
-        """``which`` (``mix``, ``reference`` or ``raw``) loudness-matched to the others, and its
-        integrated loudness before matching (LUFS)."""
+    def preview(
+        self, which: str, params: MixParams, start_s: float, seconds: float
+    ) -> tuple[np.ndarray, float, float | None]:
+        """``which`` of the excerpt, its integrated loudness before matching (LUFS) and the true
+        peak of what is sent (dBTP): the mix
+        as rendered (a fader move is heard), the reference (its loudest section) and the raw sum
+        of the stems scaled to the mix's integrated loudness (BS.1770), as the previews of
+        :mod:`mixassist.previews` are matched.  The window is remembered (:attr:`listening`)."""
         if which not in ("mix", "reference", "raw"):
             raise ServeError(f"which={which[:20]}: use mix, reference or raw")
-        part = excerpt(self.multitrack, start_s, seconds)
         mix = self.mix(params, start_s, seconds)
         self.listening = (start_s, seconds)
-        ref = self.reference()
-        refs = []
-        if ref is not None:
-            a = loudest_section(ref, self.sample_rate, seconds)
-            refs.append(("reference", ref[:, a : a + mix.shape[-1]]))
-        elif which == "reference":
-            raise ServeError("this session has no reference; add one and re-solve", 404)
-        previews = make_previews(raw_sum(list(part)), mix, self.sample_rate, refs, excerpt_s=seconds)
-        key = {"mix": "mix", "raw": "raw-sum", "reference": "reference-1-reference"}[which]
-        found = [p for p in previews if p.length == "excerpt" and p.key == key]
-        if not found:
+        token = json.dumps([span(self.multitrack, start_s, seconds), params.to_dict()], sort_keys=True)
+        mix_lufs, mix_peak = self._measured(("mix", token), mix)
+        if which == "mix":
+            if mix_lufs is None:
+                raise ServeError("the mix excerpt is silent: nothing to play", 404)
+            return mix, mix_lufs, mix_peak
+        if which == "raw":
+            key = ("raw", span(self.multitrack, start_s, seconds))
+            if key not in self._signals:
+                self._signals = {k: v for k, v in self._signals.items() if k[0] != "raw"} | {
+                    key: raw_sum(list(excerpt(self.multitrack, start_s, seconds)))
+                }
+        else:
+            ref = self.reference()
+            if ref is None:
+                raise ServeError("this session has no reference; add one and re-solve", 404)
+            key = ("reference", mix.shape[-1])
+            if key not in self._signals:
+                a = loudest_section(ref, self.sample_rate, mix.shape[-1] / self.sample_rate)
+                self._signals[key] = ref[:, a : a + mix.shape[-1]]
+        audio = self._signals[key]
+        lufs, peak = self._measured(key, audio)
+        if lufs is None or mix_lufs is None:
             raise ServeError(f"the {which} excerpt is silent: nothing to play", 404)
-        p = found[0]
-        return p.audio, p.loudness_lufs - p.gain_db
+        gain_db = mix_lufs - lufs
+        scaled = (audio * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
+        return scaled, lufs, None if peak is None else peak + gain_db
+
+    def _measured(self, key: Hashable, audio: np.ndarray) -> tuple[float | None, float | None]:
+        """Integrated loudness and true peak of ``audio`` (kept under ``key``)."""
+        if key not in self._lufs:
+            if len(self._lufs) > 64:
+                self._lufs.clear()
+            silent = not audio.shape[-1] or not np.any(audio)
+            self._lufs[key] = (
+                None if silent else integrated_loudness(audio, self.sample_rate),
+                None if silent else true_peak(audio, self.sample_rate),
+            )
+        return self._lufs[key]
 
     def meters(self, params: MixParams, start_s: float, seconds: float) -> dict[str, Any]:
         """Integrated and short-term loudness (every 100 ms) and true peak of the mix excerpt."""
@@ -179,9 +212,10 @@ def eq_curve(values: Mapping[str, float | None], sample_rate: int, *, hpf: bool)
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    """16-bit PCM WAV of float ``(channels, samples)`` audio (the previews peak under −0.5 dBFS)."""
+    """32-bit float WAV of ``(channels, samples)`` audio: a raw sum matched to a loud mix may peak
+    over full scale, and is sent as it is (the page may lower all three alike)."""
     buffer = io.BytesIO()
-    sf.write(buffer, np.clip(audio.T, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    sf.write(buffer, audio.T.astype(np.float32), sample_rate, subtype="FLOAT", format="WAV")
     return buffer.getvalue()
 
 

@@ -43,6 +43,8 @@ class Step:
     locked: dict[str, list[str]] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
+    #: The settings as the last proposal (first mix, re-solve or picked variation) made them.
+    proposed: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

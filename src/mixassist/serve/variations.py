@@ -22,6 +22,7 @@ import numpy as np
 
 from mixassist.console.console import Console
 from mixassist.console.params import MixParams
+from mixassist.console.schema import params_for
 from mixassist.data.priors import draw_prior, prior_params, track_levels
 from mixassist.data.references import hit_loudness
 from mixassist.serve.store import ServeError, SessionState, Step
@@ -30,7 +31,7 @@ from mixassist.serve.view import features
 if TYPE_CHECKING:
     from mixassist.serve.workbench import Workbench
 
-__all__ = ["MAX_VARIATIONS", "MEASURES", "make_variations", "pick_variation", "variation_preview"]
+__all__ = ["MAX_VARIATIONS", "MEASURES", "make_variations", "params_diff", "pick_variation", "variation_preview"]
 
 #: Most variations one request may ask for.
 MAX_VARIATIONS = 6
@@ -80,12 +81,31 @@ def make_variations(bench: Workbench, sid: str, n: int) -> SessionState:
                     "params": drawn.to_dict(),
                     "why": _reasons(drawn, current.locked, why),
                     "measured": {key: got.get(key) for key, _, _ in MEASURES},
+                    "params_diff": params_diff(params, drawn),
                     "summary": _summary(base, got),
                 }
             )
         state.variations = out
         bench.store.save(state)
     return state
+
+
+def params_diff(a: MixParams, b: MixParams, most: int = 4) -> dict[str, list[float | None]]:
+    """The ``most`` settings that differ most between ``a`` and ``b`` (by the share of their
+    range; a processor switched on or off counts as the whole range), as
+    ``{"track/NAME/param" | "master/param" | "reverb/param": [a's value, b's value]}``."""
+    moves = []
+    for owner in [*a.track_names, "master", "reverb"]:
+        kind = "track" if owner in a.tracks else owner
+        where = f"track/{owner}" if kind == "track" else owner
+        for name, param in params_for(kind).items():
+            x, y = a.value(owner, name), b.value(owner, name)
+            if x == y:
+                continue
+            share = 1.0 if x is None or y is None else abs(x - y) / (param.maximum - param.minimum)
+            moves.append((share, f"{where}/{name}", [x, y]))
+    moves.sort(key=lambda m: -m[0])
+    return {key: values for _, key, values in moves[:most]}
 
 
 def _reasons(params: MixParams, locked: dict[str, list[str]], why: str) -> dict[str, dict[str, str]]:
@@ -142,6 +162,7 @@ def pick_variation(bench: Workbench, sid: str, k: int) -> SessionState:
             locked={k2: list(v) for k2, v in cur.locked.items()},
             roles=dict(cur.roles),
             context=dict(cur.context),
+            proposed=chosen["params"],
         )
         state.push(step)
 
@@ -150,12 +171,13 @@ def pick_variation(bench: Workbench, sid: str, k: int) -> SessionState:
 
 def variation_preview(
     bench: Workbench, sid: str, k: int, start: float | None, seconds: float | None
-) -> tuple[np.ndarray, float | None, int]:
-    """Variation ``k``'s mix excerpt, loudness-matched like the other previews."""
+) -> tuple[np.ndarray, float | None, float | None, int]:
+    """Variation ``k``'s mix excerpt as rendered (it is delivered at the current loudness), its
+    loudness and true peak."""
     state = bench.store.load(sid)
     chosen = _variation(state, k)
     with bench.lock:
         excerpts = bench.excerpts(state)
         a, d = excerpts.window(start, seconds, state.excerpt_start_s)
-        audio, loudness = excerpts.preview("mix", MixParams.from_dict(chosen["params"]), a, d)
-    return audio, loudness, state.sample_rate
+        audio, loudness, peak = excerpts.preview("mix", MixParams.from_dict(chosen["params"]), a, d)
+    return audio, loudness, peak, state.sample_rate

@@ -52,11 +52,13 @@ def state_view(state: SessionState, excerpts: Excerpts) -> dict[str, Any]:
     params = MixParams.from_dict(step.params)
     start, seconds = excerpts.window(None, None, state.excerpt_start_s)
     reduction = excerpts.gain_reduction(params, start, seconds)
+    proposed = MixParams.from_dict(step.proposed) if step.proposed else params
     tracks = [
         {
             "name": name,
             "role": step.roles.get(name, ""),
             "params": dict(params.tracks[name]),
+            "proposed": dict(proposed.tracks[name]),
             "reasons": dict(step.why.get(name, {})),
             "locked": list(step.locked.get(name, [])),
             "gain_reduction_db": reduction.get(name, 0.0),
@@ -67,6 +69,7 @@ def state_view(state: SessionState, excerpts: Excerpts) -> dict[str, Any]:
     def bus(name: str) -> dict[str, Any]:
         return {
             "params": dict(getattr(params, name)),
+            "proposed": dict(getattr(proposed, name)),
             "reasons": dict(step.why.get(name, {})),
             "locked": list(step.locked.get(name, [])),
         }
@@ -91,7 +94,13 @@ def state_view(state: SessionState, excerpts: Excerpts) -> dict[str, Any]:
             "labels": [s.label for s in state.history],
         },
         "variations": [
-            {"index": k, "label": v["label"], "summary": v["summary"], "measured": v.get("measured", {})}
+            {
+                "index": k,
+                "label": v["label"],
+                "summary": v["summary"],
+                "measured": v.get("measured", {}),
+                "params_diff": v.get("params_diff", {}),
+            }
             for k, v in enumerate(state.variations)
         ],
         "schema": schema_view(),

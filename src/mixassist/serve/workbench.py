@@ -16,7 +16,7 @@ from mixassist.console.params import MixParams, check_name
 from mixassist.errors import MixAssistError
 from mixassist.previews import loudest_section, raw_sum
 from mixassist.recipe import Recipe
-from mixassist.serve.render import Excerpts, eq_curve
+from mixassist.serve.render import DEFAULT_EXCERPT_S, Excerpts, eq_curve
 from mixassist.serve.security import audio_files, confine
 from mixassist.serve.store import ServeError, SessionState, SessionStore, Step, now_iso
 from mixassist.serve.view import state_view
@@ -25,8 +25,6 @@ __all__ = ["BUSES", "Gate", "Workbench"]
 
 #: The sections that are not tracks.
 BUSES = ("master", "reverb")
-#: The excerpt a session previews by default, seconds.
-DEFAULT_EXCERPT_S = 15.0
 
 
 class Gate:
@@ -129,6 +127,7 @@ class Workbench:
             locked={},
             roles=dict(result.recipe.roles),
             context=_context(result.recipe.extra, result.measured, words, [str(r) for r in references]),
+            proposed=result.params.to_dict(),
         )
         start = loudest_section(raw_sum(list(multitrack)), multitrack.sample_rate, DEFAULT_EXCERPT_S)
         state = SessionState(
@@ -213,6 +212,7 @@ class Workbench:
             step = _next(state, f"re-solve ({_method_of(result.recipe.extra)})", params=result.params.to_dict())
             step.why = _plain(result.recipe.why)
             step.context = _context(result.recipe.extra, result.measured, words, refs)
+            step.proposed = result.params.to_dict()
             state.references = refs
             state.variations = []
             state.push(step)
@@ -254,6 +254,7 @@ def _next(state: SessionState, label: str, *, params: dict[str, Any] | None = No
         locked={k: list(v) for k, v in cur.locked.items()},
         roles=dict(cur.roles),
         context=dict(cur.context),
+        proposed=cur.proposed,
     )
 
 
