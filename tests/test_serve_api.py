@@ -233,6 +233,19 @@ def test_an_exported_recipe_renders_to_the_exported_mix(served, tmp_path):
     assert client.get(f"/api/sessions/{sid}/export/mix.mp3").status_code == 404
 
 
+def test_new_words_or_references_are_used_by_a_re_solve(served):
+    client, sid = served["client"], served["id"]
+    bad = client.post(f"/api/sessions/{sid}/solve", json={"method": "magic"})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("method='magic': use one of")
+    state = client.post(f"/api/sessions/{sid}/solve", json={"words": "wider", "reference": []}).json()
+    assert state["context"]["words"] == "wider" and state["context"]["reference"] == []
+    assert state["reference"] is None  # no reference, no fidelity table
+    assert _track(state, "bass")["params"]["pan"] == 0.37  # still locked
+    back = client.post(f"/api/sessions/{sid}/undo").json()
+    assert back["context"]["reference"] == [str(served["root"] / "reference.wav")]
+    assert back["reference"]["fidelity"]  # the reference is back with the step that had it
+
+
 def test_a_restarted_server_keeps_the_work(served):
     client, sid = served["client"], served["id"]
     before = client.get(f"/api/sessions/{sid}").json()

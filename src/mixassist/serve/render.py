@@ -99,6 +99,13 @@ class Excerpts:
             self._reference_audio = resample(audio, rate, self.sample_rate)
         return self._reference_audio
 
+    def set_references(self, references: list[str]) -> None:
+        """Compare with ``references`` from now on (the renders stay cached)."""
+        if references != self.references:
+            self.references = list(references)
+            self._reference_audio, self._reference_features = None, None
+            self._signals = {k: v for k, v in self._signals.items() if k[0] != "reference"}
+
     def reference_features(self, measure: Callable[[np.ndarray], dict[str, Any]]) -> dict[str, Any]:
         """``measure`` of the reference (once: it does not change while the session has it)."""
         if self._reference_features is None:

@@ -59,7 +59,9 @@ class Workbench:
         return [*self.roots, self.store.folder(sid).resolve()]
 
     def excerpts(self, state: SessionState) -> Excerpts:
-        """The session's stems and renders (loaded on first use, also after a restart)."""
+        """The session's stems and renders (loaded on first use, also after a restart), with the
+        references of its current step (an undo past a re-solve brings the old ones back)."""
+        refs = list(state.current.context.get("reference", state.references))
         if state.id not in self.loaded:
             recipe = Recipe(
                 sample_rate=state.sample_rate,
@@ -67,7 +69,8 @@ class Workbench:
                 params=MixParams(list(state.files)),
                 right_files={n: Path(f) for n, f in state.right_files.items()},
             )
-            self.loaded[state.id] = Excerpts(recipe.load_stems(), list(state.references))
+            self.loaded[state.id] = Excerpts(recipe.load_stems(), refs)
+        self.loaded[state.id].set_references(refs)
         return self.loaded[state.id]
 
     def view(self, state: SessionState) -> dict[str, Any]:
@@ -207,8 +210,6 @@ class Workbench:
                 reference=refs or None,
                 describe=words or None,
             )
-            if refs != excerpts.references:
-                self.loaded[sid] = Excerpts(excerpts.multitrack, refs)
             step = _next(state, f"re-solve ({_method_of(result.recipe.extra)})", params=result.params.to_dict())
             step.why = _plain(result.recipe.why)
             step.context = _context(result.recipe.extra, result.measured, words, refs)
