@@ -480,8 +480,22 @@ function showVariations() {
       el("button", { type: "button", "data-audition": k, onclick: () => audition(k), text: "Audition" }),
       el("button", { type: "button", "data-pick": k, onclick: () => pick(k), text: "Pick as new start", "data-busy-off": true }),
       el("span", { class: "vsum", text: v.summary || "" }));
+    const moves = describeDiff(v.params_diff || {});
+    if (moves) li.append(el("span", { class: "vsum", text: `Moves: ${moves}` }));
     return li;
   }));
+}
+
+// "track/bass/gain_db": [-12.8, -10.3] -> "bass fader −12.8 → −10.3 dB"
+function describeDiff(diff) {
+  return Object.entries(diff).map(([key, [a, b]]) => {
+    const parts = key.split("/");
+    const section = parts[0], param = parts[parts.length - 1], track = parts.length > 2 ? parts.slice(1, -1).join("/") : null;
+    const spec = paramSpec(section, param);
+    if (!spec) return null;
+    const who = track || (section === "master" ? "master" : "reverb");
+    return `${who} ${label(param).toLowerCase()} ${fmt(spec, a)} → ${fmt(spec, b)}`;
+  }).filter(Boolean).join(", ");
 }
 
 async function askVariations() {
@@ -529,6 +543,7 @@ async function fetchPreview(which) {
   const p = {
     which, url, digest, bytes: buf.byteLength, blob: URL.createObjectURL(new Blob([buf], { type: "audio/wav" })),
     lufs: parseFloat(res.headers.get("X-Integrated-LUFS")), renderMs: parseFloat(res.headers.get("X-Render-Ms")),
+    truePeak: parseFloat(res.headers.get("X-True-Peak-Dbtp")),
     fetchMs: performance.now() - t0,
   };
   if (app.previews[which] && app.previews[which].blob) URL.revokeObjectURL(app.previews[which].blob);
@@ -548,7 +563,12 @@ async function playPreview(which, { record = null, restart = false, autoplay = t
   app.lastPreview = { which, lufs: p.lufs, renderMs: p.renderMs, digest: p.digest, bytes: p.bytes, url: p.url, at: performance.now() };
   document.querySelectorAll(".abc button").forEach((b) => b.setAttribute("aria-checked", String(b.dataset.which === which)));
   const what = which === "variation" ? `Variation ${app.variation + 1}` : { mix: "Mix", reference: "Reference", raw: "Raw sum" }[which];
-  $("#preview-info").textContent = `${what}: ${Number.isFinite(p.lufs) ? p.lufs.toFixed(1) + " LUFS before matching" : ""}${Number.isFinite(p.renderMs) ? ` · rendered in ${Math.round(p.renderMs)} ms` : ""}`;
+  const facts = [
+    Number.isFinite(p.lufs) ? `${p.lufs.toFixed(1)} LUFS${which === "mix" || which === "variation" ? "" : " before matching"}` : "",
+    Number.isFinite(p.truePeak) ? `${p.truePeak.toFixed(1)} dBTP` : "",
+    Number.isFinite(p.renderMs) ? `rendered in ${Math.round(p.renderMs)} ms` : "",
+  ].filter(Boolean);
+  $("#preview-info").textContent = `${what}: ${facts.join(" · ")}`;
   await new Promise((resolve) => {
     const onMeta = () => {
       player.removeEventListener("loadedmetadata", onMeta);
