@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,21 @@ def test_the_size_limit_holds_while_the_body_streams_in(guarded):
         guarded["client"].post("/api/sessions/upload", content=chunks, headers=headers), 413, "long.wav", "per file"
     )
     assert sorted(p.name for p in guarded["workspace"].iterdir()) == sessions
+
+
+def test_hostile_multipart_bodies_and_ranges_are_refused_quickly(guarded):
+    """The published denial-of-service requests: a part with thousands of headers, a body that
+    never closes its part, and a Range header of thousands of ranges (Starlette's CVE-2025-62727)."""
+    client, headers = guarded["client"], {"content-type": "multipart/form-data; boundary=b0"}
+    many = b"--b0\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(5000)) + b"\r\nabc\r\n--b0--\r\n"
+    _refused(client.post("/api/sessions/upload", content=many, headers=headers), 400, "header count")
+    open_part = b'--b0\r\nContent-Disposition: form-data; name="files[]"; filename="a.wav"\r\n\r\n' + _wav_bytes()
+    _refused(client.post("/api/sessions/upload", content=open_part, headers=headers), 400, "closing boundary")
+    client.get(f"/api/sessions/{guarded['id']}/export/recipe.json")  # (written into the session's folder)
+    ranges = "bytes=" + ",".join(f"{k}-{k}" for k in range(0, 20000, 2))
+    started = time.perf_counter()
+    answer = client.get(f"/api/sessions/{guarded['id']}/export/recipe.json", headers={"Range": ranges})
+    assert answer.status_code in (200, 206, 416) and time.perf_counter() - started < 5.0
 
 
 def test_a_foreign_origin_may_not_change_a_session(guarded):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -52,6 +53,7 @@ class _Receiver:
         self.size = 0
         self.text = bytearray()
         self.files = 0
+        self.complete = False
 
     def callbacks(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class _Receiver:
             "on_headers_finished": self.headers_done,
             "on_part_data": self.data,
             "on_part_end": self.end,
+            "on_end": lambda: setattr(self, "complete", True),
         }
 
     def begin(self) -> None:
@@ -140,8 +143,12 @@ async def receive_upload(request: Request, session_folder: Path, limits: Limits)
                 raise ServeError(f"upload larger than {_size(limits.max_total_bytes)} in all", 413)
             parser.write(chunk)
         parser.finalize()
+    except FormParserError as err:
+        raise ServeError(f"the upload is not a well-formed multipart body ({err})") from err
     finally:
         receiver.close()
+    if not receiver.complete:
+        raise ServeError("the upload ended before its closing boundary (cut short?); send it again")
     upload = receiver.upload
     if not upload.stems:
         raise ServeError("the upload has no stems (send them as files[])")
