@@ -24,6 +24,7 @@ from mixassist.console.params import MixParams  # noqa: E402
 from mixassist.measure import integrated_loudness, true_peak  # noqa: E402
 from mixassist.serve import create_app  # noqa: E402
 from mixassist.serve.render import excerpt  # noqa: E402
+from mixassist.serve.variations import params_diff  # noqa: E402
 
 SR = 22050
 SECONDS = 3.0
@@ -255,3 +256,14 @@ def test_a_restarted_server_keeps_the_work(served):
     assert after["meters"] == before["meters"]  # the stems were loaded again and render the same
     assert after["variations"] == before["variations"]
     assert again.post(f"/api/sessions/{sid}/undo").json()["history"]["index"] == before["history"]["index"] - 1
+
+
+def test_a_variations_diff_names_only_moves_that_sound():
+    """An EQ band's frequency without gain, or a compressor's attack at ratio 1, changes nothing."""
+    a = MixParams(["x"])
+    b = a.copy()
+    b.set("x", "eq_peak2_hz", 3000.0)
+    b.set("x", "comp_attack_ms", 3.0)
+    b.set("x", "gain_db", -6.0)
+    b.set_bus("master", "limiter_ceiling_dbtp", -1.0)
+    assert params_diff(a, b) == {"master/limiter_ceiling_dbtp": [None, -1.0], "track/x/gain_db": [0.0, -6.0]}

@@ -100,12 +100,23 @@ def params_diff(a: MixParams, b: MixParams, most: int = 4) -> dict[str, list[flo
         where = f"track/{owner}" if kind == "track" else owner
         for name, param in params_for(kind).items():
             x, y = a.value(owner, name), b.value(owner, name)
-            if x == y:
+            if x == y or not _audible(a, b, owner, name):
                 continue
             share = 1.0 if x is None or y is None else abs(x - y) / (param.maximum - param.minimum)
             moves.append((share, f"{where}/{name}", [x, y]))
     moves.sort(key=lambda m: -m[0])
     return {key: values for _, key, values in moves[:most]}
+
+
+def _audible(a: MixParams, b: MixParams, owner: str, name: str) -> bool:
+    """Whether ``name`` does anything in ``a`` or ``b``: an EQ band's frequency and Q only with
+    gain, a compressor's settings only with a ratio above 1."""
+    if name.startswith("eq_") and not name.endswith("_db"):
+        gain = name.rsplit("_", 1)[0] + "_db"
+        return a.value(owner, gain) != 0.0 or b.value(owner, gain) != 0.0
+    if name.startswith("comp_") and name != "comp_ratio":
+        return a.value(owner, "comp_ratio") != 1.0 or b.value(owner, "comp_ratio") != 1.0
+    return True
 
 
 def _reasons(params: MixParams, locked: dict[str, list[str]], why: str) -> dict[str, dict[str, str]]:
