@@ -23,7 +23,7 @@ from mixassist.console.lanes import Lane  # noqa: E402
 from mixassist.console.params import MixParams  # noqa: E402
 from mixassist.measure import integrated_loudness, true_peak  # noqa: E402
 from mixassist.serve import create_app  # noqa: E402
-from mixassist.serve.render import excerpt  # noqa: E402
+from mixassist.serve.render import excerpt, reduction_db  # noqa: E402
 from mixassist.serve.variations import params_diff  # noqa: E402
 
 SR = 22050
@@ -78,6 +78,7 @@ def test_a_proposal_shows_every_strip_with_its_values_reasons_and_meters(served)
     meters = state["meters"]  # the preview covers the whole 3-s song: the loudness it was delivered at
     assert meters["integrated_lufs"] == pytest.approx(state["context"]["loudness_lufs"], abs=0.2)
     assert meters["true_peak_dbtp"] <= -0.9
+    assert state["master"]["gain_reduction_db"] >= 0.0 and all(t["gain_reduction_db"] >= 0.0 for t in state["tracks"])
     assert state["reference"]["fidelity"] and len(state["reference"]["style"]["mix"]["mid_db"]) > 10
     listed = served["client"].get("/api/sessions").json()["sessions"]
     assert {"id": served["id"], "tracks": 3} == {k: listed[0][k] for k in ("id", "tracks")}
@@ -267,3 +268,14 @@ def test_a_variations_diff_names_only_moves_that_sound():
     b.set("x", "gain_db", -6.0)
     b.set_bus("master", "limiter_ceiling_dbtp", -1.0)
     assert params_diff(a, b) == {"master/limiter_ceiling_dbtp": [None, -1.0], "track/x/gain_db": [0.0, -6.0]}
+
+
+def test_the_gain_reduction_shown_is_the_compressors_static_curve_on_a_steady_tone():
+    """A square wave at -6.02 dBFS (a constant level for the peak detector) through 4:1 at -20 dB,
+    hard knee, settles at (20 - 6.02) * (1 - 1/4) = 10.49 dB of reduction."""
+    t = np.arange(SR) / SR
+    tone = np.stack([0.5 * np.sign(np.sin(2 * np.pi * 100 * t + 0.1))] * 2).astype(np.float32)
+    settings = {"comp_threshold_db": -20.0, "comp_ratio": 4.0, "comp_knee_db": 0.0, "comp_attack_ms": 1.0}
+    settings |= {"comp_release_ms": 100.0, "comp_makeup_db": 6.0}
+    assert reduction_db(tone, settings, SR) == pytest.approx(10.49, abs=0.05)
+    assert reduction_db(0.01 * tone, settings, SR) == 0.0  # under the threshold

@@ -29,7 +29,16 @@ from mixassist.previews import loudest_section, raw_sum
 from mixassist.serve.store import ServeError
 from mixassist.serve.strips import StripCache
 
-__all__ = ["DEFAULT_EXCERPT_S", "EXCERPT_RANGE_S", "Excerpts", "eq_curve", "excerpt", "span", "wav_bytes"]
+__all__ = [
+    "DEFAULT_EXCERPT_S",
+    "EXCERPT_RANGE_S",
+    "reduction_db",
+    "Excerpts",
+    "eq_curve",
+    "excerpt",
+    "span",
+    "wav_bytes",
+]
 
 #: Shortest and longest preview excerpt, seconds.
 EXCERPT_RANGE_S = (10.0, 20.0)
@@ -194,15 +203,33 @@ class Excerpts:
             if p["comp_ratio"] == 1.0 or track.is_silent():
                 out[track.name] = 0.0
                 continue
-            x = torch.from_numpy(np.ascontiguousarray(track.audio))[None]
-            comp = {k[5:]: torch.tensor([float(v)]) for k, v in p.items() if k.startswith("comp_") and v is not None}
-            comp["makeup_db"] = torch.tensor([0.0])
-            y, _ = compressor(x, self.sample_rate, **comp)
-            ratio = y.abs().amax(dim=1)[0].numpy() / np.maximum(x.abs().amax(dim=1)[0].numpy(), 1e-12)
-            loud = x.abs().amax(dim=1)[0].numpy() > 1e-4
-            out[track.name] = round(float(-20.0 * np.log10(max(ratio[loud].min(), 1e-12))) if loud.any() else 0.0, 2)
-            self._reduction[key] = out[track.name]
+            out[track.name] = self._reduction[key] = reduction_db(track.audio, p, self.sample_rate)
         return out
+
+    def master_reduction(self, params: MixParams, start_s: float, seconds: float) -> float:
+        """The glue compressor's largest gain reduction (dB) on the excerpt, run on the strips' sum
+        (before the reverb return and the master EQ: an estimate)."""
+        if params.master["comp_ratio"] == 1.0:
+            return 0.0
+        part = excerpt(self.multitrack, start_s, seconds)
+        bus = self.strips.dry_sum(part, params, key=span(self.multitrack, start_s, seconds))
+        return reduction_db(bus, params.master, self.sample_rate)
+
+
+def reduction_db(audio: np.ndarray, settings: Mapping[str, float | None], sample_rate: int) -> float:
+    """The largest gain reduction (dB, positive) of the compressor with ``settings``' ``comp_*``
+    values (its own curve and ballistics, make-up left out) on ``audio`` ``(channels, samples)``,
+    read where the input is above -80 dBFS."""
+    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+    comp = {k[5:]: torch.tensor([float(v)]) for k, v in settings.items() if k.startswith("comp_") and v is not None}
+    comp["makeup_db"] = torch.tensor([0.0])
+    y, _ = compressor(x, sample_rate, **comp)
+    level = x.abs().amax(dim=1)[0].numpy()
+    loud = level > 1e-4
+    if not loud.any():
+        return 0.0
+    ratio = y.abs().amax(dim=1)[0].numpy()[loud] / level[loud]
+    return round(float(-20.0 * np.log10(max(float(ratio.min()), 1e-12))), 2)
 
 
 def eq_curve(values: Mapping[str, float | None], sample_rate: int, *, hpf: bool) -> dict[str, list[float]]:

@@ -42,6 +42,21 @@ class StripCache:
         if whole in self.mixes:
             self.mixes.move_to_end(whole)
             return self.mixes[whole]
+        strips = self.strips_of(multitrack, params, key=key)
+        mix = self.console.render(multitrack, params, strips=strips).mix
+        self.mixes[whole] = mix
+        while len(self.mixes) > 8:
+            self.mixes.popitem(last=False)
+        return mix
+
+    def dry_sum(self, multitrack: Multitrack, params: MixParams, *, key: Hashable) -> np.ndarray:
+        """The strips' sum, float32 ``(2, samples)``: the mix bus before the reverb return and the
+        master (from the kept strips; a few samples of latency tail at the end)."""
+        strips = self.strips_of(multitrack, params, key=key)
+        return torch.cat([sum(blocks) for blocks in zip(*strips.values())], dim=-1)[0].numpy()
+
+    def strips_of(self, multitrack: Multitrack, params: MixParams, *, key: Hashable) -> dict[str, list[torch.Tensor]]:
+        """Every track's strip output, block by block: kept ones reused, the others rendered."""
         plan = self.console.plan(ConsoleSettings.from_params(_dry(params)))
         lanes = params.to_dict().get("lanes", {})
         strips = {}
@@ -56,11 +71,7 @@ class StripCache:
             strips[name] = self.strips[cache_key]
         while len(self.strips) > max(self.size, len(strips)):
             self.strips.popitem(last=False)
-        mix = self.console.render(multitrack, params, strips=strips).mix
-        self.mixes[whole] = mix
-        while len(self.mixes) > 8:
-            self.mixes.popitem(last=False)
-        return mix
+        return strips
 
 
 def _dry(params: MixParams) -> MixParams:

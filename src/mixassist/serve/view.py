@@ -81,7 +81,7 @@ def state_view(state: SessionState, excerpts: Excerpts) -> dict[str, Any]:
         "seconds": state.seconds,
         "excerpt": {"start_s": start, "seconds": seconds},
         "tracks": tracks,
-        "master": {**bus("master"), "gain_reduction_db": None},
+        "master": {**bus("master"), "gain_reduction_db": excerpts.master_reduction(params, start, seconds)},
         "reverb": bus("reverb"),
         "meters": excerpts.meters(params, start, seconds),
         "reference": style_view(excerpts, params, start, seconds),
