@@ -223,6 +223,16 @@ def test_the_command_warns_off_loopback_and_refuses_a_missing_folder(guarded, mo
     assert ran == [{"host": "0.0.0.0", "port": 8765, "log_level": "warning"}]
     missing = run_cli("serve", str(tmp_path / "nope"), "--no-browser", "--workspace", str(tmp_path / "ws"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no such folder" in missing.stderr
+    opened = [
+        run_cli(
+            "serve", str(guarded["stems"]), "--method", "neural", "--no-browser", "--workspace", str(tmp_path / "ws")
+        )
+        for _ in range(2)
+    ]
+    assert all(r.returncode == 0 for r in opened), opened[0].stderr
+    assert opened[0].stdout.startswith("http://localhost:8765/?session=")
+    assert opened[1].stdout == opened[0].stdout  # the folder's session is reopened, not proposed again
+    assert ran[-1] == {"host": "127.0.0.1", "port": 8765, "log_level": "warning"}
 
 
 def test_nothing_was_written_outside_the_session_folders(guarded):
