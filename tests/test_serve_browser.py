@@ -291,6 +291,17 @@ def test_moving_a_fader_plays_a_new_preview_whose_loudness_moves_the_right_way(d
     _move(driver, track, round(old - 6.0, 1))
     quieter = driver.execute_script("return window.mixassist.lastPreview")
     assert quieter["lufs"] < before["lufs"] - 0.1, (before, quieter)
+    # three quick key presses are three 0.1 dB steps: none is lost while the edits are on their way
+    from selenium.webdriver.common.keys import Keys
+
+    fader = driver.find_element("css selector", f"input[data-track='{track}'][data-param=gain_db]")
+    fader.send_keys(Keys.ARROW_UP, Keys.ARROW_UP)
+    wait(driver, "window.mixassist.edits.at(-2).stateAt")  # the first answered, the second on its way
+    fader.send_keys(Keys.ARROW_UP)
+    idle(driver)
+    assert track_param(server.call("GET", f"/api/sessions/{state['id']}"), track, "gain_db") == round(
+        round(old - 6.0, 1) + 0.3, 1
+    )
 
 
 def test_a_locked_setting_is_kept_exactly_when_the_rest_is_re_solved(driver, served):

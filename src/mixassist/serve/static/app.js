@@ -260,11 +260,12 @@ function showControl(c) {
   const locked = (st.locked || []).includes(c.spec.name);
   const proposed = proposedOf(c.section, c.track, c.spec.name, st);
   const reason = (st.reasons || {})[c.spec.name];
-  if (document.activeElement !== c.input || !c.input.matches(":active")) {
+  const moving = (inFlight.get(c.key) || 0) > 0 || (document.activeElement === c.input && c.input.matches(":active"));
+  if (!moving) {
     c.input.value = c.model.toPos(c.value);
+    c.val.textContent = fmt(c.spec, c.value);
+    c.input.setAttribute("aria-valuetext", c.val.textContent);
   }
-  c.val.textContent = fmt(c.spec, c.value);
-  c.input.setAttribute("aria-valuetext", c.val.textContent);
   const edited = proposed !== undefined && proposed !== c.value;
   c.val.classList.toggle("edited", edited);
   c.box.classList.toggle("locked", locked);
@@ -418,16 +419,22 @@ function drawEq(cv, curve) {
 // ---------------------------------------------------------------- edits, locks, solving, history
 let editChain = Promise.resolve();
 app.idle = () => editChain;
+// Edits of a control still on their way: its slider is not reset to an older answer meanwhile
+// (quick key presses would otherwise be lost).
+const inFlight = new Map();
 function edit(c, value, inputTime) {
   const t0 = Number.isFinite(inputTime) ? inputTime : performance.now();
   const body = { section: c.section, param: c.spec.name, value };
   if (c.track) body.track = c.track;
   const record = { key: c.key, value, inputAt: t0 };
   app.edits.push(record);
+  inFlight.set(c.key, (inFlight.get(c.key) || 0) + 1);
   // Edits go out one after another, in order; the preview of the last one plays.
   editChain = editChain.then(async () => {
     try {
-      const state = await api("PATCH", `/sessions/${app.session}/params`, body);
+      let state;
+      try { state = await api("PATCH", `/sessions/${app.session}/params`, body); }
+      finally { inFlight.set(c.key, inFlight.get(c.key) - 1); }
       record.stateAt = performance.now();
       const last = app.edits[app.edits.length - 1] === record;
       // ask for the new preview first, then redraw the desk while the server renders it
