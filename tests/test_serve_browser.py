@@ -218,6 +218,7 @@ def track_param(state: dict, track: str, param: str):
 # ---------------------------------------------------------------- the done-when, in a producer's order
 
 
+@pytest.mark.browser
 def test_the_demo_session_opens_with_8_strips_showing_the_proposed_values(driver, served):
     _, state = served
     wait(driver, "document.body.dataset.ready === '1'")
@@ -271,6 +272,7 @@ def _move(driver, track: str, value: float) -> dict:
     )
 
 
+@pytest.mark.browser
 def test_moving_a_fader_plays_a_new_preview_whose_loudness_moves_the_right_way(driver, served):
     server, state = served
     driver.find_element("id", "play").click()
@@ -304,6 +306,7 @@ def test_moving_a_fader_plays_a_new_preview_whose_loudness_moves_the_right_way(d
     )
 
 
+@pytest.mark.browser
 def test_a_locked_setting_is_kept_exactly_when_the_rest_is_re_solved(driver, served):
     server, _ = served
     idle(driver)
@@ -325,6 +328,7 @@ def test_a_locked_setting_is_kept_exactly_when_the_rest_is_re_solved(driver, ser
     shot(driver, "locked")
 
 
+@pytest.mark.browser
 def test_undo_goes_back_one_step(driver, served):
     """Undo takes back the re-solve: every setting is again what it was before it."""
     server, _ = served
@@ -344,6 +348,7 @@ def test_undo_goes_back_one_step(driver, served):
     )
 
 
+@pytest.mark.browser
 def test_a_b_c_switch_keeps_the_position_at_equal_loudness(driver, served):
     server, state = served
     player = "document.querySelector('#player')"
@@ -364,6 +369,7 @@ def test_a_b_c_switch_keeps_the_position_at_equal_loudness(driver, served):
     assert max(levels.values()) - min(levels.values()) < 0.5, levels
 
 
+@pytest.mark.browser
 def test_three_variations_differ_measurably_and_one_is_picked(driver, served):
     server, state = served
     idle(driver)
@@ -405,6 +411,7 @@ def test_three_variations_differ_measurably_and_one_is_picked(driver, served):
     assert changed
 
 
+@pytest.mark.browser
 def test_the_exported_recipe_renders_the_exported_mix(driver, served, tmp_path):
     from cli_runner import run_cli
 
@@ -425,6 +432,7 @@ def test_the_exported_recipe_renders_the_exported_mix(driver, served, tmp_path):
     assert errors == [] and driver.execute_script("return window.mixassist.errors") == []
 
 
+@pytest.mark.browser
 def test_the_start_page_lists_the_session_and_opens_it(driver, served):
     server, state = served
     driver.get(server.url + "/")
