@@ -24,6 +24,7 @@ from mixassist.console.params import MixParams  # noqa: E402
 from mixassist.measure import integrated_loudness, true_peak  # noqa: E402
 from mixassist.serve import create_app  # noqa: E402
 from mixassist.serve.render import excerpt, reduction_db  # noqa: E402
+from mixassist.serve.strips import StripCache  # noqa: E402
 from mixassist.serve.variations import params_diff  # noqa: E402
 
 SR = 22050
@@ -279,3 +280,16 @@ def test_the_gain_reduction_shown_is_the_compressors_static_curve_on_a_steady_to
     settings |= {"comp_release_ms": 100.0, "comp_makeup_db": 6.0}
     assert reduction_db(tone, settings, SR) == pytest.approx(10.49, abs=0.05)
     assert reduction_db(0.01 * tone, settings, SR) == 0.0  # under the threshold
+
+
+def test_the_strip_cache_keeps_to_its_memory_budget(served):
+    bench = served["app"].state.workbench
+    params = bench.params(bench.store.load(served["id"]))
+    part = excerpt(bench.loaded[served["id"]].multitrack, 0.0, 10.0)
+    cache = StripCache(SR, budget_bytes=1)  # less than one strip: only the render in hand is kept
+    first = cache.render(part, params, key="k")
+    params.set("bass", "gain_db", -20.0)
+    cache.render(part, params, key="k")
+    assert len(cache.strips) == 3 and cache.strips_rendered == 4  # 3, then the bass again
+    assert cache.kept_bytes == sum(b.numel() * 4 for blocks in cache.strips.values() for b in blocks)
+    assert first.shape == (2, part.num_samples)

@@ -25,12 +25,14 @@ __all__ = ["StripCache"]
 
 
 class StripCache:
-    """Renders excerpts of one session at ``sample_rate``, keeping up to ``size`` strip outputs
-    (and the last few mixes)."""
+    """Renders excerpts of one session at ``sample_rate``, keeping strip outputs up to
+    ``budget_bytes`` (least recently used go first; 10 s of a stereo strip at 44.1 kHz is 3.5 MB)
+    and the last few mixes."""
 
-    def __init__(self, sample_rate: int, size: int = 256) -> None:
+    def __init__(self, sample_rate: int, budget_bytes: int = 512 * 2**20) -> None:
         self.console = Console(sample_rate)
-        self.size = size
+        self.budget_bytes = budget_bytes
+        self.kept_bytes = 0
         self.strips: OrderedDict[Hashable, list[torch.Tensor]] = OrderedDict()
         self.mixes: OrderedDict[str, np.ndarray] = OrderedDict()
         #: Strips rendered so far (the rest came from the cache): what the tests count.
@@ -66,11 +68,13 @@ class StripCache:
             cache_key = (key, name, own, console_key)
             if cache_key not in self.strips:
                 self.strips[cache_key] = list(blocks)
+                self.kept_bytes += sum(b.numel() * b.element_size() for b in self.strips[cache_key])
                 self.strips_rendered += 1
             self.strips.move_to_end(cache_key)
             strips[name] = self.strips[cache_key]
-        while len(self.strips) > max(self.size, len(strips)):
-            self.strips.popitem(last=False)
+        while self.kept_bytes > self.budget_bytes and len(self.strips) > len(strips):  # (this render's stay)
+            _, dropped = self.strips.popitem(last=False)
+            self.kept_bytes -= sum(b.numel() * b.element_size() for b in dropped)
         return strips
 
 

@@ -23,6 +23,8 @@ from mixassist.serve.view import state_view
 
 __all__ = ["BUSES", "Gate", "Workbench"]
 
+#: Sessions whose stems and renders stay in memory (the others are read again when opened).
+LOADED_SESSIONS = 4
 #: The sections that are not tracks.
 BUSES = ("master", "reverb")
 
@@ -69,9 +71,16 @@ class Workbench:
                 params=MixParams(list(state.files)),
                 right_files={n: Path(f) for n, f in state.right_files.items()},
             )
-            self.loaded[state.id] = Excerpts(recipe.load_stems(), refs)
+            self.keep(state.id, Excerpts(recipe.load_stems(), refs))
+        self.loaded[state.id] = self.loaded.pop(state.id)  # (most recently used last)
         self.loaded[state.id].set_references(refs)
         return self.loaded[state.id]
+
+    def keep(self, sid: str, excerpts: Excerpts) -> None:
+        """Hold session ``sid``'s stems and renders; the longest unused beyond :data:`LOADED_SESSIONS` go."""
+        self.loaded[sid] = excerpts
+        while len(self.loaded) > LOADED_SESSIONS:
+            del self.loaded[next(iter(self.loaded))]
 
     def view(self, state: SessionState) -> dict[str, Any]:
         with self.lock:
@@ -149,7 +158,7 @@ class Workbench:
         )
         with self.lock:
             self.store.save(state)
-            self.loaded[sid] = Excerpts(multitrack, list(state.references))
+            self.keep(sid, Excerpts(multitrack, list(state.references)))
         return state
 
     # ------------------------------------------------------------------ changing
