@@ -199,17 +199,17 @@ class Workbench:
     def solve(self, sid: str, words: str | None, references: list[str] | None, method: str | None) -> SessionState:
         """Re-solve everything not locked with the session's (or the given) context."""
         _check_method(method)
-        state = self.store.load(sid)
-        current = state.current
-        refs = (
-            [str(confine(r, self.roots_for(sid), "reference")) for r in references]
-            if references is not None
-            else list(current.context.get("reference", []))
-        )
-        words = current.context.get("words", "") if words is None else words
-        method = method or current.context.get("method") or None
-        locks = [f"{owner}.{p}" for owner, names in current.locked.items() for p in names]
-        with self.lock:
+        with self.lock:  # (loaded inside: an edit cannot slip in between and be lost)
+            state = self.store.load(sid)
+            current = state.current
+            refs = (
+                [str(confine(r, self.roots_for(sid), "reference")) for r in references]
+                if references is not None
+                else list(current.context.get("reference", []))
+            )
+            words = current.context.get("words", "") if words is None else words
+            method = method or current.context.get("method") or None
+            locks = [f"{owner}.{p}" for owner, names in current.locked.items() for p in names]
             excerpts = self.excerpts(state)
             result = mix(
                 excerpts.multitrack,
