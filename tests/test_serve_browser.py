@@ -438,6 +438,7 @@ def test_the_start_page_lists_the_session_and_opens_it(driver, served):
     driver.get(server.url + "/")
     link = wait(driver, f"document.querySelector(`#session-list a[href='/?session={state['id']}']`)")
     assert driver.find_element("id", "open-stems").is_displayed() and driver.find_element("id", "upload-files")
+    assert not driver.find_element("id", "console").is_displayed()  # no desk without a session
     link.click()
     wait(driver, "document.body.dataset.ready === '1'")
     assert len(driver.find_elements("css selector", ".strip[data-strip=track]")) == 8

@@ -679,7 +679,7 @@ async function exportFile(what) {
 
 // ---------------------------------------------------------------- sessions
 async function showChooser() {
-  $("#chooser").hidden = false; $("#console").hidden = true;
+  $("#chooser").hidden = false; $("#console").hidden = true; $(".history").hidden = true;
   try {
     const { sessions } = await api("GET", "/sessions");
     $("#session-list").replaceChildren(...sessions.map((s) => el("li", {}, el("a", { href: `/?session=${encodeURIComponent(s.id)}`, text: s.name }),
@@ -690,7 +690,7 @@ async function showChooser() {
 
 async function openSession(id) {
   app.session = id;
-  $("#chooser").hidden = true; $("#console").hidden = false;
+  $("#chooser").hidden = true; $("#console").hidden = false; $(".history").hidden = false;
   const state = await api("GET", `/sessions/${id}`);
   showState(state, { proposal: true });
   app.ready = true; app.readyAt = performance.now();
