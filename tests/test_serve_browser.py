@@ -426,10 +426,12 @@ def test_the_exported_recipe_renders_the_exported_mix(driver, served, tmp_path):
     assert result.returncode == 0, result.stderr
     exported, rate = sf.read(io.BytesIO(mix), dtype="float32", always_2d=True)
     again, rate2 = sf.read(tmp_path / "again.wav", dtype="float32", always_2d=True)
-    assert rate == rate2 and exported.shape == again.shape
-    assert np.max(np.abs(exported - again)) < 2e-4  # 24-bit rounding, not a different mix
+    assert rate == rate2 and exported.shape == again.shape, (rate, rate2, exported.shape, again.shape)
+    error = float(np.max(np.abs(exported - again)))
+    assert error < 2e-4, error  # 24-bit rounding, not a different mix
     errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
-    assert errors == [] and driver.execute_script("return window.mixassist.errors") == []
+    assert errors == []
+    assert driver.execute_script("return window.mixassist.errors") == []
 
 
 @pytest.mark.browser

@@ -591,7 +591,10 @@ async function playPreview(which, { record = null, restart = false, autoplay = t
   if (record) {
     player.addEventListener("playing", () => { record.playingAt = performance.now(); record.latencyMs = record.playingAt - record.inputAt; }, { once: true });
   }
-  try { await player.play(); } catch (e) { app.errors.push(`play: ${e.message}`); }
+  try { await player.play(); } catch (e) {
+    // a newer preview replacing this one mid-start aborts this play(): expected, not an error
+    if (e.name !== "AbortError") app.errors.push(`play: ${e.message}`);
+  }
 }
 
 async function switchTo(which) {
