@@ -16,6 +16,7 @@ LONGEST_FIRST = (
     "test_match.py",
     "test_rules.py",
     "test_readme.py",
+    "test_serve_browser.py",
     "test_neural.py",
     "test_batch.py",
     "test_eval_harness.py",
