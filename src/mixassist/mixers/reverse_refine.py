@@ -25,7 +25,11 @@ __all__ = [
     "CONFIDENCE_STEP",
     "EQ_GAINS",
     "FIT_MASTER",
+    "FIT_REACH",
     "FIT_TRACK",
+    "REACH_NEUTRAL",
+    "REACH_PRIOR",
+    "REACH_START",
     "LOSS_FFT_SIZES",
     "STEP",
     "Fit",
@@ -34,6 +38,7 @@ __all__ = [
     "level_term",
     "mrstft_loss",
     "probe",
+    "reach_reason",
 ]
 
 #: The console's six EQ band gains.
@@ -42,6 +47,16 @@ EQ_GAINS = tuple(f"eq_{band}_db" for band, *_ in EQ_BANDS)
 FIT_TRACK = ("gain_db", "pan", "width", *EQ_GAINS)
 #: Master settings fitted with ``fit_master=True``.
 FIT_MASTER = (*EQ_GAINS, "output_gain_db")
+#: Master settings fitted with ``reach=True`` (the default): what no track setting can stand in
+#: for -- a low-pass, the mid/side width and its side high-pass, saturation (issue 19).
+FIT_REACH = ("lpf_hz", "side_gain_db", "side_hpf_hz", "drive_db")
+#: Where an optional reach setting starts the fit (its "nearly off" end), in physical units.
+REACH_START = {"lpf_hz": 20000.0, "side_hpf_hz": 20.0}
+#: Prior weight (loss per normalised unit²) on the reach settings' distance from their start.
+REACH_PRIOR = 0.01
+#: Below these moves from neutral, a fitted reach setting is put back exactly to neutral (the
+#: optional ones switched off): in normalised units for the filters, dB for the rest.
+REACH_NEUTRAL = {"lpf_hz": 0.03, "side_hpf_hz": 0.05, "side_gain_db": 0.25, "drive_db": 0.25}
 #: Loss FFT sizes (samples at 44.1 kHz; scaled with the sample rate).
 LOSS_FFT_SIZES = (512, 1024, 2048)
 #: Step, in normalised units, of the curvature probe behind the confidence.
@@ -50,7 +65,10 @@ CONFIDENCE_STEP = 0.05
 CONFIDENCE_SCALE = 0.01
 
 #: Adam step sizes, in physical units per step (converted to normalised units per setting).
-STEP = {"gain_db": 0.1, "pan": 0.005, "width": 0.01, "eq": 0.15, "output_gain_db": 0.05}
+STEP = {"gain_db": 0.1, "pan": 0.005, "width": 0.01, "eq": 0.15, "output_gain_db": 0.05, "side_gain_db": 1.5}
+#: Adam step sizes given directly in normalised units (log-scaled corners; the drive, whose
+#: effect grows with the square of its gain, moves 0.25 dB).
+STEP_NORMALISED = {"lpf_hz": 0.03, "side_hpf_hz": 0.03, "drive_db": 0.5 / 24.0}
 
 
 def mrstft_loss(y: torch.Tensor, target: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -139,14 +157,29 @@ class Fit:
     """The fitted settings as normalised tensors, and their way back to ``MixParams``."""
 
     def __init__(
-        self, params: MixParams, free: torch.Tensor, fit_master: bool, constraints: Constraints, dtype: torch.dtype
+        self,
+        params: MixParams,
+        free: torch.Tensor,
+        fit_master: bool,
+        constraints: Constraints,
+        dtype: torch.dtype,
+        *,
+        reach: bool = False,
     ) -> None:
         self.params = params
         self.free = free
         self.dtype = dtype
         table, master = params_for("track"), params_for("master")
         self.track_specs = [table[k] for k in FIT_TRACK]
-        self.master_specs = [master[k] for k in FIT_MASTER]
+        # the reach settings are fitted when asked and not locked; an optional one that is off
+        # starts from its "nearly off" end (REACH_START)
+        reach_names = [k for k in FIT_REACH if reach and not constraints.is_locked("master", k)]
+        self.master_specs = [master[k] for k in (*(FIT_MASTER if fit_master else ()), *reach_names)]
+        params = params.copy()
+        for k in reach_names:
+            if params.master[k] is None:
+                params.set_bus("master", k, REACH_START[k])
+        self.z0_reach = {k: float(master[k].to_normalised(cast(float, params.master[k]))) for k in reach_names}
         # the fitted settings always have a value (none of them is optional): never None here
         self.z0_track = torch.tensor(
             [
@@ -158,15 +191,20 @@ class Fit:
         self.z0_master = torch.tensor(
             [float(s.to_normalised(cast(float, params.master[s.name]))) for s in self.master_specs], dtype=torch.float64
         )
-        self.free_master = torch.tensor(
-            [fit_master and not constraints.is_locked("master", s.name) for s in self.master_specs], dtype=torch.bool
-        )
+        self.free_master = torch.tensor([not constraints.is_locked("master", s.name) for s in self.master_specs])
         self.base = ConsoleSettings.from_params(params, dtype)
 
         def step(spec: Any) -> float:
+            if spec.name in STEP_NORMALISED:
+                return STEP_NORMALISED[spec.name]
             return STEP["eq" if spec.name in EQ_GAINS else spec.name] / (spec.maximum - spec.minimum)
 
         self.lr_track = torch.tensor([step(s) for s in self.track_specs], dtype=torch.float64)
+        # the gauge prior keeps the master EQ and output gain near their start (they trade with
+        # the tracks'); the reach settings have no track stand-in, so only a light one
+        self.prior_master = torch.tensor(
+            [0.1 if s.name in FIT_MASTER else REACH_PRIOR for s in self.master_specs], dtype=torch.float64
+        )
         self.lr_master = torch.tensor([step(s) for s in self.master_specs], dtype=torch.float64)
 
     def eq_db(self, z: torch.Tensor) -> torch.Tensor:
@@ -207,6 +245,38 @@ class Fit:
                     out.set_bus("master", spec.name, _round(spec, float(spec.from_normalised(float(zm[c])))))
         return out
 
+    def neutral_reach(self, zm: torch.Tensor | None) -> torch.Tensor | None:
+        """``zm`` with every reach setting back at its start (no width, drive or filters)."""
+        if zm is None:
+            return None
+        out = zm.clone()
+        for c, spec in enumerate(self.master_specs):
+            if spec.name in self.z0_reach:
+                out[c] = self.z0_reach[spec.name]
+        return out
+
+    def tidy_reach(self, params: MixParams, zm: torch.Tensor | None) -> list[str]:
+        """Put each fitted reach setting that moved less than :data:`REACH_NEUTRAL` back to
+        neutral exactly (the optional ones off); the names of those kept."""
+        kept: list[str] = []
+        if zm is None:
+            return kept
+        for c, spec in enumerate(self.master_specs):
+            name = spec.name
+            if name not in self.z0_reach:
+                continue
+            if name in ("lpf_hz", "side_hpf_hz"):
+                moved = abs(float(zm[c]) - self.z0_reach[name])
+                neutral = None if self.params.master[name] is None else self.params.master[name]
+            else:
+                moved = abs(float(spec.from_normalised(float(zm[c]))) - float(spec.default or 0.0))
+                neutral = spec.default
+            if moved < REACH_NEUTRAL[name]:
+                params.set_bus("master", name, neutral)
+            else:
+                kept.append(name)
+        return kept
+
 
 def _round(spec: Any, value: float) -> float:
     """``value`` within ``spec``'s range."""
@@ -228,3 +298,18 @@ def adam_step(state: dict[str, Any], key: str, z: torch.Tensor, lr: torch.Tensor
     vhat = s["v"] / (1 - beta2 ** s["t"])
     with torch.no_grad():
         z -= (lr * mhat / (vhat.sqrt() + eps)).masked_fill(~free, 0.0)
+
+
+def reach_reason(name: str, value: float | None, gain: float) -> str:
+    """The ``why`` of a fitted reach setting, in physical units; ``gain`` is the fraction of the
+    excerpts' loss it removed (against the same fit without the reach settings)."""
+    because = f"fitted against the mix: with the master's reach settings the excerpts' loss is {100 * gain:.0f} % lower"
+    what = {
+        "lpf_hz": f"low-pass at {value:.0f} Hz (24 dB/octave): the mix has little above it",
+        "side_gain_db": f"side {value:+.1f} dB: the mix is {'narrower' if (value or 0.0) < 0 else 'wider'} than the "
+        "stems panned as they are",
+        "side_hpf_hz": f"side high-pass at {value:.0f} Hz (12 dB/octave): the mix is mono below it",
+        "drive_db": f"saturation driven {value:.1f} dB (tanh, ceiling about {-(value or 0.0):.0f} dBFS): the mix's "
+        "peaks are rounded",
+    }[name]
+    return f"{what}; {because}"
