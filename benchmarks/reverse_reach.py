@@ -20,8 +20,8 @@ pans, widths, track EQ; the new processors stay neutral, as on main) and ``after
 default ``reach=True`` (also the master low-pass, side gain, side high-pass and drive).  The
 full-length re-render is compared with the target by
 :func:`mixassist.evaluate.metrics.compare`: MRSTFT, mid and side tonal distance (mean |dB| over
-third-octave bands, loudness-normalised), width error (mean |dB| over the width bands) and crest
-error; the ratio after/before is given for each.
+third-octave bands, loudness-normalised), width error (mean |dB| over the width bands, and each
+band's |dB|) and |crest error|; the ratio after/before is given for each.
 
     python benchmarks/reverse_reach.py [--seconds 8] [--steps 40] [--json benchmarks/reverse_reach.json]
 """
@@ -46,7 +46,16 @@ from mixassist.mixers.reverse import FIT_REACH, reverse_mix
 
 SR = 22050
 STEMS = Path(__file__).resolve().parents[1] / "examples" / "demo" / "stems"
-METRICS = ("mrstft", "spectral_mid_db", "spectral_side_db", "width_error_db", "crest_error_db")
+METRICS = (
+    "mrstft",
+    "spectral_mid_db",
+    "spectral_side_db",
+    "width_error_db",
+    "width_error_low_db",
+    "width_error_mid_db",
+    "width_error_high_db",
+    "crest_error_db",
+)
 
 
 def load_stems(seconds: float, start_s: float) -> Multitrack:
@@ -111,7 +120,8 @@ def run(seconds: float, steps: int, start_s: float, only: list[str] | None) -> d
             result = reverse_mix(stems, target, seed=0, steps=steps, confidence=False, reach=reach)
             wall = time.perf_counter() - t0
             figures = compare(result.mix, target, SR, target=target)
-            row[label] = {k: figures[k] for k in METRICS} | {
+            # distances as magnitudes (compare() gives the per-band width and crest errors signed)
+            row[label] = {k: None if figures[k] is None else abs(figures[k]) for k in METRICS} | {
                 "wall_s": round(wall, 1),
                 "master": {k: result.params.master[k] for k in FIT_REACH},
                 "why": result.why.get("master", {}),

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.console import Console
+from mixassist.console.console import Console, ConsoleSettings
+from mixassist.console.dsp.biquad import lowpass_sos, sos_response_db
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.measure import mrstft_distance, true_peak
@@ -38,7 +39,7 @@ from mixassist.mixers.reverse_refine import (
     probe,
     reach_reason,
 )
-from mixassist.mixers.reverse_start import band_shapes, fit_gain_eq, stft, transfer
+from mixassist.mixers.reverse_start import band_shapes, common_lowpass, fit_gain_eq, side_start, stft, transfer
 from mixassist.mixers.threads import single_threaded
 
 __all__ = [
@@ -326,7 +327,7 @@ def reverse_mix(
     shapes = band_shapes(sr, freqs)  # (6, F)
 
     estimates: dict[str, dict[str, float]] = {}
-    targets_db, weights = [], []
+    targets_db, weights, stem_powers = [], [], []
     band_energy: dict[str, dict[str, float]] = {}
     for j, i in enumerate(live):
         rows = np.flatnonzero(owner == j)
@@ -360,10 +361,17 @@ def reverse_mix(
         estimates[names[i]] = est
         targets_db.append(10 * torch.log10(total.clamp_min(1e-30)))
         weights.append(w)
+        stem_powers.append(p_track)
         pw = p_track * usable
         band_energy[names[i]] = {
             g: float((pw * shapes[b].abs()).sum() / pw.sum().clamp_min(1e-30)) for b, g in enumerate(EQ_GAINS)
         }
+    if reach and not constraints.is_locked("master", "lpf_hz"):  # a low-pass the tracks share: the master's
+        corner = common_lowpass(torch.stack(targets_db), torch.stack(stem_powers), freqs, sr)
+        if corner is not None:
+            response = sos_response_db(lowpass_sos(corner, sr), freqs, sr)[0].clamp_min(-60.0)
+            targets_db = [t - response for t in targets_db]
+            params.set_bus("master", "lpf_hz", round(corner, 1))
     inflation: dict[str, dict[str, float]] = {names[i]: {} for i in live}
     fit_gain_eq(
         params,
@@ -411,8 +419,15 @@ def reverse_mix(
 
     target = scored(mix_cut)
     console = Console(sr)
+    if reach and not any(constraints.is_locked("master", k) for k in ("side_gain_db", "side_hpf_hz")):
+        with torch.no_grad():  # the mid/side stage's closed-form start, on the excerpts
+            y_start, _ = console.render_tensors(tracks_t, ConsoleSettings.from_params(params, torch_dtype))
+        side_gain, side_hpf = side_start(scored(y_start), target, sr)
+        if abs(side_gain) >= 0.5 or side_hpf is not None:
+            params.set_bus("master", "side_gain_db", round(side_gain, 2))
+            params.set_bus("master", "side_hpf_hz", None if side_hpf is None else round(side_hpf, 1))
     free = free_mask(params, multitrack, silent, constraints, fit_master)
-    fit = Fit(params, free, fit_master, constraints, torch_dtype, reach=reach)
+    fit = Fit(params, free, fit_master, constraints, torch_dtype, reach=reach, sample_rate=sr)
     has_master = bool(fit.master_specs)
 
     def loss_of(z_track: torch.Tensor, z_master: torch.Tensor | None) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import ConsoleSettings
+from mixassist.console.dsp.saturation import drive_curve_k
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.mixers.constraints import Constraints
@@ -50,7 +51,9 @@ FIT_MASTER = (*EQ_GAINS, "output_gain_db")
 #: Master settings fitted with ``reach=True`` (the default): what no track setting can stand in
 #: for -- a low-pass, the mid/side width and its side high-pass, saturation (issue 19).
 FIT_REACH = ("lpf_hz", "side_gain_db", "side_hpf_hz", "drive_db")
-#: Where an optional reach setting starts the fit (its "nearly off" end), in physical units.
+#: Where an optional reach setting starts the fit (its "nearly off" end), in physical units; the
+#: low-pass starts at most at 0.45 × the sample rate (the filter design clamps corners above
+#: 0.4999 × the rate, where the corner would have no gradient).
 REACH_START = {"lpf_hz": 20000.0, "side_hpf_hz": 20.0}
 #: Prior weight (loss per normalised unit²) on the reach settings' distance from their start.
 REACH_PRIOR = 0.01
@@ -68,7 +71,7 @@ CONFIDENCE_SCALE = 0.01
 STEP = {"gain_db": 0.1, "pan": 0.005, "width": 0.01, "eq": 0.15, "output_gain_db": 0.05, "side_gain_db": 1.5}
 #: Adam step sizes given directly in normalised units (log-scaled corners; the drive, whose
 #: effect grows with the square of its gain, moves 0.25 dB).
-STEP_NORMALISED = {"lpf_hz": 0.03, "side_hpf_hz": 0.03, "drive_db": 0.5 / 24.0}
+STEP_NORMALISED = {"lpf_hz": 0.06, "side_hpf_hz": 0.04, "drive_db": 0.5 / 24.0}
 
 
 def mrstft_loss(y: torch.Tensor, target: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -165,6 +168,7 @@ class Fit:
         dtype: torch.dtype,
         *,
         reach: bool = False,
+        sample_rate: int = 44100,
     ) -> None:
         self.params = params
         self.free = free
@@ -176,10 +180,14 @@ class Fit:
         reach_names = [k for k in FIT_REACH if reach and not constraints.is_locked("master", k)]
         self.master_specs = [master[k] for k in (*(FIT_MASTER if fit_master else ()), *reach_names)]
         params = params.copy()
+        off = {**REACH_START, "lpf_hz": min(REACH_START["lpf_hz"], 0.45 * sample_rate), "side_gain_db": 0.0}
+        off["drive_db"] = 0.0
         for k in reach_names:
             if params.master[k] is None:
-                params.set_bus("master", k, REACH_START[k])
+                params.set_bus("master", k, off[k])
+        # where each reach setting starts (the closed form may have placed the low-pass) and its "off"
         self.z0_reach = {k: float(master[k].to_normalised(cast(float, params.master[k]))) for k in reach_names}
+        self.z_off = {k: float(master[k].to_normalised(off[k])) for k in reach_names}
         # the fitted settings always have a value (none of them is optional): never None here
         self.z0_track = torch.tensor(
             [
@@ -246,13 +254,13 @@ class Fit:
         return out
 
     def neutral_reach(self, zm: torch.Tensor | None) -> torch.Tensor | None:
-        """``zm`` with every reach setting back at its start (no width, drive or filters)."""
+        """``zm`` with every reach setting off (no width, drive; the filters at their open ends)."""
         if zm is None:
             return None
         out = zm.clone()
         for c, spec in enumerate(self.master_specs):
-            if spec.name in self.z0_reach:
-                out[c] = self.z0_reach[spec.name]
+            if spec.name in self.z_off:
+                out[c] = self.z_off[spec.name]
         return out
 
     def tidy_reach(self, params: MixParams, zm: torch.Tensor | None) -> list[str]:
@@ -263,11 +271,12 @@ class Fit:
             return kept
         for c, spec in enumerate(self.master_specs):
             name = spec.name
-            if name not in self.z0_reach:
+            if name not in self.z_off:
                 continue
-            if name in ("lpf_hz", "side_hpf_hz"):
-                moved = abs(float(zm[c]) - self.z0_reach[name])
-                neutral = None if self.params.master[name] is None else self.params.master[name]
+            if name in ("lpf_hz", "side_hpf_hz"):  # open beyond where "off" starts: off
+                sign = -1.0 if name == "lpf_hz" else 1.0
+                moved = sign * (float(zm[c]) - self.z_off[name])
+                neutral = None
             else:
                 moved = abs(float(spec.from_normalised(float(zm[c]))) - float(spec.default or 0.0))
                 neutral = spec.default
@@ -304,12 +313,14 @@ def reach_reason(name: str, value: float | None, gain: float) -> str:
     """The ``why`` of a fitted reach setting, in physical units; ``gain`` is the fraction of the
     excerpts' loss it removed (against the same fit without the reach settings)."""
     because = f"fitted against the mix: with the master's reach settings the excerpts' loss is {100 * gain:.0f} % lower"
-    what = {
-        "lpf_hz": f"low-pass at {value:.0f} Hz (24 dB/octave): the mix has little above it",
-        "side_gain_db": f"side {value:+.1f} dB: the mix is {'narrower' if (value or 0.0) < 0 else 'wider'} than the "
-        "stems panned as they are",
-        "side_hpf_hz": f"side high-pass at {value:.0f} Hz (12 dB/octave): the mix is mono below it",
-        "drive_db": f"saturation driven {value:.1f} dB (tanh, ceiling about {-(value or 0.0):.0f} dBFS): the mix's "
-        "peaks are rounded",
-    }[name]
+    v = float(value or 0.0)
+    if name == "lpf_hz":
+        what = f"low-pass at {v:.0f} Hz (24 dB/octave): the mix has little above it"
+    elif name == "side_gain_db":
+        what = f"side {v:+.1f} dB: the mix is {'narrower' if v < 0 else 'wider'} than the stems panned as they are"
+    elif name == "side_hpf_hz":
+        what = f"side high-pass at {v:.0f} Hz (12 dB/octave): the mix is mono below it"
+    else:
+        ceiling = -20 * math.log10(max(drive_curve_k(v), 1e-12))
+        what = f"saturation driven {v:.1f} dB (tanh, ceiling {ceiling:+.1f} dBFS): the mix's peaks are rounded"
     return f"{what}; {because}"
