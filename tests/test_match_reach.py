@@ -25,6 +25,7 @@ def narrow_reference() -> np.ndarray:
     return Console(SR).render(other, params).mix
 
 
+@pytest.mark.slow  # about 19 s of CPU (the rules start, the solve, the delivery): shorter excerpts are refused
 def test_a_much_narrower_reference_moves_the_master_side_level(narrow_reference: np.ndarray) -> None:
     session = four_stems()
     proposal = MatchMixer(StyleTarget.from_audio(narrow_reference, SR), steps=12).propose(session)
