@@ -233,6 +233,10 @@ def _track_extras(p: Mapping[str, Any]) -> list[str]:
         out.append(f"not in this session: stereo width {float(p['width']):.2f}")
     if float(p["comp_ratio"]) != 1:
         out.append(f"not in this session: compressor knee {float(p['comp_knee_db']):.1f} dB")
+    if p.get("lpf_hz") is not None:
+        out.append(f"not in this session: low-pass {float(p['lpf_hz']):.0f} Hz (24 dB/octave)")
+    if float(p.get("drive_db") or 0.0) != 0:
+        out.append(f"not in this session: saturation drive {float(p['drive_db']):.1f} dB (tanh)")
     return out
 
 
