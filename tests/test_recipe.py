@@ -176,6 +176,8 @@ def test_version_4_recipe_renders_bit_identically_to_the_version_4_console(tmp_p
 def test_version_5_settings_are_refused_in_older_files_and_kept_in_new_ones(tmp_path: Path) -> None:
     _v4_stems(tmp_path)
     data = json.loads((Path(__file__).parent / "fixtures" / "recipe_v4.json").read_text())
+    data["tracks"][0]["params"].update(drive_db=0.0, lpf_hz=None)  # neutral: what version 4 renders anyway
+    assert Recipe.from_dict(data, base_dir=tmp_path).params.get("vox", "drive_db") == 0.0
     data["tracks"][0]["params"]["drive_db"] = 6.0
     with pytest.raises(RecipeError, match="'drive_db' needs recipe version 5; this file says 4"):
         Recipe.from_dict(data, base_dir=tmp_path)

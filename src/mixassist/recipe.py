@@ -2,7 +2,8 @@
 
 Version 5 adds the processors that reach what references ask (issue 19): track ``lpf_hz`` and
 ``drive_db``, master ``lpf_hz``, ``side_gain_db``, ``side_hpf_hz`` and ``drive_db``; their
-defaults are exact bypasses, so files of version 4 and older (which may not name them) render as
+defaults are exact bypasses, so files of version 4 and older (which may name them only at those
+neutral values) render as
 they always did.  Version 4 adds automation: ``lanes`` per track and on the master (version 3
 files, which have none, render as they always did; version 2 files, which lack ``dc_block``, and version 1 files,
 which also lack the ``why``/``locked``/``role``/``measured`` keys and the top-level ``context``,
@@ -355,13 +356,16 @@ def _dc_block(data: Mapping[str, Any], version: int) -> bool:
 
 
 def _since_reach(entry: Mapping[str, Any], where: str, kind: str, version: int) -> None:
-    """Refuse the settings of version 5 in an older file (it was written before they existed:
-    naming them there is a hand edit that would make the file lie about its version)."""
+    """Refuse the settings of version 5 in an older file unless they are at their neutral value
+    (null, or 0 dB: what such a file renders with anyway; tools that write every setting of
+    ``MixParams.to_dict`` under an older version stay readable).  A moved one, or a lock or reason
+    for one, makes the file lie about its version."""
     if version >= _REACH_VERSION:
         return
-    named = [*(entry.get("params") or {}), *(entry.get("why") or {}), *(entry.get("locked") or [])]
+    params = entry.get("params") or {}
+    named = [*(entry.get("why") or {}), *(entry.get("locked") or [])]
     for name in _REACH_NAMES.get(kind, ()):
-        if name in named:
+        if name in named or params.get(name, params_for(kind)[name].default) != params_for(kind)[name].default:
             raise RecipeError(
                 f"{where}: '{name}' needs recipe version {_REACH_VERSION}; this file says {version} "
                 f'(set "version": {_REACH_VERSION})'
