@@ -109,8 +109,8 @@ _REVERB_FREE: dict[str, tuple[float, float]] = {"return_db": (1.0, 6.0)}
 #: The master's mid/side width joins the free settings when the target's overall width is at least
 #: this far (dB of side/mid) from the start mix's: faders, pans and track widths move a mix's width a
 #: few dB, a reference 5-10 dB narrower or wider needs the master's side level (issue 19). Below it
-#: the solve is as it was before issue 19.
-WIDTH_REACH_DB = 3.0
+#: (and so for the ±3 dB the words "wide"/"narrow" ask) the solve is as it was before issue 19.
+WIDTH_REACH_DB = 4.0
 _WIDTH_FREE = ("side_gain_db", (1.0, 12.0))
 _NORMALISED = {("master", "comp_ratio")}
 #: Words that start the solve from a master move: feature → (band or None, Hz, Q, master
