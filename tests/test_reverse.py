@@ -27,22 +27,10 @@ FAST = {"steps": 20, "excerpt_s": 1.5}
 
 # Realistic settings (EQ within ±6 dB, pans and widths as a mix engineer would set them).
 TRUTH = {
-    "bass": {
-        "gain_db": -3.0,
-        "eq_low_shelf_db": 4.0,
-        "eq_peak1_db": -3.0,
-        "eq_peak2_db": 2.0,
-        "eq_high_shelf_db": -4.0,
-    },
+    "bass": {"gain_db": -3.0, "eq_low_shelf_db": 4.0, "eq_peak1_db": -3.0, "eq_peak2_db": 2.0, "eq_high_shelf_db": -4.0},
     "keys": {"gain_db": -6.0, "pan": -0.4, "width": 1.5, "eq_peak2_db": -4.0, "eq_peak3_db": 3.0},
-    "vox": {
-        "gain_db": 2.0,
-        "pan": 0.1,
-        "eq_peak2_db": 2.5,
-        "eq_peak3_db": -2.0,
-        "eq_peak4_db": 3.0,
-        "eq_high_shelf_db": -3.0,
-    },
+    "vox": {"gain_db": 2.0, "pan": 0.1, "eq_peak2_db": 2.5, "eq_peak3_db": -2.0, "eq_peak4_db": 3.0,
+            "eq_high_shelf_db": -3.0},
     "hats": {"gain_db": -9.0, "pan": 0.6, "eq_peak4_db": -5.0, "eq_high_shelf_db": 4.0},
 }
 
@@ -60,15 +48,10 @@ def _stems(seed: int = 7) -> Multitrack:
             x = ss.sosfilt(ss.butter(1, highpass_hz, "highpass", fs=SR, output="sos"), x)
         return (0.1 * x).astype(np.float32)
 
-    return Multitrack.from_arrays(
-        {
-            "bass": noise(1, 300.0, None),
-            "keys": noise(2, 3000.0, None),
-            "vox": noise(1, 5000.0, 150.0),
-            "hats": noise(1, None, 2000.0),
-        },
-        SR,
-    )
+    return Multitrack.from_arrays({
+        "bass": noise(1, 300.0, None), "keys": noise(2, 3000.0, None),
+        "vox": noise(1, 5000.0, 150.0), "hats": noise(1, None, 2000.0),
+    }, SR)
 
 
 @pytest.fixture(scope="module")
@@ -192,20 +175,8 @@ def test_cli_reverse_end_to_end(tmp_path: Path, capsys):
         save_audio(folder / f"{t.name}.wav", t.audio, SR, 32)
     save_audio(tmp_path / "mix.wav", mix, SR, 32)
     with pytest.raises(SystemExit) as exc:
-        main(
-            [
-                "reverse",
-                str(folder),
-                "--mix",
-                str(tmp_path / "mix.wav"),
-                "-o",
-                str(tmp_path / "out"),
-                "--lock",
-                "bass.gain_db=-3",
-                "--time-budget",
-                "4",
-            ]
-        )
+        main(["reverse", str(folder), "--mix", str(tmp_path / "mix.wav"), "-o", str(tmp_path / "out"),
+              "--lock", "bass.gain_db=-3", "--time-budget", "4"])
     assert exc.value.code == 0
     recipe = json.loads((tmp_path / "out" / "recipe.json").read_text())
     bass = next(t for t in recipe["tracks"] if t["name"] == "bass")
@@ -248,13 +219,7 @@ def test_rerender_stays_within_the_ceiling():
     assert any("limiter at -1 dBTP" in n for n in result.notes)
     # a lock on the ceiling is kept (reach=False as above: with it the meter reads -2.979 dBTP)
     locked = reverse_mix(
-        stems,
-        mix,
-        seed=0,
-        steps=2,
-        excerpt_s=1.0,
-        confidence=False,
-        reach=False,
+        stems, mix, seed=0, steps=2, excerpt_s=1.0, confidence=False, reach=False,
         constraints=Constraints.parse(stems.names, lock=["master.limiter_ceiling_dbtp=-3"]),
     )
     assert locked.params.master["limiter_ceiling_dbtp"] == -3.0
