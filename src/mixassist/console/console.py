@@ -44,16 +44,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, lowpass_sos, peaking_sos
 from mixassist.console.dsp.cascade import biquad_cascade
-from mixassist.console.dsp.compressor import compressor
 from mixassist.console.dsp.dc import dc_block, local_mean_latency, remove_local_mean
 from mixassist.console.dsp.envelope import LaneTensors, lane_curve, lane_rows, moving_pan
 from mixassist.console.dsp.limiter import limiter, limiter_latency
@@ -63,140 +60,25 @@ from mixassist.console.dsp.saturation import saturate
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
 from mixassist.console.params import MixParams
 from mixassist.console.results import Bus, RenderResult
-from mixassist.console.schema import EQ_BANDS
+from mixassist.console.settings import (
+    ConsoleSettings,
+    Tensors,
+    active,
+    compress,
+    db_gain,
+    drives,
+    eq_is_flat,
+    eq_sos,
+    fill_bypassed,
+    flush_tail,
+    is_neutral_comp,
+    widens,
+)
 from mixassist.errors import InvalidParameterError
 
 __all__ = ["Bus", "Console", "ConsoleSettings", "RenderResult", "eq_sos"]
 
 log = logging.getLogger(__name__)
-
-Tensors = Mapping[str, torch.Tensor]
-
-
-@dataclass
-class ConsoleSettings:
-    """Physical-unit tensors for one render: ``track`` values are ``(tracks,)``, buses scalars.
-
-    Optional (bypassable) settings are NaN where bypassed.  Build from :class:`MixParams`
-    with :meth:`from_params`, or from differentiable tensors when optimising.  ``dc_block``
-    switches the DC blockers of every strip and the master (on for new mixes; off to render
-    recipes of version 1 and 2 as they were).  ``track_lanes`` (``{param: {track index:
-    (times_s, values)}}``) and ``master_lanes`` (``{param: (times_s, values)}``) automate the
-    parameters of :data:`~mixassist.console.lanes.AUTOMATABLE`; their ``values`` may require
-    gradients.
-    """
-
-    track: dict[str, torch.Tensor]
-    reverb: dict[str, torch.Tensor]
-    master: dict[str, torch.Tensor]
-    reverb_seed: int = 0
-    channels: list[int] = field(default_factory=list)
-    dc_block: bool = True
-    track_lanes: dict[str, dict[int, LaneTensors]] = field(default_factory=dict)
-    master_lanes: dict[str, LaneTensors] = field(default_factory=dict)
-
-    @classmethod
-    def from_params(cls, params: MixParams, dtype: torch.dtype = torch.float32) -> ConsoleSettings:
-        track_lanes, master_lanes = params.lane_tensors()
-        return cls(
-            track=params.track_tensors(dtype),
-            reverb=params.bus_tensors("reverb", dtype),
-            master=params.bus_tensors("master", dtype),
-            reverb_seed=params.reverb_seed,
-            dc_block=params.dc_block,
-            track_lanes=track_lanes,
-            master_lanes=master_lanes,
-        )
-
-
-def _active(v: torch.Tensor) -> torch.Tensor:
-    return ~torch.isnan(v)
-
-
-def _fill(v: torch.Tensor, value: float) -> torch.Tensor:
-    """``v`` with NaN (bypassed) replaced by ``value``, keeping gradients of the rest finite."""
-    return torch.where(torch.isnan(v), torch.full_like(v, value), v)
-
-
-def _db(v: torch.Tensor) -> torch.Tensor:
-    return torch.pow(10.0, v / 20.0)
-
-
-def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool, lpf: bool = False) -> torch.Tensor:
-    """The EQ of a strip as ``(batch, sections, 6)`` sos: optional 4th-order high-pass and
-    low-pass, then the six bands.
-
-    ``p`` maps the schema's EQ (and, with ``hpf``/``lpf``, ``hpf_hz``/``lpf_hz``) names to
-    ``(batch,)`` tensors; a NaN corner (bypassed) gives identity sections.
-    """
-    sections = []
-    for on, name, butterworth, neutral in ((hpf, "hpf_hz", highpass_sos, 20.0), (lpf, "lpf_hz", lowpass_sos, 20000.0)):
-        if on:
-            hz = p[name]
-            sos = butterworth(_fill(hz, neutral), sample_rate, order=4)
-            identity = torch.zeros_like(sos)
-            identity[..., 0] = 1.0
-            identity[..., 3] = 1.0
-            sections.append(torch.where(_active(hz)[:, None, None], sos, identity))
-    for band, *_ in EQ_BANDS:
-        hz, db, q = p[f"eq_{band}_hz"], p[f"eq_{band}_db"], p[f"eq_{band}_q"]
-        design = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}.get(band, peaking_sos)
-        sections.append(design(hz, db, q, sample_rate))
-    return torch.cat(sections, dim=1)
-
-
-def _eq_is_flat(p: Tensors, *, hpf: bool, lpf: bool = False) -> bool:
-    if (hpf and bool(_active(p["hpf_hz"]).any())) or (lpf and bool(_active(p["lpf_hz"]).any())):
-        return False
-    return all(not p[f"eq_{band}_db"].requires_grad and bool((p[f"eq_{band}_db"] == 0).all()) for band, *_ in EQ_BANDS)
-
-
-def _flush_tail(x: torch.Tensor, samples: int, *, hold: bool, last: torch.Tensor | None = None) -> torch.Tensor:
-    """``x`` ``(channels, n)`` followed by ``samples`` of the latency tail that flushes the
-    look-aheads after the song: silence, or (``hold``, with the DC blockers) ``x``'s last sample
-    (or ``last``) held.  Holding matters for the master's local-mean removal, which looks 0.1 s
-    past the song's end: a stem that ends on an offset would otherwise step to 0 there, and the
-    strip blocker's answer to that step would leak into the last 0.1 s of the mix (on a 4 s song
-    with a +0.5 DC stem, -80 dBFS of DC instead of -110); held, the blockers take it to 0
-    without a step."""
-    if last is None:
-        last = x[:, -1:] if x.shape[1] else torch.zeros(x.shape[0], 1, dtype=x.dtype)
-    tail = last.expand(-1, samples) if hold else torch.zeros(x.shape[0], samples, dtype=x.dtype)
-    return torch.cat([x, tail.to(x.dtype)], dim=-1)
-
-
-def _drives(p: Tensors) -> bool:
-    """Whether the saturation of ``p`` runs (skipped, exactly, at ``drive_db = 0``)."""
-    return bool(p["drive_db"].requires_grad or (p["drive_db"] != 0).any())
-
-
-def _widens(p: Tensors) -> bool:
-    """Whether the master's mid/side stage runs (skipped, exactly, at 0 dB and no side high-pass)."""
-    gain = p["side_gain_db"]
-    return bool(gain.requires_grad or (gain != 0).any() or _active(p["side_hpf_hz"]).any())
-
-
-def _is_neutral_comp(p: Tensors) -> bool:
-    return not any(p[k].requires_grad for k in ("comp_ratio", "comp_makeup_db")) and bool(
-        (p["comp_ratio"] == 1).all() and (p["comp_makeup_db"] == 0).all()
-    )
-
-
-def _compress(
-    x: torch.Tensor, p: Tensors, sample_rate: int, state: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The compressor with the ``comp_*`` settings of ``p`` (a strip's or the master's glue)."""
-    return compressor(
-        x,
-        sample_rate,
-        threshold_db=p["comp_threshold_db"],
-        ratio=p["comp_ratio"],
-        knee_db=p["comp_knee_db"],
-        attack_ms=p["comp_attack_ms"],
-        release_ms=p["comp_release_ms"],
-        makeup_db=p["comp_makeup_db"],
-        state=state,
-    )
 
 
 class Console:
@@ -228,8 +110,8 @@ class Console:
         delays = t["delay_ms"]
         use_delay = bool(delays.requires_grad or (delays != 0).any())
         sends = t["reverb_send_db"]
-        use_reverb = bool(_active(sends).any()) or bool(settings.track_lanes.get("reverb_send_db"))
-        use_limiter = bool(_active(m["limiter_ceiling_dbtp"]))
+        use_reverb = bool(active(sends).any()) or bool(settings.track_lanes.get("reverb_send_db"))
+        use_limiter = bool(active(m["limiter_ceiling_dbtp"]))
         stem_latency = DELAY_LATENCY if use_delay else 0
         latency = stem_latency + self._limiting(use_limiter, dc=bool(settings.dc_block))
         ir = None
@@ -245,8 +127,8 @@ class Console:
             )
         return {
             "use_delay": use_delay,
-            "use_hpf": bool(_active(t["hpf_hz"]).any()),
-            "use_lpf": bool(_active(t["lpf_hz"]).any()),
+            "use_hpf": bool(active(t["hpf_hz"]).any()),
+            "use_lpf": bool(active(t["lpf_hz"]).any()),
             "dc_block": bool(settings.dc_block),
             "use_reverb": use_reverb,
             "use_limiter": use_limiter,
@@ -355,7 +237,7 @@ class Console:
             bus = bus + y.sum(dim=0)
             if send_bus is not None:
                 send_db = p["reverb_send_db"]
-                send = torch.where(_active(send_db), _db(_fill(send_db, -60.0)), torch.zeros_like(send_db))
+                send = torch.where(active(send_db), db_gain(fill_bypassed(send_db, -60.0)), torch.zeros_like(send_db))
                 if "reverb_send_db" in lanes:
                     rows = lane_rows(send, lanes["reverb_send_db"], clock, n, self.sample_rate, db=True)
                     send_bus = send_bus + (y * rows[:, None, :]).sum(dim=0)
@@ -376,7 +258,7 @@ class Console:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The reverb bus's return for one block of its send, and the convolution's state."""
         wet, state = fft_convolve(send_bus, plan["ir"].to(send_bus.dtype), state)
-        return wet * _db(settings.reverb["return_db"]), state
+        return wet * db_gain(settings.reverb["return_db"]), state
 
     def _strip(
         self,
@@ -398,20 +280,20 @@ class Console:
         if plan["use_delay"]:
             x, state["delay"] = fractional_delay(x, p["delay_ms"] * (sr / 1000.0), state.get("delay"))
         filters = {"hpf": plan["use_hpf"], "lpf": plan["use_lpf"]}
-        eq_on, comp_on = stages or (not _eq_is_flat(p, **filters), not _is_neutral_comp(p))
+        eq_on, comp_on = stages or (not eq_is_flat(p, **filters), not is_neutral_comp(p))
         if eq_on:
             x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, **filters), state.get("eq"))
         if comp_on:
-            x, state["comp"] = _compress(x, p, sr, state.get("comp"))
-        if _drives(p):
+            x, state["comp"] = compress(x, p, sr, state.get("comp"))
+        if drives(p):
             x = saturate(x, p["drive_db"])
         lanes = lanes or {}
         n = x.shape[-1]
         if "gain_db" in lanes:
-            gain = _db(p["gain_db"]).to(x.dtype)
+            gain = db_gain(p["gain_db"]).to(x.dtype)
             x = x * lane_rows(gain, lanes["gain_db"], clock, n, sr, db=True)[:, None, :]
         else:
-            x = x * _db(p["gain_db"])[:, None, None].to(x.dtype)
+            x = x * db_gain(p["gain_db"])[:, None, None].to(x.dtype)
         y = pan_width(x, p["pan"], p["width"])
         if "pan" in lanes:
             y = moving_pan(y, x, lanes["pan"], p["width"], clock, sr)
@@ -440,21 +322,21 @@ class Console:
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
-        lpf = bool(_active(batch["lpf_hz"]).any())
-        if not _eq_is_flat(batch, hpf=False, lpf=lpf):
+        lpf = bool(active(batch["lpf_hz"]).any())
+        if not eq_is_flat(batch, hpf=False, lpf=lpf):
             y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False, lpf=lpf), state.get("eq"))
-        if _widens(batch):
+        if widens(batch):
             hpf = batch["side_hpf_hz"]
             y, state["ms"] = mid_side_width(
                 y,
                 sr,
                 side_gain_db=batch["side_gain_db"],
-                side_hpf_hz=hpf if bool(_active(hpf).all()) else None,
+                side_hpf_hz=hpf if bool(active(hpf).all()) else None,
                 state=state.get("ms"),
             )
-        if not _is_neutral_comp(batch):
-            y, state["comp"] = _compress(y, batch, sr, state.get("comp"))
-        if _drives(batch):
+        if not is_neutral_comp(batch):
+            y, state["comp"] = compress(y, batch, sr, state.get("comp"))
+        if drives(batch):
             y = saturate(y, batch["drive_db"])
         if dc:
             y, state["dc"] = dc_block(y, sr, state=state.get("dc"))
@@ -488,7 +370,7 @@ class Console:
                 curve = lane_curve(*lanes["output_gain_db"], pos - clock, y.shape[-1], sr, db=True)
                 y = y * curve.to(y.dtype)[None, None, :]
             else:
-                y = y * _db(batch["output_gain_db"])[:, None, None].to(y.dtype)
+                y = y * db_gain(batch["output_gain_db"])[:, None, None].to(y.dtype)
         if not use_limiter:
             return y[0], state
         every: tuple[str, ...] = ("limiter", "mean", "limiter_out") if dc else ("limiter",)
@@ -525,7 +407,7 @@ class Console:
         plan = self.plan(settings)
         lat = plan["latency"]
         if lat:
-            tracks = [_flush_tail(x, lat, hold=plan["dc_block"]) for x in tracks]
+            tracks = [flush_tail(x, lat, hold=plan["dc_block"]) for x in tracks]
         if glue_below_peak_db is None:
             mix, stems, _ = self.process(tracks, settings, plan, want_stems=want_stems)
         else:
@@ -602,8 +484,16 @@ class Console:
         plan, names, track = plan or self.plan(settings), params.track_names, multitrack[name]
         group = torch.tensor([j for j, n in enumerate(names) if multitrack[n].channels == track.channels])
         in_group = {k: v.index_select(0, group) if v.ndim else v for k, v in settings.track.items()}
-        stages = (not _eq_is_flat(in_group, hpf=plan["use_hpf"], lpf=plan["use_lpf"]), not _is_neutral_comp(in_group))
-        key = (plan["use_delay"], plan["use_hpf"], plan["use_lpf"], plan["dc_block"], plan["latency"], self._chunk(), stages)
+        stages = (not eq_is_flat(in_group, hpf=plan["use_hpf"], lpf=plan["use_lpf"]), not is_neutral_comp(in_group))
+        key = (
+            plan["use_delay"],
+            plan["use_hpf"],
+            plan["use_lpf"],
+            plan["dc_block"],
+            plan["latency"],
+            self._chunk(),
+            stages,
+        )
         i, lag, total, hold = names.index(name), plan["stem_latency"], multitrack.num_samples, plan["dc_block"]
         p = {k: v[i : i + 1] if v.ndim else v for k, v in settings.track.items()}
         lanes = {k: {0: owned[i]} for k, owned in plan["track_lanes"].items() if i in owned}
@@ -615,7 +505,7 @@ class Console:
                 stop = min(start + chunk, total + plan["latency"])
                 x = torch.from_numpy(np.ascontiguousarray(track.read(start, min(stop, total))))
                 if x.shape[1] < stop - start:
-                    x = _flush_tail(x, stop - start - x.shape[1], hold=hold and total > 0, last=last)
+                    x = flush_tail(x, stop - start - x.shape[1], hold=hold and total > 0, last=last)
                 with torch.no_grad():
                     y, state = self._strip(x[None], p, plan, state, lanes=lanes, clock=start - lag, stages=stages)
                 yield y
@@ -691,7 +581,7 @@ class Console:
                     piece = torch.from_numpy(np.ascontiguousarray(track.read(start, min(stop, total))))
                     if piece.shape[1] < stop - start:  # past the end: the latency tail
                         last = torch.from_numpy(np.ascontiguousarray(track.read(total - 1, total))) if hold else None
-                        piece = _flush_tail(piece, stop - start - piece.shape[1], hold=hold, last=last)
+                        piece = flush_tail(piece, stop - start - piece.shape[1], hold=hold, last=last)
                     block.append(piece)
                 yield block
 
@@ -764,7 +654,7 @@ class Console:
         if bus.stage != wanted:
             raise InvalidParameterError(f"this stage needs a {wanted!r} bus, got a {bus.stage!r} one")
         master = params.bus_tensors("master")
-        use_limiter = bool(_active(master["limiter_ceiling_dbtp"]))
+        use_limiter = bool(active(master["limiter_ceiling_dbtp"]))
         if use_limiter != bus.limiter:
             raise InvalidParameterError(
                 "the bus was rendered with the limiter "
