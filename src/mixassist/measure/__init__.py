@@ -63,6 +63,14 @@ from mixassist.measure.dynamics import (
     true_peak_dbtp,
     true_peak_with_reason,
 )
+from mixassist.measure.fidelity import (
+    DEFAULT_TOLERANCES,
+    TONAL_BANDS,
+    FidelityRow,
+    fidelity_rows,
+    reference_features,
+    tonal_band_db,
+)
 from mixassist.measure.mrstft import (
     MRSTFT_FFT_SIZES,
     MRSTFT_HOP_SIZES,
@@ -77,6 +85,12 @@ from mixassist.measure.width import WIDTH_BANDS_HZ, WIDTH_LIMIT_DB, width_band_p
 
 __all__ = [
     "DC_FLOOR_DBFS",
+    "DEFAULT_TOLERANCES",
+    "TONAL_BANDS",
+    "FidelityRow",
+    "fidelity_rows",
+    "reference_features",
+    "tonal_band_db",
     "dc_offset",
     "dc_offset_dbfs",
     "ABSOLUTE_GATE_LUFS",
