@@ -1,0 +1,542 @@
+"""The closed loop: ``auto`` with a reference renders its proposal, measures it against what the
+reference states, and keeps correcting until every feature is within its tolerance or the
+console cannot get there.
+
+1. **Start.** The proposal of ``auto``'s first stage (the controller's mix, refined by the style
+   solver for words, ``--match`` strengths and locks: :class:`~mixassist.mixers.match.MatchMixer`).
+2. **Aim.** The reference's features (:func:`mixassist.measure.reference_features`; several
+   references: their weighted mean), moved as ``docs/style.md`` documents: per attribute
+   ``start + strength × (reference − start)``, then shifted by each feature word's amount
+   (``brighter`` raises the mid bands at and above 4 kHz, ``wider`` the width, ``punchy`` the
+   crest and PLR). Loudness is delivered (explicit loudness, else the reference's).
+3. **Passes.** Measure the delivered mix (:func:`reference_features`), compare
+   (:func:`fidelity_rows`), and correct analytically, cheapest first:
+
+   - **mid tonal balance**: the six master EQ gains fitted by least squares (with a free overall
+     offset, since the bands are loudness-normalised) to the wide-band error, through the EQ's
+     own magnitude response at the third-octave centres;
+   - **width**: the master ``side_gain_db`` by the overall side/mid error (1 dB per dB) where
+     the console has it, else every unlocked track's pan and width scaled together;
+   - **PLR**: the limiter ceiling at ``loudness + PLR`` (never above the ceiling asked), undone
+     when the limiter's gain reduction passes :data:`MAX_LIMITING_DB`;
+   - **LRA / short-term spread**: the glue compressor's threshold (and ratio, when it was off).
+
+   Each pass re-renders only what changed: master moves run the master section on the bus
+   rendered once (:meth:`Console.master_pre` and the delivery's trials); track moves render the
+   bus again. Loudness and true peak are delivered every pass
+   (:func:`mixassist.mixers.deliver.deliver_loudness`). The best pass (least total excess over
+   the tolerances) is kept, so the loop never ends worse than its start.
+4. **Table.** ``context["fidelity"]``: one row per feature (reference, mix, tolerance, ✓/✗) and,
+   for every ✗, why — the console's range, a lock, the limiter's gain reduction, or "no expander".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Bus, Console
+from mixassist.console.dsp.biquad import high_shelf_sos, low_shelf_sos, peaking_sos, sos_response_db
+from mixassist.console.params import MixParams
+from mixassist.console.schema import EQ_BANDS, params_for
+from mixassist.measure import (
+    DEFAULT_TOLERANCES,
+    THIRD_OCTAVE_CENTRES_HZ,
+    TONAL_BANDS,
+    FidelityRow,
+    fidelity_rows,
+    reference_features,
+)
+from mixassist.mixers.base import Job, Mixer
+from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.decisions import Proposal, Reasons
+from mixassist.mixers.deliver import deliver_loudness
+from mixassist.style.descriptors import BAND_REGIONS_HZ, parse_description
+from mixassist.style.features import StyleFeatures, style_distance, style_features
+from mixassist.style.target import StyleTarget
+
+__all__ = [
+    "FollowMixer",
+    "LOOP_PASSES",
+    "MAX_LIMITING_DB",
+    "aim_features",
+    "blend_features",
+    "excess",
+]
+
+LOOP_PASSES = 4
+"""Most correction passes after the start (each: corrections, delivery, measurement)."""
+MAX_LIMITING_DB = 10.0
+"""Most gain reduction (dB, the loudest 10 ms block) the limiter may apply to reach a reference's PLR."""
+EQ_STEP_DB = 9.0
+"""Largest change of one master EQ gain in one pass (the loop measures again before going further)."""
+_EQ_RIDGE = 0.02  # least-squares ridge per dB² of EQ gain: keeps unneeded bands near flat
+#: Where a flat master EQ band is placed when the loop first moves it: (Hz, Q), one per wide-band pair.
+_EQ_PLACES = {
+    "low_shelf": (90.0, 0.707),
+    "peak1": (180.0, 0.9),
+    "peak2": (500.0, 0.9),
+    "peak3": (1400.0, 0.9),
+    "peak4": (4000.0, 0.9),
+    "high_shelf": (8000.0, 0.707),
+}
+_DESIGNS = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}
+
+_TONE = ("mid_third_octave_db",)
+_WIDTH = ("side_third_octave_db",)
+_DYNAMICS = ("plr_db", "crest_db", "loudness_range_lu", "short_term_spread_lu")
+
+
+def blend_features(features: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
+    """The weighted mean of several :func:`reference_features` results (weights normalised); a
+    value missing in one reference is the mean of the others."""
+    if len(features) == 1:
+        return features[0][0]
+
+    def mean(values: list[tuple[Any, float]]) -> Any:
+        present = [(v, w) for v, w in values if v is not None]
+        if not present:
+            return None
+        total = sum(w for _, w in present)
+        return float(sum(float(v) * w for v, w in present) / total)
+
+    out = dict(features[0][0])
+    for key, value in features[0][0].items():
+        if isinstance(value, list):
+            out[key] = [mean([(f[key][i], w) for f, w in features]) for i in range(len(value))]
+        elif isinstance(value, dict) and key != "reasons":
+            out[key] = {k: mean([(f[key].get(k), w) for f, w in features]) for k in value}
+        elif isinstance(value, float) or value is None:
+            out[key] = mean([(f.get(key), w) for f, w in features])
+    return out
+
+
+def _toward(start: Any, ref: Any, strength: float) -> Any:
+    if isinstance(ref, list):
+        return [_toward(a, b, strength) for a, b in zip(start, ref)]
+    if isinstance(ref, dict):
+        return {k: _toward(start.get(k), v, strength) for k, v in ref.items()}
+    if start is None or ref is None:
+        return ref
+    return float(start) + strength * (float(ref) - float(start))
+
+
+def aim_features(
+    start: dict[str, Any], reference: dict[str, Any], target: StyleTarget, loudness_lufs: float, names: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """What the loop aims at: the reference moved by the strengths and words (module notes, step 2),
+    and for each aimed feature that differs from the reference, why (``{row key prefix: text}``)."""
+    s = target.strengths
+    aim = dict(reference)
+    why: dict[str, str] = {}
+    for keys, attribute in ((_TONE, "tone"), (_WIDTH, "width"), (_DYNAMICS, "dynamics")):
+        extra = ("width_db",) if attribute == "width" else ()
+        for key in (*keys, *extra):
+            aim[key] = _toward(start[key], reference[key], s[attribute])
+        if s[attribute] != 1.0:
+            for key in (*keys, *extra):
+                why[key.replace("third_octave", "band")] = f"--match {attribute}={s[attribute]:g}"
+    aim["loudness_lufs"] = loudness_lufs
+    if reference["loudness_lufs"] is None or abs(loudness_lufs - reference["loudness_lufs"]) > 0.05:
+        why["loudness_lufs"] = f"the loudness asked ({loudness_lufs:g} LUFS)"
+    centres = np.asarray(THIRD_OCTAVE_CENTRES_HZ)
+    for move in parse_description(target.description, names) if target.description else []:
+        feature, amount = move.descriptor.feature, move.amount
+        if feature in BAND_REGIONS_HZ:
+            lo, hi = BAND_REGIONS_HZ[feature]
+            inside = (centres >= lo) & (centres < hi)
+            aim["mid_third_octave_db"] = [
+                None if v is None else v + (amount if inside[i] else 0.0)
+                for i, v in enumerate(aim["mid_third_octave_db"])
+            ]
+            why["mid_band_db"] = f"'{move.text}' asks {amount:+g} dB"
+        elif feature == "width":
+            aim["width_db"] = {k: None if v is None else v + amount for k, v in aim["width_db"].items()}
+            why["width_db"] = f"'{move.text}' asks {amount:+g} dB"
+        elif feature == "crest":
+            for key in ("crest_db", "plr_db"):
+                aim[key] = None if aim[key] is None else aim[key] + amount
+                why[key] = f"'{move.text}' asks {amount:+g} dB"
+    return aim, why
+
+
+def excess(rows: list[FidelityRow]) -> float:
+    """Total excess over the tolerances, each in tolerances: ``Σ max(0, |error| − tol) / tol``."""
+    total = 0.0
+    for row in rows:
+        if row.error is not None and row.key != "mid_third_octave_db" and not row.key.startswith("side_band"):
+            total += max(0.0, abs(row.error) - row.tolerance) / row.tolerance
+    return total
+
+
+@dataclasses.dataclass
+class _Pass:
+    params: MixParams
+    mix: np.ndarray
+    settings: MixParams
+    delivered: dict[str, Any]
+    features: dict[str, Any]
+    rows: list[FidelityRow]
+    score: float
+
+
+class FollowMixer(Mixer):
+    """``auto`` with a reference: the first stage's proposal, then the closed loop (module notes).
+
+    Parameters
+    ----------
+    target : StyleTarget
+        References, strengths, words, loudness.
+    first : Mixer
+        The first stage (``MatchMixer(start_method="neural")``).
+    true_peak_dbtp : float
+        The true-peak ceiling asked.
+    passes : int
+        Most correction passes (:data:`LOOP_PASSES`).
+    tolerances : mapping, optional
+        Per kind of feature (:data:`mixassist.measure.DEFAULT_TOLERANCES`).
+    """
+
+    def __init__(
+        self,
+        target: StyleTarget,
+        first: Mixer,
+        *,
+        true_peak_dbtp: float = -1.0,
+        passes: int = LOOP_PASSES,
+        tolerances: dict[str, float] | None = None,
+    ) -> None:
+        self.target = target
+        self.first = first
+        self.true_peak_dbtp = float(true_peak_dbtp)
+        self.passes = int(passes)
+        self.tolerances = {**DEFAULT_TOLERANCES, **(tolerances or {})}
+
+    def __repr__(self) -> str:
+        return f"FollowMixer(first={self.first!r}, passes={self.passes})"
+
+    def solve(self, job: Job) -> Proposal:
+        """The first stage's proposal, followed toward the reference (module notes)."""
+        multitrack, constraints, report = job.multitrack, job.constraints, job.report
+        has_reference = bool(self.target.references)
+        share = 0.6 if has_reference else 1.0
+        proposal = self.first.propose(
+            multitrack, constraints, start=job.start, progress=lambda stage, f: report(stage, share * f)
+        )
+        if not has_reference or self.passes < 0:
+            return proposal
+        began = time.perf_counter()
+        sr = multitrack.sample_rate
+        report("following the reference: measuring", 0.6)
+        reference = blend_features(
+            [(reference_features(r.audio, r.sample_rate), r.weight) for r in self.target.references]
+        )
+        mix = proposal.rendered()
+        if mix is None:
+            mix = Console(sr).render(multitrack, proposal.params).mix
+        start_features = reference_features(mix, sr)
+        if start_features["loudness_lufs"] is None:
+            proposal.reasons.notes.append("the mix is silent: there is nothing to follow the reference with")
+            return proposal
+        loudness = float(proposal.context.get("loudness_lufs", self.target.delivery_loudness()))
+        aim, aim_why = aim_features(start_features, reference, self.target, loudness, multitrack.names)
+        rows = fidelity_rows(start_features, aim, self.tolerances)
+        best = _Pass(
+            proposal.params.copy(), mix, proposal.params.copy(), dict(proposal.context.get("result", {})),
+            start_features, rows, excess(rows),
+        )  # fmt: skip
+        start_rows = fidelity_rows(start_features, reference, self.tolerances)
+        limits: dict[str, str] = {}
+        params, reasons = proposal.params.copy(), proposal.reasons
+        bus: Bus | None = None
+        current = best
+        passes = 0
+        for n in range(self.passes):
+            off = [r for r in current.rows if r.ok is False]
+            report(
+                f"following the reference: pass {n + 1}/{self.passes}, {len(off)} features off",
+                0.6 + 0.35 * n / self.passes,
+            )
+            if not off:
+                break
+            tracks_moved = self._width(multitrack, params, constraints, reasons, current, aim, limits)
+            self._tone(params, constraints, reasons, current, aim, sr, limits)
+            self._dynamics(params, constraints, reasons, current, aim, loudness, limits)
+            if tracks_moved or bus is None:
+                bus = Console(sr).render_bus(multitrack, params)
+            delivered = deliver_loudness(
+                multitrack,
+                params,
+                constraints,
+                reasons,
+                loudness_lufs=loudness,
+                true_peak_dbtp=self.true_peak_dbtp,
+                bus=dataclasses.replace(bus, audio=bus.audio.copy()),
+                previous=current.delivered,
+            )
+            constraints.apply(params)
+            delivered.pop("report")
+            mix, settings = delivered.pop("mix"), delivered.pop("settings")
+            features = reference_features(mix, sr)
+            rows = fidelity_rows(features, aim, self.tolerances)
+            current = _Pass(params.copy(), mix, settings, delivered, features, rows, excess(rows))
+            passes += 1
+            if current.score < best.score - 1e-6:
+                best = current
+        final_rows = _explain(fidelity_rows(best.features, reference, self.tolerances), aim_why, limits, passes)
+        if best.params is not proposal.params and passes:
+            proposal.params = best.params
+            proposal.mix, proposal.mix_of, proposal.mix_report = best.mix, best.settings, None
+            proposal.context["result"] = best.delivered
+            self._update_style(proposal, best.mix, sr)
+        reasons.notes.append(
+            f"followed the reference in {passes} pass{'es' if passes != 1 else ''}: "
+            f"{sum(r.ok is True for r in final_rows)} of {sum(r.ok is not None for r in final_rows)} features within tolerance"
+        )
+        proposal.context["fidelity"] = {
+            "rows": [r.to_dict() for r in final_rows],
+            "start_rows": [r.to_dict() for r in start_rows],
+            "passes": passes,
+            "tolerances": dict(self.tolerances),
+            "seconds": round(time.perf_counter() - began, 3),
+        }
+        report("done", 1.0)
+        return proposal
+
+    # ------------------------------------------------------------------ corrections
+    def _tone(
+        self,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+        current: _Pass,
+        aim: dict[str, Any],
+        sr: int,
+        limits: dict[str, str],
+    ) -> None:
+        """Master EQ gains fitted to the wide-band mid error (free offset: levels are loudness-normalised)."""
+        rows = {r.key: r for r in current.rows}
+        keys = [f"mid_band_db.{b}" for b in TONAL_BANDS]
+        present = [k for k in keys if k in rows and rows[k].error is not None]
+        if not any(rows[k].ok is False for k in present):
+            return
+        error = np.array([-float(rows[k].error or 0.0) for k in present])  # what each band needs
+        bands = [b for b, *_ in EQ_BANDS]
+        free = [b for b in bands if not constraints.is_locked("master", f"eq_{b}_db")]
+        if not free:
+            limits["mid_band_db"] = "the master EQ's gains are locked"
+            return
+        for b in free:  # place a flat band where the loop wants it
+            if (params.master[f"eq_{b}_db"] or 0.0) == 0.0:
+                hz, q = _EQ_PLACES[b]
+                for name, value in ((f"eq_{b}_hz", hz), (f"eq_{b}_q", q)):
+                    if not constraints.is_locked("master", name):
+                        constraints.choose(params, "master", name, value)
+        slopes = self._eq_slopes(params, free, sr, [k.split(".", 1)[1] for k in present])
+        # least squares: slopes @ dg + c ≈ error, ridge on dg only
+        a = np.hstack([slopes, np.ones((len(present), 1))])
+        reg = np.diag([_EQ_RIDGE] * len(free) + [0.0])
+        dg = np.linalg.solve(a.T @ a + reg, a.T @ error)[:-1]
+        dg = np.clip(dg, -EQ_STEP_DB, EQ_STEP_DB)
+        p = params_for("master")["eq_low_shelf_db"]
+        for b, d in zip(free, dg):
+            old = float(params.master[f"eq_{b}_db"] or 0.0)
+            wanted = old + float(d)
+            new = float(np.clip(wanted, p.minimum, p.maximum))
+            if abs(wanted - new) > 0.5:
+                limits["mid_band_db"] = (
+                    f"the master EQ's {b.replace('_', ' ')} would need {wanted:+.1f} dB; its range ends at "
+                    f"{p.maximum if wanted > 0 else p.minimum:+g} dB"
+                )
+            if abs(new - old) >= 0.05:
+                reasons.set(
+                    params, constraints, "master", f"eq_{b}_db", round(new, 2),
+                    f"{new:+.1f} dB at {params.master[f'eq_{b}_hz']:.0f} Hz: the mix's mid tonal balance follows the reference's",
+                )  # fmt: skip
+
+    @staticmethod
+    def _eq_slopes(params: MixParams, free: list[str], sr: int, wide: list[str]) -> np.ndarray:
+        """dB change of each wide band's mean third-octave level per dB of each free band's gain."""
+        centres = torch.tensor(THIRD_OCTAVE_CENTRES_HZ, dtype=torch.float64)
+        out = np.zeros((len(wide), len(free)))
+        for k, b in enumerate(free):
+            hz, q = float(params.master[f"eq_{b}_hz"] or 1000.0), float(params.master[f"eq_{b}_q"] or 0.707)
+            g = float(params.master[f"eq_{b}_db"] or 0.0)
+            design = _DESIGNS.get(b, peaking_sos)
+            up, down = (
+                sos_response_db(design(hz, g + s, q, sr).to(torch.float64).reshape(1, 6), centres, sr).numpy()
+                for s in (1.0, -1.0)
+            )
+            slope = (up - down) / 2.0
+            for j, name in enumerate(wide):
+                lo, hi = TONAL_BANDS[name]
+                inside = [i for i in range(lo, hi) if THIRD_OCTAVE_CENTRES_HZ[i] * 2 ** (1 / 6) <= sr / 2]
+                out[j, k] = float(np.mean(slope[inside])) if inside else 0.0
+        return out
+
+    def _width(
+        self,
+        multitrack: Multitrack,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+        current: _Pass,
+        aim: dict[str, Any],
+        limits: dict[str, str],
+    ) -> bool:
+        """The overall side/mid error: the master's side gain, else the tracks' pans and widths.
+        Returns whether a track setting moved (the bus must be rendered again)."""
+        row = next(r for r in current.rows if r.key == "width_db.overall")
+        if row.ok is not False or row.error is None:
+            return False
+        need = -float(row.error)
+        if "side_gain_db" in params.master and not constraints.is_locked("master", "side_gain_db"):
+            p = params_for("master")["side_gain_db"]
+            old = float(params.master["side_gain_db"] or 0.0)
+            wanted = old + need
+            new = float(np.clip(wanted, p.minimum, p.maximum))
+            if abs(wanted - new) > 0.5:
+                limits["width_db"] = (
+                    f"the reference's width needs side {wanted:+.0f} dB; the console's range ends at "
+                    f"{p.maximum if wanted > 0 else p.minimum:+g} dB"
+                )
+            reasons.set(
+                params, constraints, "master", "side_gain_db", round(new, 2),
+                f"side {new:+.1f} dB: the mix's side/mid follows the reference's ({aim['width_db']['overall']:.1f} dB)",
+            )  # fmt: skip
+            return False
+        # no master width on this console: scale the image of every unlocked track
+        scale = float(np.clip(10 ** (need / 20.0), 0.25, 4.0))
+        moved = False
+        wide_limit = True
+        for track in multitrack:
+            for name, top in (("pan", 1.0), ("width", 2.0)):
+                if name == "width" and track.channels != 2:
+                    continue
+                value = params.get(track.name, name)
+                if value is None or constraints.is_locked(track.name, name):
+                    continue
+                new = float(np.clip(value * scale, -top, top))
+                wide_limit &= abs(new) >= top - 1e-6 or value == 0.0
+                if abs(new - value) > 1e-3:
+                    moved |= reasons.set(
+                        params, constraints, track.name, name, round(new, 3),
+                        f"{(reasons.get(track.name, name) or '').split('; follows')[0]}; follows the reference's width "
+                        f"(side/mid {aim['width_db']['overall']:.1f} dB)".lstrip("; "),
+                    )  # fmt: skip
+        if not moved:
+            limits["width_db"] = (
+                "every pan and width is at its limit or locked, and this console has no master side gain"
+                if need > 0 and wide_limit
+                else "the pans and widths that could move are locked"
+            )
+        return moved
+
+    def _dynamics(
+        self,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+        current: _Pass,
+        aim: dict[str, Any],
+        loudness: float,
+        limits: dict[str, str],
+    ) -> None:
+        """PLR through the limiter ceiling; LRA and short-term spread through the glue compressor."""
+        rows = {r.key: r for r in current.rows}
+        plr = rows["plr_db"]
+        asked = self.true_peak_dbtp
+        if (
+            plr.ok is False
+            and plr.reference is not None
+            and not constraints.is_locked("master", "limiter_ceiling_dbtp")
+        ):
+            ceiling = float(params.master["limiter_ceiling_dbtp"] or asked)
+            wanted = loudness + plr.reference
+            reduction = (current.delivered.get("limiter_reduction_db") or {}).get("max", 0.0) or 0.0
+            if wanted >= asked and ceiling >= asked - 0.2:
+                limits["plr_db"] = (
+                    f"PLR is at most the ceiling minus the loudness: {asked:g} − ({loudness:g}) = {asked - loudness:.1f} dB"
+                )
+            elif plr.error is not None and plr.error > 0 and reduction >= MAX_LIMITING_DB:
+                limits["plr_db"] = (
+                    f"the limiter cannot reach PLR {plr.reference:.1f} dB without exceeding {MAX_LIMITING_DB:g} dB of gain reduction"
+                )
+            else:
+                # the delivery lowers the ceiling further by any measured overshoot; aim the true peak itself
+                new = float(np.clip(ceiling - float(plr.error or 0.0), -12.0, asked))
+                if reduction + (ceiling - new) > MAX_LIMITING_DB and new < ceiling:
+                    new = ceiling - max(0.0, MAX_LIMITING_DB - reduction)
+                    limits["plr_db"] = (
+                        f"the limiter cannot reach PLR {plr.reference:.1f} dB without exceeding {MAX_LIMITING_DB:g} dB "
+                        "of gain reduction"
+                    )
+                reasons.set(
+                    params, constraints, "master", "limiter_ceiling_dbtp", round(new, 2),
+                    f"ceiling {new:.2f} dBTP: the mix's PLR follows the reference's ({plr.reference:.1f} dB)",
+                )  # fmt: skip
+        lra = rows["loudness_range_lu"] if rows["loudness_range_lu"].error is not None else rows["short_term_spread_lu"]
+        if lra.ok is not False or lra.error is None:
+            return
+        if constraints.is_locked("master", "comp_threshold_db"):
+            limits[lra.key] = "the glue compressor's threshold is locked"
+            return
+        ratio = float(params.master["comp_ratio"] or 1.0)
+        threshold = float(params.master["comp_threshold_db"] or 0.0)
+        if lra.error > 0:  # too dynamic: compress more
+            if ratio < 2.0 and not constraints.is_locked("master", "comp_ratio"):
+                reasons.set(
+                    params, constraints, "master", "comp_ratio", 2.5, "glue 2.5:1: the reference is less dynamic"
+                )
+                if not constraints.is_locked("master", "comp_release_ms"):
+                    constraints.choose(params, "master", "comp_release_ms", 400.0)
+            new = float(np.clip(threshold - 2.0 * lra.error - (6.0 if ratio < 2.0 else 0.0), -60.0, 0.0))
+        else:  # too steady: compress less
+            if ratio <= 1.0 or threshold >= 0.0:
+                limits[lra.key] = (
+                    f"the mix is as dynamic as the stems allow without the glue compressor "
+                    f"({lra.mix:.1f} LU); the console has no expander"
+                )
+                return
+            new = float(np.clip(threshold - 2.0 * lra.error, -60.0, 0.0))
+        reasons.set(
+            params, constraints, "master", "comp_threshold_db", round(new, 2),
+            f"glue threshold {new:.1f} dB: the mix's loudness range follows the reference's ({lra.reference:.1f} LU)",
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ the report's figures
+    @staticmethod
+    def _update_style(proposal: Proposal, mix: np.ndarray, sr: int) -> None:
+        """The style section's result and distance, measured on the followed mix."""
+        style = proposal.context.get("style")
+        if not style:
+            return
+        final = style_features(mix, sr)
+        style["result"] = final.to_dict()
+        style["distance_result"] = style_distance(final, StyleFeatures.from_dict(style["target"]))
+
+
+def _explain(
+    rows: list[FidelityRow], aim_why: dict[str, str], limits: dict[str, str], passes: int
+) -> list[FidelityRow]:
+    """Rows against the reference, each ✗ with why: what the console could not do, what moved the
+    aim (words, strengths, the loudness asked), or what is left after the passes."""
+    out = []
+    for row in rows:
+        if row.ok is not False:
+            out.append(row)
+            continue
+        family = row.key.split(".")[0]
+        why = next((limits[k] for k in (row.key, family) if k in limits), None)
+        aimed = next((aim_why[k] for k in (row.key, family) if k in aim_why), None)
+        if why is None and aimed is not None:
+            why = f"aimed elsewhere: {aimed}"
+        if why is None:
+            why = f"{row.reason}; still off after {passes} pass{'es' if passes != 1 else ''} of the loop"
+        out.append(dataclasses.replace(row, reason=why))
+    return out
