@@ -2,11 +2,15 @@
 
 Signal flow per track (mono tracks stay mono until the panner)::
 
-    DC blocker → polarity → delay → high-pass + 6-band EQ → compressor → fader (gain_db) → pan/width ─┬─▶ mix bus
-                                                                                  reverb_send_db ──┴─▶ reverb bus
+    DC blocker → polarity → delay → high-pass + low-pass + 6-band EQ → compressor → drive → fader (gain_db)
+              → pan/width ─┬─▶ mix bus
+         reverb_send_db ──┴─▶ reverb bus
     reverb bus → FFT convolution with the seeded IR → return_db ─▶ mix bus
-    mix bus → EQ → glue compressor → DC blocker → output_gain_db → true-peak limiter
-            → local-mean removal → true-peak limiter (same settings) → out
+    mix bus → low-pass + EQ → mid/side width → glue compressor → drive → DC blocker → output_gain_db
+            → true-peak limiter → local-mean removal → true-peak limiter (same settings) → out
+
+(The low-passes, drives and the mid/side width are skipped when bypassed, so a mix that does not
+use them renders bit for bit as before they existed; see docs/console-dsp.md.)
 
 Automation lanes (:mod:`mixassist.console.lanes`) move the faders, pans, sends and the master
 output gain sample by sample (:mod:`mixassist.console.dsp.envelope`); a parameter without a lane
@@ -47,13 +51,15 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, peaking_sos
+from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, lowpass_sos, peaking_sos
 from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
 from mixassist.console.dsp.dc import dc_block, local_mean_latency, remove_local_mean
 from mixassist.console.dsp.envelope import LaneTensors, lane_curve, lane_rows, moving_pan
 from mixassist.console.dsp.limiter import limiter, limiter_latency
+from mixassist.console.dsp.midside import mid_side_width
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
+from mixassist.console.dsp.saturation import saturate
 from mixassist.console.dsp.spatial import DELAY_LATENCY, fractional_delay, pan_width
 from mixassist.console.params import MixParams
 from mixassist.console.results import Bus, RenderResult
@@ -116,21 +122,22 @@ def _db(v: torch.Tensor) -> torch.Tensor:
     return torch.pow(10.0, v / 20.0)
 
 
-def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool) -> torch.Tensor:
-    """The EQ of a strip as ``(batch, sections, 6)`` sos: optional 4th-order high-pass, then the six bands.
+def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool, lpf: bool = False) -> torch.Tensor:
+    """The EQ of a strip as ``(batch, sections, 6)`` sos: optional 4th-order high-pass and
+    low-pass, then the six bands.
 
-    ``p`` maps the schema's EQ (and, with ``hpf``, ``hpf_hz``) names to ``(batch,)`` tensors;
-    a NaN ``hpf_hz`` (bypassed) gives an identity section.
+    ``p`` maps the schema's EQ (and, with ``hpf``/``lpf``, ``hpf_hz``/``lpf_hz``) names to
+    ``(batch,)`` tensors; a NaN corner (bypassed) gives identity sections.
     """
     sections = []
-    if hpf:
-        hz = p["hpf_hz"]
-        on = _active(hz)
-        sos = highpass_sos(_fill(hz, 20.0), sample_rate, order=4)
-        identity = torch.zeros_like(sos)
-        identity[..., 0] = 1.0
-        identity[..., 3] = 1.0
-        sections.append(torch.where(on[:, None, None], sos, identity))
+    for on, name, design, neutral in ((hpf, "hpf_hz", highpass_sos, 20.0), (lpf, "lpf_hz", lowpass_sos, 20000.0)):
+        if on:
+            hz = p[name]
+            sos = design(_fill(hz, neutral), sample_rate, order=4)
+            identity = torch.zeros_like(sos)
+            identity[..., 0] = 1.0
+            identity[..., 3] = 1.0
+            sections.append(torch.where(_active(hz)[:, None, None], sos, identity))
     for band, *_ in EQ_BANDS:
         hz, db, q = p[f"eq_{band}_hz"], p[f"eq_{band}_db"], p[f"eq_{band}_q"]
         design = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}.get(band, peaking_sos)
@@ -138,8 +145,8 @@ def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool) -> torch.Tensor:
     return torch.cat(sections, dim=1)
 
 
-def _eq_is_flat(p: Tensors, *, hpf: bool) -> bool:
-    if hpf and bool(_active(p["hpf_hz"]).any()):
+def _eq_is_flat(p: Tensors, *, hpf: bool, lpf: bool = False) -> bool:
+    if (hpf and bool(_active(p["hpf_hz"]).any())) or (lpf and bool(_active(p["lpf_hz"]).any())):
         return False
     return all(not p[f"eq_{band}_db"].requires_grad and bool((p[f"eq_{band}_db"] == 0).all()) for band, *_ in EQ_BANDS)
 
@@ -156,6 +163,17 @@ def _flush_tail(x: torch.Tensor, samples: int, *, hold: bool, last: torch.Tensor
         last = x[:, -1:] if x.shape[1] else torch.zeros(x.shape[0], 1, dtype=x.dtype)
     tail = last.expand(-1, samples) if hold else torch.zeros(x.shape[0], samples, dtype=x.dtype)
     return torch.cat([x, tail.to(x.dtype)], dim=-1)
+
+
+def _drives(p: Tensors) -> bool:
+    """Whether the saturation of ``p`` runs (skipped, exactly, at ``drive_db = 0``)."""
+    return bool(p["drive_db"].requires_grad or (p["drive_db"] != 0).any())
+
+
+def _widens(p: Tensors) -> bool:
+    """Whether the master's mid/side stage runs (skipped, exactly, at 0 dB and no side high-pass)."""
+    gain = p["side_gain_db"]
+    return bool(gain.requires_grad or (gain != 0).any() or _active(p["side_hpf_hz"]).any())
 
 
 def _is_neutral_comp(p: Tensors) -> bool:
@@ -228,6 +246,7 @@ class Console:
         return {
             "use_delay": use_delay,
             "use_hpf": bool(_active(t["hpf_hz"]).any()),
+            "use_lpf": bool(_active(t["lpf_hz"]).any()),
             "dc_block": bool(settings.dc_block),
             "use_reverb": use_reverb,
             "use_limiter": use_limiter,
@@ -372,10 +391,13 @@ class Console:
         x = x * p["polarity"][:, None, None].to(x.dtype)
         if plan["use_delay"]:
             x, state["delay"] = fractional_delay(x, p["delay_ms"] * (sr / 1000.0), state.get("delay"))
-        if not _eq_is_flat(p, hpf=plan["use_hpf"]):
-            x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, hpf=plan["use_hpf"]), state.get("eq"))
+        filters = {"hpf": plan["use_hpf"], "lpf": plan["use_lpf"]}
+        if not _eq_is_flat(p, **filters):
+            x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, **filters), state.get("eq"))
         if not _is_neutral_comp(p):
             x, state["comp"] = _compress(x, p, sr, state.get("comp"))
+        if _drives(p):
+            x = saturate(x, p["drive_db"])
         lanes = lanes or {}
         n = x.shape[-1]
         if "gain_db" in lanes:
@@ -406,14 +428,27 @@ class Console:
     def _master_pre(
         self, x: torch.Tensor, p: Tensors, state: dict[str, Any], *, dc: bool
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Master EQ, glue compressor and DC blocker (with ``dc``) on one ``(2, samples)`` block."""
+        """Master low-pass and EQ, mid/side width, glue compressor, drive and DC blocker (with
+        ``dc``) on one ``(2, samples)`` block."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
-        if not _eq_is_flat(batch, hpf=False):
-            y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False), state.get("eq"))
+        lpf = bool(_active(batch["lpf_hz"]).any())
+        if not _eq_is_flat(batch, hpf=False, lpf=lpf):
+            y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False, lpf=lpf), state.get("eq"))
+        if _widens(batch):
+            hpf = batch["side_hpf_hz"]
+            y, state["ms"] = mid_side_width(
+                y,
+                sr,
+                side_gain_db=batch["side_gain_db"],
+                side_hpf_hz=hpf if bool(_active(hpf).all()) else None,
+                state=state.get("ms"),
+            )
         if not _is_neutral_comp(batch):
             y, state["comp"] = _compress(y, batch, sr, state.get("comp"))
+        if _drives(batch):
+            y = saturate(y, batch["drive_db"])
         if dc:
             y, state["dc"] = dc_block(y, sr, state=state.get("dc"))
         return y[0], state
@@ -659,7 +694,7 @@ class Console:
             Only the master settings are read.  Whether the limiter runs must be as when the
             bus was rendered (the look-ahead is part of its length).
         stage : str
-            ``"all"`` (EQ, glue compressor, DC blocker, output gain, limiter) or ``"tail"`` (output
+            ``"all"`` (low-pass, EQ, width, glue compressor, drive, DC blocker, output gain, limiter) or ``"tail"`` (output
             gain and limiter on what :meth:`master_pre` returned).
 
         Returns
@@ -673,7 +708,7 @@ class Console:
         return out[:, bus.latency : bus.latency + bus.samples]
 
     def master_pre(self, bus: Bus, params: MixParams) -> Bus:
-        """The first half of the master (EQ, glue compressor, DC blocker) on a :meth:`render_bus` bus:
+        """The first half of the master (low-pass, EQ, width, glue compressor, drive, DC blocker) on a :meth:`render_bus` bus:
         a :class:`Bus` with ``stage="pre"`` for :meth:`render_master` ``stage="tail"``."""
         out = self._run_master(bus, params, "bus", pre=True, tail=False)
         return Bus(

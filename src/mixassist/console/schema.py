@@ -8,8 +8,9 @@ Conventions
 * Names carry their unit suffix (``_db``, ``_hz``, ``_ms``, ``_s``, ``_dbtp``); dimensionless
   controls stay bare (``ratio``, ``q``, ``pan``, ``width``, ``polarity``).
 * Every default is neutral: a track with only ``gain_db`` set is rendered scaled and centred,
-  nothing else.  Processors that cannot be neutral while switched on (high-pass, reverb send,
-  limiter) are *optional*: their value ``None`` means bypassed.
+  nothing else.  Processors that cannot be neutral while switched on (high- and low-pass, the
+  side high-pass, reverb send, limiter) are *optional*: their value ``None`` means bypassed.
+  ``drive_db = 0`` and ``side_gain_db = 0`` bypass saturation and mid/side width exactly.
 * The normalised view maps each range to [0, 1], logarithmically for Hz, ms, s, ratio and Q.
 """
 
@@ -144,6 +145,18 @@ def _comp_params(what: str) -> tuple[Param, ...]:
     )
 
 
+def _drive(what: str) -> Param:
+    return Param(
+        "drive_db",
+        "dB",
+        0.0,
+        24.0,
+        0.0,
+        "linear",
+        f"{what} saturation: drive into a tanh curve (0 = off; quiet signals pass at unity)",
+    )
+
+
 TRACK_PARAMS: tuple[Param, ...] = (
     Param("gain_db", "dB", -60.0, 24.0, 0.0, "linear", "fader gain, after the compressor"),
     Param(
@@ -163,8 +176,12 @@ TRACK_PARAMS: tuple[Param, ...] = (
     Param(
         "hpf_hz", "Hz", 10.0, 2000.0, None, "log", "high-pass filter (24 dB/octave Butterworth) corner", optional=True
     ),
+    Param(
+        "lpf_hz", "Hz", 200.0, 20000.0, None, "log", "low-pass filter (24 dB/octave Butterworth) corner", optional=True
+    ),
     *_eq_params(),
     *_comp_params("track"),
+    _drive("track"),
     Param(
         "pan", "", -1.0, 1.0, 0.0, "linear", "constant-power pan, -1 left … 1 right (centre: -3 dB each side for mono)"
     ),
@@ -181,8 +198,23 @@ REVERB_PARAMS: tuple[Param, ...] = (
 )
 
 MASTER_PARAMS: tuple[Param, ...] = (
+    Param(
+        "lpf_hz", "Hz", 200.0, 20000.0, None, "log", "low-pass filter (24 dB/octave Butterworth) corner", optional=True
+    ),
     *_eq_params(),
+    Param("side_gain_db", "dB", -40.0, 12.0, 0.0, "linear", "mid/side width: side level (0 = as mixed, -40 near mono)"),
+    Param(
+        "side_hpf_hz",
+        "Hz",
+        20.0,
+        1000.0,
+        None,
+        "log",
+        "high-pass on the side only (12 dB/octave): mono below",
+        optional=True,
+    ),
     *_comp_params("master glue"),
+    _drive("master"),
     Param("output_gain_db", "dB", -24.0, 24.0, 0.0, "linear", "master output gain, before the limiter"),
     Param("limiter_ceiling_dbtp", "dBTP", -12.0, 0.0, None, "linear", "true-peak limiter ceiling", optional=True),
     Param("limiter_release_ms", "ms", 10.0, 1000.0, 100.0, "log", "true-peak limiter release time constant"),

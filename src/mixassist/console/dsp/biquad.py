@@ -1,8 +1,8 @@
 """Biquad EQ design: RBJ Audio-EQ-Cookbook sections as differentiable torch sos.
 
 :func:`peaking_sos`, :func:`low_shelf_sos` and :func:`high_shelf_sos` (shelves in their ``Q``
-form) and :func:`highpass_sos` (an even-order Butterworth as cookbook high-pass sections, equal
-to ``scipy.signal.butter(order, freq_hz, "highpass", fs=sample_rate)``) return float64
+form), :func:`highpass_sos` and :func:`lowpass_sos` (even-order Butterworths as cookbook
+high-/low-pass sections, equal to ``scipy.signal.butter(order, freq_hz, kind, fs=sample_rate)``) return float64
 ``(tracks, sections, 6)`` in ``scipy.signal`` *sos* layout ``[b0, b1, b2, a0, a1, a2]`` with
 ``a0 = 1``; frequencies are clamped to ``[1 Hz, 0.4999 * sample_rate]``.  At ``gain_db = 0``
 the peaking and shelving sections have ``b == a`` bit for bit, so
@@ -31,6 +31,7 @@ __all__ = [
     "high_shelf_sos",
     "highpass_sos",
     "low_shelf_sos",
+    "lowpass_sos",
     "peaking_sos",
     "sos_response_db",
 ]
@@ -230,8 +231,30 @@ def highpass_sos(freq_hz, sample_rate: float, order: int = 4) -> torch.Tensor:
     >>> round(sos_response_db(sos[:1], torch.tensor([80.0]), 44100).item(), 3)
     -3.01
     """
+    return _butterworth(freq_hz, sample_rate, order, high=True)
+
+
+def lowpass_sos(freq_hz, sample_rate: float, order: int = 4) -> torch.Tensor:
+    """Butterworth low-pass as ``order / 2`` cascaded RBJ cookbook low-pass sections.
+
+    The mirror of :func:`highpass_sos` (same section Qs, prewarped at ``freq_hz``): −3 dB at
+    ``freq_hz``, ``6 * order`` dB per octave above it, a zero at Nyquist; equals
+    ``scipy.signal.butter(order, freq_hz, "lowpass", fs=sample_rate)``.  A corner at or above
+    ``0.4999 * sample_rate`` is clamped there (then it still cuts the last few hundred Hz).
+
+    Examples
+    --------
+    >>> sos = lowpass_sos(torch.tensor([5000.0]), 44100)
+    >>> round(sos_response_db(sos, torch.tensor([5000.0]), 44100).item(), 3)
+    -3.01
+    """
+    return _butterworth(freq_hz, sample_rate, order, high=False)
+
+
+def _butterworth(freq_hz, sample_rate: float, order: int, *, high: bool) -> torch.Tensor:
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 2 or order % 2:
-        raise InvalidParameterError(f"order={order!r}; the high-pass order must be an even integer >= 2")
+        kind = "high" if high else "low"
+        raise InvalidParameterError(f"order={order!r}; the {kind}-pass order must be an even integer >= 2")
     sr = parameter_sample_rate(sample_rate)
     (f,) = _broadcast(freq_hz=_as_param("freq_hz", freq_hz))
     w0 = (2.0 * math.pi / sr) * _clamp_freq(f, sr)
@@ -241,8 +264,11 @@ def highpass_sos(freq_hz, sample_rate: float, order: int = 4) -> torch.Tensor:
     for k in range(int(order) // 2):
         q = 1.0 / (2.0 * math.cos(math.pi * (2 * k + 1) / (2 * int(order))))
         alpha = sin_w0 / (2.0 * q)
-        b0 = 0.5 * (1.0 + cos_w0)
-        sections.append(_normalised(b0, -(1.0 + cos_w0), b0, 1.0 + alpha, -2.0 * cos_w0, 1.0 - alpha))
+        if high:
+            b0, b1 = 0.5 * (1.0 + cos_w0), -(1.0 + cos_w0)
+        else:
+            b0, b1 = 0.5 * (1.0 - cos_w0), 1.0 - cos_w0
+        sections.append(_normalised(b0, b1, b0, 1.0 + alpha, -2.0 * cos_w0, 1.0 - alpha))
     return torch.cat(sections, dim=1)
 
 
