@@ -64,6 +64,7 @@ __all__ = [
     "FollowMixer",
     "LOOP_PASSES",
     "MAX_LIMITING_DB",
+    "SIDE_HPF_START_HZ",
     "aim_features",
     "blend_features",
     "excess",
@@ -75,6 +76,9 @@ MAX_LIMITING_DB = 10.0
 """Most gain reduction (dB, the loudest 10 ms block) the limiter may apply to reach a reference's PLR."""
 EQ_STEP_DB = 9.0
 """Largest change of one master EQ gain in one pass (the loop measures again before going further)."""
+SIDE_HPF_START_HZ = 120.0
+"""Where the side high-pass starts when the reference's lows are narrower than the mix's (1.5x per pass after)."""
+_PATIENCE = 2  # passes without a better score before the loop stops
 _EQ_RIDGE = 0.02  # least-squares ridge per dB² of EQ gain: keeps unneeded bands near flat
 #: Where a flat master EQ band is placed when the loop first moves it: (Hz, Q), one per wide-band pair.
 _EQ_PLACES = {
@@ -255,7 +259,7 @@ class FollowMixer(Mixer):
         params, reasons = proposal.params.copy(), proposal.reasons
         bus: Bus | None = None
         current = best
-        passes = 0
+        passes = stale = 0
         for n in range(self.passes):
             off = [r for r in current.rows if r.ok is False]
             report(
@@ -267,6 +271,8 @@ class FollowMixer(Mixer):
             tracks_moved = self._width(multitrack, params, constraints, reasons, current, aim, limits)
             self._tone(params, constraints, reasons, current, aim, sr, limits)
             self._dynamics(params, constraints, reasons, current, aim, loudness, limits)
+            if params == current.params:
+                break  # nothing left that the console can move
             if tracks_moved or bus is None:
                 bus = Console(sr).render_bus(multitrack, params)
             delivered = deliver_loudness(
@@ -287,7 +293,11 @@ class FollowMixer(Mixer):
             current = _Pass(params.copy(), mix, settings, delivered, features, rows, excess(rows))
             passes += 1
             if current.score < best.score - 1e-6:
-                best = current
+                best, stale = current, 0
+            else:
+                stale += 1
+                if stale >= _PATIENCE:
+                    break
         final_rows = _explain(fidelity_rows(best.features, reference, self.tolerances), aim_why, limits, passes)
         if best.params is not proposal.params and passes:
             proposal.params = best.params
@@ -391,6 +401,21 @@ class FollowMixer(Mixer):
     ) -> bool:
         """The overall side/mid error: the master's side gain, else the tracks' pans and widths.
         Returns whether a track setting moved (the bus must be rendered again)."""
+        low = next(r for r in current.rows if r.key == "width_db.low")
+        if (
+            low.ok is False
+            and low.error is not None
+            and low.error > 0
+            and "side_hpf_hz" in params.master
+            and not constraints.is_locked("master", "side_hpf_hz")
+        ):  # the reference's lows are narrower than the rest: mono below a corner
+            old_hz = params.master["side_hpf_hz"]
+            hz = float(min(250.0, 1.5 * old_hz)) if old_hz is not None else SIDE_HPF_START_HZ
+            reasons.set(
+                params, constraints, "master", "side_hpf_hz", round(hz, 1),
+                f"side high-passed at {hz:.0f} Hz: the reference's lows are narrower than its mids "
+                f"({aim['width_db']['low']:.1f} dB side/mid below 250 Hz)",
+            )  # fmt: skip
         row = next(r for r in current.rows if r.key == "width_db.overall")
         if row.ok is not False or row.error is None:
             return False
