@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mixassist.measure import check_sample_rate, measure
+from mixassist.measure import LoudnessReport, check_sample_rate, measure
 from mixassist.measure.bands import (
     BAND_FLOOR_DB,
     NORMALISATION_LUFS,
@@ -166,7 +166,9 @@ def tonal_band_db(third_octave_db: list[float | None], shared: np.ndarray | None
     return out
 
 
-def reference_features(audio: np.ndarray, sample_rate: float) -> dict[str, Any]:
+def reference_features(
+    audio: np.ndarray, sample_rate: float, *, report: LoudnessReport | None = None
+) -> dict[str, Any]:
     """The features a finished stereo mix states reliably (measure a reference and a mix alike).
 
     Parameters
@@ -175,6 +177,9 @@ def reference_features(audio: np.ndarray, sample_rate: float) -> dict[str, Any]:
         ``(channels, samples)`` (1 or 2 channels; mono reads as L = R) or 1-D.
     sample_rate : float
         Hz.
+    report : LoudnessReport, optional
+        :func:`~mixassist.measure.measure` of this very audio when the caller has it (the delivery
+        measured its mix): it is not measured again.
 
     Returns
     -------
@@ -203,7 +208,7 @@ def reference_features(audio: np.ndarray, sample_rate: float) -> dict[str, Any]:
     rate = check_sample_rate(sample_rate)
     x = as_stereo(audio)
     reasons: dict[str, str] = {}
-    report = measure(x, rate)
+    report = measure(x, rate) if report is None else report
     loudness = report.integrated_lufs
     for name in ("integrated_lufs", "true_peak_dbtp", "plr_db", "loudness_range_lu"):
         if name in report.reasons:

@@ -55,7 +55,7 @@ from mixassist.measure import (
 from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
-from mixassist.mixers.deliver import deliver_loudness
+from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, deliver_loudness
 from mixassist.style.descriptors import BAND_REGIONS_HZ, parse_description
 from mixassist.style.features import StyleFeatures, style_distance, style_features
 from mixassist.style.target import StyleTarget
@@ -63,6 +63,8 @@ from mixassist.style.target import StyleTarget
 __all__ = [
     "FollowMixer",
     "LOOP_PASSES",
+    "BAND_LIMIT_DB",
+    "DRIVE_STEP_DB",
     "MAX_LIMITING_DB",
     "SIDE_HPF_START_HZ",
     "aim_features",
@@ -74,6 +76,10 @@ LOOP_PASSES = 4
 """Most correction passes after the start (each: corrections, delivery, measurement)."""
 MAX_LIMITING_DB = 10.0
 """Most gain reduction (dB, the loudest 10 ms block) the limiter may apply to reach a reference's PLR."""
+BAND_LIMIT_DB = 12.0
+"""How far (dB) a reference's top bands must sit below the mix's before the master low-pass follows them."""
+DRIVE_STEP_DB = 4.0
+"""Largest rise of the master drive in one pass when the limiter alone cannot reach a reference's PLR."""
 EQ_STEP_DB = 9.0
 """Largest change of one master EQ gain in one pass (the loop measures again before going further)."""
 SIDE_HPF_START_HZ = 120.0
@@ -286,9 +292,9 @@ class FollowMixer(Mixer):
                 previous=current.delivered,
             )
             constraints.apply(params)
-            delivered.pop("report")
+            meter = delivered.pop("report")
             mix, settings = delivered.pop("mix"), delivered.pop("settings")
-            features = reference_features(mix, sr)
+            features = reference_features(mix, sr, report=meter)
             rows = fidelity_rows(features, aim, self.tolerances)
             current = _Pass(params.copy(), mix, settings, delivered, features, rows, excess(rows))
             passes += 1
@@ -335,6 +341,9 @@ class FollowMixer(Mixer):
         present = [k for k in keys if k in rows and rows[k].error is not None]
         if not any(rows[k].ok is False for k in present):
             return
+        corner = self._band_limit(params, constraints, reasons, current, aim)
+        if corner is not None:  # bands above the low-pass are the filter's: the EQ does not chase them
+            present = [k for k in present if THIRD_OCTAVE_CENTRES_HZ[TONAL_BANDS[k.split(".", 1)[1]][0]] < corner]
         error = np.array([-float(rows[k].error or 0.0) for k in present])  # what each band needs
         bands = [b for b, *_ in EQ_BANDS]
         free = [b for b in bands if not constraints.is_locked("master", f"eq_{b}_db")]
@@ -368,6 +377,48 @@ class FollowMixer(Mixer):
                     params, constraints, "master", f"eq_{b}_db", round(new, 2),
                     f"{new:+.1f} dB at {params.master[f'eq_{b}_hz']:.0f} Hz: the mix's mid tonal balance follows the reference's",
                 )  # fmt: skip
+
+    @staticmethod
+    def _band_limit(
+        params: MixParams, constraints: Constraints, reasons: Reasons, current: _Pass, aim: dict[str, Any]
+    ) -> float | None:
+        """The master low-pass for a band-limited reference: where, from some third-octave at or above
+        1 kHz up, every band of the reference sits :data:`BAND_LIMIT_DB` or more below the mix's
+        (levels re their 250 Hz-2 kHz median), the corner goes to that band, and a third-octave lower
+        each pass while the band above it is still that far off. Returns the corner (None: no low-pass)."""
+        if "lpf_hz" not in params.master:
+            return None
+        corner = params.master["lpf_hz"]
+        if constraints.is_locked("master", "lpf_hz"):
+            return corner
+        ref, mix = aim["mid_third_octave_db"], current.features["mid_third_octave_db"]
+        diff = np.array([np.nan if a is None or b is None else a - b for a, b in zip(ref, mix)], dtype=float)
+        if np.all(np.isnan(diff[8:18])):
+            return corner
+        diff -= np.nanmedian(diff[8:18])
+        centres = np.asarray(THIRD_OCTAVE_CENTRES_HZ)
+        first = None
+        for i in range(len(diff) - 1, -1, -1):
+            if np.isnan(diff[i]):
+                continue
+            if diff[i] > -BAND_LIMIT_DB or centres[i] < 1000.0:
+                break
+            first = i
+        if first is None:
+            return corner
+        wanted = float(centres[first])
+        if corner is not None:
+            above = centres > corner
+            still = above & ~np.isnan(diff) & (diff <= -BAND_LIMIT_DB)
+            wanted = min(wanted, corner * 2 ** (-1 / 3)) if still.any() and corner <= wanted else min(wanted, corner)
+        wanted = float(np.clip(wanted, 1000.0, 20000.0))
+        if corner is None or abs(wanted - corner) > 1.0:
+            reasons.set(
+                params, constraints, "master", "lpf_hz", round(wanted, 1),
+                f"low-pass at {wanted:.0f} Hz: the reference's spectrum ends there "
+                f"(its bands above sit {BAND_LIMIT_DB:g} dB or more below the mix's)",
+            )  # fmt: skip
+        return wanted
 
     @staticmethod
     def _eq_slopes(params: MixParams, free: list[str], sr: int, wide: list[str]) -> np.ndarray:
@@ -475,36 +526,11 @@ class FollowMixer(Mixer):
         """PLR through the limiter ceiling; LRA and short-term spread through the glue compressor."""
         rows = {r.key: r for r in current.rows}
         plr = rows["plr_db"]
-        asked = self.true_peak_dbtp
-        if (
-            plr.ok is False
-            and plr.reference is not None
-            and not constraints.is_locked("master", "limiter_ceiling_dbtp")
-        ):
-            ceiling = float(params.master["limiter_ceiling_dbtp"] or asked)
-            wanted = loudness + plr.reference
-            reduction = (current.delivered.get("limiter_reduction_db") or {}).get("max", 0.0) or 0.0
-            if wanted >= asked and ceiling >= asked - 0.2:
-                limits["plr_db"] = (
-                    f"PLR is at most the ceiling minus the loudness: {asked:g} − ({loudness:g}) = {asked - loudness:.1f} dB"
-                )
-            elif plr.error is not None and plr.error > 0 and reduction >= MAX_LIMITING_DB:
-                limits["plr_db"] = (
-                    f"the limiter cannot reach PLR {plr.reference:.1f} dB without exceeding {MAX_LIMITING_DB:g} dB of gain reduction"
-                )
+        if plr.ok is False and plr.reference is not None and plr.error is not None:
+            if plr.error > 0:
+                self._denser(params, constraints, reasons, current, plr, limits)
             else:
-                # the delivery lowers the ceiling further by any measured overshoot; aim the true peak itself
-                new = float(np.clip(ceiling - float(plr.error or 0.0), -12.0, asked))
-                if reduction + (ceiling - new) > MAX_LIMITING_DB and new < ceiling:
-                    new = ceiling - max(0.0, MAX_LIMITING_DB - reduction)
-                    limits["plr_db"] = (
-                        f"the limiter cannot reach PLR {plr.reference:.1f} dB without exceeding {MAX_LIMITING_DB:g} dB "
-                        "of gain reduction"
-                    )
-                reasons.set(
-                    params, constraints, "master", "limiter_ceiling_dbtp", round(new, 2),
-                    f"ceiling {new:.2f} dBTP: the mix's PLR follows the reference's ({plr.reference:.1f} dB)",
-                )  # fmt: skip
+                self._more_dynamic(params, constraints, reasons, plr, loudness, limits)
         lra = rows["loudness_range_lu"] if rows["loudness_range_lu"].error is not None else rows["short_term_spread_lu"]
         if lra.ok is not False or lra.error is None:
             return
@@ -533,6 +559,98 @@ class FollowMixer(Mixer):
             params, constraints, "master", "comp_threshold_db", round(new, 2),
             f"glue threshold {new:.1f} dB: the mix's loudness range follows the reference's ({lra.reference:.1f} LU)",
         )  # fmt: skip
+
+    def _denser(
+        self,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+        current: _Pass,
+        plr: FidelityRow,
+        limits: dict[str, str],
+    ) -> None:
+        """PLR above the reference's: the limiter ceiling down (within :data:`MAX_LIMITING_DB` of gain
+        reduction), the rest by the master's saturation where the console has it."""
+        error = float(plr.error or 0.0)
+        reduction = float((current.delivered.get("limiter_reduction_db") or {}).get("max", 0.0) or 0.0)
+        ceiling = float(params.master["limiter_ceiling_dbtp"] or self.true_peak_dbtp)
+        step = float(np.clip(error, 0.0, max(0.0, MAX_LIMITING_DB - reduction)))
+        step = min(step, ceiling + 12.0)
+        if step > 0.05 and not constraints.is_locked("master", "limiter_ceiling_dbtp"):
+            new = round(ceiling - step, 2)
+            reasons.set(
+                params, constraints, "master", "limiter_ceiling_dbtp", new,
+                f"ceiling {new:.2f} dBTP: the mix's PLR follows the reference's ({plr.reference:.1f} dB)",
+            )  # fmt: skip
+        else:
+            step = 0.0
+        rest = error - step
+        if rest <= 0.5:
+            return
+        what = f"the limiter cannot reach PLR {plr.reference:.1f} dB without exceeding {MAX_LIMITING_DB:g} dB of gain reduction"
+        if "drive_db" not in params.master or constraints.is_locked("master", "drive_db"):
+            limits["plr_db"] = what
+            return
+        p = params_for("master")["drive_db"]
+        old = float(params.master["drive_db"] or 0.0)
+        new = float(min(p.maximum, old + min(DRIVE_STEP_DB, 1.5 * rest)))
+        if new <= old + 0.05:
+            limits["plr_db"] = f"{what}, and the master's drive is at its {p.maximum:g} dB limit"
+            return
+        reasons.set(
+            params, constraints, "master", "drive_db", round(new, 2),
+            f"drive {new:.1f} dB: saturation makes the mix as dense as the reference (PLR {plr.reference:.1f} dB) "
+            "where the limiter alone would pump",
+        )  # fmt: skip
+
+    def _more_dynamic(
+        self,
+        params: MixParams,
+        constraints: Constraints,
+        reasons: Reasons,
+        plr: FidelityRow,
+        loudness: float,
+        limits: dict[str, str],
+    ) -> None:
+        """PLR below the reference's: the ceiling up to the one asked, then less master drive, then a
+        gentler glue compressor."""
+        need = -float(plr.error or 0.0)
+        asked = self.true_peak_dbtp
+        ceiling = float(params.master["limiter_ceiling_dbtp"] or asked)
+        top = asked - TRUE_PEAK_MARGIN_DB
+        if ceiling < top - 0.05 and not constraints.is_locked("master", "limiter_ceiling_dbtp"):
+            new = round(min(top, ceiling + need), 2)
+            reasons.set(
+                params, constraints, "master", "limiter_ceiling_dbtp", new,
+                f"ceiling {new:.2f} dBTP: the mix's PLR follows the reference's ({plr.reference:.1f} dB)",
+            )  # fmt: skip
+            need -= new - ceiling
+        if need <= 0.3:
+            return
+        if float(plr.reference or 0.0) > top - loudness + 0.05:
+            limits["plr_db"] = (
+                f"PLR is at most the ceiling minus the loudness: {top:g} − ({loudness:g}) = {top - loudness:.1f} dB"
+            )
+            return
+        drive = float(params.master.get("drive_db") or 0.0)
+        if drive > 0.0 and not constraints.is_locked("master", "drive_db"):
+            new = round(max(0.0, drive - 2.0 * need), 2)
+            reasons.set(
+                params, constraints, "master", "drive_db", new, f"drive {new:.1f} dB: the reference is more dynamic"
+            )
+            return
+        ratio = float(params.master["comp_ratio"] or 1.0)
+        if ratio > 1.0 and not constraints.is_locked("master", "comp_ratio"):
+            new = round(max(1.0, 1.0 + 0.5 * (ratio - 1.0)), 2) if ratio > 1.1 else 1.0
+            reasons.set(
+                params, constraints, "master", "comp_ratio", new,
+                f"glue {new:g}:1: the reference is more dynamic (PLR {plr.reference:.1f} dB)",
+            )  # fmt: skip
+            return
+        limits["plr_db"] = (
+            "the mix is as dynamic as the console leaves it (no master drive or glue left to ease; "
+            "the console has no expander)"
+        )
 
     # ------------------------------------------------------------------ the report's figures
     @staticmethod
