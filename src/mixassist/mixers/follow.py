@@ -56,6 +56,7 @@ from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, deliver_loudness
+from mixassist.mixers.match import select_excerpts
 from mixassist.style.descriptors import BAND_REGIONS_HZ, parse_description
 from mixassist.style.features import StyleFeatures, style_distance, style_features
 from mixassist.style.target import StyleTarget
@@ -65,6 +66,10 @@ __all__ = [
     "LOOP_PASSES",
     "BAND_LIMIT_DB",
     "DRIVE_STEP_DB",
+    "EXCERPTS",
+    "EXCERPT_S",
+    "excerpt_multitrack",
+    "shifted",
     "MAX_LIMITING_DB",
     "SIDE_HPF_START_HZ",
     "aim_features",
@@ -78,6 +83,9 @@ MAX_LIMITING_DB = 10.0
 """Most gain reduction (dB, the loudest 10 ms block) the limiter may apply to reach a reference's PLR."""
 BAND_LIMIT_DB = 12.0
 """How far (dB) a reference's top bands must sit below the mix's before the master low-pass follows them."""
+EXCERPTS, EXCERPT_S = 3, 6.0
+"""The passes render the loudest ``EXCERPTS`` windows of ``EXCERPT_S`` seconds (``match``'s choice of
+windows); the chosen settings are then delivered and measured on the whole song."""
 DRIVE_STEP_DB = 4.0
 """Largest rise of the master drive in one pass when the limiter alone cannot reach a reference's PLR."""
 EQ_STEP_DB = 9.0
@@ -175,6 +183,32 @@ def aim_features(
     return aim, why
 
 
+def shifted(song: Any, excerpt: Any, excerpt_start: Any) -> Any:
+    """``song + (excerpt - excerpt_start)`` value by value (lists and dicts elementwise; None where
+    any is None): the song's features predicted from a change measured on its excerpts."""
+    if isinstance(song, list):
+        return [shifted(a, b, c) for a, b, c in zip(song, excerpt, excerpt_start)]
+    if isinstance(song, dict):
+        return {
+            k: v if k in ("reasons", "sample_rate") else shifted(v, excerpt.get(k), excerpt_start.get(k))
+            for k, v in song.items()
+        }
+    if song is None or excerpt is None or excerpt_start is None:
+        return None
+    return float(song) + float(excerpt) - float(excerpt_start)
+
+
+def excerpt_multitrack(multitrack: Multitrack, windows: list[tuple[int, int]]) -> Multitrack:
+    """The tracks cut to ``windows`` (sample ranges) and joined: what the loop's passes render."""
+    arrays = {t.name: np.concatenate([t.read(a, b) for a, b in windows], axis=1) for t in multitrack}
+    return Multitrack.from_arrays(arrays, multitrack.sample_rate)
+
+
+def _copy(bus: Bus) -> Bus:
+    """A bus a delivery or master run may consume, the original kept."""
+    return dataclasses.replace(bus, audio=bus.audio.copy())
+
+
 def excess(rows: list[FidelityRow]) -> float:
     """Total excess over the tolerances, each in tolerances: ``Σ max(0, |error| − tol) / tol``."""
     total = 0.0
@@ -256,21 +290,34 @@ class FollowMixer(Mixer):
         loudness = float(proposal.context.get("loudness_lufs", self.target.delivery_loudness()))
         aim, aim_why = aim_features(start_features, reference, self.target, loudness, multitrack.names)
         rows = fidelity_rows(start_features, aim, self.tolerances)
-        best = _Pass(
+        start = best = _Pass(
             proposal.params.copy(), mix, proposal.params.copy(), dict(proposal.context.get("result", {})),
             start_features, rows, excess(rows),
         )  # fmt: skip
         start_rows = fidelity_rows(start_features, reference, self.tolerances)
         limits: dict[str, str] = {}
         params, reasons = proposal.params.copy(), proposal.reasons
-        bus: Bus | None = None
+        console = Console(sr)
+        # The passes run on loud excerpts (the whole song when it is short); each excerpt measurement
+        # is read as the song's start plus the excerpt's change since the start.
+        windows = select_excerpts(mix, sr, EXCERPTS, EXCERPT_S)
+        whole = len(windows) == 1 and windows[0] == (0, multitrack.num_samples)
+        excerpt = multitrack if whole else excerpt_multitrack(multitrack, windows)
+        bus = console.render_bus(excerpt, params)
+        if whole:
+            excerpt_start, excerpt_lufs = start_features, loudness
+        else:
+            excerpt_start = reference_features(console.render_master(_copy(bus), params), sr)
+            excerpt_lufs = (
+                loudness + float(excerpt_start["loudness_lufs"] or 0.0) - float(start_features["loudness_lufs"])
+            )
         current = best
         passes = stale = 0
         for n in range(self.passes):
             off = [r for r in current.rows if r.ok is False]
             report(
                 f"following the reference: pass {n + 1}/{self.passes}, {len(off)} features off",
-                0.6 + 0.35 * n / self.passes,
+                0.6 + 0.3 * n / self.passes,
             )
             if not off:
                 break
@@ -279,22 +326,17 @@ class FollowMixer(Mixer):
             self._dynamics(params, constraints, reasons, current, aim, loudness, limits)
             if params == current.params:
                 break  # nothing left that the console can move
-            if tracks_moved or bus is None:
-                bus = Console(sr).render_bus(multitrack, params)
+            if tracks_moved:
+                bus = console.render_bus(excerpt, params)
             delivered = deliver_loudness(
-                multitrack,
-                params,
-                constraints,
-                reasons,
-                loudness_lufs=loudness,
-                true_peak_dbtp=self.true_peak_dbtp,
-                bus=dataclasses.replace(bus, audio=bus.audio.copy()),
-                previous=current.delivered,
-            )
+                excerpt, params, constraints, reasons, loudness_lufs=excerpt_lufs,
+                true_peak_dbtp=self.true_peak_dbtp, bus=_copy(bus), previous=current.delivered,
+            )  # fmt: skip
             constraints.apply(params)
             meter = delivered.pop("report")
             mix, settings = delivered.pop("mix"), delivered.pop("settings")
-            features = reference_features(mix, sr, report=meter)
+            measured = reference_features(mix, sr, report=meter)
+            features = measured if whole else shifted(start_features, measured, excerpt_start)
             rows = fidelity_rows(features, aim, self.tolerances)
             current = _Pass(params.copy(), mix, settings, delivered, features, rows, excess(rows))
             passes += 1
@@ -304,8 +346,22 @@ class FollowMixer(Mixer):
                 stale += 1
                 if stale >= _PATIENCE:
                     break
+        if passes and best is not start and not whole:  # the chosen settings on the whole song
+            report("following the reference: the whole song", 0.9)
+            params = best.params.copy()
+            delivered = deliver_loudness(
+                multitrack, params, constraints, reasons, loudness_lufs=loudness,
+                true_peak_dbtp=self.true_peak_dbtp, bus=console.render_bus(multitrack, params), previous=best.delivered,
+            )  # fmt: skip
+            constraints.apply(params)
+            meter = delivered.pop("report")
+            mix, settings = delivered.pop("mix"), delivered.pop("settings")
+            features = reference_features(mix, sr, report=meter)
+            rows = fidelity_rows(features, aim, self.tolerances)
+            whole_song = _Pass(params, mix, settings, delivered, features, rows, excess(rows))
+            best = whole_song if whole_song.score <= start.score + 1e-6 else start
         final_rows = _explain(fidelity_rows(best.features, reference, self.tolerances), aim_why, limits, passes)
-        if best.params is not proposal.params and passes:
+        if best is not start:
             proposal.params = best.params
             proposal.mix, proposal.mix_of, proposal.mix_report = best.mix, best.settings, None
             proposal.context["result"] = best.delivered
