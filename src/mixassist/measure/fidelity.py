@@ -37,14 +37,7 @@ from mixassist.measure.dynamics import crest_with_reason, spread_with_reason
 from mixassist.measure.reasons import as_stereo
 from mixassist.measure.width import WIDTH_BANDS_HZ, width_band_powers, width_with_reason
 
-__all__ = [
-    "DEFAULT_TOLERANCES",
-    "TONAL_BANDS",
-    "FidelityRow",
-    "fidelity_rows",
-    "reference_features",
-    "tonal_band_db",
-]
+__all__ = ["DEFAULT_TOLERANCES", "TONAL_BANDS", "FidelityRow", "fidelity_rows", "reference_features", "tonal_band_db"]
 
 TONAL_BANDS: Mapping[str, tuple[int, int]] = types.MappingProxyType(
     {
@@ -254,13 +247,11 @@ def reference_features(
     }
 
 
-_SCALARS = (
-    ("loudness_lufs", "integrated loudness", "LUFS"),
-    ("plr_db", "PLR (true peak − loudness)", "dB"),
-    ("crest_db", "crest factor", "dB"),
-    ("loudness_range_lu", "loudness range (LRA)", "LU"),
-    ("short_term_spread_lu", "short-term loudness spread", "LU"),
-)
+_SCALARS = {  # key: (feature, unit)
+    "loudness_lufs": ("integrated loudness", "LUFS"), "plr_db": ("PLR (true peak − loudness)", "dB"),
+    "crest_db": ("crest factor", "dB"), "loudness_range_lu": ("loudness range (LRA)", "LU"),
+    "short_term_spread_lu": ("short-term loudness spread", "LU"),
+}  # fmt: skip
 
 
 def _row(feature: str, key: str, unit: str, ref: float | None, mix: float | None, tol: float, why: str) -> FidelityRow:
@@ -306,7 +297,7 @@ def fidelity_rows(
         text = ref_reasons.get(key) or mix_reasons.get(key)
         return f" ({text})" if text else ""
 
-    for key, name, unit in _SCALARS:
+    for key, (name, unit) in _SCALARS.items():
         rows.append(_row(name, key, unit, reference_features.get(key), mix_features.get(key), tol[key], why(key)))
     for band in ("overall", *WIDTH_BANDS_HZ):
         ref_w, mix_w = reference_features["width_db"].get(band), mix_features["width_db"].get(band)

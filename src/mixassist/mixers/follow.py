@@ -95,14 +95,10 @@ SIDE_HPF_START_HZ = 120.0
 _PATIENCE = 2  # passes without a better score before the loop stops
 _EQ_RIDGE = 0.02  # least-squares ridge per dB² of EQ gain: keeps unneeded bands near flat
 #: Where a flat master EQ band is placed when the loop first moves it: (Hz, Q), one per wide-band pair.
-_EQ_PLACES = {
-    "low_shelf": (90.0, 0.707),
-    "peak1": (180.0, 0.9),
-    "peak2": (500.0, 0.9),
-    "peak3": (1400.0, 0.9),
-    "peak4": (4000.0, 0.9),
-    "high_shelf": (8000.0, 0.707),
-}
+_EQ_PLACES = dict(
+    zip(("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf"),
+        ((90.0, 0.707), (180.0, 0.9), (500.0, 0.9), (1400.0, 0.9), (4000.0, 0.9), (8000.0, 0.707)))
+)  # fmt: skip
 _DESIGNS = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}
 
 _TONE = ("mid_third_octave_db",)
@@ -229,6 +225,23 @@ class _Pass:
     score: float
 
 
+@dataclasses.dataclass
+class _Step:
+    """What one pass's corrections read and write."""
+
+    params: MixParams
+    constraints: Constraints
+    reasons: Reasons
+    current: _Pass
+    aim: dict[str, Any]
+    limits: dict[str, str]  # row key or family -> why the console cannot get there
+    multitrack: Multitrack
+    loudness: float
+
+    def unpack(self) -> tuple[MixParams, Constraints, Reasons, _Pass, dict[str, Any], dict[str, str]]:
+        return self.params, self.constraints, self.reasons, self.current, self.aim, self.limits
+
+
 class FollowMixer(Mixer):
     """``auto`` with a reference: the first stage's proposal, then the closed loop (module notes).
 
@@ -321,9 +334,10 @@ class FollowMixer(Mixer):
             )
             if not off:
                 break
-            tracks_moved = self._width(multitrack, params, constraints, reasons, current, aim, limits)
-            self._tone(params, constraints, reasons, current, aim, sr, limits)
-            self._dynamics(params, constraints, reasons, current, aim, loudness, limits)
+            step = _Step(params, constraints, reasons, current, aim, limits, multitrack, loudness)
+            tracks_moved = self._width(step)
+            self._tone(step)
+            self._dynamics(step)
             if params == current.params:
                 break  # nothing left that the console can move
             if tracks_moved:
@@ -381,23 +395,15 @@ class FollowMixer(Mixer):
         return proposal
 
     # ------------------------------------------------------------------ corrections
-    def _tone(
-        self,
-        params: MixParams,
-        constraints: Constraints,
-        reasons: Reasons,
-        current: _Pass,
-        aim: dict[str, Any],
-        sr: int,
-        limits: dict[str, str],
-    ) -> None:
+    def _tone(self, step: _Step) -> None:
         """Master EQ gains fitted to the wide-band mid error (free offset: levels are loudness-normalised)."""
+        params, constraints, reasons, current, aim, limits = step.unpack()
         rows = {r.key: r for r in current.rows}
         keys = [f"mid_band_db.{b}" for b in TONAL_BANDS]
         present = [k for k in keys if k in rows and rows[k].error is not None]
         if not any(rows[k].ok is False for k in present):
             return
-        corner = self._band_limit(params, constraints, reasons, current, aim)
+        corner = self._band_limit(step)
         if corner is not None:  # bands above the low-pass are the filter's: the EQ does not chase them
             present = [k for k in present if THIRD_OCTAVE_CENTRES_HZ[TONAL_BANDS[k.split(".", 1)[1]][0]] < corner]
         error = np.array([-float(rows[k].error or 0.0) for k in present])  # what each band needs
@@ -412,7 +418,7 @@ class FollowMixer(Mixer):
                 for name, value in ((f"eq_{b}_hz", hz), (f"eq_{b}_q", q)):
                     if not constraints.is_locked("master", name):
                         constraints.choose(params, "master", name, value)
-        slopes = self._eq_slopes(params, free, sr, [k.split(".", 1)[1] for k in present])
+        slopes = self._eq_slopes(params, free, step.multitrack.sample_rate, [k.split(".", 1)[1] for k in present])
         # least squares: slopes @ dg + c ≈ error, ridge on dg only
         a = np.hstack([slopes, np.ones((len(present), 1))])
         reg = np.diag([_EQ_RIDGE] * len(free) + [0.0])
@@ -435,13 +441,12 @@ class FollowMixer(Mixer):
                 )  # fmt: skip
 
     @staticmethod
-    def _band_limit(
-        params: MixParams, constraints: Constraints, reasons: Reasons, current: _Pass, aim: dict[str, Any]
-    ) -> float | None:
+    def _band_limit(step: _Step) -> float | None:
         """The master low-pass for a band-limited reference: where, from some third-octave at or above
         1 kHz up, every band of the reference sits :data:`BAND_LIMIT_DB` or more below the mix's
         (levels re their 250 Hz-2 kHz median), the corner goes to that band, and a third-octave lower
         each pass while the band above it is still that far off. Returns the corner (None: no low-pass)."""
+        params, constraints, reasons, current, aim, _ = step.unpack()
         if "lpf_hz" not in params.master:
             return None
         corner = params.master["lpf_hz"]
@@ -496,18 +501,10 @@ class FollowMixer(Mixer):
                 out[j, k] = float(np.mean(slope[inside])) if inside else 0.0
         return out
 
-    def _width(
-        self,
-        multitrack: Multitrack,
-        params: MixParams,
-        constraints: Constraints,
-        reasons: Reasons,
-        current: _Pass,
-        aim: dict[str, Any],
-        limits: dict[str, str],
-    ) -> bool:
+    def _width(self, step: _Step) -> bool:
         """The overall side/mid error: the master's side gain, else the tracks' pans and widths.
         Returns whether a track setting moved (the bus must be rendered again)."""
+        params, constraints, reasons, current, aim, limits = step.unpack()
         low = next(r for r in current.rows if r.key == "width_db.low")
         if (
             low.ok is False
@@ -546,7 +543,7 @@ class FollowMixer(Mixer):
         scale = float(np.clip(10 ** (need / 20.0), 0.25, 4.0))
         moved = False
         wide_limit = True
-        for track in multitrack:
+        for track in step.multitrack:
             for name, top in (("pan", 1.0), ("width", 2.0)):
                 if name == "width" and track.channels != 2:
                     continue
@@ -569,24 +566,16 @@ class FollowMixer(Mixer):
             )
         return moved
 
-    def _dynamics(
-        self,
-        params: MixParams,
-        constraints: Constraints,
-        reasons: Reasons,
-        current: _Pass,
-        aim: dict[str, Any],
-        loudness: float,
-        limits: dict[str, str],
-    ) -> None:
+    def _dynamics(self, step: _Step) -> None:
         """PLR through the limiter ceiling; LRA and short-term spread through the glue compressor."""
+        params, constraints, reasons, current, aim, limits = step.unpack()
         rows = {r.key: r for r in current.rows}
         plr = rows["plr_db"]
         if plr.ok is False and plr.reference is not None and plr.error is not None:
             if plr.error > 0:
-                self._denser(params, constraints, reasons, current, plr, limits)
+                self._denser(step, plr)
             else:
-                self._more_dynamic(params, constraints, reasons, plr, loudness, limits)
+                self._more_dynamic(step, plr)
         lra = rows["loudness_range_lu"] if rows["loudness_range_lu"].error is not None else rows["short_term_spread_lu"]
         if lra.ok is not False or lra.error is None:
             return
@@ -616,31 +605,24 @@ class FollowMixer(Mixer):
             f"glue threshold {new:.1f} dB: the mix's loudness range follows the reference's ({lra.reference:.1f} LU)",
         )  # fmt: skip
 
-    def _denser(
-        self,
-        params: MixParams,
-        constraints: Constraints,
-        reasons: Reasons,
-        current: _Pass,
-        plr: FidelityRow,
-        limits: dict[str, str],
-    ) -> None:
+    def _denser(self, step: _Step, plr: FidelityRow) -> None:
         """PLR above the reference's: the limiter ceiling down (within :data:`MAX_LIMITING_DB` of gain
         reduction), the rest by the master's saturation where the console has it."""
+        params, constraints, reasons, current, _, limits = step.unpack()
         error = float(plr.error or 0.0)
         reduction = float((current.delivered.get("limiter_reduction_db") or {}).get("max", 0.0) or 0.0)
         ceiling = float(params.master["limiter_ceiling_dbtp"] or self.true_peak_dbtp)
-        step = float(np.clip(error, 0.0, max(0.0, MAX_LIMITING_DB - reduction)))
-        step = min(step, ceiling + 12.0)
-        if step > 0.05 and not constraints.is_locked("master", "limiter_ceiling_dbtp"):
-            new = round(ceiling - step, 2)
+        cut = float(np.clip(error, 0.0, max(0.0, MAX_LIMITING_DB - reduction)))
+        cut = min(cut, ceiling + 12.0)
+        if cut > 0.05 and not constraints.is_locked("master", "limiter_ceiling_dbtp"):
+            new = round(ceiling - cut, 2)
             reasons.set(
                 params, constraints, "master", "limiter_ceiling_dbtp", new,
                 f"ceiling {new:.2f} dBTP: the mix's PLR follows the reference's ({plr.reference:.1f} dB)",
             )  # fmt: skip
         else:
-            step = 0.0
-        rest = error - step
+            cut = 0.0
+        rest = error - cut
         if rest <= 0.5:
             return
         what = f"the limiter cannot reach PLR {plr.reference:.1f} dB without exceeding {MAX_LIMITING_DB:g} dB of gain reduction"
@@ -659,17 +641,10 @@ class FollowMixer(Mixer):
             "where the limiter alone would pump",
         )  # fmt: skip
 
-    def _more_dynamic(
-        self,
-        params: MixParams,
-        constraints: Constraints,
-        reasons: Reasons,
-        plr: FidelityRow,
-        loudness: float,
-        limits: dict[str, str],
-    ) -> None:
+    def _more_dynamic(self, step: _Step, plr: FidelityRow) -> None:
         """PLR below the reference's: the ceiling up to the one asked, then less master drive, then a
         gentler glue compressor."""
+        params, constraints, reasons, _, _, limits = step.unpack()
         need = -float(plr.error or 0.0)
         asked = self.true_peak_dbtp
         ceiling = float(params.master["limiter_ceiling_dbtp"] or asked)
@@ -683,9 +658,9 @@ class FollowMixer(Mixer):
             need -= new - ceiling
         if need <= 0.3:
             return
-        if float(plr.reference or 0.0) > top - loudness + 0.05:
+        if float(plr.reference or 0.0) > top - step.loudness + 0.05:
             limits["plr_db"] = (
-                f"PLR is at most the ceiling minus the loudness: {top:g} − ({loudness:g}) = {top - loudness:.1f} dB"
+                f"PLR is at most the ceiling minus the loudness: {top:g} − ({step.loudness:g}) = {top - step.loudness:.1f} dB"
             )
             return
         drive = float(params.master.get("drive_db") or 0.0)
