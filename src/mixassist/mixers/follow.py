@@ -337,7 +337,7 @@ class FollowMixer(Mixer):
             step = _Step(params, constraints, reasons, current, aim, limits, multitrack, loudness)
             tracks_moved = self._width(step)
             self._tone(step)
-            self._dynamics(step)
+            tracks_moved |= self._dynamics(step)
             if params == current.params:
                 break  # nothing left that the console can move
             if tracks_moved:
@@ -374,6 +374,13 @@ class FollowMixer(Mixer):
             rows = fidelity_rows(features, aim, self.tolerances)
             whole_song = _Pass(params, mix, settings, delivered, features, rows, excess(rows))
             best = whole_song if whole_song.score <= start.score + 1e-6 else start
+        got = best.features["loudness_lufs"]
+        if got is not None and abs(got - loudness) > self.tolerances["loudness_lufs"]:
+            gain, ceiling = best.params.master["output_gain_db"] or 0.0, best.params.master["limiter_ceiling_dbtp"]
+            limiter = "no limiter" if ceiling is None else f"the true-peak limiter at {ceiling:.2f} dBTP"
+            limits["loudness_lufs"] = (
+                f"the delivery reached {got:.1f} of the {loudness:g} LUFS asked (output gain {gain:+.1f} dB into {limiter})"
+            )
         final_rows = _explain(fidelity_rows(best.features, reference, self.tolerances), aim_why, limits, passes)
         if best is not start:
             proposal.params = best.params
@@ -566,22 +573,24 @@ class FollowMixer(Mixer):
             )
         return moved
 
-    def _dynamics(self, step: _Step) -> None:
-        """PLR through the limiter ceiling; LRA and short-term spread through the glue compressor."""
+    def _dynamics(self, step: _Step) -> bool:
+        """PLR through the limiter ceiling; LRA and short-term spread through the glue compressor.
+        Returns whether a track setting moved (the bus must be rendered again)."""
         params, constraints, reasons, current, aim, limits = step.unpack()
         rows = {r.key: r for r in current.rows}
         plr = rows["plr_db"]
+        moved = False
         if plr.ok is False and plr.reference is not None and plr.error is not None:
             if plr.error > 0:
                 self._denser(step, plr)
             else:
-                self._more_dynamic(step, plr)
+                moved = self._more_dynamic(step, plr)
         lra = rows["loudness_range_lu"] if rows["loudness_range_lu"].error is not None else rows["short_term_spread_lu"]
         if lra.ok is not False or lra.error is None:
-            return
+            return moved
         if constraints.is_locked("master", "comp_threshold_db"):
             limits[lra.key] = "the glue compressor's threshold is locked"
-            return
+            return moved
         ratio = float(params.master["comp_ratio"] or 1.0)
         threshold = float(params.master["comp_threshold_db"] or 0.0)
         if lra.error > 0:  # too dynamic: compress more
@@ -598,12 +607,13 @@ class FollowMixer(Mixer):
                     f"the mix is as dynamic as the stems allow without the glue compressor "
                     f"({lra.mix:.1f} LU); the console has no expander"
                 )
-                return
+                return moved
             new = float(np.clip(threshold - 2.0 * lra.error, -60.0, 0.0))
         reasons.set(
             params, constraints, "master", "comp_threshold_db", round(new, 2),
             f"glue threshold {new:.1f} dB: the mix's loudness range follows the reference's ({lra.reference:.1f} LU)",
         )  # fmt: skip
+        return moved
 
     def _denser(self, step: _Step, plr: FidelityRow) -> None:
         """PLR above the reference's: the limiter ceiling down (within :data:`MAX_LIMITING_DB` of gain
@@ -641,9 +651,9 @@ class FollowMixer(Mixer):
             "where the limiter alone would pump",
         )  # fmt: skip
 
-    def _more_dynamic(self, step: _Step, plr: FidelityRow) -> None:
+    def _more_dynamic(self, step: _Step, plr: FidelityRow) -> bool:
         """PLR below the reference's: the ceiling up to the one asked, then less master drive, then a
-        gentler glue compressor."""
+        gentler glue compressor, then gentler track compressors. Returns whether a track setting moved."""
         params, constraints, reasons, _, _, limits = step.unpack()
         need = -float(plr.error or 0.0)
         asked = self.true_peak_dbtp
@@ -657,19 +667,19 @@ class FollowMixer(Mixer):
             )  # fmt: skip
             need -= new - ceiling
         if need <= 0.3:
-            return
+            return False
         if float(plr.reference or 0.0) > top - step.loudness + 0.05:
             limits["plr_db"] = (
                 f"PLR is at most the ceiling minus the loudness: {top:g} − ({step.loudness:g}) = {top - step.loudness:.1f} dB"
             )
-            return
+            return False
         drive = float(params.master.get("drive_db") or 0.0)
         if drive > 0.0 and not constraints.is_locked("master", "drive_db"):
             new = round(max(0.0, drive - 2.0 * need), 2)
             reasons.set(
                 params, constraints, "master", "drive_db", new, f"drive {new:.1f} dB: the reference is more dynamic"
             )
-            return
+            return False
         ratio = float(params.master["comp_ratio"] or 1.0)
         if ratio > 1.0 and not constraints.is_locked("master", "comp_ratio"):
             new = round(max(1.0, 1.0 + 0.5 * (ratio - 1.0)), 2) if ratio > 1.1 else 1.0
@@ -677,11 +687,23 @@ class FollowMixer(Mixer):
                 params, constraints, "master", "comp_ratio", new,
                 f"glue {new:g}:1: the reference is more dynamic (PLR {plr.reference:.1f} dB)",
             )  # fmt: skip
-            return
-        limits["plr_db"] = (
-            "the mix is as dynamic as the console leaves it (no master drive or glue left to ease; "
-            "the console has no expander)"
-        )
+            return False
+        eased = False
+        for track in step.multitrack.names:  # the tracks' own compressors, where the master has nothing left
+            ratio = float(params.get(track, "comp_ratio") or 1.0)
+            if ratio > 1.0 and not constraints.is_locked(track, "comp_ratio"):
+                new = round(1.0 + 0.5 * (ratio - 1.0), 2) if ratio > 1.1 else 1.0
+                before = (reasons.get(track, "comp_ratio") or "").split("; eased")[0]
+                eased |= reasons.set(
+                    params, constraints, track, "comp_ratio", new,
+                    f"{before}; eased to {new:g}:1: the reference is more dynamic (PLR {plr.reference:.1f} dB)".lstrip("; "),
+                )  # fmt: skip
+        if not eased:
+            limits["plr_db"] = (
+                "the mix is as dynamic as the console leaves it (no drive or compression left to ease; "
+                "the console has no expander)"
+            )
+        return eased
 
     # ------------------------------------------------------------------ the report's figures
     @staticmethod
