@@ -145,3 +145,34 @@ def test_inter_sample_peaks_stay_under_the_ceiling_on_an_independent_8x_meter():
     assert _true_peak_8x(mix) <= -1.0
     assert params.master["limiter_ceiling_dbtp"] <= -1.0 - TRUE_PEAK_MARGIN_DB
     assert "margin" in (reasons.get("master", "limiter_ceiling_dbtp") or "")
+
+
+def test_strengths_and_words_move_the_aim_as_documented():
+    """``start + strength × (reference − start)`` per attribute, then each feature word's amount on
+    its feature (docs/style.md); no mixing needed."""
+    from mixassist.measure import THIRD_OCTAVE_CENTRES_HZ
+    from mixassist.mixers.follow import aim_features
+
+    rng = np.random.default_rng(3)
+    start = reference_features(0.1 * rng.standard_normal((2, 3 * SR)), SR)
+    x = 0.1 * rng.standard_normal(3 * SR)
+    reference = reference_features(np.stack([x, 0.9 * x + 0.05 * rng.standard_normal(3 * SR)]), SR)
+    target = StyleTarget.from_audio(np.stack([x, x]).astype(np.float32), SR)
+
+    held, why = aim_features(start, reference, target.with_strengths("width=0,tone=0.5"), -14.0, ["a"])
+    assert held["width_db"]["overall"] == pytest.approx(start["width_db"]["overall"])
+    i = 10
+    half = start["mid_third_octave_db"][i] + 0.5 * (
+        reference["mid_third_octave_db"][i] - start["mid_third_octave_db"][i]
+    )
+    assert held["mid_third_octave_db"][i] == pytest.approx(half)
+    assert held["plr_db"] == pytest.approx(reference["plr_db"]) and "width_db" in why and held["loudness_lufs"] == -14.0
+
+    plain, _ = aim_features(start, reference, target, -14.0, ["a"])
+    worded, why = aim_features(start, reference, target.describe("brighter, wider"), -14.0, ["a"])
+    assert worded["width_db"]["overall"] == pytest.approx(plain["width_db"]["overall"] + 3.0)
+    for k, hz in enumerate(THIRD_OCTAVE_CENTRES_HZ):
+        if plain["mid_third_octave_db"][k] is not None:
+            lift = worded["mid_third_octave_db"][k] - plain["mid_third_octave_db"][k]
+            assert lift == pytest.approx(3.0 if hz >= 4000 else 0.0), hz
+    assert "brighter" in why["mid_band_db"] and "wider" in why["width_db"]
