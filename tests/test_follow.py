@@ -104,6 +104,11 @@ def test_a_dark_reference_darkens_the_mid_balance_and_locks_hold(followed):
         assert end < start - 3.0 and abs(end - ref) < abs(start - ref), (key, ref, start, end)
     assert proposal.params.master["eq_high_shelf_db"] == 1.5 and proposal.params.get("keys", "gain_db") == -7.0
     assert proposal.mix_of.master["eq_high_shelf_db"] == 1.5  # the mix handed out was rendered with them
+    assert proposal.reasons.get("master", "eq_high_shelf_db") == "locked by you"
+    for band in ("low_shelf", "peak1", "peak2", "peak3", "peak4"):  # each reason states its own setting
+        why = proposal.reasons.get("master", f"eq_{band}_db") or ""
+        if "tonal balance follows" in why:
+            assert why.startswith(f"{proposal.params.master[f'eq_{band}_db']:+.1f} dB"), (band, why)
 
 
 def test_rows_agree_with_their_tolerances_and_every_miss_says_why(followed):

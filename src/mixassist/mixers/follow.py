@@ -32,6 +32,7 @@ console cannot get there.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from typing import Any
@@ -223,6 +224,7 @@ class _Pass:
     features: dict[str, Any]
     rows: list[FidelityRow]
     score: float
+    reasons: Reasons  # the reasons as they stood with these settings
 
 
 @dataclasses.dataclass
@@ -305,11 +307,12 @@ class FollowMixer(Mixer):
         rows = fidelity_rows(start_features, aim, self.tolerances)
         start = best = _Pass(
             proposal.params.copy(), mix, proposal.params.copy(), dict(proposal.context.get("result", {})),
-            start_features, rows, excess(rows),
+            start_features, rows, excess(rows), proposal.reasons,
         )  # fmt: skip
         start_rows = fidelity_rows(start_features, reference, self.tolerances)
         limits: dict[str, str] = {}
-        params, reasons = proposal.params.copy(), proposal.reasons
+        # the passes write their reasons on a copy: kept only with the settings they explain
+        params, reasons = proposal.params.copy(), copy.deepcopy(proposal.reasons)
         console = Console(sr)
         # The passes run on loud excerpts (the whole song when it is short); each excerpt measurement
         # is read as the song's start plus the excerpt's change since the start.
@@ -352,7 +355,9 @@ class FollowMixer(Mixer):
             measured = reference_features(mix, sr, report=meter)
             features = measured if whole else shifted(start_features, measured, excerpt_start)
             rows = fidelity_rows(features, aim, self.tolerances)
-            current = _Pass(params.copy(), mix, settings, delivered, features, rows, excess(rows))
+            current = _Pass(
+                params.copy(), mix, settings, delivered, features, rows, excess(rows), copy.deepcopy(reasons)
+            )
             passes += 1
             if current.score < best.score - 1e-6:
                 best, stale = current, 0
@@ -362,7 +367,7 @@ class FollowMixer(Mixer):
                     break
         if passes and best is not start and not whole:  # the chosen settings on the whole song
             report("following the reference: the whole song", 0.9)
-            params = best.params.copy()
+            params, reasons = best.params.copy(), copy.deepcopy(best.reasons)
             delivered = deliver_loudness(
                 multitrack, params, constraints, reasons, loudness_lufs=loudness,
                 true_peak_dbtp=self.true_peak_dbtp, bus=console.render_bus(multitrack, params), previous=best.delivered,
@@ -372,7 +377,7 @@ class FollowMixer(Mixer):
             mix, settings = delivered.pop("mix"), delivered.pop("settings")
             features = reference_features(mix, sr, report=meter)
             rows = fidelity_rows(features, aim, self.tolerances)
-            whole_song = _Pass(params, mix, settings, delivered, features, rows, excess(rows))
+            whole_song = _Pass(params, mix, settings, delivered, features, rows, excess(rows), reasons)
             best = whole_song if whole_song.score <= start.score + 1e-6 else start
         got = best.features["loudness_lufs"]
         if got is not None and abs(got - loudness) > self.tolerances["loudness_lufs"]:
@@ -383,11 +388,11 @@ class FollowMixer(Mixer):
             )
         final_rows = _explain(fidelity_rows(best.features, reference, self.tolerances), aim_why, limits, passes)
         if best is not start:
-            proposal.params = best.params
+            proposal.params, proposal.reasons = best.params, best.reasons
             proposal.mix, proposal.mix_of, proposal.mix_report = best.mix, best.settings, None
             proposal.context["result"] = best.delivered
             self._update_style(proposal, best.mix, sr)
-        reasons.notes.append(
+        proposal.reasons.notes.append(
             f"followed the reference in {passes} pass{'es' if passes != 1 else ''}: "
             f"{sum(r.ok is True for r in final_rows)} of {sum(r.ok is not None for r in final_rows)} features within tolerance"
         )
