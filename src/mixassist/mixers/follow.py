@@ -86,7 +86,8 @@ BAND_LIMIT_DB = 12.0
 """How far (dB) a reference's top bands must sit below the mix's before the master low-pass follows them."""
 EXCERPTS, EXCERPT_S = 3, 6.0
 """The passes render the loudest ``EXCERPTS`` windows of ``EXCERPT_S`` seconds (``match``'s choice of
-windows); the chosen settings are then delivered and measured on the whole song."""
+windows; the whole song when it is shorter than twice that); the chosen settings are then delivered
+and measured on the whole song."""
 DRIVE_STEP_DB = 4.0
 """Largest rise of the master drive in one pass when the limiter alone cannot reach a reference's PLR."""
 EQ_STEP_DB = 9.0
@@ -316,8 +317,10 @@ class FollowMixer(Mixer):
         console = Console(sr)
         # The passes run on loud excerpts (the whole song when it is short); each excerpt measurement
         # is read as the song's start plus the excerpt's change since the start.
-        windows = select_excerpts(mix, sr, EXCERPTS, EXCERPT_S)
-        whole = len(windows) == 1 and windows[0] == (0, multitrack.num_samples)
+        n = multitrack.num_samples
+        # a song under twice the excerpts' length is cheaper whole (no final whole-song delivery)
+        windows = [(0, n)] if n < 2 * EXCERPTS * EXCERPT_S * sr else select_excerpts(mix, sr, EXCERPTS, EXCERPT_S)
+        whole = windows == [(0, n)]
         excerpt = multitrack if whole else excerpt_multitrack(multitrack, windows)
         bus = console.render_bus(excerpt, params)
         if whole:
