@@ -181,3 +181,30 @@ def test_strengths_and_words_move_the_aim_as_documented():
             lift = worded["mid_third_octave_db"][k] - plain["mid_third_octave_db"][k]
             assert lift == pytest.approx(3.0 if hz >= 4000 else 0.0), hz
     assert "brighter" in why["mid_band_db"] and "wider" in why["width_db"]
+
+
+def test_excerpt_changes_carry_over_to_the_song_value_by_value():
+    """Long songs run their passes on excerpts: each feature is the song's start plus the excerpt's change."""
+    from mixassist.mixers.follow import shifted
+
+    song = {
+        "plr_db": 10.0,
+        "width_db": {"overall": -12.0, "low": None},
+        "mid_third_octave_db": [1.0, None],
+        "reasons": {"a": "b"},
+    }
+    now = {
+        "plr_db": 7.5,
+        "width_db": {"overall": -20.0, "low": -30.0},
+        "mid_third_octave_db": [4.0, 2.0],
+        "reasons": {},
+    }
+    then = {
+        "plr_db": 9.0,
+        "width_db": {"overall": -15.0, "low": -31.0},
+        "mid_third_octave_db": [2.0, 1.0],
+        "reasons": {},
+    }
+    out = shifted(song, now, then)
+    assert out["plr_db"] == 8.5 and out["width_db"] == {"overall": -17.0, "low": None}
+    assert out["mid_third_octave_db"] == [3.0, None] and out["reasons"] == {"a": "b"}
