@@ -332,11 +332,11 @@ class FollowMixer(Mixer):
             )
         current = best
         passes = stale = 0
-        for n in range(self.passes):
+        for k in range(self.passes):
             off = [r for r in current.rows if r.ok is False]
             report(
-                f"following the reference: pass {n + 1}/{self.passes}, {len(off)} features off",
-                0.6 + 0.3 * n / self.passes,
+                f"following the reference: pass {k + 1}/{self.passes}, {len(off)} features off",
+                0.6 + 0.3 * k / self.passes,
             )
             if not off:
                 break
