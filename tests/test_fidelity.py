@@ -83,3 +83,20 @@ def test_mono_reads_the_width_floor_and_plr_follows_the_meter():
     assert f["width_db"]["low"] == -60.0 and f["width_db"]["overall"] is None
     assert f["plr_db"] == pytest.approx(f["true_peak_dbtp"] - f["loudness_lufs"], abs=1e-9)
     assert f["crest_db"] == pytest.approx(3.01, abs=0.01)
+
+
+def test_the_report_shows_each_row_with_its_mark_and_reason():
+    from mixassist.report import fidelity_rows_text, fidelity_section
+
+    ref = reference_features(_stereo_noise(0.25), SR)
+    mix = reference_features(_stereo_noise(0.1, seed=1), SR)
+    rows = [r.to_dict() for r in fidelity_rows(mix, ref)]
+    ctx = {"fidelity": {"rows": rows, "start_rows": rows, "passes": 2}}
+    header, table = fidelity_rows_text(ctx)
+    assert header[:5] == ["feature", "reference", "before the loop", "this mix", "tolerance"]
+    width = next(t for t in table if t[0].startswith("width (side/mid), overall"))
+    assert width[5] == "✗" and "below the reference" in width[6]
+    assert all((t[5] == "✓") == (t[6] == "") for t in table if t[5] != "—")
+    text = "\n".join(fidelity_section(ctx))
+    assert "## Reference fidelity" in text and "after 2 pass(es)" in text
+    assert fidelity_rows_text({}) == ([], []) and fidelity_section({}) == []
