@@ -725,6 +725,16 @@ class FollowMixer(Mixer):
         style["distance_result"] = style_distance(final, StyleFeatures.from_dict(style["target"]))
 
 
+#: What the console cannot do, named in a row that stays ✗ for no other stated reason.
+_CONSOLE_LIMITS = {
+    "width_db.low": "the master's side gain moves every band alike, and its side high-pass only narrows the lows",
+    "width_db.mid": "the master's side gain moves every band alike; the rest is the tracks' own stereo",
+    "width_db.high": "the master's side gain moves every band alike; the rest is the tracks' own stereo",
+    "side_band_db": "the side spectrum follows the width and the mid balance; the console has no side-only EQ",
+    "crest_db": "the crest follows the PLR's corrections (limiter, drive, glue); none is aimed at it alone",
+}
+
+
 def _explain(
     rows: list[FidelityRow], aim_why: dict[str, str], limits: dict[str, str], passes: int
 ) -> list[FidelityRow]:
@@ -742,5 +752,7 @@ def _explain(
             why = f"aimed elsewhere: {aimed}"
         if why is None:
             why = f"{row.reason}; still off after {passes} pass{'es' if passes != 1 else ''} of the loop"
+            if row.key in _CONSOLE_LIMITS or family in _CONSOLE_LIMITS:
+                why += f": {_CONSOLE_LIMITS.get(row.key) or _CONSOLE_LIMITS[family]}"
         out.append(dataclasses.replace(row, reason=why))
     return out
