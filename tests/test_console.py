@@ -375,9 +375,9 @@ def test_recipe_versions_switch_the_dc_blockers(rng, tmp_path):
     assert recipe.params.dc_block is False
     plain = MixParams(stems.names, tracks={n: {"gain_db": -3.0} for n in stems.names}, dc_block=False)
     np.testing.assert_array_equal(Console(SR).render(stems, recipe.params).mix, Console(SR).render(stems, plain).mix)
-    assert RECIPE_VERSION == 4  # issue 24: version 4 adds automation lanes
+    assert RECIPE_VERSION == 5  # issue 24: version 4 adds automation lanes; issue 19: 5 the low-pass, drive, width
     saved = recipe.to_dict()
-    assert saved["version"] == 4 and saved["dc_block"] is False  # re-saved, it keeps rendering the same
+    assert saved["version"] == 5 and saved["dc_block"] is False  # re-saved, it keeps rendering the same
     assert Recipe.from_dict(saved, base_dir=tmp_path).params.dc_block is False
     new = Recipe.from_dict({**old, "version": 3}, base_dir=tmp_path)
     assert new.params.dc_block is True

@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from mixassist.console.dsp.biquad import cascade_sections, highpass_sos, peaking_sos
+from mixassist.console.dsp.biquad import cascade_sections, highpass_sos, lowpass_sos, peaking_sos
 from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
 from mixassist.console.dsp.dc import dc_block
 from mixassist.console.dsp.limiter import limiter
+from mixassist.console.dsp.midside import mid_side_width
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
+from mixassist.console.dsp.saturation import saturate
 from mixassist.console.dsp.spatial import fractional_delay, gain_polarity, pan_width
 
 SR = 44100
@@ -56,12 +58,23 @@ def make(name: str, tracks: int) -> Run:
     if name == "reverb":
         ir = reverb_ir(SR, rt60_low_s=0.3, rt60_mid_s=0.2, rt60_high_s=0.1, predelay_ms=5.0, seed=1).double()
         return lambda x, s: fft_convolve(x, (ir[: x.shape[1]] if x.shape[1] == 1 else ir).to(x.dtype), s)
+    if name == "lowpass":  # issue 19
+        sos = lowpass_sos(_per_track([800.0, 12000.0], tracks), SR)
+        return lambda x, s: biquad_cascade(x, sos, s)
+    if name == "saturation":
+        return lambda x, s: (saturate(x, _per_track([6.0, 18.0, 0.0], tracks)), s)
+    if name == "mid_side":  # a stereo bus stage: a mono input is taken as dual mono
+        return lambda x, s: mid_side_width(
+            x.expand(-1, 2, -1).contiguous(), SR, side_gain_db=_per_track([-6.0, 3.0], tracks),
+            side_hpf_hz=_per_track([100.0, 300.0], tracks), state=s,
+        )
     raise KeyError(name)
 
 
-PROCESSORS = ["gain_polarity", "fractional_delay", "dc_block", "eq", "compressor", "limiter", "pan_width", "reverb"]
+PROCESSORS = ["gain_polarity", "fractional_delay", "dc_block", "eq", "compressor", "limiter", "pan_width", "reverb",
+              "lowpass", "saturation", "mid_side"]
 # The limiter and reverb delay their output (look-ahead / pre-delay): compare after the fact.
-STATELESS = {"gain_polarity", "pan_width"}
+STATELESS = {"gain_polarity", "pan_width", "saturation"}
 
 
 def signal(rng: np.random.Generator, tracks: int, channels: int, n: int, level: float = 0.5) -> torch.Tensor:
@@ -69,7 +82,7 @@ def signal(rng: np.random.Generator, tracks: int, channels: int, n: int, level: 
 
 
 def out_channels(name: str, channels: int) -> int:
-    return 2 if name == "pan_width" else channels
+    return 2 if name in ("pan_width", "mid_side") else channels
 
 
 @pytest.mark.parametrize("channels", [1, 2])

@@ -170,8 +170,9 @@ def test_recipe_v2_round_trips_reasons_locks_roles(tmp_path):
     assert again.why == r.why and again.locked == r.locked and again.params == r.params
     assert again.extra["context"] == {"method": "rules"}
     saved = json.loads((tmp_path / "out.json").read_text())
-    # Issue 20: saved as the current version (4 since issue 24), with the DC blockers off as the version 2 mix had them.
-    assert saved["version"] == 4 and saved["dc_block"] is False
+    # Issue 20: saved as the current version (4 since issue 24, 5 since issue 19), with the DC blockers off as the
+    # version 2 mix had them.
+    assert saved["version"] == 5 and saved["dc_block"] is False
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Recipe v1: strict JSON in and out, clear errors, and `mixassist render` reproduces a mix."""
+"""Recipes of every version: strict JSON in and out, clear errors, and `mixassist render` reproduces a mix."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from signals import sine
 
 from mixassist import load_audio
 from mixassist.api import render_recipe
-from mixassist.errors import OutputError, RecipeError
+from mixassist.errors import MixAssistError, OutputError, RecipeError
 from mixassist.recipe import Recipe
 
 
@@ -132,3 +132,61 @@ def test_parser_refuses_wrong_types_and_absurd_nesting_in_one_line(tmp_path, tex
     with pytest.raises(RecipeError, match=reason) as caught:
         Recipe.load(path)
     assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------- issue 19
+#: SHA-256 of the float32 mix of tests/fixtures/recipe_v4.json over ``_v4_stems``, rendered by the
+#: console of recipe version 4 (main at bddef47, before issue 19; mix bytes little-endian).  No reverb
+#: in the fixture: its FFT convolution is the one step whose last bit may depend on the CPU's SIMD
+#: width; the rest of the chain (numba kernels with explicit FMAs, no fast-math) does not.
+V4_MIX_SHA256 = "04d671955818316a42774b9a5604e5d2cd350840674e7388312e5cf9a840c18b"
+
+
+def _v4_stems(folder: Path) -> None:
+    """The fixture recipe's stems, made here (seeded): a mono voice-like tone and stereo keys, 1.2 s."""
+    g = np.random.default_rng(19)
+    t = np.arange(int(1.2 * 22050)) / 22050
+    vox = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t)) + 0.02 * g.standard_normal(t.size)
+    keys = 0.1 * g.standard_normal((2, t.size)) + 0.2 * np.sin(2 * np.pi * 330 * t)
+    sf.write(folder / "vox.wav", vox.astype(np.float32), 22050, subtype="FLOAT")
+    sf.write(folder / "keys.wav", keys.T.astype(np.float32), 22050, subtype="FLOAT")
+
+
+def test_version_4_recipe_renders_bit_identically_to_the_version_4_console(tmp_path: Path) -> None:
+    """Issue 19 raised the version to 5 (low-pass, drive, mid/side width); a version 4 file still
+    renders exactly as the version 4 console rendered it, and so does its re-saved version 5 copy."""
+    import hashlib  # lazy: only this test
+
+    from mixassist.api import render
+    from mixassist.recipe import RECIPE_VERSION
+
+    fixture = Path(__file__).parent / "fixtures" / "recipe_v4.json"
+    (tmp_path / "recipe.json").write_text(fixture.read_text())
+    _v4_stems(tmp_path)
+    recipe = Recipe.load(tmp_path / "recipe.json")
+    mix = render(recipe.load_stems(), recipe.params).mix
+    assert hashlib.sha256(mix.astype("<f4").tobytes()).hexdigest() == V4_MIX_SHA256
+    assert RECIPE_VERSION == 5
+    recipe.save(tmp_path / "again.json")
+    again = Recipe.load(tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text())["version"] == 5
+    assert np.array_equal(render(again.load_stems(), again.params).mix, mix)
+
+
+def test_version_5_settings_are_refused_in_older_files_and_kept_in_new_ones(tmp_path: Path) -> None:
+    _v4_stems(tmp_path)
+    data = json.loads((Path(__file__).parent / "fixtures" / "recipe_v4.json").read_text())
+    data["tracks"][0]["params"].update(drive_db=0.0, lpf_hz=None)  # neutral: what version 4 renders anyway
+    assert Recipe.from_dict(data, base_dir=tmp_path).params.get("vox", "drive_db") == 0.0
+    data["tracks"][0]["params"]["drive_db"] = 6.0
+    with pytest.raises(RecipeError, match="'drive_db' needs recipe version 5; this file says 4"):
+        Recipe.from_dict(data, base_dir=tmp_path)
+    data["version"] = 5
+    data["master"]["params"].update(side_gain_db=-6.0, side_hpf_hz=120.0, lpf_hz=16000.0, drive_db=2.0)
+    data["tracks"][1]["params"]["lpf_hz"] = 9000.0
+    recipe = Recipe.from_dict(data, base_dir=tmp_path)
+    assert recipe.params.master["side_hpf_hz"] == 120.0 and recipe.params.get("keys", "lpf_hz") == 9000.0
+    assert Recipe.from_dict(recipe.to_dict(), base_dir=tmp_path).params == recipe.params
+    data["master"]["params"]["side_gain_db"] = -60.0
+    with pytest.raises(MixAssistError, match=r"side_gain_db=-60 is outside the allowed range -40…12 dB"):
+        Recipe.from_dict(data, base_dir=tmp_path)

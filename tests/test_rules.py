@@ -90,7 +90,8 @@ def test_saved_recipe_rerenders_the_same_audio(demo, tmp_path):
     # report.html and the previews/ folder: issue 21
     assert {p.name for p in paths.values()} == {"mix.wav", "recipe.json", "report.md", "report.html", "previews"}
     data = json.loads(paths["recipe"].read_text())
-    assert data["version"] == 4 and data["context"]["method"] == "rules"  # 3 (issue 20): dc_block; 4 (issue 24): lanes
+    # 3 (issue 20): dc_block; 4 (issue 24): lanes; 5 (issue 19): low-pass, drive, mid/side width
+    assert data["version"] == 5 and data["context"]["method"] == "rules"
     assert data["dc_block"] is True
     assert all(t["why"] for t in data["tracks"])
     recipe = Recipe.load(paths["recipe"])

@@ -233,6 +233,10 @@ def _track_extras(p: Mapping[str, Any]) -> list[str]:
         out.append(f"not in this session: stereo width {float(p['width']):.2f}")
     if float(p["comp_ratio"]) != 1:
         out.append(f"not in this session: compressor knee {float(p['comp_knee_db']):.1f} dB")
+    if p.get("lpf_hz") is not None:
+        out.append(f"not in this session: low-pass {float(p['lpf_hz']):.0f} Hz (24 dB/octave)")
+    if float(p.get("drive_db") or 0.0) != 0:
+        out.append(f"not in this session: saturation drive {float(p['drive_db']):.1f} dB (tanh)")
     return out
 
 
@@ -568,6 +572,8 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
     recipe: dict[str, Any] = {k: v for k, v in base.items() if k not in ("tracks", "version", "mixassist")}
     lanes_anywhere = any("lanes" in t for t in tracks) or "lanes" in (base.get("master") or {})
     recipe["version"] = 4 if lanes_anywhere else 3
+    if isinstance(base.get("version"), int) and base["version"] >= 5:  # it names issue 19's settings
+        recipe["version"] = base["version"]
     recipe["sample_rate"] = base.get("sample_rate") or _rate(root)
     recipe["tracks"] = tracks
     old_master = dict(base.get("master", {}))

@@ -339,10 +339,13 @@ _EQ_BANDS = ("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf")
 
 def _unmapped_settings(p: Mapping[str, Any]) -> str:
     """The settings of a strip or the master that a REAPER project cannot hold as text, in their
-    units (EQ bands that cut or boost, high-pass, compressor, width, output, limiter)."""
+    units (EQ bands that cut or boost, high- and low-pass, compressor, width, mid/side, drive, output,
+    limiter)."""
     parts = []
     if p.get("hpf_hz") is not None:
         parts.append(f"high-pass {p['hpf_hz']:.0f} Hz")
+    if p.get("lpf_hz") is not None:
+        parts.append(f"low-pass {p['lpf_hz']:.0f} Hz (24 dB/octave)")
     for band in _EQ_BANDS:
         if p.get(f"eq_{band}_db"):
             parts.append(
@@ -355,6 +358,12 @@ def _unmapped_settings(p: Mapping[str, Any]) -> str:
         )
     if p.get("width", 1.0) != 1.0:
         parts.append(f"width {p['width']:g}")
+    if p.get("side_gain_db"):
+        parts.append(f"mid/side: side {p['side_gain_db']:+.1f} dB")
+    if p.get("side_hpf_hz") is not None:
+        parts.append(f"side high-pass {p['side_hpf_hz']:.0f} Hz (mono below)")
+    if p.get("drive_db"):
+        parts.append(f"saturation drive {p['drive_db']:.1f} dB (tanh)")
     if p.get("output_gain_db"):
         parts.append(f"output gain {p['output_gain_db']:+.1f} dB")
     if p.get("limiter_ceiling_dbtp") is not None:

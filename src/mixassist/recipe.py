@@ -1,11 +1,15 @@
 """The JSON mix recipe: the contract with the user and with other tools.
 
-Version 4 adds automation: ``lanes`` per track and on the master (version 3 files, which have
-none, render as they always did; version 2 files, which lack ``dc_block``, and version 1 files,
+Version 5 adds the processors that reach what references ask (issue 19): track ``lpf_hz`` and
+``drive_db``, master ``lpf_hz``, ``side_gain_db``, ``side_hpf_hz`` and ``drive_db``; their
+defaults are exact bypasses, so files of version 4 and older (which may name them only at those
+neutral values) render as
+they always did.  Version 4 adds automation: ``lanes`` per track and on the master (version 3
+files, which have none, render as they always did; version 2 files, which lack ``dc_block``, and version 1 files,
 which also lack the ``why``/``locked``/``role``/``measured`` keys and the top-level ``context``,
 are still read and render as they always did: without the console's DC blockers)::
 
-    {"version": 4, "sample_rate": 44100, "mixassist": "0.1.0", "dc_block": true,
+    {"version": 5, "sample_rate": 44100, "mixassist": "0.1.0", "dc_block": true,
      "tracks": [{"name": "vox", "file": "stems/vox.wav", "role": "lead",
                  "params": {"gain_db": -3.0, "pan": 0.0},
                  "why": {"gain_db": "-3.0 dB puts vox -4.1 phon relative to the mix ..."},
@@ -52,8 +56,11 @@ from mixassist.version import __version__
 
 __all__ = ["RECIPE_VERSION", "Recipe"]
 
-RECIPE_VERSION = 4
-_READABLE_VERSIONS = (1, 2, 3, 4)
+RECIPE_VERSION = 5
+_READABLE_VERSIONS = (1, 2, 3, 4, 5)
+#: The first version with the low-passes, drives and mid/side width, and the settings it added.
+_REACH_VERSION = 5
+_REACH_NAMES = {"track": ("lpf_hz", "drive_db"), "master": ("lpf_hz", "side_gain_db", "side_hpf_hz", "drive_db")}
 #: The first version with automation lanes.
 _LANES_VERSION = 4
 #: The first version whose mixes run the console's DC blockers (``dc_block``, on unless it says false).
@@ -177,6 +184,7 @@ class Recipe:
             elif isinstance(file, str):
                 files[name] = Path(file)
             settings[name] = _section(entry.get("params", {}), f"track '{name}'")
+            _since_reach(entry, f"track '{name}'", "track", version)
             _annotations(entry, name, "track", why, locked)
             _lanes(entry, name, version, lanes)
             if "role" in entry:
@@ -196,6 +204,7 @@ class Recipe:
             if unknown:
                 raise RecipeError(f"{bus}: unknown key(s) {', '.join(sorted(unknown))}")
             _annotations(section, bus, bus, why, locked)
+            _since_reach(section, bus, bus, version)
             if bus == "reverb" and "lanes" in section:
                 raise RecipeError("reverb: no reverb setting can be automated; 'lanes' belong to tracks and the master")
             _lanes(section, bus, version, lanes)
@@ -344,6 +353,23 @@ def _dc_block(data: Mapping[str, Any], version: int) -> bool:
     if not isinstance(value, bool):
         raise RecipeError(f"dc_block={value!r} must be true or false")
     return value
+
+
+def _since_reach(entry: Mapping[str, Any], where: str, kind: str, version: int) -> None:
+    """Refuse the settings of version 5 in an older file unless they are at their neutral value
+    (null, or 0 dB: what such a file renders with anyway; tools that write every setting of
+    ``MixParams.to_dict`` under an older version stay readable).  A moved one, or a lock or reason
+    for one, makes the file lie about its version."""
+    if version >= _REACH_VERSION:
+        return
+    params = entry.get("params") or {}
+    named = [*(entry.get("why") or {}), *(entry.get("locked") or [])]
+    for name in _REACH_NAMES.get(kind, ()):
+        if name in named or params.get(name, params_for(kind)[name].default) != params_for(kind)[name].default:
+            raise RecipeError(
+                f"{where}: '{name}' needs recipe version {_REACH_VERSION}; this file says {version} "
+                f'(set "version": {_REACH_VERSION})'
+            )
 
 
 def _lanes(entry: Mapping[str, Any], section: str, version: int, lanes: dict[str, Any]) -> None:

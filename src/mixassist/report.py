@@ -92,8 +92,12 @@ def _pan_text(pan: float | None) -> str:
     return f"{abs(pan) * 100:.0f}{'L' if pan < 0 else 'R'}"
 
 
-def _shown(value: Any) -> str:
-    return "off" if value is None else f"{value:g}"
+#: Units shown after the value of the issue-19 settings in decision lines (their reasons say the rest).
+_UNITS = {"lpf_hz": " Hz", "side_hpf_hz": " Hz", "side_gain_db": " dB", "drive_db": " dB"}
+
+
+def _shown(value: Any, param: str = "") -> str:
+    return "off" if value is None else f"{value:g}{_UNITS.get(param, '')}"
 
 
 def decision_lines(why: Mapping[str, str], params: Mapping[str, Any]) -> list[str]:
@@ -129,7 +133,7 @@ def decision_lines(why: Mapping[str, str], params: Mapping[str, Any]) -> list[st
             start, _, stop = span.partition("-")
             lines.append(f"- `{name}` lane, {start}–{stop} s: {text}")
         else:
-            lines.append(f"- `{param}` = {_shown(params.get(param))}: {text}")
+            lines.append(f"- `{param}` = {_shown(params.get(param), param)}: {text}")
     return lines
 
 

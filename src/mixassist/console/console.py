@@ -130,10 +130,10 @@ def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool, lpf: bool = False) -> tor
     ``(batch,)`` tensors; a NaN corner (bypassed) gives identity sections.
     """
     sections = []
-    for on, name, design, neutral in ((hpf, "hpf_hz", highpass_sos, 20.0), (lpf, "lpf_hz", lowpass_sos, 20000.0)):
+    for on, name, butterworth, neutral in ((hpf, "hpf_hz", highpass_sos, 20.0), (lpf, "lpf_hz", lowpass_sos, 20000.0)):
         if on:
             hz = p[name]
-            sos = design(_fill(hz, neutral), sample_rate, order=4)
+            sos = butterworth(_fill(hz, neutral), sample_rate, order=4)
             identity = torch.zeros_like(sos)
             identity[..., 0] = 1.0
             identity[..., 3] = 1.0

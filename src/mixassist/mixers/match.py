@@ -65,6 +65,7 @@ __all__ = [
     "STEPS",
     "AUTO_STEPS",
     "WORD_SEEDS",
+    "WIDTH_REACH_DB",
     "select_excerpts",
     "solve_decimation",
     "solver_loss",
@@ -105,6 +106,12 @@ _MASTER_FREE: dict[str, tuple[float, float]] = {
     **{f"eq_{band}_db": (1.0, 3.0) for band, *_ in EQ_BANDS},
 }
 _REVERB_FREE: dict[str, tuple[float, float]] = {"return_db": (1.0, 6.0)}
+#: The master's mid/side width joins the free settings when the target's overall width is at least
+#: this far (dB of side/mid) from the start mix's: faders, pans and track widths move a mix's width a
+#: few dB, a reference 5-10 dB narrower or wider needs the master's side level (issue 19). Below it
+#: the solve is as it was before issue 19.
+WIDTH_REACH_DB = 3.0
+_WIDTH_FREE = ("side_gain_db", (1.0, 12.0))
 _NORMALISED = {("master", "comp_ratio")}
 #: Words that start the solve from a master move: feature → (band or None, Hz, Q, master
 #: setting moved, dB per dB asked). Low and low-mid bands carry most of a mix's power, so their
@@ -127,6 +134,12 @@ class _Free:
     tolerance: float
     low: float
     high: float
+
+
+def _width_gap(start: StyleFeatures, target: StyleFeatures) -> float | None:
+    """Target minus start overall width (side/mid, dB), or None where either is undefined."""
+    a, b = start.width_overall_db, target.width_overall_db
+    return None if a is None or b is None else float(b) - float(a)
 
 
 def solve_decimation(sample_rate: int) -> int:
@@ -288,6 +301,11 @@ class MatchMixer(Mixer):
             toward = self._reference_names()
         pulled = resolved.reference is not None and any(solver_target.strengths[a] > 0 for a in _ATTRIBUTES)
         free = self._free_settings(multitrack, params, constraints)
+        gap = _width_gap(start_features, resolved.features)
+        if gap is not None and abs(gap) >= WIDTH_REACH_DB and not constraints.is_locked("master", "side_gain_db"):
+            name, (step, tol) = _WIDTH_FREE
+            lo, hi = constraints.ranges.get("master", {}).get(name, (-40.0, 12.0))
+            free.append(_Free("master", name, params.master[name] or 0.0, step, tol, lo, hi))
         windows = select_excerpts(start_mix, sr, self.excerpts, self.excerpt_s)
         history: list[float] = []
         steps_run = 0

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.console import Console
+from mixassist.console.console import Console, ConsoleSettings
+from mixassist.console.dsp.biquad import lowpass_sos, sos_response_db
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.measure import mrstft_distance, true_peak
@@ -28,6 +29,7 @@ from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.reverse_refine import (
     EQ_GAINS,
     FIT_MASTER,
+    FIT_REACH,
     FIT_TRACK,
     Fit,
     adam_step,
@@ -35,8 +37,9 @@ from mixassist.mixers.reverse_refine import (
     level_term,
     mrstft_loss,
     probe,
+    reach_reason,
 )
-from mixassist.mixers.reverse_start import band_shapes, fit_gain_eq, stft, transfer
+from mixassist.mixers.reverse_start import band_shapes, common_lowpass, fit_gain_eq, side_start, stft, transfer
 from mixassist.mixers.threads import single_threaded
 
 __all__ = [
@@ -45,7 +48,9 @@ __all__ = [
     "EQ_GAINS",
     "EQ_PRIOR",
     "FIT_MASTER",
+    "FIT_REACH",
     "FIT_TRACK",
+    "REACH_KEEP",
     "LENGTH_SLACK_S",
     "ReverseResult",
     "mrstft_loss",
@@ -66,6 +71,10 @@ EQ_PRIOR = 1e-5
 #: useful gradient and the given mix's own limiting is part of what the settings reproduce), the
 #: final render runs it here unless the user locked ``master.limiter_ceiling_dbtp``.
 CEILING_DBTP = -1.0
+#: The fitted reach settings (:data:`FIT_REACH`) are kept only when they bring the excerpts' loss
+#: at least this fraction below the same fit with them neutral; otherwise they go back to neutral
+#: (off), so a mix our console makes without them is given back without them.
+REACH_KEEP = 0.02
 _SILENT_PEAK = 1e-6  # -120 dBFS
 _PREROLL_S = 0.1
 
@@ -195,6 +204,7 @@ def reverse_mix(
     pieces: int = 4,
     analysis_s: float = 60.0,
     fit_master: bool = False,
+    reach: bool = True,
     confidence: bool = True,
     progress: Callable[[str, float], None] | None = None,
 ) -> ReverseResult:
@@ -228,6 +238,11 @@ def reverse_mix(
         Audio used by the closed-form start (the whole song if shorter).
     fit_master : bool
         Also fit the master EQ gains and output gain (see the module docstring).
+    reach : bool
+        Also fit the master low-pass, mid/side width, side high-pass and drive
+        (:data:`FIT_REACH`): what band-limited, narrow or saturated mixes need.  They are kept
+        only where they lower the loss by :data:`REACH_KEEP` and each moved clearly from neutral;
+        ``False`` keeps them neutral (the console before issue 19).
     confidence : bool
         Compute the per-setting confidence (costs two renders per setting).
     progress : callable, optional
@@ -312,7 +327,7 @@ def reverse_mix(
     shapes = band_shapes(sr, freqs)  # (6, F)
 
     estimates: dict[str, dict[str, float]] = {}
-    targets_db, weights = [], []
+    targets_db, weights, stem_powers = [], [], []
     band_energy: dict[str, dict[str, float]] = {}
     for j, i in enumerate(live):
         rows = np.flatnonzero(owner == j)
@@ -346,10 +361,17 @@ def reverse_mix(
         estimates[names[i]] = est
         targets_db.append(10 * torch.log10(total.clamp_min(1e-30)))
         weights.append(w)
+        stem_powers.append(p_track)
         pw = p_track * usable
         band_energy[names[i]] = {
             g: float((pw * shapes[b].abs()).sum() / pw.sum().clamp_min(1e-30)) for b, g in enumerate(EQ_GAINS)
         }
+    if reach and not constraints.is_locked("master", "lpf_hz"):  # a low-pass the tracks share: the master's
+        corner = common_lowpass(torch.stack(targets_db), torch.stack(stem_powers), freqs, sr)
+        if corner is not None:
+            response = sos_response_db(lowpass_sos(corner, sr), freqs, sr)[0].clamp_min(-60.0)
+            targets_db = [t - response for t in targets_db]
+            params.set_bus("master", "lpf_hz", round(corner, 1))
     inflation: dict[str, dict[str, float]] = {names[i]: {} for i in live}
     fit_gain_eq(
         params,
@@ -397,8 +419,16 @@ def reverse_mix(
 
     target = scored(mix_cut)
     console = Console(sr)
+    if reach and not any(constraints.is_locked("master", k) for k in ("side_gain_db", "side_hpf_hz")):
+        with torch.no_grad():  # the mid/side stage's closed-form start, on the excerpts
+            y_start, _ = console.render_tensors(tracks_t, ConsoleSettings.from_params(params, torch_dtype))
+        side_gain, side_hpf = side_start(scored(y_start), target, sr)
+        if abs(side_gain) >= 0.5 or side_hpf is not None:
+            params.set_bus("master", "side_gain_db", round(side_gain, 2))
+            params.set_bus("master", "side_hpf_hz", None if side_hpf is None else round(side_hpf, 1))
     free = free_mask(params, multitrack, silent, constraints, fit_master)
-    fit = Fit(params, free, fit_master, constraints, torch_dtype)
+    fit = Fit(params, free, fit_master, constraints, torch_dtype, reach=reach, sample_rate=sr)
+    has_master = bool(fit.master_specs)
 
     def loss_of(z_track: torch.Tensor, z_master: torch.Tensor | None) -> torch.Tensor:
         settings = fit.settings(z_track, z_master)
@@ -406,15 +436,15 @@ def reverse_mix(
         y = scored(y)
         loss = mrstft_loss(y, target, sr) + 0.1 * level_term(y, target) + EQ_PRIOR * fit.eq_db(z).pow(2).sum()
         if z_master is not None:  # keep the master near its start (gauge, see module docstring)
-            loss = loss + 0.1 * ((z_master - fit.z0_master) ** 2).sum()
+            loss = loss + (fit.prior_master * (z_master - fit.z0_master) ** 2).sum()
         return loss
 
     history: list[float] = []
     z = fit.z0_track.clone().requires_grad_(True)
-    zm = fit.z0_master.clone().requires_grad_(True) if fit_master else None
+    zm = fit.z0_master.clone().requires_grad_(True) if has_master else None
     adam: dict[str, Any] = {}
     best = (math.inf, z.detach().clone(), None if zm is None else zm.detach().clone())
-    n_conf = int(free.sum()) * 2 + (2 * int(fit.free_master.sum()) if fit_master else 0)
+    n_conf = int(free.sum()) * 2 + 2 * int(fit.free_master.sum())
     t_probe = None
     stopped = False
     for step in range(steps + 1):
@@ -453,7 +483,17 @@ def reverse_mix(
         history.append(value) if value < best[0] else None
         if value < best[0]:
             best = (value, z.detach().clone(), None if zm is None else zm.detach().clone())
+    gain = 0.0
+    if fit.z0_reach and best[2] is not None:  # the reach settings stay only where they help
+        with torch.no_grad():
+            without = float(loss_of(best[1], fit.neutral_reach(best[2])))
+        if without <= best[0] * (1.0 + REACH_KEEP):
+            best = (without, best[1], fit.neutral_reach(best[2]))
+        gain = 1.0 - best[0] / max(without, 1e-12)
     params = fit.params_from(best[1], best[2])
+    if fit.z0_reach:
+        for name in fit.tidy_reach(params, best[2]):
+            why.setdefault("master", {})[name] = reach_reason(name, params.master[name], gain)
     constraints.apply(params)
     for i in live:
         for key in ("gain_db", *EQ_GAINS):
@@ -469,15 +509,15 @@ def reverse_mix(
                 conf[name][key] = 1.0
             elif silent[i] or (key == "width" and multitrack.tracks[i].channels == 1):
                 conf[name][key] = 0.0
-    if fit_master:
-        conf["master"] = {k: 1.0 for k in FIT_MASTER if constraints.is_locked("master", k)}
+    if has_master:
+        conf["master"] = {k: 1.0 for k in (*FIT_MASTER, *FIT_REACH) if constraints.is_locked("master", k)}
     if confidence:
         with torch.no_grad():
             z_best, zm_best = best[1], best[2]
             base = float(loss_of(z_best, zm_best))
             probes = [(r, c) for r, c in zip(*torch.nonzero(fit.free, as_tuple=True))]
             probes = [(int(r), int(c)) for r, c in probes]
-            todo = len(probes) + (int(fit.free_master.sum()) if fit_master else 0)
+            todo = len(probes) + int(fit.free_master.sum())
             done = 0
             for r, c in probes:
                 name, key = names[r], FIT_TRACK[c]
@@ -493,7 +533,7 @@ def reverse_mix(
                     )
                 done += 1
                 report("confidence", done / max(todo, 1))
-            if fit_master:
+            if has_master:
                 if zm_best is None:  # the master is fitted, so its tensor exists
                     raise RuntimeError("reverse: the fitted master settings are missing")
                 for c in torch.nonzero(fit.free_master).flatten().tolist():

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 
 from mixassist.console.console import eq_sos
-from mixassist.console.dsp.biquad import sos_response_db
+from mixassist.console.dsp.biquad import highpass_sos, lowpass_sos, sos_response_db
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.reverse_refine import EQ_GAINS
 
-__all__ = ["EQ_RIDGE", "band_shapes", "fit_gain_eq", "stft", "transfer"]
+__all__ = ["EQ_RIDGE", "LOWPASS_GAIN", "band_shapes", "common_lowpass", "fit_gain_eq", "side_start", "stft", "transfer"]
 
 #: Ridge on EQ band gains, per dB², in the closed-form response fit (dB² of misfit) and in the
 #: refinement (loss units).  Within a track's band the fader and the six EQ bands are nearly
@@ -149,3 +149,88 @@ def fit_gain_eq(
         for c, key in enumerate(keys):
             spec = table[key]
             estimates[name][key] = float(np.clip(float(vals[r, c]), spec.minimum, spec.maximum))
+
+
+#: A common low-pass is taken into the start only when it removes at least this fraction of the
+#: misfit (weighted mean square, dB²) between the tracks' shared response and a flat one.
+LOWPASS_GAIN = 0.5
+
+
+def common_lowpass(
+    targets_db: torch.Tensor, stem_power: torch.Tensor, freqs: torch.Tensor, sample_rate: int
+) -> float | None:
+    """The master low-pass corner (Hz) that the tracks' transfers share, or ``None``.
+
+    ``targets_db`` ``(tracks, F)`` are the tracks' transfer magnitudes in dB and ``stem_power``
+    ``(tracks, F)`` the stems' own powers.  Each track's response is taken relative to its median
+    over 200 Hz-2 kHz; the shared response is the mean over the tracks, weighted by where each
+    stem has energy (within 50 dB of its peak: a roll-off shows where the stem plays, whatever
+    the mix keeps).  Candidate corners from 1 kHz to 0.45 × the rate are fitted with the
+    console's own 24 dB/octave Butterworth (:func:`lowpass_sos`), from 500 Hz up; the best is
+    kept when it removes :data:`LOWPASS_GAIN` of the misfit of "no low-pass".
+    """
+    top = 0.45 * sample_rate
+    low = (freqs >= 200.0) & (freqs <= 2000.0)
+    use = (freqs >= 500.0) & (freqs <= top)
+    if not bool(low.any()) or int(use.sum()) < 8:
+        return None
+    level = 10 * torch.log10(stem_power.clamp_min(1e-30))
+    w = (level - (level.amax(dim=-1, keepdim=True) - 50.0)).clamp(0.0, 50.0) / 50.0  # (tracks, F)
+    rel = targets_db - targets_db[:, low].median(dim=-1, keepdim=True).values
+    shared = (w * rel).sum(dim=0) / w.sum(dim=0).clamp_min(1e-12)
+    weight = w.sum(dim=0) * use
+    if float(weight.sum()) <= 0.0:
+        return None
+    flat = float((weight * shared**2).sum() / weight.sum())
+    best: tuple[float, float] | None = None
+    for corner in np.geomspace(1000.0, top, 48):
+        response = sos_response_db(lowpass_sos(float(corner), sample_rate), freqs, sample_rate)[0]
+        misfit = float((weight * (shared - response.clamp_min(-60.0)) ** 2).sum() / weight.sum())
+        if best is None or misfit < best[1]:
+            best = (float(corner), misfit)
+    if best is None or best[1] > (1.0 - LOWPASS_GAIN) * flat:
+        return None
+    return best[0]
+
+
+def side_start(y: torch.Tensor, target: torch.Tensor, sample_rate: int) -> tuple[float, float | None]:
+    """Closed-form start of the master's mid/side stage: ``(side_gain_db, side_hpf_hz or None)``.
+
+    ``y`` is the start settings' render and ``target`` the given mix, ``(..., 2, samples)``.  The
+    side-to-mid ratio the mix needs, ``r(f)`` = the target's minus the render's (dB, per STFT bin),
+    is fitted with a gain plus the console's 12 dB/octave side high-pass
+    (:func:`~mixassist.console.dsp.biquad.highpass_sos`, order 2) at corners from 20 Hz to 1 kHz,
+    weighted by where the render has side energy (within 50 dB of its peak, 40 Hz to 0.45 × the
+    rate); the high-pass is kept when it removes a third of the misfit of the gain alone.
+    """
+    n_fft = max(256, 1 << int(round(math.log2(0.093 * sample_rate))))
+
+    def mid_side_power(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.detach().double().reshape(-1, 2, x.shape[-1])
+        mid, side = 0.5 * (x[:, 0] + x[:, 1]), 0.5 * (x[:, 0] - x[:, 1])
+        return (stft(mid, n_fft).abs() ** 2).mean(dim=(0, -1)), (stft(side, n_fft).abs() ** 2).mean(dim=(0, -1))
+
+    (my, sy), (mt, st) = mid_side_power(y), mid_side_power(target)
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate).double()
+    db = lambda p: 10 * torch.log10(p.clamp_min(1e-20))  # noqa: E731
+    need = (db(st) - db(mt) - (db(sy) - db(my))).clamp(-60.0, 30.0)
+    level = db(sy)
+    weight = ((level - (level.max() - 50.0)) / 50.0).clamp(0.0, 1.0) * (freqs >= 40.0) * (freqs <= 0.45 * sample_rate)
+    if float(weight.sum()) <= 0.0:
+        return 0.0, None
+
+    def fit(shape: torch.Tensor) -> tuple[float, float]:
+        gain = float((weight * (need - shape)).sum() / weight.sum())
+        gain = min(max(gain, -40.0), 12.0)
+        return gain, float((weight * (need - shape - gain) ** 2).sum() / weight.sum())
+
+    plain_gain, plain_misfit = fit(torch.zeros_like(need))
+    best: tuple[float, float, float | None] = (plain_gain, plain_misfit, None)
+    for corner in np.geomspace(20.0, 1000.0, 30):
+        shape = sos_response_db(highpass_sos(float(corner), sample_rate, order=2), freqs, sample_rate)[0]
+        gain, misfit = fit(shape.clamp_min(-60.0))
+        if misfit < best[1]:
+            best = (gain, misfit, float(corner))
+    if best[2] is not None and best[1] > (2.0 / 3.0) * plain_misfit:
+        return plain_gain, None
+    return best[0], best[2]
