@@ -29,6 +29,8 @@ __all__ = [
     "lane_plots",
     "lane_rows",
     "sections_text",
+    "fidelity_rows_text",
+    "fidelity_section",
     "style_rows",
     "mix_measurements",
     "spectral_tilt_db_per_octave",
@@ -323,6 +325,7 @@ def render_report(recipe: Mapping[str, Any], measured_mix: Mapping[str, Any], *,
         lines += decision_lines(section["why"], section.get("params", {}))
         lines.append("")
     lines += automation_lines(recipe)
+    lines += fidelity_section(ctx)
     lines += style_section(ctx)
     align = recipe.get("alignment")
     if align:
@@ -423,6 +426,55 @@ def style_rows(ctx: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
         for i, (region, _, _) in enumerate(STYLE_REGIONS):
             rows.append([f"{what}, {region}", *(_fmt(vals[i], "{:+.1f}", " dB") for vals in per_col)])
     return ["attribute", *(c for c, _ in cols)], rows
+
+
+def fidelity_rows_text(ctx: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The reference-fidelity table of a mix's context (``auto`` with a reference: the closed loop,
+    :mod:`mixassist.mixers.follow`): header and one row of text per feature — reference, this mix,
+    tolerance, ✓/✗ (— when a value is undefined) and, for every ✗, why. No rows without it."""
+    fidelity = ctx.get("fidelity") or {}
+    rows = []
+    start = {r["key"]: r for r in fidelity.get("start_rows") or []}
+    for r in fidelity.get("rows") or []:
+        unit = f" {r['unit']}"
+        mark = "—" if r.get("ok") is None else ("✓" if r["ok"] else "✗")
+        before = start.get(r["key"], {}).get("mix")
+        rows.append(
+            [
+                r["feature"],
+                _fmt(r.get("reference"), "{:.1f}", unit),
+                _fmt(before, "{:.1f}", unit),
+                _fmt(r.get("mix"), "{:.1f}", unit),
+                f"±{r['tolerance']:g}",
+                mark,
+                r.get("reason") or "",
+            ]
+        )
+    if not rows:
+        return [], []
+    return ["feature", "reference", "before the loop", "this mix", "tolerance", "", "why not"], rows
+
+
+def fidelity_section(ctx: Mapping[str, Any]) -> list[str]:
+    """Markdown lines of the reference-fidelity table (:func:`fidelity_rows_text`)."""
+    header, rows = fidelity_rows_text(ctx)
+    if not rows:
+        return []
+    fidelity = ctx["fidelity"]
+    ok = sum(r[5] == "✓" for r in rows)
+    measured = sum(r[5] != "—" for r in rows)
+    lines = [
+        "## Reference fidelity",
+        "",
+        f"{ok} of {measured} features within tolerance after {fidelity.get('passes', 0)} pass(es) of the closed loop "
+        "(`docs/mixing.md`). Tonal bands are mid/side levels after normalising both signals to −23 LUFS.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---" * len(header) + "|",
+    ]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    lines.append("")
+    return lines
 
 
 def style_section(ctx: Mapping[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ from mixassist.previews import Preview
 from mixassist.report import (
     GLANCE_COLUMNS,
     automation_plots,
+    fidelity_rows_text,
     glance_rows,
     lane_rows,
     sections_text,
@@ -170,6 +171,9 @@ def render_html(
     if notes:
         out += ["<h2>Notes</h2>", "<ul>", *(f"<li>{_e(n)}</li>" for n in notes), "</ul>"]
     out += ["<h2>Tracks at a glance</h2>", *_table(GLANCE_COLUMNS, glance_rows(recipe), numeric_from=2)]
+    header, fidelity = fidelity_rows_text(ctx)
+    if fidelity:
+        out += ["<h2>Reference fidelity</h2>", *_table(header, fidelity)]
     header, style = style_rows(ctx)
     if style:
         out += [

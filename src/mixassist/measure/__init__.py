@@ -63,6 +63,14 @@ from mixassist.measure.dynamics import (
     true_peak_dbtp,
     true_peak_with_reason,
 )
+from mixassist.measure.fidelity import (
+    DEFAULT_TOLERANCES,
+    TONAL_BANDS,
+    FidelityRow,
+    fidelity_rows,
+    reference_features,
+    tonal_band_db,
+)
 from mixassist.measure.mrstft import (
     MRSTFT_FFT_SIZES,
     MRSTFT_HOP_SIZES,
@@ -77,6 +85,7 @@ from mixassist.measure.width import WIDTH_BANDS_HZ, WIDTH_LIMIT_DB, width_band_p
 
 __all__ = [
     "DC_FLOOR_DBFS",
+    "DEFAULT_TOLERANCES",
     "dc_offset",
     "dc_offset_dbfs",
     "ABSOLUTE_GATE_LUFS",
@@ -94,6 +103,7 @@ __all__ = [
     "SHORT_TERM_WINDOW_MS",
     "STEP_MS",
     "THIRD_OCTAVE_CENTRES_HZ",
+    "TONAL_BANDS",
     "TRUE_PEAK_OVERSAMPLING",
     "WELCH_SEGMENT",
     "WIDTH_BANDS_HZ",
@@ -113,6 +123,8 @@ __all__ = [
     "crest_db",
     "crest_with_reason",
     "explain",
+    "FidelityRow",
+    "fidelity_rows",
     "integrated_and_short_term",
     "integrated_loudness",
     "k_weight",
@@ -128,6 +140,7 @@ __all__ = [
     "plr_db",
     "plr_with_reason",
     "power_db",
+    "reference_features",
     "sample_peak_dbfs",
     "short_term_loudness",
     "short_term_spread_lu",
@@ -139,6 +152,7 @@ __all__ = [
     "third_octave_edges",
     "third_octave_powers",
     "tempo_bpm",
+    "tonal_band_db",
     "true_peak",
     "true_peak_dbtp",
     "true_peak_with_reason",

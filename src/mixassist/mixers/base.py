@@ -216,6 +216,12 @@ def _match(request: MixRequest, *, auto: bool) -> Mixer:
     )
 
 
+def _auto(request: MixRequest) -> Mixer:
+    from mixassist.mixers.follow import FollowMixer  # lazy: torch (see _rules)
+
+    return FollowMixer(request.target, _match(request, auto=True), true_peak_dbtp=request.true_peak_dbtp)
+
+
 def _neural(request: MixRequest) -> Mixer:
     from mixassist.mixers.neural import NeuralMixer  # lazy: torch (see _rules)
 
@@ -238,8 +244,8 @@ MIXERS: dict[str, MixerEntry] = {
         MixerEntry("neural", "trained controller, one pass", _neural, reads_style=True, plots_style=False),
         MixerEntry(
             "auto",
-            "neural, refined by the solver for words, --match strengths and locks",
-            partial(_match, auto=True),
+            "neural, refined for words, --match strengths and locks, then the closed loop toward the reference",
+            _auto,
             reads_style=True,
             plots_style=True,
         ),

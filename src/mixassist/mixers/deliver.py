@@ -34,7 +34,7 @@ from mixassist.mixers.decisions import Reasons
 if TYPE_CHECKING:
     from mixassist.mixers.base import Job
 
-__all__ = ["deliver_loudness", "deliver_job", "limiter_reduction", "mix_bus"]
+__all__ = ["TRUE_PEAK_MARGIN_DB", "deliver_loudness", "deliver_job", "limiter_reduction", "mix_bus"]
 
 #: Most loudness (LU) an earlier delivery's limiting is trusted to predict for the first trial.
 PLAUSIBLE_LIMITING_DB = 12.0
@@ -43,6 +43,13 @@ PLAUSIBLE_LIMITING_DB = 12.0
 #: concave in the gain (the limiter takes a growing share of each dB), so secant steps from
 #: below never overshoot and a low floor is safe; a hard-limited master measures ~0.1.
 MIN_SLOPE = 0.05
+
+#: dB the delivery keeps the true peak below the ceiling asked: the limiter's ceiling and the
+#: overshoot check both aim this far below it, so that a compliant meter of another make (4x or 8x
+#: oversampled, other interpolation filters) also reads at most the ceiling asked (issue 19: a
+#: ceiling of -1.0 read -0.994 dBTP on an independent 4x meter; the limiter keeps its 8x true peak
+#: within 0.1 dB of its own ceiling).
+TRUE_PEAK_MARGIN_DB = 0.1
 
 #: Block (s) over which the limiter's gain reduction is read (its release is slower than this).
 REDUCTION_BLOCK_S = 0.01
@@ -154,6 +161,16 @@ def deliver_loudness(
             float(np.clip(limiting, 0.0, PLAUSIBLE_LIMITING_DB)) if known and limiting is not None else 0.0
         )
     ceiling = params.master["limiter_ceiling_dbtp"]
+    aim_tp = true_peak_dbtp - TRUE_PEAK_MARGIN_DB
+    if ceiling is not None and ceiling > aim_tp and not constraints.is_locked("master", "limiter_ceiling_dbtp"):
+        ceiling = round(aim_tp, 2)
+        params.set_bus("master", "limiter_ceiling_dbtp", ceiling)
+        reasons.add(
+            "master",
+            "limiter_ceiling_dbtp",
+            f"ceiling {ceiling:g} dBTP: {true_peak_dbtp:g} dBTP asked, less a {TRUE_PEAK_MARGIN_DB:g} dB margin so that "
+            "every compliant true-peak meter reads at most the ceiling asked",
+        )
     # (gain, ceiling, master output, its measurements)
     rendered: tuple[float, float | None, np.ndarray, LoudnessReport] | None = None
     last: tuple[float, float] | None = None  # (gain, loudness) of the last trial, for the secant
@@ -170,7 +187,7 @@ def deliver_loudness(
         if lufs is None:
             break
         error = loudness_lufs - lufs
-        over = (tp - true_peak_dbtp) if tp is not None else 0.0
+        over = (tp - aim_tp) if tp is not None else 0.0
         lowered = over > 0.0 and ceiling is not None and not constraints.is_locked("master", "limiter_ceiling_dbtp")
         if lowered and ceiling is not None:  # (lowered implies a ceiling; said again for the type checker)
             ceiling = float(max(-12.0, ceiling - over - 0.05))
@@ -178,7 +195,8 @@ def deliver_loudness(
             reasons.add(
                 "master",
                 "limiter_ceiling_dbtp",
-                f"ceiling {ceiling:.2f} dBTP: {true_peak_dbtp:g} dBTP asked, lowered by the measured overshoot",
+                f"ceiling {ceiling:.2f} dBTP: {true_peak_dbtp:g} dBTP asked, less a {TRUE_PEAK_MARGIN_DB:g} dB margin, "
+                "lowered by the measured overshoot",
             )
         elif abs(error) < tolerance_lu or locked_gain:
             break
