@@ -207,17 +207,17 @@ def test_rerender_stays_within_the_ceiling():
     loud = MixParams(stems.names, tracks=TRUTH, master={"output_gain_db": 12.0})
     mix = Console(SR).render(stems, loud).mix
     assert true_peak(mix, SR) > 0.0  # the given mix itself is over full scale
-    # reach=False: with the master's reach settings the fit keeps 0.8 dB of drive on this loud bus, and
-    # the limiter's true-peak detector (4x, flat to 0.42 fs) under-reads the harmonics the curve puts
-    # near Nyquist at 22.05 kHz: the meter then reads -0.969 dBTP. The limiter's margin is issue 19's
-    # true-peak item (reported); here the ceiling logic is what is tested.
-    result = reverse_mix(stems, mix, seed=0, steps=4, excerpt_s=1.0, confidence=False, reach=False)
+    # With the master's reach settings on (the default) the fit keeps some drive on this loud bus, and
+    # the limiter's 4x detector (flat to 0.42 fs) under-reads the harmonics the curve puts near Nyquist:
+    # the ceiling is set 0.1 dB under -1 (the delivery's margin) and lowered by any measured overshoot.
+    result = reverse_mix(stems, mix, seed=0, steps=4, excerpt_s=1.0, confidence=False)
     assert CEILING_DBTP == -1.0
-    assert result.params.master["limiter_ceiling_dbtp"] == -1.0
+    assert result.params.master["limiter_ceiling_dbtp"] <= -1.1
     assert true_peak(result.mix, SR) <= -1.0
     assert "limiter at -1 dBTP" in result.why["master"]["limiter_ceiling_dbtp"]
     assert any("limiter at -1 dBTP" in n for n in result.notes)
-    # a lock on the ceiling is kept (reach=False as above: with it the meter reads -2.979 dBTP)
+    # a lock on the ceiling is kept exactly (reach=False: with the drive the fit keeps, the locked -3
+    # reads -2.979 dBTP on the meter; a locked ceiling is not lowered, see docs/reverse.md)
     locked = reverse_mix(
         stems, mix, seed=0, steps=2, excerpt_s=1.0, confidence=False, reach=False,
         constraints=Constraints.parse(stems.names, lock=["master.limiter_ceiling_dbtp=-3"]),

@@ -26,6 +26,7 @@ from mixassist.console.params import MixParams
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.measure import mrstft_distance, true_peak
 from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB
 from mixassist.mixers.reverse_refine import (
     EQ_GAINS,
     FIT_MASTER,
@@ -86,20 +87,44 @@ def _limit(
     sample_rate: int,
     why: dict[str, dict[str, str]],
     notes: list[str],
-) -> None:
-    """Switch the master limiter on at :data:`CEILING_DBTP` for the written re-render (unless
-    the user set or locked it), and say why."""
+) -> bool:
+    """Switch the master limiter on for the written re-render (unless the user set or locked it)
+    at :data:`CEILING_DBTP` less the delivery's true-peak margin, say why, and whether it did."""
     if constraints.is_locked("master", "limiter_ceiling_dbtp") or params.master["limiter_ceiling_dbtp"] is not None:
-        return
-    params.set_bus("master", "limiter_ceiling_dbtp", CEILING_DBTP)
+        return False
+    params.set_bus("master", "limiter_ceiling_dbtp", CEILING_DBTP - TRUE_PEAK_MARGIN_DB)
     given = true_peak(mix, sample_rate)
     peak = f"the given mix peaks at {given:+.2f} dBTP" if given is not None else "the given mix is silent"
     text = (
         f"limiter at {CEILING_DBTP:g} dBTP on the re-render: the fit leaves it off, so without it the "
         f"recovered settings could clip ({peak}); it only acts above the ceiling"
     )
-    why.setdefault("master", {})["limiter_ceiling_dbtp"] = text
+    why.setdefault("master", {})["limiter_ceiling_dbtp"] = text + (
+        f"; set {TRUE_PEAK_MARGIN_DB:g} dB lower, so that every compliant true-peak meter reads at most {CEILING_DBTP:g}"
+    )
     notes.append(f"the re-render runs the master limiter at {CEILING_DBTP:g} dBTP ({peak})")
+    return True
+
+
+def _keep_under_ceiling(
+    console: Console, multitrack: Multitrack, params: MixParams, rendered: np.ndarray, why: dict[str, dict[str, str]]
+) -> np.ndarray:
+    """Lower the ceiling :func:`_limit` set by what the re-render's true peak overshoots
+    :data:`CEILING_DBTP` less the margin (at most twice): the limiter's 4x detector under-reads
+    what saturation puts near Nyquist, so a driven master can read over its ceiling."""
+    aim = CEILING_DBTP - TRUE_PEAK_MARGIN_DB
+    for _ in range(2):
+        peak = true_peak(rendered, console.sample_rate)
+        ceiling = params.master["limiter_ceiling_dbtp"]
+        if peak is None or ceiling is None or peak <= aim + 0.005:
+            break
+        lowered = round(float(ceiling) - (peak - aim) - 0.01, 2)
+        params.set_bus("master", "limiter_ceiling_dbtp", lowered)
+        why["master"]["limiter_ceiling_dbtp"] += (
+            f"; lowered to {lowered:g} dBTP by the measured overshoot ({peak:+.2f} dBTP)"
+        )
+        rendered = console.render(multitrack, params).mix
+    return rendered
 
 
 # --------------------------------------------------------------------------- result
@@ -547,8 +572,10 @@ def reverse_mix(
 
     # ---------------------------------------------------------------- final render
     report("rendering the mix", 0.0)
-    _limit(params, constraints, mix, sr, why, notes)
+    limited = _limit(params, constraints, mix, sr, why, notes)
     rendered = console.render(multitrack, params).mix
+    if limited:
+        rendered = _keep_under_ceiling(console, multitrack, params, rendered, why)
 
     distance = mrstft_distance(rendered, mix, sr)
     report("rendering the mix", 1.0)

@@ -4,26 +4,20 @@ reference, the context, the history and the variations, and the parameter schema
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
 from mixassist.console.params import MixParams
 from mixassist.console.schema import params_for
+from mixassist.measure import fidelity_rows, reference_features
 from mixassist.serve.store import SessionState
 from mixassist.style.features import style_features
 
 if TYPE_CHECKING:
     from mixassist.serve.render import Excerpts
 
-__all__ = ["FIDELITY", "state_view", "schema_view", "style_view"]
-
-#: The reference-fidelity rows: feature key, label and how far the mix may be from the reference.
-FIDELITY = (
-    ("crest_db", "crest factor (dB)", 2.0),
-    ("short_term_spread_lu", "short-term loudness spread (LU)", 2.0),
-    ("width_overall_db", "width, side/mid (dB)", 3.0),
-    ("tilt", "tone: highs ≥ 2 kHz over lows < 250 Hz (dB)", 3.0),
-)
+__all__ = ["state_view", "schema_view", "style_view"]
 
 
 def schema_view() -> dict[str, list[dict[str, Any]]]:
@@ -108,23 +102,20 @@ def state_view(state: SessionState, excerpts: Excerpts) -> dict[str, Any]:
 
 
 def style_view(excerpts: Excerpts, params: MixParams, start: float, seconds: float) -> dict[str, Any] | None:
-    """The mix excerpt against the reference's loudest section: the fidelity rows and, per
-    third-octave band, the mid level and width of each (``None`` without a reference)."""
+    """The mix excerpt against the reference's loudest section: the fidelity rows
+    (:func:`~mixassist.measure.fidelity_rows`) and, per third-octave band, the mid level and width
+    of each (``None`` without a reference)."""
     ref = excerpts.reference()
     if ref is None:
         return None
     mix = excerpts.mix(params, start, seconds)
     sr = excerpts.sample_rate
-    a, b = features(mix, sr), excerpts.reference_features(lambda audio: features(audio, sr))
-    rows = []
-    for key, label, tolerance in FIDELITY:
-        m, r = a.get(key), b.get(key)
-        ok = m is not None and r is not None and abs(m - r) <= tolerance
-        if m is None or r is None:
-            reason = "not measurable on this excerpt"
-        else:
-            reason = "within tolerance" if ok else f"{m - r:+.1f} from the reference (tolerance ±{tolerance:g})"
-        rows.append({"feature": label, "reference": r, "mix": m, "tolerance": tolerance, "ok": ok, "reason": reason})
+    ref = excerpts.reference_features(
+        lambda audio: {"style": features(audio, sr), "fidelity": reference_features(audio, sr)}
+    )
+    a, b = features(mix, sr), ref["style"]
+    # The same rows, tolerances and reasons as the report's "Reference fidelity" table (mixers/follow.py).
+    rows = [dataclasses.asdict(row) for row in fidelity_rows(reference_features(mix, sr), ref["fidelity"])]
     return {
         "files": list(excerpts.references),
         "fidelity": rows,

@@ -618,9 +618,10 @@ function showReference() {
   const tbody = $("#fidelity tbody");
   const num = (v) => (typeof v === "number" ? v.toFixed(1) : v == null ? "–" : String(v));
   tbody.replaceChildren(...(ref.fidelity || []).map((r) => el("tr", {},
-    el("td", { text: r.feature }), el("td", { class: "num", text: num(r.reference) }), el("td", { class: "num", text: num(r.mix) }),
+    el("td", { text: r.unit ? `${r.feature} (${r.unit})` : r.feature }), el("td", { class: "num", text: num(r.reference) }), el("td", { class: "num", text: num(r.mix) }),
     el("td", { class: "num", text: r.tolerance == null ? "–" : `±${num(r.tolerance)}` }),
-    el("td", { class: r.ok ? "ok" : "no", text: r.ok ? "yes" : "no" }), el("td", { text: r.reason || "" }))));
+    el("td", { class: r.ok == null ? "" : r.ok ? "ok" : "no", text: r.ok == null ? "–" : r.ok ? "yes" : "no" }),
+    el("td", { text: r.reason || "" }))));
   if (ref.style) drawStyle(ref.style);
 }
 
