@@ -105,17 +105,16 @@ def style_view(excerpts: Excerpts, params: MixParams, start: float, seconds: flo
     """The mix excerpt against the reference's loudest section: the fidelity rows
     (:func:`~mixassist.measure.fidelity_rows`) and, per third-octave band, the mid level and width
     of each (``None`` without a reference)."""
-    ref = excerpts.reference()
-    if ref is None:
+    if excerpts.reference() is None:
         return None
     mix = excerpts.mix(params, start, seconds)
     sr = excerpts.sample_rate
-    ref = excerpts.reference_features(
+    measured = excerpts.reference_features(
         lambda audio: {"style": features(audio, sr), "fidelity": reference_features(audio, sr)}
     )
-    a, b = features(mix, sr), ref["style"]
+    a, b = features(mix, sr), measured["style"]
     # The same rows, tolerances and reasons as the report's "Reference fidelity" table (mixers/follow.py).
-    rows = [dataclasses.asdict(row) for row in fidelity_rows(reference_features(mix, sr), ref["fidelity"])]
+    rows = [dataclasses.asdict(row) for row in fidelity_rows(reference_features(mix, sr), measured["fidelity"])]
     return {
         "files": list(excerpts.references),
         "fidelity": rows,
