@@ -474,6 +474,30 @@ def data_synth(
     out.print(f"wrote {songs} songs to {out_dir}")
 
 
+@data_app.command("engine-b")
+def data_engine_b(
+    split: Annotated[str, typer.Option("--split", help="val (for choices) or test (only the benchmark reads it).")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Split folder (created; resumed if it exists).", show_default=False)
+    ],
+    songs: Annotated[int, typer.Option("--songs", min=2, help="Number of songs (≥ 2: references come from other songs).")] = 8,
+    seconds: Annotated[float, typer.Option("--seconds", min=2.0, help="Length of each song.")] = 20.0,
+    seed: Annotated[int, typer.Option("--seed", help="Everything is deterministic from this (and the split).")] = 0,
+) -> None:
+    """Engine B: an independent second data engine (own sources, processors, styles) for out-of-distribution checks."""
+    from mixassist.data.engine_b import SPLIT_IDS, generate_split  # lazy: numba and scipy; `--help` stays fast
+
+    if split not in SPLIT_IDS:
+        raise InvalidParameterError(f"--split {split!r}: use one of {', '.join(sorted(SPLIT_IDS))}")
+    with _progress_bar(f"engine B {split}", TextColumn("{task.description}")) as bar:
+        task = bar.add_task("", total=2 * songs)
+        generate_split(
+            out_dir, split, songs=songs, seconds=seconds, seed=seed,
+            progress=lambda done, total, what: bar.update(task, completed=done, total=total, description=what),
+        )  # fmt: skip
+    out.print(f"wrote {songs} engine-B {split} songs to {out_dir}")
+
+
 @app.command("eval")
 def evaluate(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder from `mixassist data synth`.", show_default=False)],
