@@ -76,6 +76,7 @@ def plan_split(split: str, songs: int, seed: int, *, scores: bool = True) -> lis
 
 
 def _write(path: Path, audio: np.ndarray, sr: int, subtype: str) -> None:
+    """24-bit PCM (float WAV files get a PEAK chunk with a time stamp: not byte-reproducible), atomic."""
     tmp = path.with_name(path.name + ".partial")
     sf.write(tmp, np.asarray(audio, dtype=np.float32).T, sr, subtype=subtype, format="WAV")
     os.replace(tmp, path)
@@ -150,8 +151,8 @@ def generate_split(
         ref_roles = {s["name"]: s["role"] for s in infos[ref]}
         target, t_info = mix_stems(own, roles, plan["style"], sample_rate, np.random.default_rng([plan["seed"], 3]))
         reference, r_info = mix_stems(other, ref_roles, plan["style"], sample_rate, np.random.default_rng([plan["seed"], 4]))
-        _write(folder / "target_mix.wav", target, sample_rate, "FLOAT")
-        _write(folder / "reference.wav", reference, sample_rate, "FLOAT")
+        _write(folder / "target_mix.wav", target, sample_rate, "PCM_24")
+        _write(folder / "reference.wav", reference, sample_rate, "PCM_24")
         meta = {
             "engine": "B", "version": ENGINE_VERSION, "name": plan["name"], "split": split, "seed": plan["seed"],
             "genre": plan["genre"], "source": f"music21:{plan['piece']}" if plan["piece"] else "procedural",

@@ -18,7 +18,7 @@ __all__ = ["STYLES", "STYLE_GENRES", "draw_style"]
 # Each entry: (low, high) drawn uniformly, or a fixed value. Units: LUFS, dB, Hz, ratio, 0-1.
 STYLES: dict[str, dict[str, Any]] = {
     "lofi_vintage": {
-        "loudness_lufs": (-15.0, -12.0), "track_tilt_db": (-3.0, -1.0), "track_lpf_hz": None,
+        "loudness_lufs": (-12.5, -10.5), "track_tilt_db": (-3.0, -1.0), "track_lpf_hz": None,
         "comp_ratio": (6.0, 10.0), "comp_depth_db": (10.0, 14.0), "track_drive_db": (10.0, 18.0),
         "pan_law": "linear6", "pan_spread": (0.05, 0.25), "stereo_width": (0.0, 0.2),
         "reverb_room": (0.3, 0.45), "reverb_damp": 0.8, "reverb_send_db": (-24.0, -18.0),
