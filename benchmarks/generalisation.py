@@ -66,7 +66,10 @@ from mixassist.measure import loudness_range, plr_db, side_mid_db, true_peak_dbt
 ROOT = Path(__file__).resolve().parent.parent
 ALL_METHODS = ["default", "match", "rules", "matchering", "equal_loudness_limiter", "self_default", "self_match"]
 QUICK_METHODS = ["default", "equal_loudness_limiter", "self_default"]
-SETS = {"in": "in distribution (training synthesiser, held-out songs)", "out": "out of distribution (engine B test split)"}
+SETS = {
+    "in": "in distribution (training synthesiser, held-out songs)",
+    "out": "out of distribution (engine B test split)",
+}
 
 #: (key, column title) of the quality table against target_mix.
 TARGET_COLUMNS = [
@@ -114,7 +117,9 @@ def load(song: Path) -> tuple[Multitrack, np.ndarray, np.ndarray, dict[str, Any]
     return stems, reference, target, meta
 
 
-def run_method(name: str, stems: Multitrack, reference: np.ndarray, target: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+def run_method(
+    name: str, stems: Multitrack, reference: np.ndarray, target: np.ndarray, meta: dict[str, Any]
+) -> np.ndarray:
     """The mix ``name`` makes of ``stems`` (``self_*``: with the target mix as the reference)."""
     sr = stems.sample_rate
     ref = target if name.startswith("self_") else reference
@@ -166,7 +171,9 @@ def song_dirs(root: Path, limit: int | None) -> list[Path]:
         names = data.get("song_names") or data.get("songs")
     if not isinstance(names, list):
         names = sorted(p.name for p in root.iterdir() if (p / "target_mix.wav").exists())
-    songs = [root / n for n in names if (root / n / "target_mix.wav").exists() and (root / n / "reference.wav").exists()]
+    songs = [
+        root / n for n in names if (root / n / "target_mix.wav").exists() and (root / n / "reference.wav").exists()
+    ]
     return songs[:limit] if limit else songs
 
 
@@ -204,7 +211,10 @@ def evaluate_set(key: str, root: Path, methods: list[str], cache: Path, limit: i
             t0 = time.perf_counter()
             out = run_method(name, stems, reference, target, {**meta, "name": song.name})
             wall = time.perf_counter() - t0
-            figures = {**measure(out, target if name.startswith("self_") else reference, target, stems.sample_rate), "wall_s": wall}
+            figures = {
+                **measure(out, target if name.startswith("self_") else reference, target, stems.sample_rate),
+                "wall_s": wall,
+            }
             path.write_text(json.dumps(figures, indent=1))
             row[name] = figures
             print(f"{wall:.1f} s, mid {figures['mid_db']:.2f} dB, TP {figures['true_peak_dbtp']:.2f}", file=sys.stderr)
@@ -302,17 +312,30 @@ def _git() -> str:
     import subprocess  # lazy: only for the record
 
     try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--in-dist", type=Path, default=ROOT / "data/heldout", help="in-distribution set (default data/heldout)")
-    parser.add_argument("--ood", type=Path, default=ROOT / "data/engine_b/test", help="engine B test split (default data/engine_b/test)")
-    parser.add_argument("--out", type=Path, default=None, help="cache folder (default out/generalisation, quick: out/generalisation_quick)")
-    parser.add_argument("--json", type=Path, default=None, help="result JSON (default benchmarks/generalisation[_quick].json)")
+    parser.add_argument(
+        "--in-dist", type=Path, default=ROOT / "data/heldout", help="in-distribution set (default data/heldout)"
+    )
+    parser.add_argument(
+        "--ood", type=Path, default=ROOT / "data/engine_b/test", help="engine B test split (default data/engine_b/test)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="cache folder (default out/generalisation, quick: out/generalisation_quick)",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="result JSON (default benchmarks/generalisation[_quick].json)"
+    )
     parser.add_argument("--songs", type=int, default=None, help="at most this many songs per set")
     parser.add_argument("--methods", default=None, help=f"comma-separated, of {','.join(ALL_METHODS)}")
     parser.add_argument("--quick", action="store_true", help="2 songs per set, default and equal_loudness_limiter only")

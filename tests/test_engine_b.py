@@ -187,7 +187,9 @@ def test_tape_saturation_is_unity_for_quiet_signals_and_compresses_peaks() -> No
     loud = 0.9 * np.sin(2 * np.pi * 200 * t)
     shaped = dyn.tape_saturation(loud[None], SR, 12.0)[0]
     spectrum = np.abs(np.fft.rfft(shaped[SR // 2 :]))
-    assert spectrum[3 * 100] > 1e-2 * spectrum[100] and spectrum[2 * 100] > 1e-3 * spectrum[100]  # odd and even harmonics
+    assert (
+        spectrum[3 * 100] > 1e-2 * spectrum[100] and spectrum[2 * 100] > 1e-3 * spectrum[100]
+    )  # odd and even harmonics
 
 
 def test_limiter_holds_the_ceiling_on_an_8x_oversampled_check() -> None:

@@ -434,16 +434,23 @@ def _progress_bar(label: str, *more: ProgressColumn) -> Progress:
     )
 
 
+# The options of the `data` commands.
+_DataOutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Dataset folder (created; resumed if it exists).", show_default=False)
+]
+_SongsOption = Annotated[
+    int, typer.Option("--songs", min=2, help="Number of songs (≥ 2: references come from other songs).")
+]
+_SecondsOption = Annotated[float, typer.Option("--seconds", min=2.0, help="Length of each song.")]
+_SeedOption = Annotated[int, typer.Option("--seed", help="Everything is deterministic from this.")]
+
+
 @data_app.command("synth")
 def data_synth(
-    out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Dataset folder (created; resumed if it exists).", show_default=False)
-    ],
-    songs: Annotated[
-        int, typer.Option("--songs", min=2, help="Number of songs (≥ 2: references come from other songs).")
-    ] = 8,
-    seconds: Annotated[float, typer.Option("--seconds", min=2.0, help="Length of each song.")] = 20.0,
-    seed: Annotated[int, typer.Option("--seed", help="Everything is deterministic from this.")] = 0,
+    out_dir: _DataOutOption,
+    songs: _SongsOption = 8,
+    seconds: _SecondsOption = 20.0,
+    seed: _SeedOption = 0,
     workers: WorkersOption = None,
     ray: RayOption = None,
 ) -> None:
@@ -477,12 +484,10 @@ def data_synth(
 @data_app.command("engine-b")
 def data_engine_b(
     split: Annotated[str, typer.Option("--split", help="val (for choices) or test (only the benchmark reads it).")],
-    out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Split folder (created; resumed if it exists).", show_default=False)
-    ],
-    songs: Annotated[int, typer.Option("--songs", min=2, help="Number of songs (≥ 2: references come from other songs).")] = 8,
-    seconds: Annotated[float, typer.Option("--seconds", min=2.0, help="Length of each song.")] = 20.0,
-    seed: Annotated[int, typer.Option("--seed", help="Everything is deterministic from this (and the split).")] = 0,
+    out_dir: _DataOutOption,
+    songs: _SongsOption = 8,
+    seconds: _SecondsOption = 20.0,
+    seed: _SeedOption = 0,
 ) -> None:
     """Engine B: an independent second data engine (own sources, processors, styles) for out-of-distribution checks."""
     from mixassist.data.engine_b import SPLIT_IDS, generate_split  # lazy: numba and scipy; `--help` stays fast

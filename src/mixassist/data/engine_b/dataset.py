@@ -55,7 +55,9 @@ def _music21_available() -> bool:
 def plan_split(split: str, songs: int, seed: int, *, scores: bool = True) -> list[dict[str, Any]]:
     """Name, seed, style draw, genre, piece and reference song of every song of the split (no audio)."""
     if songs < 2:
-        raise InvalidParameterError(f"--songs {songs}: a split needs at least 2 songs (references come from other songs)")
+        raise InvalidParameterError(
+            f"--songs {songs}: a split needs at least 2 songs (references come from other songs)"
+        )
     order = sorted(STYLES)
     offset = int(np.random.default_rng([seed, SPLIT_IDS[split] if split in SPLIT_IDS else 0]).integers(0, len(order)))
     plans = []
@@ -86,7 +88,9 @@ def _load_stems(folder: Path, info: list[dict[str, Any]]) -> dict[str, np.ndarra
     return {s["name"]: sf.read(folder / s["file"], dtype="float32", always_2d=True)[0].T for s in info}
 
 
-def _render_song(folder: Path, plan: dict[str, Any], seconds: float, sr: int, use_fluidsynth: bool) -> list[dict[str, Any]]:
+def _render_song(
+    folder: Path, plan: dict[str, Any], seconds: float, sr: int, use_fluidsynth: bool
+) -> list[dict[str, Any]]:
     done = folder / "stems.json"
     if done.exists():
         return list(json.loads(done.read_text()))
@@ -150,7 +154,9 @@ def generate_split(
         roles = {s["name"]: s["role"] for s in infos[plan["name"]]}
         ref_roles = {s["name"]: s["role"] for s in infos[ref]}
         target, t_info = mix_stems(own, roles, plan["style"], sample_rate, np.random.default_rng([plan["seed"], 3]))
-        reference, r_info = mix_stems(other, ref_roles, plan["style"], sample_rate, np.random.default_rng([plan["seed"], 4]))
+        reference, r_info = mix_stems(
+            other, ref_roles, plan["style"], sample_rate, np.random.default_rng([plan["seed"], 4])
+        )
         _write(folder / "target_mix.wav", target, sample_rate, "PCM_24")
         _write(folder / "reference.wav", reference, sample_rate, "PCM_24")
         meta = {

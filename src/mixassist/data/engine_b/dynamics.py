@@ -115,7 +115,9 @@ def tape_saturation(audio: np.ndarray, sample_rate: int, drive_db: float, *, bia
 
 
 @numba.njit(cache=True)
-def _limit(x: np.ndarray, peaks: np.ndarray, ceiling: float, look: int, release: float) -> np.ndarray:  # pragma: no cover
+def _limit(
+    x: np.ndarray, peaks: np.ndarray, ceiling: float, look: int, release: float
+) -> np.ndarray:  # pragma: no cover
     channels, n = x.shape
     need = np.ones(n)
     for i in range(n):
@@ -139,7 +141,9 @@ def _limit(x: np.ndarray, peaks: np.ndarray, ceiling: float, look: int, release:
     return out
 
 
-def lookahead_limiter(audio: np.ndarray, sample_rate: int, ceiling_db: float, *, release_ms: float = 80.0) -> np.ndarray:
+def lookahead_limiter(
+    audio: np.ndarray, sample_rate: int, ceiling_db: float, *, release_ms: float = 80.0
+) -> np.ndarray:
     """Brick-wall limiter with 2 ms look-ahead on the 4×-oversampled peak (then a hard safety clip)."""
     x = np.ascontiguousarray(np.atleast_2d(audio), dtype=np.float64)
     ceiling = 10.0 ** (ceiling_db / 20.0)

@@ -21,7 +21,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numba
@@ -77,7 +77,9 @@ def _hz(pitch: float) -> float:
 
 def _envelope(n: int, sr: int, attack: float, decay: float, sustain: float, release: float, held: int) -> np.ndarray:
     t = np.arange(n) / sr
-    env = np.where(t < attack, t / max(attack, 1e-4), sustain + (1 - sustain) * np.exp(-(t - attack) / max(decay, 1e-3)))
+    env = np.where(
+        t < attack, t / max(attack, 1e-4), sustain + (1 - sustain) * np.exp(-(t - attack) / max(decay, 1e-3))
+    )
     after = np.arange(n) - held
     return env * np.where(after > 0, np.exp(-after / (max(release, 1e-3) * sr)), 1.0)
 
@@ -88,21 +90,34 @@ def _place(out: np.ndarray, start: int, sound: np.ndarray) -> None:
         out[..., start:end] += sound[..., : end - start]
 
 
-def fm_voice(
-    notes: Sequence[Note], length: int, sr: int, *, ratio: float = 1.0, index: float = 2.0, decay: float = 0.6,
-    sustain: float = 0.3, release: float = 0.15,
-) -> np.ndarray:  # fmt: skip
-    """Two-operator FM: ``sin(2π f t + I e(t) sin(2π r f t))``, the index decaying with the amplitude."""
+def _render_notes(
+    notes: Sequence[Note],
+    length: int,
+    sr: int,
+    release: float,
+    sound: Callable[[np.ndarray, float, int, int], np.ndarray],
+) -> np.ndarray:
+    """Each note's ``sound(t, f, held, n)`` (``t`` the note's time axis, ``n`` samples, ``held`` until note off),
+    scaled by velocity and placed at its start."""
     out = np.zeros(length)
     for start, dur, pitch, vel in notes:
         held = int(dur * sr)
         n = min(held + int(release * sr * 5), length)
-        t = np.arange(n) / sr
-        env = _envelope(n, sr, 0.004, decay, sustain, release, held)
-        f = _hz(pitch)
-        tone = np.sin(2 * np.pi * f * t + index * (vel / 127.0) * env * np.sin(2 * np.pi * ratio * f * t))
-        _place(out, int(start * sr), tone * env * (vel / 127.0))
+        _place(out, int(start * sr), sound(np.arange(n) / sr, _hz(pitch), held, n) * (vel / 127.0))
     return out
+
+
+def fm_voice(
+    notes: Sequence[Note], length: int, sr: int, *, ratio: float = 1.0, index: float = 2.0, decay: float = 0.6,
+    sustain: float = 0.3, release: float = 0.15,
+) -> np.ndarray:  # fmt: skip
+    """Two-operator FM: ``sin(2π f t + I e(t) sin(2π r f t))``, the index following the amplitude envelope."""
+
+    def sound(t: np.ndarray, f: float, held: int, n: int) -> np.ndarray:
+        env = _envelope(n, sr, 0.004, decay, sustain, release, held)
+        return np.sin(2 * np.pi * f * t + index * env * np.sin(2 * np.pi * ratio * f * t)) * env
+
+    return _render_notes(notes, length, sr, release, sound)
 
 
 def additive_voice(
@@ -110,16 +125,15 @@ def additive_voice(
     attack: float = 0.08, release: float = 0.3, detune_cents: float = 0.0,
 ) -> np.ndarray:  # fmt: skip
     """A sum of harmonics ``k f`` with amplitudes ``harmonics[k-1]``, slow attack (organ, pad)."""
-    out = np.zeros(length)
-    for start, dur, pitch, vel in notes:
-        held = int(dur * sr)
-        n = min(held + int(release * sr * 5), length)
-        t = np.arange(n) / sr
-        f = _hz(pitch) * 2.0 ** (detune_cents / 1200.0)
-        tone = sum(a * np.sin(2 * np.pi * k * f * t) for k, a in enumerate(harmonics, 1) if k * f < sr / 2.2)
-        env = _envelope(n, sr, attack, 1.0, 0.8, release, held)
-        _place(out, int(start * sr), np.asarray(tone) * env * (vel / 127.0))
-    return out
+    detune = 2.0 ** (detune_cents / 1200.0)
+
+    def sound(t: np.ndarray, f: float, held: int, n: int) -> np.ndarray:
+        tone = sum(
+            a * np.sin(2 * np.pi * k * f * detune * t) for k, a in enumerate(harmonics, 1) if k * f * detune < sr / 2.2
+        )
+        return np.asarray(tone) * _envelope(n, sr, attack, 1.0, 0.8, release, held)
+
+    return _render_notes(notes, length, sr, release, sound)
 
 
 @numba.njit(cache=True)
@@ -134,7 +148,9 @@ def karplus_strong(excitation: np.ndarray, period: int, n: int, loss: float) -> 
     return y
 
 
-def pluck_voice(notes: Sequence[Note], length: int, sr: int, *, rng: np.random.Generator, loss: float = 0.996) -> np.ndarray:
+def pluck_voice(
+    notes: Sequence[Note], length: int, sr: int, *, rng: np.random.Generator, loss: float = 0.996
+) -> np.ndarray:
     """Plucked strings: a noise burst one period long into :func:`karplus_strong`, damped at note off."""
     out = np.zeros(length)
     for start, dur, pitch, vel in notes:
@@ -161,7 +177,10 @@ def drum_hit(kind: str, sr: int, rng: np.random.Generator, tone: float = 1.0) ->
         t = np.arange(n) / sr
         noise = signal.sosfilt(signal.butter(2, [1500, 9000], "bandpass", fs=sr, output="sos"), rng.standard_normal(n))
         if kind == "clap":
-            env = sum(np.exp(-np.maximum(t - d, 0) / 0.01) * (t >= d) for d in (0.0, 0.011, 0.023)) + np.exp(-t / 0.08) * 0.5
+            env = (
+                sum(np.exp(-np.maximum(t - d, 0) / 0.01) * (t >= d) for d in (0.0, 0.011, 0.023))
+                + np.exp(-t / 0.08) * 0.5
+            )
             return noise * env * 0.6
         body = np.sin(2 * np.pi * 185.0 * tone * t) * np.exp(-t / 0.05)
         return 0.7 * noise * np.exp(-t / 0.07) + body
@@ -232,7 +251,9 @@ def fluidsynth_voice(notes: Sequence[Note], length: int, sr: int, program: int) 
     """``notes`` played by GM ``program`` of FluidR3_GM (fluidsynth, reverb and chorus off), stereo ``(2, length)``."""
     exe = shutil.which("fluidsynth")
     if exe is None or not SOUNDFONT.exists():
-        raise MissingDependencyError("engine B renders GM parts with fluidsynth: apt-get install fluidsynth fluid-soundfont-gm")
+        raise MissingDependencyError(
+            "engine B renders GM parts with fluidsynth: apt-get install fluidsynth fluid-soundfont-gm"
+        )
     with tempfile.TemporaryDirectory(prefix="engine_b_") as tmp:
         mid, wav = Path(tmp) / "part.mid", Path(tmp) / "part.wav"
         mid.write_bytes(midi_file_bytes(notes, program))
@@ -240,7 +261,9 @@ def fluidsynth_voice(notes: Sequence[Note], length: int, sr: int, program: int) 
                "-F", str(wav), str(SOUNDFONT), str(mid)]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
         if proc.returncode != 0 or not wav.exists():
-            raise MixAssistError(f"fluidsynth failed on program {program}: {proc.stderr.decode(errors='replace')[-300:]}")
+            raise MixAssistError(
+                f"fluidsynth failed on program {program}: {proc.stderr.decode(errors='replace')[-300:]}"
+            )
         audio, _ = sf.read(wav, dtype="float64", always_2d=True)
     out = np.zeros((2, length))
     m = min(length, audio.shape[0])

@@ -28,7 +28,9 @@ _CEILING_DB = -1.3  # limiter ceiling: the 4x-oversampled peak; the meter's true
 _CENTRED = {"lead", "bass"}
 
 
-def mid_side_width(stereo: np.ndarray, side_gain_db: float, sample_rate: int, side_hpf_hz: float | None = None) -> np.ndarray:
+def mid_side_width(
+    stereo: np.ndarray, side_gain_db: float, sample_rate: int, side_hpf_hz: float | None = None
+) -> np.ndarray:
     """Scale the side ``(L - R)/2`` by ``side_gain_db`` (mid untouched); optionally high-pass the side (mono lows)."""
     mid, side = (stereo[0] + stereo[1]) / 2.0, (stereo[0] - stereo[1]) / 2.0
     side = side * 10.0 ** (side_gain_db / 20.0)
@@ -37,7 +39,9 @@ def mid_side_width(stereo: np.ndarray, side_gain_db: float, sample_rate: int, si
     return np.stack([mid + side, mid - side])
 
 
-def _track(audio: np.ndarray, role: str, name: str, style: dict[str, Any], sr: int, rng: np.random.Generator, pan: float) -> np.ndarray:
+def _track(
+    audio: np.ndarray, role: str, name: str, style: dict[str, Any], sr: int, rng: np.random.Generator, pan: float
+) -> np.ndarray:
     x = np.asarray(audio, dtype=np.float64)
     loud = integrated_loudness(x, sr)
     target = _BASE_LUFS + ROLE_BALANCE_LU.get(role, 0.0) + float(rng.uniform(-1.5, 1.5))
@@ -81,7 +85,9 @@ def _master_chain(bus: np.ndarray, style: dict[str, Any], sr: int) -> np.ndarray
     x = bus
     if style["master_multiband"]:
         thresholds = [10.0 * np.log10(np.mean(b**2) + 1e-20) + 2.0 for b in flt.lr4_split(x, [180.0, 2500.0], sr)]
-        x = dyn.multiband_compressor(x, sr, crossovers_hz=[180.0, 2500.0], thresholds_db=thresholds, ratio=float(style["master_multiband"]))
+        x = dyn.multiband_compressor(
+            x, sr, crossovers_hz=[180.0, 2500.0], thresholds_db=thresholds, ratio=float(style["master_multiband"])
+        )
     if style["master_drive_db"]:
         peak = float(np.abs(x).max()) + 1e-12
         x = dyn.tape_saturation(x / peak * 0.5, sr, float(style["master_drive_db"])) * peak / 0.5

@@ -64,9 +64,10 @@ def _score_notes(path: str) -> tuple[tuple[str, ...], tuple[tuple[tuple[float, f
     except ImportError as err:  # pragma: no cover - music21 is in the dev environment
         raise MissingDependencyError("engine B's score songs need music21: pip install music21") from err
     score = corpus.parse(path)
-    names, parts = [], []
+    names: list[str] = []
+    parts: list[tuple[tuple[float, float, int], ...]] = []
     for part in score.parts:
-        notes = []
+        notes: list[tuple[float, float, int]] = []
         for n in part.flatten().notes:
             for p in n.pitches:
                 notes.append((float(n.offset), float(n.quarterLength), int(p.midi)))
@@ -103,7 +104,12 @@ def _score_parts(genre: str, piece: str, seconds: float, rng: np.random.Generato
     if total * spq < seconds:
         loop = total * spq
         for part in out:
-            part.notes = [(t + r * loop, d, p, v) for r in range(int(seconds // loop) + 1) for t, d, p, v in part.notes if t + r * loop < seconds]
+            part.notes = [
+                (t + r * loop, d, p, v)
+                for r in range(int(seconds // loop) + 1)
+                for t, d, p, v in part.notes
+                if t + r * loop < seconds
+            ]
     return out, bpm
 
 
@@ -118,7 +124,9 @@ def _procedural(genre: str, seconds: float, rng: np.random.Generator) -> tuple[l
     def human(t: float) -> float:
         return max(t + float(rng.normal(0, 0.006)), 0.0)
 
-    bass_v = {"pop": "fm_bass", "rock": "pluck_bass", "club": "fm_bass", "jazz": "contrabass", "folk": "pluck_bass"}[genre]
+    bass_v = {"pop": "fm_bass", "rock": "pluck_bass", "club": "fm_bass", "jazz": "contrabass", "folk": "pluck_bass"}[
+        genre
+    ]
     chord_v = str(rng.choice({"pop": ["fm_piano", "nylon_guitar", "clavinet"], "rock": ["muted_guitar", "pluck"],
                               "club": ["fm_bell", "pluck"], "jazz": ["fm_piano", "muted_guitar"],
                               "folk": ["banjo", "nylon_guitar", "accordion"]}[genre]))  # fmt: skip
@@ -138,11 +146,15 @@ def _procedural(genre: str, seconds: float, rng: np.random.Generator) -> tuple[l
             t = t0 + b * beat
             if genre == "club" or (genre != "jazz" and b % 2 == 0) or genre == "jazz":
                 pitch = 36 + (key + root) % 12 + (7 if genre == "jazz" and b % 2 else 0)
-                bass.notes.append((human(t), beat * (0.9 if genre != "club" else 0.45), pitch, int(rng.integers(80, 110))))
+                bass.notes.append(
+                    (human(t), beat * (0.9 if genre != "club" else 0.45), pitch, int(rng.integers(80, 110)))
+                )
             if genre in ("pop", "rock", "folk") or (genre == "jazz" and b in (1, 3)):
                 dur = beat * (0.9 if genre != "jazz" else 0.4)
                 for p in chord:
-                    chords.notes.append((human(t + (swing * beat if b % 2 else 0)), dur, p + 12, int(rng.integers(60, 95))))
+                    chords.notes.append(
+                        (human(t + (swing * beat if b % 2 else 0)), dur, p + 12, int(rng.integers(60, 95)))
+                    )
         if genre in ("club", "pop"):
             pad.notes += [(t0, 4 * beat, p + 12, 70) for p in chord]
         # lead: two notes a beat, a random walk on the scale, resting a quarter of the time
@@ -157,7 +169,11 @@ def _procedural(genre: str, seconds: float, rng: np.random.Generator) -> tuple[l
         if genre in ("pop", "rock", "club", "jazz"):
             for b in range(4):
                 t = t0 + b * beat
-                if genre == "club" or (genre in ("pop", "rock") and b in (0, 2)) or (genre == "jazz" and rng.random() < 0.3):
+                if (
+                    genre == "club"
+                    or (genre in ("pop", "rock") and b in (0, 2))
+                    or (genre == "jazz" and rng.random() < 0.3)
+                ):
                     kick.hits.append((human(t), int(rng.integers(95, 120))))
                 if (genre != "jazz" and b in (1, 3)) or (genre == "jazz" and rng.random() < 0.2):
                     snare.hits.append((human(t), int(rng.integers(85, 120))))
@@ -168,7 +184,14 @@ def _procedural(genre: str, seconds: float, rng: np.random.Generator) -> tuple[l
                     hats.hits.append((human(t + off), int(rng.integers(50, 100))))
     extras = []
     if genre == "folk":  # a shaker and a second melodic line (a third below the lead) instead of a kit
-        extras.append(Part("shaker", "drums", "hat", hits=[(human(b * beat / 2), int(rng.integers(40, 90))) for b in range(bars * 8)]))
+        extras.append(
+            Part(
+                "shaker",
+                "drums",
+                "hat",
+                hits=[(human(b * beat / 2), int(rng.integers(40, 90))) for b in range(bars * 8)],
+            )
+        )
         extras.append(Part("harmony", "chords", str(rng.choice(["accordion", "pan_flute", "fm_bell"])),
                            [(t + 0.01, d, p - 4, max(v - 15, 30)) for t, d, p, v in lead.notes]))  # fmt: skip
     parts = [bass, chords, lead]

@@ -52,7 +52,9 @@ def render_part(part: Part, length: int, sr: int, rng: np.random.Generator, *, u
         audio = ins.fluidsynth_voice(part.notes, length, sr, ins.GM_PROGRAMS[v])
         return audio if v in STEREO_VOICES else audio.mean(axis=0, keepdims=True)
     # without fluidsynth (tests, minimal installs): an FM stand-in for the GM program
-    return ins.fm_voice(part.notes, length, sr, ratio=1.0 + (sum(map(ord, v)) % 3), index=1.5, decay=0.5, sustain=0.6)[None]
+    return ins.fm_voice(part.notes, length, sr, ratio=1.0 + (sum(map(ord, v)) % 3), index=1.5, decay=0.5, sustain=0.6)[
+        None
+    ]
 
 
 def render_stems(
