@@ -28,6 +28,8 @@ Columns, means over songs of absolute differences (``mixassist.evaluate.metrics`
 * reference fidelity: |side/mid − reference| dB (``side_mid_db``, energy ratio), |PLR − reference| dB,
   |LRA − reference| LU, mid tonal distance to the reference dB (third-octave, loudness-normalised:
   the same figure as "mid to the reference");
+* the fidelity table's first row is ``target_mix`` itself against the reference: what a perfect
+  mix reads (the reference is another song, so its spectrum and dynamics differ from the target's);
 * true peak, the highest over songs: on the project's meter (``true_peak_dbtp``, 4× BS.1770) and on an
   independent 8× oversampled check (``scipy.signal.resample_poly(x, 8, 1)`` per channel, max |x|).
 
@@ -66,6 +68,8 @@ from mixassist.measure import loudness_range, plr_db, side_mid_db, true_peak_dbt
 ROOT = Path(__file__).resolve().parent.parent
 ALL_METHODS = ["default", "match", "rules", "matchering", "equal_loudness_limiter", "self_default", "self_match"]
 QUICK_METHODS = ["default", "equal_loudness_limiter", "self_default"]
+#: The target mix itself, measured like a method: its reference-fidelity row is what a perfect mix reads.
+IDEAL = "target_mix"
 SETS = {
     "in": "in distribution (training synthesiser, held-out songs)",
     "out": "out of distribution (engine B test split)",
@@ -124,6 +128,8 @@ def run_method(
     sr = stems.sample_rate
     ref = target if name.startswith("self_") else reference
     base = name.removeprefix("self_")
+    if base == IDEAL:
+        return target
     if base == "default":
         return np.asarray(mix(stems, reference=[(ref, sr)]).mix)
     harness = {"equal_loudness_limiter": "equal_loudness_matched"}.get(base, base)
@@ -251,19 +257,22 @@ def _fmt(v: Any) -> str:
     return "—" if not isinstance(v, (int, float)) or not math.isfinite(v) else f"{v:.2f}"
 
 
-def _table(summary: dict[str, Any], methods: list[str], columns: list[tuple[str, str]]) -> list[str]:
+def _table(
+    summary: dict[str, Any], methods: list[str], columns: list[tuple[str, str]], ideal: bool = False
+) -> list[str]:
     head = "| method | " + " | ".join(f"{t} in | {t} out" for _, t in columns) + " |"
     lines = [head, "|---|" + "---|---|" * len(columns)]
-    for m in methods:
+    for m in ([IDEAL] if ideal else []) + methods:
         cells = []
         for k, _ in columns:
             cells += [_fmt(summary.get(s, {}).get(m, {}).get(k)) for s in ("in", "out")]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        label = "*target_mix itself (what a perfect mix reads)*" if m == IDEAL else m
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
 def markdown(result: dict[str, Any]) -> str:
-    methods = [m for m in result["methods"] if not m.startswith("self_")]
+    methods = [m for m in result["methods"] if not m.startswith("self_") and m != IDEAL]
     selfs = [m for m in result["methods"] if m.startswith("self_")]
     s = result["summary"]
     lines = [
@@ -280,7 +289,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## Reference fidelity (the mix against the reference it was given)",
         "",
-        *_table(s, methods, FIDELITY_COLUMNS),
+        *_table(s, methods, FIDELITY_COLUMNS, ideal=True),
         "",
         "## Reference = target (stems of X, reference = X's target_mix), against target_mix",
         "",
@@ -291,7 +300,7 @@ def markdown(result: dict[str, Any]) -> str:
         "| method | project meter dBTP in | out | 8× resample_poly dBFS in | out |",
         "|---|---|---|---|---|",
     ]
-    for m in result["methods"]:
+    for m in [m for m in result["methods"] if m != IDEAL]:
         cells = []
         for tp in ("true_peak_dbtp", "true_peak_8x_dbfs"):
             for key in ("in", "out"):
@@ -353,6 +362,7 @@ def main() -> int:
         parser.error(f"unknown methods {sorted(unknown)}")
     if "matchering" in methods:
         load_plugin(ROOT / "benchmarks/plugins/matchering_baseline.py")
+    methods = [IDEAL, *methods]
     cache = args.out or ROOT / f"out/generalisation{suffix}"
     limit = 2 if args.quick else args.songs
     sets = {

@@ -4,7 +4,9 @@ Seeds: song ``i`` of split ``s`` (``val`` or ``test``) made with ``--seed K`` ha
 ``SeedSequence([K, SPLIT_IDS[s], i])``: the splits never share a seed, and score pieces are
 divided between them (:func:`~mixassist.data.engine_b.music.score_pool`), so they never share
 a song. Styles cycle through :data:`~mixassist.data.engine_b.styles.STYLES` from an offset drawn
-from the split's seed, so eight songs cover all seven styles.
+from the split's seed, so eight songs cover all seven styles. A song's reference is another song
+of the split mixed in the same style draw: the next one whose genre suits the style and differs
+from the song's own, else the next that suits it, else the next of another genre.
 
 The rule (docs/data.md): choices (tolerances, step counts, thresholds) are made on ``val``;
 ``test`` is only read by ``benchmarks/generalisation.py``.
@@ -71,9 +73,11 @@ def plan_split(split: str, songs: int, seed: int, *, scores: bool = True) -> lis
         plans.append({"name": f"{split}_{i:03d}", "seed": s, "style_name": style, "genre": genre, "piece": piece,
                       "style": draw_style(style, np.random.default_rng([s, 1]))})  # fmt: skip
     for i, plan in enumerate(plans):
-        others = [(i + k) % songs for k in range(1, songs)]
-        different = [j for j in others if plans[j]["genre"] != plan["genre"]]
-        plan["reference_song"] = plans[(different or others)[0]]["name"]
+        # the next song whose genre differs and suits the style, else one that suits it, else any other genre
+        suits = STYLE_GENRES[plan["style_name"]]
+        others = [plans[(i + k) % songs] for k in range(1, songs)]
+        ranked = sorted(others, key=lambda p: (p["genre"] not in suits, p["genre"] == plan["genre"]))
+        plan["reference_song"] = ranked[0]["name"]
     return plans
 
 
