@@ -18,6 +18,7 @@ from mixassist.data.engine_b.music import QUARTETS, arrange, score_pool
 from mixassist.data.engine_b.reverb import comb_filter, freeverb
 from mixassist.data.engine_b.song import render_stems
 from mixassist.data.engine_b.styles import STYLES, draw_style
+from mixassist.errors import OutputError
 from mixassist.measure import integrated_loudness, plr_db, side_mid_db
 
 SR = 22050
@@ -66,6 +67,16 @@ def test_each_song_has_stems_target_reference_and_meta(tiny_split) -> None:
         assert meta["reference_song"] != song and meta["reference_song"] in ("val_000", "val_001")
         assert meta["style"]["name"] in STYLES and isinstance(meta["seed"], int)
         assert 3 <= len(meta["stems"]) <= 8 and all((a / song / s["file"]).exists() for s in meta["stems"])
+
+
+def test_a_split_resumes_and_refuses_other_settings(tiny_split) -> None:
+    a, _ = tiny_split
+    before = {p: p.stat().st_mtime_ns for p in a.rglob("*.wav")}
+    kw = dict(songs=2, seconds=2.5, sample_rate=SR, use_fluidsynth=False, scores=False)
+    generate_split(a, "val", seed=5, **kw)  # complete: nothing is rendered again
+    assert {p: p.stat().st_mtime_ns for p in a.rglob("*.wav")} == before
+    with pytest.raises(OutputError, match="seed 5 .asked 6"):
+        generate_split(a, "val", seed=6, **kw)
 
 
 def test_splits_share_no_seed_no_piece_and_no_name() -> None:

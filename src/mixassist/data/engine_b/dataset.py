@@ -136,7 +136,8 @@ def generate_split(
     if index.exists():
         old = json.loads(index.read_text())
         if {k: old.get(k) for k in settings} != settings:
-            raise OutputError(f"{root} holds an engine-B split made with other settings ({old}); use another folder")
+            differ = ", ".join(f"{k} {old.get(k)!r} (asked {v!r})" for k, v in settings.items() if old.get(k) != v)
+            raise OutputError(f"holds an engine-B split made with other settings: {differ}; use another folder", root)
     root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(index, {**settings, "complete": False})
     plans = plan_split(split, songs, seed, scores=with_scores)
