@@ -190,6 +190,14 @@ def test_feedback_compressor_settles_on_the_static_curve(ratio: float) -> None:
         assert out_db == pytest.approx(expect, abs=0.15)
 
 
+def test_multiband_compressor_below_threshold_is_the_crossovers_allpass_and_compresses_above() -> None:
+    x = np.random.default_rng(4).standard_normal((2, SR)) * 0.01
+    quiet = dyn.multiband_compressor(x, SR, crossovers_hz=[200.0, 3000.0], thresholds_db=[0.0, 0.0, 0.0], ratio=4.0)
+    np.testing.assert_allclose(quiet, sum(flt.lr4_split(x, [200.0, 3000.0], SR)), atol=1e-12)
+    loud = dyn.multiband_compressor(x * 100, SR, crossovers_hz=[200.0, 3000.0], thresholds_db=[-30.0] * 3, ratio=4.0)
+    assert np.std(loud[:, SR // 2 :]) < 0.5 * np.std(quiet[:, SR // 2 :] * 100)
+
+
 def test_tape_saturation_is_unity_for_quiet_signals_and_compresses_peaks() -> None:
     t = np.arange(SR) / SR
     quiet = 1e-3 * np.sin(2 * np.pi * 200 * t)
