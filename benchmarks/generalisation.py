@@ -289,6 +289,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Made by `{result['command']}` on {result['date']} ({result['machine']}); code {result['git']}.",
         f"in = {result['sets']['in']['dataset']} ({len(result['sets']['in']['songs'])} songs: {SETS['in']}); "
         f"out = {result['sets']['out']['dataset']} ({len(result['sets']['out']['songs'])} songs: {SETS['out']}).",
+        *([result["note"], ""] if result.get("note") else []),
         "Means over songs of absolute differences; lower is better. Definitions: `benchmarks/generalisation.py`.",
         "Songs per method (in / out): "
         + ", ".join(
@@ -368,6 +369,7 @@ def main() -> int:
     parser.add_argument("--markdown-only", action="store_true", help="rewrite the .md from the JSON")
     parser.add_argument("--cached-only", action="store_true", help="summarise what the cache holds; run nothing")
     parser.add_argument("--sets", default="out,in", help="sets to run (others are read from the cache): out,in")
+    parser.add_argument("--note", default="", help="a line for the report (e.g. how the cache was filled)")
     args = parser.parse_args()
     suffix = "_quick" if args.quick else ""
     json_path = args.json or ROOT / (
@@ -399,6 +401,7 @@ def main() -> int:
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs (shared), Python {platform.python_version()}",
         "git": _git(),
+        "note": args.note,
         "methods": methods,
         "summary": summarise(sets, methods),
         "sets": sets,
