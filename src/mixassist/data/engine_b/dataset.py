@@ -74,7 +74,7 @@ def plan_split(split: str, songs: int, seed: int, *, scores: bool = True) -> lis
                       "style": draw_style(style, np.random.default_rng([s, 1]))})  # fmt: skip
     for i, plan in enumerate(plans):
         # the next song whose genre differs and suits the style, else one that suits it, else any other genre
-        suits = STYLE_GENRES[plan["style_name"]]
+        suits = STYLE_GENRES[str(plan["style_name"])]
         others = [plans[(i + k) % songs] for k in range(1, songs)]
         ranked = sorted(others, key=lambda p: (p["genre"] not in suits, p["genre"] == plan["genre"]))
         plan["reference_song"] = ranked[0]["name"]
