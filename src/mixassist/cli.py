@@ -435,16 +435,23 @@ def _progress_bar(label: str, *more: ProgressColumn) -> Progress:
     )
 
 
+# The options of the `data` commands.
+_DataOutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Dataset folder (created; resumed if it exists).", show_default=False)
+]
+_SongsOption = Annotated[
+    int, typer.Option("--songs", min=2, help="Number of songs (≥ 2: references come from other songs).")
+]
+_SecondsOption = Annotated[float, typer.Option("--seconds", min=2.0, help="Length of each song.")]
+_SeedOption = Annotated[int, typer.Option("--seed", help="Everything is deterministic from this.")]
+
+
 @data_app.command("synth")
 def data_synth(
-    out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Dataset folder (created; resumed if it exists).", show_default=False)
-    ],
-    songs: Annotated[
-        int, typer.Option("--songs", min=2, help="Number of songs (≥ 2: references come from other songs).")
-    ] = 8,
-    seconds: Annotated[float, typer.Option("--seconds", min=2.0, help="Length of each song.")] = 20.0,
-    seed: Annotated[int, typer.Option("--seed", help="Everything is deterministic from this.")] = 0,
+    out_dir: _DataOutOption,
+    songs: _SongsOption = 8,
+    seconds: _SecondsOption = 20.0,
+    seed: _SeedOption = 0,
     workers: WorkersOption = None,
     ray: RayOption = None,
 ) -> None:
@@ -473,6 +480,28 @@ def data_synth(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     out.print(f"wrote {songs} songs to {out_dir}")
+
+
+@data_app.command("engine-b")
+def data_engine_b(
+    split: Annotated[str, typer.Option("--split", help="val (for choices) or test (only the benchmark reads it).")],
+    out_dir: _DataOutOption,
+    songs: _SongsOption = 8,
+    seconds: _SecondsOption = 20.0,
+    seed: _SeedOption = 0,
+) -> None:
+    """Engine B: an independent second data engine (own sources, processors, styles) for out-of-distribution checks."""
+    if split not in ("val", "test"):  # refused before the heavy imports, like every output check here
+        raise InvalidParameterError(f"--split {split!r}: use val (for choices) or test (read only by the benchmark)")
+    from mixassist.data.engine_b import generate_split  # lazy: numba and scipy; `--help` stays fast
+
+    with _progress_bar(f"engine B {split}", TextColumn("{task.description}")) as bar:
+        task = bar.add_task("", total=2 * songs)
+        generate_split(
+            out_dir, split, songs=songs, seconds=seconds, seed=seed,
+            progress=lambda done, total, what: bar.update(task, completed=done, total=total, description=what),
+        )  # fmt: skip
+    out.print(f"wrote {songs} engine-B {split} songs to {out_dir}")
 
 
 @app.command("eval")
