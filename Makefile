@@ -46,7 +46,8 @@ lint: $(STAMP)
 # REAPER project song.rpp, then
 # re-renders the recipe to show it reproduces the mix, and measures the mix beside the reference;
 # then toward the reference's style with the solver (demo-out/match/: its report.html and previews/ play the
-# reference beside the mix at equal loudness) and the neural controller (demo-out/neural/).
+# reference beside the mix at equal loudness), the neural controller (demo-out/neural/) and the default
+# with a reference, the closed loop (demo-out/follow/: the report's Reference fidelity table).
 demo: $(STAMP)
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out --overwrite --stems --ride
 	$(BIN)/mixassist export demo-out/recipe.json --format dawproject -o demo-out/song.dawproject --overwrite
@@ -55,6 +56,7 @@ demo: $(STAMP)
 	$(BIN)/mixassist analyze demo-out/mix.wav examples/demo/reference.flac
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out/match --reference examples/demo/reference.flac --method match --time-budget 30 --overwrite
 	$(BIN)/mixassist mix examples/demo/stems -o demo-out/neural --reference examples/demo/reference.flac --method neural --overwrite
+	$(BIN)/mixassist mix examples/demo/stems -o demo-out/follow --reference examples/demo/reference.flac --overwrite
 
 # Regenerates examples/demo/ (committed, so `make demo` never needs this): installs the synthesis tools first.
 demo-data: $(STAMP)
