@@ -121,6 +121,10 @@ def load(song: Path) -> tuple[Multitrack, np.ndarray, np.ndarray, dict[str, Any]
     return stems, reference, target, meta
 
 
+#: ``--match`` strengths for the default (a choice tried on the validation split: ``--ood data/engine_b/val``).
+MATCH: dict[str, float] = {}
+
+
 def run_method(
     name: str, stems: Multitrack, reference: np.ndarray, target: np.ndarray, meta: dict[str, Any]
 ) -> np.ndarray:
@@ -131,7 +135,7 @@ def run_method(
     if base == IDEAL:
         return target
     if base == "default":
-        return np.asarray(mix(stems, reference=[(ref, sr)]).mix)
+        return np.asarray(mix(stems, reference=[(ref, sr)], match=MATCH or None).mix)
     harness = {"equal_loudness_limiter": "equal_loudness_matched"}.get(base, base)
     return np.asarray(METHODS[harness](stems, SongContext(meta.get("name", ""), ref, sr, meta)).mix)
 
@@ -369,8 +373,14 @@ def main() -> int:
     parser.add_argument("--markdown-only", action="store_true", help="rewrite the .md from the JSON")
     parser.add_argument("--cached-only", action="store_true", help="summarise what the cache holds; run nothing")
     parser.add_argument("--sets", default="out,in", help="sets to run (others are read from the cache): out,in")
+    parser.add_argument(
+        "--match",
+        default="",
+        help="--match strengths for the default, e.g. tone=0.5 (for choices on the validation split only)",
+    )
     parser.add_argument("--note", default="", help="a line for the report (e.g. how the cache was filled)")
     args = parser.parse_args()
+    MATCH.update({k: float(v) for k, v in (item.split("=") for item in args.match.split(",") if item)})
     suffix = "_quick" if args.quick else ""
     json_path = args.json or ROOT / (
         "out/generalisation_quick.json" if args.quick else "benchmarks/generalisation.json"

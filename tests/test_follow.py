@@ -15,7 +15,7 @@ from mixassist.mixers.base import MixRequest, build_mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, deliver_loudness
-from mixassist.mixers.follow import FollowMixer
+from mixassist.mixers.follow import AUTO_TONE_STRENGTH, FollowMixer
 from mixassist.mixers.neural import NeuralMixer
 from mixassist.style.target import StyleTarget
 
@@ -83,7 +83,17 @@ def _start_and_end(proposal, key: str) -> tuple[float, float, float]:
 
 def test_auto_with_a_reference_is_the_closed_loop():
     target = StyleTarget.from_audio(np.zeros((2, SR), np.float32) + 0.1, SR)
-    assert isinstance(build_mixer(MixRequest(target=target, method="auto")), FollowMixer)
+    mixer = build_mixer(MixRequest(target=target, method="auto"))
+    assert isinstance(mixer, FollowMixer)
+    # the tone follows AUTO_TONE_STRENGTH of the way, in the first stage and the loop alike, times --match tone
+    assert AUTO_TONE_STRENGTH == 0.5
+    assert mixer.target.strengths["tone"] == 0.5 and mixer.first.target.strengths["tone"] == 0.5
+    assert mixer.target.strengths["width"] == 1.0 and mixer.target.strengths["dynamics"] == 1.0
+    half = build_mixer(MixRequest(target=target.with_strengths("tone=0.5"), method="auto"))
+    assert half.target.strengths["tone"] == 0.25
+    # words alone: nothing to follow, the first stage keeps the strengths as given
+    words = build_mixer(MixRequest(target=StyleTarget().describe("brighter"), method="auto"))
+    assert words.target.strengths["tone"] == 1.0 and words.first.target.strengths["tone"] == 1.0
 
 
 def test_a_narrow_reference_makes_the_mix_narrower(followed):

@@ -9,6 +9,7 @@ does the work and returns a :class:`~mixassist.mixers.decisions.Proposal`.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -217,9 +218,15 @@ def _match(request: MixRequest, *, auto: bool) -> Mixer:
 
 
 def _auto(request: MixRequest) -> Mixer:
-    from mixassist.mixers.follow import FollowMixer  # lazy: torch (see _rules)
+    from mixassist.mixers.follow import AUTO_TONE_STRENGTH, FollowMixer  # lazy: torch (see _rules)
 
-    return FollowMixer(request.target, _match(request, auto=True), true_peak_dbtp=request.true_peak_dbtp)
+    if not request.target.references:  # words alone: no reference to follow, the first stage as before
+        return FollowMixer(request.target, _match(request, auto=True), true_peak_dbtp=request.true_peak_dbtp)
+    target = request.target.with_strengths({"tone": request.target.strengths["tone"] * AUTO_TONE_STRENGTH})
+    request = dataclasses.replace(request, target=target)
+    return FollowMixer(
+        target, _match(request, auto=True), true_peak_dbtp=request.true_peak_dbtp, tone_scale=AUTO_TONE_STRENGTH
+    )
 
 
 def _neural(request: MixRequest) -> Mixer:

@@ -73,12 +73,21 @@ __all__ = [
     "shifted",
     "MAX_LIMITING_DB",
     "SIDE_HPF_START_HZ",
+    "AUTO_TONE_STRENGTH",
     "aim_features",
     "blend_features",
     "excess",
 ]
 
 LOOP_PASSES = 4
+
+#: How far ``auto`` follows a reference's tonal balance (its first stage and the loop): the
+#: ``tone`` strength is multiplied by this. Chosen on engine B's validation split (8 songs;
+#: ``docs/mixing.md``, "How far the tone follows"): full following (1) left the mixes 5.62 dB
+#: (mid) from their target mixes, half (0.5) 4.33, none (0) 4.96, main's default before the loop
+#: 4.90. A reference is another song: its detailed tonal balance is largely its content (a
+#: target mix reads 7.6 dB from its own reference there), so following it fully overshoots.
+AUTO_TONE_STRENGTH = 0.5
 """Most correction passes after the start (each: corrections, delivery, measurement)."""
 MAX_LIMITING_DB = 10.0
 """Most gain reduction (dB, the loudest 10 ms block) the limiter may apply to reach a reference's PLR."""
@@ -260,6 +269,9 @@ class FollowMixer(Mixer):
         Most correction passes (:data:`LOOP_PASSES`).
     tolerances : mapping, optional
         Per kind of feature (:data:`mixassist.measure.DEFAULT_TOLERANCES`).
+    tone_scale : float
+        The factor ``target``'s tone strength already carries (``auto``: :data:`AUTO_TONE_STRENGTH`),
+        named in the reasons of the tonal rows.
     """
 
     def __init__(
@@ -270,8 +282,10 @@ class FollowMixer(Mixer):
         true_peak_dbtp: float = -1.0,
         passes: int = LOOP_PASSES,
         tolerances: dict[str, float] | None = None,
+        tone_scale: float = 1.0,
     ) -> None:
         self.target = target
+        self.tone_scale = float(tone_scale)
         self.first = first
         self.true_peak_dbtp = float(true_peak_dbtp)
         self.passes = int(passes)
@@ -305,6 +319,13 @@ class FollowMixer(Mixer):
             return proposal
         loudness = float(proposal.context.get("loudness_lufs", self.target.delivery_loudness()))
         aim, aim_why = aim_features(start_features, reference, self.target, loudness, multitrack.names)
+        if self.tone_scale != 1.0 and "mid_band_db" in aim_why:
+            user = self.target.strengths["tone"] / self.tone_scale
+            aim_why["mid_band_db"] = (
+                f"the default follows the reference's tone {self.tone_scale:g} of the way (AUTO_TONE_STRENGTH, "
+                "chosen on validation songs: a reference's detailed balance is mostly its content)"
+                + (f", times --match tone={user:g}" if user != 1.0 else "")
+            )
         rows = fidelity_rows(start_features, aim, self.tolerances)
         start = best = _Pass(
             proposal.params.copy(), mix, proposal.params.copy(), dict(proposal.context.get("result", {})),
