@@ -33,20 +33,26 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo"
+sys.path.insert(0, str(ROOT / "tests"))
+from browser import ThreadedServer, start_chromium  # noqa: E402  (tests/browser.py: the browser tests' own)
+from browser import wait as page_wait  # noqa: E402
+
+#: The page polled every 20 ms (the figures' resolution), for up to 2 minutes unless said.
+wait = functools.partial(page_wait, timeout=120.0, poll_s=0.02)
+
 TARGET_EDIT_S = 1.0
 TARGET_INTERACTIVE_S = 2.0
 
@@ -63,70 +69,6 @@ def write_session(folder: Path, tracks: int, seconds: float) -> str:
     for name, x in audio.items():
         soundfile.write(folder / f"{name}.wav", x.T, SAMPLE_RATE, subtype="PCM_24")
     return source
-
-
-class Server:
-    """``create_app`` under uvicorn in a thread on a free 127.0.0.1 port."""
-
-    def __init__(self, workspace: Path, roots: list[Path]) -> None:
-        import uvicorn
-
-        from mixassist.serve import create_app
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(workspace, allowed_roots=roots), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-
-    def create(self, body: dict) -> dict:
-        import urllib.request
-
-        req = urllib.request.Request(f"{self.url}/api/sessions", data=json.dumps(body).encode(), method="POST")
-        req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=3600) as res:
-            return json.loads(res.read())
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def browser(width: int = 1680, height: int = 1250):  # noqa: ANN201  (selenium's type, imported lazily)
-    from selenium import webdriver
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--autoplay-policy=no-user-gesture-required",
-        f"--window-size={width},{height}",
-        "--mute-audio",
-        "--hide-scrollbars",
-    ):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
-    return webdriver.Chrome(options=options, service=service)
-
-
-def wait(driver, script: str, timeout: float = 120.0):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while True:
-        value = driver.execute_script(f"return ({script});")
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{script} (page errors: {driver.execute_script('return window.mixassist.errors')})")
-        time.sleep(0.02)
 
 
 def stats(values: list[float], digits: int = 3) -> dict:
@@ -238,12 +180,13 @@ def main() -> None:
             stems = home / "stems"
             source = write_session(stems, args.tracks, args.seconds)
         reference = DEMO / "reference.flac"
-        server = Server(home / "workspace", [stems, reference])
+        server = ThreadedServer(home / "workspace", [stems, reference])
         t0 = time.perf_counter()
-        state = server.create({"stems": str(stems), "reference": [str(reference)], "method": args.method})
+        body = {"stems": str(stems), "reference": [str(reference)], "method": args.method}
+        state = server.call("POST", "/api/sessions", body, timeout=3600)
         proposal_s = time.perf_counter() - t0
         url = f"{server.url}/?session={state['id']}"
-        driver = browser()
+        driver = start_chromium("--mute-audio", "--hide-scrollbars")
         try:
             if args.screenshots:
                 written = screenshots(driver, url, args.screenshots)

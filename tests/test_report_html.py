@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import chromium_paths, start_chromium
 
 from mixassist.api import MixResult
 from mixassist.audio.multitrack import Multitrack
@@ -77,38 +78,18 @@ def test_the_page_is_self_contained_and_has_every_part(tmp_path):
         assert text in page, text
 
 
-def _chromium() -> tuple[str, str] | None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver = shutil.which("chromedriver")
-    return (browser, driver) if browser and driver else None
-
-
 @pytest.mark.browser
 def test_report_html_in_headless_chromium(tmp_path):
     """Loads from disk (file://) with no console errors; every player has a source it decodes."""
-    found = _chromium()
-    if found is None:
+    if chromium_paths() is None:
         pytest.skip(
             "chromium and chromedriver are not installed (`make test` installs Debian's chromium "
             "and chromium-driver; this machine could not)"
         )
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (a test dependency) is not installed")
+    pytest.importorskip("selenium.webdriver", reason="selenium (a test dependency) is not installed")
     out = tmp_path / "out"
     paths = _result(tmp_path).save(out)
-    options = webdriver.ChromeOptions()
-    options.binary_location = found[0]
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--allow-file-access-from-files",
-        "--autoplay-policy=no-user-gesture-required",
-        "--window-size=1280,2000",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = webdriver.ChromeService(executable_path=found[1])
-    driver = webdriver.Chrome(options=options, service=service)
+    driver = start_chromium("--allow-file-access-from-files", width=1280, height=2000, logs=True)
     try:
         driver.get(paths["html"].resolve().as_uri())
         state = driver.execute_async_script(

@@ -9,21 +9,16 @@ fader, lock it, re-solve, undo, compare, ask for variations, export.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
-import shutil
-import socket
-import threading
-import time
 import tomllib
-import urllib.request
 from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from browser import ThreadedServer, chromium_paths, start_chromium, wait
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "src" / "mixassist" / "serve" / "static"
@@ -51,18 +46,6 @@ def test_the_page_ships_in_the_package_and_fetches_nothing_from_outside():
 # ---------------------------------------------------------------- the module's server, session and browser
 
 
-def _chromium() -> tuple[str, str] | None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver = shutil.which("chromedriver")
-    return (browser, driver) if browser and driver else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _excerpt(src: Path, dst: Path, seconds: float, start_s: float = 0.0) -> None:
     """``seconds`` of ``src`` from ``start_s``, resampled to ``SR`` (16-bit WAV)."""
     from mixassist.audio.io import resample
@@ -78,44 +61,6 @@ def _excerpt(src: Path, dst: Path, seconds: float, start_s: float = 0.0) -> None
     sf.write(dst, resample(audio.T, rate, SR).T, SR, subtype="PCM_16")
 
 
-class Server:
-    """``create_app`` under uvicorn in a thread on a free 127.0.0.1 port."""
-
-    def __init__(self, workspace: Path, roots: list[Path]):
-        uvicorn = pytest.importorskip("uvicorn", reason="uvicorn (the serve extra) is not installed")
-        from mixassist.serve import create_app
-
-        self.stems = Path()
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(workspace, allowed_roots=roots), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=300) as res:
-            return json.loads(res.read())
-
-    def get(self, path: str) -> tuple[bytes, dict]:
-        with urllib.request.urlopen(self.url + path, timeout=300) as res:
-            return res.read(), dict(res.headers)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The running server and the demo session (proposed by the rules), as ``(server, state)``."""
@@ -126,7 +71,8 @@ def served(tmp_path_factory):
         _excerpt(path, stems / f"{path.stem}.wav", STEMS_S)
     reference = home / "reference.wav"
     _excerpt(DEMO / "reference.flac", reference, REFERENCE_S, start_s=5.0)
-    server = Server(home / "workspace", [stems, reference])
+    pytest.importorskip("uvicorn", reason="uvicorn (the serve extra) is not installed")
+    server = ThreadedServer(home / "workspace", [stems, reference])
     server.stems = stems
     try:
         state = server.call(
@@ -139,27 +85,14 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def driver(served):
-    found = _chromium()
-    if found is None:
+    if chromium_paths() is None:
         pytest.skip(
             "chromium and chromedriver are not installed (`make test` installs Debian's chromium "
             "and chromium-driver; this machine could not)"
         )
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (a test dependency) is not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = found[0]
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--autoplay-policy=no-user-gesture-required",
-        "--window-size=1680,1250",
-        "--mute-audio",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    pytest.importorskip("selenium.webdriver", reason="selenium (a test dependency) is not installed")
     try:
-        browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=found[1]))
+        browser = start_chromium("--mute-audio", logs=True)
     except Exception as exc:  # noqa: BLE001 - any failure to start the browser is a skip, said why
         pytest.skip(f"headless chromium could not start: {str(exc).splitlines()[0]}")
     server, state = served
@@ -168,19 +101,6 @@ def driver(served):
         yield browser
     finally:
         browser.quit()
-
-
-def wait(driver, script: str, timeout: float = 60.0):
-    """Poll ``return (SCRIPT)`` in the page until it is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = driver.execute_script(f"return ({script});")
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            errors = driver.execute_script("return window.mixassist && window.mixassist.errors")
-            raise AssertionError(f"timed out waiting for {script} (page errors: {errors})")
-        time.sleep(0.05)
 
 
 def page_state(driver) -> dict:

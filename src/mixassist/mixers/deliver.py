@@ -34,7 +34,7 @@ from mixassist.mixers.decisions import Reasons
 if TYPE_CHECKING:
     from mixassist.mixers.base import Job
 
-__all__ = ["TRUE_PEAK_MARGIN_DB", "deliver_loudness", "deliver_job", "limiter_reduction", "mix_bus"]
+__all__ = ["TRUE_PEAK_MARGIN_DB", "deliver_loudness", "deliver_job", "limiter_reduction", "lowered_ceiling", "mix_bus"]
 
 #: Most loudness (LU) an earlier delivery's limiting is trusted to predict for the first trial.
 PLAUSIBLE_LIMITING_DB = 12.0
@@ -50,6 +50,16 @@ MIN_SLOPE = 0.05
 #: ceiling of -1.0 read -0.994 dBTP on an independent 4x meter; the limiter keeps its 8x true peak
 #: within 0.1 dB of its own ceiling).
 TRUE_PEAK_MARGIN_DB = 0.1
+
+
+def lowered_ceiling(ceiling: float, true_peak_dbtp: float | None, aim_dbtp: float) -> float | None:
+    """The limiter ceiling lowered by what a render's true peak overshoots ``aim_dbtp`` (and 0.05 dB
+    more, floored at the schema's -12 dBTP), or ``None`` when it does not overshoot. The limiter's
+    4x detector under-reads what saturation and very bright masters put near Nyquist, so its output
+    can read a little over its own ceiling on the meter."""
+    over = (true_peak_dbtp - aim_dbtp) if true_peak_dbtp is not None else 0.0
+    return float(max(-12.0, ceiling - over - 0.05)) if over > 0.0 else None
+
 
 #: Block (s) over which the limiter's gain reduction is read (its release is slower than this).
 REDUCTION_BLOCK_S = 0.01
@@ -187,10 +197,10 @@ def deliver_loudness(
         if lufs is None:
             break
         error = loudness_lufs - lufs
-        over = (tp - aim_tp) if tp is not None else 0.0
-        lowered = over > 0.0 and ceiling is not None and not constraints.is_locked("master", "limiter_ceiling_dbtp")
-        if lowered and ceiling is not None:  # (lowered implies a ceiling; said again for the type checker)
-            ceiling = float(max(-12.0, ceiling - over - 0.05))
+        new = None if ceiling is None else lowered_ceiling(ceiling, tp, aim_tp)
+        lowered = new is not None and not constraints.is_locked("master", "limiter_ceiling_dbtp")
+        if lowered and new is not None:  # (lowered implies a new ceiling; said again for the type checker)
+            ceiling = new
             params.set_bus("master", "limiter_ceiling_dbtp", ceiling)
             reasons.add(
                 "master",

@@ -26,7 +26,7 @@ from mixassist.console.params import MixParams
 from mixassist.errors import InvalidAudioError, InvalidParameterError
 from mixassist.measure import mrstft_distance, true_peak
 from mixassist.mixers.constraints import Constraints
-from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB
+from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, lowered_ceiling
 from mixassist.mixers.reverse_refine import (
     EQ_GAINS,
     FIT_MASTER,
@@ -110,18 +110,17 @@ def _keep_under_ceiling(
     console: Console, multitrack: Multitrack, params: MixParams, rendered: np.ndarray, why: dict[str, dict[str, str]]
 ) -> np.ndarray:
     """Lower the ceiling :func:`_limit` set by what the re-render's true peak overshoots
-    :data:`CEILING_DBTP` less the margin (at most twice): the limiter's 4x detector under-reads
-    what saturation puts near Nyquist, so a driven master can read over its ceiling."""
-    aim = CEILING_DBTP - TRUE_PEAK_MARGIN_DB
+    :data:`CEILING_DBTP` less the margin (at most twice), by the delivery's rule
+    (:func:`~mixassist.mixers.deliver.lowered_ceiling`)."""
     for _ in range(2):
         peak = true_peak(rendered, console.sample_rate)
         ceiling = params.master["limiter_ceiling_dbtp"]
-        if peak is None or ceiling is None or peak <= aim + 0.005:
+        lowered = None if ceiling is None else lowered_ceiling(ceiling, peak, CEILING_DBTP - TRUE_PEAK_MARGIN_DB)
+        if lowered is None:
             break
-        lowered = round(float(ceiling) - (peak - aim) - 0.01, 2)
-        params.set_bus("master", "limiter_ceiling_dbtp", lowered)
+        params.set_bus("master", "limiter_ceiling_dbtp", round(lowered, 2))
         why["master"]["limiter_ceiling_dbtp"] += (
-            f"; lowered to {lowered:g} dBTP by the measured overshoot ({peak:+.2f} dBTP)"
+            f"; lowered to {round(lowered, 2):g} dBTP by the measured overshoot ({peak:+.2f} dBTP)"
         )
         rendered = console.render(multitrack, params).mix
     return rendered
