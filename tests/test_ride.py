@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 
 from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console
 from mixassist.console.lanes import max_rate
+from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
+from mixassist.measure import perception
 from mixassist.mixers.constraints import Constraints
-from mixassist.mixers.ride import RIDE_MAX_RATE_DB_S, RIDE_RANGE_DB
+from mixassist.mixers.ride import RIDE_MAX_RATE_DB_S, RIDE_RANGE_DB, part_and_rest
 from mixassist.mixers.rules import RulesMixer
 from mixassist.mixers.section_moves import CHORUS_LIFT_DB
 from mixassist.mixers.sections import Section, read_sections
@@ -121,7 +124,12 @@ def test_report_shows_lanes_sections_and_span_reasons() -> None:
         "context": {"sections": [{"start_s": 0.0, "stop_s": 4.0, "label": "verse"}]},
     }
     text = "\n".join(automation_lines(recipe))
-    assert "verse 0.0–4.0 s" in text and "vox gain_db: 3 points" in text and "(base -5.0 dB)" in text and "3.1 dB/s" in text
+    assert (
+        "verse 0.0–4.0 s" in text
+        and "vox gain_db: 3 points" in text
+        and "(base -5.0 dB)" in text
+        and "3.1 dB/s" in text
+    )
     assert decision_lines({"gain_db@1.5-3.5": "ride -1 dB"}, {}) == ["- `gain_db` lane, 1.5–3.5 s: ride -1 dB"]
     assert automation_lines({"tracks": [{"name": "a", "params": {}}], "master": {}}) == []
 
@@ -150,3 +158,18 @@ def test_activity_change_matches_a_plain_loop() -> None:
         for i in range(40)
     ]
     np.testing.assert_allclose(activity_change(activity, span), want, rtol=1e-12, atol=1e-12)
+
+
+def test_part_and_rest_is_band_powers_of_the_printed_stems(song: Multitrack) -> None:
+    """The streamed band powers equal band_powers of the rendered stems: the stems' tails past
+    the song's end (what the master's look-ahead reads) are cut at the song's end."""
+    params = MixParams(song.names)
+    params.set("vox", "gain_db", -3.0)
+    params.set_bus("master", "limiter_ceiling_dbtp", -1.0)  # with the DC removal: a tail longer than a hop
+    part, rest = part_and_rest(song, params, "vox")
+    stems = Console(SR).render(song, params, want_stems=True).stems
+    assert stems is not None and stems.shape[-1] == song.num_samples
+    want_part = perception.band_powers(stems[0], SR, hop_s=0.1)
+    want_rest = perception.band_powers(stems[1:].sum(axis=0), SR, hop_s=0.1)
+    np.testing.assert_allclose(part, want_part, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(rest, want_rest, rtol=1e-4, atol=1e-9)

@@ -116,11 +116,16 @@ def part_and_rest(
         rest = joined[..., upto - start :]
         pending, held, start = ([rest] if rest.shape[-1] else []), rest.shape[-1], upto
 
+    seen = 0  # song samples taken; the pieces run on past the song's end (the tails the master reads): cut there
     for stems, wet in Console(sr).iter_stems(multitrack, params):
-        part = stems[index]
-        others = stems.sum(axis=0, dtype=np.float32) - part + wet
+        take = min(stems.shape[-1], total - seen)
+        if take <= 0:
+            break
+        part = stems[index, :, :take]
+        others = stems[:, :, :take].sum(axis=0, dtype=np.float32) - part + wet[:, :take]
         pending.append(np.stack([part, others]))
-        held += part.shape[-1]
+        held += take
+        seen += take
         if held >= chunk:
             frame(start + (held // hop) * hop)
     end = frames * hop  # the last frame reads past the song: zeros there, as band_powers pads
