@@ -122,6 +122,10 @@ def song_figures(folder: Path) -> dict | None:
             "true_peak_dbtp": None if report.true_peak_dbtp is None else round(report.true_peak_dbtp, 2),
             "lane_points": 0 if lane is None else len(lane),
             "lane_max_rate_db_s": 0.0 if lane is None else round(max_rate(lane), 3),
+            "lanes": sum(len(owned) for owned in params.lanes.values()),
+            "any_lane_max_rate_db_s": round(
+                max((max_rate(ln) for owned in params.lanes.values() for ln in owned.values()), default=0.0), 3
+            ),
             "mix_seconds": round(elapsed, 2),
         }
         if side == "ride":
@@ -171,6 +175,7 @@ def main() -> int:
         for s in ("static", "ride")
     )
     rate = max((r["ride"]["lane_max_rate_db_s"] for r in rows), default=0.0)
+    any_rate = max((r["ride"]["any_lane_max_rate_db_s"] for r in rows), default=0.0)
     report = {
         "benchmark": "ride_steadiness",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -186,10 +191,11 @@ def main() -> int:
             "ride_mean": round(float(np.mean([b for _, b in lu_pairs])), 3) if lu_pairs else None,
         },
         "max_lane_rate_db_s": rate,
+        "max_any_lane_rate_db_s": any_rate,
         "checks": {
             "reduction_at_least": TARGET_REDUCTION,
             "reduction_met": reduction is not None and reduction >= TARGET_REDUCTION,
-            "rate_met": rate <= RIDE_MAX_RATE_DB_S + 1e-9,
+            "rate_met": max(rate, any_rate) <= RIDE_MAX_RATE_DB_S + 1e-9,
             "loudness_within_0.1_lu": loud_ok,
             "true_peak_at_or_under_ceiling": peak_ok,
         },

@@ -188,13 +188,15 @@ def _rise(levels: SectionLevels, name: str, k: int) -> float:
     return here - 10 * math.log10(float(np.mean(10.0 ** (np.maximum(others, floor) / 10.0))))
 
 
-def _chorus(sections: Sequence[Section], levels: SectionLevels) -> str | None:
-    """The chorus's label (see the module notes), or ``None``."""
+def _chorus(sections: Sequence[Section], levels: SectionLevels) -> set[str]:
+    """The chorus's labels (see the module notes): those you named ``chorus …``, else the
+    loudest repeated label if it stands out, else none."""
     named = {s.label for s in sections if "chorus" in s.label.lower()}
     if named:
-        return sorted(named)[0]
+        return named
     labels = [s.label for s in sections]
-    best, best_level = None, -math.inf
+    best: str | None = None
+    best_level = -math.inf
     for label in set(labels):
         ks = [k for k, s in enumerate(sections) if s.label == label]
         others = [k for k in range(len(sections)) if k not in ks]
@@ -204,7 +206,7 @@ def _chorus(sections: Sequence[Section], levels: SectionLevels) -> str | None:
         rest = float(np.mean(levels.mix_db[others]))
         if here >= rest + CHORUS_MARGIN_DB and here > best_level:
             best, best_level = label, here
-    return best
+    return set() if best is None else {best}
 
 
 def _set_lane(
@@ -227,9 +229,11 @@ def _set_lane(
             reasons.notes.append(f"{name}: no {param} move in {_where(sections[k])}, a span of it is locked")
     base = float(params.get(name, param) or 0.0)
     low, high = (-60.0, 24.0) if param == "gain_db" else (-60.0, 6.0)
-    offsets = np.clip(base + offsets, low, high) - base
+    offsets = np.array([constraints.clip(name, param, float(np.clip(base + o, low, high))) for o in offsets]) - base
     lane = _lane(base, offsets, sections)
     if lane is None or not why:
+        if why and np.ptp(offsets) > 0:
+            reasons.notes.append(f"{name}: no section moves on {param}, its sections are too short for the ramps")
         return False
     params.set_lane(name, param, lane)
     for k, text in why.items():
@@ -259,11 +263,12 @@ def section_moves(
     gain_why: dict[str, dict[int, str]] = {name: {} for name in tracks}
 
     chorus = _chorus(sections, levels)
-    if chorus is not None:
-        ks = [k for k, s in enumerate(sections) if s.label == chorus]
+    if chorus:
+        ks = [k for k, s in enumerate(sections) if s.label in chorus]
         others = [k for k in range(len(sections)) if k not in ks]
         louder = float(np.mean(levels.mix_db[ks]) - np.mean(levels.mix_db[others])) if others else 0.0
-        what = "the chorus" if "chorus" in chorus.lower() else "the chorus (the repeated section that plays fullest)"
+        named = any("chorus" in label.lower() for label in chorus)
+        what = "the chorus" if named else "the chorus (the repeated section that plays fullest)"
         for name in tracks:
             if role[name] not in LIFT_ROLES or name == ridden:
                 continue
