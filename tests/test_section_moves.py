@@ -9,11 +9,16 @@ import pytest
 
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.lanes import max_rate
+from mixassist.console.params import MixParams
+from mixassist.mixers.analysis import analyse_multitrack
 from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.decisions import Reasons
 from mixassist.mixers.ride import RIDE_MAX_RATE_DB_S
+from mixassist.mixers.roles import PRIORITY, RoleGuess
 from mixassist.mixers.rules import RulesMixer
-from mixassist.mixers.section_moves import CHORUS_LIFT_DB, SOLO_DB
+from mixassist.mixers.section_moves import CHORUS_LIFT_DB, SOLO_DB, section_moves
 from mixassist.mixers.sections import Section
+from mixassist.mixers.sources import RuleTrack
 
 SR = 22050
 SECTIONS = (Section(0.0, 3.0, "verse"), Section(3.0, 6.0, "chorus"), Section(6.0, 9.0, "solo"))
@@ -87,3 +92,31 @@ def test_locks_hold_and_nothing_moves_without_the_ride(song: Multitrack) -> None
     assert locked.params.get("gtr", "gain_db") == -4.0
     static = RulesMixer(separation=False, sections=SECTIONS).propose(song, Constraints.parse(song.names, roles=ROLES))
     assert not static.params.lanes
+
+
+def _session(keys_chorus: float) -> tuple[Multitrack, dict[str, RuleTrack], MixParams]:
+    """A B A B, 3 s each: the lead throughout over keys that play ``keys_chorus`` times louder in B."""
+    t = np.arange(int(12 * SR)) / SR
+    vox = sum(0.15 / k * np.sin(2 * np.pi * 220 * k * t) for k in range(1, 5))
+    keys = np.where((t // 3) % 2 == 1, 0.1 * keys_chorus, 0.1) * np.sin(2 * np.pi * 330 * t)
+    song = Multitrack.from_arrays({"vox": vox, "keys": keys}, SR)
+    analysis = analyse_multitrack(song)
+    roles = {"vox": RoleGuess("lead", "user", ""), "keys": RoleGuess("chords", "user", "")}
+    tracks = {n: RuleTrack(n, analysis[n], roles[n], PRIORITY[roles[n].role]) for n in song.names}
+    params = MixParams(song.names)
+    params.set("keys", "reverb_send_db", -18.0)
+    return song, tracks, params
+
+
+def test_a_detected_chorus_is_the_loud_repeat_and_flat_songs_get_no_moves() -> None:
+    sections = tuple(Section(3.0 * k, 3.0 * k + 3.0, "AB"[k % 2]) for k in range(4))
+    song, tracks, params = _session(keys_chorus=3.0)
+    reasons = Reasons()
+    written = section_moves(song, params, Constraints.parse(song.names), reasons, tracks, sections, ridden="vox")
+    lane = params.lane("keys", "gain_db")
+    assert written["keys"][0] == "gain_db" and lane is not None
+    assert [round(lane.value_at(t), 6) for t in (1.5, 4.5, 7.5, 10.5)] == [0.0, CHORUS_LIFT_DB, 0.0, CHORUS_LIFT_DB]
+    assert "repeated section that plays fullest" in reasons.get("keys", "gain_db@3-6")
+    song, tracks, params = _session(keys_chorus=1.0)  # nothing changes between the sections
+    assert section_moves(song, params, Constraints.parse(song.names), Reasons(), tracks, sections) == {}
+    assert not params.lanes
