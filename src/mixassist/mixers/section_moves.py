@@ -19,8 +19,9 @@ section (its frames' mean power, through its static fader) and how much of the s
 2. **Solo forward**: in a section where the lead is silent (plays under :data:`SILENT_SHARE` of
    it) though it plays elsewhere, the melodic track (:data:`MELODIC_ROLES`) that plays there and
    rises most over its level elsewhere, at least :data:`SOLO_RISE_DB`, carries the line and
-   comes forward :data:`SOLO_DB`; so does a melodic track that plays in one section label only
-   (a feature part).
+   comes forward :data:`SOLO_DB`; so does a melodic track that plays in one section label only,
+   other than the chorus, where the band plays under :data:`CHORUS_MARGIN_DB` over the median
+   section (a feature part; a part that joins only where the band is fullest thickens it).
 3. **Sends by section**: every track with a reverb send gets :data:`SEND_SLOPE` dB less send
    per dB its section is louder than the song's median section (more room in sparse sections,
    less in dense ones), within ±:data:`SEND_RANGE_DB`, in :data:`SEND_STEP_DB` steps; no lane
@@ -81,8 +82,8 @@ CHORUS_MARGIN_DB = 1.5
 CHORUS_LIFT_DB = 1.5
 #: Roles lifted in the chorus (the lead is ridden; the bass and effects stay).
 LIFT_ROLES = ("chords", "pad", "arp", "drums", "percussion")
-#: Roles that may carry the line when the lead is silent.
-MELODIC_ROLES = ("lead", "chords", "arp", "pad", "fx")
+#: Roles that may carry the line when the lead is silent (a pad or an effect thickens, it does not).
+MELODIC_ROLES = ("lead", "chords", "arp")
 #: A solo comes forward by this much, dB.
 SOLO_DB = 3.0
 #: The track that takes over the line rises at least this much (dB) over its level elsewhere.
@@ -295,15 +296,18 @@ def section_moves(
             f"in {_where(s)} the {lead} is silent and {solo} carries the line ({rise[solo]:.0f} dB over its level "
             f"elsewhere): {SOLO_DB:+.1f} dB"
         )
+    full = (
+        float(np.median(levels.mix_db)) + CHORUS_MARGIN_DB
+    )  # a part that joins where the band is this full thickens it
     for name in melodic:
         plays = {sections[k].label for k in range(len(sections)) if levels.share[name][k] >= PLAYS_SHARE}
         quiet = all(
             levels.share[name][k] < SILENT_SHARE for k in range(len(sections)) if sections[k].label not in plays
         )
-        if len(plays) != 1 or not quiet or len({s.label for s in sections}) < 2:
-            continue
+        if len(plays) != 1 or plays <= chorus or not quiet or len({s.label for s in sections}) < 2:
+            continue  # (a part that joins only in the chorus thickens it: the chorus lift is its move)
         for k, s in enumerate(sections):
-            if s.label in plays and k not in gain_why[name]:
+            if s.label in plays and k not in gain_why[name] and levels.mix_db[k] < full:
                 gains[name][k] += SOLO_DB
                 gain_why[name][k] = (
                     f"in {_where(s)} {name} plays its feature (it plays only in {s.label}): {SOLO_DB:+.1f} dB"
