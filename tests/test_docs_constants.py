@@ -149,7 +149,8 @@ def test_section_moves_constants():
     text = row("section moves")
     m = section_moves
     assert number(text, r"within (\d+) dB of its loudest") == m.ACTIVE_DB
-    assert number(text, r"at least ([\d.]+) dB over the others") == m.CHORUS_MARGIN_DB
+    assert number(text, r"at least ([\d.]+) dB louder") == m.CHORUS_MARGIN_DB
+    assert number(text, r"at least ([\d.]+) more tracks playing") == m.CHORUS_MORE_PARTS
     assert number(text, r"that play there by ([\d.]+) dB") == m.CHORUS_LIFT_DB
     assert number(text, r"plays under (\d+) % of a section") == 100 * m.SILENT_SHARE
     assert number(text, r"by at least ([\d.]+) dB, comes forward") == m.SOLO_RISE_DB

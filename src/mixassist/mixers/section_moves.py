@@ -13,9 +13,11 @@ What each section is, read from the tracks (:func:`section_levels`): each track'
 section (its frames' mean power, through its static fader) and how much of the section it plays
 (frames within :data:`ACTIVE_DB` of its loud frames, as the section detector reads activity).
 
-1. **Chorus lift**: the section label that repeats and whose sections are the song's loudest, at
-   least :data:`CHORUS_MARGIN_DB` over the rest (or the sections a user named ``chorus``): its
-   supporting tracks (:data:`LIFT_ROLES`) that play there come up :data:`CHORUS_LIFT_DB`.
+1. **Chorus lift**: the section label that repeats and whose sections are the song's fullest --
+   at least :data:`CHORUS_MORE_PARTS` more tracks playing than the other sections (their mean)
+   and not quieter, or at least :data:`CHORUS_MARGIN_DB` louder and not fewer parts; the one with
+   the most parts when several are -- or the sections a user named ``chorus``: its supporting
+   tracks (:data:`LIFT_ROLES`) that play there come up :data:`CHORUS_LIFT_DB`.
 2. **Solo forward**: in a section where the lead is silent (plays under :data:`SILENT_SHARE` of
    it) though it plays elsewhere, the melodic track (:data:`MELODIC_ROLES`) that plays there and
    rises most over its level elsewhere, at least :data:`SOLO_RISE_DB`, carries the line and
@@ -54,6 +56,7 @@ __all__ = [
     "ACTIVE_DB",
     "CHORUS_LIFT_DB",
     "CHORUS_MARGIN_DB",
+    "CHORUS_MORE_PARTS",
     "LIFT_ROLES",
     "MELODIC_ROLES",
     "PLAYS_SHARE",
@@ -76,8 +79,10 @@ ACTIVE_DB = 20.0
 PLAYS_SHARE = 0.5
 #: ... and is silent there under this share.
 SILENT_SHARE = 0.1
-#: The chorus's sections are at least this much louder (dB) than the other sections' mean.
+#: The chorus's sections are at least this much louder (dB) than the other sections' mean ...
 CHORUS_MARGIN_DB = 1.5
+#: ... or have at least this many more parts playing (and are not quieter).
+CHORUS_MORE_PARTS = 0.5
 #: Lift of the supporting tracks in the chorus, dB.
 CHORUS_LIFT_DB = 1.5
 #: Roles lifted in the chorus (the lead is ridden; the bass and effects stay).
@@ -191,23 +196,23 @@ def _rise(levels: SectionLevels, name: str, k: int) -> float:
 
 def _chorus(sections: Sequence[Section], levels: SectionLevels) -> set[str]:
     """The chorus's labels (see the module notes): those you named ``chorus …``, else the
-    loudest repeated label if it stands out, else none."""
+    fullest repeated label if it stands out, else none."""
     named = {s.label for s in sections if "chorus" in s.label.lower()}
     if named:
         return named
-    labels = [s.label for s in sections]
-    best: str | None = None
-    best_level = -math.inf
-    for label in set(labels):
+    parts = np.sum([levels.share[name] for name in levels.share], axis=0)  # tracks playing, per section
+    best: tuple[float, float, str] | None = None
+    for label in sorted({s.label for s in sections}):
         ks = [k for k, s in enumerate(sections) if s.label == label]
         others = [k for k in range(len(sections)) if k not in ks]
         if len(ks) < 2 or not others:
             continue
-        here = float(np.mean(levels.mix_db[ks]))
-        rest = float(np.mean(levels.mix_db[others]))
-        if here >= rest + CHORUS_MARGIN_DB and here > best_level:
-            best, best_level = label, here
-    return set() if best is None else {best}
+        more = float(np.mean(parts[ks]) - np.mean(parts[others]))
+        louder = float(np.mean(levels.mix_db[ks]) - np.mean(levels.mix_db[others]))
+        if (more >= CHORUS_MORE_PARTS and louder >= 0.0) or (louder >= CHORUS_MARGIN_DB and more >= 0.0):
+            score = (float(np.mean(parts[ks])), louder, label)
+            best = score if best is None or score > best else best
+    return set() if best is None else {best[2]}
 
 
 def _set_lane(
@@ -268,6 +273,8 @@ def section_moves(
         ks = [k for k, s in enumerate(sections) if s.label in chorus]
         others = [k for k in range(len(sections)) if k not in ks]
         louder = float(np.mean(levels.mix_db[ks]) - np.mean(levels.mix_db[others])) if others else 0.0
+        parts = np.sum([levels.share[name] for name in levels.share], axis=0)
+        more = float(np.mean(parts[ks]) - np.mean(parts[others])) if others else 0.0
         named = any("chorus" in label.lower() for label in chorus)
         what = "the chorus" if named else "the chorus (the repeated section that plays fullest)"
         for name in tracks:
@@ -277,8 +284,8 @@ def section_moves(
                 if levels.share[name][k] >= PLAYS_SHARE:
                     gains[name][k] += CHORUS_LIFT_DB
                     gain_why[name][k] = (
-                        f"in {_where(sections[k])}, {what}, the band plays {louder:.1f} dB over the other "
-                        f"sections: {name} lifts {CHORUS_LIFT_DB:+.1f} dB with it"
+                        f"in {_where(sections[k])}, {what}, the band plays {louder:+.1f} dB, with {more:+.1f} "
+                        f"tracks playing, against the other sections: {name} lifts {CHORUS_LIFT_DB:+.1f} dB with it"
                     )
 
     leads = [n for n in tracks if role[n] == "lead"]
