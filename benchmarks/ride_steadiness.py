@@ -25,7 +25,7 @@ lead, 7 test songs):
 (``mixassist.data.synth``).  The ride side is the rules mixer as ``--ride`` runs it: the section
 moves (:mod:`mixassist.mixers.section_moves`: chorus lift, solo forward, sends by section) go in
 before the ride, on the song's known sections.  On it the test split gave a 46 % lower spread
-with the ride (6.00 → 3.25 LU, partial loudness; BS.1770 short-term 2.04 → 1.82 LU, which does
+with the ride (6.00 → 3.24 LU, partial loudness; BS.1770 short-term 2.04 → 1.82 LU, which does
 not count masking and is not what the ride holds), 2–12 lanes a song, every lane's steepest move
 ≤ 3.93 dB/s, every mix within 0.07 LU of −14 LUFS and at or under −1 dBTP.  (Before the section
 moves: 47 %, 6.00 → 3.21 LU.)
