@@ -22,10 +22,13 @@ ride's constants were chosen on ``validation``; the figures to report come from 
 The pool of ``ride_steadiness.json`` (24 songs × 30 s at 22.05 kHz; 13 validation songs with a
 lead, 7 test songs):
 ``synthesize_dataset(POOL, songs=24, seconds=30.0, seed=24, sample_rate=22050)``
-(``mixassist.data.synth``).  On it the test split gave a 47 % lower spread with the ride
-(6.00 → 3.21 LU, partial loudness; BS.1770 short-term 2.04 → 1.76 LU, which does not count
-masking and is not what the ride holds), every move ≤ 3.93 dB/s, every mix within 0.06 LU of
-−14 LUFS and at or under −1 dBTP.
+(``mixassist.data.synth``).  The ride side is the rules mixer as ``--ride`` runs it: the section
+moves (:mod:`mixassist.mixers.section_moves`: chorus lift, solo forward, sends by section) go in
+before the ride, on the song's known sections.  On it the test split gave a 46 % lower spread
+with the ride (6.00 → 3.24 LU, partial loudness; BS.1770 short-term 2.04 → 1.82 LU, which does
+not count masking and is not what the ride holds), 2–12 lanes a song, every lane's steepest move
+≤ 3.93 dB/s, every mix within 0.07 LU of −14 LUFS and at or under −1 dBTP.  (Before the section
+moves: 47 %, 6.00 → 3.21 LU.)
 
 Target (issue 24): the lead's spread at least 40 % lower with the ride (mean over songs), no
 move faster than ``RIDE_MAX_RATE_DB_S``, loudness within the delivery tolerance, true peak at or
@@ -122,6 +125,10 @@ def song_figures(folder: Path) -> dict | None:
             "true_peak_dbtp": None if report.true_peak_dbtp is None else round(report.true_peak_dbtp, 2),
             "lane_points": 0 if lane is None else len(lane),
             "lane_max_rate_db_s": 0.0 if lane is None else round(max_rate(lane), 3),
+            "lanes": sum(len(owned) for owned in params.lanes.values()),
+            "any_lane_max_rate_db_s": round(
+                max((max_rate(ln) for owned in params.lanes.values() for ln in owned.values()), default=0.0), 3
+            ),
             "mix_seconds": round(elapsed, 2),
         }
         if side == "ride":
@@ -171,6 +178,7 @@ def main() -> int:
         for s in ("static", "ride")
     )
     rate = max((r["ride"]["lane_max_rate_db_s"] for r in rows), default=0.0)
+    any_rate = max((r["ride"]["any_lane_max_rate_db_s"] for r in rows), default=0.0)
     report = {
         "benchmark": "ride_steadiness",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -186,10 +194,11 @@ def main() -> int:
             "ride_mean": round(float(np.mean([b for _, b in lu_pairs])), 3) if lu_pairs else None,
         },
         "max_lane_rate_db_s": rate,
+        "max_any_lane_rate_db_s": any_rate,
         "checks": {
             "reduction_at_least": TARGET_REDUCTION,
             "reduction_met": reduction is not None and reduction >= TARGET_REDUCTION,
-            "rate_met": rate <= RIDE_MAX_RATE_DB_S + 1e-9,
+            "rate_met": max(rate, any_rate) <= RIDE_MAX_RATE_DB_S + 1e-9,
             "loudness_within_0.1_lu": loud_ok,
             "true_peak_at_or_under_ceiling": peak_ok,
         },

@@ -21,6 +21,7 @@ from mixassist.mixers import (
     panning,
     reverb,
     ride,
+    section_moves,
     separation,
     separation_step,
 )
@@ -142,3 +143,22 @@ def test_ride_constants():
     assert number(text, r"at most ([\d.]+) dB/s") == ride.RIDE_MAX_RATE_DB_S
     assert number(text, r"within ±([\d.]+) dB of the balance") == ride.RIDE_RANGE_DB
     assert number(text, r"smoothed over (\d+) windows") == ride.RIDE_SMOOTH_WINDOWS
+
+
+def test_section_moves_constants():
+    text = row("section moves")
+    m = section_moves
+    assert number(text, r"within (\d+) dB of its loudest") == m.ACTIVE_DB
+    assert number(text, r"at least ([\d.]+) dB louder") == m.CHORUS_MARGIN_DB
+    assert number(text, r"at least ([\d.]+) more tracks playing") == m.CHORUS_MORE_PARTS
+    assert number(text, r"that play there by ([\d.]+) dB") == m.CHORUS_LIFT_DB
+    assert number(text, r"plays under (\d+) % of a section") == 100 * m.SILENT_SHARE
+    assert number(text, r"by at least ([\d.]+) dB, comes forward") == m.SOLO_RISE_DB
+    assert number(text, r"comes forward ([\d.]+) dB") == m.SOLO_DB
+    assert number(text, r"every send moves ([\d.]+) dB per dB") == m.SEND_SLOPE
+    assert number(text, r"within ±([\d.]+) dB in") == m.SEND_RANGE_DB
+    assert number(text, r"in ([\d.]+)-dB steps") == m.SEND_STEP_DB
+    assert number(text, r"none under ([\d.]+) dB") == m.SEND_MIN_DB
+    assert number(text, r"at least ([\d.]+) s long") == m.RAMP_S
+    assert number(text, r"never faster than the ride's ([\d.]+) dB/s") == ride.RIDE_MAX_RATE_DB_S
+    assert all(role in text for role in m.LIFT_ROLES) and all(role in text for role in m.MELODIC_ROLES)

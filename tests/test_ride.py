@@ -7,13 +7,17 @@ import numpy as np
 import pytest
 
 from mixassist.audio.multitrack import Multitrack
+from mixassist.console.console import Console
 from mixassist.console.lanes import max_rate
+from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
+from mixassist.measure import perception
 from mixassist.mixers.constraints import Constraints
-from mixassist.mixers.ride import RIDE_MAX_RATE_DB_S, RIDE_RANGE_DB
+from mixassist.mixers.ride import RIDE_MAX_RATE_DB_S, RIDE_RANGE_DB, part_and_rest
 from mixassist.mixers.rules import RulesMixer
+from mixassist.mixers.section_moves import CHORUS_LIFT_DB
 from mixassist.mixers.sections import Section, read_sections
-from mixassist.mixers.structure import detect_sections
+from mixassist.mixers.structure import activity_change, detect_sections
 
 SR = 22050
 SECONDS = 8.0
@@ -42,7 +46,10 @@ def ridden(song: Multitrack):
 def test_ride_steadies_the_lead_within_the_limits(ridden) -> None:
     params = ridden.params
     lane = params.lane("vox", "gain_db")
-    assert lane is not None and params.lane("pad", "gain_db") is None
+    assert lane is not None
+    pad = params.lane("pad", "gain_db")  # not ridden: its only move is the chorus lift (section_moves)
+    assert pad is None or pad.value_at(6.5) - pad.value_at(1.5) == pytest.approx(CHORUS_LIFT_DB)
+    assert not any(text.startswith("ride") for text in ridden.reasons.for_section("pad").values())
     base = params.get("vox", "gain_db")
     verse, chorus = lane.value_at(1.5) - base, lane.value_at(6.5) - base
     assert chorus > verse + 2.0  # up in the busy half
@@ -117,6 +124,52 @@ def test_report_shows_lanes_sections_and_span_reasons() -> None:
         "context": {"sections": [{"start_s": 0.0, "stop_s": 4.0, "label": "verse"}]},
     }
     text = "\n".join(automation_lines(recipe))
-    assert "verse 0.0–4.0 s" in text and "vox gain_db: 3 points" in text and "(base -5.0 dB)" in text and "3.1 dB/s" in text
+    assert (
+        "verse 0.0–4.0 s" in text
+        and "vox gain_db: 3 points" in text
+        and "(base -5.0 dB)" in text
+        and "3.1 dB/s" in text
+    )
     assert decision_lines({"gain_db@1.5-3.5": "ride -1 dB"}, {}) == ["- `gain_db` lane, 1.5–3.5 s: ride -1 dB"]
     assert automation_lines({"tracks": [{"name": "a", "params": {}}], "master": {}}) == []
+
+
+def test_detect_sections_hears_entries_that_barely_change_the_mix() -> None:
+    """Sections at 7.3 s and 14.1 s marked only by a quiet part entering and another leaving
+    (each 14 dB under the bass and the chords, which never change), and one 2.4 s before the end
+    where the quiet part leaves again: the activity cue finds all three, to a quarter second."""
+    rng = np.random.default_rng(5)
+    n = int(22 * SR)
+    t = np.arange(n) / SR
+    bed = 0.3 * np.sin(2 * np.pi * 55 * t) + 0.2 * np.sin(2 * np.pi * 262 * t)
+    shaker = np.where((t >= 7.3) & (t < 19.6), 0.03, 0.0) * rng.standard_normal(n)
+    organ = np.where(t < 14.1, 0.04, 0.0) * np.sin(2 * np.pi * 523 * t)
+    found = detect_sections(Multitrack.from_arrays({"bed": bed, "shaker": shaker, "organ": organ}, SR))
+    edges = [s.start_s for s in found[1:]]
+    assert len(edges) == 3 and all(abs(e - b) <= 0.25 for e, b in zip(edges, [7.3, 14.1, 19.6], strict=True))
+
+
+def test_activity_change_matches_a_plain_loop() -> None:
+    activity = np.random.default_rng(2).random((40, 3))
+    span = 4
+    padded = np.concatenate([np.repeat(activity[:1], span, 0), activity, np.repeat(activity[-1:], span, 0)])
+    want = [
+        sum(abs(padded[i + span : i + 2 * span, j].mean() - padded[i : i + span, j].mean()) for j in range(3)) / 3
+        for i in range(40)
+    ]
+    np.testing.assert_allclose(activity_change(activity, span), want, rtol=1e-12, atol=1e-12)
+
+
+def test_part_and_rest_is_band_powers_of_the_printed_stems(song: Multitrack) -> None:
+    """The streamed band powers equal band_powers of the rendered stems: the stems' tails past
+    the song's end (what the master's look-ahead reads) are cut at the song's end."""
+    params = MixParams(song.names)
+    params.set("vox", "gain_db", -3.0)
+    params.set_bus("master", "limiter_ceiling_dbtp", -1.0)  # with the DC removal: a tail longer than a hop
+    part, rest = part_and_rest(song, params, "vox")
+    stems = Console(SR).render(song, params, want_stems=True).stems
+    assert stems is not None and stems.shape[-1] == song.num_samples
+    want_part = perception.band_powers(stems[0], SR, hop_s=0.1)
+    want_rest = perception.band_powers(stems[1:].sum(axis=0), SR, hop_s=0.1)
+    np.testing.assert_allclose(part, want_part, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(rest, want_rest, rtol=1e-4, atol=1e-9)

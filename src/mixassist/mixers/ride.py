@@ -116,11 +116,16 @@ def part_and_rest(
         rest = joined[..., upto - start :]
         pending, held, start = ([rest] if rest.shape[-1] else []), rest.shape[-1], upto
 
+    seen = 0  # song samples taken; the pieces run on past the song's end (the tails the master reads): cut there
     for stems, wet in Console(sr).iter_stems(multitrack, params):
-        part = stems[index]
-        others = stems.sum(axis=0, dtype=np.float32) - part + wet
+        take = min(stems.shape[-1], total - seen)
+        if take <= 0:
+            break
+        part = stems[index, :, :take]
+        others = stems[:, :, :take].sum(axis=0, dtype=np.float32) - part + wet[:, :take]
         pending.append(np.stack([part, others]))
-        held += part.shape[-1]
+        held += take
+        seen += take
         if held >= chunk:
             frame(start + (held // hop) * hop)
     end = frames * hop  # the last frame reads past the song: zeros there, as band_powers pads
@@ -258,12 +263,16 @@ def ride_track(
     }
     for a, b, peak in _stretches(plan.times_s, plan.offsets_db):
         k = (plan.times_s >= a) & (plan.times_s <= b) & plan.before.active
-        gap = float(np.mean(plan.before.relative_phon[k]) - plan.target_phon) if k.any() else 0.0
+        if not k.any():  # the fader only holds its move while the part is silent: nothing to explain
+            continue
+        gap = float(np.mean(plan.before.relative_phon[k]) - plan.target_phon)
+        heard = plan.times_s[k]  # the section named is where the part plays during the move
         where = "busier" if peak > 0 else "thinner"
         reasons.add(
             name,
             f"gain_db@{a:g}-{b:g}",
-            f"ride {peak:+.1f} dB at most over {a:.1f}–{b:.1f} s{_section_name(a, b, sections)}: the rest of the "
+            f"ride {peak:+.1f} dB at most over {a:.1f}–{b:.1f} s"
+            f"{_section_name(float(heard[0]) - 1.5, float(heard[-1]) + 1.5, sections)}: the rest of the "
             f"mix is {where} there ({name} would sit {gap:+.1f} LU from its usual place against it)",
         )
     if before is not None and after is not None:

@@ -34,6 +34,7 @@ from mixassist.mixers.panning import limit_pan, pan_tracks
 from mixassist.mixers.reverb import reverb_settings
 from mixassist.mixers.ride import ride_track
 from mixassist.mixers.roles import PRIORITY, session_roles
+from mixassist.mixers.section_moves import section_moves
 from mixassist.mixers.sections import Section, clip_sections, sections_to_dicts
 from mixassist.mixers.separation_reasons import explain_separation
 from mixassist.mixers.separation_step import search_separation
@@ -77,12 +78,14 @@ class RulesMixer(Mixer):
         priority cuts only.
     ride : bool
         Ride a fader with an automation lane so the part holds steady against the rest of the
-        mix (:mod:`mixassist.mixers.ride`). Off by default: the static mix is unchanged.
+        mix (:mod:`mixassist.mixers.ride`), after the section moves (a chorus lift, a solo
+        forward, sends by section: :mod:`mixassist.mixers.section_moves`). Off by default: the
+        static mix is unchanged.
     ride_name : str, optional
         The track to ride (implies ``ride``); default the lead (the loudest, if several).
     sections : sequence of Section
-        The song's sections, named in the ride's reasons (with ``ride`` and none given, they are
-        detected: :func:`~mixassist.mixers.structure.detect_sections`).
+        The song's sections, named in the ride's and the section moves' reasons (with ``ride``
+        and none given, they are detected: :func:`~mixassist.mixers.structure.detect_sections`).
 
     Examples
     --------
@@ -202,6 +205,10 @@ class RulesMixer(Mixer):
         if self.ride and not sections:  # the ride's reasons name the song's sections: detect them
             sections = detect_sections(multitrack)
         chosen = _ride_choice(tracks, self.ride_name, reasons) if self.ride else None
+        if self.ride:  # the section moves go in first, so the ride hears them
+            moved = section_moves(multitrack, params, constraints, reasons, tracks, sections, ridden=chosen)
+            for name, lanes in moved.items():
+                measured[name]["section_moves"] = lanes
         ride = (
             None if chosen is None else ride_track(multitrack, params, constraints, reasons, chosen, sections=sections)
         )
