@@ -116,11 +116,16 @@ def part_and_rest(
         rest = joined[..., upto - start :]
         pending, held, start = ([rest] if rest.shape[-1] else []), rest.shape[-1], upto
 
+    taken = 0  # song samples read so far: the stems' tail past the song's end is not the song's
     for stems, wet in Console(sr).iter_stems(multitrack, params):
-        part = stems[index]
-        others = stems.sum(axis=0, dtype=np.float32) - part + wet
+        keep = min(stems.shape[-1], total - taken)
+        if keep <= 0:
+            continue
+        part = stems[index, :, :keep]
+        others = stems[:, :, :keep].sum(axis=0, dtype=np.float32) - part + wet[:, :keep]
         pending.append(np.stack([part, others]))
-        held += part.shape[-1]
+        held += keep
+        taken += keep
         if held >= chunk:
             frame(start + (held // hop) * hop)
     end = frames * hop  # the last frame reads past the song: zeros there, as band_powers pads
