@@ -285,7 +285,7 @@ def mix_request(
     method (default: ``"auto"`` with a reference or words, else ``"rules"``).
     ``out_dir``, ``overwrite`` and ``bit_depth`` say where and how :meth:`MixResult.save` writes;
     ``downmix`` averages reference files with more than two channels to mono.  ``ride`` /
-    ``ride_track`` ride the lead's (or that track's) fader with an automation lane (``rules``);
+    ``ride_track`` ride the lead's (or that track's) fader with an automation lane (every method; on top of the static proposal for all but ``rules``);
     ``sections``: the song's sections, or a CSV file of them (:func:`~mixassist.mixers.sections.read_sections`)."""
     items = [] if reference is None or _is_target(reference) else _reference_items(reference)  # read once
     target = style_target(

@@ -137,7 +137,8 @@ class MixRequest:
     bit_depth : int
         Bit depth of ``mix.wav``.
     ride : bool
-        Ride the lead's fader with an automation lane (``rules``; :mod:`mixassist.mixers.ride`).
+        Ride the lead's fader with an automation lane (:mod:`mixassist.mixers.ride`; for the
+        other methods on top of their static proposal, :mod:`mixassist.mixers.ride_after`).
     ride_track : str or None
         The track to ride instead of the lead (implies ``ride``).
     sections : tuple of Section
@@ -202,10 +203,21 @@ def _rules(request: MixRequest) -> Mixer:
     )
 
 
+def _ridden(request: MixRequest, mixer: Mixer) -> Mixer:
+    """``mixer``, with the lead (or ``request.ride_track``) ridden on top when ``request.ride``."""
+    if not request.ride:
+        return mixer
+    from mixassist.mixers.ride_after import RideAfter  # lazy: torch (see _rules)
+
+    return RideAfter(
+        mixer, ride_name=request.ride_track, sections=request.sections, true_peak_dbtp=request.true_peak_dbtp
+    )
+
+
 def _match(request: MixRequest, *, auto: bool) -> Mixer:
     from mixassist.mixers.match import AUTO_STEPS, STEPS, MatchMixer  # lazy: torch (see _rules)
 
-    return MatchMixer(
+    mixer = MatchMixer(
         request.target,
         loudness_lufs=request.loudness_lufs,
         true_peak_dbtp=request.true_peak_dbtp,
@@ -215,6 +227,7 @@ def _match(request: MixRequest, *, auto: bool) -> Mixer:
         start_method="neural" if auto else "rules",
         steps=AUTO_STEPS if auto else STEPS,
     )
+    return _ridden(request, mixer)
 
 
 def _auto(request: MixRequest) -> Mixer:
@@ -232,12 +245,13 @@ def _auto(request: MixRequest) -> Mixer:
 def _neural(request: MixRequest) -> Mixer:
     from mixassist.mixers.neural import NeuralMixer  # lazy: torch (see _rules)
 
-    return NeuralMixer(
+    mixer = NeuralMixer(
         request.target,
         loudness_lufs=request.loudness_lufs,
         true_peak_dbtp=request.true_peak_dbtp,
         align=request.align,
     )
+    return _ridden(request, mixer)
 
 
 #: The mixing methods by name, in the order the help lists them.
