@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import torch
 
 from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, lowpass_sos, peaking_sos
+from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
 from mixassist.console.dsp.envelope import LaneTensors
+from mixassist.console.dsp.moving_eq import moving_eq
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS
 
@@ -23,6 +25,7 @@ __all__ = [
     "ConsoleSettings",
     "Tensors",
     "active",
+    "automated_eq",
     "compress",
     "db_gain",
     "drives",
@@ -109,6 +112,44 @@ def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool, lpf: bool = False) -> tor
         design = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}.get(band, peaking_sos)
         sections.append(design(hz, db, q, sample_rate))
     return torch.cat(sections, dim=1)
+
+
+def automated_eq(
+    x: torch.Tensor,
+    p: Tensors,
+    sample_rate: int,
+    lanes: Mapping[str, Mapping[int, LaneTensors]],
+    clock: int,
+    state: torch.Tensor | None,
+    *,
+    hpf: bool,
+    lpf: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The EQ cascade of ``x`` ``(tracks, channels, n)``: every track through
+    :func:`eq_sos` of ``p``, and the tracks with an ``eq_*_db`` lane in ``lanes`` (``{param:
+    {track: lane}}``) through :func:`~mixassist.console.dsp.moving_eq.moving_eq` instead (the
+    others render bit for bit as without lanes).  ``clock``: the block's first sample on the
+    lanes' clock; ``state``: the cascade's, from the previous block."""
+    y, out = biquad_cascade(x, eq_sos(p, sample_rate, hpf=hpf, lpf=lpf), state)
+    eq_lanes = {k: v for k, v in lanes.items() if k.startswith("eq_") and v}
+    if not eq_lanes:
+        return y, out
+    rows = sorted({i for owned in eq_lanes.values() for i in owned})
+    index = torch.tensor(rows)
+    sub = {k: v.index_select(0, index) if v.ndim else v for k, v in p.items()}
+    moved = {k: {rows.index(i): lane for i, lane in owned.items()} for k, owned in eq_lanes.items()}
+    ym, sm = moving_eq(
+        x.index_select(0, index),
+        sub,
+        moved,
+        lambda grid: eq_sos(grid, sample_rate, hpf=hpf, lpf=lpf),
+        clock,
+        sample_rate,
+        None if state is None else state.index_select(0, index),
+    )
+    if torch.is_grad_enabled() and (ym.requires_grad or y.requires_grad):
+        return y.index_copy(0, index, ym), out.index_copy(0, index, sm)
+    return y.index_copy_(0, index, ym), out.index_copy_(0, index, sm)
 
 
 def eq_is_flat(p: Tensors, *, hpf: bool, lpf: bool = False) -> bool:
