@@ -48,7 +48,11 @@ def cookbook(band: str, gain_db: float) -> tuple[list[float], list[float]]:
             -2 * s * amp * ((amp - 1) + s * (amp + 1) * cw),
             amp * ((amp + 1) + s * (amp - 1) * cw - k),
         ]
-        a = [(amp + 1) - s * (amp - 1) * cw + k, 2 * s * ((amp - 1) - s * (amp + 1) * cw), (amp + 1) - s * (amp - 1) * cw - k]
+        a = [
+            (amp + 1) - s * (amp - 1) * cw + k,
+            2 * s * ((amp - 1) - s * (amp + 1) * cw),
+            (amp + 1) - s * (amp - 1) * cw - k,
+        ]
     return [v / a[0] for v in b], [1.0, a[1] / a[0], a[2] / a[0]]
 
 
@@ -78,9 +82,7 @@ def reference_eq(x: np.ndarray, gains: dict[str, object], start: int = 0) -> np.
 def stems() -> Multitrack:
     rng = np.random.default_rng(24)
     n = int(0.6 * SR)
-    return Multitrack.from_arrays(
-        {"vox": 0.3 * rng.standard_normal(n), "gtr": 0.2 * rng.standard_normal((2, n))}, SR
-    )
+    return Multitrack.from_arrays({"vox": 0.3 * rng.standard_normal(n), "gtr": 0.2 * rng.standard_normal((2, n))}, SR)
 
 
 def neutral(names: list[str]) -> MixParams:
@@ -140,29 +142,39 @@ def test_grid_and_gradient_path_agree_with_the_render() -> None:
     rng = np.random.default_rng(3)
     x = torch.from_numpy(rng.standard_normal((2, 2, 300)))
     gains = [cookbook("peak2", g) for g in (-6.0, 3.0, 9.0)]
-    sos = torch.tensor([[[[*b, *a]] for b, a in gains]] * 2, dtype=torch.float64)
+    moving = torch.tensor([[[[*b, *a]] for b, a in gains]] * 2, dtype=torch.float64)  # (2, 3, 1, 6)
+    unit = ([1.0, 0.0, 0.0], [1.0, 0.0, 0.0])
+    shelf = torch.tensor([[[*b, *a] for b, a in (cookbook("low_shelf", 4.0), unit, unit)]] * 2, dtype=torch.float64)
     bounds = np.array([0, 50, 180, 300])
-    plain, s_plain = moving_cascade(x, sos, bounds)
-    y, s = moving_cascade(x.clone().requires_grad_(True), sos.clone().requires_grad_(True), bounds)
+    plain, s_plain = moving_cascade(x, shelf, moving, [1], bounds)
+    y, s = moving_cascade(x.clone().requires_grad_(True), shelf, moving.clone().requires_grad_(True), [1], bounds)
     assert torch.equal(y.detach(), plain) and torch.equal(s, s_plain)
     # Two calls, state carried, equal one call.
-    a, sa = moving_cascade(x[..., :180], sos[:, :2], bounds[:3])
-    b, _ = moving_cascade(x[..., 180:], sos[:, 2:], bounds[2:] - 180, sa)
+    a, sa = moving_cascade(x[..., :180], shelf, moving[:, :2], [1], bounds[:3])
+    b, _ = moving_cascade(x[..., 180:], shelf, moving[:, 2:], [1], bounds[2:] - 180, sa)
     assert torch.equal(torch.cat([a, b], dim=-1), plain)
+    # The section the moving one replaces is not used.
+    other = shelf.clone()
+    other[:, 1] = torch.tensor([2.0, 0.1, 0.3, 1.0, -0.5, 0.2])
+    assert torch.equal(moving_cascade(x, other, moving, [1], bounds)[0], plain)
 
 
 def test_gradcheck_through_the_eq_lane() -> None:
     rng = np.random.default_rng(5)
     x = torch.from_numpy(rng.standard_normal((1, 2, 40)))
-    sos = torch.tensor(
+    moving = torch.tensor(
         [[[[*b, *a] for b, a in (cookbook("peak2", g), cookbook("high_shelf", -g))] for g in (-4.0, 2.0, 6.0)]],
         dtype=torch.float64,
         requires_grad=True,
     )
+    fixed = torch.tensor(
+        [[[*b, *a] for b, a in [cookbook("low_shelf", 3.0)] * 3]], dtype=torch.float64, requires_grad=True
+    )
     bounds = np.array([0, 7, 25, 40])
-    state = torch.from_numpy(rng.standard_normal((1, 2, 2, 2)) * 0.1)
+    state = torch.from_numpy(rng.standard_normal((1, 2, 3, 2)) * 0.1)
     assert torch.autograd.gradcheck(
-        lambda xx, ss: moving_cascade(xx, ss, bounds, state)[0], (x.requires_grad_(True), sos)
+        lambda xx, ff, mm: moving_cascade(xx, ff, mm, [0, 2], bounds, state)[0],
+        (x.requires_grad_(True), fixed, moving),
     )
     # Through the console: the lane's values get their gradients through the coefficient designs.
     n = 160

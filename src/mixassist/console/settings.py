@@ -26,6 +26,7 @@ __all__ = [
     "Tensors",
     "active",
     "automated_eq",
+    "band_sos",
     "compress",
     "db_gain",
     "drives",
@@ -108,9 +109,7 @@ def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool, lpf: bool = False) -> tor
             identity[..., 3] = 1.0
             sections.append(torch.where(active(hz)[:, None, None], sos, identity))
     for band, *_ in EQ_BANDS:
-        hz, db, q = p[f"eq_{band}_hz"], p[f"eq_{band}_db"], p[f"eq_{band}_q"]
-        design = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}.get(band, peaking_sos)
-        sections.append(design(hz, db, q, sample_rate))
+        sections.append(band_sos(band, p[f"eq_{band}_hz"], p[f"eq_{band}_db"], p[f"eq_{band}_q"], sample_rate))
     return torch.cat(sections, dim=1)
 
 
@@ -130,19 +129,31 @@ def automated_eq(
     {track: lane}}``) through :func:`~mixassist.console.dsp.moving_eq.moving_eq` instead (the
     others render bit for bit as without lanes).  ``clock``: the block's first sample on the
     lanes' clock; ``state``: the cascade's, from the previous block."""
-    y, out = biquad_cascade(x, eq_sos(p, sample_rate, hpf=hpf, lpf=lpf), state)
+    sos = eq_sos(p, sample_rate, hpf=hpf, lpf=lpf)
+    y, out = biquad_cascade(x, sos, state)
     eq_lanes = {k: v for k, v in lanes.items() if k.startswith("eq_") and v}
     if not eq_lanes:
         return y, out
     rows = sorted({i for owned in eq_lanes.values() for i in owned})
     index = torch.tensor(rows)
-    sub = {k: v.index_select(0, index) if v.ndim else v for k, v in p.items()}
-    moved = {k: {rows.index(i): lane for i, lane in owned.items()} for k, owned in eq_lanes.items()}
+    first = sos.shape[1] - len(EQ_BANDS)  # the bands are the cascade's last sections, in order
+    bands = [band for band, *_ in EQ_BANDS]
+    moved = {
+        first + bands.index(name[3:-3]): {rows.index(i): lane for i, lane in owned.items()}
+        for name, owned in eq_lanes.items()
+    }
+
+    def design(section: int, tracks: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        band = bands[section - first]
+        at = index[tracks]
+        hz, q = (p[f"eq_{band}_{unit}"].index_select(0, at)[:, None].expand_as(gains) for unit in ("hz", "q"))
+        return band_sos(band, hz.reshape(-1), gains.reshape(-1), q.reshape(-1), sample_rate).reshape(*gains.shape, 6)
+
     ym, sm = moving_eq(
         x.index_select(0, index),
-        sub,
+        sos.index_select(0, index),
         moved,
-        lambda grid: eq_sos(grid, sample_rate, hpf=hpf, lpf=lpf),
+        design,
         clock,
         sample_rate,
         None if state is None else state.index_select(0, index),
@@ -150,6 +161,15 @@ def automated_eq(
     if torch.is_grad_enabled() and (ym.requires_grad or y.requires_grad):
         return y.index_copy(0, index, ym), out.index_copy(0, index, sm)
     return y.index_copy_(0, index, ym), out.index_copy_(0, index, sm)
+
+
+def band_sos(
+    band: str, freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor, sample_rate: int
+) -> torch.Tensor:
+    """``(batch, 1, 6)``: the section of the EQ band ``band`` (a name of the schema's
+    ``EQ_BANDS``) -- the design :func:`eq_sos` uses for it."""
+    design = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}.get(band, peaking_sos)
+    return design(freq_hz, gain_db, q, sample_rate)
 
 
 def eq_is_flat(p: Tensors, *, hpf: bool, lpf: bool = False) -> bool:

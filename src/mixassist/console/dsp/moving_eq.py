@@ -29,24 +29,21 @@ the signal per section.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numba
 import numpy as np
 import torch
-from numba import prange
 from torch.autograd.function import once_differentiable
 
 from mixassist.console.dsp.envelope import LaneTensors
-from mixassist.console.dsp.jit import KERNEL_OPTIONS, jit_options
+from mixassist.console.dsp.jit import KERNEL_OPTIONS
 
 __all__ = ["EQ_UPDATE", "eq_grid", "lane_at", "moving_cascade", "moving_eq", "residual"]
 
 #: Samples between coefficient updates of an automated EQ (on the lane's clock).
 EQ_UPDATE = 64
-
-_PARALLEL = jit_options(KERNEL_OPTIONS, parallel=True)
 
 
 def eq_grid(clock: int, n: int) -> tuple[int, np.ndarray]:
@@ -68,98 +65,179 @@ def lane_at(times_s: torch.Tensor, values: torch.Tensor, t: np.ndarray) -> torch
         return vt[:1].expand(len(t))
     j = np.clip(np.searchsorted(tt, t, side="right") - 1, 0, len(tt) - 2)
     u = np.clip((t - tt[j]) / (tt[j + 1] - tt[j]), 0.0, 1.0)
+    if not (torch.is_grad_enabled() and values.requires_grad):  # a render: numpy is faster on small arrays
+        vn = vt.detach().numpy()
+        return torch.from_numpy(
+            np.where(u >= 1.0, vn[j + 1], vn[j] + (vn[j + 1] - vn[j]) * (0.5 - 0.5 * np.cos(np.pi * u)))
+        )
     w = torch.from_numpy(0.5 - 0.5 * np.cos(np.pi * u))
     jj = torch.from_numpy(j)
     v0, v1 = vt[jj], vt[jj + 1]
     return torch.where(torch.from_numpy(u >= 1.0), v1, v0 + (v1 - v0) * w)
 
 
-@numba.njit(**_PARALLEL)
-def _forward_kernel(x, coef, row_track, bounds, s_in, y, s_out, keep_u, keep_e, save):  # pragma: no cover
-    rows, n = x.shape
-    sections = coef.shape[2]
-    for r in prange(rows):
-        t = row_track[r]
-        s = s_in[r].copy()
+@numba.njit(**KERNEL_OPTIONS)
+def _forward_kernel(x, fixed, moving, which, bounds, s_in, y, s_out, keep_u, keep_e, save):  # pragma: no cover
+    # The channels of a track share its coefficients and run side by side (independent
+    # recursions in flight: the CPU overlaps their latencies).
+    tracks, channels, n = x.shape
+    sections = fixed.shape[1]
+    u = np.empty(channels)
+    c = np.empty((sections, 5))
+    for t in range(tracks):
+        s = s_in[t].copy()
         for m in range(bounds.shape[0] - 1):
-            c = coef[t, m]
+            for k in range(sections):
+                c[k] = fixed[t, k] if which[k] < 0 else moving[t, m, which[k]]
             for i in range(bounds[m], bounds[m + 1]):
-                u = x[r, i]
+                for ch in range(channels):
+                    u[ch] = x[t, ch, i]
                 for k in range(sections):
-                    e = c[k, 0] * u + s[k, 0]
-                    s[k, 0] = (c[k, 1] * u + s[k, 1]) - c[k, 3] * e
-                    s[k, 1] = c[k, 2] * u - c[k, 4] * e
-                    if save:
-                        keep_u[r, k, i] = u
-                        keep_e[r, k, i] = e
-                    u = u + e
-                y[r, i] = u
-        s_out[r] = s
+                    c0, c1, c2, c3, c4 = c[k, 0], c[k, 1], c[k, 2], c[k, 3], c[k, 4]
+                    for ch in range(channels):
+                        v = u[ch]
+                        e = c0 * v + s[ch, k, 0]
+                        s[ch, k, 0] = (c1 * v + s[ch, k, 1]) - c3 * e
+                        s[ch, k, 1] = c2 * v - c4 * e
+                        if save:
+                            keep_u[t, ch, k, i] = v
+                            keep_e[t, ch, k, i] = e
+                        u[ch] = v + e
+                for ch in range(channels):
+                    y[t, ch, i] = u[ch]
+        s_out[t] = s
 
 
-@numba.njit(**_PARALLEL)
-def _backward_kernel(gy, coef, row_track, bounds, keep_u, keep_e, gx, gcoef):  # pragma: no cover
-    rows, n = gy.shape
-    sections = coef.shape[2]
-    for r in prange(rows):
-        t = row_track[r]
-        g = gy[r].copy()
-        for k in range(sections - 1, -1, -1):
-            a1 = 0.0  # adjoints of the states after the sample (the final state is not differentiated)
-            a2 = 0.0
-            for m in range(bounds.shape[0] - 2, -1, -1):
-                c0, c1, c2, c3, c4 = coef[t, m, k, 0], coef[t, m, k, 1], coef[t, m, k, 2], coef[t, m, k, 3], coef[t, m, k, 4]
-                acc = gcoef[r, m, k]
-                for i in range(bounds[m + 1] - 1, bounds[m] - 1, -1):
-                    gi = g[i]
-                    eb = gi - c3 * a1 - c4 * a2
-                    u = keep_u[r, k, i]
-                    e = keep_e[r, k, i]
-                    acc[0] += u * eb
-                    acc[1] += u * a1
-                    acc[2] += u * a2
-                    acc[3] -= e * a1
-                    acc[4] -= e * a2
-                    g[i] = gi + c0 * eb + c1 * a1 + c2 * a2
-                    a2 = a1
-                    a1 = eb
-        gx[r] = g
+@numba.njit(**KERNEL_OPTIONS)
+def _stereo_kernel(x, fixed, moving, which, bounds, s_in, y, s_out):  # pragma: no cover - compiled
+    # :func:`_forward_kernel` without the saving, for two channels, written out: the two
+    # channels' recursions interleave (the same operations in the same order: the same bits).
+    tracks, _, n = x.shape
+    sections = fixed.shape[1]
+    c = np.empty((sections, 5))
+    st = np.empty((sections, 4))
+    for t in range(tracks):
+        for k in range(sections):
+            st[k, 0], st[k, 1], st[k, 2], st[k, 3] = (
+                s_in[t, 0, k, 0],
+                s_in[t, 0, k, 1],
+                s_in[t, 1, k, 0],
+                s_in[t, 1, k, 1],
+            )
+        for m in range(bounds.shape[0] - 1):
+            for k in range(sections):
+                c[k] = fixed[t, k] if which[k] < 0 else moving[t, m, which[k]]
+            for i in range(bounds[m], bounds[m + 1]):
+                v0 = np.float64(x[t, 0, i])
+                v1 = np.float64(x[t, 1, i])
+                for k in range(sections):
+                    c0, c1, c2, c3, c4 = c[k, 0], c[k, 1], c[k, 2], c[k, 3], c[k, 4]
+                    e0 = c0 * v0 + st[k, 0]
+                    e1 = c0 * v1 + st[k, 2]
+                    st[k, 0] = (c1 * v0 + st[k, 1]) - c3 * e0
+                    st[k, 2] = (c1 * v1 + st[k, 3]) - c3 * e1
+                    st[k, 1] = c2 * v0 - c4 * e0
+                    st[k, 3] = c2 * v1 - c4 * e1
+                    v0 = v0 + e0
+                    v1 = v1 + e1
+                y[t, 0, i] = v0
+                y[t, 1, i] = v1
+        for k in range(sections):
+            s_out[t, 0, k, 0], s_out[t, 0, k, 1], s_out[t, 1, k, 0], s_out[t, 1, k, 1] = (
+                st[k, 0],
+                st[k, 1],
+                st[k, 2],
+                st[k, 3],
+            )
 
 
-def _run(x: np.ndarray, coef: np.ndarray, row_track: np.ndarray, bounds: np.ndarray, s_in: np.ndarray, save: bool):
-    rows, n = x.shape
-    sections = coef.shape[2]
+@numba.njit(**KERNEL_OPTIONS)
+def _backward_kernel(gy, fixed, moving, which, bounds, keep_u, keep_e, gx, gfixed, gmoving):  # pragma: no cover
+    tracks, channels, n = gy.shape
+    sections = fixed.shape[1]
+    acc = np.empty(5)
+    for t in range(tracks):
+        for ch in range(channels):
+            g = gy[t, ch].copy()
+            for k in range(sections - 1, -1, -1):
+                a1 = 0.0  # adjoints of the states after the sample (the final state is not differentiated)
+                a2 = 0.0
+                for m in range(bounds.shape[0] - 2, -1, -1):
+                    c = fixed[t, k] if which[k] < 0 else moving[t, m, which[k]]
+                    c0, c1, c2, c3, c4 = c[0], c[1], c[2], c[3], c[4]
+                    acc[:] = 0.0
+                    for i in range(bounds[m + 1] - 1, bounds[m] - 1, -1):
+                        gi = g[i]
+                        eb = gi - c3 * a1 - c4 * a2
+                        u = keep_u[t, ch, k, i]
+                        e = keep_e[t, ch, k, i]
+                        acc[0] += u * eb
+                        acc[1] += u * a1
+                        acc[2] += u * a2
+                        acc[3] -= e * a1
+                        acc[4] -= e * a2
+                        g[i] = gi + c0 * eb + c1 * a1 + c2 * a2
+                        a2 = a1
+                        a1 = eb
+                    if which[k] < 0:
+                        gfixed[t, k] += acc
+                    else:
+                        gmoving[t, m, which[k]] += acc
+            gx[t, ch] = g
+
+
+def _run(
+    x: np.ndarray,
+    fixed: np.ndarray,
+    moving: np.ndarray,
+    which: np.ndarray,
+    bounds: np.ndarray,
+    s_in: np.ndarray,
+    save: bool,
+):
+    tracks, channels, n = x.shape
     y = np.empty_like(x)
     s_out = np.empty_like(s_in)
-    shape = (rows, sections, n) if save else (1, 1, 1)
+    shape = (tracks, channels, fixed.shape[1], n) if save else (1, 1, 1, 1)
     keep_u, keep_e = np.empty(shape), np.empty(shape)
-    _forward_kernel(x, coef, row_track, bounds, s_in, y, s_out, keep_u, keep_e, save)
+    if channels == 2 and not save:
+        _stereo_kernel(x, fixed, moving, which, bounds, s_in, y, s_out)
+        return y, s_out, keep_u, keep_e
+    _forward_kernel(x, fixed, moving, which, bounds, s_in, y, s_out, keep_u, keep_e, save)
     return y, s_out, keep_u, keep_e
 
 
 class _MovingFunction(torch.autograd.Function):
-    """``y, state = moving cascade(x; coef, state_in)`` with an analytic backward pass."""
+    """``y, state = moving cascade(x; fixed, moving, state_in)`` with an analytic backward pass."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, coef: torch.Tensor, s_in: torch.Tensor, row_track: Any, bounds: Any) -> Any:
-        y, s_out, keep_u, keep_e = _run(x.numpy(), coef.detach().numpy(), row_track, bounds, s_in.numpy(), True)
-        ctx.save_for_backward(coef)
-        ctx.keep = (keep_u, keep_e, row_track, bounds)
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        fixed: torch.Tensor,
+        moving: torch.Tensor,
+        s_in: torch.Tensor,
+        which: Any,
+        bounds: Any,
+    ) -> Any:
+        y, s_out, keep_u, keep_e = _run(
+            x.numpy(), fixed.detach().numpy(), moving.detach().numpy(), which, bounds, s_in.numpy(), True
+        )
+        ctx.save_for_backward(fixed, moving)
+        ctx.keep = (keep_u, keep_e, which, bounds)
         ctx.mark_non_differentiable(out := torch.from_numpy(s_out))
         return torch.from_numpy(y), out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, gy: torch.Tensor, _gs: torch.Tensor) -> Any:
-        (coef,) = ctx.saved_tensors
-        keep_u, keep_e, row_track, bounds = ctx.keep
+        fixed, moving = ctx.saved_tensors
+        keep_u, keep_e, which, bounds = ctx.keep
         g = np.ascontiguousarray(gy.to(torch.float64).numpy())
         gx = np.empty_like(g)
-        gcoef = np.zeros((g.shape[0], *coef.shape[1:]))
-        _backward_kernel(g, coef.numpy(), row_track, bounds, keep_u, keep_e, gx, gcoef)
-        per_track = torch.zeros(coef.shape, dtype=torch.float64)
-        per_track.index_add_(0, torch.from_numpy(row_track), torch.from_numpy(gcoef))
-        return torch.from_numpy(gx), per_track, None, None, None
+        gfixed, gmoving = np.zeros(fixed.shape), np.zeros(moving.shape)
+        _backward_kernel(g, fixed.numpy(), moving.numpy(), which, bounds, keep_u, keep_e, gx, gfixed, gmoving)
+        return torch.from_numpy(gx), torch.from_numpy(gfixed), torch.from_numpy(gmoving), None, None, None
 
 
 def residual(sos: torch.Tensor) -> torch.Tensor:
@@ -171,69 +249,90 @@ def residual(sos: torch.Tensor) -> torch.Tensor:
 
 
 def moving_cascade(
-    x: torch.Tensor, sos: torch.Tensor, bounds: np.ndarray, state: torch.Tensor | None = None
+    x: torch.Tensor,
+    sos: torch.Tensor,
+    moving: torch.Tensor,
+    sections: Sequence[int],
+    bounds: np.ndarray,
+    state: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Filter each track through its cascade with coefficients that change between sub-blocks.
+    """Filter each track through its cascade, the sections ``sections`` with coefficients that
+    change between sub-blocks.
 
     Parameters
     ----------
     x : torch.Tensor
         ``(tracks, channels, n)`` float32 or float64.
     sos : torch.Tensor
-        ``(tracks, subblocks, sections, 6)`` scipy-layout sections, stable; sub-block ``m`` runs
-        samples ``bounds[m] … bounds[m + 1]`` (differentiable).
+        ``(tracks, K, 6)`` scipy-layout sections (stable), in cascade order.
+    moving : torch.Tensor
+        ``(tracks, subblocks, J, 6)``: section ``sections[j]`` of sub-block ``m`` (samples
+        ``bounds[m] … bounds[m + 1]``); those sections of ``sos`` are not used.
+    sections : sequence of int
+        ``J`` distinct section indices.
     bounds : numpy.ndarray
         int64 ``(subblocks + 1,)``, from 0 to ``n``, non-decreasing.
     state : torch.Tensor, optional
-        float64 ``(tracks, channels, sections, 2)``: the transposed-direct-form-II states of
+        float64 ``(tracks, channels, K, 2)``: the transposed-direct-form-II states of
         :func:`~mixassist.console.dsp.cascade.biquad_cascade` (interchangeable with them).
 
     Returns
     -------
     y, state
-        Shape and dtype of ``x``; the states after the last sample (detached).
+        Shape and dtype of ``x``; the states after the last sample (detached).  Differentiable
+        in ``x``, ``sos`` and ``moving``.
     """
     tracks, channels, n = x.shape
-    sections = sos.shape[2]
-    s_in = torch.zeros(tracks * channels, sections, 2, dtype=torch.float64)
+    s_in = torch.zeros(tracks, channels, sos.shape[1], 2, dtype=torch.float64)
     if state is not None:
-        s_in = state.detach().to(torch.float64).reshape(tracks * channels, sections, 2).contiguous()
-    coef = residual(sos.to(torch.float64)).contiguous()
-    rows = x.reshape(tracks * channels, n).to(torch.float64).contiguous()
-    row_track = np.repeat(np.arange(tracks, dtype=np.int64), channels)
-    if torch.is_grad_enabled() and (rows.requires_grad or coef.requires_grad):
-        y, s_out = _MovingFunction.apply(rows, coef, s_in, row_track, bounds)
-    else:
-        yn, sn, _, _ = _run(rows.detach().numpy(), coef.detach().numpy(), row_track, bounds, s_in.numpy(), False)
-        y, s_out = torch.from_numpy(yn), torch.from_numpy(sn)
-    return y.reshape(tracks, channels, n).to(x.dtype), s_out.reshape(tracks, channels, sections, 2)
+        s_in = state.detach().to(torch.float64).contiguous()
+    fixed = residual(sos.to(torch.float64)).contiguous()
+    if not (torch.is_grad_enabled() and fixed.requires_grad):
+        # A section with b = a in every track that no lane moves is the identity bit for bit
+        # (its residual and states stay 0): the kernel skips it.
+        flat = (fixed.detach()[..., :3] == 0).all(dim=2).all(dim=0)
+        keep = [k for k in range(sos.shape[1]) if k in sections or not bool(flat[k])]
+        if len(keep) < sos.shape[1]:
+            y, kept = moving_cascade(
+                x, sos[:, keep], moving, [keep.index(k) for k in sections], bounds, s_in[:, :, keep]
+            )
+            s_out = s_in.clone()
+            s_out[:, :, keep] = kept
+            return y, s_out
+    which = np.full(sos.shape[1], -1, dtype=np.int64)
+    which[list(sections)] = np.arange(len(sections))
+    mov = residual(moving.to(torch.float64)).contiguous()
+    if torch.is_grad_enabled() and (x.requires_grad or fixed.requires_grad or mov.requires_grad):
+        y, s_out = _MovingFunction.apply(x.to(torch.float64).contiguous(), fixed, mov, s_in, which, bounds)
+        return y.to(x.dtype), s_out
+    # a render: float32 audio in and out as it is (the recursion runs in float64 either way)
+    arrays = (fixed.detach().numpy(), mov.detach().numpy(), which, bounds, s_in.numpy())
+    yn, sn, _, _ = _run(x.detach().contiguous().numpy(), *arrays, False)
+    return torch.from_numpy(yn), torch.from_numpy(sn)
 
 
 def moving_eq(
     x: torch.Tensor,
-    p: Mapping[str, torch.Tensor],
-    lanes: Mapping[str, Mapping[int, LaneTensors]],
-    design: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
+    sos: torch.Tensor,
+    lanes: Mapping[int, Mapping[int, LaneTensors]],
+    design: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
     clock: int,
     sample_rate: int,
     state: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The EQ of ``x`` ``(tracks, channels, n)`` with the ``eq_*_db`` lanes ``{param: {track:
-    lane}}`` read on the control grid (module notes); ``design`` maps ``(batch,)`` settings to
-    ``(batch, sections, 6)`` sos (the strip's or the master's ``eq_sos``), ``p`` holds the
-    static ``(tracks,)`` settings.  Returns the audio and the cascade's state."""
-    tracks, _, n = x.shape
-    j0, bounds = eq_grid(clock, n)
+    """The cascade ``sos`` ``(tracks, sections, 6)`` on ``x`` ``(tracks, channels, n)`` with the
+    sections that have lanes (``{section: {track: lane}}``) designed again on the control grid
+    (module notes) by ``design(section, tracks, gains)``: ``tracks`` ``(r,)`` indices,
+    ``gains`` ``(r, m)`` the lanes' values at the ``m`` grid points, the result ``(r, m, 6)``.
+    Returns the audio and the cascade's state."""
+    tracks = sos.shape[0]
+    j0, bounds = eq_grid(clock, x.shape[-1])
     m = len(bounds) - 1
     times = (np.arange(m, dtype=np.float64) + j0) * (EQ_UPDATE / float(sample_rate))
-    grid: dict[str, torch.Tensor] = {}
-    for name, value in p.items():
-        if value.ndim == 0 or value.shape[0] != tracks:
-            continue
-        owned = lanes.get(name, {})
-        fixed = value.to(torch.float64)
-        cols = [lane_at(*owned[i], times) if i in owned else fixed[i].expand(m) for i in range(tracks)]
-        grid[name] = torch.stack(cols).reshape(tracks * m)
-    sos = design(grid)
-    return moving_cascade(x, sos.reshape(tracks, m, *sos.shape[1:]), bounds, state)
-
+    sections = sorted(lanes)
+    moving = sos.to(torch.float64)[:, None, sections].expand(tracks, m, len(sections), 6).clone()
+    for j, k in enumerate(sections):
+        rows = sorted(lanes[k])
+        gains = torch.stack([lane_at(*lanes[k][i], times) for i in rows])
+        moving[rows, :, j] = design(k, torch.tensor(rows), gains).to(torch.float64)
+    return moving_cascade(x, sos, moving, sections, bounds, state)
