@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from mixassist.audio.io import load_audio, open_soundfile
-from mixassist.console.lanes import lane_curve_numpy
+from mixassist.console.lanes import EQ_GAINS, lane_curve_numpy
 from mixassist.dawproject import (
     EMBEDDED_RECIPE,
     EMBEDDED_RETURN,
@@ -48,8 +48,15 @@ __all__ = [
     "lane_points",
 ]
 
-#: How far straight lines between exported points may stray from a lane's curve, by parameter.
-LANE_TOLERANCE = {"gain_db": 0.01, "reverb_send_db": 0.01, "output_gain_db": 0.01, "pan": 0.001}
+#: How far straight lines between exported points may stray from a lane's curve, by parameter
+#: (dB for every gain, send and EQ gain; pan units for pan).
+LANE_TOLERANCE = {
+    "gain_db": 0.01,
+    "reverb_send_db": 0.01,
+    "output_gain_db": 0.01,
+    "pan": 0.001,
+    **{name: 0.01 for name in EQ_GAINS},
+}
 
 
 def lane_points(lane: Mapping[str, Any], tolerance: float) -> list[tuple[float, float]]:
@@ -120,7 +127,10 @@ def export_session(
     )
     data = recipe.to_dict(relative_to=folder)
     infos = {name: _stem_info(recipe.resolve(name), multitrack, name) for name in recipe.params.track_names}
-    sends = any(recipe.params.tracks[n].get("reverb_send_db") is not None for n in recipe.params.track_names)
+    sends = any(
+        recipe.params.tracks[n].get("reverb_send_db") is not None or recipe.params.lane(n, "reverb_send_db")
+        for n in recipe.params.track_names
+    )
     with OutputSet(folder, [output.name], overwrite=overwrite, protect=protect) as out:
         scratch = None
         reverb = None
@@ -134,7 +144,10 @@ def export_session(
                 t["name"]: {k: lane_points(lane, LANE_TOLERANCE[k]) for k, lane in (t.get("lanes") or {}).items()}
                 for t in data["tracks"]
             }
-            zf.writestr("project.xml", project_xml(data, infos, reverb, automation), zipfile.ZIP_DEFLATED)
+            master_lanes = (data.get("master") or {}).get("lanes") or {}
+            master = {k: lane_points(lane, LANE_TOLERANCE[k]) for k, lane in master_lanes.items()}
+            xml = project_xml(data, infos, reverb, automation, master)
+            zf.writestr("project.xml", xml, zipfile.ZIP_DEFLATED)
             zf.writestr("metadata.xml", metadata_xml(Path(recipe_path).stem), zipfile.ZIP_DEFLATED)
             zf.writestr(EMBEDDED_RECIPE, json.dumps(data, indent=2, allow_nan=False) + "\n", zipfile.ZIP_DEFLATED)
             if scratch is not None:
