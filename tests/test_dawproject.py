@@ -25,18 +25,9 @@ SR = 22050
 SCHEMA = json.loads((Path(__file__).parent / "fixtures" / "dawproject_schema.json").read_text())
 #: The unit each parameter element must carry, by (parent type, element) (the schema leaves units free).
 UNITS = {
-    "Volume": "linear",
-    "Pan": "normalized",
-    "Freq": "hertz",
-    "Gain": "decibel",
-    "Q": "linear",
-    "Threshold": "decibel",
-    "Ratio": "linear",
-    "Attack": "seconds",
-    "Release": "seconds",
-    "OutputGain": "decibel",
-    "InputGain": "decibel",
-    "Tempo": "bpm",
+    "Volume": "linear", "Pan": "normalized", "Freq": "hertz", "Gain": "decibel", "Q": "linear",
+    "Threshold": "decibel", "Ratio": "linear", "Attack": "seconds", "Release": "seconds",
+    "OutputGain": "decibel", "InputGain": "decibel", "Tempo": "bpm",
 }
 
 
@@ -59,20 +50,9 @@ def _session(tmp_path: Path) -> Path:
     sf.write(stems / "vox.wav", (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), SR, subtype="FLOAT")
     stereo = np.stack([0.2 * np.sin(2 * np.pi * 110 * t), 0.2 * np.sin(2 * np.pi * 165 * t)]).T.astype(np.float32)
     sf.write(stems / "bass.wav", stereo, SR, subtype="FLOAT")
-    vox = {
-        "gain_db": -3.25,
-        "pan": 0.125,
-        "hpf_hz": 95.0,
-        "comp_threshold_db": -21.5,
-        "comp_ratio": 3.2,
-        "comp_attack_ms": 4.5,
-        "comp_release_ms": 180.0,
-        "comp_makeup_db": 2.5,
-        "comp_knee_db": 3.0,
-        "reverb_send_db": -14.0,
-        "polarity": -1.0,
-        "delay_ms": 0.8,
-    }
+    vox = {"gain_db": -3.25, "pan": 0.125, "hpf_hz": 95.0, "comp_threshold_db": -21.5, "comp_ratio": 3.2,
+           "comp_attack_ms": 4.5, "comp_release_ms": 180.0, "comp_makeup_db": 2.5, "comp_knee_db": 3.0,
+           "reverb_send_db": -14.0, "polarity": -1.0, "delay_ms": 0.8}
     for i, (band, *_rest) in enumerate(
         [("low_shelf",), ("peak1",), ("peak2",), ("peak3",), ("peak4",), ("high_shelf",)]
     ):
@@ -83,24 +63,15 @@ def _session(tmp_path: Path) -> Path:
         ["vox", "bass"],
         tracks={"vox": vox, "bass": {"gain_db": 1.5, "pan": -0.4, "width": 0.6}},
         reverb={"rt60_mid_s": 1.1, "return_db": -2.0},
-        master={
-            "eq_high_shelf_db": 1.5,
-            "comp_ratio": 1.8,
-            "comp_threshold_db": -10.0,
-            "output_gain_db": 4.25,
-            "limiter_ceiling_dbtp": -1.0,
-            "limiter_release_ms": 60.0,
-        },
+        master={"eq_high_shelf_db": 1.5, "comp_ratio": 1.8, "comp_threshold_db": -10.0, "output_gain_db": 4.25,
+                "limiter_ceiling_dbtp": -1.0, "limiter_release_ms": 60.0},
     )
     params.set_lane("vox", "gain_db", Lane(*VOX_GAIN))  # automation (issue 24): Points on Volume and Pan
     params.set_lane("vox", "pan", Lane(*VOX_PAN))
     for owner, name, lane in MORE_LANES:  # ... on the send's Volume, an EQ band's Gain, the master's
         params.set_lane(owner, name, Lane(*lane))
     recipe = Recipe(
-        SR,
-        {"vox": Path("stems/vox.wav"), "bass": Path("stems/bass.wav")},
-        params,
-        base_dir=tmp_path / "song",
+        SR, {"vox": Path("stems/vox.wav"), "bass": Path("stems/bass.wav")}, params, base_dir=tmp_path / "song",
         why={"vox": {"gain_db": "sits 3 dB under the mix", "hpf_hz": "rumble below 95 Hz"}},
         locked={"bass": ["pan"]},
     )
@@ -320,9 +291,7 @@ def test_lanes_are_automation_points_and_come_back(exported, tmp_path):
     t, pan = points["Pan"]
     assert np.max(np.abs(2 * np.interp(grid, t, pan) - 1 - lane_curve_numpy(*VOX_PAN, grid))) < 0.002
     recipe, contents = import_dawproject(project, tmp_path / "back.json")
-    assert recipe.params.lane("vox", "gain_db") == Lane(*VOX_GAIN) and recipe.params.lane("vox", "pan") == Lane(
-        *VOX_PAN
-    )
+    assert recipe.params.lane("vox", "gain_db") == Lane(*VOX_GAIN) and recipe.params.lane("vox", "pan") == Lane(*VOX_PAN)
     assert "vox" not in contents.changed
 
     def flatten_the_dip(root: ET.Element) -> None:
