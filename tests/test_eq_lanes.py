@@ -215,3 +215,27 @@ def test_one_point_eq_lane_is_the_static_setting(stems: Multitrack) -> None:
         r.set_lane("gtr", "eq_peak1_db", Lane((0.0, 0.5), (0.0, 30.0)))
     with pytest.raises(ValueError, match="cannot be automated"):
         r.set_lane("gtr", "eq_peak1_hz", Lane((0.0, 0.5), (200.0, 300.0)))
+
+
+def test_report_plots_show_send_and_eq_lanes() -> None:
+    """The report's automation plot has one panel per lane, EQ-gain and send lanes included,
+    and its lane lines name them (issue 24: lanes in the report)."""
+    pytest.importorskip("matplotlib")
+    from mixassist.report import lane_plot_png, lane_rows  # lazy: the report layer sits above the console
+
+    lanes = {
+        "gain_db": {"times_s": [0.0, 1.0, 2.5], "values": [-3.0, -6.0, -2.0]},
+        "reverb_send_db": {"times_s": [0.5, 2.0], "values": [-18.0, -9.0]},
+        "eq_peak2_db": {"times_s": list(VOX[0]), "values": list(VOX[1])},
+    }
+    sections = [{"start_s": 0.0, "stop_s": 1.5, "label": "verse"}, {"start_s": 1.5, "stop_s": 3.0, "label": "chorus"}]
+    png = lane_plot_png("vox", lanes, sections)
+    assert png is not None and png.startswith(b"\x89PNG")
+    height = int.from_bytes(png[20:24], "big")  # the IHDR chunk: 80 dpi, 1.2 in + 1.5 in per panel
+    assert height == round(80 * (1.2 + 1.5 * 3))
+    recipe = {
+        "tracks": [{"name": "vox", "params": {"eq_peak2_db": 0.0}, "lanes": lanes}],
+        "master": {"params": {}, "lanes": {"eq_high_shelf_db": {"times_s": [0.1, 0.3], "values": [3.0, -6.0]}}},
+    }
+    rows = dict.fromkeys(text.split(":")[0] for _, text in lane_rows(recipe))
+    assert list(rows) == ["gain_db", "reverb_send_db", "eq_peak2_db", "eq_high_shelf_db"]
