@@ -149,18 +149,18 @@ def automated_eq(
         hz, q = (p[f"eq_{band}_{unit}"].index_select(0, at)[:, None].expand_as(gains) for unit in ("hz", "q"))
         return band_sos(band, hz.reshape(-1), gains.reshape(-1), q.reshape(-1), sample_rate).reshape(*gains.shape, 6)
 
-    ym, sm = moving_eq(
-        x.index_select(0, index),
-        sos.index_select(0, index),
-        moved,
-        design,
-        clock,
-        sample_rate,
-        None if state is None else state.index_select(0, index),
+    sub_sos = sos.index_select(0, index)
+    sub_state = None if state is None else state.index_select(0, index)
+    grads = torch.is_grad_enabled() and (
+        x.requires_grad
+        or sos.requires_grad
+        or any(values.requires_grad for owned in eq_lanes.values() for _, values in owned.values())
     )
-    if torch.is_grad_enabled() and (ym.requires_grad or y.requires_grad):
-        return y.index_copy(0, index, ym), out.index_copy(0, index, sm)
-    return y.index_copy_(0, index, ym), out.index_copy_(0, index, sm)
+    if not grads:  # a render: the laned tracks' rows of y are filtered again in place, no copies
+        y, sm = moving_eq(x, sub_sos, moved, design, clock, sample_rate, sub_state, into=(y, rows))
+        return y, out.index_copy_(0, index, sm)
+    ym, sm = moving_eq(x.index_select(0, index), sub_sos, moved, design, clock, sample_rate, sub_state)
+    return y.index_copy(0, index, ym), out.index_copy(0, index, sm)
 
 
 def band_sos(

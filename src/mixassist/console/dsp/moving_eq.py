@@ -38,7 +38,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from mixassist.console.dsp.envelope import LaneTensors
-from mixassist.console.dsp.jit import KERNEL_OPTIONS
+from mixassist.console.dsp.jit import KERNEL_OPTIONS, fma
 
 __all__ = ["EQ_UPDATE", "eq_grid", "lane_at", "moving_cascade", "moving_eq", "residual"]
 
@@ -77,10 +77,10 @@ def lane_at(times_s: torch.Tensor, values: torch.Tensor, t: np.ndarray) -> torch
 
 
 @numba.njit(**KERNEL_OPTIONS)
-def _forward_kernel(x, fixed, moving, which, bounds, s_in, y, s_out, keep_u, keep_e, save):  # pragma: no cover
+def _forward_kernel(x, rows, fixed, moving, which, bounds, s_in, y, s_out, keep_u, keep_e, save):  # pragma: no cover
     # The channels of a track share its coefficients and run side by side (independent
     # recursions in flight: the CPU overlaps their latencies).
-    tracks, channels, n = x.shape
+    tracks, channels = rows.shape[0], x.shape[1]
     sections = fixed.shape[1]
     u = np.empty(channels)
     c = np.empty((sections, 5))
@@ -91,28 +91,28 @@ def _forward_kernel(x, fixed, moving, which, bounds, s_in, y, s_out, keep_u, kee
                 c[k] = fixed[t, k] if which[k] < 0 else moving[t, m, which[k]]
             for i in range(bounds[m], bounds[m + 1]):
                 for ch in range(channels):
-                    u[ch] = x[t, ch, i]
+                    u[ch] = x[rows[t], ch, i]
                 for k in range(sections):
                     c0, c1, c2, c3, c4 = c[k, 0], c[k, 1], c[k, 2], c[k, 3], c[k, 4]
                     for ch in range(channels):
                         v = u[ch]
-                        e = c0 * v + s[ch, k, 0]
-                        s[ch, k, 0] = (c1 * v + s[ch, k, 1]) - c3 * e
-                        s[ch, k, 1] = c2 * v - c4 * e
+                        e = fma(c0, v, s[ch, k, 0])
+                        s[ch, k, 0] = fma(-c3, e, fma(c1, v, s[ch, k, 1]))
+                        s[ch, k, 1] = fma(-c4, e, c2 * v)
                         if save:
                             keep_u[t, ch, k, i] = v
                             keep_e[t, ch, k, i] = e
                         u[ch] = v + e
                 for ch in range(channels):
-                    y[t, ch, i] = u[ch]
+                    y[rows[t], ch, i] = u[ch]
         s_out[t] = s
 
 
 @numba.njit(**KERNEL_OPTIONS)
-def _stereo_kernel(x, fixed, moving, which, bounds, s_in, y, s_out):  # pragma: no cover - compiled
+def _stereo_kernel(x, rows, fixed, moving, which, bounds, s_in, y, s_out):  # pragma: no cover - compiled
     # :func:`_forward_kernel` without the saving, for two channels, written out: the two
     # channels' recursions interleave (the same operations in the same order: the same bits).
-    tracks, _, n = x.shape
+    tracks = rows.shape[0]
     sections = fixed.shape[1]
     c = np.empty((sections, 5))
     st = np.empty((sections, 4))
@@ -128,20 +128,20 @@ def _stereo_kernel(x, fixed, moving, which, bounds, s_in, y, s_out):  # pragma: 
             for k in range(sections):
                 c[k] = fixed[t, k] if which[k] < 0 else moving[t, m, which[k]]
             for i in range(bounds[m], bounds[m + 1]):
-                v0 = np.float64(x[t, 0, i])
-                v1 = np.float64(x[t, 1, i])
+                v0 = np.float64(x[rows[t], 0, i])
+                v1 = np.float64(x[rows[t], 1, i])
                 for k in range(sections):
                     c0, c1, c2, c3, c4 = c[k, 0], c[k, 1], c[k, 2], c[k, 3], c[k, 4]
-                    e0 = c0 * v0 + st[k, 0]
-                    e1 = c0 * v1 + st[k, 2]
-                    st[k, 0] = (c1 * v0 + st[k, 1]) - c3 * e0
-                    st[k, 2] = (c1 * v1 + st[k, 3]) - c3 * e1
-                    st[k, 1] = c2 * v0 - c4 * e0
-                    st[k, 3] = c2 * v1 - c4 * e1
+                    e0 = fma(c0, v0, st[k, 0])
+                    e1 = fma(c0, v1, st[k, 2])
+                    st[k, 0] = fma(-c3, e0, fma(c1, v0, st[k, 1]))
+                    st[k, 2] = fma(-c3, e1, fma(c1, v1, st[k, 3]))
+                    st[k, 1] = fma(-c4, e0, c2 * v0)
+                    st[k, 3] = fma(-c4, e1, c2 * v1)
                     v0 = v0 + e0
                     v1 = v1 + e1
-                y[t, 0, i] = v0
-                y[t, 1, i] = v1
+                y[rows[t], 0, i] = v0
+                y[rows[t], 1, i] = v1
         for k in range(sections):
             s_out[t, 0, k, 0], s_out[t, 0, k, 1], s_out[t, 1, k, 0], s_out[t, 1, k, 1] = (
                 st[k, 0],
@@ -194,16 +194,21 @@ def _run(
     bounds: np.ndarray,
     s_in: np.ndarray,
     save: bool,
+    rows: np.ndarray | None = None,
+    y: np.ndarray | None = None,
 ):
-    tracks, channels, n = x.shape
-    y = np.empty_like(x)
+    """The kernels on the tracks ``rows`` of ``x`` (all by default), written into those rows of
+    ``y`` (a new array by default); ``fixed``, ``moving`` and the states are the rows' own."""
+    _, channels, n = x.shape
+    rows = np.arange(x.shape[0], dtype=np.int64) if rows is None else rows
+    y = np.empty_like(x) if y is None else y
     s_out = np.empty_like(s_in)
-    shape = (tracks, channels, fixed.shape[1], n) if save else (1, 1, 1, 1)
+    shape = (len(rows), channels, fixed.shape[1], n) if save else (1, 1, 1, 1)
     keep_u, keep_e = np.empty(shape), np.empty(shape)
     if channels == 2 and not save:
-        _stereo_kernel(x, fixed, moving, which, bounds, s_in, y, s_out)
+        _stereo_kernel(x, rows, fixed, moving, which, bounds, s_in, y, s_out)
         return y, s_out, keep_u, keep_e
-    _forward_kernel(x, fixed, moving, which, bounds, s_in, y, s_out, keep_u, keep_e, save)
+    _forward_kernel(x, rows, fixed, moving, which, bounds, s_in, y, s_out, keep_u, keep_e, save)
     return y, s_out, keep_u, keep_e
 
 
@@ -255,6 +260,8 @@ def moving_cascade(
     sections: Sequence[int],
     bounds: np.ndarray,
     state: torch.Tensor | None = None,
+    *,
+    into: tuple[torch.Tensor, Sequence[int]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Filter each track through its cascade, the sections ``sections`` with coefficients that
     change between sub-blocks.
@@ -275,14 +282,17 @@ def moving_cascade(
     state : torch.Tensor, optional
         float64 ``(tracks, channels, K, 2)``: the transposed-direct-form-II states of
         :func:`~mixassist.console.dsp.cascade.biquad_cascade` (interchangeable with them).
+    into : (torch.Tensor, sequence of int), optional
+        Without gradients only: ``(out, rows)``, ``x`` and ``out`` hold more tracks, these
+        ``rows`` are the ``tracks`` filtered, written into those rows of ``out`` (no copies).
 
     Returns
     -------
     y, state
-        Shape and dtype of ``x``; the states after the last sample (detached).  Differentiable
-        in ``x``, ``sos`` and ``moving``.
+        Shape and dtype of ``x`` (``out`` with ``into``); the states after the last sample
+        (detached).  Differentiable in ``x``, ``sos`` and ``moving``.
     """
-    tracks, channels, n = x.shape
+    tracks, channels, n = sos.shape[0], x.shape[1], x.shape[2]
     s_in = torch.zeros(tracks, channels, sos.shape[1], 2, dtype=torch.float64)
     if state is not None:
         s_in = state.detach().to(torch.float64).contiguous()
@@ -294,7 +304,7 @@ def moving_cascade(
         keep = [k for k in range(sos.shape[1]) if k in sections or not bool(flat[k])]
         if len(keep) < sos.shape[1]:
             y, kept = moving_cascade(
-                x, sos[:, keep], moving, [keep.index(k) for k in sections], bounds, s_in[:, :, keep]
+                x, sos[:, keep], moving, [keep.index(k) for k in sections], bounds, s_in[:, :, keep], into=into
             )
             s_out = s_in.clone()
             s_out[:, :, keep] = kept
@@ -303,12 +313,18 @@ def moving_cascade(
     which[list(sections)] = np.arange(len(sections))
     mov = residual(moving.to(torch.float64)).contiguous()
     if torch.is_grad_enabled() and (x.requires_grad or fixed.requires_grad or mov.requires_grad):
+        if into is not None:
+            raise ValueError("moving_cascade: 'into' is for renders without gradients")
         y, s_out = _MovingFunction.apply(x.to(torch.float64).contiguous(), fixed, mov, s_in, which, bounds)
         return y.to(x.dtype), s_out
     # a render: float32 audio in and out as it is (the recursion runs in float64 either way)
     arrays = (fixed.detach().numpy(), mov.detach().numpy(), which, bounds, s_in.numpy())
-    yn, sn, _, _ = _run(x.detach().contiguous().numpy(), *arrays, False)
-    return torch.from_numpy(yn), torch.from_numpy(sn)
+    if into is None:
+        yn, sn, _, _ = _run(x.detach().contiguous().numpy(), *arrays, False)
+        return torch.from_numpy(yn), torch.from_numpy(sn)
+    out, rows = into
+    _, sn, _, _ = _run(x.detach().contiguous().numpy(), *arrays, False, np.asarray(rows, np.int64), out.numpy())
+    return out, torch.from_numpy(sn)
 
 
 def moving_eq(
@@ -319,12 +335,14 @@ def moving_eq(
     clock: int,
     sample_rate: int,
     state: torch.Tensor | None = None,
+    *,
+    into: tuple[torch.Tensor, Sequence[int]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The cascade ``sos`` ``(tracks, sections, 6)`` on ``x`` ``(tracks, channels, n)`` with the
     sections that have lanes (``{section: {track: lane}}``) designed again on the control grid
     (module notes) by ``design(section, tracks, gains)``: ``tracks`` ``(r,)`` indices,
     ``gains`` ``(r, m)`` the lanes' values at the ``m`` grid points, the result ``(r, m, 6)``.
-    Returns the audio and the cascade's state."""
+    Returns the audio and the cascade's state; ``into``: as for :func:`moving_cascade`."""
     tracks = sos.shape[0]
     j0, bounds = eq_grid(clock, x.shape[-1])
     m = len(bounds) - 1
@@ -335,4 +353,4 @@ def moving_eq(
         rows = sorted(lanes[k])
         gains = torch.stack([lane_at(*lanes[k][i], times) for i in rows])
         moving[rows, :, j] = design(k, torch.tensor(rows), gains).to(torch.float64)
-    return moving_cascade(x, sos, moving, sections, bounds, state)
+    return moving_cascade(x, sos, moving, sections, bounds, state, into=into)
