@@ -292,7 +292,7 @@ def moving_cascade(
         Shape and dtype of ``x`` (``out`` with ``into``); the states after the last sample
         (detached).  Differentiable in ``x``, ``sos`` and ``moving``.
     """
-    tracks, channels, n = sos.shape[0], x.shape[1], x.shape[2]
+    tracks, channels = sos.shape[0], x.shape[1]
     s_in = torch.zeros(tracks, channels, sos.shape[1], 2, dtype=torch.float64)
     if state is not None:
         s_in = state.detach().to(torch.float64).contiguous()
