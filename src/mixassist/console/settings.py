@@ -145,9 +145,9 @@ def automated_eq(
 
     def design(section: int, tracks: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
         band = bands[section - first]
-        at = index[tracks]
-        hz, q = (p[f"eq_{band}_{unit}"].index_select(0, at)[:, None].expand_as(gains) for unit in ("hz", "q"))
-        return band_sos(band, hz.reshape(-1), gains.reshape(-1), q.reshape(-1), sample_rate).reshape(*gains.shape, 6)
+        hz, q = p[f"eq_{band}_hz"], p[f"eq_{band}_q"]
+        rows = [band_sos(band, hz[int(index[t])], g, q[int(index[t])], sample_rate) for t, g in zip(tracks, gains)]
+        return torch.stack(rows)[:, :, 0]
 
     sub_sos = sos.index_select(0, index)
     sub_state = None if state is None else state.index_select(0, index)
