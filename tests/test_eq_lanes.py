@@ -17,7 +17,7 @@ from mixassist.console.params import MixParams
 
 SR = 22050
 #: (band, Hz, Q) of the bands the tests move, in the console's cascade order.
-BANDS = {"low_shelf": (100.0, 0.707), "peak2": (800.0, 1.4), "high_shelf": (8000.0, 0.707)}
+BANDS = {"low_shelf": (100.0, 0.707), "peak2": (800.0, 1.4), "peak4": (5000.0, 1.0), "high_shelf": (8000.0, 0.707)}
 
 
 def raised_cosine(times: list[float], values: list[float], t: float) -> float:
@@ -103,6 +103,7 @@ SHELF = ((0.1, 0.3), (3.0, -6.0))  # eq_high_shelf_db
 def test_render_matches_per_sample_reference_and_neighbours_untouched(stems: Multitrack) -> None:
     p = neutral(stems.names)
     p.set("vox", "eq_low_shelf_db", 4.0)
+    p.set("vox", "eq_peak4_db", -3.0)  # a static band after a moving one in the cascade
     p.set("gtr", "eq_peak2_db", -5.0)
     q = p.copy()
     q.set_lane("vox", "eq_peak2_db", Lane(*VOX))
@@ -114,8 +115,10 @@ def test_render_matches_per_sample_reference_and_neighbours_untouched(stems: Mul
     assert np.array_equal(flat.stems[1], moving.stems[1])
     # The vocal (mono, centred: the same pan gain on both sides as the static render).
     x = stems["vox"].audio[0]
-    pan_gain = float(flat.stems[0, 0, 100] / reference_eq(x, {"low_shelf": 4.0})[100])
-    want = pan_gain * reference_eq(x, {"low_shelf": 4.0, "peak2": VOX, "high_shelf": SHELF})
+    static = {"low_shelf": 4.0, "peak4": -3.0}
+    pan_gain = float(flat.stems[0, 0, 100] / reference_eq(x, static)[100])
+    # The static bands first, then the automated ones in cascade order (docs/console-dsp.md).
+    want = pan_gain * reference_eq(x, {**static, "peak2": VOX, "high_shelf": SHELF})
     err = moving.stems[0, 0].astype(np.float64) - want
     assert 20 * np.log10(np.sqrt(np.mean(err**2)) / np.sqrt(np.mean(want**2))) < -100
     assert np.abs(err).max() < 1e-5 * np.abs(want).max()

@@ -124,43 +124,57 @@ def automated_eq(
     hpf: bool,
     lpf: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The EQ cascade of ``x`` ``(tracks, channels, n)``: every track through
-    :func:`eq_sos` of ``p``, and the tracks with an ``eq_*_db`` lane in ``lanes`` (``{param:
-    {track: lane}}``) through :func:`~mixassist.console.dsp.moving_eq.moving_eq` instead (the
-    others render bit for bit as without lanes).  ``clock``: the block's first sample on the
-    lanes' clock; ``state``: the cascade's, from the previous block."""
-    sos = eq_sos(p, sample_rate, hpf=hpf, lpf=lpf)
-    y, out = biquad_cascade(x, sos, state)
+    """The EQ cascade of ``x`` ``(tracks, channels, n)`` with the ``eq_*_db`` lanes of ``lanes``
+    (``{param: {track: lane}}``), read on the lanes' clock from sample ``clock``.
+
+    Every track runs :func:`eq_sos` of ``p`` in :func:`biquad_cascade`, with the automated bands
+    flat on the tracks that have a lane (a flat section passes its input through bit for bit);
+    those tracks then run their automated bands, in cascade order, through
+    :func:`~mixassist.console.dsp.moving_eq.moving_eq` -- the automated bands sit after the
+    static ones (static sections commute; only a moving one would not, and it moves slowly: see
+    docs/console-dsp.md).  Tracks without a lane render bit for bit as without lanes.
+    ``state``: from the previous block, ``(tracks, channels, sections + automated bands, 2)``.
+    """
     eq_lanes = {k: v for k, v in lanes.items() if k.startswith("eq_") and v}
     if not eq_lanes:
-        return y, out
+        return biquad_cascade(x, eq_sos(p, sample_rate, hpf=hpf, lpf=lpf), state)
+    bands = [band for band, *_ in EQ_BANDS]
+    names = sorted(eq_lanes, key=lambda name: bands.index(name[3:-3]))  # the automated bands, in order
     rows = sorted({i for owned in eq_lanes.values() for i in owned})
     index = torch.tensor(rows)
-    first = sos.shape[1] - len(EQ_BANDS)  # the bands are the cascade's last sections, in order
-    bands = [band for band, *_ in EQ_BANDS]
-    moved = {
-        first + bands.index(name[3:-3]): {rows.index(i): lane for i, lane in owned.items()}
-        for name, owned in eq_lanes.items()
-    }
+    laned = torch.zeros(x.shape[0], dtype=torch.bool).index_fill_(0, index, True)
+    flat = {name: torch.where(laned, torch.zeros_like(p[name]), p[name]) for name in names}
+    sos = eq_sos({**p, **flat}, sample_rate, hpf=hpf, lpf=lpf)
+    sections = sos.shape[1]
+    y, out = biquad_cascade(x, sos, None if state is None else state[:, :, :sections].contiguous())
+    sub = {k: v.index_select(0, index) if v.ndim else v for k, v in p.items()}
+    static = torch.cat(
+        [band_sos(n[3:-3], sub[n[:-3] + "_hz"], sub[n], sub[n[:-3] + "_q"], sample_rate) for n in names], 1
+    )
+    moved = {j: {rows.index(i): lane for i, lane in eq_lanes[n].items()} for j, n in enumerate(names)}
 
-    def design(section: int, tracks: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
-        band = bands[section - first]
-        hz, q = p[f"eq_{band}_hz"], p[f"eq_{band}_q"]
-        rows = [band_sos(band, hz[int(index[t])], g, q[int(index[t])], sample_rate) for t, g in zip(tracks, gains)]
-        return torch.stack(rows)[:, :, 0]
+    def design(j: int, tracks: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        band = names[j][3:-3]
+        hz, q = sub[f"eq_{band}_hz"], sub[f"eq_{band}_q"]
+        return torch.stack([band_sos(band, hz[int(t)], g, q[int(t)], sample_rate) for t, g in zip(tracks, gains)])[
+            :, :, 0
+        ]
 
-    sub_sos = sos.index_select(0, index)
-    sub_state = None if state is None else state.index_select(0, index)
+    moving_state = None if state is None else state.index_select(0, index)[:, :, sections:].contiguous()
     grads = torch.is_grad_enabled() and (
-        x.requires_grad
-        or sos.requires_grad
+        y.requires_grad
+        or static.requires_grad
         or any(values.requires_grad for owned in eq_lanes.values() for _, values in owned.values())
     )
+    full = torch.zeros(*out.shape[:2], sections + len(names), 2, dtype=torch.float64)
+    full[:, :, :sections] = out
     if not grads:  # a render: the laned tracks' rows of y are filtered again in place, no copies
-        y, sm = moving_eq(x, sub_sos, moved, design, clock, sample_rate, sub_state, into=(y, rows))
-        return y, out.index_copy_(0, index, sm)
-    ym, sm = moving_eq(x.index_select(0, index), sub_sos, moved, design, clock, sample_rate, sub_state)
-    return y.index_copy(0, index, ym), out.index_copy(0, index, sm)
+        y, moved_state = moving_eq(y, static, moved, design, clock, sample_rate, moving_state, into=(y, rows))
+    else:
+        ym, moved_state = moving_eq(y.index_select(0, index), static, moved, design, clock, sample_rate, moving_state)
+        y = y.index_copy(0, index, ym)
+    full[index, :, sections:] = moved_state
+    return y, full
 
 
 def band_sos(

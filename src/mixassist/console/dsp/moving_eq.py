@@ -245,12 +245,14 @@ class _MovingFunction(torch.autograd.Function):
         return torch.from_numpy(gx), torch.from_numpy(gfixed), torch.from_numpy(gmoving), None, None, None
 
 
-def residual(sos: torch.Tensor) -> torch.Tensor:
+def residual(sos: Any) -> Any:
     """``(..., K, 5)`` residual coefficients ``(b0 − 1, b1 − a1, b2 − a2, a1, a2)`` (over ``a0``)
-    of ``(..., K, 6)`` sos."""
+    of ``(..., K, 6)`` sos: a tensor (differentiable), or a numpy array (a render: torch's
+    threaded elementwise operations cost more than they save on these mid-sized arrays)."""
     a0 = sos[..., 3:4]
     b, a = sos[..., 0:3] / a0, sos[..., 4:6] / a0
-    return torch.cat([b[..., :1] - 1.0, b[..., 1:3] - a, a], dim=-1)
+    parts = [b[..., :1] - 1.0, b[..., 1:3] - a, a]
+    return np.concatenate(parts, axis=-1) if isinstance(sos, np.ndarray) else torch.cat(parts, dim=-1)
 
 
 def moving_cascade(
@@ -296,8 +298,9 @@ def moving_cascade(
     s_in = torch.zeros(tracks, channels, sos.shape[1], 2, dtype=torch.float64)
     if state is not None:
         s_in = state.detach().to(torch.float64).contiguous()
+    grads = torch.is_grad_enabled() and (x.requires_grad or sos.requires_grad or moving.requires_grad)
     fixed = residual(sos.to(torch.float64)).contiguous()
-    if not (torch.is_grad_enabled() and fixed.requires_grad):
+    if not grads:
         # A section with b = a in every track that no lane moves is the identity bit for bit
         # (its residual and states stay 0): the kernel skips it.
         flat = (fixed.detach()[..., :3] == 0).all(dim=2).all(dim=0)
@@ -311,14 +314,15 @@ def moving_cascade(
             return y, s_out
     which = np.full(sos.shape[1], -1, dtype=np.int64)
     which[list(sections)] = np.arange(len(sections))
-    mov = residual(moving.to(torch.float64)).contiguous()
-    if torch.is_grad_enabled() and (x.requires_grad or fixed.requires_grad or mov.requires_grad):
+    if grads:
         if into is not None:
             raise ValueError("moving_cascade: 'into' is for renders without gradients")
+        mov = residual(moving.to(torch.float64)).contiguous()
         y, s_out = _MovingFunction.apply(x.to(torch.float64).contiguous(), fixed, mov, s_in, which, bounds)
         return y.to(x.dtype), s_out
     # a render: float32 audio in and out as it is (the recursion runs in float64 either way)
-    arrays = (fixed.detach().numpy(), mov.detach().numpy(), which, bounds, s_in.numpy())
+    mov_np = np.ascontiguousarray(residual(moving.detach().to(torch.float64).numpy()))
+    arrays = (fixed.detach().numpy(), mov_np, which, bounds, s_in.numpy())
     if into is None:
         yn, sn, _, _ = _run(x.detach().contiguous().numpy(), *arrays, False)
         return torch.from_numpy(yn), torch.from_numpy(sn)
