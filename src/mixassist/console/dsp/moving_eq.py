@@ -352,9 +352,22 @@ def moving_eq(
     m = len(bounds) - 1
     times = (np.arange(m, dtype=np.float64) + j0) * (EQ_UPDATE / float(sample_rate))
     sections = sorted(lanes)
-    moving = sos.to(torch.float64)[:, None, sections].expand(tracks, m, len(sections), 6).clone()
+    grads = torch.is_grad_enabled() and (
+        x.requires_grad or sos.requires_grad or any(v.requires_grad for o in lanes.values() for _, v in o.values())
+    )
+    if grads:
+        moving = sos.to(torch.float64)[:, None, sections].expand(tracks, m, len(sections), 6).clone()
+    else:  # a render: filled in numpy (torch's threaded copies wait on a loaded machine)
+        grid = np.empty((tracks, m, len(sections), 6))
+        grid[:] = sos.detach().to(torch.float64).numpy()[:, None, sections]
     for j, k in enumerate(sections):
         rows = sorted(lanes[k])
         gains = torch.stack([lane_at(*lanes[k][i], times) for i in rows])
-        moving[rows, :, j] = design(k, torch.tensor(rows), gains).to(torch.float64)
+        designed = design(k, torch.tensor(rows), gains).to(torch.float64)
+        if grads:
+            moving[rows, :, j] = designed
+        else:
+            grid[rows, :, j] = designed.detach().numpy()
+    if not grads:
+        moving = torch.from_numpy(grid)
     return moving_cascade(x, sos, moving, sections, bounds, state, into=into)
