@@ -13,18 +13,20 @@ coefficient change is a smooth continuation, not a restart; a reference must use
 because the transient after a coefficient change depends on which states a form keeps.
 
 At 44.1 kHz an update every 64 samples is 1.45 ms, finer than the raised-cosine segments of a
-lane ever move audibly: a 6 dB move over 0.5 s changes the gain by 0.19 dB per update.
+lane ever move audibly: a 6 dB move over 0.5 s changes the gain by at most 0.03 dB per update
+(π/2 · 12 dB/s · 1.45 ms).
 
-Two ways, one recursion: the kernels below (numba, float64) run the residual form ``e = d0·u +
-s1``, ``y = u + e`` of :mod:`.cascade` with the coefficients of each sub-block; with gradients a
-:class:`torch.autograd.Function` keeps every section's input and residual and its backward pass
-is the analytic adjoint of that recursion (so gradients reach the lane's values through the
-coefficient designs).  The incoming state is a constant for the gradient, as in
-:func:`~.cascade.biquad_cascade`.
+Two ways, one recursion: the kernels below (numba, float64, explicit FMAs) run the residual form
+``e = d0·u + s1``, ``y = u + e`` of :mod:`.cascade` with the coefficients of each sub-block;
+with gradients a :class:`torch.autograd.Function` keeps every section's input and residual and
+its backward pass is the analytic adjoint of that recursion (so gradients reach the lane's values
+through the coefficient designs).  The incoming state is a constant for the gradient, as in
+:func:`~.cascade.biquad_cascade`.  The console runs only the automated bands here, after the
+strip's static sections (:func:`mixassist.console.settings.automated_eq`).
 
-Memory: the coefficients of one block, ``tracks × (n / EQ_UPDATE) × sections × 5`` float64
-(about 2.5 MB per track for a 10 s block at 44.1 kHz); with gradients also two float64 copies of
-the signal per section.
+Memory: the moving sections' coefficients of one block, ``tracks × (n / EQ_UPDATE) × moving
+sections × 5`` float64 (0.3 MB per moving band and track for a 10 s block at 44.1 kHz); with
+gradients also two float64 copies of the signal per section.
 """
 
 from __future__ import annotations
