@@ -33,6 +33,13 @@ UNITS = {
 
 VOX_GAIN = ((0.0, 0.4, 1.2), (-3.25, -6.0, -2.0))
 VOX_PAN = ((0.3, 1.0), (0.125, -0.5))
+#: (owner, lane, (times, values)): a send, an EQ gain, the master's output gain and an EQ gain.
+MORE_LANES = (
+    ("vox", "reverb_send_db", ((0.2, 0.9), (-14.0, -24.0))),
+    ("vox", "eq_peak2_db", ((0.0, 0.6, 1.4), (-1.0, 5.5, -3.0))),
+    ("master", "output_gain_db", ((0.5, 1.0), (4.25, 2.0))),
+    ("master", "eq_high_shelf_db", ((0.1, 1.2), (1.5, -2.5))),
+)
 
 
 def _session(tmp_path: Path) -> Path:
@@ -61,6 +68,8 @@ def _session(tmp_path: Path) -> Path:
     )
     params.set_lane("vox", "gain_db", Lane(*VOX_GAIN))  # automation (issue 24): Points on Volume and Pan
     params.set_lane("vox", "pan", Lane(*VOX_PAN))
+    for owner, name, lane in MORE_LANES:  # ... on the send's Volume, an EQ band's Gain, the master's
+        params.set_lane(owner, name, Lane(*lane))
     recipe = Recipe(
         SR, {"vox": Path("stems/vox.wav"), "bass": Path("stems/bass.wav")}, params, base_dir=tmp_path / "song",
         why={"vox": {"gain_db": "sits 3 dB under the mix", "hpf_hz": "rumble below 95 Hz"}},
@@ -258,6 +267,8 @@ def _vox_points(xml: ET.Element) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     for points in lanes.findall("Points"):
         real = points.findall("RealPoint")
         assert {p.get("interpolation") for p in real} == {"linear"}
+        if points.find("Target").get("parameter") not in ids:
+            continue
         out[ids[points.find("Target").get("parameter")]] = (
             np.array([float(p.get("time")) for p in real]),
             np.array([float(p.get("value")) for p in real]),
@@ -296,3 +307,53 @@ def test_lanes_are_automation_points_and_come_back(exported, tmp_path):
     assert lane is not None and np.allclose(lane.values, 20 * math.log10(0.5), atol=1e-5)
     assert "gain_db" in recipe.locked["vox"] and "pan" not in recipe.locked["vox"]
     assert recipe.params.lane("vox", "pan") == Lane(*VOX_PAN)
+
+
+def test_send_eq_and_master_lanes_are_points_on_their_parameters(exported, tmp_path):
+    """Issue 24: a send lane is Points on the send's Volume (linear), an EQ-gain lane on the band's
+    Gain (decibel, the band enabled), the master's output-gain lane on the limiter's InputGain
+    (decibel) and its EQ lane on the master band's Gain, in a Lanes of the master track; straight
+    lines stay within 0.02 dB of each lane; read back they are the recipe's lanes exactly, and a
+    DAW edit of the master's points becomes its lane, locked."""
+    recipe_path, project = exported
+    with zipfile.ZipFile(project) as zf:
+        xml = ET.fromstring(zf.read("project.xml"))
+    tracks = {t.get("name"): t for t in xml.iter("Track")}
+    vox, master = tracks["vox"].find("Channel"), tracks["Master"].find("Channel")
+    targets = {
+        ("vox", "reverb_send_db"): (vox.find("Sends/Send/Volume"), "linear"),
+        ("vox", "eq_peak2_db"): (vox.findall("Devices/Equalizer/Band")[3].find("Gain"), "decibel"),
+        ("master", "output_gain_db"): (master.find("Devices/Limiter/InputGain"), "decibel"),
+        ("master", "eq_high_shelf_db"): (master.findall("Devices/Equalizer/Band")[5].find("Gain"), "decibel"),
+    }
+    assert vox.findall("Devices/Equalizer/Band")[3].get("type") == "bell"
+    timelines = {p.find("Target").get("parameter"): p for p in xml.iter("Points")}
+    owner_of = {lane.get("track"): lane for lane in xml.iter("Lanes") if lane.get("track")}
+    assert any(p in timelines.values() for p in owner_of[tracks["Master"].get("id")].findall("Points"))
+    for owner, name, lane in MORE_LANES:
+        element, unit = targets[(owner, name)]
+        timeline = timelines[element.get("id")]
+        assert timeline.get("unit") == unit == element.get("unit")
+        t = np.array([float(p.get("time")) for p in timeline.findall("RealPoint")])
+        v = np.array([float(p.get("value")) for p in timeline.findall("RealPoint")])
+        grid = np.linspace(0.0, 1.5, 3001)
+        drawn = np.interp(grid, t, v)
+        drawn_db = 20 * np.log10(drawn) if unit == "linear" else drawn
+        assert np.max(np.abs(drawn_db - lane_curve_numpy(*lane, grid))) < 0.02, (owner, name)
+    recipe, contents = import_dawproject(project, tmp_path / "back.json")
+    for owner, name, lane in MORE_LANES:
+        assert recipe.params.lane(owner, name) == Lane(*lane), (owner, name)
+    assert "master" not in contents.changed and "vox" not in contents.changed
+
+    def lower_the_master(root: ET.Element) -> None:
+        gain = root.find(".//Limiter/InputGain").get("id")
+        timeline = next(p for p in root.iter("Points") if p.find("Target").get("parameter") == gain)
+        for point in timeline.findall("RealPoint"):
+            point.set("value", "1.5")
+
+    edited = _edit(project, tmp_path / "edited.dawproject", lower_the_master)
+    recipe, _ = import_dawproject(edited, tmp_path / "edited.json")
+    lane = recipe.params.lane("master", "output_gain_db")
+    assert lane is not None and np.allclose(lane.values, 1.5)
+    assert "output_gain_db" in recipe.locked["master"]
+    assert recipe.params.lane("master", "eq_high_shelf_db") == Lane(*MORE_LANES[3][2])

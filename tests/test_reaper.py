@@ -154,6 +154,8 @@ def test_the_export_command_and_a_moved_folder(tmp_path, capsys):
 
 GAIN_LANE = ((0.0, 0.5, 1.0, 1.8), (-3.5, -6.0, -6.0, -1.5))
 PAN_LANE = ((0.2, 1.6), (-0.6, 0.8))
+SEND_LANE = ((0.0, 1.0), (-12.0, -18.0))
+MASTER_LANE = ((0.25, 1.25), (0.0, -3.0))
 
 
 def _lane_session(folder: Path) -> Path:
@@ -165,7 +167,9 @@ def _lane_session(folder: Path) -> Path:
     recipe.params.set_lane("vocals", "gain_db", Lane(*GAIN_LANE))
     recipe.params.set_lane("vocals", "pan", Lane(*PAN_LANE))
     recipe.params.set_lane("keys", "gain_db", Lane((0.0, 1.0), (-1.0, -4.0)))
-    recipe.params.set_lane("vocals", "reverb_send_db", Lane((0.0, 1.0), (-12.0, -18.0)))
+    recipe.params.set_lane("vocals", "reverb_send_db", Lane(*SEND_LANE))
+    recipe.params.set_lane("master", "output_gain_db", Lane(*MASTER_LANE))
+    recipe.params.set_lane("vocals", "eq_peak2_db", Lane((0.5, 1.5), (2.0, -4.0)))
     recipe.extra["context"]["sections"] = [{"start_s": 0.0, "stop_s": 1.0, "label": "verse"}]
     recipe.save(path, overwrite=True)
     return path
@@ -202,5 +206,19 @@ def test_lanes_are_track_envelopes_that_follow_the_lane(tmp_path):
         assert 20 * np.log10(amplitude[[0, -1]]) == pytest.approx([-1.0, -4.0])
         assert tracks[f"keys {side}"].find("PANENV2") is None
     assert tracks["guitar"].find("VOLENV2") is None and tracks["guitar"].find("PANENV2") is None
-    assert "reverb send's automation lane" in out.read_text()
+    # Issue 24, send and master lanes: the vocal's send lane is a Receive Volume envelope right
+    # after its AUXRECV on the bus, the master's output-gain lane a MASTERVOLENV2 (amplitudes);
+    # the EQ-gain lane cannot be written and the notes say so in one line each.
+    bus = tracks["reverb bus"]
+    rows = [c for c in bus.children if isinstance(c, list) or c.tag == "AUXVOLENV"]
+    vocal = [i for i, c in enumerate(rows) if isinstance(c, list) and c[:2] == ["AUXRECV", "0"]][0]
+    assert not isinstance(rows[vocal + 1], list) and rows[vocal + 1].tag == "AUXVOLENV"
+    assert len(bus.findall("AUXVOLENV")) == 1  # the guitar's send has no lane
+    t, amplitude = _envelope(bus, "AUXVOLENV")
+    assert np.max(np.abs(20 * np.log10(np.interp(grid, t, amplitude)) - lane_curve_numpy(*SEND_LANE, grid))) < 0.02
+    t, amplitude = _envelope(rpp.loads(out.read_text()), "MASTERVOLENV2")
+    assert np.max(np.abs(20 * np.log10(np.interp(grid, t, amplitude)) - lane_curve_numpy(*MASTER_LANE, grid))) < 0.02
+    text = out.read_text()
+    assert "the eq_peak2_db automation lane (2 points)" in text
+    assert text.count("Not carried: the EQ-gain automation lanes vocals.eq_peak2_db") == 1
     assert rpp.loads(out.read_text()).find("MARKER")[3] == "verse"

@@ -25,16 +25,22 @@ What goes where (units as the schema names them):
   (``Threshold`` = true-peak ceiling, ``InputGain`` = output gain, ``Release`` in seconds); with
   the limiter off, the output gain is the master ``Volume`` instead;
 * each track's reasons in its ``comment``;
-* automation lanes (recipe version 4) of a track's ``gain_db`` and ``pan``: a ``Points``
-  timeline (``timeUnit="seconds"``) in the track's ``Lanes``, beside its clip, whose ``Target``
-  is the channel's ``Volume`` (``unit="linear"``, amplitude) or ``Pan`` (``normalized``)
-  parameter, and whose ``RealPoint`` elements (``interpolation="linear"``) are the lane's breakpoints
-  plus points between them close enough that straight lines stay within 0.01 dB (0.001 in pan)
-  of the raised-cosine curve (:func:`mixassist.export.lane_points`).  The parameter's own
-  ``value`` stays the lane's base.  Reading back, points that lie on the embedded recipe's lane
+* automation lanes (recipe version 4): a ``Points`` timeline (``timeUnit="seconds"``) per lane
+  in the track's ``Lanes``, beside its clip (the master's in a ``Lanes`` of its own), whose
+  ``Target`` is the parameter that holds the setting: a track's ``gain_db`` the channel's
+  ``Volume`` (``unit="linear"``, amplitude), ``pan`` its ``Pan`` (``normalized``),
+  ``reverb_send_db`` its send's ``Volume`` (``linear``; a track sent only by its lane gets a
+  send at the lane's first value), ``eq_<band>_db`` that Equalizer band's ``Gain``
+  (``decibel``; the band is enabled); the master's ``output_gain_db`` the limiter's
+  ``InputGain`` (``decibel``; with the limiter off, the master ``Volume``) and its
+  ``eq_<band>_db`` its Equalizer band's ``Gain``.  The ``RealPoint`` elements
+  (``interpolation="linear"``) are the lane's breakpoints plus points between them close
+  enough that straight lines stay within 0.01 dB (0.001 in pan) of the raised-cosine curve
+  (:func:`mixassist.export.lane_points`); the parameter's own ``value`` stays the lane's base.
+  (A DAW's EQ follows the points continuously; mixassist's console redesigns the band every 64
+  samples -- the same curve.)  Reading back, points that lie on the embedded recipe's lane
   (within 1e-4 dB / 1e-5 in pan) keep that lane exactly; otherwise the DAW's points become the
-  lane (its breakpoints) and the setting is locked, as any changed setting is.  Reverb-send
-  and master lanes are kept in the embedded recipe only.
+  lane (its breakpoints) and the setting is locked, as any changed setting is.
 
 Settings with no DAWproject equivalent (polarity, delay, width, compressor knee, the DC blockers,
 the reverb's decay and seed, the limiter's look-ahead) are named in the comment and kept in the
@@ -50,13 +56,13 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mixassist.console.lanes import lane_curve_numpy
+from mixassist.console.lanes import AUTOMATABLE, lane_curve_numpy
 from mixassist.console.schema import EQ_BANDS, params_for
 from mixassist.errors import RecipeError
 from mixassist.version import __version__
@@ -166,11 +172,15 @@ def _bool(parent: ET.Element, tag: str, ids: _Ids, value: bool) -> ET.Element:
     return ET.SubElement(parent, tag, {"id": ids(), "value": "true" if value else "false"})
 
 
-def _equalizer(devices: ET.Element, ids: _Ids, p: Mapping[str, Any], name: str, *, hpf: bool) -> None:
+def _equalizer(
+    devices: ET.Element, ids: _Ids, p: Mapping[str, Any], name: str, *, hpf: bool, moving: Iterable[str] = ()
+) -> None:
+    """The strip's or the master's EQ; a band whose gain has a lane (``moving``) is enabled."""
     eq = ET.SubElement(
         devices, "Equalizer", {"id": ids(), "deviceName": "Equalizer", "deviceRole": "audioFX", "name": name}
     )
-    flat = all(float(p[f"eq_{band}_db"]) == 0.0 for band, *_ in EQ_BANDS) and p.get("hpf_hz") is None
+    moving = set(moving)
+    flat = all(float(p[f"eq_{band}_db"]) == 0.0 for band, *_ in EQ_BANDS) and p.get("hpf_hz") is None and not moving
     _bool(eq, "Enabled", ids, not flat)
     if hpf and p.get("hpf_hz") is not None:
         band = ET.SubElement(eq, "Band", {"type": "highPass", "order": "4"})
@@ -181,7 +191,7 @@ def _equalizer(devices: ET.Element, ids: _Ids, p: Mapping[str, Any], name: str, 
         _real(band, "Freq", ids, p[f"eq_{key}_hz"], "hertz")
         _real(band, "Gain", ids, p[f"eq_{key}_db"], "decibel")
         _real(band, "Q", ids, p[f"eq_{key}_q"], "linear")
-        _bool(band, "Enabled", ids, float(p[f"eq_{key}_db"]) != 0.0)
+        _bool(band, "Enabled", ids, float(p[f"eq_{key}_db"]) != 0.0 or f"eq_{key}_db" in moving)
 
 
 def _compressor(devices: ET.Element, ids: _Ids, p: Mapping[str, Any], name: str) -> None:
@@ -262,28 +272,52 @@ def _clip(
     return track_lanes
 
 
-#: How a lane's values (the recipe's units) become the automated parameter's, per setting.
-_AUTOMATED = {
-    "gain_db": ("Volume", "linear", lambda db: _linear(db), lambda v: _db(v)),
-    "pan": ("Pan", "normalized", lambda pan: (pan + 1.0) / 2.0, lambda v: v * 2.0 - 1.0),
-}
-#: How close a point read back must lie to the embedded lane for the lane to count as unchanged.
-_LANE_SAME = {"gain_db": 1e-4, "pan": 1e-5}
+#: How a lane's values (the recipe's units) become the automated parameter's unit and back.
+_LINEAR = ("linear", _linear, lambda v: _db(v))
+_DECIBEL = ("decibel", float, lambda v: float(v))
+_PAN = ("normalized", lambda pan: (pan + 1.0) / 2.0, lambda v: v * 2.0 - 1.0)
+#: How close a point read back must lie to the embedded lane for the lane to count as unchanged
+#: (in the lane's unit: dB, or pan).
+_LANE_SAME = {"pan": 1e-5}
+_DB_SAME = 1e-4
+
+
+def _target(channel: ET.Element, param: str) -> tuple[ET.Element | None, tuple]:
+    """The parameter element of ``channel`` that a lane of ``param`` automates, and its unit's
+    conversions: a strip's ``Volume``, ``Pan``, its send's ``Volume``, an EQ band's ``Gain``; the
+    master's limiter ``InputGain`` (or, with the limiter off, its ``Volume``) for the output
+    gain.  ``None`` where the channel has no such parameter."""
+    devices = channel.find("Devices")
+    if param.startswith("eq_") and devices is not None:
+        eq = devices.find("Equalizer")
+        bands = [b for b in eq.findall("Band") if b.get("type") != "highPass"] if eq is not None else []
+        keys = [band for band, *_ in EQ_BANDS]
+        index = keys.index(param[3:-3]) if param[3:-3] in keys else len(bands)
+        return (bands[index].find("Gain") if index < len(bands) else None), _DECIBEL
+    if param == "output_gain_db":
+        limiter = devices.find("Limiter") if devices is not None else None
+        if limiter is not None and _enabled(limiter):
+            return limiter.find("InputGain"), _DECIBEL
+        return channel.find("Volume"), _LINEAR
+    if param == "reverb_send_db":
+        return channel.find("Sends/Send/Volume"), _LINEAR
+    return channel.find({"gain_db": "Volume", "pan": "Pan"}.get(param, "-")), _PAN if param == "pan" else _LINEAR
 
 
 def _points(
     track_lanes: ET.Element, ids: _Ids, channel: ET.Element, param: str, points: Sequence[tuple[float, float]]
-) -> None:
-    """A ``Points`` timeline automating the channel's ``Volume`` or ``Pan`` with ``points``."""
-    tag, unit, convert, _ = _AUTOMATED[param]
-    target = channel.find(tag)
+) -> bool:
+    """A ``Points`` timeline automating the channel's parameter of ``param`` (:func:`_target`)
+    with ``points``; False (nothing written) where the channel has no such parameter."""
+    target, (unit, convert, _) = _target(channel, param)
     if target is None:
-        return
+        return False
     timeline = ET.SubElement(track_lanes, "Points", {"id": ids(), "timeUnit": "seconds", "unit": unit})
     ET.SubElement(timeline, "Target", {"parameter": target.get("id", "")})
     for time_s, value in points:
         attributes = {"time": _num(time_s), "value": _num(convert(value)), "interpolation": "linear"}
         ET.SubElement(timeline, "RealPoint", attributes)
+    return True
 
 
 def project_xml(
@@ -291,6 +325,7 @@ def project_xml(
     stems: Mapping[str, StemInfo],
     reverb_return: StemInfo | None,
     automation: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]] | None = None,
+    master_automation: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> bytes:
     """``project.xml`` for a recipe in its JSON form (stem paths relative to the project's folder).
 
@@ -304,10 +339,14 @@ def project_xml(
         The printed reverb return embedded at :data:`EMBEDDED_RETURN`; ``None`` when no track
         sends to the reverb (no effect track is written).
     automation : mapping, optional
-        Track name → ``{"gain_db" | "pan": [(seconds, value)]}``, each lane as points in the
-        recipe's units, dense enough for straight lines (:func:`mixassist.export.lane_points`).
+        Track name → ``{param: [(seconds, value)]}`` (``gain_db``, ``pan``, ``reverb_send_db``,
+        ``eq_<band>_db``), each lane as points in the recipe's units, dense enough for straight
+        lines (:func:`mixassist.export.lane_points`).
+    master_automation : mapping, optional
+        The master's ``{param: [(seconds, value)]}`` (``output_gain_db``, ``eq_<band>_db``).
     """
     automation = automation or {}
+    master_automation = master_automation or {}
     ids = _Ids()
     project = ET.Element("Project", {"version": DAWPROJECT_VERSION})
     ET.SubElement(project, "Application", {"name": "mixassist", "version": __version__})
@@ -331,15 +370,19 @@ def project_xml(
             structure, (track_id, channel_id), name, "regular", master_id, _comment(entry.get("why", {}), extras)
         )
         devices = ET.SubElement(channel, "Devices")
-        _equalizer(devices, ids, p, f"{name} EQ", hpf=True)
+        moving = automation.get(name, {})
+        _equalizer(devices, ids, p, f"{name} EQ", hpf=True, moving=moving)
         _compressor(devices, ids, p, f"{name} compressor")
         _bool(channel, "Mute", ids, False)
         _real(channel, "Pan", ids, (float(p["pan"]) + 1.0) / 2.0, "normalized", min=0.0, max=1.0)
-        if reverb_ids is not None and p["reverb_send_db"] is not None:
+        send_db = p["reverb_send_db"]
+        if send_db is None and "reverb_send_db" in moving:  # sent only by its lane: the lane's start
+            send_db = moving["reverb_send_db"][0][1]
+        if reverb_ids is not None and send_db is not None:
             sends = ET.SubElement(channel, "Sends")
             send = ET.SubElement(sends, "Send", {"id": ids(), "destination": reverb_ids[1], "type": "post"})
             _bool(send, "Enable", ids, False)
-            _real(send, "Volume", ids, _linear(float(p["reverb_send_db"])), "linear", min=0.0, max=2.0)
+            _real(send, "Volume", ids, _linear(float(send_db)), "linear", min=0.0, max=2.0)
         _real(channel, "Volume", ids, _linear(float(p["gain_db"])), "linear", min=0.0, max=16.0)
         file = entry["file"][0] if isinstance(entry["file"], list) else entry["file"]
         track_lanes = _clip(lanes, ids, track_id, name, file, stems[name], external=True)
@@ -378,7 +421,7 @@ def project_xml(
     )
     channel = ET.SubElement(track, "Channel", {"id": master_id, "role": "master", "audioChannels": "2"})
     devices = ET.SubElement(channel, "Devices")
-    _equalizer(devices, ids, m, "master EQ", hpf=False)
+    _equalizer(devices, ids, m, "master EQ", hpf=False, moving=master_automation)
     _compressor(devices, ids, m, "glue compressor")
     limiter = ET.SubElement(
         devices, "Limiter", {"id": ids(), "deviceName": "Limiter", "deviceRole": "audioFX", "name": "true-peak limiter"}
@@ -390,6 +433,10 @@ def project_xml(
     _real(channel, "Pan", ids, 0.5, "normalized", min=0.0, max=1.0)
     volume = 1.0 if limiter_on else _linear(float(m["output_gain_db"]))
     _real(channel, "Volume", ids, volume, "linear", min=0.0, max=16.0)
+    if master_automation:
+        master_lanes = ET.SubElement(lanes, "Lanes", {"id": ids(), "track": master_track_id})
+        for param, points in master_automation.items():
+            _points(master_lanes, ids, channel, param, points)
 
     project.append(arrangement)
     ET.indent(project)
@@ -510,6 +557,7 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
     reverb_return_db: float | None = None
     master: dict[str, Any] = {}
     lane_changes: dict[str, list[str]] = {}
+    master_lanes: dict[str, Any] = {}
     for track in structure.iter("Track"):
         channel = track.find("Channel")
         if channel is None:
@@ -533,6 +581,12 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
             elif limiter is not None:
                 master["limiter_ceiling_dbtp"] = None
             master["output_gain_db"] = _round(gain)
+            old_lanes = (base.get("master") or {}).get("lanes") or {}
+            master_lanes, moved = _track_lanes(
+                channel, automated, old_lanes, bool(base), "master", AUTOMATABLE["master"]
+            )
+            if moved:
+                lane_changes["master"] = moved
             continue
         if role == "effect":
             reverb_return_db = _round(_db(volume)) if volume is not None else None
@@ -559,7 +613,7 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
         entry["name"] = name
         entry["file"] = old["file"] if isinstance(old.get("file"), list) and old["file"][0] == path else path
         entry["params"] = {**old.get("params", {}), **params}
-        lanes, moved = _track_lanes(channel, automated, old.get("lanes") or {}, bool(base), where)
+        lanes, moved = _track_lanes(channel, automated, old.get("lanes") or {}, bool(base), where, AUTOMATABLE["track"])
         entry.pop("lanes", None)
         if lanes:
             entry["lanes"] = lanes
@@ -570,14 +624,17 @@ def read_project(xml: bytes, embedded: Mapping[str, Any] | None = None) -> Proje
         raise RecipeError("project.xml has no audio tracks")
     from_daw["master"] = dict(master)
     recipe: dict[str, Any] = {k: v for k, v in base.items() if k not in ("tracks", "version", "mixassist")}
-    lanes_anywhere = any("lanes" in t for t in tracks) or "lanes" in (base.get("master") or {})
+    lanes_anywhere = any("lanes" in t for t in tracks) or bool(master_lanes)
     recipe["version"] = 4 if lanes_anywhere else 3
     if isinstance(base.get("version"), int) and base["version"] >= 5:  # it names issue 19's settings
         recipe["version"] = base["version"]
     recipe["sample_rate"] = base.get("sample_rate") or _rate(root)
     recipe["tracks"] = tracks
     old_master = dict(base.get("master", {}))
+    old_master.pop("lanes", None)
     recipe["master"] = {**old_master, "params": {**old_master.get("params", {}), **master}}
+    if master_lanes:
+        recipe["master"]["lanes"] = master_lanes
     old_reverb = dict(base.get("reverb", {}))
     reverb_params = dict(old_reverb.get("params", {}))
     if reverb_return_db is not None:
@@ -620,16 +677,23 @@ def _track_lanes(
     old: Mapping[str, Any],
     embedded: bool,
     where: str,
+    params: Sequence[str],
 ) -> tuple[dict[str, Any], list[str]]:
-    """A track's lanes read back, and the settings whose automation the DAW changed (all of
-    them without an embedded recipe): the embedded lane where the DAW's points lie on it,
-    else the DAW's points as breakpoints; no lane where the DAW has no automation."""
-    lanes = {k: v for k, v in old.items() if k not in _AUTOMATED}  # lanes the project does not carry
+    """A channel's lanes of ``params`` read back, and the settings whose automation the DAW
+    changed (all of them without an embedded recipe): the embedded lane where the DAW's points
+    lie on it, else the DAW's points as breakpoints; no lane where the DAW has no automation.
+    A lane whose parameter the channel does not have (a send lane without a send) stays as
+    embedded."""
+    lanes: dict[str, Any] = {}
     moved = []
-    for param, (tag, _, _, back) in _AUTOMATED.items():
-        target = channel.find(tag)
-        points = automated.get(target.get("id", "")) if target is not None else None
+    for param in params:
+        target, (_, _, back) = _target(channel, param)
         was = old.get(param)
+        if target is None:
+            if was is not None:
+                lanes[param] = was
+            continue
+        points = automated.get(target.get("id", ""))
         if points is None or len(points) < 2:
             if was is not None:
                 moved.append(param)
@@ -637,8 +701,8 @@ def _track_lanes(
         times = [t for t, _ in points]
         values = [_round(back(v)) for _, v in points]
         if any(v is None for v in values) or any(b <= a for a, b in zip(times, times[1:], strict=False)):
-            raise RecipeError(f"{where}: the {tag} automation needs increasing times and audible values")
-        if was is not None and embedded and _on_lane(was, times, values, _LANE_SAME[param]):
+            raise RecipeError(f"{where}: the {param} automation needs increasing times and audible values")
+        if was is not None and embedded and _on_lane(was, times, values, _LANE_SAME.get(param, _DB_SAME)):
             lanes[param] = was
             continue
         lanes[param] = {"times_s": times, "values": values}

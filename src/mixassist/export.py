@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from mixassist.audio.io import load_audio, open_soundfile
-from mixassist.console.lanes import lane_curve_numpy
+from mixassist.console.lanes import EQ_GAINS, lane_curve_numpy
 from mixassist.dawproject import (
     EMBEDDED_RECIPE,
     EMBEDDED_RETURN,
@@ -29,7 +29,7 @@ from mixassist.dawproject import (
 from mixassist.errors import InvalidParameterError, MixAssistError, OutputError, RecipeError
 from mixassist.fileio import OutputSet, check_output_folder, write_text_atomic, writing
 from mixassist.outputs import EXPORT_FORMATS, PRINTED_FOLDER, RETURN_NAME, printed_names
-from mixassist.reaper import ReaperItem, reaper_project
+from mixassist.reaper import REAPER_LANES, ReaperItem, reaper_project
 from mixassist.report import decision_lines
 from mixassist.session import old_printed, write_recipe
 from mixassist.stems import print_stems, stems_size_bytes
@@ -48,8 +48,15 @@ __all__ = [
     "lane_points",
 ]
 
-#: How far straight lines between exported points may stray from a lane's curve, by parameter.
-LANE_TOLERANCE = {"gain_db": 0.01, "reverb_send_db": 0.01, "output_gain_db": 0.01, "pan": 0.001}
+#: How far straight lines between exported points may stray from a lane's curve, by parameter
+#: (dB for every gain, send and EQ gain; pan units for pan).
+LANE_TOLERANCE = {
+    "gain_db": 0.01,
+    "reverb_send_db": 0.01,
+    "output_gain_db": 0.01,
+    "pan": 0.001,
+    **{name: 0.01 for name in EQ_GAINS},
+}
 
 
 def lane_points(lane: Mapping[str, Any], tolerance: float) -> list[tuple[float, float]]:
@@ -120,7 +127,10 @@ def export_session(
     )
     data = recipe.to_dict(relative_to=folder)
     infos = {name: _stem_info(recipe.resolve(name), multitrack, name) for name in recipe.params.track_names}
-    sends = any(recipe.params.tracks[n].get("reverb_send_db") is not None for n in recipe.params.track_names)
+    sends = any(
+        recipe.params.tracks[n].get("reverb_send_db") is not None or recipe.params.lane(n, "reverb_send_db")
+        for n in recipe.params.track_names
+    )
     with OutputSet(folder, [output.name], overwrite=overwrite, protect=protect) as out:
         scratch = None
         reverb = None
@@ -134,7 +144,10 @@ def export_session(
                 t["name"]: {k: lane_points(lane, LANE_TOLERANCE[k]) for k, lane in (t.get("lanes") or {}).items()}
                 for t in data["tracks"]
             }
-            zf.writestr("project.xml", project_xml(data, infos, reverb, automation), zipfile.ZIP_DEFLATED)
+            master_lanes = (data.get("master") or {}).get("lanes") or {}
+            master = {k: lane_points(lane, LANE_TOLERANCE[k]) for k, lane in master_lanes.items()}
+            xml = project_xml(data, infos, reverb, automation, master)
+            zf.writestr("project.xml", xml, zipfile.ZIP_DEFLATED)
             zf.writestr("metadata.xml", metadata_xml(Path(recipe_path).stem), zipfile.ZIP_DEFLATED)
             zf.writestr(EMBEDDED_RECIPE, json.dumps(data, indent=2, allow_nan=False) + "\n", zipfile.ZIP_DEFLATED)
             if scratch is not None:
@@ -266,10 +279,13 @@ def export_reaper(
         unmapped = _unmapped_settings(entry["params"])
         lanes = entry.get("lanes") or {}
         envelopes[entry["name"]] = {
-            k: lane_points(lane, LANE_TOLERANCE[k]) for k, lane in lanes.items() if k in ("gain_db", "pan")
+            k: lane_points(lane, LANE_TOLERANCE[k]) for k, lane in lanes.items() if k in REAPER_LANES
         }
-        if "reverb_send_db" in lanes:
-            unmapped = "; ".join(filter(None, [unmapped, "the reverb send's automation lane"]))
+        eq_lanes = [
+            f"the {k} automation lane ({len(lane['times_s'])} points)" for k, lane in lanes.items() if k in EQ_GAINS
+        ]
+        if eq_lanes:
+            unmapped = "; ".join(filter(None, [unmapped, *eq_lanes]))
         if unmapped:
             notes.setdefault(entry["name"], []).append(
                 "Not carried (set by hand, or play the printed stem): " + unmapped
@@ -286,6 +302,7 @@ def export_reaper(
         for i, s in enumerate(sections)
         if isinstance(s, Mapping) and "start_s" in s
     ]
+    master_gain = ((data.get("master") or {}).get("lanes") or {}).get("output_gain_db")
     text = reaper_project(
         data,
         items,
@@ -294,6 +311,7 @@ def export_reaper(
         printed=printed,
         markers=markers,
         envelopes=envelopes,
+        master_envelope=lane_points(master_gain, LANE_TOLERANCE["output_gain_db"]) if master_gain else (),
     )
     with OutputSet(folder, [out.name], overwrite=overwrite, protect=[*stems, Path(recipe_path)]) as outputs:
         write_text_atomic(outputs.path(out.name), text)
@@ -316,18 +334,24 @@ def _project_notes(data: Mapping[str, Any], printed: bool) -> list[str]:
     """The project notes: what the file carries, what it cannot, and the master's settings."""
     lines = [
         f"mixassist {data.get('mixassist', '?')}: {len(data['tracks'])} tracks at {data['sample_rate']} Hz.",
-        "Carried as REAPER settings: fader, pan, polarity, delay (item position), reverb sends (post-fader).",
+        "Carried as REAPER settings: fader, pan, polarity, delay (item position), reverb sends (post-fader);",
+        "automation of faders, pans, sends and the master output gain as envelopes.",
         "Not carried: EQ, compressor, width, the reverb and the master chain - ReaEQ/ReaComp/ReaVerbate keep",
         "their settings as undocumented binary state, so they are listed in the track notes (SWS Notes window)",
         "and here." + (" The printed stems (muted, folder 'printed (mixassist)') carry the sound." if printed else ""),
         "The reverb bus is muted: insert a reverb on it, then unmute it.",
-        "",
-        "Master bus:",
     ]
+    eq_lanes = [f"{t['name']}.{k}" for t in data["tracks"] for k in (t.get("lanes") or {}) if k in EQ_GAINS]
+    if eq_lanes:
+        lines.append(f"Not carried: the EQ-gain automation lanes {', '.join(eq_lanes)} (no EQ settings can be).")
+    lines += ["", "Master bus:"]
     master = data.get("master") or {}
     lines += [f"  {_unmapped_settings(master.get('params') or {}) or 'neutral'}"]
     for name, lane in (master.get("lanes") or {}).items():
-        lines.append(f"  {name} automation lane (not carried): {len(lane['times_s'])} points in the recipe")
+        if name == "output_gain_db":
+            lines.append(f"  {name} automation lane: the master volume envelope ({len(lane['times_s'])} points)")
+        else:
+            lines.append(f"  {name} automation lane (not carried): {len(lane['times_s'])} points in the recipe")
     lines += decision_lines(master.get("why") or {}, master.get("params") or {})
     reverb = data.get("reverb") or {}
     lines += ["", "Reverb bus:", *(f"  {k} = {v}" for k, v in (reverb.get("params") or {}).items())]

@@ -19,8 +19,14 @@ What REAPER can take as text is written as text:
   lane's raised-cosine segments are given as their breakpoints plus points between them, close
   enough that REAPER's straight lines stay within 0.01 dB (0.001 in pan) of the curve
   (:func:`mixassist.export.lane_points`); a left/right pair gets the gain envelope on both
-  halves, and no pan envelope (its halves are hard-panned).  Reverb-send and master lanes are
-  not written (listed in the notes).
+  halves, and no pan envelope (its halves are hard-panned).  A ``reverb_send_db`` lane is the
+  send's *Receive Volume* envelope, ``<AUXVOLENV`` right after the bus's ``AUXRECV`` line of
+  that track (amplitudes, as the send's volume; a track sent only by its lane gets a send at
+  the lane's first value), on both halves of a pair.  The master's ``output_gain_db`` lane is
+  the master track's volume envelope, ``<MASTERVOLENV2`` (amplitudes) at the project level:
+  REAPER's master has no limiter here, so the envelope carries the ride and the notes name the
+  rest of the master chain.  EQ-gain lanes cannot be written (no EQ settings can, below): the
+  track notes and the project notes say so, one line per lane.
 
 What it cannot: REAPER stores ReaEQ, ReaComp and ReaVerbate settings as each plug-in's binary
 state (base64 inside ``<VST``), whose layout Cockos does not publish, so no EQ, compressor or
@@ -41,7 +47,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
-__all__ = ["REAPER_SOURCES", "ReaperItem", "guid", "reaper_project"]
+__all__ = ["REAPER_LANES", "REAPER_SOURCES", "ReaperItem", "guid", "reaper_project"]
+
+#: The track lanes a REAPER project carries as envelopes (and the master's ``output_gain_db``).
+REAPER_LANES = ("gain_db", "pan", "reverb_send_db")
 
 #: REAPER's source type by file extension (``<SOURCE TYPE``); anything else is read as WAVE.
 REAPER_SOURCES = {".wav": "WAVE", ".flac": "FLAC", ".mp3": "MP3", ".ogg": "VORBIS", ".aif": "WAVE", ".aiff": "WAVE"}
@@ -100,6 +109,7 @@ def reaper_project(
     printed: Mapping[str, ReaperItem] | None = None,
     markers: Sequence[tuple[float, str]] = (),
     envelopes: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]] | None = None,
+    master_envelope: Sequence[tuple[float, float]] = (),
 ) -> str:
     """The ``.rpp`` text of a recipe.
 
@@ -119,8 +129,10 @@ def reaper_project(
     markers : sequence of (seconds, name)
         Section markers.
     envelopes : mapping of track name to {param: [(seconds, value)]}, optional
-        Each track's ``gain_db`` and ``pan`` automation as points in the recipe's units (dB;
-        −1 = left), already dense enough for straight lines between them.
+        Each track's ``gain_db``, ``pan`` and ``reverb_send_db`` automation as points in the
+        recipe's units (dB; −1 = left), already dense enough for straight lines between them.
+    master_envelope : sequence of (seconds, dB)
+        The master's ``output_gain_db`` automation, likewise.
 
     Returns
     -------
@@ -142,16 +154,19 @@ def reaper_project(
             delay_ms=float(p.get("delay_ms") or 0.0),
             notes=list(notes.get(name, ())),
             send_db=None if p.get("reverb_send_db") is None else float(p["reverb_send_db"]),
-            envelopes={k: v for k, v in envelopes.get(name, {}).items() if k in ("gain_db", "pan")},
+            envelopes={k: v for k, v in envelopes.get(name, {}).items() if k in _ENVELOPES},
         )
+        if strip.send_db is None and strip.envelopes.get("reverb_send_db"):  # sent only by its lane
+            strip.send_db = float(strip.envelopes["reverb_send_db"][0][1])
         if len(strip.items) == 2:  # a left/right pair: two mono tracks, hard left and right, one fader
-            gain_only = {k: v for k, v in strip.envelopes.items() if k == "gain_db"}
+            gain_only = {k: v for k, v in strip.envelopes.items() if k != "pan"}
             for item, pan, side in zip(strip.items, (-1.0, 1.0), "LR", strict=True):
                 name_ = f"{name} {item.channel or side}"
                 tracks.append(replace(strip, name=name_, items=[item], pan=pan, envelopes=gain_only))
         else:
             tracks.append(strip)
     sends = {i: t.send_db for i, t in enumerate(tracks) if t.send_db is not None and math.isfinite(t.send_db)}
+    send_envelopes = {i: tracks[i].envelopes.get("reverb_send_db") for i in sends}
     bus = _Track("reverb bus", [], muted=True, notes=list(notes.get("reverb", ())))
     bus_index = len(tracks)
     tracks.append(bus)
@@ -166,6 +181,8 @@ def reaper_project(
     out = ['<REAPER_PROJECT 0.1 "6.0/mixassist" 0']
     out += ["  <NOTES 0 2", *_notes_block(project_notes, "    "), "  >"]
     out += [f"  SAMPLERATE {rate} 0 0", "  TEMPO 120 4 4"]
+    if master_envelope:
+        out += _envelope("output_gain_db", master_envelope, guid("envelope", "master", "output_gain_db"), "  ")
     for index, name in enumerate(markers):
         seconds, label = name
         out.append(f"  MARKER {index + 1} {_num(seconds)} {_quote(label)} 0")
@@ -184,9 +201,13 @@ def reaper_project(
         if i == bus_index:
             for source, send_db in sends.items():
                 out.append(f"    AUXRECV {source} 0 {_num(10.0 ** (send_db / 20.0))} 0 0 0 0 0 0 -1:U 0 -1 ''")
+                if send_envelopes[source]:  # the send's envelope follows its AUXRECV line
+                    gid = guid("envelope", str(source), tracks[source].name, "reverb_send_db")
+                    out += _envelope("reverb_send_db", send_envelopes[source] or (), gid)
         out.append("    MAINSEND 1 0")
         for param, points in t.envelopes.items():
-            out += _envelope(param, points, guid("envelope", str(i), t.name, param))
+            if param != "reverb_send_db":  # (on the bus, above)
+                out += _envelope(param, points, guid("envelope", str(i), t.name, param))
         for item in t.items:
             out += _item(item, t.delay_ms / 1000.0, guid("item", str(i), t.name, item.path))
         out.append("  >")
@@ -200,27 +221,34 @@ def reaper_project(
     return "\n".join(out) + "\n"
 
 
+def _amplitude(db: float) -> float:
+    return 10.0 ** (db / 20.0)
+
+
 #: Envelope chunk and the value REAPER stores, per automated setting.
 _ENVELOPES = {
-    "gain_db": ("VOLENV2", lambda db: 10.0 ** (db / 20.0)),
+    "gain_db": ("VOLENV2", _amplitude),
     "pan": ("PANENV2", lambda pan: -pan),
+    "reverb_send_db": ("AUXVOLENV", _amplitude),
+    "output_gain_db": ("MASTERVOLENV2", _amplitude),
 }
 
 
-def _envelope(param: str, points: Sequence[tuple[float, float]], gid: str) -> list[str]:
-    """One track envelope: active, visible, armed off, linear points (``PT time value 0``)."""
+def _envelope(param: str, points: Sequence[tuple[float, float]], gid: str, indent: str = "    ") -> list[str]:
+    """One envelope: active, visible, armed off, linear points (``PT time value 0``)."""
     tag, convert = _ENVELOPES[param]
+    inner = indent + "  "
     lines = [
-        f"    <{tag}",
-        f"      EGUID {gid}",
-        "      ACT 1 -1",
-        "      VIS 1 1 1",
-        "      LANEHEIGHT 0 0",
-        "      ARM 0",
-        "      DEFSHAPE 0 -1 -1",
+        f"{indent}<{tag}",
+        f"{inner}EGUID {gid}",
+        f"{inner}ACT 1 -1",
+        f"{inner}VIS 1 1 1",
+        f"{inner}LANEHEIGHT 0 0",
+        f"{inner}ARM 0",
+        f"{inner}DEFSHAPE 0 -1 -1",
     ]
-    lines += [f"      PT {_num(t)} {_num(convert(v))} 0" for t, v in points]
-    return [*lines, "    >"]
+    lines += [f"{inner}PT {_num(t)} {_num(convert(v))} 0" for t, v in points]
+    return [*lines, f"{indent}>"]
 
 
 def _item(item: ReaperItem, position_s: float, gid: str) -> list[str]:

@@ -24,7 +24,7 @@ are still read and render as they always did: without the console's DC blockers)
 A track merged from a left/right pair of mono files names both, left first:
 ``"file": ["stems/piano_L.wav", "stems/piano_R.wav"]``.  A lane (:mod:`mixassist.console.lanes`)
 moves an automatable setting (track ``gain_db``, ``pan``, ``reverb_send_db``; master
-``output_gain_db``) through its breakpoints; the setting's ``params`` value stays as its base.  A
+``output_gain_db``; the EQ bands' gains ``eq_<band>_db`` on both) through its breakpoints; the setting's ``params`` value stays as its base.  A
 ``why`` key or a ``locked`` entry may name a span of a lane, ``PARAM@START-STOP`` (seconds).  File paths are relative to the recipe's folder; missing parameters take their neutral
 defaults; unknown names and out-of-range values are refused with the allowed range; a
 ``why`` or ``locked`` entry must name a real parameter.  Written as strict JSON (no

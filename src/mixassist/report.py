@@ -207,10 +207,25 @@ def automation_lines(recipe: Mapping[str, Any]) -> list[str]:
     return [*lines, *rows, "", *plots, ""]
 
 
-#: Colours of the lanes in a plot, by parameter.
+#: Colours of the lanes in a plot, by parameter (an EQ band's gain: :func:`_lane_style`).
 _LANE_COLOURS = {"gain_db": "C0", "pan": "C1", "reverb_send_db": "C2", "output_gain_db": "C3"}
 #: Axis titles of the lanes in a plot, by parameter.
-_LANE_UNITS = {"gain_db": "gain (dB)", "pan": "pan (L −1 … R +1)", "reverb_send_db": "reverb send (dB)"}
+_LANE_UNITS = {
+    "gain_db": "gain (dB)",
+    "pan": "pan (L −1 … R +1)",
+    "reverb_send_db": "reverb send (dB)",
+    "output_gain_db": "output gain (dB)",
+}
+#: The EQ bands in console order (the schema's ``EQ_BANDS``, whose module imports torch).
+_EQ_BANDS = ("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf")
+
+
+def _lane_style(name: str) -> tuple[str, str]:
+    """A lane's colour and axis title: ``eq_<band>_db`` lanes as "EQ <band> (dB)", C4…C9."""
+    band = name[3:-3] if name.startswith("eq_") and name.endswith("_db") else ""
+    if band in _EQ_BANDS:
+        return f"C{4 + _EQ_BANDS.index(band)}", f"EQ {band.replace('_', ' ')} (dB)"
+    return _LANE_COLOURS.get(name, "C4"), _LANE_UNITS.get(name, name)
 
 
 def lane_plot_png(owner: str, lanes: Mapping[str, Any], sections: Sequence[Mapping[str, Any]]) -> bytes | None:
@@ -230,9 +245,10 @@ def lane_plot_png(owner: str, lanes: Mapping[str, Any], sections: Sequence[Mappi
     fig, axes = plt.subplots(len(lanes), 1, figsize=(8, 1.2 + 1.5 * len(lanes)), sharex=True, squeeze=False)
     for ax, (name, lane) in zip(axes[:, 0], lanes.items(), strict=True):
         t = np.linspace(0.0, stop, 1200)
-        ax.plot(t, lane_curve_numpy(lane["times_s"], lane["values"], t), color=_LANE_COLOURS.get(name, "C4"))
+        colour, title = _lane_style(name)
+        ax.plot(t, lane_curve_numpy(lane["times_s"], lane["values"], t), color=colour)
         ax.plot(lane["times_s"], lane["values"], ".", color="k", markersize=3)
-        ax.set_ylabel(_LANE_UNITS.get(name, name), fontsize=8)
+        ax.set_ylabel(title, fontsize=8)
         ax.grid(alpha=0.3)
         for i, s in enumerate(sections):
             start_s, stop_s = float(s["start_s"]), float(s["stop_s"])

@@ -64,6 +64,7 @@ from mixassist.console.settings import (
     ConsoleSettings,
     Tensors,
     active,
+    automated_eq,
     compress,
     db_gain,
     drives,
@@ -281,13 +282,13 @@ class Console:
             x, state["delay"] = fractional_delay(x, p["delay_ms"] * (sr / 1000.0), state.get("delay"))
         filters = {"hpf": plan["use_hpf"], "lpf": plan["use_lpf"]}
         eq_on, comp_on = stages or (not eq_is_flat(p, **filters), not is_neutral_comp(p))
-        if eq_on:
-            x, state["eq"] = biquad_cascade(x, eq_sos(p, sr, **filters), state.get("eq"))
+        lanes = lanes or {}
+        if eq_on or any(k.startswith("eq_") for k in lanes):
+            x, state["eq"] = automated_eq(x, p, sr, lanes, clock, state.get("eq"), **filters)
         if comp_on:
             x, state["comp"] = compress(x, p, sr, state.get("comp"))
         if drives(p):
             x = saturate(x, p["drive_db"])
-        lanes = lanes or {}
         n = x.shape[-1]
         if "gain_db" in lanes:
             gain = db_gain(p["gain_db"]).to(x.dtype)
@@ -303,7 +304,8 @@ class Console:
         self, x: torch.Tensor, p: Tensors, plan: dict[str, Any], state: dict[str, Any] | None
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         state = dict(state or {})
-        y, state = self._master_pre(x, p, state, dc=plan["dc_block"])
+        lanes, clock = plan["master_lanes"], plan["stem_latency"]
+        y, state = self._master_pre(x, p, state, dc=plan["dc_block"], lanes=lanes, clock=clock)
         return self._master_tail(
             y,
             p,
@@ -315,15 +317,28 @@ class Console:
         )
 
     def _master_pre(
-        self, x: torch.Tensor, p: Tensors, state: dict[str, Any], *, dc: bool
+        self,
+        x: torch.Tensor,
+        p: Tensors,
+        state: dict[str, Any],
+        *,
+        dc: bool,
+        lanes: Mapping[str, LaneTensors] | None = None,
+        clock: int = 0,
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Master low-pass and EQ, mid/side width, glue compressor, drive and DC blocker (with
-        ``dc``) on one ``(2, samples)`` block."""
+        ``dc``) on one ``(2, samples)`` block; ``eq_*_db`` lanes read on the song's clock (the bus
+        lags it by ``clock`` samples)."""
         sr = self.sample_rate
         batch = {k: v.reshape(1) for k, v in p.items()}
         y = x[None]
         lpf = bool(active(batch["lpf_hz"]).any())
-        if not eq_is_flat(batch, hpf=False, lpf=lpf):
+        eq_lanes = {k: {0: lane} for k, lane in (lanes or {}).items() if k.startswith("eq_")}
+        if eq_lanes:
+            pos = int(state.get("eq_pos", 0))  # (the tail keeps its own "pos" in the same state)
+            state["eq_pos"] = pos + y.shape[-1]
+            y, state["eq"] = automated_eq(y, batch, sr, eq_lanes, pos - clock, state.get("eq"), hpf=False, lpf=lpf)
+        elif not eq_is_flat(batch, hpf=False, lpf=lpf):
             y, state["eq"] = biquad_cascade(y, eq_sos(batch, sr, hpf=False, lpf=lpf), state.get("eq"))
         if widens(batch):
             hpf = batch["side_hpf_hz"]
@@ -698,7 +713,7 @@ class Console:
             for start in range(0, bus.audio.shape[1], bus.chunk):
                 y = torch.from_numpy(bus.audio[:, start : start + bus.chunk])
                 if pre:
-                    y, pre_state = self._master_pre(y, master, pre_state, dc=dc)
+                    y, pre_state = self._master_pre(y, master, pre_state, dc=dc, lanes=lanes, clock=clock)
                 if tail:
                     y, tail_state = self._master_tail(
                         y,

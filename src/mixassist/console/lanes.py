@@ -32,14 +32,18 @@ from typing import Any
 
 import numpy as np
 
+from mixassist.console.schema import EQ_BANDS
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["AUTOMATABLE", "MAX_POINTS", "Lane", "lane_curve_numpy", "max_rate", "parse_span"]
+__all__ = ["AUTOMATABLE", "EQ_GAINS", "MAX_POINTS", "Lane", "lane_curve_numpy", "max_rate", "parse_span"]
 
 #: The parameters a lane may move, per section (``"track"`` or ``"master"``).
+#: The EQ bands' gains (``eq_<band>_db``, the schema's names) move too: the console then updates
+#: the band's coefficients every :data:`~mixassist.console.dsp.moving_eq.EQ_UPDATE` samples.
+EQ_GAINS: tuple[str, ...] = tuple(f"eq_{band}_db" for band, *_ in EQ_BANDS)
 AUTOMATABLE: dict[str, tuple[str, ...]] = {
-    "track": ("gain_db", "pan", "reverb_send_db"),
-    "master": ("output_gain_db",),
+    "track": ("gain_db", "pan", "reverb_send_db", *EQ_GAINS),
+    "master": ("output_gain_db", *EQ_GAINS),
 }
 
 #: Most breakpoints one lane may hold (a ride of a 10-minute song at 4 points/s is 2400).

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import torch
 
 from mixassist.console.dsp.biquad import high_shelf_sos, highpass_sos, low_shelf_sos, lowpass_sos, peaking_sos
+from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.compressor import compressor
 from mixassist.console.dsp.envelope import LaneTensors
+from mixassist.console.dsp.moving_eq import moving_eq
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS
 
@@ -23,6 +25,8 @@ __all__ = [
     "ConsoleSettings",
     "Tensors",
     "active",
+    "automated_eq",
+    "band_sos",
     "compress",
     "db_gain",
     "drives",
@@ -105,10 +109,81 @@ def eq_sos(p: Tensors, sample_rate: int, *, hpf: bool, lpf: bool = False) -> tor
             identity[..., 3] = 1.0
             sections.append(torch.where(active(hz)[:, None, None], sos, identity))
     for band, *_ in EQ_BANDS:
-        hz, db, q = p[f"eq_{band}_hz"], p[f"eq_{band}_db"], p[f"eq_{band}_q"]
-        design = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}.get(band, peaking_sos)
-        sections.append(design(hz, db, q, sample_rate))
+        sections.append(band_sos(band, p[f"eq_{band}_hz"], p[f"eq_{band}_db"], p[f"eq_{band}_q"], sample_rate))
     return torch.cat(sections, dim=1)
+
+
+def automated_eq(
+    x: torch.Tensor,
+    p: Tensors,
+    sample_rate: int,
+    lanes: Mapping[str, Mapping[int, LaneTensors]],
+    clock: int,
+    state: torch.Tensor | None,
+    *,
+    hpf: bool,
+    lpf: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The EQ cascade of ``x`` ``(tracks, channels, n)`` with the ``eq_*_db`` lanes of ``lanes``
+    (``{param: {track: lane}}``), read on the lanes' clock from sample ``clock``.
+
+    Every track runs :func:`eq_sos` of ``p`` in :func:`biquad_cascade`, with the automated bands
+    flat on the tracks that have a lane (a flat section passes its input through bit for bit);
+    those tracks then run their automated bands, in cascade order, through
+    :func:`~mixassist.console.dsp.moving_eq.moving_eq` -- the automated bands sit after the
+    static ones (static sections commute; only a moving one would not, and it moves slowly: see
+    docs/console-dsp.md).  Tracks without a lane render bit for bit as without lanes.
+    ``state``: from the previous block, ``(tracks, channels, sections + automated bands, 2)``.
+    """
+    eq_lanes = {k: v for k, v in lanes.items() if k.startswith("eq_") and v}
+    if not eq_lanes:
+        return biquad_cascade(x, eq_sos(p, sample_rate, hpf=hpf, lpf=lpf), state)
+    bands = [band for band, *_ in EQ_BANDS]
+    names = sorted(eq_lanes, key=lambda name: bands.index(name[3:-3]))  # the automated bands, in order
+    rows = sorted({i for owned in eq_lanes.values() for i in owned})
+    index = torch.tensor(rows)
+    laned = torch.zeros(x.shape[0], dtype=torch.bool).index_fill_(0, index, True)
+    flat = {name: torch.where(laned, torch.zeros_like(p[name]), p[name]) for name in names}
+    sos = eq_sos({**p, **flat}, sample_rate, hpf=hpf, lpf=lpf)
+    sections = sos.shape[1]
+    y, out = biquad_cascade(x, sos, None if state is None else state[:, :, :sections].contiguous())
+    sub = {k: v.index_select(0, index) if v.ndim else v for k, v in p.items()}
+    static = torch.cat(
+        [band_sos(n[3:-3], sub[n[:-3] + "_hz"], sub[n], sub[n[:-3] + "_q"], sample_rate) for n in names], 1
+    )
+    moved = {j: {rows.index(i): lane for i, lane in eq_lanes[n].items()} for j, n in enumerate(names)}
+
+    def design(j: int, tracks: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        band = names[j][3:-3]
+        hz, q = sub[f"eq_{band}_hz"], sub[f"eq_{band}_q"]
+        return torch.stack([band_sos(band, hz[int(t)], g, q[int(t)], sample_rate) for t, g in zip(tracks, gains)])[
+            :, :, 0
+        ]
+
+    moving_state = None if state is None else state.index_select(0, index)[:, :, sections:].contiguous()
+    grads = torch.is_grad_enabled() and (
+        y.requires_grad
+        or static.requires_grad
+        or any(values.requires_grad for owned in eq_lanes.values() for _, values in owned.values())
+    )
+    full = torch.zeros(*out.shape[:2], sections + len(names), 2, dtype=torch.float64)
+    full[:, :, :sections] = out
+    if not grads:  # a render: the laned tracks' rows of y are filtered again in place, no copies
+        y, moved_state = moving_eq(y, static, moved, design, clock, sample_rate, moving_state, into=(y, rows))
+    else:
+        ym, moved_state = moving_eq(y.index_select(0, index), static, moved, design, clock, sample_rate, moving_state)
+        y = y.index_copy(0, index, ym)
+    full[index, :, sections:] = moved_state
+    return y, full
+
+
+def band_sos(
+    band: str, freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor, sample_rate: int
+) -> torch.Tensor:
+    """``(batch, 1, 6)``: the section of the EQ band ``band`` (a name of the schema's
+    ``EQ_BANDS``) -- the design :func:`eq_sos` uses for it."""
+    design = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}.get(band, peaking_sos)
+    return design(freq_hz, gain_db, q, sample_rate)
 
 
 def eq_is_flat(p: Tensors, *, hpf: bool, lpf: bool = False) -> bool:

@@ -169,7 +169,7 @@ class Constraints:
         if param not in AUTOMATABLE.get(kind, ()):
             raise InvalidParameterError(
                 f"{where}: only an automatable setting can be locked over a span "
-                f"({', '.join(AUTOMATABLE['track'])}; master.output_gain_db)"
+                f"({', '.join(AUTOMATABLE['track'])}; master {', '.join(AUTOMATABLE['master'])})"
             )
         if value_text:
             raise InvalidParameterError(f"{where}: a span lock keeps the starting lane; drop '={value_text}'")
