@@ -27,7 +27,7 @@ import numpy as np
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Bus, Console
 from mixassist.console.params import MixParams
-from mixassist.measure import LoudnessReport, integrated_loudness, measure, true_peak
+from mixassist.measure import LoudnessReport, integrated_streamed, measure, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 
@@ -378,13 +378,13 @@ def _predict_on_excerpts(
         return None
     seg = round(EXCERPT_S * sr)
     before = np.concatenate([pre.audio[:, a : a + seg] for a in starts], axis=1)
-    linear, peak = integrated_loudness(before, sr), float(np.max(np.abs(before)))
+    linear, peak = integrated_streamed(before, sr), float(np.max(np.abs(before)))
     if linear is None or peak <= 0.0:
         return None
 
     def trial(trial_gain: float) -> tuple[float | None, float | None]:
         out = master_excerpts(console, pre, _with_gain(params, trial_gain))[1]
-        lufs = integrated_loudness(np.concatenate(out, axis=1), sr)
+        lufs = integrated_streamed(np.concatenate(out, axis=1), sr)
         tp = max((t for t in (true_peak(x, sr) for x in out) if t is not None), default=None)
         return (None if lufs is None else pre_lufs + lufs - linear), tp
 

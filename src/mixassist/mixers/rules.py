@@ -280,7 +280,7 @@ class RulesMixer(Mixer):
             reasons.notes.append("the mix is silent: master left neutral")
             return {"integrated_lufs": None, "true_peak_dbtp": None}
         choose = lambda p, v, why: reasons.set(params, constraints, "master", p, v, why)  # noqa: E731
-        peak_db = 20 * math.log10(float(np.max(np.abs(bus.song))) or 1e-12)
+        peak_db = 20 * math.log10(max(float(np.max(np.abs(b))) for b in _blocks(bus.song)) or 1e-12)
         choose("comp_ratio", 2.0, "2:1 glue compression: holds the parts together without audible pumping")
         choose("comp_attack_ms", 30.0, "30 ms attack: transients pass, the body is controlled")
         choose("comp_release_ms", 200.0, "200 ms release: recovers between phrases")
@@ -307,6 +307,12 @@ class RulesMixer(Mixer):
             tolerance_lu=self.delivery_tolerance_lu,
         )
         return result
+
+
+def _blocks(audio: np.ndarray, size: int = 1 << 20) -> list[np.ndarray]:
+    """``audio`` ``(channels, samples)`` as views of ``size`` samples (at least one, maybe empty): a
+    peak read without a whole-signal copy."""
+    return [audio[:, a : a + size] for a in range(0, max(audio.shape[-1], 1), size)]
 
 
 def _ride_choice(tracks: dict[str, RuleTrack], name: str | None, reasons: Reasons) -> str | None:
