@@ -208,3 +208,19 @@ def test_integrated_streamed_equals_the_whole_array_integrated_loudness(channels
     meter.feed(x)
     with pytest.raises(RuntimeError, match="integrated_only"):
         meter.readings()
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_loudness_and_correlation_is_the_separate_readings_from_one_pass(channels: int) -> None:
+    """What the rules' track analysis reads in one pass: the integrated and short-term loudness and
+    the stereo correlation, each bit for bit the separate whole-array reading (2.5 s crosses a
+    stereo-sum chunk)."""
+    from mixassist.measure import correlation, integrated_and_short_term, loudness_and_correlation
+
+    x = _programme(channels, int(2.5 * 22050) + MOMENT_CHUNK * (channels - 1), seed=11)
+    integrated, short_term, corr = loudness_and_correlation(x, 22050)
+    alone = integrated_and_short_term(x, 22050)
+    assert integrated == alone[0] == whole_array_report(x, 22050).integrated_lufs
+    np.testing.assert_array_equal(short_term, alone[1])
+    assert corr == (correlation(x) if channels == 2 else None)
+    assert loudness_and_correlation(x, 22050, correlation=False)[2] is None
