@@ -156,9 +156,10 @@ def excerpts_on(monkeypatch):
 
 
 def test_master_excerpts_equal_the_full_render_on_their_samples(session, excerpts_on):
-    """The delivery's shortcut, the master's tail run on excerpts after a warm-up, against the
-    one console path: the full render's same samples, within 1e-6 (measured: at most 1 ulp,
-    6e-8, on a mix whose limiter takes ~7 dB at -8 LUFS)."""
+    """The delivery's shortcut, the master's tail run on excerpts joined end to end, each after a
+    warm-up, against the one console path: the full render's same samples, within 1e-4 of full
+    scale (-80 dBFS; measured 1.9e-5 with 0.5 s of warm-up, what the limiter's 100-ms release
+    keeps of a join's reduction, on a mix whose limiter takes ~7 dB at -8 LUFS)."""
     from mixassist.mixers.deliver import master_excerpts
 
     params = _params(session)
@@ -170,7 +171,7 @@ def test_master_excerpts_equal_the_full_render_on_their_samples(session, excerpt
     assert len(starts) == 3 and starts[0] >= SR // 2
     for start, piece in zip(starts, pieces, strict=True):
         assert piece.shape == (2, SR // 2)
-        np.testing.assert_allclose(piece, full[:, start : start + SR // 2], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(piece, full[:, start : start + SR // 2], rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("target", [-14.0, -8.0])

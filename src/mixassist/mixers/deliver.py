@@ -60,13 +60,20 @@ MIN_SLOPE = 0.05
 TRUE_PEAK_MARGIN_DB = 0.1
 
 
+#: dB more than a measured overshoot that :func:`lowered_ceiling` lowers the ceiling by; also how far
+#: under the aim a long song's delivery starts its ceiling (:func:`_predict_on_excerpts`): the
+#: limiter's own overshoot of its ceiling, measured 0.00-0.05 dB on 3-min songs, then needs no
+#: second full-length trial under a lowered ceiling.
+OVERSHOOT_ROOM_DB = 0.05
+
+
 def lowered_ceiling(ceiling: float, true_peak_dbtp: float | None, aim_dbtp: float) -> float | None:
     """The limiter ceiling lowered by what a render's true peak overshoots ``aim_dbtp`` (and 0.05 dB
     more, floored at the schema's -12 dBTP), or ``None`` when it does not overshoot. The limiter's
     4x detector under-reads what saturation and very bright masters put near Nyquist, so its output
     can read a little over its own ceiling on the meter."""
     over = (true_peak_dbtp - aim_dbtp) if true_peak_dbtp is not None else 0.0
-    return float(max(-12.0, ceiling - over - 0.05)) if over > 0.0 else None
+    return float(max(-12.0, ceiling - over - OVERSHOOT_ROOM_DB)) if over > 0.0 else None
 
 
 #: The delivery of a long song searches on excerpts first (:func:`master_excerpts`): this many,
@@ -294,11 +301,13 @@ class _Search:
         max_trials: int,
         peak_db: float | None,
         pre_lufs: float | None,
+        tolerance_lu: float | None = None,
     ) -> tuple[float, float]:
         """``(gain, slope)`` after at most ``max_trials`` trials: the last gain tried when it
         landed, else the next one to try. ``peak_db`` (the master's peak before its output gain),
         when given, sizes the first step from the share of the peaks' overshoot the limiter took."""
         last: tuple[float, float] | None = None  # (gain, loudness) of the last trial, for the secant
+        tolerance = self.tolerance if tolerance_lu is None else tolerance_lu
         for _ in range(max_trials):
             trial_gain = round(float(np.clip(gain, -24, 24)), 2)
             lufs, tp = trial(trial_gain)
@@ -317,9 +326,9 @@ class _Search:
                     f"ceiling {ceiling:.2f} dBTP: {self.true_peak_dbtp:g} dBTP asked, less a {TRUE_PEAK_MARGIN_DB:g} "
                     "dB margin, lowered by the measured overshoot",
                 )
-            elif abs(error) < self.tolerance or self.locked_gain:
+            elif abs(error) < tolerance or self.locked_gain:
                 break
-            if self.locked_gain or abs(error) < self.tolerance:
+            if self.locked_gain or abs(error) < tolerance:
                 continue  # the same gain again, under the lowered ceiling
             # secant on loudness(gain): the limiter makes the slope below 1 once it works
             if last is not None and abs(trial_gain - last[0]) > 1e-3:
@@ -351,17 +360,30 @@ def master_excerpts(console: Console, pre: Bus, params: MixParams) -> tuple[list
     warm-up: where each starts in the song, and each, float32 ``(2, EXCERPT_S seconds)``: sample
     ``k`` of the excerpt at ``a`` stands for sample ``a + k`` of the full render's mix, as far as
     the warm-up makes it so (``test_deliver`` checks them against the full render). Nothing when
-    the song is too short for excerpts to save time."""
+    the song is too short for excerpts to save time.
+
+    The excerpts run as one bus, in one :meth:`Console.render_master` (its two threads, its
+    blocks): each with its warm-up before it and the master's look-ahead after it, so a join
+    reaches only the next excerpt's warm-up."""
+    starts = _excerpt_starts(pre.samples, pre.sample_rate)
+    return starts, _run_excerpts(console, _excerpt_bus(pre, starts), params, len(starts))
+
+
+def _excerpt_bus(pre: Bus, starts: list[int]) -> Bus:
+    """The excerpts at ``starts`` of ``pre``, each with its warm-up and the look-ahead, end to end."""
     sr, lat = pre.sample_rate, pre.latency
     seg, warm = round(EXCERPT_S * sr), round(EXCERPT_WARM_UP_S * sr)
-    starts = _excerpt_starts(pre.samples, sr)
-    out = []
-    for a in starts:
-        piece = Bus(
-            pre.audio[:, a - warm : a + seg + lat], warm + seg, lat, pre.limiter, pre.chunk, sr, "pre", pre.dc_block
-        )
-        out.append(console.render_master(piece, params, stage="tail")[:, warm:])
-    return starts, out
+    pieces = [pre.audio[:, a - warm : a + seg + lat] for a in starts] + [np.zeros((2, lat), np.float32)]
+    audio = np.concatenate(pieces, axis=1)
+    return Bus(audio, audio.shape[1] - lat, lat, pre.limiter, pre.chunk, sr, "pre", pre.dc_block)
+
+
+def _run_excerpts(console: Console, bus: Bus, params: MixParams, count: int) -> list[np.ndarray]:
+    """Each excerpt of the master's tail on an :func:`_excerpt_bus`, without its warm-up."""
+    seg, warm = round(EXCERPT_S * bus.sample_rate), round(EXCERPT_WARM_UP_S * bus.sample_rate)
+    out = console.render_master(bus, params, stage="tail") if count else np.zeros((2, 0), np.float32)
+    step = warm + seg + bus.latency
+    return [out[:, k * step + warm : k * step + warm + seg] for k in range(count)]
 
 
 def _predict_on_excerpts(
@@ -381,14 +403,26 @@ def _predict_on_excerpts(
     linear, peak = integrated_streamed(before, sr), float(np.max(np.abs(before)))
     if linear is None or peak <= 0.0:
         return None
+    bus = _excerpt_bus(pre, starts)
+    ceiling = params.master["limiter_ceiling_dbtp"]
+    room = round(search.aim_tp - OVERSHOOT_ROOM_DB, 2)
+    if not search.locked_ceiling and ceiling > room:  # the room the overshoot rule would add: see OVERSHOOT_ROOM_DB
+        params.set_bus("master", "limiter_ceiling_dbtp", room)
+        search.reasons.add(
+            "master",
+            "limiter_ceiling_dbtp",
+            f"ceiling {room:g} dBTP: {search.true_peak_dbtp:g} dBTP asked, less a {TRUE_PEAK_MARGIN_DB:g} dB margin "
+            f"and {OVERSHOOT_ROOM_DB:g} dB for the limiter's own overshoot, which excerpts of a long song may not show",
+        )
 
     def trial(trial_gain: float) -> tuple[float | None, float | None]:
-        out = master_excerpts(console, pre, _with_gain(params, trial_gain))[1]
+        out = _run_excerpts(console, bus, _with_gain(params, trial_gain), len(starts))
         lufs = integrated_streamed(np.concatenate(out, axis=1), sr)
         tp = max((t for t in (true_peak(x, sr) for x in out) if t is not None), default=None)
         return (None if lufs is None else pre_lufs + lufs - linear), tp
 
-    return search.run(trial, gain, 1.0, EXCERPT_TRIALS, 20.0 * np.log10(peak), pre_lufs)
+    # half the tolerance: the excerpts' loudness loss is near the song's, not equal to it
+    return search.run(trial, gain, 1.0, EXCERPT_TRIALS, 20.0 * np.log10(peak), pre_lufs, search.tolerance / 2)
 
 
 def limiter_reduction(pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_rate: float) -> dict[str, float] | None:
