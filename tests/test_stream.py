@@ -190,3 +190,37 @@ def test_streamed_dc_offset_equals_the_whole_array_mean(block: int) -> None:
     np.testing.assert_allclose(streamed.dc_offset, whole.dc_offset, rtol=0, atol=1e-12)
     np.testing.assert_allclose(whole.dc_offset, x.astype(np.float64).mean(axis=-1), rtol=0, atol=1e-12)
     assert whole.dc_offset_dbfs[1] == pytest.approx(20 * np.log10(0.3), abs=0.05)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("seconds", [0.0, 0.3999, 0.4, 3.05, 7.31])
+def test_integrated_streamed_equals_the_whole_array_integrated_loudness(channels: int, seconds: float) -> None:
+    """The integrated-only meter (what a render's bus is measured with) against the whole-array
+    reference, bit for bit; METER_BLOCK is 65536 samples, so 7.31 s crosses two block bounds."""
+    from mixassist.measure import integrated_loudness, integrated_streamed
+    from mixassist.measure.meter import StreamMeter
+
+    x = _programme(channels, int(seconds * 22050))
+    assert integrated_streamed(x, 22050) == whole_array_report(x, 22050).integrated_lufs
+    if x.shape[-1]:
+        assert integrated_streamed(x, 22050) == integrated_loudness(x, 22050)
+    meter = StreamMeter(22050, integrated_only=True)
+    meter.feed(x)
+    with pytest.raises(RuntimeError, match="integrated_only"):
+        meter.readings()
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_loudness_and_correlation_is_the_separate_readings_from_one_pass(channels: int) -> None:
+    """What the rules' track analysis reads in one pass: the integrated and short-term loudness and
+    the stereo correlation, each bit for bit the separate whole-array reading (2.5 s crosses a
+    stereo-sum chunk)."""
+    from mixassist.measure import correlation, integrated_and_short_term, loudness_and_correlation
+
+    x = _programme(channels, int(2.5 * 22050) + MOMENT_CHUNK * (channels - 1), seed=11)
+    integrated, short_term, corr = loudness_and_correlation(x, 22050)
+    alone = integrated_and_short_term(x, 22050)
+    assert integrated == alone[0] == whole_array_report(x, 22050).integrated_lufs
+    np.testing.assert_array_equal(short_term, alone[1])
+    assert corr == (correlation(x) if channels == 2 else None)
+    assert loudness_and_correlation(x, 22050, correlation=False)[2] is None

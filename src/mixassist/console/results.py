@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixassist.measure import measure
+from mixassist.measure import integrated_streamed
 
 __all__ = ["Bus", "RenderResult"]
 
@@ -80,6 +80,6 @@ class Bus:
     @functools.cached_property
     def loudness_lufs(self) -> float | None:
         """Integrated loudness of :attr:`song` (BS.1770-4), measured once however many ask (in
-        blocks: :func:`~mixassist.measure.measure` equals ``integrated_loudness`` bit for bit
-        without its float64 copies of the whole bus)."""
-        return measure(self.song, self.sample_rate).integrated_lufs
+        blocks, K-weighting and gating only: :func:`~mixassist.measure.integrated_streamed` equals
+        ``integrated_loudness`` bit for bit without its float64 copies of the whole bus)."""
+        return integrated_streamed(self.song, self.sample_rate)

@@ -21,7 +21,7 @@ from mixassist.measure.loudness import (
     momentary_loudness,
     short_term_loudness,
 )
-from mixassist.measure.meter import integrated_and_short_term
+from mixassist.measure.meter import integrated_and_short_term, integrated_streamed, loudness_and_correlation
 from mixassist.measure.peak import TRUE_PEAK_OVERSAMPLING, sample_peak_dbfs, true_peak
 from mixassist.measure.spectrum import welch_psd, welch_psd_read
 from mixassist.measure.stereo import correlation, side_mid_db
@@ -126,10 +126,12 @@ __all__ = [
     "FidelityRow",
     "fidelity_rows",
     "integrated_and_short_term",
+    "integrated_streamed",
     "integrated_loudness",
     "k_weight",
     "k_weighting_sos",
     "long_term_spectrum",
+    "loudness_and_correlation",
     "loudness_range",
     "loudness_with_reason",
     "measure",

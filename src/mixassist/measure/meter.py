@@ -44,7 +44,13 @@ from mixassist.measure.stereo import (
 from mixassist.measure.validate import as_audio, check_sample_rate
 from mixassist.measure.weighting import k_weighting_sos
 
-__all__ = ["METER_BLOCK", "StreamMeter", "integrated_and_short_term"]
+__all__ = [
+    "METER_BLOCK",
+    "StreamMeter",
+    "integrated_and_short_term",
+    "integrated_streamed",
+    "loudness_and_correlation",
+]
 
 METER_BLOCK = 1 << 16
 """Samples per block when a whole array is fed to :class:`StreamMeter` (a few MB of float64)."""
@@ -105,8 +111,10 @@ class _Segmenter:
 class StreamMeter:
     """Every reading but the true peak, from blocks fed in order (see the module)."""
 
-    def __init__(self, sample_rate: float) -> None:
+    def __init__(self, sample_rate: float, *, integrated_only: bool = False, moments: bool = True) -> None:
         self.rate = check_sample_rate(sample_rate)
+        # integrated_only: only the gating sums; moments=False: no stereo sums (readings() needs both)
+        self.integrated_only, self.moments = integrated_only, moments
         self.channels = 0
         self.samples = 0
         self.peak = 0.0
@@ -138,8 +146,10 @@ class StreamMeter:
         weighted, self._zi = scipy.signal.sosfilt(self._sos, x, axis=-1, zi=self._zi)
         if self._gating is not None:
             self._gating.feed(np.square(weighted))
+        if self.integrated_only:
+            return
         self._hops.feed(np.einsum("cn,cn->n", weighted, weighted)[np.newaxis])
-        if self.channels == 2:
+        if self.channels == 2 and self.moments:
             self._feed_moments(x)
 
     def _feed_moments(self, x: np.ndarray) -> None:
@@ -155,8 +165,10 @@ class StreamMeter:
 
     def readings(self) -> dict[str, Reading]:
         """Every reading of what was fed, but the true peak (which needs a second pass)."""
+        if self.integrated_only or not self.moments:
+            raise RuntimeError("a meter fed with integrated_only=True or moments=False has no readings()")
         results: dict[str, Reading] = {}
-        results["integrated_lufs"] = integrated_from_segments(self.gating_segments(), self.samples, self.rate)
+        results["integrated_lufs"] = self.integrated_lufs()
         edges = hop_edges(self.samples, self.rate)
         hop_energy = self.hop_energies(edges)
         momentary = window_loudness(hop_energy, edges, MOMENTARY_WINDOW_MS)
@@ -165,17 +177,30 @@ class StreamMeter:
         results["sample_peak_dbfs"] = (20.0 * math.log10(self.peak), None) if self.peak else (None, REASON_ZERO)
         results["momentary_max_lufs"] = series_max(momentary, REASON_SHORT_MOMENTARY)
         results["short_term_max_lufs"] = series_max(short_term, REASON_SHORT_TERM)
+        results["correlation"] = self.correlation()
         if self.channels == 2:
-            moments = self._moments.copy()
-            if self._moment_carry.shape[-1]:
-                moments += stereo_moments(self._moment_carry)
-            totals = tuple(float(v) for v in moments)
-            results["correlation"] = correlation_from_moments(totals)
-            results["side_mid_db"] = side_mid_from_moments(totals)
+            results["side_mid_db"] = side_mid_from_moments(self._moment_totals())
         else:
-            results["correlation"] = mono_correlation(self.peak > 0.0)
             results["side_mid_db"] = (None, REASON_MONO_SIDE)
         return results
+
+    def _moment_totals(self) -> tuple[float, ...]:
+        moments = self._moments.copy()
+        if self._moment_carry.shape[-1]:
+            moments += stereo_moments(self._moment_carry)
+        return tuple(float(v) for v in moments)
+
+    def correlation(self) -> Reading:
+        """Stereo correlation of what was fed (:func:`~mixassist.measure.correlation`, bit for bit)."""
+        if self.channels == 2:
+            if not self.moments:
+                raise RuntimeError("a meter fed with moments=False has no correlation()")
+            return correlation_from_moments(self._moment_totals())
+        return mono_correlation(self.peak > 0.0)
+
+    def integrated_lufs(self) -> Reading:
+        """Integrated loudness of what was fed (BS.1770-4), with the reason when it is None."""
+        return integrated_from_segments(self.gating_segments(), self.samples, self.rate)
 
     def hop_energies(self, edges: np.ndarray) -> np.ndarray:
         """The channel-summed K-weighted energy of every 100 ms hop between ``edges``
@@ -210,11 +235,35 @@ def integrated_and_short_term(audio: np.ndarray, sample_rate: float) -> tuple[fl
     (float or None, numpy.ndarray)
         Integrated loudness in LUFS, and the short-term loudness every 100 ms.
     """
+    integrated, short_term, _ = loudness_and_correlation(audio, sample_rate, correlation=False)
+    return integrated, short_term
+
+
+def loudness_and_correlation(
+    audio: np.ndarray, sample_rate: float, *, correlation: bool = True
+) -> tuple[float | None, np.ndarray, float | None]:
+    """:func:`integrated_and_short_term` and, with ``correlation``, the stereo correlation
+    (:func:`~mixassist.measure.correlation`, bit for bit; None for mono or without ``correlation``)
+    from the same pass."""
     rate = check_sample_rate(sample_rate)
     x, _ = as_audio(audio)
-    meter = StreamMeter(rate)
+    meter = StreamMeter(rate, moments=correlation)
     for start in range(0, max(x.shape[-1], 1), METER_BLOCK):
         meter.feed(x[:, start : start + METER_BLOCK])
-    integrated = explain("integrated_loudness", integrated_from_segments(meter.gating_segments(), meter.samples, rate))
+    integrated = explain("integrated_loudness", meter.integrated_lufs())
     edges = hop_edges(meter.samples, rate)
-    return integrated, window_loudness(meter.hop_energies(edges), edges, SHORT_TERM_WINDOW_MS)
+    corr = explain("correlation", meter.correlation()) if correlation and meter.channels == 2 else None
+    return integrated, window_loudness(meter.hop_energies(edges), edges, SHORT_TERM_WINDOW_MS), corr
+
+
+def integrated_streamed(audio: np.ndarray, sample_rate: float) -> float | None:
+    """:func:`~mixassist.measure.loudness.integrated_loudness` of ``audio``, bit for bit, fed in
+    blocks (:class:`StreamMeter` with ``integrated_only``): no float64 copy of the whole signal,
+    and only the K-weighting and the gating sums (about 60 % of :func:`~mixassist.measure.measure`'s
+    time on a stereo mix: no hops, stereo moments or true peak)."""
+    rate = check_sample_rate(sample_rate)
+    x, _ = as_audio(audio)
+    meter = StreamMeter(rate, integrated_only=True)
+    for start in range(0, x.shape[-1], METER_BLOCK):
+        meter.feed(x[:, start : start + METER_BLOCK])
+    return meter.integrated_lufs()[0]

@@ -15,7 +15,7 @@ from typing import cast
 import numpy as np
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.measure import correlation, dc_offset, integrated_and_short_term, long_term_spectrum
+from mixassist.measure import dc_offset, long_term_spectrum, loudness_and_correlation
 
 __all__ = ["LOW_CUT_FROM_HZ", "TrackAnalysis", "analyse_track", "analyse_multitrack", "long_term_spectrum"]
 
@@ -70,7 +70,7 @@ def _onsets_per_s(mono: np.ndarray, sample_rate: int) -> float:
 def analyse_track(name: str, audio: np.ndarray, sample_rate: int) -> TrackAnalysis:
     """Measure one track ``(channels, samples)``."""
     channels = int(audio.shape[0])
-    lufs, st = integrated_and_short_term(audio, sample_rate)
+    lufs, st, corr = loudness_and_correlation(audio, sample_rate)  # one pass: the stereo sums with the K-weighting
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if lufs is None or peak == 0.0:
         return TrackAnalysis(name, channels, True, None, None, None, None, 0.0, None, None, None)
@@ -100,7 +100,6 @@ def analyse_track(name: str, audio: np.ndarray, sample_rate: int) -> TrackAnalys
     if useful.sum() > 0:
         cumulative = np.cumsum(useful) / float(useful.sum())
         low_cut = float(freqs[int(np.searchsorted(cumulative, _LOW_CUT_SHARE))])
-    corr = correlation(audio) if channels == 2 else None
     return TrackAnalysis(
         name=name,
         channels=channels,

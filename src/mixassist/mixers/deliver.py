@@ -27,14 +27,22 @@ import numpy as np
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Bus, Console
 from mixassist.console.params import MixParams
-from mixassist.measure import LoudnessReport, measure
+from mixassist.measure import LoudnessReport, integrated_streamed, measure, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 
 if TYPE_CHECKING:
     from mixassist.mixers.base import Job
 
-__all__ = ["TRUE_PEAK_MARGIN_DB", "deliver_loudness", "deliver_job", "limiter_reduction", "lowered_ceiling", "mix_bus"]
+__all__ = [
+    "TRUE_PEAK_MARGIN_DB",
+    "deliver_job",
+    "deliver_loudness",
+    "limiter_reduction",
+    "lowered_ceiling",
+    "master_excerpts",
+    "mix_bus",
+]
 
 #: Most loudness (LU) an earlier delivery's limiting is trusted to predict for the first trial.
 PLAUSIBLE_LIMITING_DB = 12.0
@@ -52,14 +60,27 @@ MIN_SLOPE = 0.05
 TRUE_PEAK_MARGIN_DB = 0.1
 
 
+#: dB more than a measured overshoot that :func:`lowered_ceiling` lowers the ceiling by; also how far
+#: under the aim a long song's delivery starts its ceiling (:func:`_predict_on_excerpts`): the
+#: limiter's own overshoot of its ceiling, measured 0.00-0.05 dB on 3-min songs, then needs no
+#: second full-length trial under a lowered ceiling.
+OVERSHOOT_ROOM_DB = 0.05
+
+
 def lowered_ceiling(ceiling: float, true_peak_dbtp: float | None, aim_dbtp: float) -> float | None:
     """The limiter ceiling lowered by what a render's true peak overshoots ``aim_dbtp`` (and 0.05 dB
     more, floored at the schema's -12 dBTP), or ``None`` when it does not overshoot. The limiter's
     4x detector under-reads what saturation and very bright masters put near Nyquist, so its output
     can read a little over its own ceiling on the meter."""
     over = (true_peak_dbtp - aim_dbtp) if true_peak_dbtp is not None else 0.0
-    return float(max(-12.0, ceiling - over - 0.05)) if over > 0.0 else None
+    return float(max(-12.0, ceiling - over - OVERSHOOT_ROOM_DB)) if over > 0.0 else None
 
+
+#: The delivery of a long song searches on excerpts first (:func:`master_excerpts`): this many,
+#: evenly spaced, each this long (s) after a warm-up this long (s; the limiter's release, at most
+#: 1 s, and the 0.1 s local-mean window settle in it), and only where they cover at most
+#: ``1 / EXCERPT_SHARE`` of the song; the search on them stops after ``EXCERPT_TRIALS`` trials.
+EXCERPTS, EXCERPT_S, EXCERPT_WARM_UP_S, EXCERPT_SHARE, EXCERPT_TRIALS = 8, 4.0, 1.0, 3, 6
 
 #: Block (s) over which the limiter's gain reduction is read (its release is slower than this).
 REDUCTION_BLOCK_S = 0.01
@@ -181,49 +202,30 @@ def deliver_loudness(
             f"ceiling {ceiling:g} dBTP: {true_peak_dbtp:g} dBTP asked, less a {TRUE_PEAK_MARGIN_DB:g} dB margin so that "
             "every compliant true-peak meter reads at most the ceiling asked",
         )
+    lock_ceiling = constraints.is_locked("master", "limiter_ceiling_dbtp")
+    search = _Search(params, reasons, loudness_lufs, true_peak_dbtp, aim_tp, tolerance_lu, locked_gain, lock_ceiling)
+    slope = float(np.clip((previous or {}).get("slope") or 1.0, MIN_SLOPE, 1.0))
+    first_step = previous is None
+    predicted = None
+    if previous is None and not locked_gain and pre_lufs is not None:
+        predicted = _predict_on_excerpts(console, pre, params, search, gain, pre_lufs)
+    if predicted is not None:  # the full-length trials start where the excerpts' search ended, at its slope
+        gain, slope, first_step = predicted[0], predicted[1], False
+    report(0.1 if predicted is not None else 0.0)
     # (gain, ceiling, master output, its measurements)
     rendered: tuple[float, float | None, np.ndarray, LoudnessReport] | None = None
-    last: tuple[float, float] | None = None  # (gain, loudness) of the last trial, for the secant
-    slope = float(np.clip((previous or {}).get("slope") or 1.0, MIN_SLOPE, 1.0))
     trials = 0
-    for _ in range(max_trials):
-        trial_gain = round(float(np.clip(gain, -24, 24)), 2)
+
+    def run(trial_gain: float) -> tuple[float | None, float | None]:
+        nonlocal rendered, trials
         rendered = None  # the last trial's mix is let go before the next is rendered (one mix held)
         _return_freed_memory()
         rendered = _trial(console, pre, params, trial_gain)
-        lufs, tp = rendered[3].integrated_lufs, rendered[3].true_peak_dbtp
         trials += 1
-        report(0.8 * trials / max_trials)
-        if lufs is None:
-            break
-        error = loudness_lufs - lufs
-        new = None if ceiling is None else lowered_ceiling(ceiling, tp, aim_tp)
-        lowered = new is not None and not constraints.is_locked("master", "limiter_ceiling_dbtp")
-        if lowered and new is not None:  # (lowered implies a new ceiling; said again for the type checker)
-            ceiling = new
-            params.set_bus("master", "limiter_ceiling_dbtp", ceiling)
-            reasons.add(
-                "master",
-                "limiter_ceiling_dbtp",
-                f"ceiling {ceiling:.2f} dBTP: {true_peak_dbtp:g} dBTP asked, less a {TRUE_PEAK_MARGIN_DB:g} dB margin, "
-                "lowered by the measured overshoot",
-            )
-        elif abs(error) < tolerance_lu or locked_gain:
-            break
-        if locked_gain or abs(error) < tolerance_lu:
-            continue  # the same gain again, under the lowered ceiling
-        # secant on loudness(gain): the limiter makes the slope below 1 once it works
-        if last is not None and abs(trial_gain - last[0]) > 1e-3:
-            slope = float(np.clip((lufs - last[1]) / (trial_gain - last[0]), MIN_SLOPE, 1.0))
-        elif last is None and previous is None and pre_lufs is not None and ceiling is not None and peak_db is not None:
-            # first step: the limiter took `loss` LU for `over_db` dB of peaks above the ceiling;
-            # assume it keeps taking that share of each further dB
-            loss, over_db = pre_lufs + trial_gain - lufs, peak_db + trial_gain - ceiling
-            if loss > 0.05 and over_db > 0.5:
-                slope = float(np.clip(1.0 - loss / over_db, MIN_SLOPE, 1.0))
-        # a lowered ceiling moves the curve a little: do not take a secant across it
-        last = None if lowered else (trial_gain, lufs)
-        gain = trial_gain + error / slope
+        report(0.1 + 0.7 * trials / max_trials)
+        return rendered[3].integrated_lufs, rendered[3].true_peak_dbtp
+
+    gain, slope = search.run(run, gain, slope, max_trials, peak_db if first_step else None, pre_lufs)
     if not locked_gain:
         gain = float(np.clip(gain, -24.0, 24.0))
         reasons.set(
@@ -269,6 +271,158 @@ def deliver_loudness(
         "settings": params.copy(),
         "report": report_of_mix,
     }
+
+
+class _Search:
+    """The search for the output gain (and the lowered ceiling), on any ``trial(gain) -> (lufs,
+    true peak)``: the secant on loudness(gain) below the target, the ceiling lowered by a measured
+    overshoot (in ``params``, with its reason)."""
+
+    def __init__(
+        self,
+        params: MixParams,
+        reasons: Reasons,
+        target_lufs: float,
+        true_peak_dbtp: float,
+        aim_tp: float,
+        tolerance_lu: float,
+        locked_gain: bool,
+        locked_ceiling: bool,
+    ) -> None:
+        self.params, self.reasons = params, reasons
+        self.target, self.true_peak_dbtp, self.aim_tp = target_lufs, true_peak_dbtp, aim_tp
+        self.tolerance, self.locked_gain, self.locked_ceiling = tolerance_lu, locked_gain, locked_ceiling
+
+    def run(
+        self,
+        trial: Callable[[float], tuple[float | None, float | None]],
+        gain: float,
+        slope: float,
+        max_trials: int,
+        peak_db: float | None,
+        pre_lufs: float | None,
+        tolerance_lu: float | None = None,
+    ) -> tuple[float, float]:
+        """``(gain, slope)`` after at most ``max_trials`` trials: the last gain tried when it
+        landed, else the next one to try. ``peak_db`` (the master's peak before its output gain),
+        when given, sizes the first step from the share of the peaks' overshoot the limiter took."""
+        last: tuple[float, float] | None = None  # (gain, loudness) of the last trial, for the secant
+        tolerance = self.tolerance if tolerance_lu is None else tolerance_lu
+        for _ in range(max_trials):
+            trial_gain = round(float(np.clip(gain, -24, 24)), 2)
+            lufs, tp = trial(trial_gain)
+            if lufs is None:
+                break
+            error = self.target - lufs
+            ceiling = self.params.master["limiter_ceiling_dbtp"]
+            new = None if ceiling is None else lowered_ceiling(ceiling, tp, self.aim_tp)
+            lowered = new is not None and not self.locked_ceiling
+            if lowered and new is not None:  # (lowered implies a new ceiling; said again for the type checker)
+                ceiling = new
+                self.params.set_bus("master", "limiter_ceiling_dbtp", ceiling)
+                self.reasons.add(
+                    "master",
+                    "limiter_ceiling_dbtp",
+                    f"ceiling {ceiling:.2f} dBTP: {self.true_peak_dbtp:g} dBTP asked, less a {TRUE_PEAK_MARGIN_DB:g} "
+                    "dB margin, lowered by the measured overshoot",
+                )
+            elif abs(error) < tolerance or self.locked_gain:
+                break
+            if self.locked_gain or abs(error) < tolerance:
+                continue  # the same gain again, under the lowered ceiling
+            # secant on loudness(gain): the limiter makes the slope below 1 once it works
+            if last is not None and abs(trial_gain - last[0]) > 1e-3:
+                slope = float(np.clip((lufs - last[1]) / (trial_gain - last[0]), MIN_SLOPE, 1.0))
+            elif last is None and pre_lufs is not None and ceiling is not None and peak_db is not None:
+                # first step: the limiter took `loss` LU for `over_db` dB of peaks above the ceiling;
+                # assume it keeps taking that share of each further dB
+                loss, over_db = pre_lufs + trial_gain - lufs, peak_db + trial_gain - ceiling
+                if loss > 0.05 and over_db > 0.5:
+                    slope = float(np.clip(1.0 - loss / over_db, MIN_SLOPE, 1.0))
+            # a lowered ceiling moves the curve a little: do not take a secant across it
+            last = None if lowered else (trial_gain, lufs)
+            gain = trial_gain + error / slope
+        return gain, slope
+
+
+def _excerpt_starts(samples: int, sample_rate: int) -> list[int]:
+    """Where :func:`_predict_on_excerpts` cuts its excerpts (each after a warm-up), or ``[]``
+    when the song is too short for them to save time."""
+    seg, warm = round(EXCERPT_S * sample_rate), round(EXCERPT_WARM_UP_S * sample_rate)
+    if EXCERPTS < 2 or seg < 1 or EXCERPTS * (seg + warm) * EXCERPT_SHARE > samples:
+        return []
+    return [warm + round(k * (samples - seg - warm) / (EXCERPTS - 1)) for k in range(EXCERPTS)]
+
+
+def master_excerpts(console: Console, pre: Bus, params: MixParams) -> tuple[list[int], list[np.ndarray]]:
+    """The master's tail (output gain, limiters) of ``params`` run on :data:`EXCERPTS` evenly
+    spaced excerpts of a :meth:`Console.master_pre` bus, each after :data:`EXCERPT_WARM_UP_S` of
+    warm-up: where each starts in the song, and each, float32 ``(2, EXCERPT_S seconds)``: sample
+    ``k`` of the excerpt at ``a`` stands for sample ``a + k`` of the full render's mix, as far as
+    the warm-up makes it so (``test_deliver`` checks them against the full render). Nothing when
+    the song is too short for excerpts to save time.
+
+    The excerpts run as one bus, in one :meth:`Console.render_master` (its two threads, its
+    blocks): each with its warm-up before it and the master's look-ahead after it, so a join
+    reaches only the next excerpt's warm-up."""
+    starts = _excerpt_starts(pre.samples, pre.sample_rate)
+    return starts, _run_excerpts(console, _excerpt_bus(pre, starts), params, len(starts))
+
+
+def _excerpt_bus(pre: Bus, starts: list[int]) -> Bus:
+    """The excerpts at ``starts`` of ``pre``, each with its warm-up and the look-ahead, end to end."""
+    sr, lat = pre.sample_rate, pre.latency
+    seg, warm = round(EXCERPT_S * sr), round(EXCERPT_WARM_UP_S * sr)
+    pieces = [pre.audio[:, a - warm : a + seg + lat] for a in starts] + [np.zeros((2, lat), np.float32)]
+    audio = np.concatenate(pieces, axis=1)
+    return Bus(audio, audio.shape[1] - lat, lat, pre.limiter, pre.chunk, sr, "pre", pre.dc_block)
+
+
+def _run_excerpts(console: Console, bus: Bus, params: MixParams, count: int) -> list[np.ndarray]:
+    """Each excerpt of the master's tail on an :func:`_excerpt_bus`, without its warm-up."""
+    seg, warm = round(EXCERPT_S * bus.sample_rate), round(EXCERPT_WARM_UP_S * bus.sample_rate)
+    out = console.render_master(bus, params, stage="tail") if count else np.zeros((2, 0), np.float32)
+    step = warm + seg + bus.latency
+    return [out[:, k * step + warm : k * step + warm + seg] for k in range(count)]
+
+
+def _predict_on_excerpts(
+    console: Console, pre: Bus, params: MixParams, search: _Search, gain: float, pre_lufs: float
+) -> tuple[float, float] | None:
+    """The search run on excerpts of a long song (:func:`master_excerpts`) first: ``(gain,
+    slope)`` to start the full-length trials from, or ``None`` (a short song, no limiter, a lane
+    on the master). The loudness the limiter takes from the excerpts stands for what it takes from
+    the song (the song's loudness at a gain is ``pre_lufs + gain`` less that), so one full-length
+    trial usually lands; the full-length trials still decide, as before."""
+    sr = pre.sample_rate
+    starts = _excerpt_starts(pre.samples, sr)
+    if params.master["limiter_ceiling_dbtp"] is None or params.lanes.get("master") or not starts:
+        return None
+    seg = round(EXCERPT_S * sr)
+    before = np.concatenate([pre.audio[:, a : a + seg] for a in starts], axis=1)
+    linear, peak = integrated_streamed(before, sr), float(np.max(np.abs(before)))
+    if linear is None or peak <= 0.0:
+        return None
+    bus = _excerpt_bus(pre, starts)
+    ceiling = params.master["limiter_ceiling_dbtp"]
+    room = round(search.aim_tp - OVERSHOOT_ROOM_DB, 2)
+    if not search.locked_ceiling and ceiling > room:  # the room the overshoot rule would add: see OVERSHOOT_ROOM_DB
+        params.set_bus("master", "limiter_ceiling_dbtp", room)
+        search.reasons.add(
+            "master",
+            "limiter_ceiling_dbtp",
+            f"ceiling {room:g} dBTP: {search.true_peak_dbtp:g} dBTP asked, less a {TRUE_PEAK_MARGIN_DB:g} dB margin "
+            f"and {OVERSHOOT_ROOM_DB:g} dB for the limiter's own overshoot, which excerpts of a long song may not show",
+        )
+
+    def trial(trial_gain: float) -> tuple[float | None, float | None]:
+        out = _run_excerpts(console, bus, _with_gain(params, trial_gain), len(starts))
+        lufs = integrated_streamed(np.concatenate(out, axis=1), sr)
+        tp = max((t for t in (true_peak(x, sr) for x in out) if t is not None), default=None)
+        return (None if lufs is None else pre_lufs + lufs - linear), tp
+
+    # half the tolerance: the excerpts' loudness loss is near the song's, not equal to it
+    return search.run(trial, gain, 1.0, EXCERPT_TRIALS, 20.0 * np.log10(peak), pre_lufs, search.tolerance / 2)
 
 
 def limiter_reduction(pre: np.ndarray, mix: np.ndarray, gain_db: float, sample_rate: float) -> dict[str, float] | None:
