@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from mixassist.console.dsp.jit import KERNEL_OPTIONS
-from mixassist.console.dsp.spatial import pan_width_curve
+from mixassist.console.dsp.spatial import pan_width_curve, pan_width_curve_into
 
 __all__ = ["ANCHOR", "LaneTensors", "lane_curve", "lane_into", "lane_rows", "moving_pan"]
 
@@ -187,9 +187,17 @@ def moving_pan(
     replaced by :func:`~mixassist.console.dsp.spatial.pan_width_curve` of their lane."""
     n = x.shape[-1]
     rows = sorted(lanes)
+    tensors = (y, x, width, *(values for _, values in lanes.values()))
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+        # a render: each laned row of y (this block's own new tensor) rewritten in place, no copies
+        xn, yn, wn = x.detach().numpy(), y.detach().numpy(), width.detach().double().numpy()
+        curve = np.empty(n)
+        for i in rows:
+            times, values = lanes[i]
+            lane_into(times.numpy(), values.detach().numpy(), start, sample_rate, curve)
+            pan_width_curve_into(xn[i : i + 1], curve[None, :], wn[i : i + 1], yn[i : i + 1])
+        return y
     index = torch.tensor(rows)
     curves = torch.stack([lane_curve(*lanes[i], start, n, sample_rate) for i in rows])
     moving = pan_width_curve(x.index_select(0, index), curves, width.index_select(0, index)).to(y.dtype)
-    if torch.is_grad_enabled() and (moving.requires_grad or y.requires_grad):
-        return y.index_copy(0, index, moving)
-    return y.index_copy_(0, index, moving)  # a render: y is this block's own new tensor
+    return y.index_copy(0, index, moving)

@@ -36,6 +36,7 @@ __all__ = [
     "gain_polarity",
     "pan_width",
     "pan_width_curve",
+    "pan_width_curve_into",
 ]
 
 #: Constant latency of :func:`fractional_delay` in samples (half the FIR length): the output
@@ -227,7 +228,8 @@ def pan_width_curve(x: torch.Tensor, pan: torch.Tensor, width: torch.Tensor | fl
     w = _per_track(width, t, "width")
     _check_range(w, "width", 0.0, 2.0)
     if not (pan.requires_grad or w.requires_grad or x.requires_grad):
-        return torch.from_numpy(_pan_width_curve_numpy(x.numpy(), pan.numpy(), w.double().numpy()))
+        out = np.empty((t, 2, x.shape[-1]), dtype=x.numpy().dtype)
+        return torch.from_numpy(pan_width_curve_into(x.numpy(), pan.numpy(), w.double().numpy(), out))
     cos_t, sin_t, bal_l, bal_r = _pan_gains(pan)
     if x.shape[1] == 1:
         return torch.stack([cos_t, sin_t], dim=1).to(x.dtype) * x
@@ -241,13 +243,13 @@ def pan_width_curve(x: torch.Tensor, pan: torch.Tensor, width: torch.Tensor | fl
     return torch.stack([out_l, out_r], dim=1)
 
 
-def _pan_width_curve_numpy(x: np.ndarray, pan: np.ndarray, width: np.ndarray) -> np.ndarray:
-    """:func:`pan_width_curve` for a render (no gradients), in numpy and in ``x``'s precision: its
-    vectorised float32 ``sin``/``cos`` are several times faster than torch's or float64's, and
-    float32 gains are what a float32 render multiplies by anyway."""
+def pan_width_curve_into(x: np.ndarray, pan: np.ndarray, width: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """:func:`pan_width_curve` for a render (no gradients), in numpy and in ``x``'s precision,
+    written into ``out`` (``(tracks, 2, samples)``, ``x``'s dtype; a view of a larger buffer is
+    fine): its vectorised float32 ``sin``/``cos`` are several times faster than torch's or
+    float64's, and float32 gains are what a float32 render multiplies by anyway."""
     theta = ((pan + 1.0) * (math.pi / 4)).astype(x.dtype)
     cos_t, sin_t = np.cos(theta), np.sin(theta)
-    out = np.empty((x.shape[0], 2, x.shape[-1]), dtype=x.dtype)
     if x.shape[1] == 1:
         np.multiply(cos_t, x[:, 0], out=out[:, 0])
         np.multiply(sin_t, x[:, 0], out=out[:, 1])
