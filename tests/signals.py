@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -37,3 +38,28 @@ def asymmetric_bass(seconds: float, sample_rate: int, offset: float) -> dict[str
     wave = env * (0.4 * np.sin(2 * np.pi * 55 * t) + 0.25 * np.sin(2 * np.pi * 110 * t + np.pi / 2))
     noise = env * 0.05 * np.random.default_rng(0).standard_normal((2, n))
     return {"bass": (offset + wave).astype(np.float32), "noise": noise.astype(np.float32)}
+
+
+def raised_cosine(times: list[float], values: list[float], t: float) -> float:
+    """The documented lane envelope (docs/mixing.md, ``console/lanes.py``), one time at a time in
+    plain Python: the independent reference the lane tests compare the console with."""
+    if t <= times[0]:
+        return values[0]
+    if t >= times[-1]:
+        return values[-1]
+    k = max(i for i in range(len(times)) if times[i] <= t)
+    u = (t - times[k]) / (times[k + 1] - times[k])
+    return values[k] + (values[k + 1] - values[k]) * (1 - math.cos(math.pi * u)) / 2
+
+
+def busier_chorus(seconds: float, sample_rate: int, seed: int) -> dict[str, np.ndarray]:
+    """A steady lead (``vox``) over a band (``pad``, ``chords``) 12 dB louder in the second half
+    (the 'chorus'): what a ride must answer."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sample_rate)
+    t = np.arange(n) / sample_rate
+    vox = sum(0.2 / k * np.sin(2 * np.pi * 220 * k * t + 0.3 * np.sin(2 * np.pi * 5 * t)) for k in range(1, 6))
+    level = np.where(t < seconds / 2, 0.25, 1.0)
+    pad = 0.15 * level * rng.standard_normal(n)
+    chords = 0.2 * level * np.sin(2 * np.pi * 330 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
+    return {"vox": np.asarray(vox), "pad": pad, "chords": chords}

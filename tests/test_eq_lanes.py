@@ -14,21 +14,12 @@ from mixassist.console.console import Console, ConsoleSettings
 from mixassist.console.dsp.moving_eq import EQ_UPDATE, eq_grid, moving_cascade
 from mixassist.console.lanes import Lane
 from mixassist.console.params import MixParams
+from signals import raised_cosine
 
 SR = 22050
 #: (band, Hz, Q) of the bands the tests move, in the console's cascade order.
 BANDS = {"low_shelf": (100.0, 0.707), "peak2": (800.0, 1.4), "peak4": (5000.0, 1.0), "high_shelf": (8000.0, 0.707)}
 
-
-def raised_cosine(times: list[float], values: list[float], t: float) -> float:
-    """The documented lane envelope, in plain Python."""
-    if t <= times[0]:
-        return values[0]
-    if t >= times[-1]:
-        return values[-1]
-    k = max(i for i in range(len(times)) if times[i] <= t)
-    u = (t - times[k]) / (times[k + 1] - times[k])
-    return values[k] + (values[k + 1] - values[k]) * (1 - math.cos(math.pi * u)) / 2
 
 
 def cookbook(band: str, gain_db: float) -> tuple[list[float], list[float]]:

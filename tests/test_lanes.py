@@ -17,19 +17,10 @@ from mixassist.console.dsp.reverb import reverb_ir
 from mixassist.console.lanes import Lane, max_rate
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError, MixAssistError
+from signals import raised_cosine
 
 SR = 22050
 
-
-def raised_cosine(times: list[float], values: list[float], t: float) -> float:
-    """The documented envelope, one sample at a time in plain Python."""
-    if t <= times[0]:
-        return values[0]
-    if t >= times[-1]:
-        return values[-1]
-    k = max(i for i in range(len(times)) if times[i] <= t)
-    u = (t - times[k]) / (times[k + 1] - times[k])
-    return values[k] + (values[k + 1] - values[k]) * (1 - math.cos(math.pi * u)) / 2
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from mixassist.mixers.rules import RulesMixer
 from mixassist.mixers.section_moves import CHORUS_LIFT_DB
 from mixassist.mixers.sections import Section, read_sections
 from mixassist.mixers.structure import activity_change, detect_sections
+from signals import busier_chorus
 
 SR = 22050
 SECONDS = 8.0
@@ -26,14 +27,7 @@ SECONDS = 8.0
 @pytest.fixture(scope="module")
 def song() -> Multitrack:
     """A steady lead over a band that is 12 dB louder in its second half (the 'chorus')."""
-    rng = np.random.default_rng(7)
-    n = int(SECONDS * SR)
-    t = np.arange(n) / SR
-    vox = sum(0.2 / k * np.sin(2 * np.pi * 220 * k * t + 0.3 * np.sin(2 * np.pi * 5 * t)) for k in range(1, 6))
-    level = np.where(t < SECONDS / 2, 0.25, 1.0)
-    pad = 0.15 * level * rng.standard_normal(n)
-    chords = 0.2 * level * np.sin(2 * np.pi * 330 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
-    return Multitrack.from_arrays({"vox": vox, "pad": pad, "chords": chords}, SR)
+    return Multitrack.from_arrays(busier_chorus(SECONDS, SR, seed=7), SR)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from mixassist.errors import InvalidParameterError
 from mixassist.measure import measure
 from mixassist.mixers.ride import RIDE_MAX_RATE_DB_S, RIDE_RANGE_DB
 from mixassist.mixers.sections import Section
+from signals import busier_chorus
 
 SR = 22050
 SECONDS = 8.0
@@ -23,14 +24,7 @@ SECTIONS = (Section(0.0, 4.0, "verse"), Section(4.0, 8.0, "chorus"))
 @pytest.fixture(scope="module")
 def song() -> Multitrack:
     """A steady lead over a band that is 12 dB louder in its second half (the 'chorus')."""
-    rng = np.random.default_rng(11)
-    n = int(SECONDS * SR)
-    t = np.arange(n) / SR
-    vox = sum(0.2 / k * np.sin(2 * np.pi * 220 * k * t + 0.3 * np.sin(2 * np.pi * 5 * t)) for k in range(1, 6))
-    level = np.where(t < SECONDS / 2, 0.25, 1.0)
-    pad = 0.15 * level * rng.standard_normal(n)
-    chords = 0.2 * level * np.sin(2 * np.pi * 330 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
-    return Multitrack.from_arrays({"vox": vox, "pad": pad, "chords": chords}, SR)
+    return Multitrack.from_arrays(busier_chorus(SECONDS, SR, seed=11), SR)
 
 
 def _check_ride(result, track: str = "vox") -> None:
