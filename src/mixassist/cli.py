@@ -295,7 +295,13 @@ def mix_command(
     ] = False,
     ride: Annotated[
         bool,
-        typer.Option("--ride", help="Ride the lead's fader (an automation lane) so it sits steadily in the mix."),
+        typer.Option(
+            "--ride",
+            help=(
+                "Ride the lead's fader (an automation lane) so it sits steadily in the mix, with any method; "
+                "with rules the mix also moves with the sections (chorus lift, solo forward, sends)."
+            ),
+        ),
     ] = False,
     ride_track: Annotated[
         str | None, typer.Option("--ride-track", help="Ride this track instead of the lead (implies --ride).")
