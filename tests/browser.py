@@ -2,8 +2,9 @@
 console (``mixassist.serve``) under uvicorn in a thread on a free 127.0.0.1 port.
 
 Used by tests/test_report_html.py, tests/test_serve_browser.py and benchmarks/serve_latency.py
-(which puts this folder on ``sys.path``). Nothing here imports pytest: the tests turn a missing
-browser into a skip themselves (:func:`chromium_paths`).
+(which puts this folder on ``sys.path``). Nothing here imports pytest at import time: the tests
+turn a missing browser into a skip with :func:`require_browser`, the benchmark reads
+:func:`chromium_paths`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ def chromium_paths() -> tuple[str, str] | None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     driver = shutil.which("chromedriver")
     return (browser, driver) if browser and driver else None
+
+
+def require_browser() -> None:
+    """Skip the calling test unless Debian's chromium, chromedriver and selenium are installed."""
+    import pytest  # lazy: benchmarks import this module without pytest
+
+    if chromium_paths() is None:
+        pytest.skip(
+            "chromium and chromedriver are not installed (`make test` installs Debian's chromium "
+            "and chromium-driver; this machine could not)"
+        )
+    pytest.importorskip("selenium.webdriver", reason="selenium (a test dependency) is not installed")
 
 
 def start_chromium(*flags: str, width: int = 1680, height: int = 1250, logs: bool = False) -> Any:

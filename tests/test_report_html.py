@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium_paths, start_chromium
+from browser import require_browser, start_chromium
 
 from mixassist.api import MixResult
 from mixassist.audio.multitrack import Multitrack
@@ -81,12 +81,7 @@ def test_the_page_is_self_contained_and_has_every_part(tmp_path):
 @pytest.mark.browser
 def test_report_html_in_headless_chromium(tmp_path):
     """Loads from disk (file://) with no console errors; every player has a source it decodes."""
-    if chromium_paths() is None:
-        pytest.skip(
-            "chromium and chromedriver are not installed (`make test` installs Debian's chromium "
-            "and chromium-driver; this machine could not)"
-        )
-    pytest.importorskip("selenium.webdriver", reason="selenium (a test dependency) is not installed")
+    require_browser()
     out = tmp_path / "out"
     paths = _result(tmp_path).save(out)
     driver = start_chromium("--allow-file-access-from-files", width=1280, height=2000, logs=True)

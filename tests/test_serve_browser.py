@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from browser import ThreadedServer, chromium_paths, start_chromium, wait
+from browser import ThreadedServer, require_browser, start_chromium, wait
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "src" / "mixassist" / "serve" / "static"
@@ -85,12 +85,7 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def driver(served):
-    if chromium_paths() is None:
-        pytest.skip(
-            "chromium and chromedriver are not installed (`make test` installs Debian's chromium "
-            "and chromium-driver; this machine could not)"
-        )
-    pytest.importorskip("selenium.webdriver", reason="selenium (a test dependency) is not installed")
+    require_browser()
     try:
         browser = start_chromium("--mute-audio", logs=True)
     except Exception as exc:  # noqa: BLE001 - any failure to start the browser is a skip, said why
