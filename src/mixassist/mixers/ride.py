@@ -34,7 +34,7 @@ true-peak targets hold as without rides.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,7 @@ __all__ = [
     "RIDE_RANGE_DB",
     "RIDE_SMOOTH_WINDOWS",
     "RidePlan",
+    "choose_ridden",
     "part_and_rest",
     "plan_ride",
     "ride_track",
@@ -85,6 +86,24 @@ class RidePlan:
     before: perception.ShortTermRelative
     after: perception.ShortTermRelative
     target_phon: float
+
+
+def choose_ridden(
+    name: str | None, leads: Mapping[str, float | None], playing: Collection[str], reasons: Reasons
+) -> str | None:
+    """The track to ride: ``name`` (``None``, with a note, when it is silent), else the loudest of
+    ``leads`` (track name → its integrated loudness, LUFS; ``None`` for none); ``None``, with a
+    note, when there is no lead. What every mixer's ride uses (``rules`` and ``RideAfter``)."""
+    if name is None:
+        if not leads:
+            reasons.notes.append("no lead part to ride (name one with --ride-track)")
+            return None
+        loudness = {t: -math.inf if v is None else float(v) for t, v in leads.items()}
+        return max(loudness, key=loudness.__getitem__)
+    if name not in playing:
+        reasons.notes.append(f"{name}: not ridden, it is silent")
+        return None
+    return name
 
 
 def part_and_rest(
@@ -209,7 +228,7 @@ def _section_name(a: float, b: float, sections: Sequence[Section]) -> str:
         o = min(b, s.stop_s) - max(a, s.start_s)
         if o > overlap:
             best, overlap = s, o
-    return f" ({best.label}, {best.start_s:.1f}–{best.stop_s:.1f} s)" if best is not None else ""
+    return f" in {best.describe()}" if best is not None else ""
 
 
 def _stretches(times: np.ndarray, offsets: np.ndarray) -> Iterable[tuple[float, float, float]]:

@@ -5,8 +5,8 @@ clear structure, or keep the static match and add rides on top".  This is the se
 ``match``, ``neural`` and ``auto`` methods propose their static settings as before, and with
 ``--ride`` / ``--ride-track`` :class:`RideAfter` then
 
-1. picks the track to ride: the one named, else the session's lead (the loudest lead, by its
-   track loudness plus its fader, when several are);
+1. picks the track to ride as the rules mixer does (:func:`~mixassist.mixers.ride.choose_ridden`):
+   the one named, else the session's lead (the loudest by integrated loudness, when several are);
 2. rides it with :func:`~mixassist.mixers.ride.ride_track` -- the same measure, band, rate limit
    and reasons the rules mixer uses, naming the song's sections (given, or detected with
    :func:`~mixassist.mixers.structure.detect_sections`);
@@ -20,47 +20,16 @@ track dynamics, never a track's fader, so it leaves the lane as the ride made it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import numpy as np
-
 from mixassist.errors import InvalidParameterError
+from mixassist.measure import integrated_loudness
 from mixassist.mixers.base import Job, Mixer
-from mixassist.mixers.decisions import Proposal, Reasons
+from mixassist.mixers.decisions import Proposal
 from mixassist.mixers.deliver import deliver_job
-from mixassist.mixers.ride import ride_track
+from mixassist.mixers.ride import choose_ridden, ride_track
 from mixassist.mixers.sections import Section, clip_sections, sections_to_dicts
 from mixassist.mixers.structure import detect_sections
 
-if TYPE_CHECKING:
-    from mixassist.audio.multitrack import Multitrack
-    from mixassist.console.params import MixParams
-
-__all__ = ["RideAfter", "ride_choice"]
-
-
-def ride_choice(
-    multitrack: Multitrack,
-    params: MixParams,
-    roles: dict[str, dict[str, str]],
-    name: str | None,
-    reasons: Reasons,
-) -> str | None:
-    """The track to ride: ``name``, else the loudest lead (track RMS in dB plus its fader); ``None``,
-    with a note, when the session has no lead."""
-    if name is not None:
-        return name
-    leads = [t for t in multitrack.names if roles.get(t, {}).get("role") == "lead"]
-    if not leads:
-        reasons.notes.append("no lead part to ride (name one with --ride-track)")
-        return None
-
-    def level(track: str) -> float:
-        audio = multitrack[track].audio
-        rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
-        return 20.0 * np.log10(max(rms, 1e-12)) + float(params.get(track, "gain_db") or 0.0)
-
-    return max(leads, key=level)
+__all__ = ["RideAfter"]
 
 
 class RideAfter(Mixer):
@@ -105,7 +74,13 @@ class RideAfter(Mixer):
             multitrack, constraints, start=job.start, progress=lambda stage, f: report(stage, 0.8 * f)
         )
         params, reasons = proposal.params, proposal.reasons
-        chosen = ride_choice(multitrack, params, proposal.roles, self.ride_name, reasons)
+        leads = {
+            t.name: integrated_loudness(t.audio, multitrack.sample_rate)
+            for t in multitrack
+            if proposal.roles.get(t.name, {}).get("role") == "lead"
+        }
+        playing = [t.name for t in multitrack if not t.is_silent()]
+        chosen = choose_ridden(self.ride_name, leads, playing, reasons)
         if chosen is None:
             return proposal
         report("riding the lead", 0.8)

@@ -32,7 +32,7 @@ from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_loudness, mix_bus
 from mixassist.mixers.panning import limit_pan, pan_tracks
 from mixassist.mixers.reverb import reverb_settings
-from mixassist.mixers.ride import ride_track
+from mixassist.mixers.ride import choose_ridden, ride_track
 from mixassist.mixers.roles import PRIORITY, session_roles
 from mixassist.mixers.section_moves import section_moves
 from mixassist.mixers.sections import Section, clip_sections, sections_to_dicts
@@ -213,7 +213,8 @@ class RulesMixer(Mixer):
 
         if self.ride and not sections:  # the ride's reasons name the song's sections: detect them
             sections = detect_sections(multitrack)
-        chosen = _ride_choice(tracks, self.ride_name, reasons) if self.ride else None
+        leads = {name: t.analysis.integrated_lufs for name, t in tracks.items() if t.role.role == "lead"}
+        chosen = choose_ridden(self.ride_name, leads, tracks, reasons) if self.ride else None
         if self.ride:  # the section moves go in first, so the ride hears them
             moved = section_moves(multitrack, params, constraints, reasons, tracks, sections, ridden=chosen)
             for name, lanes in moved.items():
@@ -329,17 +330,3 @@ def _blocks(audio: np.ndarray, size: int = 1 << 20) -> list[np.ndarray]:
     """``audio`` ``(channels, samples)`` as views of ``size`` samples (at least one, maybe empty): a
     peak read without a whole-signal copy."""
     return [audio[:, a : a + size] for a in range(0, max(audio.shape[-1], 1), size)]
-
-
-def _ride_choice(tracks: dict[str, RuleTrack], name: str | None, reasons: Reasons) -> str | None:
-    """The track to ride: ``name``, else the loudest lead; ``None`` (with a note) when there is none."""
-    if name is None:
-        leads = [t for t in tracks.values() if t.role.role == "lead"]
-        if not leads:
-            reasons.notes.append("no lead part to ride (name one with --ride-track)")
-            return None
-        return max(leads, key=lambda t: t.analysis.integrated_lufs or -math.inf).name
-    if name not in tracks:
-        reasons.notes.append(f"{name}: not ridden, it is silent")
-        return None
-    return name

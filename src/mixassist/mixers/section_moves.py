@@ -141,15 +141,6 @@ def section_levels(multitrack: Multitrack, params: MixParams, sections: Sequence
     return SectionLevels(level_db, share, 10 * np.log10(mix + 1e-12))
 
 
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}:{s:02d}"
-
-
-def _where(s: Section) -> str:
-    return f"{s.label} ({_clock(s.start_s)}–{_clock(s.stop_s)})"
-
-
 def _ramp(delta: float) -> float:
     """The ramp's length for a step of ``delta`` (dB): :data:`RAMP_S`, longer when the ride's
     rate limit asks (the steepest slope of a raised cosine is π/2 · Δ/T; 2 % margin)."""
@@ -232,7 +223,7 @@ def _set_lane(
         if _span_locked(constraints, name, param, sections[k]):
             offsets[k] = 0.0
             why.pop(k)
-            reasons.notes.append(f"{name}: no {param} move in {_where(sections[k])}, a span of it is locked")
+            reasons.notes.append(f"{name}: no {param} move in {sections[k].describe()}, a span of it is locked")
     base = float(params.get(name, param) or 0.0)
     low, high = (-60.0, 24.0) if param == "gain_db" else (-60.0, 6.0)
     offsets = np.array([constraints.clip(name, param, float(np.clip(base + o, low, high))) for o in offsets]) - base
@@ -284,7 +275,7 @@ def section_moves(
                 if levels.share[name][k] >= PLAYS_SHARE:
                     gains[name][k] += CHORUS_LIFT_DB
                     gain_why[name][k] = (
-                        f"in {_where(sections[k])}, {what}, the band plays {louder:+.1f} dB, with {more:+.1f} "
+                        f"in {sections[k].describe()}, {what}, the band plays {louder:+.1f} dB, with {more:+.1f} "
                         f"tracks playing, against the other sections: {name} lifts {CHORUS_LIFT_DB:+.1f} dB with it"
                     )
 
@@ -300,7 +291,7 @@ def section_moves(
         solo = max(rise, key=lambda n: rise[n])
         gains[solo][k] += SOLO_DB
         gain_why[solo][k] = (
-            f"in {_where(s)} the {lead} is silent and {solo} carries the line ({rise[solo]:.0f} dB over its level "
+            f"in {s.describe()} the {lead} is silent and {solo} carries the line ({rise[solo]:.0f} dB over its level "
             f"elsewhere): {SOLO_DB:+.1f} dB"
         )
     full = (
@@ -317,7 +308,7 @@ def section_moves(
             if s.label in plays and k not in gain_why[name] and levels.mix_db[k] < full:
                 gains[name][k] += SOLO_DB
                 gain_why[name][k] = (
-                    f"in {_where(s)} {name} plays its feature (it plays only in {s.label}): {SOLO_DB:+.1f} dB"
+                    f"in {s.describe()} {name} plays its feature (it plays only in {s.label}): {SOLO_DB:+.1f} dB"
                 )
 
     written: dict[str, list[str]] = {}
@@ -341,7 +332,7 @@ def section_moves(
                     mine[k] = mine[k - 1] if k else 0.0
             why = {
                 k: (
-                    f"in {_where(s)} the band plays {abs(levels.mix_db[k] - median):.1f} dB "
+                    f"in {s.describe()} the band plays {abs(levels.mix_db[k] - median):.1f} dB "
                     f"{'under' if offsets[k] > 0 else 'over'} the song's median section: "
                     f"{'more room' if offsets[k] > 0 else 'drier'}, send {offsets[k]:+.1f} dB"
                 )

@@ -42,6 +42,15 @@ class Section:
     def to_dict(self) -> dict[str, Any]:
         return {"start_s": round(self.start_s, 3), "stop_s": round(self.stop_s, 3), "label": self.label}
 
+    def describe(self) -> str:
+        """How a reason names it: ``"chorus (0:42–1:10)"``, minutes and seconds."""
+        return f"{self.label} ({_clock(self.start_s)}–{_clock(self.stop_s)})"
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
+
 
 def clip_sections(sections: tuple[Section, ...], length_s: float) -> tuple[Section, ...]:
     """The sections that start within a song of ``length_s`` seconds, ending by its end."""
