@@ -18,6 +18,11 @@ soundfont training excludes (the held-out set), ``validation`` = songs training 
 ride's constants were chosen on ``validation``; the figures to report come from ``test``.
 
     python benchmarks/ride_steadiness.py POOL [--split test|validation] [--limit N] [--json OUT]
+    python benchmarks/ride_steadiness.py ENGINE_B_TEST --split engine-b [--json OUT]   # out of distribution
+
+Out of distribution, ``--split engine-b`` reads engine B's songs (``mixassist data engine-b --split
+test -o DIR``; its own voices, processors and styles): each song's lead stem from ``meta.json``,
+its sections detected (engine B loops one arrangement, so it states none).
 
 The pool of ``ride_steadiness.json`` (24 songs × 30 s at 22.05 kHz; 13 validation songs with a
 lead, 7 test songs):
@@ -89,15 +94,28 @@ def song_figures(folder: Path) -> dict | None:
     from mixassist.mixers.rules import RulesMixer  # lazy: after argument parsing
     from mixassist.mixers.sections import Section  # lazy: after argument parsing
 
-    meta = json.loads((folder / "song.json").read_text())
-    multitrack = load_multitrack(folder / "stems")
-    leads = [s["name"] for s in meta["stems"] if s["role"] == "lead" and s["name"] in multitrack.names]
-    if not leads:
-        return None
-    lead = max(leads, key=lambda n: next(s["level_lufs"] for s in meta["stems"] if s["name"] == n))
-    spans = meta.get("sections") or []
-    ends = [s["start_s"] for s in spans[1:]] + [multitrack.num_samples / multitrack.sample_rate]
-    sections = tuple(Section(s["start_s"], e, s["name"]) for s, e in zip(spans, ends, strict=False))
+    if (folder / "meta.json").exists():  # engine B (out of distribution): its one lead; sections detected
+        from mixassist.audio.io import load_audio  # lazy: after argument parsing
+        from mixassist.audio.multitrack import Multitrack  # lazy: after argument parsing
+
+        meta = json.loads((folder / "meta.json").read_text())
+        rate = int(meta["sample_rate"])
+        arrays = {s["name"]: load_audio(folder / s["file"], sample_rate=rate)[0] for s in meta["stems"]}
+        multitrack = Multitrack.from_arrays(arrays, rate)
+        leads = [s["name"] for s in meta["stems"] if s["role"] == "lead"]
+        if not leads:
+            return None
+        lead, sections = leads[0], ()
+    else:
+        meta = json.loads((folder / "song.json").read_text())
+        multitrack = load_multitrack(folder / "stems")
+        leads = [s["name"] for s in meta["stems"] if s["role"] == "lead" and s["name"] in multitrack.names]
+        if not leads:
+            return None
+        lead = max(leads, key=lambda n: next(s["level_lufs"] for s in meta["stems"] if s["name"] == n))
+        spans = meta.get("sections") or []
+        ends = [s["start_s"] for s in spans[1:]] + [multitrack.num_samples / multitrack.sample_rate]
+        sections = tuple(Section(s["start_s"], e, s["name"]) for s, e in zip(spans, ends, strict=False))
     row: dict = {"song": folder.name, "lead": lead, "tracks": len(multitrack.names)}
     mask = None
     for side, mixer in (("static", RulesMixer()), ("ride", RulesMixer(ride_name=lead, sections=sections))):
@@ -139,7 +157,12 @@ def song_figures(folder: Path) -> dict | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pool", type=Path, help="a synthesised dataset folder (mixassist data synth)")
-    parser.add_argument("--split", choices=["test", "validation"], default="test")
+    parser.add_argument(
+        "--split",
+        choices=["test", "validation", "engine-b"],
+        default="test",
+        help="engine-b: every song of an engine B split folder (out of distribution; sections detected)",
+    )
     parser.add_argument("--config", type=Path, default=Path("configs/neural.toml"))
     parser.add_argument("--limit", type=int, default=None, help="at most this many songs")
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
@@ -147,7 +170,10 @@ def main() -> int:
 
     from mixassist.mixers.ride import RIDE_BAND_LU, RIDE_MAX_RATE_DB_S, RIDE_RANGE_DB  # lazy: after parsing
 
-    songs = split_songs(args.pool, args.split, args.config)[: args.limit]
+    if args.split == "engine-b":
+        songs = sorted(p.name for p in args.pool.iterdir() if (p / "meta.json").exists())[: args.limit]
+    else:
+        songs = split_songs(args.pool, args.split, args.config)[: args.limit]
     rows = []
     for name in songs:
         row = song_figures(args.pool / name)
