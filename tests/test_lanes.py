@@ -12,7 +12,7 @@ import torch
 
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Console, ConsoleSettings
-from mixassist.console.dsp.envelope import lane_curve
+from mixassist.console.dsp.envelope import lane_curve, lane_rows
 from mixassist.console.dsp.reverb import reverb_ir
 from mixassist.console.lanes import Lane, max_rate
 from mixassist.console.params import MixParams
@@ -67,6 +67,24 @@ def test_curve_matches_plain_loop_and_rate() -> None:
     assert Lane(tuple(times), tuple(values)).value_at(0.8) == pytest.approx(raised_cosine(times, values, 0.8))
     slope = np.max(np.abs(np.diff(ref))) * SR
     assert slope == pytest.approx(max_rate(Lane(tuple(times), tuple(values))), rel=1e-3)
+
+
+def test_render_curve_short_and_long_segments_in_blocks() -> None:
+    """The render's kernel (a table per long segment, the rotation per short one) against the plain
+    loop, over segments from 3 to 9000 samples and across block starts; float32 gain rows are the
+    float64 gain rounded once."""
+    times = [0.0, 0.0001, 0.0101, 0.0111, 0.03, 0.45, 0.46]
+    values = [-3.0, 4.0, -20.0, 6.0, 6.0, -1.0, 2.5]
+    tt, vv = torch.tensor(times, dtype=torch.float64), torch.tensor(values, dtype=torch.float64)
+    n = int(0.5 * SR)
+    ref = np.array([raised_cosine(times, values, (i - 7) / SR) for i in range(n)])
+    pieces = [lane_curve(tt, vv, a - 7, min(a + 3001, n) - a, SR).numpy() for a in range(0, n, 3001)]
+    np.testing.assert_allclose(np.concatenate(pieces), ref, rtol=0, atol=1e-11)
+    rows = lane_rows(torch.zeros(2), {1: (tt, vv)}, -7, n, SR, db=True).numpy()
+    assert rows.dtype == np.float32 and np.all(rows[0] == 0.0)
+    exact = lane_curve(tt, vv, -7, n, SR, db=True).numpy()
+    assert np.array_equal(rows[1], exact.astype(np.float32))
+    np.testing.assert_allclose(exact, 10 ** (ref / 20), rtol=1e-11)
 
 
 def lane_params(names: list[str]) -> MixParams:
