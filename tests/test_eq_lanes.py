@@ -14,12 +14,12 @@ from mixassist.console.console import Console, ConsoleSettings
 from mixassist.console.dsp.moving_eq import EQ_UPDATE, eq_grid, moving_cascade
 from mixassist.console.lanes import Lane
 from mixassist.console.params import MixParams
+from mixassist.console.settings import automated_eq
 from signals import raised_cosine
 
 SR = 22050
 #: (band, Hz, Q) of the bands the tests move, in the console's cascade order.
 BANDS = {"low_shelf": (100.0, 0.707), "peak2": (800.0, 1.4), "peak4": (5000.0, 1.0), "high_shelf": (8000.0, 0.707)}
-
 
 
 def cookbook(band: str, gain_db: float) -> tuple[list[float], list[float]]:
@@ -151,6 +151,31 @@ def test_grid_and_gradient_path_agree_with_the_render() -> None:
     other = shelf.clone()
     other[:, 1] = torch.tensor([2.0, 0.1, 0.3, 1.0, -0.5, 0.2])
     assert torch.equal(moving_cascade(x, other, moving, [1], bounds)[0], plain)
+
+
+def test_render_and_gradient_paths_of_the_eq_lanes_give_the_same_numbers() -> None:
+    """automated_eq without gradients (each laned track designed and put in residual form on its
+    own) equals the differentiable path bit for bit: two bands, lanes on some tracks, two blocks."""
+    rng = np.random.default_rng(7)
+    x = torch.from_numpy(rng.standard_normal((3, 2, 900)) * 0.3)
+    settings = ConsoleSettings.from_params(neutral(["a", "b", "c"]), dtype=torch.float64)
+    settings.track["eq_low_shelf_db"] = torch.tensor([2.0, -3.0, 1.0], dtype=torch.float64)
+    times = torch.tensor(VOX[0], dtype=torch.float64) * 0.05
+
+    def run(grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        values = [torch.tensor(v, dtype=torch.float64, requires_grad=grad) for v in (VOX[1], (4.0, -8.0, 2.0))]
+        lanes = {
+            "eq_peak2_db": {0: (times, values[0]), 2: (times, values[1])},
+            "eq_high_shelf_db": {2: (times, values[0])},
+        }
+        with torch.set_grad_enabled(grad):
+            a, state = automated_eq(x[..., :500], settings.track, SR, lanes, -30, None, hpf=False)
+            b, state = automated_eq(x[..., 500:], settings.track, SR, lanes, 470, state, hpf=False)
+        return torch.cat([a, b], dim=-1).detach(), state
+
+    (y, state), (y_grad, state_grad) = run(False), run(True)
+    assert torch.equal(y, y_grad) and torch.equal(state, state_grad)
+    assert not torch.equal(y[1], x[1])  # the static shelf of the unlaned track ran
 
 
 def test_gradcheck_through_the_eq_lane() -> None:

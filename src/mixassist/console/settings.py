@@ -156,9 +156,8 @@ def automated_eq(
     def design(j: int, tracks: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
         band = names[j][3:-3]
         hz, q = sub[f"eq_{band}_hz"], sub[f"eq_{band}_q"]
-        return torch.stack([band_sos(band, hz[int(t)], g, q[int(t)], sample_rate) for t, g in zip(tracks, gains)])[
-            :, :, 0
-        ]
+        rows = [band_sos(band, hz[int(t)], g, q[int(t)], sample_rate)[:, 0] for t, g in zip(tracks, gains)]
+        return rows[0][None] if len(rows) == 1 else torch.stack(rows)  # (one track, as a render asks: no copy)
 
     moving_state = None if state is None else state.index_select(0, index)[:, :, sections:].contiguous()
     grads = torch.is_grad_enabled() and (

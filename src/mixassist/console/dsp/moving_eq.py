@@ -301,30 +301,45 @@ def moving_cascade(
     if state is not None:
         s_in = state.detach().to(torch.float64).contiguous()
     grads = torch.is_grad_enabled() and (x.requires_grad or sos.requires_grad or moving.requires_grad)
-    fixed = residual(sos.to(torch.float64)).contiguous()
     if not grads:
-        # A section with b = a in every track that no lane moves is the identity bit for bit
-        # (its residual and states stay 0): the kernel skips it.
-        flat = (fixed.detach()[..., :3] == 0).all(dim=2).all(dim=0)
-        keep = [k for k in range(sos.shape[1]) if k in sections or not bool(flat[k])]
-        if len(keep) < sos.shape[1]:
-            y, kept = moving_cascade(
-                x, sos[:, keep], moving, [keep.index(k) for k in sections], bounds, s_in[:, :, keep], into=into
-            )
-            s_out = s_in.clone()
-            s_out[:, :, keep] = kept
-            return y, s_out
+        mov = np.ascontiguousarray(residual(moving.detach().to(torch.float64).numpy()))
+        return _render(x, residual(sos.detach().to(torch.float64).numpy()), mov, sections, bounds, s_in, into)
+    if into is not None:
+        raise ValueError("moving_cascade: 'into' is for renders without gradients")
+    fixed = residual(sos.to(torch.float64)).contiguous()
     which = np.full(sos.shape[1], -1, dtype=np.int64)
     which[list(sections)] = np.arange(len(sections))
-    if grads:
-        if into is not None:
-            raise ValueError("moving_cascade: 'into' is for renders without gradients")
-        mov = residual(moving.to(torch.float64)).contiguous()
-        y, s_out = _MovingFunction.apply(x.to(torch.float64).contiguous(), fixed, mov, s_in, which, bounds)
-        return y.to(x.dtype), s_out
-    # a render: float32 audio in and out as it is (the recursion runs in float64 either way)
-    mov_np = np.ascontiguousarray(residual(moving.detach().to(torch.float64).numpy()))
-    arrays = (fixed.detach().numpy(), mov_np, which, bounds, s_in.numpy())
+    mov_t = residual(moving.to(torch.float64)).contiguous()
+    y, s_out = _MovingFunction.apply(x.to(torch.float64).contiguous(), fixed, mov_t, s_in, which, bounds)
+    return y.to(x.dtype), s_out
+
+
+def _render(
+    x: torch.Tensor,
+    fixed: np.ndarray,
+    mov: np.ndarray,
+    sections: Sequence[int],
+    bounds: np.ndarray,
+    s_in: torch.Tensor,
+    into: tuple[torch.Tensor, Sequence[int]] | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`moving_cascade` without gradients, on residual coefficients (``fixed`` ``(tracks,
+    K, 5)``, ``mov`` ``(tracks, subblocks, J, 5)``, float64): float32 audio in and out as it is
+    (the recursion runs in float64 either way)."""
+    # A section with b = a in every track that no lane moves is the identity bit for bit (its
+    # residual and states stay 0): the kernel skips it.
+    flat = (fixed[..., :3] == 0).all(axis=2).all(axis=0)
+    keep = [k for k in range(fixed.shape[1]) if k in sections or not bool(flat[k])]
+    if len(keep) < fixed.shape[1]:
+        y, kept = _render(
+            x, fixed[:, keep], mov, [keep.index(k) for k in sections], bounds, s_in[:, :, keep].contiguous(), into
+        )
+        s_out = s_in.clone()
+        s_out[:, :, keep] = kept
+        return y, s_out
+    which = np.full(fixed.shape[1], -1, dtype=np.int64)
+    which[list(sections)] = np.arange(len(sections))
+    arrays = (np.ascontiguousarray(fixed), mov, which, bounds, s_in.numpy())
     if into is None:
         yn, sn, _, _ = _run(x.detach().contiguous().numpy(), *arrays, False)
         return torch.from_numpy(yn), torch.from_numpy(sn)
@@ -357,19 +372,24 @@ def moving_eq(
     grads = torch.is_grad_enabled() and (
         x.requires_grad or sos.requires_grad or any(v.requires_grad for o in lanes.values() for _, v in o.values())
     )
-    if grads:
-        moving = sos.to(torch.float64)[:, None, sections].expand(tracks, m, len(sections), 6).clone()
-    else:  # a render: filled in numpy (torch's threaded copies wait on a loaded machine)
-        grid = np.empty((tracks, m, len(sections), 6))
-        grid[:] = sos.detach().to(torch.float64).numpy()[:, None, sections]
+    if not grads:
+        # A render: each laned track's band designed on its own (no stacking of the designs) and
+        # taken to residual form straight into the grid; the other tracks' entries are their
+        # static sections' residuals (torch's threaded copies wait on a loaded machine).
+        s_in = torch.zeros(tracks, x.shape[1], sos.shape[1], 2, dtype=torch.float64)
+        if state is not None:
+            s_in = state.detach().to(torch.float64).contiguous()
+        fixed = residual(sos.detach().to(torch.float64).numpy())
+        mov = np.empty((tracks, m, len(sections), 5))
+        mov[:] = fixed[:, None, sections]
+        for j, k in enumerate(sections):
+            for i in sorted(lanes[k]):
+                gains = lane_at(*lanes[k][i], times)
+                mov[i, :, j] = residual(design(k, torch.tensor([i]), gains[None]).detach().numpy()[0])
+        return _render(x, fixed, mov, sections, bounds, s_in, into)
+    moving = sos.to(torch.float64)[:, None, sections].expand(tracks, m, len(sections), 6).clone()
     for j, k in enumerate(sections):
         rows = sorted(lanes[k])
         gains = torch.stack([lane_at(*lanes[k][i], times) for i in rows])
-        designed = design(k, torch.tensor(rows), gains).to(torch.float64)
-        if grads:
-            moving[rows, :, j] = designed
-        else:
-            grid[rows, :, j] = designed.detach().numpy()
-    if not grads:
-        moving = torch.from_numpy(grid)
+        moving[rows, :, j] = design(k, torch.tensor(rows), gains).to(torch.float64)
     return moving_cascade(x, sos, moving, sections, bounds, state, into=into)
