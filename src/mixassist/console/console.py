@@ -52,7 +52,7 @@ import torch
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.dsp.cascade import biquad_cascade
 from mixassist.console.dsp.dc import dc_block, local_mean_latency, remove_local_mean
-from mixassist.console.dsp.envelope import LaneTensors, lane_curve, lane_rows, moving_pan
+from mixassist.console.dsp.envelope import LaneTensors, lane_scale, moving_pan
 from mixassist.console.dsp.limiter import limiter, limiter_latency
 from mixassist.console.dsp.midside import mid_side_width
 from mixassist.console.dsp.reverb import fft_convolve, reverb_ir
@@ -240,8 +240,8 @@ class Console:
                 send_db = p["reverb_send_db"]
                 send = torch.where(active(send_db), db_gain(fill_bypassed(send_db, -60.0)), torch.zeros_like(send_db))
                 if "reverb_send_db" in lanes:
-                    rows = lane_rows(send, lanes["reverb_send_db"], clock, n, self.sample_rate, db=True)
-                    send_bus = send_bus + (y * rows[:, None, :]).sum(dim=0)
+                    sent = lane_scale(y, send, lanes["reverb_send_db"], clock, self.sample_rate, db=True)
+                    send_bus = send_bus + sent.sum(dim=0)
                 else:
                     send_bus = send_bus + (y * send[:, None, None]).sum(dim=0)
             if want_stems:
@@ -289,10 +289,8 @@ class Console:
             x, state["comp"] = compress(x, p, sr, state.get("comp"))
         if drives(p):
             x = saturate(x, p["drive_db"])
-        n = x.shape[-1]
         if "gain_db" in lanes:
-            gain = db_gain(p["gain_db"]).to(x.dtype)
-            x = x * lane_rows(gain, lanes["gain_db"], clock, n, sr, db=True)[:, None, :]
+            x = lane_scale(x, db_gain(p["gain_db"]).to(x.dtype), lanes["gain_db"], clock, sr, db=True)
         else:
             x = x * db_gain(p["gain_db"])[:, None, None].to(x.dtype)
         y = pan_width(x, p["pan"], p["width"])
@@ -382,8 +380,8 @@ class Console:
             pos = int(state.get("pos", 0))
             state["pos"] = pos + y.shape[-1]
             if lanes and "output_gain_db" in lanes:
-                curve = lane_curve(*lanes["output_gain_db"], pos - clock, y.shape[-1], sr, db=True)
-                y = y * curve.to(y.dtype)[None, None, :]
+                static = db_gain(batch["output_gain_db"]).to(y.dtype)
+                y = lane_scale(y, static, {0: lanes["output_gain_db"]}, pos - clock, sr, db=True)
             else:
                 y = y * db_gain(batch["output_gain_db"])[:, None, None].to(y.dtype)
         if not use_limiter:

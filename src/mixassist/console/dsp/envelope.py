@@ -34,9 +34,19 @@ import numpy as np
 import torch
 
 from mixassist.console.dsp.jit import KERNEL_OPTIONS
-from mixassist.console.dsp.spatial import pan_width_curve, pan_width_curve_into
+from mixassist.console.dsp.spatial import pan_width_angle_into, pan_width_curve
 
-__all__ = ["ANCHOR", "SHORT_RUN", "TABLE", "LaneTensors", "lane_curve", "lane_into", "lane_rows", "moving_pan"]
+__all__ = [
+    "ANCHOR",
+    "SHORT_RUN",
+    "TABLE",
+    "LaneTensors",
+    "lane_curve",
+    "lane_into",
+    "lane_rows",
+    "lane_scale",
+    "moving_pan",
+]
 
 #: A lane as the console reads it: ``(times_s, values)``, float64 ``(points,)`` tensors.
 LaneTensors = tuple[torch.Tensor, torch.Tensor]
@@ -68,16 +78,18 @@ def _curve_kernel(
     edges: np.ndarray,
     start: int,
     sample_rate: float,
+    offset: float,
     scale: float,
     table: np.ndarray,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    # ``out[i] = curve · scale`` (``scale`` 1, or ln 10 / 20 before a vectorised exp: the same
-    # multiply numpy would do, one pass less); ``table`` is ``(2, TABLE)`` scratch.
+    # ``out[i] = (curve + offset) · scale``, rounded to ``out``'s dtype (``scale`` ln 10 / 20
+    # before a vectorised exp, or a pan's angle: the operations numpy would do, without their
+    # passes and temporaries); ``table`` is ``(2, TABLE)`` scratch.
     n = out.shape[0]
     k_last = times.shape[0] - 1
     for i in range(min(edges[0], n)):
-        out[i] = values[0] * scale
+        out[i] = (values[0] + offset) * scale
     for k in range(k_last):
         a = edges[k]
         b = edges[k + 1]
@@ -97,7 +109,7 @@ def _curve_kernel(
                     phase = math.pi * (((start + i) / sample_rate - times[k]) * inv)
                     c = math.cos(phase)
                     s = math.sin(phase)
-                out[i] = (v0 + dv * (0.5 - 0.5 * c)) * scale
+                out[i] = (v0 + dv * (0.5 - 0.5 * c) + offset) * scale
                 c, s = c * cd - s * sd, s * cd + c * sd
             continue
         # cos(φ + r·δ) = cos φ · cos rδ − sin φ · sin rδ for r < TABLE: no dependency between
@@ -117,10 +129,20 @@ def _curve_kernel(
             for i in range(w0, w1, TABLE):
                 run = out[i : min(i + TABLE, w1)]
                 for r in range(run.shape[0]):
-                    run[r] = (v0 + dv * (0.5 - 0.5 * (c * tc[r] - s * ts[r]))) * scale
+                    run[r] = (v0 + dv * (0.5 - 0.5 * (c * tc[r] - s * ts[r])) + offset) * scale
                 c, s = c * cd - s * sd, s * cd + c * sd
     for i in range(max(edges[k_last], 0), n):
-        out[i] = values[k_last] * scale
+        out[i] = (values[k_last] + offset) * scale
+
+
+def _kernel_into(
+    times: np.ndarray, values: np.ndarray, start: int, sample_rate: int, offset: float, scale: float, out: np.ndarray
+) -> None:
+    """``out = (curve + offset) · scale`` (``out`` float64 or float32, contiguous)."""
+    t = np.ascontiguousarray(times, dtype=np.float64)
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    edges = _edges(t, start, out.shape[0], sample_rate)
+    _curve_kernel(t, v, edges, int(start), float(sample_rate), offset, scale, np.empty((2, TABLE)), out)
 
 
 def lane_into(
@@ -143,9 +165,7 @@ def lane_into(
     elif n:
         t = np.ascontiguousarray(times_s, dtype=np.float64)
         curve = out if out.dtype == np.float64 else (np.empty(n) if scratch is None else scratch[:n])
-        edges = _edges(t, start, n, sample_rate)
-        scale = _LN10_20 if db else 1.0
-        _curve_kernel(t, v, edges, int(start), float(sample_rate), scale, np.empty((2, TABLE)), curve)
+        _kernel_into(t, v, start, sample_rate, 0.0, _LN10_20 if db else 1.0, curve)
         if db:  # numpy's exp is vectorised: several times faster than a scalar exp per sample
             np.exp(curve, out=out)  # (into a float32 row: exp in float64, then rounded once)
         elif curve is not out:
@@ -222,6 +242,32 @@ def lane_rows(
     return torch.from_numpy(out)
 
 
+def lane_scale(
+    x: torch.Tensor, static: torch.Tensor, lanes: Mapping[int, LaneTensors], start: int, sample_rate: int, db: bool
+) -> torch.Tensor:
+    """``x * lane_rows(static, lanes, …)[:, None, :]``: each track of ``x`` ``(tracks, channels,
+    n)`` times its lane's curve (a linear gain with ``db``), or times its ``static`` value.
+
+    A render (no gradients, ``x`` and ``static`` of one dtype) makes the same products row by row
+    in numpy, each laned row's curve in one reused buffer: no ``(tracks, n)`` array of rows."""
+    n = x.shape[-1]
+    grads = static.requires_grad or x.requires_grad or any(v.requires_grad for _, v in lanes.values())
+    if (torch.is_grad_enabled() and grads) or x.dtype != static.dtype:
+        return x * lane_rows(static, lanes, start, n, sample_rate, db)[:, None, :]
+    xn, fixed = x.detach().numpy(), static.detach().numpy()
+    out = np.empty(xn.shape, dtype=xn.dtype)
+    row = np.empty(n, dtype=xn.dtype)
+    scratch = None if row.dtype == np.float64 else np.empty(n)
+    for i in range(xn.shape[0]):
+        if i in lanes:
+            times, values = lanes[i]
+            lane_into(times.numpy(), values.detach().numpy(), start, sample_rate, row, db=db, scratch=scratch)
+            np.multiply(xn[i], row, out=out[i])
+        else:
+            np.multiply(xn[i], fixed[i], out=out[i])
+    return torch.from_numpy(out)
+
+
 def moving_pan(
     y: torch.Tensor,
     x: torch.Tensor,
@@ -236,13 +282,15 @@ def moving_pan(
     rows = sorted(lanes)
     tensors = (y, x, width, *(values for _, values in lanes.values()))
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
-        # a render: each laned row of y (this block's own new tensor) rewritten in place, no copies
+        # a render: each laned row of y (this block's own new tensor) rewritten in place, the pan
+        # angle (pan + 1)·π/4 straight from the lane's kernel in x's dtype, no copies
         xn, yn, wn = x.detach().numpy(), y.detach().numpy(), width.detach().double().numpy()
-        curve = np.empty(n)
+        theta = np.empty((1, n), dtype=xn.dtype)
+        work = np.empty((4, n), dtype=xn.dtype)
         for i in rows:
             times, values = lanes[i]
-            lane_into(times.numpy(), values.detach().numpy(), start, sample_rate, curve)
-            pan_width_curve_into(xn[i : i + 1], curve[None, :], wn[i : i + 1], yn[i : i + 1])
+            _kernel_into(times.numpy(), values.detach().numpy(), start, sample_rate, 1.0, math.pi / 4, theta[0])
+            pan_width_angle_into(xn[i : i + 1], theta, wn[i : i + 1], yn[i : i + 1], work)
         return y
     index = torch.tensor(rows)
     curves = torch.stack([lane_curve(*lanes[i], start, n, sample_rate) for i in rows])

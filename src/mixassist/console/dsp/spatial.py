@@ -249,22 +249,39 @@ def pan_width_curve_into(x: np.ndarray, pan: np.ndarray, width: np.ndarray, out:
     fine): its vectorised float32 ``sin``/``cos`` are several times faster than torch's or
     float64's, and float32 gains are what a float32 render multiplies by anyway."""
     theta = ((pan + 1.0) * (math.pi / 4)).astype(x.dtype)
-    cos_t, sin_t = np.cos(theta), np.sin(theta)
-    if x.shape[1] == 1:
-        np.multiply(cos_t, x[:, 0], out=out[:, 0])
-        np.multiply(sin_t, x[:, 0], out=out[:, 1])
-        return out
-    cos_t *= x.dtype.type(math.sqrt(2.0))
-    sin_t *= x.dtype.type(math.sqrt(2.0))
+    return pan_width_angle_into(x, theta, width, out)
+
+
+def pan_width_angle_into(
+    x: np.ndarray, theta: np.ndarray, width: np.ndarray, out: np.ndarray, work: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`pan_width_curve_into` from the pan angle ``theta = (pan + 1)·π/4`` ``(tracks,
+    samples)`` in ``x``'s dtype, a track at a time through ``work`` (``(4, samples)``, ``x``'s
+    dtype; made when not given): the same operations, no temporaries per track."""
+    n = x.shape[-1]
+    work = np.empty((4, n), dtype=x.dtype) if work is None else work
+    cos_t, sin_t, a, b = work[0, :n], work[1, :n], work[2, :n], work[3, :n]
+    root2 = x.dtype.type(math.sqrt(2.0))
     for i in range(x.shape[0]):
+        np.cos(theta[i], out=cos_t)
+        np.sin(theta[i], out=sin_t)
+        if x.shape[1] == 1:
+            np.multiply(cos_t, x[i, 0], out=out[i, 0])
+            np.multiply(sin_t, x[i, 0], out=out[i, 1])
+            continue
+        cos_t *= root2
+        sin_t *= root2
         left, right = x[i, 0], x[i, 1]
         if width[i] == 1.0:  # as recorded: no mid/side matrix
-            np.multiply(cos_t[i], left, out=out[i, 0])
-            np.multiply(sin_t[i], right, out=out[i, 1])
+            np.multiply(cos_t, left, out=out[i, 0])
+            np.multiply(sin_t, right, out=out[i, 1])
             continue
         same, cross = x.dtype.type((1.0 + width[i]) * 0.5), x.dtype.type((1.0 - width[i]) * 0.5)
-        np.multiply(cos_t[i], same * left + cross * right, out=out[i, 0])
-        np.multiply(sin_t[i], cross * left + same * right, out=out[i, 1])
+        for ch, gain, to_left, to_right in ((0, cos_t, same, cross), (1, sin_t, cross, same)):
+            np.multiply(to_left, left, out=a)  # L' = same·L + cross·R, R' = cross·L + same·R
+            np.multiply(to_right, right, out=b)
+            np.add(a, b, out=a)
+            np.multiply(gain, a, out=out[i, ch])
     return out
 
 
