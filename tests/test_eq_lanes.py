@@ -155,7 +155,8 @@ def test_grid_and_gradient_path_agree_with_the_render() -> None:
 
 def test_render_and_gradient_paths_of_the_eq_lanes_give_the_same_numbers() -> None:
     """automated_eq without gradients (each laned track designed and put in residual form on its
-    own) equals the differentiable path bit for bit: two bands, lanes on some tracks, two blocks."""
+    own, two tracks at a time in the kernel and an odd one alone) equals the differentiable path
+    bit for bit: two bands, lanes on three tracks, two blocks."""
     rng = np.random.default_rng(7)
     x = torch.from_numpy(rng.standard_normal((3, 2, 900)) * 0.3)
     settings = ConsoleSettings.from_params(neutral(["a", "b", "c"]), dtype=torch.float64)
@@ -166,7 +167,7 @@ def test_render_and_gradient_paths_of_the_eq_lanes_give_the_same_numbers() -> No
         values = [torch.tensor(v, dtype=torch.float64, requires_grad=grad) for v in (VOX[1], (4.0, -8.0, 2.0))]
         lanes = {
             "eq_peak2_db": {0: (times, values[0]), 2: (times, values[1])},
-            "eq_high_shelf_db": {2: (times, values[0])},
+            "eq_high_shelf_db": {1: (times, values[1]), 2: (times, values[0])},
         }
         with torch.set_grad_enabled(grad):
             a, state = automated_eq(x[..., :500], settings.track, SR, lanes, -30, None, hpf=False)
@@ -175,7 +176,9 @@ def test_render_and_gradient_paths_of_the_eq_lanes_give_the_same_numbers() -> No
 
     (y, state), (y_grad, state_grad) = run(False), run(True)
     assert torch.equal(y, y_grad) and torch.equal(state, state_grad)
-    assert not torch.equal(y[1], x[1])  # the static shelf of the unlaned track ran
+    with torch.no_grad():
+        static, _ = automated_eq(x, settings.track, SR, {}, -30, None, hpf=False)
+    assert all(not torch.equal(y[i], static[i]) for i in range(3))  # every track's lanes moved its EQ
 
 
 def test_gradcheck_through_the_eq_lane() -> None:

@@ -154,6 +154,63 @@ def _stereo_kernel(x, rows, fixed, moving, which, bounds, s_in, y, s_out):  # pr
 
 
 @numba.njit(**KERNEL_OPTIONS)
+def _pair_kernel(x, rows, fixed, moving, which, bounds, s_in, y, s_out):  # pragma: no cover - compiled
+    # :func:`_stereo_kernel` on two tracks at once (an even count): four independent recursions
+    # in flight, where one track's two leave the CPU waiting on each FMA's latency (10.6 -> 6.6 ms
+    # for four tracks of 441000 samples); each track's operations are its own, in the same order.
+    tracks = rows.shape[0]
+    sections = fixed.shape[1]
+    c = np.empty((2, sections, 5))
+    st = np.empty((sections, 8))
+    for t0 in range(0, tracks - 1, 2):
+        t1 = t0 + 1
+        r0 = rows[t0]
+        r1 = rows[t1]
+        for k in range(sections):
+            for h in range(2):
+                t = t0 if h == 0 else t1
+                st[k, 4 * h], st[k, 4 * h + 1] = s_in[t, 0, k, 0], s_in[t, 0, k, 1]
+                st[k, 4 * h + 2], st[k, 4 * h + 3] = s_in[t, 1, k, 0], s_in[t, 1, k, 1]
+        for m in range(bounds.shape[0] - 1):
+            for k in range(sections):
+                c[0, k] = fixed[t0, k] if which[k] < 0 else moving[t0, m, which[k]]
+                c[1, k] = fixed[t1, k] if which[k] < 0 else moving[t1, m, which[k]]
+            for i in range(bounds[m], bounds[m + 1]):
+                v0 = np.float64(x[r0, 0, i])
+                v1 = np.float64(x[r0, 1, i])
+                v2 = np.float64(x[r1, 0, i])
+                v3 = np.float64(x[r1, 1, i])
+                for k in range(sections):
+                    a0, a1, a2, a3, a4 = c[0, k, 0], c[0, k, 1], c[0, k, 2], c[0, k, 3], c[0, k, 4]
+                    b0, b1, b2, b3, b4 = c[1, k, 0], c[1, k, 1], c[1, k, 2], c[1, k, 3], c[1, k, 4]
+                    e0 = fma(a0, v0, st[k, 0])
+                    e1 = fma(a0, v1, st[k, 2])
+                    e2 = fma(b0, v2, st[k, 4])
+                    e3 = fma(b0, v3, st[k, 6])
+                    st[k, 0] = fma(-a3, e0, fma(a1, v0, st[k, 1]))
+                    st[k, 2] = fma(-a3, e1, fma(a1, v1, st[k, 3]))
+                    st[k, 4] = fma(-b3, e2, fma(b1, v2, st[k, 5]))
+                    st[k, 6] = fma(-b3, e3, fma(b1, v3, st[k, 7]))
+                    st[k, 1] = fma(-a4, e0, a2 * v0)
+                    st[k, 3] = fma(-a4, e1, a2 * v1)
+                    st[k, 5] = fma(-b4, e2, b2 * v2)
+                    st[k, 7] = fma(-b4, e3, b2 * v3)
+                    v0 = v0 + e0
+                    v1 = v1 + e1
+                    v2 = v2 + e2
+                    v3 = v3 + e3
+                y[r0, 0, i] = v0
+                y[r0, 1, i] = v1
+                y[r1, 0, i] = v2
+                y[r1, 1, i] = v3
+        for k in range(sections):
+            for h in range(2):
+                t = t0 if h == 0 else t1
+                s_out[t, 0, k, 0], s_out[t, 0, k, 1] = st[k, 4 * h], st[k, 4 * h + 1]
+                s_out[t, 1, k, 0], s_out[t, 1, k, 1] = st[k, 4 * h + 2], st[k, 4 * h + 3]
+
+
+@numba.njit(**KERNEL_OPTIONS)
 def _backward_kernel(gy, fixed, moving, which, bounds, keep_u, keep_e, gx, gfixed, gmoving):  # pragma: no cover
     tracks, channels, n = gy.shape
     sections = fixed.shape[1]
@@ -208,7 +265,12 @@ def _run(
     shape = (len(rows), channels, fixed.shape[1], n) if save else (1, 1, 1, 1)
     keep_u, keep_e = np.empty(shape), np.empty(shape)
     if channels == 2 and not save:
-        _stereo_kernel(x, rows, fixed, moving, which, bounds, s_in, y, s_out)
+        even = len(rows) - len(rows) % 2  # pairs of tracks side by side, an odd last one alone
+        if even:
+            _pair_kernel(x, rows[:even], fixed[:even], moving[:even], which, bounds, s_in[:even], y, s_out[:even])
+        if even < len(rows):
+            parts = (fixed[even:], moving[even:], which, bounds, s_in[even:], y, s_out[even:])
+            _stereo_kernel(x, rows[even:], *parts)
         return y, s_out, keep_u, keep_e
     _forward_kernel(x, rows, fixed, moving, which, bounds, s_in, y, s_out, keep_u, keep_e, save)
     return y, s_out, keep_u, keep_e
