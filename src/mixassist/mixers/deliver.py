@@ -308,8 +308,14 @@ class _Search:
         when given, sizes the first step from the share of the peaks' overshoot the limiter took."""
         last: tuple[float, float] | None = None  # (gain, loudness) of the last trial, for the secant
         tolerance = self.tolerance if tolerance_lu is None else tolerance_lu
+        tried: tuple[float, float | None] | None = None  # (gain, ceiling) of the last trial
         for _ in range(max_trials):
             trial_gain = round(float(np.clip(gain, -24, 24)), 2)
+            if tried == (trial_gain, self.params.master["limiter_ceiling_dbtp"]):
+                # the gain is held at its ±24 dB bound (the target is out of reach) and nothing else
+                # changed: the same trial again would render the same mix
+                break
+            tried = (trial_gain, self.params.master["limiter_ceiling_dbtp"])
             lufs, tp = trial(trial_gain)
             if lufs is None:
                 break
