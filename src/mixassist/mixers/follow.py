@@ -57,7 +57,7 @@ from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, deliver_loudness
-from mixassist.mixers.match import select_excerpts
+from mixassist.mixers.match import excerpt_multitrack, select_excerpts
 from mixassist.style.descriptors import BAND_REGIONS_HZ, parse_description
 from mixassist.style.features import StyleFeatures, style_distance, style_features
 from mixassist.style.target import StyleTarget
@@ -203,12 +203,6 @@ def shifted(song: Any, excerpt: Any, excerpt_start: Any) -> Any:
     if song is None or excerpt is None or excerpt_start is None:
         return None
     return float(song) + float(excerpt) - float(excerpt_start)
-
-
-def excerpt_multitrack(multitrack: Multitrack, windows: list[tuple[int, int]]) -> Multitrack:
-    """The tracks cut to ``windows`` (sample ranges) and joined: what the loop's passes render."""
-    arrays = {t.name: np.concatenate([t.read(a, b) for a, b in windows], axis=1) for t in multitrack}
-    return Multitrack.from_arrays(arrays, multitrack.sample_rate)
 
 
 def _copy(bus: Bus) -> Bus:

@@ -14,6 +14,7 @@ they load offline, and a file that does not match its checksum is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -26,10 +27,12 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
+from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, SECTIONS
 from mixassist.errors import InvalidParameterError, MissingDependencyError
 from mixassist.mixers.align import align_session
 from mixassist.mixers.base import Job, Mixer
+from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_job, mix_bus
 from mixassist.mixers.roles import is_low_source, session_roles
@@ -45,7 +48,7 @@ from mixassist.neural.model import MixController, ModelConfig
 from mixassist.neural.reference import reference_summary
 from mixassist.style.target import StyleTarget
 
-__all__ = ["NeuralMixer", "load_controller", "DEFAULT_WEIGHTS"]
+__all__ = ["NeuralMixer", "Predicted", "load_controller", "DEFAULT_WEIGHTS"]
 
 Progress = Callable[[str, float], None]
 #: The shipped controller.
@@ -80,6 +83,19 @@ def load_controller(path: str | Path | None = None) -> MixController:
     model.eval()
     _LOADED[key] = model
     return model
+
+
+@dataclasses.dataclass
+class Predicted:
+    """The controller's settings for a session before the master's glue threshold and the delivery
+    (:meth:`NeuralMixer.predicted_settings`)."""
+
+    params: MixParams
+    reasons: Reasons
+    roles: dict[str, dict[str, str]]  # per track: role, source, reason
+    measured: dict[str, dict[str, Any]]  # per live track: approximate input loudness, peak
+    alignment: dict[str, Any] | None
+    glue_depth_db: float | None  # the glue threshold's predicted depth below the bus peak (None: no bus predicted)
 
 
 class NeuralMixer(Mixer):
@@ -155,10 +171,15 @@ class NeuralMixer(Mixer):
             "loudness": loudness,
         }
 
-    def solve(self, job: Job) -> Proposal:
-        """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target."""
+    def _source(self) -> str:
+        """Where the predictions come from, as the reasons say it."""
+        return "the reference's style" if self.target.references else "no reference (the controller's average style)"
+
+    def predicted_settings(self, job: Job) -> Predicted:
+        """The controller's settings for ``job`` under its constraints (roles, alignment, every
+        track and bus setting with its reason), before the glue threshold (it sits below the mix
+        bus's peak, :meth:`set_glue`) and the delivery: :meth:`solve` without its full-length renders."""
         multitrack, constraints, report = job.multitrack, job.constraints, job.report
-        began = time.perf_counter()
         params = job.first_params()
         reasons = Reasons()
 
@@ -184,7 +205,7 @@ class NeuralMixer(Mixer):
 
         found = align_session(multitrack, live, params, constraints, reasons) if self.align else None
         alignment = found.to_dict() if found is not None else None
-        source = "the reference's style" if self.target.references else "no reference (the controller's average style)"
+        source = self._source()
         magnitudes: dict[str, float] = {}
         for name in live:
             s = stats[name]
@@ -213,22 +234,25 @@ class NeuralMixer(Mixer):
             for p, v in master.items():
                 if p != "comp_threshold_db":
                     reasons.set(params, constraints, "master", p, v, f"predicted from {source}")
-            report("master: glue threshold", 0.5)
-            bus = mix_bus(multitrack, params, constraints, self.true_peak_dbtp)
-            peak = float(np.max(np.abs(bus.song))) if bus.song.size else 0.0
-            if peak > 0 and (params.master["comp_ratio"] or 1.0) > 1.0:
-                threshold = float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0))
-                reasons.set(
-                    params,
-                    constraints,
-                    "master",
-                    "comp_threshold_db",
-                    round(threshold, 2),
-                    f"glue threshold {depth:.1f} dB below the bus peak (depth predicted from {source})",
-                )
-        else:
-            bus = None
-        reasons.set(
+            return Predicted(params, reasons, roles_out, measured, alignment, float(depth))
+        return Predicted(params, reasons, roles_out, measured, alignment, None)
+
+    def set_master(self, predicted: Predicted, constraints: Constraints, bus_peak: float) -> None:
+        """The master's glue threshold ``predicted.glue_depth_db`` below ``bus_peak`` (linear, the mix
+        bus's peak; none without a glue compressor or a peak) and the true-peak ceiling, with their
+        reasons: the settings :meth:`predicted_settings` leaves to be set before the delivery."""
+        params, depth = predicted.params, predicted.glue_depth_db
+        if depth is not None and bus_peak > 0 and (params.master["comp_ratio"] or 1.0) > 1.0:
+            threshold = float(np.clip(20 * np.log10(bus_peak) - depth, -60.0, 0.0))
+            predicted.reasons.set(
+                params,
+                constraints,
+                "master",
+                "comp_threshold_db",
+                round(threshold, 2),
+                f"glue threshold {depth:.1f} dB below the bus peak (depth predicted from {self._source()})",
+            )
+        predicted.reasons.set(
             params,
             constraints,
             "master",
@@ -236,6 +260,20 @@ class NeuralMixer(Mixer):
             self.true_peak_dbtp,
             f"true-peak ceiling {self.true_peak_dbtp:g} dBTP",
         )
+
+    def solve(self, job: Job) -> Proposal:
+        """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target."""
+        multitrack, constraints, report = job.multitrack, job.constraints, job.report
+        began = time.perf_counter()
+        predicted = self.predicted_settings(job)
+        params, reasons = predicted.params, predicted.reasons
+        roles_out, measured, alignment = predicted.roles, predicted.measured, predicted.alignment
+        bus, peak = None, 0.0
+        if predicted.glue_depth_db is not None:
+            report("master: glue threshold", 0.5)
+            bus = mix_bus(multitrack, params, constraints, self.true_peak_dbtp)
+            peak = float(np.max(np.abs(bus.song))) if bus.song.size else 0.0
+        self.set_master(predicted, constraints, peak)
         target_lufs = self.target.delivery_loudness()
         report("master: loudness and true peak", 0.7)
         mix, mix_of, delivered = deliver_job(
