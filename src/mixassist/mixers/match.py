@@ -48,7 +48,7 @@ from mixassist.mixers.constraints import BUSES, Constraints
 from mixassist.mixers.decisions import Proposal
 from mixassist.mixers.deliver import deliver_job, deliver_loudness, mix_bus
 from mixassist.mixers.match_loss import WORD_FEATURES, WORD_WEIGHT, as_features, shift_features, solver_loss
-from mixassist.mixers.neural import NeuralMixer
+from mixassist.mixers.neural import NeuralMixer, Predicted
 from mixassist.mixers.rules import RulesMixer
 from mixassist.style.features import (
     StyleFeatures,
@@ -314,7 +314,8 @@ class MatchMixer(Mixer):
             proposal.method = self.method
             return proposal
         if self.start_method == "neural":
-            aim, toward = self._auto_aim(multitrack, constraints, proposal, start_features, loudness, report)
+            like = first.predicted_ if isinstance(first, NeuralMixer) else None
+            aim, toward = self._auto_aim(multitrack, constraints, proposal, like, start_features, loudness, report)
             solver_target = self.target.with_strengths({a: 1.0 if aim is not None else 0.0 for a in _ATTRIBUTES})
         else:
             aim, toward, solver_target = None, self._reference_names(), self.target
@@ -430,6 +431,7 @@ class MatchMixer(Mixer):
         multitrack: Multitrack,
         constraints: Constraints,
         first: Proposal,
+        like: Predicted | None,
         start: StyleFeatures,
         loudness: float,
         report: Progress,
@@ -467,7 +469,7 @@ class MatchMixer(Mixer):
         styled = controller_style(self._controller_target(), "aim: the mix without locks") if locked else start
         if not partial:
             return styled, "the controller's mix without the locks and ranges"
-        plain = self._plain_style(multitrack, unlocked, first, start, loudness, report)
+        plain = self._plain_style(multitrack, unlocked, first, like, start, loudness, report)
         values: dict[str, Any] = {}
         for attribute, names in STRENGTH_FIELDS.items():
             for name in names:
@@ -482,6 +484,7 @@ class MatchMixer(Mixer):
         multitrack: Multitrack,
         unlocked: Constraints,
         first: Proposal,
+        like: Predicted | None,
         start: StyleFeatures,
         loudness: float,
         report: Progress,
@@ -490,7 +493,8 @@ class MatchMixer(Mixer):
         :meth:`_auto_aim`): the start mix's features plus what the plain settings change on the
         solver's excerpts (:func:`select_excerpts` of the start mix), each mix delivered there to
         the start's loudness on them. Only the controller's pass runs on the whole song; its glue
-        threshold sits below the excerpts' bus peak (the loudest windows hold the song's peaks).
+        threshold sits below the excerpts' bus peak (the loudest windows hold the song's peaks), and
+        it reads the start's track statistics and alignment again (``like``, the start's prediction).
         A song shorter than :data:`PLAIN_EXCERPT_SHARE` times the excerpts is mixed and measured
         whole, as before (there the excerpts would save little)."""
         report("aim: the mix without a reference", 0.3)
@@ -503,7 +507,7 @@ class MatchMixer(Mixer):
             proposal = mixer.propose(multitrack, unlocked)
             mix = proposal.rendered()
             return style_features(mix if mix is not None else Console(sr).render(multitrack, proposal.params).mix, sr)
-        predicted = mixer.predicted_settings(Job(multitrack, unlocked, None, no_progress))
+        predicted = mixer.predicted_settings(Job(multitrack, unlocked, None, no_progress), like=like)
         excerpt = excerpt_multitrack(multitrack, windows)
         at_start = style_features(Console(sr).render(excerpt, first.params).mix, sr)
         if at_start.loudness_lufs is None or start.loudness_lufs is None:

@@ -30,7 +30,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, SECTIONS
 from mixassist.errors import InvalidParameterError, MissingDependencyError
-from mixassist.mixers.align import align_session
+from mixassist.mixers.align import AlignmentReport, align_session
 from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
@@ -96,6 +96,15 @@ class Predicted:
     measured: dict[str, dict[str, Any]]  # per live track: approximate input loudness, peak
     alignment: dict[str, Any] | None
     glue_depth_db: float | None  # the glue threshold's predicted depth below the bus peak (None: no bus predicted)
+    stats: dict[str, Any]  # per track: its window statistics (what the controller read)
+    live: list[str]  # the tracks that are not silent
+    found: AlignmentReport | None  # what the multi-mic alignment detected
+    aligning_locked: bool  # whether a delay or polarity was locked
+
+
+def _aligning_locks(constraints: Constraints) -> bool:
+    """Whether ``constraints`` lock any track's delay or polarity (then alignment is detected anew)."""
+    return any(name in ("delay_ms", "polarity") for locks in constraints.locks.values() for name in locks)
 
 
 class NeuralMixer(Mixer):
@@ -135,15 +144,22 @@ class NeuralMixer(Mixer):
         self.align = bool(align)
         self.weights = weights
 
+    #: The last :meth:`solve`'s prediction before its delivery (scikit-learn's fitted attribute).
+    predicted_: Predicted | None = None
+
     def __repr__(self) -> str:
         return f"NeuralMixer(references={len(self.target.references)}, weights={self.weights or 'shipped'})"
 
-    def predict(self, multitrack: Multitrack, roles: dict[str, str]) -> dict[str, Any]:
+    def predict(
+        self, multitrack: Multitrack, roles: dict[str, str], stats: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The controller's raw prediction: ``{"tracks": {name: outputs}, "reverb", "master", "stats",
         "live", "loudness"}`` (outputs for the non-silent ``live`` tracks; ``loudness``: each track's
-        approximate input loudness, None when silent) (outputs in [0, 1], layout of :mod:`mixassist.neural.layout`)."""
+        approximate input loudness, None when silent) (outputs in [0, 1], layout of :mod:`mixassist.neural.layout`).
+        ``stats``: each track's ``window_stats`` if an earlier prediction for the same tracks has them."""
         sr = multitrack.sample_rate
-        stats = {t.name: window_stats(t.audio, sr) for t in multitrack}
+        if stats is None:
+            stats = {t.name: window_stats(t.audio, sr) for t in multitrack}
         loudness = {n: approx_loudness(s) for n, s in stats.items()}
         live = [n for n in multitrack.names if loudness[n] is not None and stats[n].peak > 0]
         if not live:
@@ -175,10 +191,14 @@ class NeuralMixer(Mixer):
         """Where the predictions come from, as the reasons say it."""
         return "the reference's style" if self.target.references else "no reference (the controller's average style)"
 
-    def predicted_settings(self, job: Job) -> Predicted:
+    def predicted_settings(self, job: Job, like: Predicted | None = None) -> Predicted:
         """The controller's settings for ``job`` under its constraints (roles, alignment, every
         track and bus setting with its reason), before the glue threshold (it sits below the mix
-        bus's peak, :meth:`set_glue`) and the delivery: :meth:`solve` without its full-length renders."""
+        bus's peak, :meth:`set_master`) and the delivery: :meth:`solve` without its full-length renders.
+
+        ``like``: an earlier prediction for the same tracks (another target: ``auto``'s plain aim),
+        whose track statistics are read again, and whose multi-mic alignment is when neither locks
+        a delay or polarity."""
         multitrack, constraints, report = job.multitrack, job.constraints, job.report
         params = job.first_params()
         reasons = Reasons()
@@ -189,7 +209,8 @@ class NeuralMixer(Mixer):
             for n, g in session_roles(multitrack, constraints.roles).items()
         }
         report("controller", 0.1)
-        predicted = self.predict(multitrack, {n: r["role"] for n, r in roles_out.items()})
+        roles = {n: r["role"] for n, r in roles_out.items()}
+        predicted = self.predict(multitrack, roles, like.stats if like is not None else None)
         stats, live, input_lufs = predicted["stats"], predicted["live"], predicted["loudness"]
         measured: dict[str, dict[str, Any]] = {}
         for name in multitrack.names:
@@ -203,7 +224,12 @@ class NeuralMixer(Mixer):
         if not live:
             reasons.notes.append("every track is silent: nothing to mix; settings left neutral")
 
-        found = align_session(multitrack, live, params, constraints, reasons) if self.align else None
+        reuse = like is not None and like.live == live and not (_aligning_locks(constraints) or like.aligning_locked)
+        found = (
+            align_session(multitrack, live, params, constraints, reasons, found=like.found if reuse and like else None)
+            if self.align
+            else None
+        )
         alignment = found.to_dict() if found is not None else None
         source = self._source()
         magnitudes: dict[str, float] = {}
@@ -234,8 +260,11 @@ class NeuralMixer(Mixer):
             for p, v in master.items():
                 if p != "comp_threshold_db":
                     reasons.set(params, constraints, "master", p, v, f"predicted from {source}")
-            return Predicted(params, reasons, roles_out, measured, alignment, float(depth))
-        return Predicted(params, reasons, roles_out, measured, alignment, None)
+            depth_db: float | None = float(depth)
+        else:
+            depth_db = None
+        locked = _aligning_locks(constraints)
+        return Predicted(params, reasons, roles_out, measured, alignment, depth_db, stats, live, found, locked)
 
     def set_master(self, predicted: Predicted, constraints: Constraints, bus_peak: float) -> None:
         """The master's glue threshold ``predicted.glue_depth_db`` below ``bus_peak`` (linear, the mix
@@ -262,10 +291,11 @@ class NeuralMixer(Mixer):
         )
 
     def solve(self, job: Job) -> Proposal:
-        """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target."""
+        """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target
+        (what was predicted before the delivery is kept as ``self.predicted_``)."""
         multitrack, constraints, report = job.multitrack, job.constraints, job.report
         began = time.perf_counter()
-        predicted = self.predicted_settings(job)
+        predicted = self.predicted_ = self.predicted_settings(job)
         params, reasons = predicted.params, predicted.reasons
         roles_out, measured, alignment = predicted.roles, predicted.measured, predicted.alignment
         bus, peak = None, 0.0
