@@ -496,11 +496,13 @@ def _with_gain(params: MixParams, gain_db: float) -> MixParams:
 
 def deliver_job(
     job: Job, params: MixParams, reasons: Reasons, *, after: float, **options: Any
-) -> tuple[np.ndarray, MixParams, dict[str, Any]]:
+) -> tuple[np.ndarray, MixParams, dict[str, Any], tuple[np.ndarray, LoudnessReport]]:
     """:func:`deliver_loudness` of a mixer's ``job``: reported as the stage "master: loudness and
     true peak" from fraction ``after`` to 1, with the job's locks applied again afterwards.
     ``options`` as in :func:`deliver_loudness`. Returns the mix, the settings it was rendered
-    with, and the measurements of the mix."""
+    with, the figures of the mix (strict JSON), and the mix with its
+    :func:`~mixassist.measure.measure` report (a :class:`~mixassist.mixers.decisions.Proposal`'s
+    ``mix_report``: whoever measures that mix again need not)."""
     stage = "master: loudness and true peak"
     delivered = deliver_loudness(
         job.multitrack,
@@ -511,5 +513,5 @@ def deliver_job(
         **options,
     )
     job.constraints.apply(params)
-    delivered.pop("report")
-    return delivered.pop("mix"), delivered.pop("settings"), delivered
+    report, mix = delivered.pop("report"), delivered.pop("mix")
+    return mix, delivered.pop("settings"), delivered, (mix, report)

@@ -367,7 +367,7 @@ class MatchMixer(Mixer):
             delivered = dict(proposal.context["result"])
             final = start_features
         else:
-            proposal.mix, proposal.mix_of, delivered = deliver_job(
+            proposal.mix, proposal.mix_of, delivered, proposal.mix_report = deliver_job(
                 job,
                 params,
                 reasons,

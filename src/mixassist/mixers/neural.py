@@ -306,7 +306,7 @@ class NeuralMixer(Mixer):
         self.set_master(predicted, constraints, peak)
         target_lufs = self.target.delivery_loudness()
         report("master: loudness and true peak", 0.7)
-        mix, mix_of, delivered = deliver_job(
+        mix, mix_of, delivered, measured_mix = deliver_job(
             job, params, reasons, after=0.7, loudness_lufs=target_lufs, true_peak_dbtp=self.true_peak_dbtp, bus=bus
         )
         context = {
@@ -325,7 +325,16 @@ class NeuralMixer(Mixer):
             )
         report("done", 1.0)
         return Proposal(
-            params, reasons, roles_out, measured, context, alignment, method="neural", mix=mix, mix_of=mix_of
+            params,
+            reasons,
+            roles_out,
+            measured,
+            context,
+            alignment,
+            method="neural",
+            mix=mix,
+            mix_of=mix_of,
+            mix_report=measured_mix,
         )
 
 
