@@ -75,6 +75,20 @@ def test_an_earlier_delivery_makes_the_first_trial_land(session):
     assert abs(second["integrated_lufs"] + 9.0) < 0.1
 
 
+def test_a_target_out_of_reach_is_not_tried_again_at_the_bound(session):
+    """A session 50 dB too quiet for the target: the gain stops at its +24 dB bound after one
+    trial there (the same trial again renders the same mix; it used to run all six), and the mix
+    is still the full render, with a note that it missed."""
+    quiet = Multitrack.from_arrays({t.name: (t.audio * 10 ** (-50 / 20)).astype(np.float32) for t in session}, SR)
+    params, reasons = _params(quiet), Reasons()
+    result = deliver_loudness(quiet, params, Constraints(), reasons, loudness_lufs=-8.0, true_peak_dbtp=-1.0)
+    assert params.master["output_gain_db"] == 24.0
+    assert result["trials"] <= 2
+    assert result["integrated_lufs"] < -20.0
+    assert any("not the -8 LUFS asked" in note for note in reasons.notes)
+    np.testing.assert_array_equal(result["mix"], Console(SR).render(quiet, params).mix)
+
+
 def test_a_given_bus_is_used_and_a_locked_gain_is_kept(session):
     params = _params(session)
     params.set_bus("master", "output_gain_db", 2.0)

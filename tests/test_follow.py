@@ -141,6 +141,9 @@ def test_every_followed_mix_keeps_the_true_peak_margin_on_two_meters(followed):
         mix = proposal.rendered()
         assert measure(mix, SR).true_peak_dbtp <= -1.0
         assert _true_peak_8x(mix) <= -1.0
+        # the measurement handed on with the mix (the api writes it instead of measuring again) is
+        # exactly that mix's, whether the loop kept the start's mix or its own
+        assert proposal.rendered_report() == measure(mix, SR)
 
 
 def test_inter_sample_peaks_stay_under_the_ceiling_on_an_independent_8x_meter():

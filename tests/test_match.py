@@ -185,6 +185,26 @@ def test_auto_strength_below_one_moves_toward_the_controllers_plain_mix(session,
     assert solver["steps"] > 1 and min(solver["loss"]) < 0.9 * solver["loss"][0], solver["loss"]
 
 
+def test_auto_plain_aim_of_a_long_song_is_measured_on_excerpts(session, reference):
+    """A song at least PLAIN_EXCERPT_SHARE times the solver's excerpts (here 1 x 3.5 s in 15 s):
+    the plain aim is the start mix plus what the plain settings change on the excerpts, with no
+    whole-song mix of them. It lands near the whole plain mix's mid balance, much nearer than the
+    start it blends from."""
+    from mixassist.mixers.neural import NeuralMixer
+    from mixassist.style.features import style_features
+
+    target = StyleTarget.from_audio(reference, SR)
+    session = Multitrack.from_arrays({t.name: np.concatenate([t.audio] * 3, axis=1) for t in session}, SR)
+    plain = style_features(NeuralMixer(StyleTarget(), loudness_lufs=target.delivery_loudness()).propose(session).mix, SR)
+    mixer = MatchMixer(target.with_strengths("tone=0"), steps=1, start_method="neural", excerpts=1, excerpt_s=3.5)
+    style = mixer.propose(session).context["style"]
+    aim, start = _features(style["aim"]["features"]), _features(style["start"])
+    off, span = np.abs(aim.spectral_mid_db - plain.spectral_mid_db), np.abs(start.spectral_mid_db - plain.spectral_mid_db)
+    assert np.mean(off) < 0.35 * np.mean(span), (np.mean(off), np.mean(span))
+    assert not np.array_equal(aim.spectral_mid_db, plain.spectral_mid_db)  # not the whole-song mix
+    assert aim.crest_db == start.crest_db  # strength 1 for the dynamics: the start's
+
+
 def test_auto_re_solves_the_rest_around_a_lock(session, reference):
     """A fader locked far from the controller's choice: the free settings move the mix back
     toward the style of the controller's unlocked mix, and the lock stays exactly."""

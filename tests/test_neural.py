@@ -354,3 +354,25 @@ def test_auto_refines_the_controller_mix_and_keeps_locks():
     rows = [FidelityRow.from_dict(r) for r in fidelity["rows"]]
     start = [FidelityRow.from_dict(r) for r in fidelity["start_rows"]]
     assert excess(rows) <= excess(start) + 1e-6
+
+
+def test_a_prediction_like_an_earlier_one_reads_its_statistics_and_alignment_to_the_same_settings():
+    """``auto``'s plain aim predicts again for another target, reading the first prediction's track
+    statistics and alignment: the settings and reasons are those of a prediction from scratch."""
+    from mixassist.mixers.base import Job, no_progress
+    from mixassist.mixers.constraints import Constraints
+    from mixassist.mixers.neural import NeuralMixer
+    from mixassist.style.target import StyleTarget
+
+    stems = _big_session(6, seed=3)
+    kick = stems.names[0]  # a delayed, quieter copy of the first track: a multi-mic pair to align
+    arrays = {t.name: t.audio for t in stems} | {"kick out": 0.5 * np.roll(stems[kick].audio, 40, axis=-1)}
+    stems = Multitrack.from_arrays(arrays, SR)
+    job = Job(stems, Constraints(), None, no_progress)
+    first = NeuralMixer(StyleTarget.from_audio(stems[stems.names[1]].audio, SR)).predicted_settings(job)
+    assert first.found is not None and first.found.settings  # the pair was aligned
+    plain = NeuralMixer(StyleTarget())
+    again, fresh = plain.predicted_settings(job, like=first), plain.predicted_settings(job)
+    assert again.stats is first.stats and again.found is first.found
+    assert again.params == fresh.params and again.params != first.params
+    assert again.reasons == fresh.reasons

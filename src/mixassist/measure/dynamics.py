@@ -45,8 +45,18 @@ def crest_with_reason(x: np.ndarray) -> Measured:
     if peak == 0.0:
         return None, "silent: all samples are zero"
     # peak / rms computed on x / peak: the mean square is then at least 1 / samples, so tiny
-    # (even subnormal) signals cannot underflow to a zero RMS.
-    return -10.0 * math.log10(float(np.mean(np.square(x / peak)))), None
+    # (even subnormal) signals cannot underflow to a zero RMS. In float64 blocks, each summed by
+    # a dot product: no full-length temporaries.
+    flat = x.reshape(-1)
+    total = 0.0
+    for a in range(0, flat.size, CREST_BLOCK):
+        block = flat[a : a + CREST_BLOCK].astype(np.float64) / peak
+        total += float(np.dot(block, block))
+    return -10.0 * math.log10(total / flat.size), None
+
+
+#: Samples :func:`crest_with_reason` converts to float64 at a time.
+CREST_BLOCK = 1 << 18
 
 
 def spread_with_reason(x: np.ndarray, rate: float) -> Measured:

@@ -400,16 +400,23 @@ def _group(
 
 
 def align_session(
-    multitrack: Multitrack, names: list[str], params: Any, constraints: Any, reasons: Any
+    multitrack: Multitrack,
+    names: list[str],
+    params: Any,
+    constraints: Any,
+    reasons: Any,
+    found: AlignmentReport | None = None,
 ) -> AlignmentReport | None:
     """Detect multi-mic groups among ``names`` and set their delays and polarities in ``params``
     through the constraints (locked tracks are never moved), with a reason each; None for fewer
-    than two tracks. Shared by every mixer."""
+    than two tracks. Shared by every mixer. ``found``: what an earlier detection on the same
+    tracks, under the same delay and polarity locks, found (it is applied, not detected again)."""
     if len(names) < 2:
         return None
-    locked = [n for n in names if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
-    active = Multitrack([multitrack[n] for n in names], multitrack.sample_rate)
-    found = detect_alignment(active, locked=locked, hints=multi_mic_candidates(names))
+    if found is None:
+        locked = [n for n in names if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
+        active = Multitrack([multitrack[n] for n in names], multitrack.sample_rate)
+        found = detect_alignment(active, locked=locked, hints=multi_mic_candidates(names))
     for name, values in found.settings.items():
         why = found.reasons.get(name, "aligned to its multi-mic partner")
         for p, v in values.items():

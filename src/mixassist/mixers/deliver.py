@@ -308,8 +308,14 @@ class _Search:
         when given, sizes the first step from the share of the peaks' overshoot the limiter took."""
         last: tuple[float, float] | None = None  # (gain, loudness) of the last trial, for the secant
         tolerance = self.tolerance if tolerance_lu is None else tolerance_lu
+        tried: tuple[float, float | None] | None = None  # (gain, ceiling) of the last trial
         for _ in range(max_trials):
             trial_gain = round(float(np.clip(gain, -24, 24)), 2)
+            if tried == (trial_gain, self.params.master["limiter_ceiling_dbtp"]):
+                # the gain is held at its ±24 dB bound (the target is out of reach) and nothing else
+                # changed: the same trial again would render the same mix
+                break
+            tried = (trial_gain, self.params.master["limiter_ceiling_dbtp"])
             lufs, tp = trial(trial_gain)
             if lufs is None:
                 break
@@ -490,11 +496,13 @@ def _with_gain(params: MixParams, gain_db: float) -> MixParams:
 
 def deliver_job(
     job: Job, params: MixParams, reasons: Reasons, *, after: float, **options: Any
-) -> tuple[np.ndarray, MixParams, dict[str, Any]]:
+) -> tuple[np.ndarray, MixParams, dict[str, Any], tuple[np.ndarray, LoudnessReport]]:
     """:func:`deliver_loudness` of a mixer's ``job``: reported as the stage "master: loudness and
     true peak" from fraction ``after`` to 1, with the job's locks applied again afterwards.
     ``options`` as in :func:`deliver_loudness`. Returns the mix, the settings it was rendered
-    with, and the measurements of the mix."""
+    with, the figures of the mix (strict JSON), and the mix with its
+    :func:`~mixassist.measure.measure` report (a :class:`~mixassist.mixers.decisions.Proposal`'s
+    ``mix_report``: whoever measures that mix again need not)."""
     stage = "master: loudness and true peak"
     delivered = deliver_loudness(
         job.multitrack,
@@ -505,5 +513,5 @@ def deliver_job(
         **options,
     )
     job.constraints.apply(params)
-    delivered.pop("report")
-    return delivered.pop("mix"), delivered.pop("settings"), delivered
+    report, mix = delivered.pop("report"), delivered.pop("mix")
+    return mix, delivered.pop("settings"), delivered, (mix, report)

@@ -50,6 +50,7 @@ from mixassist.measure import (
     THIRD_OCTAVE_CENTRES_HZ,
     TONAL_BANDS,
     FidelityRow,
+    LoudnessReport,
     fidelity_rows,
     reference_features,
 )
@@ -57,7 +58,7 @@ from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, deliver_loudness
-from mixassist.mixers.match import select_excerpts
+from mixassist.mixers.match import excerpt_multitrack, select_excerpts
 from mixassist.style.descriptors import BAND_REGIONS_HZ, parse_description
 from mixassist.style.features import StyleFeatures, style_distance, style_features
 from mixassist.style.target import StyleTarget
@@ -205,12 +206,6 @@ def shifted(song: Any, excerpt: Any, excerpt_start: Any) -> Any:
     return float(song) + float(excerpt) - float(excerpt_start)
 
 
-def excerpt_multitrack(multitrack: Multitrack, windows: list[tuple[int, int]]) -> Multitrack:
-    """The tracks cut to ``windows`` (sample ranges) and joined: what the loop's passes render."""
-    arrays = {t.name: np.concatenate([t.read(a, b) for a, b in windows], axis=1) for t in multitrack}
-    return Multitrack.from_arrays(arrays, multitrack.sample_rate)
-
-
 def _copy(bus: Bus) -> Bus:
     """A bus a delivery or master run may consume, the original kept."""
     return dataclasses.replace(bus, audio=bus.audio.copy())
@@ -235,6 +230,7 @@ class _Pass:
     rows: list[FidelityRow]
     score: float
     reasons: Reasons  # the reasons as they stood with these settings
+    report: LoudnessReport | None = None  # measure() of ``mix``, when it is the whole song's
 
 
 @dataclasses.dataclass
@@ -313,7 +309,7 @@ class FollowMixer(Mixer):
         mix = proposal.rendered()
         if mix is None:
             mix = Console(sr).render(multitrack, proposal.params).mix
-        start_features = reference_features(mix, sr)
+        start_features = reference_features(mix, sr, report=proposal.rendered_report())
         if start_features["loudness_lufs"] is None:
             proposal.reasons.notes.append("the mix is silent: there is nothing to follow the reference with")
             return proposal
@@ -380,8 +376,9 @@ class FollowMixer(Mixer):
             features = measured if whole else shifted(start_features, measured, excerpt_start)
             rows = fidelity_rows(features, aim, self.tolerances)
             current = _Pass(
-                params.copy(), mix, settings, delivered, features, rows, excess(rows), copy.deepcopy(reasons)
-            )
+                params.copy(), mix, settings, delivered, features, rows, excess(rows), copy.deepcopy(reasons),
+                meter if whole else None,
+            )  # fmt: skip
             passes += 1
             if current.score < best.score - 1e-6:
                 best, stale = current, 0
@@ -401,7 +398,7 @@ class FollowMixer(Mixer):
             mix, settings = delivered.pop("mix"), delivered.pop("settings")
             features = reference_features(mix, sr, report=meter)
             rows = fidelity_rows(features, aim, self.tolerances)
-            whole_song = _Pass(params, mix, settings, delivered, features, rows, excess(rows), reasons)
+            whole_song = _Pass(params, mix, settings, delivered, features, rows, excess(rows), reasons, meter)
             best = whole_song if whole_song.score <= start.score + 1e-6 else start
         got = best.features["loudness_lufs"]
         if got is not None and abs(got - loudness) > self.tolerances["loudness_lufs"]:
@@ -413,7 +410,8 @@ class FollowMixer(Mixer):
         final_rows = _explain(fidelity_rows(best.features, reference, self.tolerances), aim_why, limits, passes)
         if best is not start:
             proposal.params, proposal.reasons = best.params, best.reasons
-            proposal.mix, proposal.mix_of, proposal.mix_report = best.mix, best.settings, None
+            report_of_mix = (best.mix, best.report) if best.report is not None else None
+            proposal.mix, proposal.mix_of, proposal.mix_report = best.mix, best.settings, report_of_mix
             proposal.context["result"] = best.delivered
             self._update_style(proposal, best.mix, sr)
         proposal.reasons.notes.append(

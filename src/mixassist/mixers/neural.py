@@ -14,6 +14,7 @@ they load offline, and a file that does not match its checksum is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -26,10 +27,12 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
+from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, SECTIONS
 from mixassist.errors import InvalidParameterError, MissingDependencyError
-from mixassist.mixers.align import align_session
+from mixassist.mixers.align import AlignmentReport, align_session
 from mixassist.mixers.base import Job, Mixer
+from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import deliver_job, mix_bus
 from mixassist.mixers.roles import is_low_source, session_roles
@@ -45,7 +48,7 @@ from mixassist.neural.model import MixController, ModelConfig
 from mixassist.neural.reference import reference_summary
 from mixassist.style.target import StyleTarget
 
-__all__ = ["NeuralMixer", "load_controller", "DEFAULT_WEIGHTS"]
+__all__ = ["NeuralMixer", "Predicted", "load_controller", "DEFAULT_WEIGHTS"]
 
 Progress = Callable[[str, float], None]
 #: The shipped controller.
@@ -80,6 +83,28 @@ def load_controller(path: str | Path | None = None) -> MixController:
     model.eval()
     _LOADED[key] = model
     return model
+
+
+@dataclasses.dataclass
+class Predicted:
+    """The controller's settings for a session before the master's glue threshold and the delivery
+    (:meth:`NeuralMixer.predicted_settings`)."""
+
+    params: MixParams
+    reasons: Reasons
+    roles: dict[str, dict[str, str]]  # per track: role, source, reason
+    measured: dict[str, dict[str, Any]]  # per live track: approximate input loudness, peak
+    alignment: dict[str, Any] | None
+    glue_depth_db: float | None  # the glue threshold's predicted depth below the bus peak (None: no bus predicted)
+    stats: dict[str, Any]  # per track: its window statistics (what the controller read)
+    live: list[str]  # the tracks that are not silent
+    found: AlignmentReport | None  # what the multi-mic alignment detected
+    aligning_locked: bool  # whether a delay or polarity was locked
+
+
+def _aligning_locks(constraints: Constraints) -> bool:
+    """Whether ``constraints`` lock any track's delay or polarity (then alignment is detected anew)."""
+    return any(name in ("delay_ms", "polarity") for locks in constraints.locks.values() for name in locks)
 
 
 class NeuralMixer(Mixer):
@@ -119,15 +144,22 @@ class NeuralMixer(Mixer):
         self.align = bool(align)
         self.weights = weights
 
+    #: The last :meth:`solve`'s prediction before its delivery (scikit-learn's fitted attribute).
+    predicted_: Predicted | None = None
+
     def __repr__(self) -> str:
         return f"NeuralMixer(references={len(self.target.references)}, weights={self.weights or 'shipped'})"
 
-    def predict(self, multitrack: Multitrack, roles: dict[str, str]) -> dict[str, Any]:
+    def predict(
+        self, multitrack: Multitrack, roles: dict[str, str], stats: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The controller's raw prediction: ``{"tracks": {name: outputs}, "reverb", "master", "stats",
         "live", "loudness"}`` (outputs for the non-silent ``live`` tracks; ``loudness``: each track's
-        approximate input loudness, None when silent) (outputs in [0, 1], layout of :mod:`mixassist.neural.layout`)."""
+        approximate input loudness, None when silent) (outputs in [0, 1], layout of :mod:`mixassist.neural.layout`).
+        ``stats``: each track's ``window_stats`` if an earlier prediction for the same tracks has them."""
         sr = multitrack.sample_rate
-        stats = {t.name: window_stats(t.audio, sr) for t in multitrack}
+        if stats is None:
+            stats = {t.name: window_stats(t.audio, sr) for t in multitrack}
         loudness = {n: approx_loudness(s) for n, s in stats.items()}
         live = [n for n in multitrack.names if loudness[n] is not None and stats[n].peak > 0]
         if not live:
@@ -155,10 +187,19 @@ class NeuralMixer(Mixer):
             "loudness": loudness,
         }
 
-    def solve(self, job: Job) -> Proposal:
-        """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target."""
+    def _source(self) -> str:
+        """Where the predictions come from, as the reasons say it."""
+        return "the reference's style" if self.target.references else "no reference (the controller's average style)"
+
+    def predicted_settings(self, job: Job, like: Predicted | None = None) -> Predicted:
+        """The controller's settings for ``job`` under its constraints (roles, alignment, every
+        track and bus setting with its reason), before the glue threshold (it sits below the mix
+        bus's peak, :meth:`set_master`) and the delivery: :meth:`solve` without its full-length renders.
+
+        ``like``: an earlier prediction for the same tracks (another target: ``auto``'s plain aim),
+        whose track statistics are read again, and whose multi-mic alignment is when neither locks
+        a delay or polarity."""
         multitrack, constraints, report = job.multitrack, job.constraints, job.report
-        began = time.perf_counter()
         params = job.first_params()
         reasons = Reasons()
 
@@ -168,7 +209,8 @@ class NeuralMixer(Mixer):
             for n, g in session_roles(multitrack, constraints.roles).items()
         }
         report("controller", 0.1)
-        predicted = self.predict(multitrack, {n: r["role"] for n, r in roles_out.items()})
+        roles = {n: r["role"] for n, r in roles_out.items()}
+        predicted = self.predict(multitrack, roles, like.stats if like is not None else None)
         stats, live, input_lufs = predicted["stats"], predicted["live"], predicted["loudness"]
         measured: dict[str, dict[str, Any]] = {}
         for name in multitrack.names:
@@ -182,9 +224,14 @@ class NeuralMixer(Mixer):
         if not live:
             reasons.notes.append("every track is silent: nothing to mix; settings left neutral")
 
-        found = align_session(multitrack, live, params, constraints, reasons) if self.align else None
+        reuse = like is not None and like.live == live and not (_aligning_locks(constraints) or like.aligning_locked)
+        found = (
+            align_session(multitrack, live, params, constraints, reasons, found=like.found if reuse and like else None)
+            if self.align
+            else None
+        )
         alignment = found.to_dict() if found is not None else None
-        source = "the reference's style" if self.target.references else "no reference (the controller's average style)"
+        source = self._source()
         magnitudes: dict[str, float] = {}
         for name in live:
             s = stats[name]
@@ -213,22 +260,28 @@ class NeuralMixer(Mixer):
             for p, v in master.items():
                 if p != "comp_threshold_db":
                     reasons.set(params, constraints, "master", p, v, f"predicted from {source}")
-            report("master: glue threshold", 0.5)
-            bus = mix_bus(multitrack, params, constraints, self.true_peak_dbtp)
-            peak = float(np.max(np.abs(bus.song))) if bus.song.size else 0.0
-            if peak > 0 and (params.master["comp_ratio"] or 1.0) > 1.0:
-                threshold = float(np.clip(20 * np.log10(peak) - depth, -60.0, 0.0))
-                reasons.set(
-                    params,
-                    constraints,
-                    "master",
-                    "comp_threshold_db",
-                    round(threshold, 2),
-                    f"glue threshold {depth:.1f} dB below the bus peak (depth predicted from {source})",
-                )
+            depth_db: float | None = float(depth)
         else:
-            bus = None
-        reasons.set(
+            depth_db = None
+        locked = _aligning_locks(constraints)
+        return Predicted(params, reasons, roles_out, measured, alignment, depth_db, stats, live, found, locked)
+
+    def set_master(self, predicted: Predicted, constraints: Constraints, bus_peak: float) -> None:
+        """The master's glue threshold ``predicted.glue_depth_db`` below ``bus_peak`` (linear, the mix
+        bus's peak; none without a glue compressor or a peak) and the true-peak ceiling, with their
+        reasons: the settings :meth:`predicted_settings` leaves to be set before the delivery."""
+        params, depth = predicted.params, predicted.glue_depth_db
+        if depth is not None and bus_peak > 0 and (params.master["comp_ratio"] or 1.0) > 1.0:
+            threshold = float(np.clip(20 * np.log10(bus_peak) - depth, -60.0, 0.0))
+            predicted.reasons.set(
+                params,
+                constraints,
+                "master",
+                "comp_threshold_db",
+                round(threshold, 2),
+                f"glue threshold {depth:.1f} dB below the bus peak (depth predicted from {self._source()})",
+            )
+        predicted.reasons.set(
             params,
             constraints,
             "master",
@@ -236,9 +289,24 @@ class NeuralMixer(Mixer):
             self.true_peak_dbtp,
             f"true-peak ceiling {self.true_peak_dbtp:g} dBTP",
         )
+
+    def solve(self, job: Job) -> Proposal:
+        """Settings for ``multitrack`` predicted by the controller, delivered to the loudness target
+        (what was predicted before the delivery is kept as ``self.predicted_``)."""
+        multitrack, constraints, report = job.multitrack, job.constraints, job.report
+        began = time.perf_counter()
+        predicted = self.predicted_ = self.predicted_settings(job)
+        params, reasons = predicted.params, predicted.reasons
+        roles_out, measured, alignment = predicted.roles, predicted.measured, predicted.alignment
+        bus, peak = None, 0.0
+        if predicted.glue_depth_db is not None:
+            report("master: glue threshold", 0.5)
+            bus = mix_bus(multitrack, params, constraints, self.true_peak_dbtp)
+            peak = float(np.max(np.abs(bus.song))) if bus.song.size else 0.0
+        self.set_master(predicted, constraints, peak)
         target_lufs = self.target.delivery_loudness()
         report("master: loudness and true peak", 0.7)
-        mix, mix_of, delivered = deliver_job(
+        mix, mix_of, delivered, measured_mix = deliver_job(
             job, params, reasons, after=0.7, loudness_lufs=target_lufs, true_peak_dbtp=self.true_peak_dbtp, bus=bus
         )
         context = {
@@ -257,7 +325,16 @@ class NeuralMixer(Mixer):
             )
         report("done", 1.0)
         return Proposal(
-            params, reasons, roles_out, measured, context, alignment, method="neural", mix=mix, mix_of=mix_of
+            params,
+            reasons,
+            roles_out,
+            measured,
+            context,
+            alignment,
+            method="neural",
+            mix=mix,
+            mix_of=mix_of,
+            mix_report=measured_mix,
         )
 
 

@@ -97,7 +97,7 @@ class RideAfter(Mixer):
         constraints.apply(params)  # span locks on lanes join the ride
         loudness = float(proposal.context["loudness_lufs"])
         ceiling = float(proposal.context.get("true_peak_dbtp", self.true_peak_dbtp))
-        mix, mix_of, delivered = deliver_job(
+        mix, mix_of, delivered, measured = deliver_job(
             job,
             params,
             reasons,
@@ -106,7 +106,7 @@ class RideAfter(Mixer):
             true_peak_dbtp=ceiling,
             previous=proposal.context.get("result"),
         )
-        proposal.mix, proposal.mix_of, proposal.mix_report = mix, mix_of, None
+        proposal.mix, proposal.mix_of, proposal.mix_report = mix, mix_of, measured
         proposal.context["result"] = delivered
         report("done", 1.0)
         return proposal
