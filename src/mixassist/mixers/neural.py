@@ -324,18 +324,9 @@ class NeuralMixer(Mixer):
                 "the words are not read by the controller; --method auto applies them in the refinement"
             )
         report("done", 1.0)
-        return Proposal(
-            params,
-            reasons,
-            roles_out,
-            measured,
-            context,
-            alignment,
-            method="neural",
-            mix=mix,
-            mix_of=mix_of,
-            mix_report=measured_mix,
-        )
+        proposal = Proposal(params, reasons, roles_out, measured, context, alignment, method="neural")
+        proposal.mix, proposal.mix_of, proposal.mix_report = mix, mix_of, measured_mix
+        return proposal
 
 
 #: EQ bands predicted within this of 0 dB are left flat (frequency and Q at their defaults).
