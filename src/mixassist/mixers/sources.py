@@ -7,6 +7,8 @@ one place, so the two steps see the same sources.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple, cast
 
@@ -18,7 +20,7 @@ from mixassist.console.console import Console
 from mixassist.console.dsp.dc import dc_block
 from mixassist.console.params import MixParams
 from mixassist.measure import integrated_loudness, perception
-from mixassist.mixers.analysis import TrackAnalysis
+from mixassist.mixers.analysis import ANALYSIS_THREADS, TrackAnalysis
 from mixassist.mixers.roles import PRIORITY, RoleGuess
 
 __all__ = [
@@ -122,11 +124,10 @@ def processed_powers(
         stems = console.render(sub_mt, sub, want_stems=True).stems
         if stems is None:  # pragma: no cover - render always returns stems when asked
             raise RuntimeError("console returned no stems")
-        for j, n in enumerate(group):
-            out[n] = perception.band_powers(stems[j], ex.sample_rate)
-            if mid_side and ex[n].audio.shape[0] == 2:
-                left, right = stems[j].astype(np.float64)
-                ms_out[n] = perception.band_powers(np.stack([(left + right) / 2, (left - right) / 2]), ex.sample_rate)
+        for j, (n, (powers, ms)) in enumerate(zip(group, _band_powers(stems, ex, group, mid_side), strict=True)):
+            out[n] = powers
+            if ms is not None:
+                ms_out[n] = ms
             mix += stems[j] * 10 ** (gains_db[i + j] / 20)
             if keep_stems:
                 kept[n] = stems[j]
@@ -134,6 +135,27 @@ def processed_powers(
     total = sum(float(out[n].sum(dtype=np.float64)) * 10 ** (g / 10) for n, g in zip(names, gains_db, strict=True))
     calibration = 1.0 if lufs is None or total <= 0 else total / 10 ** (lufs / 10)
     return ProcessedPowers(out, calibration, ms_out, kept)
+
+
+def _band_powers(
+    stems: np.ndarray, ex: Multitrack, names: list[str], mid_side: bool
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Each rendered stem's band powers at each ear, and (``mid_side``, stereo tracks) of its mid
+    and side, two tracks at a time on threads (the FFTs release the GIL; each result is its
+    own, so the same figures bit for bit): the balance and the separation wait on these alone."""
+
+    def one(j: int) -> tuple[np.ndarray, np.ndarray | None]:
+        powers = perception.band_powers(stems[j], ex.sample_rate)
+        if not (mid_side and ex[names[j]].channels == 2):
+            return powers, None
+        left, right = stems[j].astype(np.float64)
+        return powers, perception.band_powers(np.stack([(left + right) / 2, (left - right) / 2]), ex.sample_rate)
+
+    workers = min(ANALYSIS_THREADS, os.cpu_count() or 1, len(names))
+    if workers <= 1:
+        return [one(j) for j in range(len(names))]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, range(len(names))))
 
 
 def level_offset(ex: Multitrack, names: list[str], gains_db: np.ndarray, stems: dict[str, np.ndarray]) -> float:
