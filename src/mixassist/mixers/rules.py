@@ -38,7 +38,7 @@ from mixassist.mixers.section_moves import section_moves
 from mixassist.mixers.sections import Section, clip_sections, sections_to_dicts
 from mixassist.mixers.separation_reasons import explain_separation
 from mixassist.mixers.separation_step import search_separation
-from mixassist.mixers.sources import RuleTrack, excerpt
+from mixassist.mixers.sources import RuleTrack, excerpt, strip_renders
 from mixassist.mixers.structure import detect_sections
 from mixassist.mixers.threads import single_threaded
 
@@ -189,7 +189,9 @@ class RulesMixer(Mixer):
         measured: dict[str, dict[str, Any]] = {
             name: {"analysis": analysis[name].to_dict()} for name in multitrack.names
         }
-        balance(tracks, ex, params, constraints, reasons, measured)
+        # one render of the strips for the balance and the separation (only faders and pans differ)
+        renders = strip_renders(ex, list(tracks), params, mid_side=self.separation) if tracks else None
+        balance(tracks, ex, params, constraints, reasons, measured, renders)
         if self.separation:
             report("separation (pans and EQ against masking)", 0.5)
             plan = search_separation(
@@ -199,7 +201,9 @@ class RulesMixer(Mixer):
                 constraints,
                 reasons,
                 lambda f: report("separation (pans and EQ against masking)", 0.5 + 0.15 * f),
+                renders,
             )
+            renders = None  # the excerpt's strips are let go before the balance renders them again
             if plan is not None:
                 report("balance again, after separation", 0.65)
                 balance(tracks, ex, params, constraints, reasons, measured)
