@@ -40,7 +40,7 @@ import numpy as np
 
 RATE = 44100
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE = "9af7f6c"  # main before the master's excerpt search and single-threaded torch (issue 20, third pass)
+BASELINE = "36ec7cf"  # main before the float32 separation search and the shared strip render (issue 20, fourth pass)
 TARGET_S = 10.0
 
 

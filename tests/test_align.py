@@ -20,7 +20,9 @@ from scipy.signal import butter, sosfiltfilt
 from mixassist.audio.multitrack import Multitrack, Track, load_multitrack
 from mixassist.console import Console, MixParams
 from mixassist.errors import InvalidAudioError, InvalidParameterError
-from mixassist.mixers.align import AlignmentReport, detect_alignment
+from mixassist.mixers.align import AlignmentReport, detect_alignment, detect_session
+from mixassist.mixers.constraints import Constraints
+from mixassist.mixers.rules import RulesMixer
 
 TOLERANCE_MS = 0.05
 
@@ -481,3 +483,20 @@ def test_names_never_force_a_group_the_audio_does_not_confirm(rng):
     found = report.pair("Snare Top", "Snare Bottom")
     assert found is not None and not found.related and "not confirmed" in found.reason
     assert report.groups == [] and report.settings == {}
+
+
+@pytest.mark.parametrize("with_silent", [False, True])
+def test_the_rules_mixer_detects_beside_its_analysis_as_it_would_after_it(with_silent, rng):
+    # RulesMixer.solve runs the detection on a thread beside the track analysis: the same report
+    # as detecting on the analysed (non-silent) tracks afterwards, also when one is silent
+    sample_rate = 22050
+    arrays = mic_pair(sample_rate, 1.1, -1, rng)
+    arrays["bass"] = tone(55.0, arrays["close"].size, sample_rate, np.array([1.0, 0.5]), np.zeros(2))
+    if with_silent:
+        arrays["muted"] = np.zeros_like(arrays["close"])
+    mt = multitrack(arrays, sample_rate)
+    proposal = RulesMixer(separation=False).propose(mt)
+    live = [n for n in mt.names if n != "muted"]
+    expected = detect_session(mt, live, Constraints.parse(mt.names))
+    assert expected is not None and expected.settings
+    assert proposal.alignment == expected.to_dict()

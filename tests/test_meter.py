@@ -28,6 +28,7 @@ from hypothesis.extra import numpy as hnp
 from pyloudnorm.iirfilter import IIRfilter
 
 from mixassist.errors import InvalidAudioError, InvalidParameterError
+from mixassist.measure.summary import PARALLEL_TRUE_PEAK_S
 from mixassist.measure import (
     LoudnessReport,
     correlation,
@@ -629,3 +630,12 @@ def test_analyze_prints_the_dc_offset(tmp_path) -> None:
     result = CliRunner().invoke(app, ["analyze", "--json", str(tmp_path / "offset.wav")])
     row = json.loads(result.output)[0]
     assert row["dc_offset"] == pytest.approx([0.048, -0.0077], abs=1e-7)
+
+
+def test_a_long_signals_true_peak_read_beside_the_meter_is_the_same(rng: np.random.Generator) -> None:
+    # measure() reads the true peak of a signal of PARALLEL_TRUE_PEAK_S or more on a second thread
+    rate = 8000
+    audio = (0.3 * rng.standard_normal((2, int(PARALLEL_TRUE_PEAK_S * rate) + 5))).astype(np.float32)
+    report = measure(audio, rate)
+    assert report.true_peak_dbtp == pytest.approx(true_peak(audio, rate), abs=1e-9)
+    assert report.integrated_lufs == pytest.approx(integrated_loudness(audio, rate), abs=1e-9)

@@ -20,6 +20,7 @@ from mixassist.measure.loudness_model import loudness_in_mix_torch
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.rules import RulesMixer
 from mixassist.mixers.separation import SeparationModel, pan_power, separate, stereo_reach
+from mixassist.mixers.sources import processed_powers, strip_renders
 from mixassist.mixers.threads import single_threaded
 
 SR = 44100
@@ -192,7 +193,7 @@ def test_the_search_runs_torch_on_one_thread_and_restores_the_count(rng, monkeyp
     before = torch.get_num_threads()
     seen = []
     real = separation.loudness_in_mix_torch
-    monkeypatch.setattr(separation, "loudness_in_mix_torch", lambda p: seen.append(torch.get_num_threads()) or real(p))
+    monkeypatch.setattr(separation, "loudness_in_mix_torch", lambda p, **kw: seen.append(torch.get_num_threads()) or real(p, **kw))
     parts = _overlapping_sources(rng)
     n = len(parts)
     freq = np.tile([100.0, 200.0, 800.0, 2500.0, 6000.0, 8000.0], (n, 1))
@@ -325,3 +326,44 @@ def test_a_centred_mono_source_is_nudged_off_the_saddle(rng):
                      np.zeros((2, 6, 2)), steps=40)
     assert found.mean_after < found.mean_before - 0.05
     assert found.pan[0] * found.pan[1] < 0  # to opposite sides
+
+
+def test_torch_loudness_in_float32_reads_as_float64(rng):
+    # the separation's search runs the model in float32 (SEARCH_DTYPE): the same readings to
+    # float32 precision, and gradients that point the same way
+    p = torch.as_tensor(_random_placed(rng))
+    exact, fast = loudness_in_mix_torch(p), loudness_in_mix_torch(p, dtype=torch.float32)
+    assert fast.masked_fraction.dtype == torch.float32
+    for name in ("solo_sone", "partial_sone", "masked_fraction"):
+        np.testing.assert_allclose(getattr(fast, name).double().numpy(), getattr(exact, name).numpy(), rtol=1e-4, atol=1e-6)
+    grads = []
+    for dtype in (torch.float64, torch.float32):
+        x = p.clone().requires_grad_(True)
+        loudness_in_mix_torch(x, dtype=dtype).masked_fraction.mean().backward()
+        grads.append(x.grad.double().flatten())
+    assert float(torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0)) > 0.999
+    with pytest.raises(InvalidParameterError, match="float32"):
+        loudness_in_mix_torch(p, dtype=torch.float16)
+
+
+def test_panned_powers_from_one_centred_render_equal_a_render_at_the_pans(rng):
+    # the balance and the separation share one strip render: a track at another pan is its centred
+    # render scaled by the console's pan law (mono and stereo), checked against rendering at the pans
+    stems = _session(rng, seconds=2.0)
+    names = list(stems.names)
+    params = MixParams(names, tracks={"guitar": {"pan": 0.6, "eq_peak2_db": -3.0}, "pad": {"pan": -0.8, "width": 0.7}})
+    gains = np.array([-3.0, 0.0, -6.0, 2.0, 1.0])
+    direct = processed_powers(stems, names, params, gains, keep_stems=True)
+    renders = strip_renders(stems, names, params, mid_side=True)
+    derived = processed_powers(stems, names, params, gains, keep_stems=True, renders=renders)
+    assert derived.calibration == pytest.approx(direct.calibration, rel=1e-5)
+    for n in names:
+        np.testing.assert_allclose(derived.powers[n], direct.powers[n], rtol=1e-4, atol=1e-6 * direct.powers[n].max())
+        np.testing.assert_allclose(derived.stems[n], direct.stems[n], rtol=1e-5, atol=1e-7)
+    # the renders are reused only for the settings they were made with (faders and pans aside)
+    assert renders.fits(params, names, True)
+    changed = params.copy()
+    changed.set("guitar", "eq_peak2_db", -4.0)
+    assert not renders.fits(changed, names, False)
+    centred = processed_powers(stems, names, params, gains, mid_side=True, renders=renders)
+    assert set(centred.mid_side) == {"pad"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack, cast
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from mixassist.console.console import RenderResult
     from mixassist.console.params import MixParams
     from mixassist.measure import LoudnessReport
+    from mixassist.mixers.constraints import Constraints
     from mixassist.mixers.decisions import Proposal
     from mixassist.mixers.reverse import ReverseResult
     from mixassist.recipe import Recipe
@@ -437,6 +439,28 @@ def _mix(multitrack: Multitrack, request: MixRequest, progress: Progress | None)
     report = proposal.rendered_report()  # the mixer's measurement of that very mix, if it made one
     if rendered_mix is None:
         rendered_mix = Console(multitrack.sample_rate).render(multitrack, proposal.params).mix
+    references = [
+        (Path(r.label).name, resample(r.audio, int(r.sample_rate), multitrack.sample_rate)) for r in target.references
+    ]
+    final_mix = rendered_mix
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the previews beside the measurements and the recipe
+        previewing = pool.submit(
+            lambda: make_previews(raw_sum(list(multitrack)), final_mix, multitrack.sample_rate, references)
+        )
+        recipe, measured, stem_audio = _recipe_of(multitrack, constraints, proposal, final_mix, report)
+        previews = previewing.result()
+    return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio, previews, multitrack)
+
+
+def _recipe_of(
+    multitrack: Multitrack,
+    constraints: Constraints,
+    proposal: Proposal,
+    rendered_mix: np.ndarray,
+    report: LoudnessReport | None,
+) -> tuple[Recipe, dict[str, Any], dict[str, np.ndarray]]:
+    """The recipe of ``proposal``, the mix's measurements (``report``: the mixer's, if it made one)
+    and the stems' audio by path, as :func:`_mix` returns them."""
     measured = mix_measurements(rendered_mix, multitrack.sample_rate, report)
     extra: dict[str, Any] = {"context": proposal.context, "result": measured, "notes": list(proposal.reasons.notes)}
     if proposal.alignment is not None:
@@ -450,11 +474,7 @@ def _mix(multitrack: Multitrack, request: MixRequest, progress: Progress | None)
         roles={n: r["role"] for n, r in proposal.roles.items()},
         measured=proposal.measured,
     )
-    references = [
-        (Path(r.label).name, resample(r.audio, int(r.sample_rate), multitrack.sample_rate)) for r in target.references
-    ]
-    previews = make_previews(raw_sum(list(multitrack)), rendered_mix, multitrack.sample_rate, references)
-    return MixResult(rendered_mix, multitrack.sample_rate, proposal, recipe, measured, stem_audio, previews, multitrack)
+    return recipe, measured, stem_audio
 
 
 def _reference_items(reference: References | None) -> list[ReferenceItem]:

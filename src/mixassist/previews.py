@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol
@@ -194,8 +195,11 @@ def make_previews(
         used.add(key)
         signals.append((key, label, audio))
     # Each whole signal is metered once, in blocks: its integrated loudness (the full-length
-    # preview's) and its short-term series (where its loudest section is).
-    metered = {key: _metered(audio, sample_rate) for key, _, audio in signals}
+    # preview's) and its short-term series (where its loudest section is); two at a time on
+    # threads (the filters release the GIL; each reading is its own, so the same figures).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        readings = list(pool.map(lambda signal: _metered(signal[2], sample_rate), signals))
+    metered = {key: reading for (key, _, _), reading in zip(signals, readings, strict=True)}
     mix_start = loudest_section(mix, sample_rate, excerpt_s, short_term=metered["mix"][1])
     full, excerpts = {}, {}
     for key, label, audio in signals:

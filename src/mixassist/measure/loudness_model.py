@@ -10,7 +10,7 @@ function of them with respect to the band powers (and so to the settings that sc
 
 It reads its constants from :mod:`mixassist.measure.perception.model` (one model, two implementations)
 and is tested against the kernel there (``tests/test_loudness_model.py``). It differs from the
-kernel only in precision: float64 throughout (the kernel computes per-track terms in float32).
+kernel only in precision: float64 by default, float32 on request (the kernel computes per-track terms in float32).
 
 References
 ----------
@@ -21,6 +21,7 @@ and partial loudness", J. Audio Eng. Soc. 45(4), 224–240, 1997; ANSI S3.4-2007
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -56,6 +57,12 @@ def _constants() -> dict[str, torch.Tensor]:
 
 
 _C = _constants()
+_C32 = {k: v.to(torch.float32) for k, v in _C.items()}
+
+
+def _of(dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The model's constants in ``dtype`` (float64 or float32)."""
+    return _C32 if dtype == torch.float32 else _C
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,23 +98,59 @@ def _pow(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
 
 def _specific(e: torch.Tensor) -> torch.Tensor:
     """MGB97 eq. (3) with the ANSI low-level factor, sone/Cam before C (``e >= 0``)."""
-    c = _C
+    c = _of(e.dtype)
     n = _pow(e * c["g"] + c["a"], c["alpha"]) - c["a_alpha"]
     r = torch.clamp(2.0 * e / (e + c["ethrq"]), max=1.0)
     return n * r * torch.sqrt(r.clamp_min(_TINY))
 
 
+_LOWER_AT = np.flatnonzero(LOWER.reshape(-1))  # the lower-skirt entries (i, j) of a (bands, bands) matrix, flat
+_LOWER_ROW = torch.as_tensor(_LOWER_AT // ERB_BANDS)  # their band i (the level they read)
+_LOWER_COL = torch.as_tensor(_LOWER_AT % ERB_BANDS)  # their filter j
+_LOWER_FLAT = torch.as_tensor(_LOWER_AT)
+
+
+class _LowerSkirt(torch.autograd.Function):
+    """The spreading matrices from the level per ERB (dB), with their gradient in one step.
+
+    Only the lower-skirt entries depend on the level (the upper skirt is fixed), so only those
+    are computed, in the same operations and order as the whole-matrix formula (equal values);
+    the backward pass reads the derivative saved by the forward one (``d roex / d p`` times
+    ``d p / d level``) instead of retracing the clamps, exponentials and products: the
+    separation's gradient steps spend most of their time here (``benchmarks/rules_speed.py``).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, level_db: torch.Tensor) -> torch.Tensor:
+        c = _of(level_db.dtype)
+        pu, pl, dev = c["pu"][_LOWER_COL], c["pl_per_db"][_LOWER_COL], c["abs_dev"].reshape(-1)[_LOWER_FLAT]
+        p_raw = pu - pl * (level_db[..., _LOWER_ROW] - 51.0)
+        p_low = torch.clamp(p_raw, min=0.1)
+        pg_raw = p_low * dev
+        pg = torch.clamp(pg_raw, max=40.0)
+        decay = torch.exp(-pg)
+        lower = (1.0 + pg) * decay
+        # d lower / d level = -pg e^-pg * dev * (-pl), where neither clamp holds
+        ctx.save_for_backward(torch.where((p_raw >= 0.1) & (pg_raw <= 40.0), pg * decay * dev * pl, 0.0))
+        w = c["w_upper"].expand(*level_db.shape[:-1], ERB_BANDS, ERB_BANDS).clone()
+        w.view(*level_db.shape[:-1], ERB_BANDS * ERB_BANDS)[..., _LOWER_FLAT] = lower
+        return w
+
+    @staticmethod
+    def backward(ctx: Any, grad_w: torch.Tensor) -> torch.Tensor:
+        (slope,) = ctx.saved_tensors
+        lead = grad_w.shape[:-2]
+        picked = grad_w.reshape(*lead, ERB_BANDS * ERB_BANDS)[..., _LOWER_FLAT] * slope
+        return torch.zeros(*lead, ERB_BANDS, dtype=grad_w.dtype).index_add_(-1, _LOWER_ROW, picked)
+
+
 def _spreading(total: torch.Tensor) -> torch.Tensor:
     """``(..., bands, bands)`` spreading matrices set by the mix's band powers ``total`` (``(..., bands)``)."""
-    c = _C
-    level_db = 10.0 * torch.log10((total @ c["w_level"]).clamp_min(1e-10))
-    p_low = torch.clamp(c["pu"] - c["pl_per_db"] * (level_db[..., :, None] - 51.0), min=0.1)
-    pg = torch.clamp(p_low * c["abs_dev"], max=40.0)
-    lower = (1.0 + pg) * torch.exp(-pg)
-    return c["lower"] * lower + (1.0 - c["lower"]) * c["w_upper"]
+    level_db = 10.0 * torch.log10((total @ _of(total.dtype)["w_level"]).clamp_min(1e-10))
+    return cast(torch.Tensor, _LowerSkirt.apply(level_db))
 
 
-def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
+def loudness_in_mix_torch(placed: torch.Tensor, *, dtype: torch.dtype = torch.float64) -> LoudnessInMix:
     """Solo and partial loudness of every track of a mix, differentiable in the band powers.
 
     Same model and conventions as :func:`mixassist.measure.perception.loudness_in_mix`: for track
@@ -119,8 +162,12 @@ def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
     Parameters
     ----------
     placed : torch.Tensor
-        ``(tracks, 2, frames, bands)`` float64 band powers at each ear (intensity re 0 dB SPL),
+        ``(tracks, 2, frames, bands)`` band powers at each ear (intensity re 0 dB SPL),
         non-negative.
+    dtype : torch.dtype
+        Precision of the computation and of the results: float64 (the default), or float32,
+        about twice as fast; the rules mixer's separation search runs in it (its decisions move
+        by at most 0.001 dB or pan, ``docs/mixing.md``).
 
     Returns
     -------
@@ -137,8 +184,10 @@ def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
         raise InvalidParameterError(
             f"placed has shape {tuple(placed.shape)}; expected (tracks, 2, frames, {ERB_BANDS})"
         )
-    c = _C
-    p = placed.to(torch.float64)
+    if dtype not in (torch.float64, torch.float32):
+        raise InvalidParameterError(f"dtype={dtype}: use torch.float64 or torch.float32")
+    c = _of(dtype)
+    p = placed.to(dtype)
     p = torch.where(p > _TINY, p, torch.zeros_like(p))
     total = p.sum(0)  # (2, F, B)
     w = _spreading(total)  # (2, F, B, B)
@@ -154,7 +203,7 @@ def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
     t_thrn = _pow((e_n + ethrn) * g + a, alpha)
     t_noise = _pow(e_n * g + a, alpha)
     high = e_s >= ethrn
-    ratio = _pow(ethrn / torch.where(high, e_s, torch.ones_like(e_s)), torch.tensor(0.3, dtype=torch.float64))
+    ratio = _pow(ethrn / torch.where(high, e_s, torch.ones_like(e_s)), torch.tensor(0.3, dtype=dtype))
     n_high = (t_tot - c["a_alpha"]) - (t_thrn - c["thr_alpha"]) * ratio
     s = 2.0 * e_s / (e_s + ethrn)
     n_low = (
@@ -167,6 +216,6 @@ def loudness_in_mix_torch(placed: torch.Tensor) -> LoudnessInMix:
     active = (mix > MIX_GATE_SONE).detach()
     count = int(active.sum())
     if count == 0:
-        zeros = torch.zeros(p.shape[0], dtype=torch.float64)
-        return LoudnessInMix(zeros, zeros, torch.zeros((), dtype=torch.float64), active)
+        zeros = torch.zeros(p.shape[0], dtype=dtype)
+        return LoudnessInMix(zeros, zeros, torch.zeros((), dtype=dtype), active)
     return LoudnessInMix(solo[:, active].mean(1), partial[:, active].mean(1), mix[active].mean(), active)

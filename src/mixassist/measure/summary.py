@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,12 @@ from mixassist.measure.peak import true_peak_of
 from mixassist.measure.reading import REASON_EMPTY, Reading
 from mixassist.measure.validate import as_audio, check_sample_rate
 
-__all__ = ["LoudnessReport", "empty_report", "measure", "report_from"]
+__all__ = ["PARALLEL_TRUE_PEAK_S", "LoudnessReport", "empty_report", "measure", "report_from"]
 
 logger = logging.getLogger(__name__)
+
+#: Signals at least this long (s) have their true peak read on a second thread (see :func:`measure`).
+PARALLEL_TRUE_PEAK_S = 10.0
 
 _REPORT_DECIMALS = {
     "integrated_lufs": 2,
@@ -135,12 +139,16 @@ def measure(audio: np.ndarray, sample_rate: float) -> LoudnessReport:
     if x.shape[-1] == 0:
         return empty_report()
     # Fed in blocks: the same sums as the whole-array formulas, bit for bit, without float64
-    # copies of the whole signal (a 10-minute mix would need 1 GB of them).
+    # copies of the whole signal (a 10-minute mix would need 1 GB of them). A long signal's true
+    # peak (its own pass, about half the time) is read on a second thread meanwhile: the same
+    # figures, in half the wall time on two cores (the filters and FFTs release the GIL).
     meter = StreamMeter(rate)
-    for start in range(0, x.shape[-1], METER_BLOCK):
-        meter.feed(x[:, start : start + METER_BLOCK])
-    results = meter.readings()
-    results["true_peak_dbtp"] = true_peak_of(x, peak)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        beside = pool.submit(true_peak_of, x, peak) if x.shape[-1] >= PARALLEL_TRUE_PEAK_S * rate else None
+        for start in range(0, x.shape[-1], METER_BLOCK):
+            meter.feed(x[:, start : start + METER_BLOCK])
+        results = meter.readings()
+        results["true_peak_dbtp"] = true_peak_of(x, peak) if beside is None else beside.result()
     return report_from(results, dc_offset(x))
 
 

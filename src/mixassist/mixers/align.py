@@ -42,6 +42,7 @@ from mixassist.mixers.roles import multi_mic_candidates
 
 __all__ = [
     "align_session",
+    "detect_session",
     "AlignmentGroup",
     "AlignmentReport",
     "PairAlignment",
@@ -399,6 +400,16 @@ def _group(
     report.groups.sort(key=lambda g: names.index(g.tracks[0]))
 
 
+def detect_session(multitrack: Multitrack, names: list[str], constraints: Any) -> AlignmentReport | None:
+    """:func:`detect_alignment` of the tracks ``names`` of ``multitrack`` with the locks of
+    ``constraints`` and the names' multi-mic hints; None for fewer than two tracks. Changes nothing."""
+    if len(names) < 2:
+        return None
+    locked = [n for n in names if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
+    active = Multitrack([multitrack[n] for n in names], multitrack.sample_rate)
+    return detect_alignment(active, locked=locked, hints=multi_mic_candidates(names))
+
+
 def align_session(
     multitrack: Multitrack,
     names: list[str],
@@ -407,16 +418,14 @@ def align_session(
     reasons: Any,
     found: AlignmentReport | None = None,
 ) -> AlignmentReport | None:
-    """Detect multi-mic groups among ``names`` and set their delays and polarities in ``params``
-    through the constraints (locked tracks are never moved), with a reason each; None for fewer
-    than two tracks. Shared by every mixer. ``found``: what an earlier detection on the same
-    tracks, under the same delay and polarity locks, found (it is applied, not detected again)."""
-    if len(names) < 2:
-        return None
+    """Detect multi-mic groups among ``names`` (:func:`detect_session`, unless ``found`` is its
+    result already: on the same tracks under the same delay and polarity locks) and set their
+    delays and polarities in ``params`` through the constraints (locked tracks are never moved),
+    with a reason each; None for fewer than two tracks. Shared by every mixer."""
     if found is None:
-        locked = [n for n in names if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
-        active = Multitrack([multitrack[n] for n in names], multitrack.sample_rate)
-        found = detect_alignment(active, locked=locked, hints=multi_mic_candidates(names))
+        found = detect_session(multitrack, names, constraints)
+    if found is None:
+        return None
     for name, values in found.settings.items():
         why = found.reasons.get(name, "aligned to its multi-mic partner")
         for p, v in values.items():

@@ -17,7 +17,14 @@ import numpy as np
 from mixassist.audio.multitrack import Multitrack
 from mixassist.measure import dc_offset, long_term_spectrum, loudness_and_correlation
 
-__all__ = ["LOW_CUT_FROM_HZ", "TrackAnalysis", "analyse_track", "analyse_multitrack", "long_term_spectrum"]
+__all__ = [
+    "ANALYSIS_THREADS",
+    "LOW_CUT_FROM_HZ",
+    "TrackAnalysis",
+    "analyse_track",
+    "analyse_multitrack",
+    "long_term_spectrum",
+]
 
 _LOW_CUT_SHARE = 1e-3  # "lowest useful content": the frequency below which 0.1 % (-30 dB) of the power lies
 #: The lowest useful content is measured on the track with its DC offset removed and without the

@@ -16,7 +16,15 @@ from mixassist.console.params import MixParams
 from mixassist.measure import perception
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
-from mixassist.mixers.sources import RuleTrack, level_offset, processed_powers, source_units, unit_power, unit_role
+from mixassist.mixers.sources import (
+    RuleTrack,
+    StripRenders,
+    level_offset,
+    processed_powers,
+    source_units,
+    unit_power,
+    unit_role,
+)
 
 __all__ = ["BALANCE_RANGE_DB", "LISTENING_LUFS", "ROLE_SPLIT_EXPONENT", "ROLE_WEIGHT", "ROLE_WINDOW_PHON", "balance"]
 
@@ -51,7 +59,10 @@ def balance(
     constraints: Constraints,
     reasons: Reasons,
     measured: dict[str, dict[str, Any]],
+    renders: StripRenders | None = None,
 ) -> None:
+    """Set each source's fader so that its partial loudness in the mix meets its role's share
+    (``renders``: the tracks' :func:`~mixassist.mixers.sources.strip_renders`, if the caller has them)."""
     names = list(tracks)
     if not names:
         return
@@ -71,7 +82,7 @@ def balance(
     locked = np.array([any(constraints.is_locked(n, "gain_db") for n in members[u]) for u in units])
     anchor = locked if locked.any() else np.ones(len(units), bool)
     placed, power_per_lu, _, stems = processed_powers(
-        ex, names, params, np.array([start[n] for n in names]), keep_stems=not locked.any()
+        ex, names, params, np.array([start[n] for n in names]), keep_stems=not locked.any(), renders=renders
     )
     stack = np.stack([unit_power(placed, members[u], start) for u in units])  # (units, 2, frames, bands)
     sums = stack.sum(axis=(1, 2, 3), dtype=np.float64)

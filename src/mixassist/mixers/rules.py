@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.errors import InvalidParameterError
 from mixassist.measure import perception
-from mixassist.mixers.align import align_session
+from mixassist.mixers.align import AlignmentReport, align_session, detect_session
 from mixassist.mixers.analysis import analyse_multitrack
 from mixassist.mixers.balance import balance
 from mixassist.mixers.base import Job, Mixer
@@ -38,7 +39,7 @@ from mixassist.mixers.section_moves import section_moves
 from mixassist.mixers.sections import Section, clip_sections, sections_to_dicts
 from mixassist.mixers.separation_reasons import explain_separation
 from mixassist.mixers.separation_step import search_separation
-from mixassist.mixers.sources import RuleTrack, excerpt
+from mixassist.mixers.sources import RuleTrack, excerpt, strip_renders
 from mixassist.mixers.structure import detect_sections
 from mixassist.mixers.threads import single_threaded
 
@@ -149,7 +150,14 @@ class RulesMixer(Mixer):
             )
 
         report("measuring tracks", 0.0)
-        analysis = analyse_multitrack(multitrack)
+        # The multi-mic detection reads the tracks beside the analysis (a third task for the two
+        # cores; not for a spooled session, whose memory comes first). Its result is the one of
+        # every track; should one turn out silent, the detection runs again without it.
+        beside = self.align and len(multitrack) >= 2 and not any(t.spooled for t in multitrack)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            early = pool.submit(detect_session, multitrack, list(multitrack.names), constraints) if beside else None
+            analysis = analyse_multitrack(multitrack)
+            detected = early.result() if early is not None else None
         tracks: dict[str, RuleTrack] = {}
         roles_out: dict[str, dict[str, str]] = {}
         guesses = session_roles(multitrack, constraints.roles)
@@ -167,7 +175,9 @@ class RulesMixer(Mixer):
             reasons.notes.append("every track is silent: nothing to mix; settings left neutral")
 
         report("aligning multi-mic tracks", 0.1)
-        alignment = self._align(multitrack, tracks, params, constraints, reasons)
+        alignment = self._align(
+            multitrack, tracks, params, constraints, reasons, detected if len(tracks) == len(multitrack) else None
+        )
 
         report("high-pass, pan and compression", 0.2)
         for tr in tracks.values():
@@ -189,7 +199,9 @@ class RulesMixer(Mixer):
         measured: dict[str, dict[str, Any]] = {
             name: {"analysis": analysis[name].to_dict()} for name in multitrack.names
         }
-        balance(tracks, ex, params, constraints, reasons, measured)
+        # one render of the strips for the balance and the separation (only faders and pans differ)
+        renders = strip_renders(ex, list(tracks), params, mid_side=self.separation) if tracks else None
+        balance(tracks, ex, params, constraints, reasons, measured, renders)
         if self.separation:
             report("separation (pans and EQ against masking)", 0.5)
             plan = search_separation(
@@ -199,7 +211,9 @@ class RulesMixer(Mixer):
                 constraints,
                 reasons,
                 lambda f: report("separation (pans and EQ against masking)", 0.5 + 0.15 * f),
+                renders,
             )
+            renders = None  # the excerpt's strips are let go before the balance renders them again
             if plan is not None:
                 report("balance again, after separation", 0.65)
                 balance(tracks, ex, params, constraints, reasons, measured)
@@ -270,10 +284,12 @@ class RulesMixer(Mixer):
         params: MixParams,
         constraints: Constraints,
         reasons: Reasons,
+        detected: AlignmentReport | None = None,
     ) -> dict[str, Any] | None:
+        """The multi-mic alignment of ``tracks`` (``detected``: their detection, if made already)."""
         if not self.align:
             return None
-        found = align_session(multitrack, list(tracks), params, constraints, reasons)
+        found = align_session(multitrack, list(tracks), params, constraints, reasons, detected)
         if found is None:
             return None
         for gid, group in enumerate(found.groups):

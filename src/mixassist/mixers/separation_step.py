@@ -21,7 +21,14 @@ from mixassist.mixers.decisions import Reasons
 from mixassist.mixers.panning import PAN_BY_ROLE, pan_limit
 from mixassist.mixers.roles import is_centre_source
 from mixassist.mixers.separation import EQ_SLOTS, STEREO_REACH, SeparationModel, separate
-from mixassist.mixers.sources import RuleTrack, processed_powers, source_units, unit_power, unit_role
+from mixassist.mixers.sources import (
+    RuleTrack,
+    StripRenders,
+    processed_powers,
+    source_units,
+    unit_power,
+    unit_role,
+)
 
 __all__ = [
     "SEPARATION_EQ_COST",
@@ -54,13 +61,16 @@ def search_separation(
     constraints: Constraints,
     reasons: Reasons,
     progress: Callable[[float], None],
+    renders: StripRenders | None = None,
 ) -> dict[str, Any] | None:
     """Search free pans, widths and EQ band gains together for less masking (after the balance).
 
     Sources are the balance's units (a multi-mic group is one source: one pan, one EQ). A
     source's pan is free when it is not an anchor and not locked; a stereo stem's width is
     free (narrower only) when it is a single, unlocked track; an EQ slot is free when the
-    corrective EQ left it flat and none of its settings is locked. Returns what
+    corrective EQ left it flat and none of its settings is locked. ``renders``: the tracks'
+    :func:`~mixassist.mixers.sources.strip_renders` with their mid and side, if the caller has
+    them (the balance's: only the faders changed since). Returns what
     :func:`~mixassist.mixers.separation_reasons.explain_separation` needs, or None when nothing is free.
     """
     names = list(tracks)
@@ -127,7 +137,7 @@ def search_separation(
     for n in names:
         centred.set(n, "pan", 0.0)
     placed, power_per_lu, mid_side, _ = processed_powers(
-        ex, names, centred, np.array([gains[n] for n in names]), mid_side=True
+        ex, names, centred, np.array([gains[n] for n in names]), mid_side=True, renders=renders
     )
     plan: dict[str, Any] = {
         "units": units,
