@@ -85,7 +85,7 @@ def test_a_target_out_of_reach_is_not_tried_again_at_the_bound(session):
     assert params.master["output_gain_db"] == 24.0
     assert result["trials"] <= 2
     assert result["integrated_lufs"] < -20.0
-    assert any("not the -8 LUFS asked" in note for note in reasons.notes)
+    assert any("not the -8.0 LUFS asked" in note for note in reasons.notes)
     np.testing.assert_array_equal(result["mix"], Console(SR).render(quiet, params).mix)
 
 

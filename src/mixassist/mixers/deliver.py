@@ -250,7 +250,7 @@ def deliver_loudness(
     report(1.0)
     if lufs is not None and abs(lufs - loudness_lufs) > 0.5:
         reasons.notes.append(
-            f"the mix reads {lufs:.1f} LUFS, not the {loudness_lufs:g} LUFS asked"
+            f"the mix reads {lufs:.1f} LUFS, not the {loudness_lufs:.1f} LUFS asked"
             + (" (the master output gain is locked)" if locked_gain else "")
         )
     limiting = (pre_lufs + final_gain - lufs) if pre_lufs is not None and lufs is not None else None

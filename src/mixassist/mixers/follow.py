@@ -365,10 +365,13 @@ class FollowMixer(Mixer):
                 break  # nothing left that the console can move
             if tracks_moved:
                 bus = console.render_bus(excerpt, params)
+            noted = len(reasons.notes)
             delivered = deliver_loudness(
                 excerpt, params, constraints, reasons, loudness_lufs=excerpt_lufs,
                 true_peak_dbtp=self.true_peak_dbtp, bus=_copy(bus), previous=current.delivered,
             )  # fmt: skip
+            if not whole:  # a miss of the excerpts' loudness is not the song's: the whole-song delivery notes its own
+                del reasons.notes[noted:]
             constraints.apply(params)
             meter = delivered.pop("report")
             mix, settings = delivered.pop("mix"), delivered.pop("settings")
@@ -405,7 +408,7 @@ class FollowMixer(Mixer):
             gain, ceiling = best.params.master["output_gain_db"] or 0.0, best.params.master["limiter_ceiling_dbtp"]
             limiter = "no limiter" if ceiling is None else f"the true-peak limiter at {ceiling:.2f} dBTP"
             limits["loudness_lufs"] = (
-                f"the delivery reached {got:.1f} of the {loudness:g} LUFS asked (output gain {gain:+.1f} dB into {limiter})"
+                f"the delivery reached {got:.1f} of the {loudness:.1f} LUFS asked (output gain {gain:+.1f} dB into {limiter})"
             )
         final_rows = _explain(fidelity_rows(best.features, reference, self.tolerances), aim_why, limits, passes)
         if best is not start:
