@@ -221,3 +221,62 @@ def test_excerpt_changes_carry_over_to_the_song_value_by_value():
     out = shifted(song, now, then)
     assert out["plr_db"] == 8.5 and out["width_db"] == {"overall": -17.0, "low": None}
     assert out["mid_third_octave_db"] == [3.0, None] and out["reasons"] == {"a": "b"}
+
+
+def test_the_whole_song_is_delivered_from_the_first_stage_bus_when_only_the_master_moved(session, monkeypatch):
+    """``auto``'s first stage keeps its final bus (``keep_bus``); the loop, whose passes here move only
+    the master (a dark reference: the master EQ), delivers the whole song from it instead of
+    rendering the tracks again: one whole-song render fewer, and the same settings and mix bit for
+    bit as without it, which is the full render of those settings. (Excerpts of 0.4 s make this
+    2.5-s song long enough for the loop's excerpt passes.)"""
+    from mixassist.console.console import Console
+    from mixassist.mixers import follow
+    from mixassist.mixers.match import AUTO_STEPS, MatchMixer
+
+    monkeypatch.setattr(follow, "EXCERPT_S", 0.4)
+    renders: list[int] = []
+    render_bus = Console.render_bus
+
+    def counted(self, multitrack, params, **kw):
+        renders.append(multitrack.num_samples)
+        return render_bus(self, multitrack, params, **kw)
+
+    monkeypatch.setattr(Console, "render_bus", counted)
+    target = StyleTarget.from_audio(_reference(session, "dark"), SR).with_strengths({"tone": 0.5})
+    out = {}
+    for keep in (True, False):
+        renders.clear()
+        first = MatchMixer(target, start_method="neural", steps=AUTO_STEPS, keep_bus=keep)
+        proposal = FollowMixer(target, first, tone_scale=0.5).propose(session)
+        out[keep] = proposal, renders.count(session.num_samples)
+    (kept, kept_renders), (fresh, fresh_renders) = out[True], out[False]
+    assert kept.context["fidelity"]["passes"] > 0 and kept.bus is None  # the loop ran; the bus was let go
+    assert kept.params == fresh.params
+    assert kept.params.tracks == MatchMixer(target, start_method="neural", steps=AUTO_STEPS).propose(session).params.tracks
+    np.testing.assert_array_equal(kept.rendered(), fresh.rendered())
+    np.testing.assert_array_equal(kept.rendered(), Console(SR).render(session, kept.params).mix)
+    assert kept_renders == fresh_renders - 1
+
+
+def test_same_bus_reads_the_tracks_reverb_lanes_and_limiter_not_the_rest_of_the_master(session):
+    from mixassist.console.console import Console, same_bus
+    from mixassist.console.lanes import Lane
+
+    base = MixParams(session.names, master={"limiter_ceiling_dbtp": -1.0})
+    master_moved = base.copy()
+    master_moved.set_bus("master", "eq_high_shelf_db", -3.0)
+    master_moved.set_bus("master", "output_gain_db", 6.0)
+    assert same_bus(base, master_moved)
+    bus, moved = Console(SR).render_bus(session, base), Console(SR).render_bus(session, master_moved)
+    np.testing.assert_array_equal(bus.audio, moved.audio)
+    for change in ("track", "reverb", "limiter", "lane"):
+        other = base.copy()
+        if change == "track":
+            other.set("keys", "gain_db", -1.0)
+        elif change == "reverb":
+            other.set_bus("reverb", "return_db", -3.0)
+        elif change == "limiter":
+            other.set_bus("master", "limiter_ceiling_dbtp", None)
+        else:
+            other.set_lane("bass", "gain_db", Lane([0.0, 1.0], [0.0, -3.0]))
+        assert not same_bus(base, other), change

@@ -77,9 +77,25 @@ from mixassist.console.settings import (
 )
 from mixassist.errors import InvalidParameterError
 
-__all__ = ["Bus", "Console", "ConsoleSettings", "RenderResult", "eq_sos"]
+__all__ = ["Bus", "Console", "ConsoleSettings", "RenderResult", "eq_sos", "same_bus"]
 
 log = logging.getLogger(__name__)
+
+
+def same_bus(a: MixParams, b: MixParams) -> bool:
+    """Whether :meth:`Console.render_bus` gives the same bus for ``a`` and ``b`` (on the same
+    multitrack): the same tracks, reverb and their lanes, DC blockers, and limiter on or off (the
+    bus reads nothing else of the master)."""
+    return (
+        a.track_names == b.track_names
+        and a.tracks == b.tracks
+        and a.reverb == b.reverb
+        and a.reverb_seed == b.reverb_seed
+        and a.dc_block == b.dc_block
+        and (a.master["limiter_ceiling_dbtp"] is None) == (b.master["limiter_ceiling_dbtp"] is None)
+        and {o: {n: lane.to_dict() for n, lane in owned.items()} for o, owned in a.lanes.items() if o != "master"}
+        == {o: {n: lane.to_dict() for n, lane in owned.items()} for o, owned in b.lanes.items() if o != "master"}
+    )
 
 
 class Console:

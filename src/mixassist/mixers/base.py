@@ -214,7 +214,7 @@ def _ridden(request: MixRequest, mixer: Mixer) -> Mixer:
     )
 
 
-def _match(request: MixRequest, *, auto: bool) -> Mixer:
+def _match(request: MixRequest, *, auto: bool, keep_bus: bool = False) -> Mixer:
     from mixassist.mixers.match import AUTO_STEPS, STEPS, MatchMixer  # lazy: torch (see _rules)
 
     mixer = MatchMixer(
@@ -226,6 +226,7 @@ def _match(request: MixRequest, *, auto: bool) -> Mixer:
         seed=request.seed,
         start_method="neural" if auto else "rules",
         steps=AUTO_STEPS if auto else STEPS,
+        keep_bus=keep_bus,
     )
     return _ridden(request, mixer)
 
@@ -238,7 +239,10 @@ def _auto(request: MixRequest) -> Mixer:
     target = request.target.with_strengths({"tone": request.target.strengths["tone"] * AUTO_TONE_STRENGTH})
     request = dataclasses.replace(request, target=target)
     return FollowMixer(
-        target, _match(request, auto=True), true_peak_dbtp=request.true_peak_dbtp, tone_scale=AUTO_TONE_STRENGTH
+        target,
+        _match(request, auto=True, keep_bus=True),  # the loop delivers the whole song again, often from this bus
+        true_peak_dbtp=request.true_peak_dbtp,
+        tone_scale=AUTO_TONE_STRENGTH,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from mixassist.console.console import Bus
 from mixassist.console.params import MixParams
 from mixassist.measure import LoudnessReport
 from mixassist.mixers.constraints import BUSES, Constraints
@@ -81,6 +82,11 @@ class Proposal:
         A mix the mixer measured and its :func:`~mixassist.measure.measure` report; read through
         :meth:`rendered_report`, which hands it out only while that mix is still ``mix`` (a mixer
         that starts from another's proposal and renders again replaces ``mix``).
+    bus : (MixParams, Bus) or None
+        A mix bus before the master (:meth:`~mixassist.console.console.Console.render_bus`) and the
+        settings it was rendered with, when the mixer was asked to keep it for a later stage
+        (``auto``'s loop takes it and, where :func:`~mixassist.console.console.same_bus` says it
+        is the bus of its own settings, delivers the whole song from it). Not saved.
     """
 
     params: MixParams
@@ -93,6 +99,7 @@ class Proposal:
     mix: np.ndarray | None = None  # the final mix the mixer rendered while delivering, float32 (2, samples), or None
     mix_of: MixParams | None = None
     mix_report: tuple[np.ndarray, LoudnessReport] | None = None
+    bus: tuple[MixParams, Bus] | None = None
 
     def rendered(self) -> np.ndarray | None:
         """``mix`` if it is the render of ``params`` as they stand, else ``None``."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TRUE_PEAK_MARGIN_DB",
+    "copy_bus",
     "deliver_job",
     "deliver_loudness",
     "limiter_reduction",
@@ -100,6 +102,11 @@ _LIBC = _libc()
 
 #: Samples per channel :func:`limiter_reduction` converts to float64 at a time.
 REDUCTION_CHUNK = 1 << 20
+
+
+def copy_bus(bus: Bus) -> Bus:
+    """A bus a delivery or master run may consume, the original kept."""
+    return dataclasses.replace(bus, audio=bus.audio.copy())
 
 
 def mix_bus(multitrack: Multitrack, params: MixParams, constraints: Constraints, ceiling_dbtp: float) -> Bus:

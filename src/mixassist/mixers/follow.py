@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from mixassist.audio.multitrack import Multitrack
-from mixassist.console.console import Bus, Console
+from mixassist.console.console import Console, same_bus
 from mixassist.console.dsp.biquad import high_shelf_sos, low_shelf_sos, peaking_sos, sos_response_db
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, params_for
@@ -57,7 +57,7 @@ from mixassist.measure import (
 from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
-from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, deliver_loudness
+from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, copy_bus, deliver_loudness
 from mixassist.mixers.match import excerpt_multitrack, select_excerpts
 from mixassist.style.descriptors import BAND_REGIONS_HZ, parse_description
 from mixassist.style.features import StyleFeatures, style_distance, style_features
@@ -206,11 +206,6 @@ def shifted(song: Any, excerpt: Any, excerpt_start: Any) -> Any:
     return float(song) + float(excerpt) - float(excerpt_start)
 
 
-def _copy(bus: Bus) -> Bus:
-    """A bus a delivery or master run may consume, the original kept."""
-    return dataclasses.replace(bus, audio=bus.audio.copy())
-
-
 def excess(rows: list[FidelityRow]) -> float:
     """Total excess over the tolerances, each in tolerances: ``Σ max(0, |error| − tol) / tol``."""
     total = 0.0
@@ -298,6 +293,7 @@ class FollowMixer(Mixer):
         proposal = self.first.propose(
             multitrack, constraints, start=job.start, progress=lambda stage, f: report(stage, share * f)
         )
+        kept, proposal.bus = proposal.bus, None  # the first stage's bus, if it kept one (let go at the end)
         if not has_reference or self.passes < 0:
             return proposal
         began = time.perf_counter()
@@ -343,7 +339,7 @@ class FollowMixer(Mixer):
         if whole:
             excerpt_start, excerpt_lufs = start_features, loudness
         else:
-            excerpt_start = reference_features(console.render_master(_copy(bus), params), sr)
+            excerpt_start = reference_features(console.render_master(copy_bus(bus), params), sr)
             excerpt_lufs = (
                 loudness + float(excerpt_start["loudness_lufs"] or 0.0) - float(start_features["loudness_lufs"])
             )
@@ -368,7 +364,7 @@ class FollowMixer(Mixer):
             noted = len(reasons.notes)
             delivered = deliver_loudness(
                 excerpt, params, constraints, reasons, loudness_lufs=excerpt_lufs,
-                true_peak_dbtp=self.true_peak_dbtp, bus=_copy(bus), previous=current.delivered,
+                true_peak_dbtp=self.true_peak_dbtp, bus=copy_bus(bus), previous=current.delivered,
             )  # fmt: skip
             if not whole:  # a miss of the excerpts' loudness is not the song's: the whole-song delivery notes its own
                 del reasons.notes[noted:]
@@ -392,9 +388,13 @@ class FollowMixer(Mixer):
         if passes and best is not start and not whole:  # the chosen settings on the whole song
             report("following the reference: the whole song", 0.9)
             params, reasons = best.params.copy(), copy.deepcopy(best.reasons)
+            # the first stage's bus when the passes moved only the master (it is the bus of these settings)
+            reuse = kept is not None and same_bus(kept[0], params)
+            bus = kept[1] if kept is not None and reuse else console.render_bus(multitrack, params)
+            kept = None
             delivered = deliver_loudness(
                 multitrack, params, constraints, reasons, loudness_lufs=loudness,
-                true_peak_dbtp=self.true_peak_dbtp, bus=console.render_bus(multitrack, params), previous=best.delivered,
+                true_peak_dbtp=self.true_peak_dbtp, bus=bus, previous=best.delivered,
             )  # fmt: skip
             constraints.apply(params)
             meter = delivered.pop("report")

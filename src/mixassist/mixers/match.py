@@ -46,7 +46,7 @@ from mixassist.errors import InvalidParameterError
 from mixassist.mixers.base import Job, Mixer, no_progress
 from mixassist.mixers.constraints import BUSES, Constraints
 from mixassist.mixers.decisions import Proposal
-from mixassist.mixers.deliver import deliver_job, deliver_loudness, mix_bus
+from mixassist.mixers.deliver import copy_bus, deliver_job, deliver_loudness, mix_bus
 from mixassist.mixers.match_loss import WORD_FEATURES, WORD_WEIGHT, as_features, shift_features, solver_loss
 from mixassist.mixers.neural import NeuralMixer, Predicted
 from mixassist.mixers.rules import RulesMixer
@@ -218,6 +218,9 @@ class MatchMixer(Mixer):
         strengths) or ``"neural"`` (``auto``: the controller's mix already carries the
         references' style for this song, so the solver aims at the controller's own mixes —
         see :meth:`_auto_aim` — and otherwise only at the words).
+    keep_bus : bool
+        Keep the final delivery's mix bus on the proposal (:attr:`Proposal.bus`) for a stage
+        that delivers the whole song again (``auto``'s loop, when it moves only the master).
     """
 
     def __init__(
@@ -234,6 +237,7 @@ class MatchMixer(Mixer):
         seed: int = 0,
         prior_weight: float = PRIOR_WEIGHT,
         start_method: str = "rules",
+        keep_bus: bool = False,
     ) -> None:
         if not isinstance(target, StyleTarget):
             raise InvalidParameterError(f"target must be a StyleTarget, got {type(target).__name__}")
@@ -261,6 +265,7 @@ class MatchMixer(Mixer):
         self.seed = int(seed)
         self.prior_weight = float(prior_weight)
         self.start_method = start_method
+        self.keep_bus = bool(keep_bus)
 
     @property
     def method(self) -> str:
@@ -367,6 +372,7 @@ class MatchMixer(Mixer):
             delivered = dict(proposal.context["result"])
             final = start_features
         else:
+            bus = mix_bus(multitrack, params, constraints, self.true_peak_dbtp) if self.keep_bus else None
             proposal.mix, proposal.mix_of, delivered, proposal.mix_report = deliver_job(
                 job,
                 params,
@@ -375,7 +381,9 @@ class MatchMixer(Mixer):
                 loudness_lufs=target_lufs,
                 true_peak_dbtp=self.true_peak_dbtp,
                 previous=proposal.context.get("result"),
+                bus=None if bus is None else copy_bus(bus),
             )
+            proposal.bus = None if bus is None else (params.copy(), bus)
             final = style_features(proposal.mix, sr)
         proposal.context.update(
             {
