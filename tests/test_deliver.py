@@ -86,6 +86,7 @@ def test_a_target_out_of_reach_is_not_tried_again_at_the_bound(session):
     assert result["trials"] <= 2
     assert result["integrated_lufs"] < -20.0
     assert any("not the -8.0 LUFS asked" in note for note in reasons.notes)
+    assert reasons.get("master", "output_gain_db").startswith("+24.0 dB takes the mix to")  # not "brings it to -8"
     np.testing.assert_array_equal(result["mix"], Console(SR).render(quiet, params).mix)
 
 

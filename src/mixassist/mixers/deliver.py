@@ -260,6 +260,14 @@ def deliver_loudness(
             f"the mix reads {lufs:.1f} LUFS, not the {loudness_lufs:.1f} LUFS asked"
             + (" (the master output gain is locked)" if locked_gain else "")
         )
+        if not locked_gain:  # the gain's reason says what it reached, not what it aimed at
+            bound = abs(final_gain) >= 24.0
+            reasons.add(
+                "master",
+                "output_gain_db",
+                f"{final_gain:+.1f} dB takes the mix to {lufs:.1f} LUFS of the {loudness_lufs:.1f} LUFS asked "
+                + ("(the output gain's ±24 dB limit)" if bound else "(the limiter takes the rest)"),
+            )
     limiting = (pre_lufs + final_gain - lufs) if pre_lufs is not None and lufs is not None else None
     reduction = (
         limiter_reduction(pre.song, final, final_gain, sr)
