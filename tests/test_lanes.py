@@ -270,3 +270,23 @@ def test_locked_lanes_are_kept_exactly_through_a_re_solve(stems: Multitrack) -> 
 
     assert np.array_equal(on_span(kept), on_span(ridden))  # the span renders bit for bit as before
     assert "gain_db@0.4-0.55" in constraints.locked_names("gtr")
+
+
+def test_lane_scale_on_two_threads_is_the_plain_product_bit_for_bit(monkeypatch):
+    """A render's faders on a long block run their rows in two halves on two threads: the products
+    of one thread bit for bit, and ``x * lane_rows(...)`` (the differentiable path) to float32 rounding."""
+    from mixassist.console.dsp import envelope
+
+    rng = np.random.default_rng(3)
+    n, tracks = 70_000, 5  # 350,000 samples: over PARALLEL_ROWS_SAMPLES
+    assert n * tracks >= envelope.PARALLEL_ROWS_SAMPLES
+    x = torch.from_numpy(rng.standard_normal((tracks, 2, n)).astype(np.float32))
+    static = torch.tensor([0.5, 1.0, 2.0, 0.25, 1.5], dtype=torch.float32)
+    lanes = {i: (torch.tensor([0.0, 0.4, 1.1, 1.5], dtype=torch.float64),
+                 torch.tensor([-3.0, 2.0, -6.0 + i, 0.0], dtype=torch.float64)) for i in (0, 2, 3)}
+    threaded = envelope.lane_scale(x, static, lanes, 123, SR, db=True)
+    expected = x * lane_rows(static, lanes, 123, n, SR, db=True)[:, None, :]
+    monkeypatch.setattr(envelope, "PARALLEL_ROWS_SAMPLES", 1 << 40)
+    serial = envelope.lane_scale(x, static, lanes, 123, SR, db=True)
+    np.testing.assert_array_equal(threaded.numpy(), serial.numpy())
+    np.testing.assert_allclose(threaded.numpy(), expected.numpy(), rtol=1e-6, atol=0)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -53,6 +54,8 @@ LaneTensors = tuple[torch.Tensor, torch.Tensor]
 
 #: Samples between exact re-anchors of the kernel's cos/sin recurrence.
 ANCHOR = 4096
+#: Samples (tracks x block) from which :func:`lane_scale` runs its rows on two threads.
+PARALLEL_ROWS_SAMPLES = 1 << 18
 #: Samples per vectorised run of the kernel (a table of ``cos``/``sin`` of ``r·δ``, ``r < TABLE``).
 TABLE = 64
 #: Segments shorter than this walk the rotation sample by sample (the table would cost more).
@@ -256,15 +259,26 @@ def lane_scale(
         return x * lane_rows(static, lanes, start, n, sample_rate, db)[:, None, :]
     xn, fixed = x.detach().numpy(), static.detach().numpy()
     out = np.empty(xn.shape, dtype=xn.dtype)
-    row = np.empty(n, dtype=xn.dtype)
-    scratch = None if row.dtype == np.float64 else np.empty(n)
-    for i in range(xn.shape[0]):
-        if i in lanes:
-            times, values = lanes[i]
-            lane_into(times.numpy(), values.detach().numpy(), start, sample_rate, row, db=db, scratch=scratch)
-            np.multiply(xn[i], row, out=out[i])
-        else:
-            np.multiply(xn[i], fixed[i], out=out[i])
+    laned = {i: (t.numpy(), v.detach().numpy()) for i, (t, v) in lanes.items()}
+
+    def rows(first: int, stop: int) -> None:
+        row = np.empty(n, dtype=xn.dtype)
+        scratch = None if row.dtype == np.float64 else np.empty(n)
+        for i in range(first, stop):
+            if i in laned:
+                lane_into(*laned[i], start, sample_rate, row, db=db, scratch=scratch)
+                np.multiply(xn[i], row, out=out[i])
+            else:
+                np.multiply(xn[i], fixed[i], out=out[i])
+
+    tracks = xn.shape[0]
+    if tracks < 2 or n * tracks < PARALLEL_ROWS_SAMPLES:
+        rows(0, tracks)
+    else:  # two halves of the rows side by side (the kernel and numpy's products release the GIL)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            second = pool.submit(rows, tracks // 2, tracks)
+            rows(0, tracks // 2)
+            second.result()
     return torch.from_numpy(out)
 
 
