@@ -274,12 +274,15 @@ def test_sigterm_while_writing_is_one_line_and_keeps_the_old_set(tmp_path, monke
     # the command imports ``mix`` from the API when it runs (after its output checks)
     monkeypatch.setattr(api_module, "mix", lambda multitrack, request, progress=None: _result(tmp_path, lufs=-20.0))
     monkeypatch.setattr(session_module, "write_text_atomic", term_while_writing)
+    # what was installed before (SIG_DFL, or another library's handler: ray.init installs one in the
+    # test process when test_batch ran first) is what main must put back
+    previous = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as stopped:
         cli.main(["mix", *map(str, stems), "-o", str(out), "--overwrite"])
     assert stopped.value.code == 143
     assert capsys.readouterr().err.strip().splitlines() == ["mixassist: terminated"]
     assert _contents(out) == before and _hidden(out) == []
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # main put the handlers back
+    assert signal.getsignal(signal.SIGTERM) is previous  # main put the handlers back
 
 
 def test_sigint_in_a_real_process_is_one_line_exit_130(tmp_path):
