@@ -93,8 +93,8 @@ def same_bus(a: MixParams, b: MixParams) -> bool:
         and a.reverb_seed == b.reverb_seed
         and a.dc_block == b.dc_block
         and (a.master["limiter_ceiling_dbtp"] is None) == (b.master["limiter_ceiling_dbtp"] is None)
-        and {o: {n: lane.to_dict() for n, lane in owned.items()} for o, owned in a.lanes.items() if o != "master"}
-        == {o: {n: lane.to_dict() for n, lane in owned.items()} for o, owned in b.lanes.items() if o != "master"}
+        and {o: owned for o, owned in a.lanes.items() if o != "master"}
+        == {o: owned for o, owned in b.lanes.items() if o != "master"}
     )
 
 

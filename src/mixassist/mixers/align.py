@@ -400,12 +400,17 @@ def _group(
     report.groups.sort(key=lambda g: names.index(g.tracks[0]))
 
 
+def aligning_locks(names: list[str], constraints: Any) -> list[str]:
+    """The tracks among ``names`` whose delay or polarity ``constraints`` lock (alignment never moves them)."""
+    return [n for n in names if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
+
+
 def detect_session(multitrack: Multitrack, names: list[str], constraints: Any) -> AlignmentReport | None:
     """:func:`detect_alignment` of the tracks ``names`` of ``multitrack`` with the locks of
     ``constraints`` and the names' multi-mic hints; None for fewer than two tracks. Changes nothing."""
     if len(names) < 2:
         return None
-    locked = [n for n in names if constraints.is_locked(n, "delay_ms") or constraints.is_locked(n, "polarity")]
+    locked = aligning_locks(names, constraints)
     active = Multitrack([multitrack[n] for n in names], multitrack.sample_rate)
     return detect_alignment(active, locked=locked, hints=multi_mic_candidates(names))
 

@@ -28,6 +28,7 @@ import numpy as np
 from mixassist.audio.multitrack import Multitrack
 from mixassist.console.console import Bus, Console
 from mixassist.console.params import MixParams
+from mixassist.console.schema import params_for
 from mixassist.measure import LoudnessReport, integrated_streamed, measure, true_peak
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
@@ -45,6 +46,9 @@ __all__ = [
     "master_excerpts",
     "mix_bus",
 ]
+
+#: The output gain the delivery may set, ±dB: the schema's range of ``master.output_gain_db``.
+OUTPUT_GAIN_LIMIT_DB = float(params_for("master")["output_gain_db"].maximum)
 
 #: Most loudness (LU) an earlier delivery's limiting is trusted to predict for the first trial.
 PLAUSIBLE_LIMITING_DB = 12.0
@@ -234,7 +238,7 @@ def deliver_loudness(
 
     gain, slope = search.run(run, gain, slope, max_trials, peak_db if first_step else None, pre_lufs)
     if not locked_gain:
-        gain = float(np.clip(gain, -24.0, 24.0))
+        gain = float(np.clip(gain, -OUTPUT_GAIN_LIMIT_DB, OUTPUT_GAIN_LIMIT_DB))
         reasons.set(
             params,
             constraints,
@@ -261,7 +265,7 @@ def deliver_loudness(
             + (" (the master output gain is locked)" if locked_gain else "")
         )
         if not locked_gain:  # the gain's reason says what it reached, not what it aimed at
-            bound = abs(final_gain) >= 24.0
+            bound = abs(final_gain) >= OUTPUT_GAIN_LIMIT_DB
             reasons.add(
                 "master",
                 "output_gain_db",
@@ -325,7 +329,7 @@ class _Search:
         tolerance = self.tolerance if tolerance_lu is None else tolerance_lu
         tried: tuple[float, float | None] | None = None  # (gain, ceiling) of the last trial
         for _ in range(max_trials):
-            trial_gain = round(float(np.clip(gain, -24, 24)), 2)
+            trial_gain = round(float(np.clip(gain, -OUTPUT_GAIN_LIMIT_DB, OUTPUT_GAIN_LIMIT_DB)), 2)
             if tried == (trial_gain, self.params.master["limiter_ceiling_dbtp"]):
                 # the gain is held at its ±24 dB bound (the target is out of reach) and nothing else
                 # changed: the same trial again would render the same mix

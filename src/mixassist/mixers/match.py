@@ -510,13 +510,12 @@ class MatchMixer(Mixer):
         mixer = NeuralMixer(StyleTarget(), loudness_lufs=loudness, true_peak_dbtp=self.true_peak_dbtp, align=self.align)
         start_mix = first.rendered()
         short = self.excerpts * self.excerpt_s * PLAIN_EXCERPT_SHARE * sr > multitrack.num_samples
-        windows = None if start_mix is None else select_excerpts(start_mix, sr, self.excerpts, self.excerpt_s)
-        if short or windows is None or windows == [(0, multitrack.num_samples)]:
+        if short or start_mix is None:
             proposal = mixer.propose(multitrack, unlocked)
             mix = proposal.rendered()
             return style_features(mix if mix is not None else Console(sr).render(multitrack, proposal.params).mix, sr)
         predicted = mixer.predicted_settings(Job(multitrack, unlocked, None, no_progress), like=like)
-        excerpt = excerpt_multitrack(multitrack, windows)
+        excerpt = excerpt_multitrack(multitrack, select_excerpts(start_mix, sr, self.excerpts, self.excerpt_s))
         at_start = style_features(Console(sr).render(excerpt, first.params).mix, sr)
         if at_start.loudness_lufs is None or start.loudness_lufs is None:
             return start

@@ -30,7 +30,7 @@ from mixassist.audio.multitrack import Multitrack
 from mixassist.console.params import MixParams
 from mixassist.console.schema import EQ_BANDS, SECTIONS
 from mixassist.errors import InvalidParameterError, MissingDependencyError
-from mixassist.mixers.align import AlignmentReport, align_session
+from mixassist.mixers.align import AlignmentReport, align_session, aligning_locks
 from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
@@ -99,12 +99,7 @@ class Predicted:
     stats: dict[str, Any]  # per track: its window statistics (what the controller read)
     live: list[str]  # the tracks that are not silent
     found: AlignmentReport | None  # what the multi-mic alignment detected
-    aligning_locked: bool  # whether a delay or polarity was locked
-
-
-def _aligning_locks(constraints: Constraints) -> bool:
-    """Whether ``constraints`` lock any track's delay or polarity (then alignment is detected anew)."""
-    return any(name in ("delay_ms", "polarity") for locks in constraints.locks.values() for name in locks)
+    aligning_locks: list[str]  # the live tracks whose delay or polarity was locked when it was detected
 
 
 class NeuralMixer(Mixer):
@@ -224,12 +219,9 @@ class NeuralMixer(Mixer):
         if not live:
             reasons.notes.append("every track is silent: nothing to mix; settings left neutral")
 
-        reuse = like is not None and like.live == live and not (_aligning_locks(constraints) or like.aligning_locked)
-        found = (
-            align_session(multitrack, live, params, constraints, reasons, found=like.found if reuse and like else None)
-            if self.align
-            else None
-        )
+        locks = aligning_locks(live, constraints)
+        earlier = like.found if like is not None and like.live == live and like.aligning_locks == locks else None
+        found = align_session(multitrack, live, params, constraints, reasons, found=earlier) if self.align else None
         alignment = found.to_dict() if found is not None else None
         source = self._source()
         magnitudes: dict[str, float] = {}
@@ -263,8 +255,7 @@ class NeuralMixer(Mixer):
             depth_db: float | None = float(depth)
         else:
             depth_db = None
-        locked = _aligning_locks(constraints)
-        return Predicted(params, reasons, roles_out, measured, alignment, depth_db, stats, live, found, locked)
+        return Predicted(params, reasons, roles_out, measured, alignment, depth_db, stats, live, found, locks)
 
     def set_master(self, predicted: Predicted, constraints: Constraints, bus_peak: float) -> None:
         """The master's glue threshold ``predicted.glue_depth_db`` below ``bus_peak`` (linear, the mix
