@@ -7,6 +7,7 @@ swap, mono), then torch as an independent reference for the STFT framing, then r
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -151,6 +152,32 @@ def test_high_shelf_distance_equals_the_band_average(rng, which):
     expected = float(np.mean(np.abs(gain_db - loudness_shift)))
     got = spectral_balance_distance_db(shelved, x, sample_rate, which=which)
     assert got == pytest.approx(expected, abs=0.01)
+
+
+def test_mid_distance_is_a_pseudometric_the_generalisation_bound_rests_on(rng):
+    """``benchmarks/generalisation.py`` bounds "mid to the target" + "mid to the reference" below by
+    the target's own distance to the reference. That holds only if ``compare``'s ``spectral_mid_db``
+    obeys the triangle inequality: per-signal normalisation and an absolute floor (a floor or a
+    normalisation relative to the other signal would break it). Dark, bright and band-limited noises
+    at different loudness, some bands on the floor."""
+    sr = 44100
+    base = _noise(rng, 3.0, sr)
+    spectrum, freqs = np.fft.rfft(base, axis=-1), np.fft.rfftfreq(base.shape[-1], 1 / sr)
+    shapes = [
+        np.ones_like(freqs),
+        (1 + freqs / 200.0) ** -1.5,  # dark
+        np.minimum(1.0, (freqs / 2000.0) ** 1.0 + 1e-3),  # bright, thin lows
+        np.where(freqs < 3000.0, 1.0, 1e-6),  # band-limited: the top bands sit on the floor
+        np.where((freqs > 300.0) & (freqs < 5000.0), 3.0, 0.05),
+    ]
+    signals = [np.fft.irfft(spectrum * w, n=base.shape[-1], axis=-1) * g for w, g in zip(shapes, (1, 0.2, 3, 0.5, 1))]
+    d = np.array([[compare(a, b, sr)["spectral_mid_db"] for b in signals] for a in signals])
+    np.testing.assert_allclose(d, d.T, atol=1e-9)
+    assert np.all(np.diag(d) == 0.0) and np.all(d[~np.eye(len(d), dtype=bool)] > 0.5)
+    for i, j, k in itertools.permutations(range(len(signals)), 3):
+        assert d[i, k] <= d[i, j] + d[j, k] + 1e-9
+    # the same figure as the public tonal distance
+    assert d[0, 3] == pytest.approx(spectral_balance_distance_db(signals[0], signals[3], sr), abs=1e-9)
 
 
 def test_spectral_distance_refuses_an_unknown_signal(rng):

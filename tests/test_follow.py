@@ -183,7 +183,7 @@ def test_strengths_and_words_move_the_aim_as_documented():
     half = start["mid_third_octave_db"][i] + 0.5 * (
         reference["mid_third_octave_db"][i] - start["mid_third_octave_db"][i]
     )
-    assert held["mid_third_octave_db"][i] == pytest.approx(half)
+    assert held["mid_detail_db"][i] == pytest.approx(half)  # the tonal aim itself is the broad move: next test
     assert held["plr_db"] == pytest.approx(reference["plr_db"]) and "width_db" in why and held["loudness_lufs"] == -14.0
 
     plain, _ = aim_features(start, reference, target, -14.0, ["a"])
@@ -194,6 +194,63 @@ def test_strengths_and_words_move_the_aim_as_documented():
             lift = worded["mid_third_octave_db"][k] - plain["mid_third_octave_db"][k]
             assert lift == pytest.approx(3.0 if hz >= 4000 else 0.0), hz
     assert "brighter" in why["mid_band_db"] and "wider" in why["width_db"]
+
+
+def _with_mid(features: dict, mid: np.ndarray) -> dict:
+    """``features`` with these mid third-octave levels (None above Nyquist, as measured)."""
+    return {**features, "mid_third_octave_db": [None if np.isnan(v) else float(v) for v in mid]}
+
+
+def _levels(values: list) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_the_tonal_aim_follows_the_broad_difference_not_a_band_of_content(strength):
+    """A reference is another song: a +20 dB band (its content) is mostly ignored, a broad tilt is
+    followed, no band moves more than strength × LOOP_TONE_CAP_DB; the detail is kept aside."""
+    from mixassist.mixers.follow import LOOP_TONE_CAP_DB, LOOP_TONE_SMOOTHING_BANDS, aim_features
+
+    rng = np.random.default_rng(5)
+    start = reference_features(0.1 * rng.standard_normal((2, 3 * SR)), SR)
+    mid = np.array(start["mid_third_octave_db"], dtype=float)
+    tilt = np.linspace(-2.0, 2.0, mid.size)
+    spike = np.zeros(mid.size)
+    spike[6] = 20.0
+    reference = _with_mid(start, mid + tilt + spike)
+    target = StyleTarget.from_audio(0.1 * rng.standard_normal((2, SR)).astype(np.float32), SR)
+    aim, why = aim_features(start, reference, target.with_strengths({"tone": strength}), -14.0, ["a"])
+    assert "broad balance only" in why["mid_band_db"]  # the fidelity table says why the aim is not the reference
+    move = _levels(aim["mid_third_octave_db"]) - mid
+    detail = _levels(aim["mid_detail_db"]) - mid
+    ok = ~np.isnan(mid)  # bands above Nyquist have no level
+    np.testing.assert_allclose(detail[ok], strength * (tilt + spike)[ok], atol=1e-9)
+    assert np.all(np.abs(move[~np.isnan(mid)]) <= strength * LOOP_TONE_CAP_DB + 1e-9)
+    assert move[6] < strength * (20.0 / (LOOP_TONE_SMOOTHING_BANDS * np.sqrt(2 * np.pi)) + 2.0)  # spread, not copied
+    far = (np.abs(np.arange(mid.size) - 6) > 3 * LOOP_TONE_SMOOTHING_BANDS) & ~np.isnan(mid)  # beyond the spike
+    assert far.sum() >= 4
+    np.testing.assert_allclose(move[far], strength * tilt[far], atol=0.5 * strength)
+
+
+def test_a_band_limited_reference_is_followed_band_by_band_above_its_edge():
+    """Where the reference's spectrum ends (every band from some third-octave ≥ 1 kHz up sits
+    BAND_LIMIT_DB or more down), the aim is the band-by-band move the master low-pass makes;
+    below the edge it stays broad (the spectrum's cliff does not leak into the bands under it)."""
+    from mixassist.measure import THIRD_OCTAVE_CENTRES_HZ
+    from mixassist.mixers.follow import BAND_LIMIT_DB, aim_features
+
+    rng = np.random.default_rng(6)
+    start = reference_features(0.1 * rng.standard_normal((2, 3 * SR)), SR)
+    mid = np.array(start["mid_third_octave_db"], dtype=float)
+    centres = np.asarray(THIRD_OCTAVE_CENTRES_HZ)
+    cut = np.where(centres >= 3150.0, -3 * BAND_LIMIT_DB, 0.0)
+    target = StyleTarget.from_audio(0.1 * rng.standard_normal((2, SR)).astype(np.float32), SR)
+    aim, _ = aim_features(start, _with_mid(start, mid + cut), target, -14.0, ["a"])
+    move = _levels(aim["mid_third_octave_db"]) - mid
+    above = (centres >= 3150.0) & ~np.isnan(mid)
+    assert above.sum() >= 3
+    np.testing.assert_allclose(move[above], cut[above], atol=1e-9)
+    np.testing.assert_allclose(move[centres < 3150.0], 0.0, atol=1e-9)
 
 
 def test_excerpt_changes_carry_over_to_the_song_value_by_value():

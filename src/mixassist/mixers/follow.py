@@ -6,7 +6,9 @@ console cannot get there.
    solver for words, ``--match`` strengths and locks: :class:`~mixassist.mixers.match.MatchMixer`).
 2. **Aim.** The reference's features (:func:`mixassist.measure.reference_features`; several
    references: their weighted mean), moved as ``docs/style.md`` documents: per attribute
-   ``start + strength × (reference − start)``, then shifted by each feature word's amount
+   ``start + strength × (reference − start)`` (the mid tonal balance by the broad part of that
+   difference only, smoothed and capped: :data:`LOOP_TONE_SMOOTHING_BANDS`, :data:`LOOP_TONE_CAP_DB`;
+   band by band above a band-limited reference's edge), then shifted by each feature word's amount
    (``brighter`` raises the mid bands at and above 4 kHz, ``wider`` the width, ``punchy`` the
    crest and PLR). Loudness is delivered (explicit loudness, else the reference's).
 3. **Passes.** Measure the delivered mix (:func:`reference_features`), compare
@@ -61,7 +63,7 @@ from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, copy_bus, deliver_loud
 from mixassist.mixers.match import excerpt_multitrack, select_excerpts
 from mixassist.style.descriptors import BAND_REGIONS_HZ, parse_description
 from mixassist.style.features import StyleFeatures, style_distance, style_features
-from mixassist.style.target import StyleTarget
+from mixassist.style.target import StyleTarget, broad_difference
 
 __all__ = [
     "FollowMixer",
@@ -75,6 +77,8 @@ __all__ = [
     "MAX_LIMITING_DB",
     "SIDE_HPF_START_HZ",
     "AUTO_TONE_STRENGTH",
+    "LOOP_TONE_CAP_DB",
+    "LOOP_TONE_SMOOTHING_BANDS",
     "aim_features",
     "blend_features",
     "excess",
@@ -89,6 +93,10 @@ LOOP_PASSES = 4
 #: 4.90. A reference is another song: its detailed tonal balance is largely its content (a
 #: target mix reads 7.6 dB from its own reference there), so following it fully overshoots.
 AUTO_TONE_STRENGTH = 0.5
+#: The loop's tonal aim moves each third-octave band by ``strength × clip(smooth(reference − start), ±cap)``
+#: (:func:`mixassist.style.target.broad_difference`): Gaussian σ in bands, and the cap in dB.
+LOOP_TONE_SMOOTHING_BANDS = 4.0
+LOOP_TONE_CAP_DB = 12.0
 """Most correction passes after the start (each: corrections, delivery, measurement)."""
 MAX_LIMITING_DB = 10.0
 """Most gain reduction (dB, the loudest 10 ms block) the limiter may apply to reach a reference's PLR."""
@@ -152,11 +160,70 @@ def _toward(start: Any, ref: Any, strength: float) -> Any:
     return float(start) + strength * (float(ref) - float(start))
 
 
+def _relative_difference(ref: list[float | None], mix: list[float | None]) -> np.ndarray:
+    """Third-octave ``ref − mix`` (NaN where either is None), re its 250 Hz-2 kHz median (all NaN: none)."""
+    diff = np.array([np.nan if a is None or b is None else a - b for a, b in zip(ref, mix)], dtype=float)
+    if np.all(np.isnan(diff[8:18])):
+        return np.full_like(diff, np.nan)
+    return diff - np.nanmedian(diff[8:18])
+
+
+def _top_edge(diff: np.ndarray) -> int | None:
+    """Where a band-limited reference's spectrum ends: the lowest third-octave, at or above 1 kHz, from
+    which every band up sits :data:`BAND_LIMIT_DB` or more below the mix's (``diff``:
+    :func:`_relative_difference`). None: the reference is not band-limited against the mix."""
+    centres = np.asarray(THIRD_OCTAVE_CENTRES_HZ)
+    first = None
+    for i in range(len(diff) - 1, -1, -1):
+        if np.isnan(diff[i]):
+            continue
+        if diff[i] > -BAND_LIMIT_DB or centres[i] < 1000.0:
+            break
+        first = i
+    return first
+
+
+def _broad_toward(start: list[float | None], ref: list[float | None], strength: float) -> list[float | None]:
+    """``start + strength × clip(smooth(ref − start), ±LOOP_TONE_CAP_DB)`` over the bands both have
+    (None elsewhere, as :func:`_toward`: the reference's value where the start has none), below a
+    band-limited reference's edge (:func:`_top_edge`); from the edge up, the band-by-band move
+    (the master low-pass follows it, and the aim must agree with what the loop does)."""
+    edge = _top_edge(_relative_difference(_toward(start, ref, strength), start))
+    if edge is None:
+        return _broad(start, ref, strength)
+    return [*_broad(start[:edge], ref[:edge], strength), *_toward(start[edge:], ref[edge:], strength)]
+
+
+def _broad(start: list[float | None], ref: list[float | None], strength: float) -> list[float | None]:
+    both = [i for i, (a, b) in enumerate(zip(start, ref)) if a is not None and b is not None]
+    out = [b if a is None else (None if b is None else float(a)) for a, b in zip(start, ref)]
+    if both:
+        diff = np.array([float(ref[i]) - float(start[i]) for i in both])  # type: ignore[arg-type]
+        move = strength * broad_difference(diff, LOOP_TONE_SMOOTHING_BANDS, LOOP_TONE_CAP_DB)
+        for i, d in zip(both, move):
+            out[i] = float(start[i]) + float(d)  # type: ignore[arg-type]
+    return out
+
+
+def _broad_tone_why() -> str:
+    """Why the tonal aim is not the reference's balance itself (the fidelity table's reason)."""
+    return (
+        f"the broad balance only (smoothed over {LOOP_TONE_SMOOTHING_BANDS:g} third-octaves, each band moved at most "
+        f"{LOOP_TONE_CAP_DB:g} dB; band by band above a band-limited reference's edge): a reference's detail is "
+        "mostly its own content"
+    )
+
+
 def aim_features(
     start: dict[str, Any], reference: dict[str, Any], target: StyleTarget, loudness_lufs: float, names: list[str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """What the loop aims at: the reference moved by the strengths and words (module notes, step 2),
-    and for each aimed feature that differs from the reference, why (``{row key prefix: text}``)."""
+    and for each aimed feature that differs from the reference, why (``{row key prefix: text}``).
+
+    The tonal balance moves by the broad, capped part of the difference only (:func:`_broad_toward`):
+    a reference is another song, and its detailed spectrum is mostly its content. The aim's
+    ``mid_detail_db`` keeps the band-by-band move, which the master low-pass reads (a band-limited
+    reference's edge is detail)."""
     s = target.strengths
     aim = dict(reference)
     why: dict[str, str] = {}
@@ -167,6 +234,11 @@ def aim_features(
         if s[attribute] != 1.0:
             for key in (*keys, *extra):
                 why[key.replace("third_octave", "band")] = f"--match {attribute}={s[attribute]:g}"
+    aim["mid_detail_db"] = aim["mid_third_octave_db"]
+    aim["mid_third_octave_db"] = _broad_toward(
+        start["mid_third_octave_db"], reference["mid_third_octave_db"], s["tone"]
+    )
+    why["mid_band_db"] = (f"--match tone={s['tone']:g}; " if s["tone"] != 1.0 else "") + _broad_tone_why()
     aim["loudness_lufs"] = loudness_lufs
     if reference["loudness_lufs"] is None or abs(loudness_lufs - reference["loudness_lufs"]) > 0.05:
         why["loudness_lufs"] = f"the loudness asked ({loudness_lufs:g} LUFS)"
@@ -176,10 +248,8 @@ def aim_features(
         if feature in BAND_REGIONS_HZ:
             lo, hi = BAND_REGIONS_HZ[feature]
             inside = (centres >= lo) & (centres < hi)
-            aim["mid_third_octave_db"] = [
-                None if v is None else v + (amount if inside[i] else 0.0)
-                for i, v in enumerate(aim["mid_third_octave_db"])
-            ]
+            for key in ("mid_third_octave_db", "mid_detail_db"):
+                aim[key] = [None if v is None else v + (amount if inside[i] else 0.0) for i, v in enumerate(aim[key])]
             why["mid_band_db"] = f"'{move.text}' asks {amount:+g} dB"
         elif feature == "width":
             aim["width_db"] = {k: None if v is None else v + amount for k, v in aim["width_db"].items()}
@@ -315,8 +385,9 @@ class FollowMixer(Mixer):
             user = self.target.strengths["tone"] / self.tone_scale
             aim_why["mid_band_db"] = (
                 f"the default follows the reference's tone {self.tone_scale:g} of the way (AUTO_TONE_STRENGTH, "
-                "chosen on validation songs: a reference's detailed balance is mostly its content)"
+                "chosen on validation songs)"
                 + (f", times --match tone={user:g}" if user != 1.0 else "")
+                + f", {_broad_tone_why()}"
             )
         rows = fidelity_rows(start_features, aim, self.tolerances)
         start = best = _Pass(
@@ -489,21 +560,11 @@ class FollowMixer(Mixer):
         corner = params.master["lpf_hz"]
         if constraints.is_locked("master", "lpf_hz"):
             return corner
-        ref, mix = aim["mid_third_octave_db"], current.features["mid_third_octave_db"]
-        diff = np.array([np.nan if a is None or b is None else a - b for a, b in zip(ref, mix)], dtype=float)
-        if np.all(np.isnan(diff[8:18])):
-            return corner
-        diff -= np.nanmedian(diff[8:18])
-        centres = np.asarray(THIRD_OCTAVE_CENTRES_HZ)
-        first = None
-        for i in range(len(diff) - 1, -1, -1):
-            if np.isnan(diff[i]):
-                continue
-            if diff[i] > -BAND_LIMIT_DB or centres[i] < 1000.0:
-                break
-            first = i
+        diff = _relative_difference(aim["mid_detail_db"], current.features["mid_third_octave_db"])
+        first = _top_edge(diff)
         if first is None:
             return corner
+        centres = np.asarray(THIRD_OCTAVE_CENTRES_HZ)
         wanted = float(centres[first])
         if corner is not None:
             above = centres > corner

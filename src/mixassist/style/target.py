@@ -44,6 +44,7 @@ __all__ = [
     "STRENGTH_FIELDS",
     "TONE_SMOOTHING_BANDS",
     "WIDTH_SMOOTHING_BANDS",
+    "broad_difference",
     "Reference",
     "ResolvedTarget",
     "StyleTarget",
@@ -399,6 +400,14 @@ class StyleTarget:
         }
 
 
+def broad_difference(diff: np.ndarray, sigma: float, cap_db: float = BROAD_CAP_DB) -> np.ndarray:
+    """``clip(smooth(diff), ±cap_db)``: the broad part of a per-band difference (Gaussian σ in bands,
+    edges held), what a reference's spectrum says about style rather than content."""
+    diff = np.asarray(diff, dtype=float)
+    smooth = gaussian_filter1d(diff, sigma, mode="nearest") if diff.size > 1 else diff
+    return np.clip(smooth, -cap_db, cap_db)
+
+
 def _broad_move(
     start: np.ndarray,
     ref: np.ndarray | None,
@@ -411,9 +420,6 @@ def _broad_move(
     if ref is None or strength == 0.0:
         return start.copy()
     common = np.isin(centres, ref_centres)
-    diff = np.zeros_like(start)
-    diff[common] = ref[np.isin(ref_centres, centres)] - start[common]
-    smooth = gaussian_filter1d(diff[common], sigma, mode="nearest") if common.sum() > 1 else diff[common]
     out = start.copy()
-    out[common] += strength * np.clip(smooth, -BROAD_CAP_DB, BROAD_CAP_DB)
+    out[common] += strength * broad_difference(ref[np.isin(ref_centres, centres)] - start[common], sigma)
     return out
