@@ -99,17 +99,21 @@ SELF_COLUMNS = [("mid_db", "mid dB"), ("side_db", "side dB"), ("width_db", "widt
 
 def set_follow_constants(spec: str, parser: argparse.ArgumentParser) -> None:
     """``NAME=VALUE,...``: set these numeric constants of :mod:`mixassist.mixers.follow` for this run
-    (the loop and ``auto`` read them when they mix)."""
-    from mixassist.mixers import follow
+    (the loop and ``auto`` read them when they mix; the aim's live in :mod:`~mixassist.mixers.follow_aim`
+    and are set in both)."""
+    from mixassist.mixers import follow, follow_aim
 
     for item in (i for i in spec.split(",") if i):
         name, _, value = item.partition("=")
         if not name.isupper() or not isinstance(getattr(follow, name, None), (int, float)):
             parser.error(f"--follow {item}: {name} is not a numeric constant of mixassist.mixers.follow")
         try:
-            setattr(follow, name, type(getattr(follow, name))(float(value)))
+            number = type(getattr(follow, name))(float(value))
         except ValueError:
             parser.error(f"--follow {item}: {value!r} is not a number")
+        for module in (follow, follow_aim):
+            if hasattr(module, name):
+                setattr(module, name, number)
 
 
 def true_peak_8x_dbfs(audio: np.ndarray) -> float:
@@ -142,17 +146,21 @@ MATCH: dict[str, float] = {}
 
 def run_method(
     name: str, stems: Multitrack, reference: np.ndarray, target: np.ndarray, meta: dict[str, Any]
-) -> np.ndarray:
-    """The mix ``name`` makes of ``stems`` (``self_*``: with the target mix as the reference)."""
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The mix ``name`` makes of ``stems`` (``self_*``: with the target mix as the reference), and
+    what the default's loop records beside it (``recording_match``: how much the reference is a mix
+    of these stems, ``context.fidelity`` of the recipe)."""
     sr = stems.sample_rate
     ref = target if name.startswith("self_") else reference
     base = name.removeprefix("self_")
     if base == IDEAL:
-        return target
+        return target, {}
     if base == "default":
-        return np.asarray(mix(stems, reference=[(ref, sr)], match=MATCH or None).mix)
+        result = mix(stems, reference=[(ref, sr)], match=MATCH or None)
+        fidelity = result.recipe.extra.get("context", {}).get("fidelity", {})
+        return np.asarray(result.mix), {k: fidelity[k] for k in ("recording_match",) if k in fidelity}
     harness = {"equal_loudness_limiter": "equal_loudness_matched"}.get(base, base)
-    return np.asarray(METHODS[harness](stems, SongContext(meta.get("name", ""), ref, sr, meta)).mix)
+    return np.asarray(METHODS[harness](stems, SongContext(meta.get("name", ""), ref, sr, meta)).mix), {}
 
 
 def _abs(v: float | None) -> float | None:
@@ -240,10 +248,11 @@ def evaluate_set(
             stems, reference, target, meta = loaded
             print(f"[{key} {done}/{total}] {song.name} {name} ...", end=" ", flush=True, file=sys.stderr)
             t0 = time.perf_counter()
-            out = run_method(name, stems, reference, target, {**meta, "name": song.name})
+            out, extra = run_method(name, stems, reference, target, {**meta, "name": song.name})
             wall = time.perf_counter() - t0
             figures = {
                 **measure(out, target if name.startswith("self_") else reference, target, stems.sample_rate),
+                **extra,
                 "wall_s": wall,
             }
             path.write_text(json.dumps(figures, indent=1))

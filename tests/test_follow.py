@@ -15,7 +15,7 @@ from mixassist.mixers.base import MixRequest, build_mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Reasons
 from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, deliver_loudness
-from mixassist.mixers.follow import AUTO_TONE_STRENGTH, FollowMixer
+from mixassist.mixers.follow import AUTO_TONE_STRENGTH, SAME_SONG_MATCH, FollowMixer
 from mixassist.mixers.neural import NeuralMixer
 from mixassist.style.target import StyleTarget
 
@@ -23,13 +23,15 @@ SR = 22050
 SECONDS = 2.5
 
 
-def _session() -> Multitrack:
-    rng = np.random.default_rng(5)
-    n = int(SECONDS * SR)
+def _session(
+    seed: int = 5, beat_hz: float = 2.0, chord_hz: tuple[float, ...] = (262, 330, 392), seconds: float = SECONDS
+) -> Multitrack:
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
     t = np.arange(n) / SR
-    beat = (np.sin(2 * np.pi * 2.0 * t) > 0).astype(float)
+    beat = (np.sin(2 * np.pi * beat_hz * t) > 0).astype(float)
     bass = (0.5 * np.sin(2 * np.pi * 55 * t) + 0.2 * np.sin(2 * np.pi * 110 * t)) * (0.4 + 0.6 * beat)
-    chord = sum(np.sin(2 * np.pi * f * t + p) for f, p in ((262, 0.0), (330, 1.0), (392, 2.0)))
+    chord = sum(np.sin(2 * np.pi * f * t + p) for f, p in zip(chord_hz, (0.0, 1.0, 2.0)))
     keys = 0.1 * np.stack([chord + 0.3 * rng.standard_normal(n), chord + 0.3 * rng.standard_normal(n)])
     hats = 0.2 * np.diff(rng.standard_normal(n + 1)) * np.exp(-((t * 8) % 1.0) * 30)
     tracks = {"bass": bass[None], "keys": keys, "hats": hats[None]}
@@ -163,6 +165,29 @@ def test_inter_sample_peaks_stay_under_the_ceiling_on_an_independent_8x_meter():
     assert _true_peak_8x(mix) <= -1.0
     assert params.master["limiter_ceiling_dbtp"] <= -1.0 - TRUE_PEAK_MARGIN_DB
     assert "margin" in (reasons.get("master", "limiter_ceiling_dbtp") or "")
+
+
+def test_a_reference_that_is_a_mix_of_these_stems_is_followed_band_by_band():
+    """A darker mix of the session's own stems (9 s: recording_match needs 8 s of overlap) is read
+    as a mix of these stems: the loop says so, records the match, and aims the tone band by band
+    (the aim is the reference itself, tone strength 1). The 2.5-s sessions above are too short to
+    tell, so they are followed as another song (next test)."""
+    long = _session(seconds=9.0)
+    target = StyleTarget.from_audio(_reference(long, "dark"), SR)
+    proposal = FollowMixer(target, NeuralMixer(target)).propose(long, Constraints())
+    fidelity = proposal.context["fidelity"]
+    assert fidelity["recording_match"] >= SAME_SONG_MATCH
+    assert any("a mix of these stems" in note for note in proposal.reasons.notes)
+    tonal = next(r for r in fidelity["rows"] if r["key"] == "mid_band_db.4-6.3 kHz")
+    assert "broad balance" not in (tonal["reason"] or "")
+    # (telling another song apart is tests/test_similarity.py's: these toy sessions are strictly
+    # periodic, and two of them on one grid match at some lag whatever their notes)
+
+
+def test_short_sessions_are_followed_as_another_song(followed):
+    for kind, proposal in followed.items():
+        assert proposal.context["fidelity"]["recording_match"] == 0.0, kind
+        assert not any("a mix of these stems" in note for note in proposal.reasons.notes), kind
 
 
 def test_strengths_and_words_move_the_aim_as_documented():

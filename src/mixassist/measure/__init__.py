@@ -23,6 +23,7 @@ from mixassist.measure.loudness import (
 )
 from mixassist.measure.meter import integrated_and_short_term, integrated_streamed, loudness_and_correlation
 from mixassist.measure.peak import TRUE_PEAK_OVERSAMPLING, sample_peak_dbfs, true_peak
+from mixassist.measure.similarity import recording_match
 from mixassist.measure.spectrum import welch_psd, welch_psd_read
 from mixassist.measure.stereo import correlation, side_mid_db
 from mixassist.measure.stream import measure_blocks
@@ -143,6 +144,7 @@ __all__ = [
     "plr_with_reason",
     "power_db",
     "reference_features",
+    "recording_match",
     "sample_peak_dbfs",
     "short_term_loudness",
     "short_term_spread_lu",

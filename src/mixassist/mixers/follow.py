@@ -54,16 +54,28 @@ from mixassist.measure import (
     FidelityRow,
     LoudnessReport,
     fidelity_rows,
+    recording_match,
     reference_features,
 )
 from mixassist.mixers.base import Job, Mixer
 from mixassist.mixers.constraints import Constraints
 from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, copy_bus, deliver_loudness
+from mixassist.mixers.follow_aim import (
+    BAND_LIMIT_DB,
+    LOOP_TONE_CAP_DB,
+    LOOP_TONE_SMOOTHING_BANDS,
+    aim_features,
+    blend_features,
+    broad_tone_why,
+    excess,
+    relative_difference,
+    shifted,
+    top_edge,
+)
 from mixassist.mixers.match import excerpt_multitrack, select_excerpts
-from mixassist.style.descriptors import BAND_REGIONS_HZ, parse_description
 from mixassist.style.features import StyleFeatures, style_distance, style_features
-from mixassist.style.target import StyleTarget, broad_difference
+from mixassist.style.target import StyleTarget
 
 __all__ = [
     "FollowMixer",
@@ -77,6 +89,7 @@ __all__ = [
     "MAX_LIMITING_DB",
     "SIDE_HPF_START_HZ",
     "AUTO_TONE_STRENGTH",
+    "SAME_SONG_MATCH",
     "LOOP_TONE_CAP_DB",
     "LOOP_TONE_SMOOTHING_BANDS",
     "aim_features",
@@ -85,6 +98,7 @@ __all__ = [
 ]
 
 LOOP_PASSES = 4
+"""Most correction passes after the start (each: corrections, delivery, measurement)."""
 
 #: How far ``auto`` follows a reference's tonal balance (its first stage and the loop): the
 #: ``tone`` strength is multiplied by this. Chosen on engine B's validation split (8 songs;
@@ -93,15 +107,12 @@ LOOP_PASSES = 4
 #: 4.90. A reference is another song: its detailed tonal balance is largely its content (a
 #: target mix reads 7.6 dB from its own reference there), so following it fully overshoots.
 AUTO_TONE_STRENGTH = 0.5
-#: The loop's tonal aim moves each third-octave band by ``strength × clip(smooth(reference − start), ±cap)``
-#: (:func:`mixassist.style.target.broad_difference`): Gaussian σ in bands, and the cap in dB.
-LOOP_TONE_SMOOTHING_BANDS = 4.0
-LOOP_TONE_CAP_DB = 12.0
-"""Most correction passes after the start (each: corrections, delivery, measurement)."""
+SAME_SONG_MATCH = 0.2
+"""A reference whose :func:`~mixassist.measure.recording_match` with the start mix reaches this is a mix
+of these stems: its tone is followed band by band and all the way. Chosen on the validation splits
+(``docs/mixing.md``, "A reference that is a mix of these stems")."""
 MAX_LIMITING_DB = 10.0
 """Most gain reduction (dB, the loudest 10 ms block) the limiter may apply to reach a reference's PLR."""
-BAND_LIMIT_DB = 12.0
-"""How far (dB) a reference's top bands must sit below the mix's before the master low-pass follows them."""
 EXCERPTS, EXCERPT_S = 3, 6.0
 """The passes render the loudest ``EXCERPTS`` windows of ``EXCERPT_S`` seconds (``match``'s choice of
 windows; the whole song when it is shorter than twice that); the chosen settings are then delivered
@@ -120,169 +131,6 @@ _EQ_PLACES = dict(
         ((90.0, 0.707), (180.0, 0.9), (500.0, 0.9), (1400.0, 0.9), (4000.0, 0.9), (8000.0, 0.707)))
 )  # fmt: skip
 _DESIGNS = {"low_shelf": low_shelf_sos, "high_shelf": high_shelf_sos}
-
-_TONE = ("mid_third_octave_db",)
-_WIDTH = ("side_third_octave_db",)
-_DYNAMICS = ("plr_db", "crest_db", "loudness_range_lu", "short_term_spread_lu")
-
-
-def blend_features(features: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
-    """The weighted mean of several :func:`reference_features` results (weights normalised); a
-    value missing in one reference is the mean of the others."""
-    if len(features) == 1:
-        return features[0][0]
-
-    def mean(values: list[tuple[Any, float]]) -> Any:
-        present = [(v, w) for v, w in values if v is not None]
-        if not present:
-            return None
-        total = sum(w for _, w in present)
-        return float(sum(float(v) * w for v, w in present) / total)
-
-    out = dict(features[0][0])
-    for key, value in features[0][0].items():
-        if isinstance(value, list):
-            out[key] = [mean([(f[key][i], w) for f, w in features]) for i in range(len(value))]
-        elif isinstance(value, dict) and key != "reasons":
-            out[key] = {k: mean([(f[key].get(k), w) for f, w in features]) for k in value}
-        elif isinstance(value, float) or value is None:
-            out[key] = mean([(f.get(key), w) for f, w in features])
-    return out
-
-
-def _toward(start: Any, ref: Any, strength: float) -> Any:
-    if isinstance(ref, list):
-        return [_toward(a, b, strength) for a, b in zip(start, ref)]
-    if isinstance(ref, dict):
-        return {k: _toward(start.get(k), v, strength) for k, v in ref.items()}
-    if start is None or ref is None:
-        return ref
-    return float(start) + strength * (float(ref) - float(start))
-
-
-def _relative_difference(ref: list[float | None], mix: list[float | None]) -> np.ndarray:
-    """Third-octave ``ref − mix`` (NaN where either is None), re its 250 Hz-2 kHz median (all NaN: none)."""
-    diff = np.array([np.nan if a is None or b is None else a - b for a, b in zip(ref, mix)], dtype=float)
-    if np.all(np.isnan(diff[8:18])):
-        return np.full_like(diff, np.nan)
-    return diff - np.nanmedian(diff[8:18])
-
-
-def _top_edge(diff: np.ndarray) -> int | None:
-    """Where a band-limited reference's spectrum ends: the lowest third-octave, at or above 1 kHz, from
-    which every band up sits :data:`BAND_LIMIT_DB` or more below the mix's (``diff``:
-    :func:`_relative_difference`). None: the reference is not band-limited against the mix."""
-    centres = np.asarray(THIRD_OCTAVE_CENTRES_HZ)
-    first = None
-    for i in range(len(diff) - 1, -1, -1):
-        if np.isnan(diff[i]):
-            continue
-        if diff[i] > -BAND_LIMIT_DB or centres[i] < 1000.0:
-            break
-        first = i
-    return first
-
-
-def _broad_toward(start: list[float | None], ref: list[float | None], strength: float) -> list[float | None]:
-    """``start + strength × clip(smooth(ref − start), ±LOOP_TONE_CAP_DB)`` over the bands both have
-    (None elsewhere, as :func:`_toward`: the reference's value where the start has none), below a
-    band-limited reference's edge (:func:`_top_edge`); from the edge up, the band-by-band move
-    (the master low-pass follows it, and the aim must agree with what the loop does)."""
-    edge = _top_edge(_relative_difference(_toward(start, ref, strength), start))
-    if edge is None:
-        return _broad(start, ref, strength)
-    return [*_broad(start[:edge], ref[:edge], strength), *_toward(start[edge:], ref[edge:], strength)]
-
-
-def _broad(start: list[float | None], ref: list[float | None], strength: float) -> list[float | None]:
-    both = [i for i, (a, b) in enumerate(zip(start, ref)) if a is not None and b is not None]
-    out = [b if a is None else (None if b is None else float(a)) for a, b in zip(start, ref)]
-    if both:
-        diff = np.array([float(ref[i]) - float(start[i]) for i in both])  # type: ignore[arg-type]
-        move = strength * broad_difference(diff, LOOP_TONE_SMOOTHING_BANDS, LOOP_TONE_CAP_DB)
-        for i, d in zip(both, move):
-            out[i] = float(start[i]) + float(d)  # type: ignore[arg-type]
-    return out
-
-
-def _broad_tone_why() -> str:
-    """Why the tonal aim is not the reference's balance itself (the fidelity table's reason)."""
-    return (
-        f"the broad balance only (smoothed over {LOOP_TONE_SMOOTHING_BANDS:g} third-octaves, each band moved at most "
-        f"{LOOP_TONE_CAP_DB:g} dB; band by band above a band-limited reference's edge): a reference's detail is "
-        "mostly its own content"
-    )
-
-
-def aim_features(
-    start: dict[str, Any], reference: dict[str, Any], target: StyleTarget, loudness_lufs: float, names: list[str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """What the loop aims at: the reference moved by the strengths and words (module notes, step 2),
-    and for each aimed feature that differs from the reference, why (``{row key prefix: text}``).
-
-    The tonal balance moves by the broad, capped part of the difference only (:func:`_broad_toward`):
-    a reference is another song, and its detailed spectrum is mostly its content. The aim's
-    ``mid_detail_db`` keeps the band-by-band move, which the master low-pass reads (a band-limited
-    reference's edge is detail)."""
-    s = target.strengths
-    aim = dict(reference)
-    why: dict[str, str] = {}
-    for keys, attribute in ((_TONE, "tone"), (_WIDTH, "width"), (_DYNAMICS, "dynamics")):
-        extra = ("width_db",) if attribute == "width" else ()
-        for key in (*keys, *extra):
-            aim[key] = _toward(start[key], reference[key], s[attribute])
-        if s[attribute] != 1.0:
-            for key in (*keys, *extra):
-                why[key.replace("third_octave", "band")] = f"--match {attribute}={s[attribute]:g}"
-    aim["mid_detail_db"] = aim["mid_third_octave_db"]
-    aim["mid_third_octave_db"] = _broad_toward(
-        start["mid_third_octave_db"], reference["mid_third_octave_db"], s["tone"]
-    )
-    why["mid_band_db"] = (f"--match tone={s['tone']:g}; " if s["tone"] != 1.0 else "") + _broad_tone_why()
-    aim["loudness_lufs"] = loudness_lufs
-    if reference["loudness_lufs"] is None or abs(loudness_lufs - reference["loudness_lufs"]) > 0.05:
-        why["loudness_lufs"] = f"the loudness asked ({loudness_lufs:g} LUFS)"
-    centres = np.asarray(THIRD_OCTAVE_CENTRES_HZ)
-    for move in parse_description(target.description, names) if target.description else []:
-        feature, amount = move.descriptor.feature, move.amount
-        if feature in BAND_REGIONS_HZ:
-            lo, hi = BAND_REGIONS_HZ[feature]
-            inside = (centres >= lo) & (centres < hi)
-            for key in ("mid_third_octave_db", "mid_detail_db"):
-                aim[key] = [None if v is None else v + (amount if inside[i] else 0.0) for i, v in enumerate(aim[key])]
-            why["mid_band_db"] = f"'{move.text}' asks {amount:+g} dB"
-        elif feature == "width":
-            aim["width_db"] = {k: None if v is None else v + amount for k, v in aim["width_db"].items()}
-            why["width_db"] = f"'{move.text}' asks {amount:+g} dB"
-        elif feature == "crest":
-            for key in ("crest_db", "plr_db"):
-                aim[key] = None if aim[key] is None else aim[key] + amount
-                why[key] = f"'{move.text}' asks {amount:+g} dB"
-    return aim, why
-
-
-def shifted(song: Any, excerpt: Any, excerpt_start: Any) -> Any:
-    """``song + (excerpt - excerpt_start)`` value by value (lists and dicts elementwise; None where
-    any is None): the song's features predicted from a change measured on its excerpts."""
-    if isinstance(song, list):
-        return [shifted(a, b, c) for a, b, c in zip(song, excerpt, excerpt_start)]
-    if isinstance(song, dict):
-        return {
-            k: v if k in ("reasons", "sample_rate") else shifted(v, excerpt.get(k), excerpt_start.get(k))
-            for k, v in song.items()
-        }
-    if song is None or excerpt is None or excerpt_start is None:
-        return None
-    return float(song) + float(excerpt) - float(excerpt_start)
-
-
-def excess(rows: list[FidelityRow]) -> float:
-    """Total excess over the tolerances, each in tolerances: ``Σ max(0, |error| − tol) / tol``."""
-    total = 0.0
-    for row in rows:
-        if row.error is not None and row.key != "mid_third_octave_db" and not row.key.startswith("side_band"):
-            total += max(0.0, abs(row.error) - row.tolerance) / row.tolerance
-    return total
 
 
 @dataclasses.dataclass
@@ -380,14 +228,11 @@ class FollowMixer(Mixer):
             proposal.reasons.notes.append("the mix is silent: there is nothing to follow the reference with")
             return proposal
         loudness = float(proposal.context.get("loudness_lufs", self.target.delivery_loudness()))
-        aim, aim_why = aim_features(start_features, reference, self.target, loudness, multitrack.names)
-        if self.tone_scale != 1.0 and "mid_band_db" in aim_why:
-            user = self.target.strengths["tone"] / self.tone_scale
-            aim_why["mid_band_db"] = (
-                f"the default follows the reference's tone {self.tone_scale:g} of the way (AUTO_TONE_STRENGTH, "
-                "chosen on validation songs)"
-                + (f", times --match tone={user:g}" if user != 1.0 else "")
-                + f", {_broad_tone_why()}"
+        aim, aim_why, match = self._aim(start_features, reference, mix, sr, loudness, multitrack.names)
+        if match >= SAME_SONG_MATCH:
+            proposal.reasons.notes.append(
+                f"the reference is a mix of these stems (recording match {match:.2f}): its tonal balance is "
+                "followed band by band"
             )
         rows = fidelity_rows(start_features, aim, self.tolerances)
         start = best = _Pass(
@@ -497,10 +342,41 @@ class FollowMixer(Mixer):
             "start_rows": [r.to_dict() for r in start_rows],
             "passes": passes,
             "tolerances": dict(self.tolerances),
+            "recording_match": round(match, 3),
             "seconds": round(time.perf_counter() - began, 3),
         }
         report("done", 1.0)
         return proposal
+
+    def _aim(
+        self,
+        start: dict[str, Any],
+        reference: dict[str, Any],
+        mix: np.ndarray,
+        sr: int,
+        loudness: float,
+        names: list[str],
+    ) -> tuple[dict[str, Any], dict[str, str], float]:
+        """The aim and its reasons (:func:`~mixassist.mixers.follow_aim.aim_features`), and how much every
+        reference is a mix of these stems (:func:`recording_match`, the least over references). At
+        :data:`SAME_SONG_MATCH` or more the reference's detail is the answer, not another song's
+        content: the tone is aimed band by band, as far as the user's ``tone`` strength (the
+        default's :data:`AUTO_TONE_STRENGTH` undone)."""
+        match = min(recording_match(r.audio, r.sample_rate, mix, sr) for r in self.target.references)
+        user = self.target.strengths["tone"] / self.tone_scale
+        if match >= SAME_SONG_MATCH:
+            target = self.target.with_strengths({"tone": min(1.0, user)})
+            aim, why = aim_features(start, reference, target, loudness, names, detail=True)
+            return aim, why, match
+        aim, why = aim_features(start, reference, self.target, loudness, names)
+        if self.tone_scale != 1.0 and "mid_band_db" in why:
+            why["mid_band_db"] = (
+                f"the default follows the reference's tone {self.tone_scale:g} of the way (AUTO_TONE_STRENGTH, "
+                "chosen on validation songs)"
+                + (f", times --match tone={user:g}" if user != 1.0 else "")
+                + f", {broad_tone_why()}"
+            )
+        return aim, why, match
 
     # ------------------------------------------------------------------ corrections
     def _tone(self, step: _Step) -> None:
@@ -560,8 +436,8 @@ class FollowMixer(Mixer):
         corner = params.master["lpf_hz"]
         if constraints.is_locked("master", "lpf_hz"):
             return corner
-        diff = _relative_difference(aim["mid_detail_db"], current.features["mid_third_octave_db"])
-        first = _top_edge(diff)
+        diff = relative_difference(aim["mid_detail_db"], current.features["mid_third_octave_db"])
+        first = top_edge(diff)
         if first is None:
             return corner
         centres = np.asarray(THIRD_OCTAVE_CENTRES_HZ)
