@@ -18,6 +18,7 @@ behind :data:`~mixassist.mixers.follow.SAME_SONG_MATCH` was measured on the vali
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import signal
 
 from mixassist.measure.validate import as_audio
@@ -46,20 +47,27 @@ MATCH_QUANTILE = 0.25
 band, two songs sharing a kick or a hi-hat pattern in some (the mean over bands read 0.47 for two
 2.5-s toy songs sharing one, against 0.25 for this quartile)."""
 _FLOOR = 1e-3  # per-band power floor re the band's loudest frame (−30 dB)
+_CHUNK = 256  # frames per FFT batch (bounded memory on long songs)
 
 
 def band_level_changes(audio: np.ndarray, sample_rate: float, top_hz: float = 12000.0) -> np.ndarray:
     """``(MATCH_BANDS, frames − 1)``: each band's level change from frame to frame, dB (mono sum);
     bands log-spaced from 80 Hz to ``top_hz`` (at most 0.45 × the sample rate)."""
-    x = as_audio(audio)[0].astype(np.float64).mean(axis=0)
+    x = as_audio(audio)[0].mean(axis=0, dtype=np.float64).astype(np.float32)
     hop = max(1, int(round(MATCH_HOP_S * sample_rate)))
     frame = 2 * hop
     if x.size < 2 * frame:
         return np.zeros((MATCH_BANDS, 0))
-    freqs, _, spec = signal.stft(x, sample_rate, nperseg=frame, noverlap=frame - hop, boundary=None, padded=False)
-    power = np.abs(spec) ** 2
     edges = np.geomspace(80.0, min(top_hz, 0.45 * sample_rate), MATCH_BANDS + 1)
-    bands = np.stack([power[(freqs >= lo) & (freqs < hi)].sum(axis=0) for lo, hi in zip(edges, edges[1:])])
+    freqs = np.fft.rfftfreq(frame, 1.0 / sample_rate)
+    members = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in zip(edges, edges[1:])], axis=1).astype(np.float32)
+    window = signal.get_window("hann", frame).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop]  # a view: no copy of the song
+    bands = np.empty((frames.shape[0], MATCH_BANDS))
+    for i in range(0, frames.shape[0], _CHUNK):  # Hann frames, power spectra, band sums, a chunk at a time
+        spectra = sp_fft.rfft(frames[i : i + _CHUNK] * window, axis=1, workers=-1)
+        bands[i : i + _CHUNK] = (spectra.real**2 + spectra.imag**2) @ members
+    bands = bands.T
     # a floor per band, relative (a gain moves it with the signal): near-silence reads no change, so
     # notes rising out of digital silence do not dominate with 100-dB jumps
     floor = _FLOOR * np.maximum(bands.max(axis=1, keepdims=True), 1e-30)
