@@ -98,22 +98,23 @@ SELF_COLUMNS = [("mid_db", "mid dB"), ("side_db", "side dB"), ("width_db", "widt
 
 
 def set_follow_constants(spec: str, parser: argparse.ArgumentParser) -> None:
-    """``NAME=VALUE,...``: set these numeric constants of :mod:`mixassist.mixers.follow` for this run
-    (the loop and ``auto`` read them when they mix; the aim's live in :mod:`~mixassist.mixers.follow_aim`
-    and are set in both)."""
+    """``NAME=VALUE,...``: set these numeric constants of the loop (:mod:`mixassist.mixers.follow` and
+    its aim, :mod:`~mixassist.mixers.follow_aim`) for this run; they are read when a song is mixed.
+    A name one module imports from the other is set in both."""
     from mixassist.mixers import follow, follow_aim
 
+    modules = [follow, follow_aim]
     for item in (i for i in spec.split(",") if i):
         name, _, value = item.partition("=")
-        if not name.isupper() or not isinstance(getattr(follow, name, None), (int, float)):
-            parser.error(f"--follow {item}: {name} is not a numeric constant of mixassist.mixers.follow")
+        has = [m for m in modules if name.isupper() and isinstance(getattr(m, name, None), (int, float))]
+        if not has:
+            parser.error(f"--follow {item}: {name} is not a numeric constant of the loop (follow, follow_aim)")
         try:
-            number = type(getattr(follow, name))(float(value))
+            number = type(getattr(has[0], name))(float(value))
         except ValueError:
             parser.error(f"--follow {item}: {value!r} is not a number")
-        for module in (follow, follow_aim):
-            if hasattr(module, name):
-                setattr(module, name, number)
+        for module in has:
+            setattr(module, name, number)
 
 
 def true_peak_8x_dbfs(audio: np.ndarray) -> float:
@@ -158,7 +159,7 @@ def run_method(
     if base == "default":
         result = mix(stems, reference=[(ref, sr)], match=MATCH or None)
         fidelity = result.recipe.extra.get("context", {}).get("fidelity", {})
-        return np.asarray(result.mix), {k: fidelity[k] for k in ("recording_match",) if k in fidelity}
+        return np.asarray(result.mix), ({"recording_match": fidelity["recording_match"]} if fidelity else {})
     harness = {"equal_loudness_limiter": "equal_loudness_matched"}.get(base, base)
     return np.asarray(METHODS[harness](stems, SongContext(meta.get("name", ""), ref, sr, meta)).mix), {}
 
@@ -438,7 +439,7 @@ def main() -> int:
         "--follow",
         default="",
         help="the loop's constants for this run, e.g. LOOP_TONE_CAP_DB=6,AUTO_TONE_STRENGTH=1 "
-        "(mixassist.mixers.follow; for choices on the validation splits only)",
+        "(mixassist.mixers.follow and follow_aim; for choices on the validation splits only)",
     )
     parser.add_argument("--note", default="", help="a line for the report (e.g. how the cache was filled)")
     args = parser.parse_args()

@@ -234,7 +234,7 @@ def _levels(values: list) -> np.ndarray:
 def test_the_tonal_aim_follows_the_broad_difference_not_a_band_of_content(strength):
     """A reference is another song: a +20 dB band (its content) is mostly ignored, a broad tilt is
     followed, no band moves more than strength × LOOP_TONE_CAP_DB; the detail is kept aside."""
-    from mixassist.mixers.follow import LOOP_TONE_CAP_DB, LOOP_TONE_SMOOTHING_BANDS, aim_features
+    from mixassist.mixers.follow_aim import LOOP_TONE_CAP_DB, LOOP_TONE_SMOOTHING_BANDS, aim_features
 
     rng = np.random.default_rng(5)
     start = reference_features(0.1 * rng.standard_normal((2, 3 * SR)), SR)
@@ -262,7 +262,7 @@ def test_a_band_limited_reference_is_followed_band_by_band_above_its_edge():
     BAND_LIMIT_DB or more down), the aim is the band-by-band move the master low-pass makes;
     below the edge it stays broad (the spectrum's cliff does not leak into the bands under it)."""
     from mixassist.measure import THIRD_OCTAVE_CENTRES_HZ
-    from mixassist.mixers.follow import BAND_LIMIT_DB, aim_features
+    from mixassist.mixers.follow_aim import BAND_LIMIT_DB, aim_features
 
     rng = np.random.default_rng(6)
     start = reference_features(0.1 * rng.standard_normal((2, 3 * SR)), SR)

@@ -90,10 +90,12 @@ def recording_match(a: np.ndarray, sample_rate_a: float, b: np.ndarray, sample_r
     keep = overlap >= max(2, min(da.shape[1], db.shape[1]) // 2)  # at least half the shorter one overlaps
     keep &= overlap * MATCH_HOP_S >= MATCH_MIN_OVERLAP_S
     lags, overlap = lags[keep], overlap[keep]
+    if not lags.size:
+        return 0.0
     rows = []
     for row_a, row_b in zip(da, db):
         sa, sb = row_a.std(), row_b.std()
-        if sa == 0.0 or sb == 0.0 or not lags.size:
+        if sa == 0.0 or sb == 0.0:
             continue
         za, zb = (row_a - row_a.mean()) / sa, (row_b - row_b.mean()) / sb
         full = signal.correlate(za, zb, mode="full", method="fft")  # [k]: Σ za[m] zb[m − lag], lag = k − (len(zb) − 1)

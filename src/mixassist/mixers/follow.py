@@ -7,7 +7,7 @@ console cannot get there.
 2. **Aim.** The reference's features (:func:`mixassist.measure.reference_features`; several
    references: their weighted mean), moved as ``docs/style.md`` documents: per attribute
    ``start + strength × (reference − start)`` (the mid tonal balance by the broad part of that
-   difference only, smoothed and capped: :data:`LOOP_TONE_SMOOTHING_BANDS`, :data:`LOOP_TONE_CAP_DB`;
+   difference only, smoothed and capped: :mod:`~mixassist.mixers.follow_aim`;
    band by band above a band-limited reference's edge), then shifted by each feature word's amount
    (``brighter`` raises the mid bands at and above 4 kHz, ``wider`` the width, ``punchy`` the
    crest and PLR). Loudness is delivered (explicit loudness, else the reference's).
@@ -63,8 +63,6 @@ from mixassist.mixers.decisions import Proposal, Reasons
 from mixassist.mixers.deliver import TRUE_PEAK_MARGIN_DB, copy_bus, deliver_loudness
 from mixassist.mixers.follow_aim import (
     BAND_LIMIT_DB,
-    LOOP_TONE_CAP_DB,
-    LOOP_TONE_SMOOTHING_BANDS,
     aim_features,
     blend_features,
     broad_tone_why,
@@ -80,7 +78,6 @@ from mixassist.style.target import StyleTarget
 __all__ = [
     "FollowMixer",
     "LOOP_PASSES",
-    "BAND_LIMIT_DB",
     "DRIVE_STEP_DB",
     "EXCERPTS",
     "EXCERPT_S",
@@ -90,8 +87,6 @@ __all__ = [
     "SIDE_HPF_START_HZ",
     "AUTO_TONE_STRENGTH",
     "SAME_SONG_MATCH",
-    "LOOP_TONE_CAP_DB",
-    "LOOP_TONE_SMOOTHING_BANDS",
     "aim_features",
     "blend_features",
     "excess",

@@ -17,7 +17,7 @@ import numpy as np
 
 from mixassist.measure import THIRD_OCTAVE_CENTRES_HZ, FidelityRow
 from mixassist.style.descriptors import BAND_REGIONS_HZ, parse_description
-from mixassist.style.target import StyleTarget, broad_difference
+from mixassist.style.target import BROAD_CAP_DB, TONE_SMOOTHING_BANDS, StyleTarget, broad_difference
 
 __all__ = [
     "BAND_LIMIT_DB",
@@ -34,9 +34,11 @@ __all__ = [
 ]
 
 #: The loop's tonal aim moves each third-octave band by ``strength × clip(smooth(reference − start), ±cap)``
-#: (:func:`mixassist.style.target.broad_difference`): Gaussian σ in bands, and the cap in dB.
-LOOP_TONE_SMOOTHING_BANDS = 4.0
-LOOP_TONE_CAP_DB = 12.0
+#: (:func:`mixassist.style.target.broad_difference`): Gaussian σ in bands, and the cap in dB. Tried
+#: on the validation splits against other σ and caps (``docs/mixing.md``, "Only the broad tone"),
+#: ``match``'s own values won: the loop and ``match`` read a reference one way.
+LOOP_TONE_SMOOTHING_BANDS = TONE_SMOOTHING_BANDS
+LOOP_TONE_CAP_DB = BROAD_CAP_DB
 BAND_LIMIT_DB = 12.0
 """How far (dB) a reference's top bands must sit below the mix's before the master low-pass follows them."""
 
